@@ -1,0 +1,1 @@
+"""Counterfactual procedures: abduction -> action -> prediction, and searches built on them."""

@@ -1,0 +1,1 @@
+"""Data sources shipped inside packages, and the derived datasets built on them."""

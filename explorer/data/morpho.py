@@ -1,0 +1,121 @@
+"""The Morpho-MNIST dataset: real digits re-drawn by the SCM, built from a seed and cached on disk.
+
+A split's noise is a pure function of (split, seed), so any single sample can also be rendered on
+demand without the cache (the page does this); the cache only saves re-drawing whole splits.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from explorer.data.mnist import SPLITS, load_mnist
+from explorer.paths import cache_dir
+from explorer.scm import morphology
+from explorer.scm.morpho import MorphoSCM
+
+DEFAULT_SEED = 2026
+Progress = Callable[[int, int], None]  # (done, total)
+
+
+def split_seed(split: str, seed: int = DEFAULT_SEED) -> int:
+    """Each split draws its noise from its own stream, so splits never share noise."""
+    return seed * 10 + SPLITS.index(split)
+
+
+@dataclass
+class MorphoData:
+    """A rendered split: grey images (N, 28, 28) uint8 0-255, the noise and the factual values."""
+
+    images: np.ndarray
+    noise: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def noise_for(split: str, scm: MorphoSCM, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
+    """The noise of every sample of `split` (cheap: no rendering)."""
+    return scm.sample_noise(load_mnist(split).labels, split_seed(split, seed))
+
+
+def render_one(source_image: np.ndarray, values: dict[str, float], scm: MorphoSCM) -> np.ndarray:
+    """Renders one sample from its source MNIST image (float32 0-255)."""
+    return scm.render(morphology.skeleton(source_image), values)
+
+
+def _render_chunk(args: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+    sources, thickness, intensity = args
+    out = np.empty(sources.shape, np.uint8)
+    for k in range(len(sources)):
+        cover = morphology.draw(morphology.skeleton(sources[k]), float(thickness[k]))
+        out[k] = np.rint(morphology.set_intensity(cover, float(intensity[k]))).astype(np.uint8)
+    return out
+
+
+def _render_all(sources: np.ndarray, values: dict[str, np.ndarray], progress: Progress | None,
+                workers: int) -> np.ndarray:
+    chunk = 500
+    jobs = [(sources[s:s + chunk], values["thickness"][s:s + chunk], values["intensity"][s:s + chunk])
+            for s in range(0, len(sources), chunk)]
+    parts, done = [], 0
+    bar = tqdm(total=len(sources), desc="rendering Morpho-MNIST", unit="img", disable=progress is not None)
+    with mp.get_context("spawn").Pool(workers) if workers > 1 else _Serial() as pool:
+        for part in pool.imap(_render_chunk, jobs):
+            parts.append(part)
+            done += len(part)
+            bar.update(len(part))
+            if progress:
+                progress(done, len(sources))
+    bar.close()
+    return np.concatenate(parts)
+
+
+class _Serial:
+    """Stands in for a Pool when one worker is asked for."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def imap(fn, jobs):
+        return map(fn, jobs)
+
+
+def load_morpho(split: str, seed: int = DEFAULT_SEED, limit: int | None = None,
+                progress: Progress | None = None, workers: int | None = None) -> MorphoData:
+    """The grey-scale Morpho-MNIST split, from cache or rebuilt (with a progress bar) when missing.
+
+    Args:
+        split: "train", "val" or "test".
+        seed: base seed of the noise.
+        limit: keep only the first `limit` samples (the cache always holds the whole split).
+        progress: called as (done, total) while rebuilding, e.g. by a page's progress bar.
+        workers: rendering processes (default: all cores).
+    """
+    scm = MorphoSCM()
+    noise = noise_for(split, scm, seed)
+    values = scm.counterfactual(noise)
+    path = cache_dir() / f"morpho_{split}_seed{seed}.npz"
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            images = z["images"]
+    else:
+        images = _render_all(load_mnist(split).images, values, progress, workers or os.cpu_count() or 1)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, images=images)
+        tmp.replace(path)
+    if limit is not None:
+        images = images[:limit]
+        noise = {k: v[:limit] for k, v in noise.items()}
+        values = {k: v[:limit] for k, v in values.items()}
+    return MorphoData(images, noise, values)

@@ -1,0 +1,1 @@
+"""Generators, classifiers and the interfaces they share."""

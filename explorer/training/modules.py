@@ -1,0 +1,53 @@
+"""Lightning modules: thin wrappers that give our models a training step and an optimiser."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from explorer.models.cnn import DigitCNN
+from explorer.models.cvae import MorphoCVAE
+
+
+class GeneratorModule(L.LightningModule):
+    """Trains the conditional VAE on (image, parents) batches; KL weight warms up over `warmup` steps."""
+
+    def __init__(self, model: MorphoCVAE, lr: float = 2e-3, warmup: int = 1000):
+        super().__init__()
+        self.model, self.lr, self.warmup = model, lr, warmup
+
+    def training_step(self, batch, _):
+        x, parents = batch
+        beta = min(1.0, (self.global_step + 1) / self.warmup)
+        out = self.model.loss(x, parents, beta)
+        self.log_dict({"loss": out["loss"], "recon": out["recon"], "kl": out["kl_top"] + out["kl_loc"]},
+                      prog_bar=True, on_step=True, sync_dist=False)
+        return out["loss"]
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=1e-5)
+        steps = self.trainer.estimated_stepping_batches
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, self.lr, total_steps=int(steps), pct_start=0.05)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+
+class ClassifierModule(L.LightningModule):
+    """Cross-entropy training of a DigitCNN on (image, label) batches."""
+
+    def __init__(self, model: DigitCNN, lr: float = 2e-3):
+        super().__init__()
+        self.model, self.lr = model, lr
+
+    def training_step(self, batch, _):
+        x, y = batch
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        self.log_dict({"loss": loss, "acc": (logits.argmax(1) == y).float().mean()}, prog_bar=True, on_step=True)
+        return loss
+
+    def configure_optimizers(self):
+        opt = torch.optim.AdamW(self.model.parameters(), lr=self.lr, weight_decay=1e-4)
+        steps = self.trainer.estimated_stepping_batches
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, self.lr, total_steps=int(steps), pct_start=0.1)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
