@@ -1,0 +1,15 @@
+"""Counterfactual Explorer: navigation and the shared sidebar. Run with `streamlit run app.py`."""
+
+import streamlit as st
+
+from explorer import ui
+
+st.set_page_config(page_title="Counterfactual Explorer", page_icon="🔀", layout="wide")
+page = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    # The URL path stays the file name (/image_whatif): on a cold server Streamlit first resolves the
+    # requested URL against the pages/ folder, and a custom url_path there pops up "Page not found".
+    st.Page("pages/image_whatif.py", title="Image what-if", icon=":material/image:"),
+])
+ui.sidebar()
+page.run()

@@ -1,0 +1,135 @@
+"""Plotly figures: class probabilities before/after, and the causal graph with the intervention marked.
+
+Figures are built as plain dicts and wrapped without plotly's per-property validation: validating
+costs 60-80 ms per slider move on a 2-core machine, more than the model itself should take. The
+tests validate the same dicts with `go.Figure(d)`, so a typo still fails loudly there.
+No Streamlit here: the page only passes the result to `st.plotly_chart`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explorer.scm.graph import Dag
+
+ORIGINAL_COLOUR = "#9aa5b1"
+CF_COLOUR = "#f28e2b"
+FLIP_COLOUR = "#d62728"
+ROLE_STYLE = {  # role -> (legend text, fill colour, text colour)
+    "intervened": ("set by you: do(...)", "#f28e2b", "#111111"),
+    "downstream": ("changes as a consequence", "#4e79a7", "#ffffff"),
+    "unaffected": ("unchanged", "#d9dde3", "#111111"),
+}
+CLASSES = [str(d) for d in range(10)]
+
+
+def fast_figure(spec: dict) -> go.Figure:
+    """A Figure from an already-correct dict, skipping validation (see the module docstring)."""
+    return go.Figure(spec, _validate=False)
+
+
+def flip_text(orig: np.ndarray, cf: np.ndarray) -> str:
+    """'prediction flips 7 → 1' or 'prediction stays 7' for one classifier's two probability vectors."""
+    a, b = int(np.argmax(orig)), int(np.argmax(cf))
+    return f"prediction flips {a} → {b}" if a != b else f"prediction stays {a}"
+
+
+@functools.lru_cache(maxsize=8)
+def _panels_layout(n: int) -> dict:
+    """Layout of n side-by-side probability panels, computed once per n (make_subplots is slow)."""
+    fig = make_subplots(rows=1, cols=n, subplot_titles=[" "] * n, horizontal_spacing=0.07)
+    fig.update_yaxes(range=[0, 1], tickformat=".0%", fixedrange=True)
+    fig.update_yaxes(title_text="probability", row=1, col=1)
+    fig.update_xaxes(title_text="digit", type="category", fixedrange=True)
+    fig.update_annotations(font_size=13)
+    fig.update_layout(barmode="group", height=340, margin=dict(l=10, r=10, t=70, b=10),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+    layout = fig.to_dict()["layout"]
+    layout.pop("template", None)  # Streamlit applies its own theme; the default template is 10 kB per move
+    return layout
+
+
+def probability_spec(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict[str, str]) -> dict:
+    """Grouped bars (original vs counterfactual) per classifier, one panel each, as a plotly dict.
+
+    A panel whose predicted class changes gets a bold red title, so a flip is visible at a glance.
+    """
+    keys = list(probs)
+    layout = copy.deepcopy(_panels_layout(len(keys)))
+    data = []
+    for i, k in enumerate(keys):
+        orig, cf = probs[k]
+        text = f"{names.get(k, k)}<br>{flip_text(orig, cf)}"
+        flipped = int(np.argmax(orig)) != int(np.argmax(cf))
+        layout["annotations"][i]["text"] = f"<b>{text}</b>" if flipped else text
+        if flipped:
+            layout["annotations"][i]["font"] = {"size": 14, "color": FLIP_COLOUR}
+        axes = {"xaxis": f"x{i + 1}" if i else "x", "yaxis": f"y{i + 1}" if i else "y"}
+        for series, values, colour in (("original", orig, ORIGINAL_COLOUR), ("counterfactual", cf, CF_COLOUR)):
+            data.append({"type": "bar", "x": CLASSES, "y": [float(v) for v in values], "name": series,
+                         "marker": {"color": colour}, "legendgroup": series, "showlegend": i == 0,
+                         "hovertemplate": f"digit %{{x}}: %{{y:.1%}}<extra>{series}</extra>", **axes})
+    return {"data": data, "layout": layout}
+
+
+def _layers(graph: Dag) -> dict[str, tuple[float, float]]:
+    """(x, y) per node: x = longest path from a root, the nodes of a layer spread evenly on y."""
+    depth: dict[str, int] = {}
+    for n in graph.topological_order():
+        depth[n] = max((depth[p] + 1 for p in graph.parents(n)), default=0)
+    pos = {}
+    for d in set(depth.values()):
+        layer = [n for n in graph.nodes if depth[n] == d]
+        for i, n in enumerate(layer):
+            pos[n] = (float(d), (len(layer) - 1) / 2.0 - i)
+    return pos
+
+
+def _node_text(name: str, obs: dict[str, float], cf: dict[str, float]) -> str:
+    if name not in obs:
+        return f"<b>{name}</b>"
+    digits = 0 if name in ("digit", "intensity") else 2
+    before, after = f"{obs[name]:.{digits}f}", f"{cf.get(name, obs[name]):.{digits}f}"
+    return f"<b>{name}</b><br>{before}" if before == after else f"<b>{name}</b><br>{before} → {after}"
+
+
+def graph_spec(graph: Dag, intervened: list[str], downstream: list[str],
+               obs: dict[str, float] | None = None, cf: dict[str, float] | None = None) -> dict:
+    """The causal graph as a plotly dict: nodes coloured by role; arrows into a node set by do() are faded,
+    because the intervention replaces that node's mechanism and its parents no longer matter."""
+    obs, cf = obs or {}, cf or {}
+    pos = _layers(graph)
+    role = {n: "intervened" if n in intervened else "downstream" if n in downstream else "unaffected"
+            for n in graph.nodes}
+    annotations = []
+    for parent, child in sorted(graph.edges):
+        (x0, y0), (x1, y1) = pos[parent], pos[child]
+        cut = child in intervened
+        annotations.append({"x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x",
+                            "ayref": "y", "text": "", "showarrow": True, "arrowhead": 3, "arrowsize": 1.3,
+                            "arrowwidth": 2, "standoff": 30, "startstandoff": 30,
+                            "arrowcolor": "#d5d9de" if cut else "#5b6670"})
+    data = []
+    for r, (label, colour, ink) in ROLE_STYLE.items():
+        nodes = [n for n in graph.nodes if role[n] == r]
+        data.append({"type": "scatter", "mode": "markers+text", "name": label,
+                     "x": [pos[n][0] for n in nodes] or [None], "y": [pos[n][1] for n in nodes] or [None],
+                     "text": [_node_text(n, obs, cf) for n in nodes], "textposition": "middle center",
+                     "textfont": {"size": 12, "color": ink}, "hoverinfo": "skip",
+                     "marker": {"size": 70, "color": colour, "line": {"width": 2, "color": "#5b6670"}}})
+    if intervened:
+        data.append({"type": "scatter", "mode": "lines", "name": "arrow cut by do(...)", "x": [None],
+                     "y": [None], "line": {"color": "#d5d9de", "width": 3}})
+    xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
+    axis = {"visible": False, "fixedrange": True}
+    layout = {"height": 330, "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "annotations": annotations,
+              "xaxis": {**axis, "range": [min(xs) - 0.45, max(xs) + 0.45]},
+              "yaxis": {**axis, "range": [min(ys) - 0.75, max(ys) + 0.75]},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -0.02, "x": 0},
+              "plot_bgcolor": "rgba(0,0,0,0)"}
+    return {"data": data, "layout": layout}

@@ -1,0 +1,73 @@
+"""The cached what-if service, and the one place that turns loading failures into page messages."""
+
+from __future__ import annotations
+
+import re
+
+import streamlit as st
+
+from explorer.checkpoints import CheckpointError
+from explorer.data.mnist import MnistSourceError
+from explorer.device import describe, pick_device
+from explorer.paths import PRETRAINED
+from explorer.whatif import REBUILD, MorphoWhatIf
+
+_COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
+
+
+@st.cache_resource(show_spinner="Loading the models and 10,000 test digits (once per server, ~10 s)…")
+def _service() -> MorphoWhatIf:
+    # One instance per server process, shared read-only by every session: what_if() is pure in its
+    # arguments, so sharing is safe and saves each visitor the load. Exceptions are not cached by
+    # Streamlit, so after a fix a page reload retries.
+    return MorphoWhatIf(pick_device())
+
+
+def load_service(stop: bool = True) -> MorphoWhatIf | None:
+    """The shared service; on failure shows what went wrong and the command that fixes it.
+
+    Args:
+        stop: end the page after the message (pages that need the models); False returns None so a
+            page can still show what does not depend on them.
+    """
+    try:
+        return _service()
+    except CheckpointError as err:
+        match = _COMMAND.search(str(err))
+        command = match.group(1) if match else REBUILD
+        st.error(f"**The trained models could not be loaded.**\n\n{err}\n\n"
+                 f"Run this in the project folder, then reload the page:\n\n```\n{command}\n```")
+    except MnistSourceError as err:
+        st.error(f"**The handwritten digits (MNIST test set) could not be read.**\n\n{err}\n\n"
+                 "Reinstall the project's dependencies, then reload the page:\n\n```\nmake install\n```")
+    except (ImportError, OSError, RuntimeError, ValueError) as err:
+        # Anything else raised while loading (e.g. the third-party classifier's package) is still a
+        # set-up problem, not something the visitor can fix on the page: name it instead of a traceback.
+        st.error(f"**The models could not be loaded** ({type(err).__name__}: {err}).\n\n"
+                 "Reinstall the dependencies and rebuild the models, then reload the page:\n\n"
+                 f"```\nmake install\n{REBUILD}\n```")
+    if stop:
+        st.stop()
+    return None
+
+
+def sidebar() -> None:
+    """The sidebar every page shares: where the models run and where they are read from."""
+    with st.sidebar:
+        st.caption(f"**Computing on:** {describe(pick_device())}")
+        st.caption(f"**Models from:** `{PRETRAINED}`")
+
+
+def run_through_app() -> None:
+    """Reruns through app.py when Streamlit ran this page on its own.
+
+    A `pages/` folder next to app.py puts a fresh Streamlit process in its legacy multipage mode until
+    some run calls `st.navigation`. If the first visitor after a server start opens a page's URL
+    directly, Streamlit runs that page file alone: no page config, no shared sidebar, and a navigation
+    listing "app". Leaving legacy mode and rerunning sends this and every later run through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager  # internal, pinned by requirements.txt
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

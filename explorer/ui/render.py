@@ -1,0 +1,116 @@
+"""Renders one WhatIfResult: pictures, the digit's attributes, predictions and the causal graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer.scm.graph import Dag
+from explorer.types import VarSpec
+from explorer.ui.charts import fast_figure, flip_text, graph_spec, probability_spec
+from explorer.ui.images import DISPLAY, difference_png, png, side_by_side
+from explorer.ui.widgets import fmt, linked_value
+from explorer.whatif import CLASSIFIERS, WhatIfResult
+
+NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN (digit-recognizer-py, plain MNIST)"}
+SHORT = {"morpho-cnn": "Project CNN (grey)", "morpho-cnn-hue": "Project CNN (colour-trained)",
+         "digit-recognizer-py": "Third-party CNN"}  # chart titles have room for ~30 characters
+
+
+def pictures(result: WhatIfResult) -> None:
+    """Original, the model's counterfactual, the true counterfactual and the difference, side by side."""
+    cols = st.columns(4)
+    # output_format="PNG" everywhere: Streamlit's "auto" re-encodes opaque images as JPEG, which blurs strokes.
+    cols[0].image(png(result.original), width=DISPLAY, output_format="PNG",
+                  caption=f"Original: test digit #{result.index}")
+    cols[1].image(png(result.generated), width=DISPLAY, output_format="PNG", caption="What if: drawn by the model")
+    if result.true_cf is None:
+        cols[2].markdown("**True answer: unknown** (see the note below)")
+    else:
+        cols[2].image(png(result.true_cf), width=DISPLAY, output_format="PNG",
+                      caption="What if: the true answer (drawn by the world's known rules)")
+    cols[3].image(difference_png(result.difference), width=DISPLAY, output_format="PNG",
+                  caption="Model's what-if minus original: red = ink added, blue = ink removed")
+    if result.true_cf is None:
+        st.info("**Why there is no true answer:** changing the digit itself has no known true counterfactual. "
+                "The shape of each digit comes from a real person's handwriting, not from a rule we can re-run, "
+                "so nobody knows how this writer would have drawn another digit. Only the model's guess is shown.")
+
+
+def attributes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
+    """A table of the digit's values: in the causal model and as measured on the pictures."""
+    def cell(name: str, values: dict[str, float]) -> str:
+        return fmt(specs[name], values[name], unit=True) if name in values else "–"
+
+    def mark(name: str) -> str:
+        return " (set by you)" if name in result.intervened else " (follows)" if name in result.downstream else ""
+
+    names = list(specs)
+    rows = [
+        ("**This digit**: value in the causal model", {n: cell(n, result.obs) for n in names}),
+        ("**This digit**: measured on the picture", {n: cell(n, result.measured_obs) for n in names}),
+        ("**What if**: value in the causal model", {n: cell(n, result.cf) + mark(n) for n in names}),
+        ("**What if**: measured on the model's picture", {n: cell(n, result.measured_cf) for n in names}),
+    ]
+    lines = ["| | " + " | ".join(specs[n].label for n in names) + " |", "|---" * (len(names) + 1) + "|"]
+    lines += [f"| {label} | " + " | ".join(row[n] for n in names) + " |" for label, row in rows]
+    st.markdown("\n".join(lines))
+    st.caption("Measured values are read off the pixels (stroke width, brightness of the ink). When the model "
+               "draws well, they follow the causal model's values.")
+
+
+def downstream_note(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
+    """Says which variables moved only because something upstream was set."""
+    moved = [n for n in result.downstream if n in specs]
+    if not moved:
+        return
+    parts = [f"{specs[n].label} {fmt(specs[n], result.obs[n])} → {fmt(specs[n], result.cf[n], unit=True)}" for n in moved]
+    st.info(f"**Knock-on effect:** you set {', '.join(result.intervened)}, and in this world it causes "
+            f"{', '.join(moved)}, so {'; '.join(parts)} follows. Tick do({moved[0]}) to hold it fixed instead.")
+
+
+def clamp_notes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
+    """Says when a requested value was outside its range and was clamped (e.g. from a shared link)."""
+    for name in result.clamped:
+        spec, asked = specs[name], linked_value(name)
+        asked_text = f"{asked:g}" if asked is not None else "a value"
+        st.warning(f"**{spec.label} = {asked_text} is outside its range ({fmt(spec, spec.low)}–"
+                   f"{fmt(spec, spec.high, unit=True)}), so it was clamped to {fmt(spec, result.cf[name], unit=True)}.**")
+
+
+def prediction_lines(result: WhatIfResult) -> list[str]:
+    """One sentence per classifier: what it says for the original and for the what-if."""
+    lines = []
+    for name, (p, q) in result.probs.items():
+        a, b = int(np.argmax(p)), int(np.argmax(q))
+        verdict = f":red[**{flip_text(p, q)}**]" if a != b else flip_text(p, q)
+        lines.append(f"- **{NAMES.get(name, name)}**: original → {a} ({p[a]:.0%}), "
+                     f"what if → {b} ({q[b]:.0%}): {verdict}")
+    return lines
+
+
+def predictions(result: WhatIfResult) -> None:
+    """The classifiers' answers as text (flips in red) and as bars."""
+    flips = sum(result.flips().values())
+    if flips:
+        st.error(f"**The prediction flips for {flips} of {len(result.probs)} classifiers.**")
+    st.markdown("\n".join(prediction_lines(result)))
+    st.plotly_chart(fast_figure(probability_spec(result.probs, SHORT)), key="probabilities",
+                    config={"displayModeBar": False})
+
+
+def causal_graph(result: WhatIfResult, graph: Dag) -> None:
+    """The world's causal graph with the intervention and its consequences highlighted."""
+    st.plotly_chart(fast_figure(graph_spec(graph, result.intervened, result.downstream, result.obs, result.cf)),
+                    key="graph", config={"displayModeBar": False})
+    st.caption("Arrows point from cause to effect. Setting a variable with do(...) cuts the arrows into it: "
+               "its usual causes no longer matter, but everything it causes still follows.")
+
+
+def example_picture(result: WhatIfResult) -> None:
+    """The Home page's one picture: a real digit and the model's answer to one what-if."""
+    change = ", ".join(f"{n} = {result.cf[n]:g}" for n in result.intervened)
+    st.image(side_by_side(result.original, result.generated), output_format="PNG",
+             caption=f"Left: test digit #{result.index} as written (thickness {result.obs['thickness']:.1f} px). "
+                     f"Right: the model's answer to *what if do({change})?* Same digit, thicker pen; "
+                     f"its ink also got brighter, because in this world thickness causes brightness.")
