@@ -16,7 +16,7 @@ _COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
 
 
 @st.cache_resource(show_spinner="Loading the models and 10,000 test digits (once per server, ~10 s)…")
-def _service() -> MorphoWhatIf:
+def shared_service() -> MorphoWhatIf:
     # One instance per server process, shared read-only by every session: what_if() is pure in its
     # arguments, so sharing is safe and saves each visitor the load. Exceptions are not cached by
     # Streamlit, so after a fix a page reload retries.
@@ -31,7 +31,7 @@ def load_service(stop: bool = True) -> MorphoWhatIf | None:
             page can still show what does not depend on them.
     """
     try:
-        return _service()
+        return shared_service()
     except CheckpointError as err:
         match = _COMMAND.search(str(err))
         command = match.group(1) if match else REBUILD

@@ -1,0 +1,279 @@
+"""Every page through Streamlit's AppTest: widgets set by key, assertions on what the page shows.
+
+The page's numbers are checked against the what-if service called directly, so the tests hold for the
+tiny development checkpoints and for the shipped ones alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.paths import PRETRAINED
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+WHATIF = "pages/image_whatif.py"
+FIRST_LOAD = 180  # s: the first run imports torch and loads every model (slow while a training job runs)
+RUN = 60
+
+
+@pytest.fixture(scope="module")
+def service():
+    """The same cached service the pages use (Streamlit's resource cache is per process)."""
+    from explorer.ui.loader import shared_service
+
+    return shared_service()
+
+
+def _whatif_page(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=RUN)
+    at.query_params.update(query or {})
+    at.switch_page(WHATIF).run(timeout=FIRST_LOAD)
+    _no_exceptions(at)
+    return at
+
+
+def _no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _image(at: AppTest, caption_part: str) -> str:
+    urls = [im.value[0] for im in at.image if im.captions and caption_part in im.captions[0]]
+    assert len(urls) == 1, f"expected one image captioned {caption_part!r}, found {len(urls)}"
+    return urls[0]
+
+
+def _text(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def _table_row(at: AppTest, label: str) -> list[str]:
+    """The cells of the attributes-table row whose first cell contains `label`."""
+    table = next(m.value for m in at.markdown if m.value.startswith("| |"))
+    row = next(line for line in table.splitlines() if label in line)
+    return [c.strip() for c in row.strip("|").split("|")][1:]
+
+
+def _prediction_lines(at: AppTest) -> list[str]:
+    block = next(m.value for m in at.markdown if "original →" in m.value)
+    return block.splitlines()
+
+
+def _expected_verdicts(result) -> list[str]:
+    out = []
+    for p, q in result.probs.values():
+        a, b = int(np.argmax(p)), int(np.argmax(q))
+        out.append(f"prediction flips {a} → {b}" if a != b else f"prediction stays {a}")
+    return out
+
+
+# --- Home ---------------------------------------------------------------------------------------------
+def test_home_explains_shows_one_live_picture_cards_and_device(service):
+    from explorer.device import describe
+
+    at = AppTest.from_file(APP, default_timeout=RUN).run(timeout=FIRST_LOAD)
+    _no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    assert at.title[0].value == "Counterfactual Explorer"
+    text = _text(at)
+    for step in ("abduction", "action", "prediction"):
+        assert step in text
+    assert len(at.image) == 1 and "do(thickness = 5)" in at.image[0].captions[0]
+    for folder in sorted(p for p in PRETRAINED.iterdir() if (p / "card.json").exists()):
+        card = json.loads((folder / "card.json").read_text())
+        assert f"**{folder.name}**" in text
+        assert card["description"] in text
+        assert card["command"] in [c.value for c in at.code]
+    assert f"The models run on **{describe(service.device)}**" in text
+    assert any("Computing on" in c.value for c in at.sidebar.caption)
+
+
+# --- Image what-if: the slider path -------------------------------------------------------------------
+def test_whatif_first_view_matches_the_service(service):
+    at = _whatif_page()
+    assert at.number_input(key="index").value == 0
+    result = service.what_if(0, {}, False)
+    digit, thickness, intensity = _table_row(at, "**This digit**: value in the causal model")
+    assert digit == str(int(result.obs["digit"])) and thickness == f"{result.obs['thickness']:.1f} px"
+    for line, verdict in zip(_prediction_lines(at), _expected_verdicts(result), strict=True):
+        assert verdict in line
+    assert _image(at, "Original: test digit #0")
+    assert _image(at, "the true answer")  # no do(digit): the true counterfactual exists
+    assert at.query_params == {"index": "0"}
+
+
+def test_moving_thickness_changes_image_values_and_predictions(service):
+    at = _whatif_page()
+    before_img, before_pred = _image(at, "drawn by the model"), _prediction_lines(at)
+    factual = service.what_if(0, {}, False).obs
+    target = 5.5 if factual["thickness"] < 4.0 else 1.0
+
+    at.slider(key="value_thickness").set_value(target).run()
+    _no_exceptions(at)
+    assert at.checkbox(key="do_thickness").value, "moving a slider ticks its do() box"
+    result = service.what_if(0, {"thickness": target}, False)
+    _, thickness, intensity = _table_row(at, "**What if**: value in the causal model")
+    assert thickness == f"{target:.1f} px (set by you)"
+    assert intensity == f"{result.cf['intensity']:.0f} of 255 (follows)"  # thickness -> intensity downstream
+    assert result.cf["intensity"] != pytest.approx(factual["intensity"])
+    assert any("Knock-on effect" in i.value for i in at.info)
+    assert _image(at, "drawn by the model") != before_img
+    after_pred = _prediction_lines(at)
+    assert after_pred != before_pred
+    for line, (name, (p, q)) in zip(after_pred, result.probs.items()):
+        b = int(np.argmax(q))
+        assert f"what if → {b} ({q[b]:.0%})" in line, (name, line)
+    assert at.query_params == {"index": "0", "thickness": f"{target:.1f}"}
+
+    at.checkbox(key="do_thickness").uncheck().run()  # unticked: no intervention, slider back to the digit
+    _no_exceptions(at)
+    assert at.slider(key="value_thickness").value == pytest.approx(factual["thickness"])
+    assert "(set by you)" not in "".join(_table_row(at, "**What if**: value in the causal model"))
+    assert at.query_params == {"index": "0"}
+
+
+def test_holding_intensity_fixed_stops_the_knock_on_effect(service):
+    at = _whatif_page()
+    factual = service.what_if(0, {}, False).obs
+    at.checkbox(key="do_intensity").check().run()
+    at.slider(key="value_thickness").set_value(5.0).run()
+    _no_exceptions(at)
+    _, thickness, intensity = _table_row(at, "**What if**: value in the causal model")
+    assert thickness == "5.0 px (set by you)"
+    assert intensity == f"{factual['intensity']:.0f} of 255 (set by you)"
+    assert not any("Knock-on effect" in i.value for i in at.info)
+
+
+def test_flip_message_matches_the_classifiers(service):
+    """do(digit) to each other class until some classifier flips; the page must say exactly that."""
+    factual = int(service.what_if(0, {}, False).obs["digit"])
+    target = next((d for d in range(10) if d != factual and any(service.what_if(0, {"digit": d}).flips().values())),
+                  None)
+    assert target is not None, "no do(digit) flips any classifier on test digit #0: the models do not react"
+    at = _whatif_page()
+    at.slider(key="value_digit").set_value(target).run()
+    _no_exceptions(at)
+    result = service.what_if(0, {"digit": target}, False)
+    lines = _prediction_lines(at)
+    for line, verdict, flips in zip(lines, _expected_verdicts(result), result.flips().values(), strict=True):
+        assert verdict in line
+        assert (":red[" in line) == flips
+    assert any(f"flips for {sum(result.flips().values())} of 3" in e.value for e in at.error)
+    # do(digit) has no true counterfactual: the page says why instead of showing a picture
+    assert not [im for im in at.image if im.captions and "the true answer" in im.captions[0]]
+    assert any("no true answer" in i.value.lower() for i in at.info)
+
+
+# --- Image what-if: picking, worlds, links ------------------------------------------------------------
+def test_random_button_and_gallery_pick_other_digits(service):
+    at = _whatif_page()
+    at.button(key="pick_3").click().run()
+    _no_exceptions(at)
+    index = at.number_input(key="index").value
+    assert int(service.values[False]["digit"][index]) == 3
+    assert _image(at, f"Original: test digit #{index}")
+    assert _table_row(at, "**This digit**: value in the causal model")[0] == "3"
+    seen = {index}
+    for _ in range(3):  # a random index equals the previous one with probability 1/10000
+        at.button(key="random").click().run()
+        seen.add(at.number_input(key="index").value)
+    _no_exceptions(at)
+    assert len(seen) > 1
+
+
+def test_colour_world_adds_hue(service):
+    at = _whatif_page()
+    at.toggle(key="coloured").set_value(True).run()
+    _no_exceptions(at)
+    assert at.slider(key="value_hue") is not None
+    assert at.query_params.get("world") == "colour"
+    header = next(m.value for m in at.markdown if m.value.startswith("| |")).splitlines()[0]
+    assert "hue" in header
+    at.slider(key="value_hue").set_value(0.3).run()
+    _no_exceptions(at)
+    result = service.what_if(0, {"hue": 0.3}, True)
+    assert result.generated.shape == (3, 28, 28)
+    assert _table_row(at, "**What if**: value in the causal model")[3].startswith("0.30")
+
+
+def test_link_sets_widgets_and_out_of_range_values_are_clamped_and_reported():
+    at = _whatif_page({"index": "12", "thickness": "99", "intensity": "200"})
+    assert at.number_input(key="index").value == 12
+    assert at.checkbox(key="do_thickness").value and at.checkbox(key="do_intensity").value
+    assert at.slider(key="value_thickness").value == pytest.approx(5.5)
+    warnings = [w.value for w in at.warning]
+    assert any("thickness = 99 is outside its range (1.0–5.5 px), so it was clamped to 5.5 px" in w
+               for w in warnings), warnings
+    assert not any("intensity" in w for w in warnings)  # 200 is in range
+    assert _table_row(at, "**What if**: value in the causal model")[1] == "5.5 px (set by you)"
+    assert at.query_params == {"index": "12", "thickness": "5.5", "intensity": "200"}  # the link now says what is shown
+
+
+def test_bad_link_values_are_named_not_raised():
+    at = _whatif_page({"index": "123456", "thickness": "thick", "hue": "0.5"})
+    warnings = " ".join(w.value for w in at.warning)
+    assert "#123456" in warnings and "#9999 is shown" in warnings
+    assert "thickness='thick' is not a number" in warnings
+    assert "hue" in warnings and "world=colour" in warnings
+    assert at.number_input(key="index").value == 9999
+
+
+# --- Broken set-ups: a clear message, never a traceback --------------------------------------------------
+_PROBE = textwrap.dedent("""
+    import json
+    from streamlit.testing.v1 import AppTest
+    out = dict()
+    for page in (None, "pages/image_whatif.py"):
+        at = AppTest.from_file({app!r}, default_timeout=180)
+        if page:
+            at.switch_page(page)
+        at.run()
+        out[page or "home"] = {{"errors": [e.value for e in at.error], "warnings": [w.value for w in at.warning],
+                               "exceptions": [e.value for e in at.exception], "sliders": len(at.slider)}}
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def _probe(pretrained: Path) -> subprocess.Popen:
+    """Runs both pages in a fresh interpreter: PRETRAINED is read from the environment at import."""
+    env = {**os.environ, "EXPLORER_PRETRAINED": str(pretrained)}
+    return subprocess.Popen([sys.executable, "-c", _PROBE.format(app=APP)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _result(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=400)
+    match = re.search(r"^RESULT(.*)$", out, re.M)
+    assert match, f"probe failed:\n{out}\n{err[-3000:]}"
+    return json.loads(match.group(1))
+
+
+def test_damaged_or_missing_checkpoints_give_a_clear_message(tmp_path):
+    damaged, empty = tmp_path / "damaged", tmp_path / "empty"
+    shutil.copytree(PRETRAINED, damaged)
+    (damaged / "morpho-cvae" / "weights.safetensors").write_bytes(b"\x00garbage, not a safetensors file")
+    empty.mkdir()
+    procs = {"damaged": _probe(damaged), "empty": _probe(empty)}  # in parallel: each loads torch
+    results = {name: _result(p) for name, p in procs.items()}
+
+    for name, pages in results.items():
+        for page, shown in pages.items():
+            assert not shown["exceptions"], (name, page, shown["exceptions"])
+            assert len(shown["errors"]) == 1, (name, page, shown["errors"])
+            assert "python -m explorer train morpho" in shown["errors"][0]
+        assert pages["pages/image_whatif.py"]["sliders"] == 0  # the page stops after the message
+    assert "damaged" in results["damaged"]["home"]["errors"][0]
+    assert "morpho-cvae" in results["damaged"]["home"]["errors"][0]
+    assert "missing" in results["empty"]["pages/image_whatif.py"]["errors"][0]
+    assert any("No trained models found" in w for w in results["empty"]["home"]["warnings"])
