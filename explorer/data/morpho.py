@@ -105,17 +105,19 @@ def load_morpho(split: str, seed: int = DEFAULT_SEED, limit: int | None = None,
     scm = MorphoSCM()
     noise = noise_for(split, scm, seed)
     values = scm.counterfactual(noise)
-    path = cache_dir() / f"morpho_{split}_seed{seed}.npz"
+    if limit is not None:
+        noise = {k: v[:limit] for k, v in noise.items()}
+        values = {k: v[:limit] for k, v in values.items()}
+    full = cache_dir() / f"morpho_{split}_seed{seed}.npz"
+    # A small request with no full cache renders (and caches) only what it needs.
+    path = full if full.exists() or limit is None else full.with_name(f"{full.stem}_n{limit}.npz")
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
-            images = z["images"]
+            images = z["images"][:limit]
     else:
-        images = _render_all(load_mnist(split).images, values, progress, workers or os.cpu_count() or 1)
+        sources = load_mnist(split).images[:limit]
+        images = _render_all(sources, values, progress, workers or os.cpu_count() or 1)
         tmp = path.with_suffix(".tmp.npz")
         np.savez_compressed(tmp, images=images)
         tmp.replace(path)
-    if limit is not None:
-        images = images[:limit]
-        noise = {k: v[:limit] for k, v in noise.items()}
-        values = {k: v[:limit] for k, v in values.items()}
     return MorphoData(images, noise, values)

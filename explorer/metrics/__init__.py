@@ -1,0 +1,1 @@
+"""Metrics of counterfactual quality and of the classifiers we explain."""
