@@ -186,6 +186,9 @@ def intervention_controls(specs: dict[str, VarSpec], factual: dict[str, float], 
             asked = linked_value(name)
             # A value the link asked for (maybe out of range) goes to the explorer as asked, so the
             # explorer's own clamping decides and reports it; once the slider moves, the slider wins.
-            do[name] = asked if asked is not None and _slider_value(spec, asked) == value else float(value)
+            # Otherwise the value as the slider shows it: keyboard steps accumulate float error
+            # (2.5 + 10 x 0.1 = 3.5000000000000004), and a link must reproduce exactly what is on screen.
+            do[name] = asked if asked is not None and _slider_value(spec, asked) == value \
+                else round(float(value), decimals(spec))
     st.button("Reset: undo all interventions", key="reset", on_click=_reset, args=(shown,))
     return do

@@ -1,0 +1,159 @@
+"""The what-if page in a real browser: `streamlit run app.py` + headless Chromium driven by Playwright.
+
+Checks what AppTest cannot: that a slider moved with the keyboard reaches the server, that only the
+fragment reruns and the new picture and predictions arrive in the page, and that two visitors moving
+sliders at the same time each see only their own results.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parent.parent
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+READY = 150_000  # ms: first page load imports torch and loads the models (slow while training runs)
+STEP = 30_000  # ms: one slider move, generous for a contended 2-core machine
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                                                     "(`make browser-deps` installs it)"),
+]
+
+# The counterfactual picture, the prediction sentences and the what-if row of the table, read in the page.
+_STATE_JS = """() => {
+  const img = [...document.querySelectorAll('[data-testid=stImage]')]
+      .find(e => e.innerText.includes('drawn by the model'));
+  const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
+      .find(e => e.innerText.includes('original →'));
+  const row = [...document.querySelectorAll('tr')].find(r => r.innerText.includes('What if: value in'));
+  return {src: img ? img.querySelector('img').src : null, preds: preds ? preds.innerText : null,
+          row: row ? row.innerText : null};
+}"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"streamlit did not become healthy: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(url)
+    page.wait_for_function(f"() => {{ const s = ({_STATE_JS})(); return s.src && s.preds && s.row; }}",
+                           timeout=READY)
+    return page
+
+
+def _state(page) -> dict:
+    return page.evaluate(_STATE_JS)
+
+
+def _slider(page, key: str):
+    return page.locator(f".st-key-{key} input[type=range]")
+
+
+def _wait_changed(page, before: dict) -> dict:
+    """Waits until both the counterfactual picture and the prediction text differ from `before`."""
+    page.wait_for_function(f"""(b) => {{ const s = ({_STATE_JS})();
+        return s.src !== null && s.src !== b.src && s.preds !== null && s.preds !== b.preds; }}""",
+                           arg=before, timeout=STEP)
+    return _state(page)
+
+
+def _settled(page, value: str) -> dict:
+    """Waits until the what-if row shows the slider's `value` as set by the user, then reads the page."""
+    page.wait_for_function(f"""(v) => {{ const s = ({_STATE_JS})();
+        return s.row !== null && s.row.includes(v + ' px (set by you)'); }}""", arg=value, timeout=STEP)
+    # Streamlit marks elements data-stale while a rerun is under way
+    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0", timeout=STEP)
+    return _state(page)
+
+
+def test_keyboard_slider_move_updates_picture_and_predictions(server, browser):
+    page = _open(browser, f"{server}/image_whatif?index=0&thickness=2.0")
+    before = _state(page)
+    assert before["src"].startswith(server + "/media/") and before["src"].endswith(".png")
+    slider = _slider(page, "value_thickness")
+    slider.focus()
+    for _ in range(15):  # 2.0 -> 3.5 px
+        page.keyboard.press("ArrowRight")
+    after = _wait_changed(page, before)
+    after = _settled(page, "3.5")
+    assert after["src"] != before["src"]
+    assert after["preds"] != before["preds"]
+    assert "3.5 px (set by you)" in after["row"]
+    assert "thickness=3.5" in page.url  # the address bar stays a shareable link
+    page.context.close()
+
+
+def test_two_visitors_moving_sliders_at_once_see_only_their_own_results(server, browser):
+    a = _open(browser, f"{server}/image_whatif?index=0&thickness=2.5")
+    b = _open(browser, f"{server}/image_whatif?index=0&thickness=2.5")
+    start = _state(a)
+    assert _state(b)["src"] == start["src"]  # same digit, same intervention: same picture
+    _slider(a, "value_thickness").focus()
+    _slider(b, "value_thickness").focus()
+    for _ in range(10):  # interleaved: both sessions' reruns overlap on the server
+        a.keyboard.press("ArrowRight")
+        b.keyboard.press("ArrowLeft")
+    end_a, end_b = _settled(a, "3.5"), _settled(b, "1.5")
+    assert "3.5 px (set by you)" in end_a["row"] and "1.5 px" not in end_a["row"]
+    assert "1.5 px (set by you)" in end_b["row"] and "3.5 px" not in end_b["row"]
+    assert end_a["src"] != end_b["src"] and end_a["src"] != start["src"] and end_b["src"] != start["src"]
+    assert "thickness=3.5" in a.url and "thickness=1.5" in b.url
+    # each final picture is exactly what a third visitor gets from that session's link
+    for url, seen in ((a.url, end_a), (b.url, end_b)):
+        c = _open(browser, url)
+        assert _state(c)["src"] == seen["src"]
+        c.context.close()
+    a.context.close()
+    b.context.close()
