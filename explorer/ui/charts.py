@@ -90,19 +90,9 @@ def _layers(graph: Dag) -> dict[str, tuple[float, float]]:
     return pos
 
 
-def _node_text(name: str, obs: dict[str, float], cf: dict[str, float]) -> str:
-    if name not in obs:
-        return f"<b>{name}</b>"
-    digits = 0 if name in ("digit", "intensity") else 2
-    before, after = f"{obs[name]:.{digits}f}", f"{cf.get(name, obs[name]):.{digits}f}"
-    return f"<b>{name}</b><br>{before}" if before == after else f"<b>{name}</b><br>{before} → {after}"
-
-
-def graph_spec(graph: Dag, intervened: list[str], downstream: list[str],
-               obs: dict[str, float] | None = None, cf: dict[str, float] | None = None) -> dict:
+def graph_spec(graph: Dag, intervened: list[str], downstream: list[str]) -> dict:
     """The causal graph as a plotly dict: nodes coloured by role; arrows into a node set by do() are faded,
     because the intervention replaces that node's mechanism and its parents no longer matter."""
-    obs, cf = obs or {}, cf or {}
     pos = _layers(graph)
     role = {n: "intervened" if n in intervened else "downstream" if n in downstream else "unaffected"
             for n in graph.nodes}
@@ -119,7 +109,7 @@ def graph_spec(graph: Dag, intervened: list[str], downstream: list[str],
         nodes = [n for n in graph.nodes if role[n] == r]
         data.append({"type": "scatter", "mode": "markers+text", "name": label,
                      "x": [pos[n][0] for n in nodes] or [None], "y": [pos[n][1] for n in nodes] or [None],
-                     "text": [_node_text(n, obs, cf) for n in nodes], "textposition": "middle center",
+                     "text": [f"<b>{n}</b>" for n in nodes], "textposition": "middle center",
                      "textfont": {"size": 12, "color": ink}, "hoverinfo": "skip",
                      "marker": {"size": 70, "color": colour, "line": {"width": 2, "color": "#5b6670"}}})
     if intervened:

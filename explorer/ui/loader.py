@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import streamlit as st
+import torch
 
 from explorer.checkpoints import CheckpointError
 from explorer.data.mnist import MnistSourceError
@@ -13,6 +14,12 @@ from explorer.paths import PRETRAINED
 from explorer.whatif import REBUILD, MorphoWhatIf
 
 _COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
+
+# One CPU thread per model call in the server process (set at import, so the sidebar reports it too):
+# a what-if is a batch of 2 small images, too little work to split across cores, and split work waits
+# for the slowest core. Measured on the 2-core dev box while a training job ran: 18 ms per what_if()
+# with 1 thread, 711 ms with 2. Concurrent sessions then get a core each instead of fighting over both.
+torch.set_num_threads(1)
 
 
 @st.cache_resource(show_spinner="Loading the models and 10,000 test digits (once per server, ~10 s)…")

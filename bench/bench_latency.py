@@ -1,0 +1,131 @@
+"""Slider-to-image latency of the what-if page in headless Chromium, with a no-model baseline.
+
+For each of N keyboard moves of the thickness slider: time from the key press until the counterfactual
+picture's src changes (and until the new picture has loaded), measured in the page with
+performance.now(). Baseline in the same run: the same round trip on bench/baseline_app.py, which
+renders a PNG without any model. A third row times the explorer call alone, in-process, for the
+same slider values, so the table shows where the time goes.
+
+Usage: `python bench/bench_latency.py [--moves 24]` (set EXPLORER_PRETRAINED to use other checkpoints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+from common import stats, write
+from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, start, stop, training_running
+
+START = 1.5  # px: the thickness the link starts at; each ArrowRight adds one 0.1 px step
+_MODEL_ONLY = """
+import json, sys, time
+import torch
+from explorer.device import pick_device
+from explorer.whatif import MorphoWhatIf
+torch.set_num_threads(1)  # as the server does (explorer/ui/loader.py)
+service = MorphoWhatIf(pick_device())
+values = json.loads(sys.argv[1])
+service.what_if(0, {"thickness": values[0]})  # warm-up
+out = []
+for v in values:
+    t = time.perf_counter()
+    service.what_if(0, {"thickness": v})
+    out.append(time.perf_counter() - t)
+print("RESULT" + json.dumps(out))
+"""
+
+
+def _moves(page, caption: str, slider: str, n: int) -> list[dict]:
+    """n ArrowRight presses on `slider`, each timed until the picture captioned `caption` changes."""
+    page.locator(f"{slider} input[type=range]").focus()
+    out = []
+    for _ in range(n):
+        page.evaluate(ARM_JS, caption)
+        page.keyboard.press("ArrowRight")
+        out.append(page.evaluate("() => window.__latency"))
+        page.wait_for_function(IDLE_JS, timeout=60_000)
+        time.sleep(0.2)  # let the fragment run finish before the next press, as a person would
+    return out
+
+
+def _browser_run(app: str, path: str, caption: str, slider: str, moves: int, warmup: int) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start(app)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url + path)
+            page.wait_for_selector(f"[data-testid=stImage]:has-text('{caption}') img", timeout=300_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            _moves(page, caption, slider, warmup)
+            # measured moves start from the link again, so they visit the same values as the model-only row
+            page.goto(url + path)
+            page.wait_for_selector(f"[data-testid=stImage]:has-text('{caption}') img", timeout=300_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            samples = _moves(page, caption, slider, moves)
+            browser.close()
+    finally:
+        stop(proc)
+    return samples
+
+
+def _model_only(values: list[float]) -> list[float]:
+    done = subprocess.run([sys.executable, "-c", _MODEL_ONLY, json.dumps(values)], cwd=ROOT, env=os.environ.copy(),
+                          capture_output=True, text=True, timeout=600)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), None)
+    if line is None:
+        raise RuntimeError(f"model-only timing failed:\n{done.stderr[-2000:]}")
+    return json.loads(line[len("RESULT"):])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=24)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args()
+    contended_before = training_running()
+
+    whatif = _browser_run("app.py", f"/image_whatif?index=0&thickness={START}", "drawn by the model",
+                          ".st-key-value_thickness", args.moves, args.warmup)
+    baseline = _browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", args.moves,
+                            args.warmup)
+    values = [round(START + 0.1 * (i + 1), 1) for i in range(args.moves)]
+    model = _model_only(values)
+    contended = contended_before or training_running()
+
+    rows = {
+        "what-if page: key press -> new image src": stats([s["src"] / 1000 for s in whatif]),
+        "what-if page: key press -> new image loaded": stats([s["loaded"] / 1000 for s in whatif]),
+        "baseline (no model): key press -> new image src": stats([s["src"] / 1000 for s in baseline]),
+        "baseline (no model): key press -> new image loaded": stats([s["loaded"] / 1000 for s in baseline]),
+        "explorer call alone (what_if, in-process)": stats(model),
+    }
+    ratio = rows["what-if page: key press -> new image src"]["median"] / \
+        rows["baseline (no model): key press -> new image src"]["median"]
+    print(f"\nslider-to-image latency, {args.moves} moves each (ms)"
+          + ("  [a training job was running: contended numbers]" if contended else ""))
+    print(f"{'':52} {'median':>8} {'p95':>8} {'min':>8}")
+    for name, s in rows.items():
+        print(f"{name:52} {s['median'] * 1000:8.1f} {s['p95'] * 1000:8.1f} {s['min'] * 1000:8.1f}")
+    print(f"ratio what-if / baseline (median, src): {ratio:.2f}x;  target: median < 150 ms")
+    path = write("latency", {
+        "what": "slider-to-image latency of the what-if page (headless Chromium, keyboard ArrowRight on thickness)",
+        "seconds": rows, "ratio_whatif_over_baseline": ratio, "moves": args.moves,
+        "target_median_s": 0.150, "meets_target": rows["what-if page: key press -> new image src"]["median"] < 0.150,
+        "training_job_running": contended, "loadavg": os.getloadavg(),
+        "pretrained": os.environ.get("EXPLORER_PRETRAINED", "pretrained/"),
+        "raw_ms": {"whatif": whatif, "baseline": baseline, "model_only": [m * 1000 for m in model]},
+    })
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Helpers the browser benchmarks share: start/stop `streamlit run`, launch Debian's Chromium, read the page."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+# Resolves with {src, loaded} in ms from the next key press until the image captioned `caption` gets a
+# new src (and until that new image has loaded). A MutationObserver fires in the same task as the DOM
+# change, so the timing is not quantised to animation frames.
+ARM_JS = """(caption) => {
+  const find = () => {
+    const box = [...document.querySelectorAll('[data-testid=stImage]')].find(e => e.innerText.includes(caption));
+    return box ? box.querySelector('img') : null;
+  };
+  const before = find().src;
+  window.__latency = new Promise((resolve, reject) => {
+    let t0 = null;
+    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    const obs = new MutationObserver(() => {
+      const img = find();
+      if (t0 === null || !img || img.src === before) return;
+      const src = performance.now() - t0;
+      obs.disconnect();
+      const done = () => resolve({src, loaded: performance.now() - t0});
+      if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
+    });
+    obs.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+    setTimeout(() => reject(new Error('image did not change within 60 s')), 60000);
+  });
+}"""
+
+IDLE_JS = "() => document.querySelectorAll('[data-stale=true]').length === 0"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(app: str = "app.py", timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    """`streamlit run <app>` on a free port; returns (process, base URL) once /_stcore/health answers."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
+                             "--server.headless", "true"], cwd=ROOT, env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.05)
+    stop(proc)
+    raise RuntimeError(f"streamlit run {app} did not become healthy within {timeout:.0f} s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def training_running() -> bool:
+    """Whether a `python -m explorer train` job shares the CPU (it makes every number slower)."""
+    return subprocess.run(["pgrep", "-f", "explorer train"], capture_output=True).returncode == 0
