@@ -1,0 +1,97 @@
+"""Cold start: from `streamlit run app.py` to the first what-if page fully rendered in headless Chromium.
+
+Each run starts a fresh server process (so torch is imported and every model loaded again) and opens
+/image_whatif directly, as the first visitor after a deploy would. "Fully rendered" = the counterfactual
+picture has loaded, the prediction sentences and the causal graph are on the page, and no element is
+stale. Reported: time to a healthy server, and time to the rendered page (both from process start).
+
+Usage: `python bench/bench_cold_start.py [--runs 5]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+from common import stats, write
+from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, free_port, stop, training_running
+
+RENDERED_JS = """() => {
+  const box = [...document.querySelectorAll('[data-testid=stImage]')].find(e => e.innerText.includes('drawn by the model'));
+  const img = box && box.querySelector('img');
+  const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
+      .some(e => e.innerText.includes('original →'));
+  const charts = document.querySelectorAll('[data-testid=stPlotlyChart] .main-svg').length >= 2;
+  return Boolean(img && img.complete && img.naturalWidth && preds && charts)
+      && document.querySelectorAll('[data-stale=true]').length === 0;
+}"""
+
+
+def _one_run(browser, timeout_s: float) -> dict[str, float]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=ROOT, env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
+                    raise RuntimeError("server did not become healthy")
+                time.sleep(0.02)
+        healthy = time.perf_counter() - t0
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.goto(f"{url}/image_whatif")
+        page.wait_for_function(RENDERED_JS, timeout=timeout_s * 1000, polling=20)
+        rendered = time.perf_counter() - t0
+        page.wait_for_function(IDLE_JS, timeout=10_000)
+        context.close()
+    finally:
+        stop(proc)
+    return {"healthy": healthy, "rendered": rendered}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per run")
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    contended = training_running()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        runs = []
+        for i in range(args.runs):
+            runs.append(_one_run(browser, args.timeout))
+            print(f"run {i + 1}: healthy {runs[-1]['healthy']:.2f} s, what-if page rendered {runs[-1]['rendered']:.2f} s")
+        browser.close()
+    contended = contended or training_running()
+    rows = {"server healthy (/_stcore/health)": stats([r["healthy"] for r in runs]),
+            "first what-if page fully rendered": stats([r["rendered"] for r in runs])}
+    print(f"\ncold start, {args.runs} runs (s, from `streamlit run`)"
+          + ("  [a training job was running: contended numbers]" if contended else ""))
+    print(f"{'':36} {'median':>8} {'p95':>8} {'min':>8}")
+    for name, s in rows.items():
+        print(f"{name:36} {s['median']:8.2f} {s['p95']:8.2f} {s['min']:8.2f}")
+    path = write("cold_start", {
+        "what": "time from `streamlit run app.py` to the first /image_whatif page fully rendered (headless Chromium)",
+        "seconds": rows, "runs": runs, "training_job_running": contended, "loadavg": os.getloadavg(),
+        "pretrained": os.environ.get("EXPLORER_PRETRAINED", "pretrained/"),
+    })
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
