@@ -112,7 +112,7 @@ def graph_spec(graph: Dag, intervened: list[str], downstream: list[str]) -> dict
                      "text": [f"<b>{n}</b>" for n in nodes], "textposition": "middle center",
                      "textfont": {"size": 12, "color": ink}, "hoverinfo": "skip",
                      "marker": {"size": 70, "color": colour, "line": {"width": 2, "color": "#5b6670"}}})
-    if intervened:
+    if any(child in intervened for _, child in graph.edges):  # only when some arrow is actually cut
         data.append({"type": "scatter", "mode": "lines", "name": "arrow cut by do(...)", "x": [None],
                      "y": [None], "line": {"color": "#d5d9de", "width": 3}})
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
