@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 
 def _train(args: argparse.Namespace) -> int:
     from explorer.training.morpho import COMPONENTS, TrainConfig, train_morpho
@@ -38,10 +40,24 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _data(args: argparse.Namespace) -> int:
     from explorer.data.morpho import load_morpho
+    from explorer.training.datasets import colour_values
 
     for split in ("train", "val", "test"):
-        print(split, len(load_morpho(split)))
+        data = load_morpho(split)
+        line = f"{split}: {len(data)} images cached"
+        if args.strength is not None:
+            hue = colour_values(data, args.strength, data_seed_for_colour(split))["hue"]
+            corr = float(np.corrcoef(hue, data.values["digit"])[0, 1])
+            line += f"; colour strength {args.strength}: realised corr(hue, digit) = {corr:.3f}"
+        print(line)
     return 0
+
+
+def data_seed_for_colour(split: str) -> int:
+    """The hue-noise seeds used by training (train, val) and evaluation (test)."""
+    from explorer.data.morpho import DEFAULT_SEED
+
+    return DEFAULT_SEED + {"train": 1, "val": 2, "test": 3}[split]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.set_defaults(fn=_evaluate)
     da = sub.add_parser("data", help="build the derived-data cache")
     da.add_argument("world", choices=["morpho"])
+    da.add_argument("--strength", type=float, help="also report the colour world's realised hue-digit correlation")
     da.set_defaults(fn=_data)
     args = parser.parse_args(argv)
     return args.fn(args)

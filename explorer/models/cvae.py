@@ -31,6 +31,10 @@ class CVAEConfig:
     z_loc: int = 2  # channels of the 7x7 latent map
     n_digits: int = 10
     with_hue: bool = False
+    abduct_residual: bool = True  # abduct z_loc's noise relative to its conditional prior (see abduct)
+    # Apply the known last step of the Morpho mechanism to the decoder's output: rescale so the median
+    # foreground pixel equals `intensity` (see `known_intensity`). Off = the network's raw drawing.
+    intensity_layer: bool = True
 
     @property
     def cond_dim(self) -> int:
@@ -50,6 +54,21 @@ def encode_parents(parents: Values, cfg: CVAEConfig) -> torch.Tensor:
         angle = 2 * torch.pi * parents["hue"].float()
         parts += [torch.cos(angle)[:, None], torch.sin(angle)[:, None]]  # hue is circular
     return torch.cat(parts, dim=1)
+
+
+def known_intensity(img: torch.Tensor, intensity: torch.Tensor) -> torch.Tensor:
+    """Rescales each image so its median foreground pixel (>= half its peak) equals `intensity`.
+
+    This is the published final step of the Morpho-MNIST image mechanism, applied as a fixed layer:
+    the network still draws the whole image, but a VAE's slightly soft edges pull the foreground
+    median ~15 grey levels low (measured on the validation split), which this known step removes.
+    """
+    grey = img.amax(dim=1, keepdim=True)  # (B, 1, 28, 28): the stroke before any tint
+    peak = grey.amax(dim=(2, 3), keepdim=True)  # (B, 1, 1, 1)
+    fg = torch.where(grey >= 0.5 * peak, grey, torch.full_like(grey, float("nan")))
+    median = torch.nanmedian(fg.flatten(1), dim=1).values.nan_to_num(1.0).clamp_min(1e-3)  # (B,)
+    gain = intensity.to(img) / median  # (B,)
+    return (img * gain[:, None, None, None]).clamp(0.0, 255.0)
 
 
 class FiLMBlock(nn.Module):
@@ -141,15 +160,30 @@ class MorphoCVAE(nn.Module):
 
     @torch.no_grad()
     def abduct(self, x: torch.Tensor, parents: Values) -> torch.Tensor:
-        """Posterior means of both latent levels, flattened to (B, Zt + Zl*49)."""
+        """Exogenous noise of the image: (B, Zt + Zl*49).
+
+        z_top is its own noise (its prior is N(0, I)). z_loc has a prior that depends on z_top and the
+        parents, so its noise is the standardised residual u_loc = (z_loc - mu_p) / sigma_p: decoding
+        under new parents re-applies the new prior to the same residual (as in causal-gen's HVAE).
+        """
         cond = encode_parents(parents, self.cfg)
         (mu_top, _), (mu_loc, _) = self.encoder(x / 255.0, cond)
-        return torch.cat([mu_top, mu_loc.flatten(1)], 1)
+        if not self.cfg.abduct_residual:
+            return torch.cat([mu_top, mu_loc.flatten(1)], 1)
+        pm, plv = self.decoder.loc_prior(mu_top, cond)  # (B, Zl, 7, 7) each
+        u_loc = (mu_loc - pm) / (0.5 * plv).exp()
+        return torch.cat([mu_top, u_loc.flatten(1)], 1)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, parents: Values) -> torch.Tensor:
+        """Images (B, C, 28, 28) on 0-255 from exogenous noise (see `abduct`) under `parents`."""
         z_top, z_loc = self._split(latents)
-        return torch.sigmoid(self.decoder(z_top, z_loc, encode_parents(parents, self.cfg))) * 255.0
+        cond = encode_parents(parents, self.cfg)
+        if self.cfg.abduct_residual:
+            pm, plv = self.decoder.loc_prior(z_top, cond)
+            z_loc = pm + (0.5 * plv).exp() * z_loc  # residual -> latent under these parents
+        img = torch.sigmoid(self.decoder(z_top, z_loc, cond)) * 255.0  # (B, C, 28, 28)
+        return known_intensity(img, parents["intensity"]) if self.cfg.intensity_layer else img
 
     def loss(self, x: torch.Tensor, parents: Values, beta: float = 1.0) -> dict[str, torch.Tensor]:
         """Negative ELBO per image (nats), with its reconstruction and the two KL terms."""
