@@ -80,14 +80,20 @@ def clamp_notes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
                    f"{fmt(spec, spec.high, unit=True)}), so it was clamped to {fmt(spec, result.cf[name], unit=True)}.**")
 
 
+def percent(p: float) -> str:
+    """A probability as a percentage; two decimals near 0 and 100 %, where a confident classifier's answers
+    all read "100%" in whole percents and a what-if's effect would be invisible."""
+    return f"{p:.0%}" if 0.01 <= p <= 0.99 else f"{p:.2%}"
+
+
 def prediction_lines(result: WhatIfResult) -> list[str]:
     """One sentence per classifier: what it says for the original and for the what-if."""
     lines = []
     for name, (p, q) in result.probs.items():
         a, b = int(np.argmax(p)), int(np.argmax(q))
         verdict = f":red[**{flip_text(p, q)}**]" if a != b else flip_text(p, q)
-        lines.append(f"- **{NAMES.get(name, name)}**: original → {a} ({p[a]:.0%}), "
-                     f"what if → {b} ({q[b]:.0%}): {verdict}")
+        lines.append(f"- **{NAMES.get(name, name)}**: original → {a} ({percent(p[a])}), "
+                     f"what if → {b} ({percent(q[b])}): {verdict}")
     return lines
 
 
