@@ -36,7 +36,7 @@ train: install
 	$(BIN)/python -m explorer train morpho
 
 bench: install browser-deps
-	$(BIN)/python bench/bench_throughput.py
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_throughput.py
 	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_cold_start.py
 

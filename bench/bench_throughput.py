@@ -1,21 +1,18 @@
 """Generator throughput: counterfactual images per second at batch 1 and 256.
 
 Baseline in the same run: the TRUE counterfactual renderer (skeleton + disk, numpy), which is what a
-user would otherwise wait for. Usage: `python bench/bench_throughput.py [--runs 7]`.
+user would otherwise wait for. Usage: `PYTHONPATH=. python bench/bench_throughput.py [--runs 7]`.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import stats, write  # noqa: E402
+from common import stats, write  # noqa: E402  (bench/ is on the path when run as a script)
 
 from explorer.counterfactual.image import image_counterfactual  # noqa: E402
 from explorer.data.mnist import load_mnist  # noqa: E402
