@@ -108,6 +108,9 @@ def predictions(result: WhatIfResult) -> None:
     if flips:
         st.error(f"**The prediction flips for {flips} of {len(result.probs)} classifiers.**")
     st.markdown("\n".join(prediction_lines(result)))
+    st.caption("The colour-trained CNN learned on tinted digits, where the tint usually gives the digit away: "
+               "on grey digits it is often unsure, and in the colour world a change of hue alone can fool it. "
+               "The third-party CNN never saw Morpho-MNIST's thickness and brightness changes.")
     # staticPlot: no hover or zoom layers, a cheaper chart to draw; the numbers are in the sentences above
     st.plotly_chart(fast_figure(probability_spec(result.probs, SHORT)), key="probabilities",
                     config={"displayModeBar": False, "staticPlot": True})
@@ -126,7 +129,9 @@ def causal_graph(result: WhatIfResult, graph: Dag) -> None:
 def example_picture(result: WhatIfResult) -> None:
     """The Home page's one picture: a real digit and the model's answer to one what-if."""
     change = ", ".join(f"{n} = {result.cf[n]:g}" for n in result.intervened)
-    st.image(side_by_side(result.original, result.generated), output_format="PNG",
+    size, gap = 168, 4  # the Home page has room for bigger digits than the what-if page
+    st.image(side_by_side(result.original, result.generated, gap, size), output_format="PNG",
+             width=(28 * 2 + gap) * (size // 28),
              caption=f"Left: test digit #{result.index} as written (thickness {result.obs['thickness']:.1f} px). "
                      f"Right: the model's answer to *what if do({change})?* Same digit, thicker pen; "
                      f"its ink also got brighter, because in this world thickness causes brightness.")
