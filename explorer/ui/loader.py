@@ -17,8 +17,9 @@ _COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
 
 # One CPU thread per model call in the server process (set at import, so the sidebar reports it too):
 # a what-if is a batch of 2 small images, too little work to split across cores, and split work waits
-# for the slowest core. Measured on the 2-core dev box while a training job ran: 18 ms per what_if()
-# with 1 thread, 711 ms with 2. Concurrent sessions then get a core each instead of fighting over both.
+# for the slowest core. Measured on the 2-core dev box: idle, 17 ms per what_if() with 1 thread and
+# 16 ms with 2; while a training job ran, 18 ms with 1 thread and 711 ms with 2. Concurrent sessions
+# then get a core each instead of fighting over both.
 torch.set_num_threads(1)
 
 
