@@ -18,10 +18,11 @@ import time
 import urllib.request
 
 from common import stats, write
-from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, free_port, stop, training_running
+from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, free_port, stop, training_running
 
 RENDERED_JS = """() => {
-  const box = [...document.querySelectorAll('[data-testid=stImage]')].find(e => e.innerText.includes('drawn by the model'));
+  const box = [...document.querySelectorAll('[data-testid=stImage]')]
+      .find(e => e.innerText.includes('drawn by the model'));
   const img = box && box.querySelector('img');
   const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
       .some(e => e.innerText.includes('original →'));
@@ -68,25 +69,28 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    contended = training_running()
+    contended, busy = training_running(), cpu_busy()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         runs = []
         for i in range(args.runs):
             runs.append(_one_run(browser, args.timeout))
-            print(f"run {i + 1}: healthy {runs[-1]['healthy']:.2f} s, what-if page rendered {runs[-1]['rendered']:.2f} s")
+            last = runs[-1]
+            print(f"run {i + 1}: healthy {last['healthy']:.2f} s, what-if page rendered {last['rendered']:.2f} s")
         browser.close()
     contended = contended or training_running()
     rows = {"server healthy (/_stcore/health)": stats([r["healthy"] for r in runs]),
             "first what-if page fully rendered": stats([r["rendered"] for r in runs])}
     print(f"\ncold start, {args.runs} runs (s, from `streamlit run`)"
-          + ("  [a training job was running: contended numbers]" if contended else ""))
+          + ("  [a training job was running: contended numbers]" if contended else "")
+          + (f"  [CPU {busy:.0%} busy before the run: other load]" if busy > 0.2 else ""))
     print(f"{'':36} {'median':>8} {'p95':>8} {'min':>8}")
     for name, s in rows.items():
         print(f"{name:36} {s['median']:8.2f} {s['p95']:8.2f} {s['min']:8.2f}")
     path = write("cold_start", {
         "what": "time from `streamlit run app.py` to the first /image_whatif page fully rendered (headless Chromium)",
-        "seconds": rows, "runs": runs, "training_job_running": contended, "loadavg": os.getloadavg(),
+        "seconds": rows, "runs": runs, "training_job_running": contended, "cpu_busy_before_run": busy,
+        "loadavg": os.getloadavg(),
         "pretrained": os.environ.get("EXPLORER_PRETRAINED", "pretrained/"),
     })
     print(f"wrote {path}")

@@ -19,7 +19,7 @@ import sys
 import time
 
 from common import stats, write
-from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, start, stop, training_running
+from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, start, stop, training_running
 
 START = 1.5  # px: the thickness the link starts at; each ArrowRight adds one 0.1 px step
 _MODEL_ONLY = """
@@ -90,7 +90,7 @@ def main() -> int:
     parser.add_argument("--moves", type=int, default=24)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
-    contended_before = training_running()
+    contended_before, busy = training_running(), cpu_busy()
 
     whatif = _browser_run("app.py", f"/image_whatif?index=0&thickness={START}", "drawn by the model",
                           ".st-key-value_thickness", args.moves, args.warmup)
@@ -110,7 +110,8 @@ def main() -> int:
     ratio = rows["what-if page: key press -> new image src"]["median"] / \
         rows["baseline (no model): key press -> new image src"]["median"]
     print(f"\nslider-to-image latency, {args.moves} moves each (ms)"
-          + ("  [a training job was running: contended numbers]" if contended else ""))
+          + ("  [a training job was running: contended numbers]" if contended else "")
+          + (f"  [CPU {busy:.0%} busy before the run: other load]" if busy > 0.2 else ""))
     print(f"{'':52} {'median':>8} {'p95':>8} {'min':>8}")
     for name, s in rows.items():
         print(f"{name:52} {s['median'] * 1000:8.1f} {s['p95'] * 1000:8.1f} {s['min'] * 1000:8.1f}")
@@ -119,7 +120,7 @@ def main() -> int:
         "what": "slider-to-image latency of the what-if page (headless Chromium, keyboard ArrowRight on thickness)",
         "seconds": rows, "ratio_whatif_over_baseline": ratio, "moves": args.moves,
         "target_median_s": 0.150, "meets_target": rows["what-if page: key press -> new image src"]["median"] < 0.150,
-        "training_job_running": contended, "loadavg": os.getloadavg(),
+        "training_job_running": contended, "cpu_busy_before_run": busy, "loadavg": os.getloadavg(),
         "pretrained": os.environ.get("EXPLORER_PRETRAINED", "pretrained/"),
         "raw_ms": {"whatif": whatif, "baseline": baseline, "model_only": [m * 1000 for m in model]},
     })

@@ -77,6 +77,18 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def cpu_busy(seconds: float = 1.0) -> float:
+    """Fraction of all CPU time spent busy over `seconds` (from /proc/stat): other load skews timings."""
+    def sample() -> tuple[int, int]:
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return fields[3] + fields[4], sum(fields)  # (idle + iowait, total)
+
+    idle0, total0 = sample()
+    time.sleep(seconds)
+    idle1, total1 = sample()
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
+
+
 def training_running() -> bool:
     """Whether a `python -m explorer train` job shares the CPU (it makes every number slower)."""
     return subprocess.run(["pgrep", "-f", "explorer train"], capture_output=True).returncode == 0

@@ -66,7 +66,8 @@ def downstream_note(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
     moved = [n for n in result.downstream if n in specs]
     if not moved:
         return
-    parts = [f"{specs[n].label} {fmt(specs[n], result.obs[n])} → {fmt(specs[n], result.cf[n], unit=True)}" for n in moved]
+    parts = [f"{specs[n].label} {fmt(specs[n], result.obs[n])} → {fmt(specs[n], result.cf[n], unit=True)}"
+             for n in moved]
     st.info(f"**Knock-on effect:** you set {', '.join(result.intervened)}, and in this world it causes "
             f"{', '.join(moved)}, so {'; '.join(parts)} follows. Tick do({moved[0]}) to hold it fixed instead.")
 
@@ -77,7 +78,8 @@ def clamp_notes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
         spec, asked = specs[name], linked_value(name)
         asked_text = f"{asked:g}" if asked is not None else "a value"
         st.warning(f"**{spec.label} = {asked_text} is outside its range ({fmt(spec, spec.low)}–"
-                   f"{fmt(spec, spec.high, unit=True)}), so it was clamped to {fmt(spec, result.cf[name], unit=True)}.**")
+                   f"{fmt(spec, spec.high, unit=True)}), so it was clamped to "
+                   f"{fmt(spec, result.cf[name], unit=True)}.**")
 
 
 def percent(p: float) -> str:
