@@ -10,6 +10,7 @@ page = st.navigation([
     # The URL path stays the file name (/image_whatif): on a cold server Streamlit first resolves the
     # requested URL against the pages/ folder, and a custom url_path there pops up "Page not found".
     st.Page("pages/image_whatif.py", title="Image what-if", icon=":material/image:"),
+    st.Page("pages/causal_graph_lab.py", title="Causal graph lab", icon=":material/account_tree:"),
 ])
 ui.sidebar()
 page.run()

@@ -1,4 +1,4 @@
-"""Command line: `python -m explorer {train,evaluate,data} ...`."""
+"""Command line: `python -m explorer {train,evaluate,export,data} ...`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import numpy as np
 
 
 def _train(args: argparse.Namespace) -> int:
+    if args.world == "pendulum":
+        return _train_pendulum(args)
     from explorer.training.morpho import COMPONENTS, TrainConfig, train_morpho
 
     comps = tuple(args.only.split(",")) if args.only else COMPONENTS
@@ -27,10 +29,34 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from explorer.metrics.evaluate_morpho import evaluate_morpho
+def _train_pendulum(args: argparse.Namespace) -> int:
+    from explorer.training.pendulum import COMPONENTS, PendulumTrainConfig, train_pendulum
 
-    result = evaluate_morpho(n=args.n, seed=args.seed)
+    comps = tuple(args.only.split(",")) if args.only else COMPONENTS
+    if set(comps) - set(COMPONENTS):
+        print(f"error: unknown component(s) {sorted(set(comps) - set(COMPONENTS))}; choose from "
+              f"{', '.join(COMPONENTS)}", file=sys.stderr)
+        return 2
+    cfg = PendulumTrainConfig(components=comps, graph=args.graph, devices=args.devices, strategy=args.strategy,
+                              command="python -m explorer " + " ".join(sys.argv[1:]))
+    for name in ("epochs", "n_train", "regressor_epochs", "n_regressor"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    if args.out:
+        cfg.out = Path(args.out)
+    train_pendulum(cfg)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.world == "pendulum":
+        from explorer.metrics.evaluate_pendulum import evaluate_pendulum
+
+        result = evaluate_pendulum(n=args.n, seed=args.seed)
+    else:
+        from explorer.metrics.evaluate_morpho import evaluate_morpho
+
+        result = evaluate_morpho(n=args.n, seed=args.seed)
     text = json.dumps(result, indent=2, sort_keys=True)
     if args.json:
         Path(args.json).write_text(text + "\n")
@@ -53,6 +79,18 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from explorer.export import ExportError, export_pendulum
+
+    try:
+        result = export_pendulum(args.cut or [], n=args.n, seed=args.seed, out=Path(args.out))
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    return 0
+
+
 def data_seed_for_colour(split: str) -> int:
     """The hue-noise seeds used by training (train, val) and evaluation (test)."""
     from explorer.data.morpho import DEFAULT_SEED
@@ -64,21 +102,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explorer", description="Counterfactual Explorer")
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
-    tr.add_argument("world", choices=["morpho"])
-    tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator")
+    tr.add_argument("world", choices=["morpho", "pendulum"])
+    tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
+                                   "(pendulum: regressor,vae)")
     tr.add_argument("--gen-epochs", type=int, default=6)
     tr.add_argument("--clf-epochs", type=int, default=2)
     tr.add_argument("--limit", type=int, help="train on the first N samples only")
     tr.add_argument("--devices", type=int, default=1, help="processes / GPUs for DDP")
     tr.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp")
     tr.add_argument("--out", help="folder for checkpoints (default: pretrained/)")
+    tr.add_argument("--graph", choices=["partial", "learned", "fixed"], default="partial",
+                    help="pendulum: which edges the causal layer learns (partial: edges into the roots are "
+                         "known absent, the rest learned)")
+    tr.add_argument("--epochs", type=int, help="pendulum: VAE epochs")
+    tr.add_argument("--n-train", type=int, help="pendulum: training scenes")
+    tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
+    tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     ev = sub.add_parser("evaluate", help="score the shipped models")
-    ev.add_argument("world", choices=["morpho"])
+    ev.add_argument("world", choices=["morpho", "pendulum"])
     ev.add_argument("--n", type=int, default=1000)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", help="write the metrics here")
     ev.set_defaults(fn=_evaluate)
+    ex = sub.add_parser("export", help="a de-biased dataset (zip of PNGs + CSV) from the causal-layer VAE")
+    ex.add_argument("world", choices=["pendulum"])
+    ex.add_argument("--cut", action="append", metavar="PARENT:CHILD", help="an edge to cut (repeatable)")
+    ex.add_argument("--n", type=int, default=1000)
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--out", required=True, help="the zip file to write")
+    ex.set_defaults(fn=_export)
     da = sub.add_parser("data", help="build the derived-data cache")
     da.add_argument("world", choices=["morpho"])
     da.add_argument("--strength", type=float, help="also report the colour world's realised hue-digit correlation")

@@ -1,0 +1,292 @@
+"""A VAE with a partly trainable causal layer over its concept latents (CausalVAE / CCGM style).
+
+    image --encoder--> concept latents z (one per concept, supervised by the labels) + style latents s
+    z_j = g_j(A[:, j] * z) + eps_j        the causal layer: one small MLP per node, parents masked by A
+    (z, s) --decoder--> image             a spatial-broadcast decoder
+
+Concept latents live in [-1, 1] over each concept's range (`explorer.scm.pendulum.normalise`). The
+adjacency A mixes fixed entries (known present / known absent) with learned ones, which carry a
+sparsity and a NOTEARS acyclicity penalty while the graph is being learned; `harden()` then freezes the
+learned graph to the DAG the page and the counterfactuals use. With additive noise, abduction is exact:
+eps = z - g(A * z), so the empty intervention gives back exactly the encoded latents.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from explorer.scm.graph import Dag
+
+
+@dataclass
+class CausalVAEConfig:
+    """Everything needed to rebuild the model; stored in the checkpoint's card.
+
+    `fixed[i][j]` says what is known about the edge concepts[i] -> concepts[j]: 1 present, 0 absent,
+    -1 learned. All -1 off the diagonal is a fully learned graph; no -1 is a fixed graph.
+    """
+
+    concepts: tuple[str, ...] = ("pendulum", "light", "shadow_length", "shadow_position")
+    fixed: list[list[int]] = field(default_factory=list)
+    style_dim: int = 2
+    size: int = 64
+    enc_width: int = 16
+    dec_hidden: int = 48
+    dec_grid: int = 32  # the per-pixel MLP runs on a 32 x 32 grid; one transposed conv doubles it
+    fourier: int = 4  # sine/cosine frequencies per concept and per pixel coordinate, fed to the decoder
+    mech_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        self.concepts = tuple(self.concepts)
+        d = len(self.concepts)
+        if not self.fixed:
+            self.fixed = [[0 if i == j else -1 for j in range(d)] for i in range(d)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Encoder(nn.Module):
+    """(B, 3, 64, 64) in [0, 1] -> concept latents (B, d) and the style posterior (mean, log-variance)."""
+
+    def __init__(self, cfg: CausalVAEConfig):
+        super().__init__()
+        w, d = cfg.enc_width, len(cfg.concepts)
+        self.style_dim = cfg.style_dim
+        self.net = nn.Sequential(
+            nn.Conv2d(3, w, 4, 2, 1), nn.SiLU(),  # (B, w, 32, 32)
+            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.SiLU(),  # (B, 2w, 16, 16)
+            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.SiLU(),  # (B, 4w, 8, 8)
+            nn.Conv2d(4 * w, 4 * w, 4, 2, 1), nn.SiLU(),  # (B, 4w, 4, 4)
+            nn.Flatten(), nn.Linear(4 * w * 16, 256), nn.SiLU(),
+            nn.Linear(256, d + 2 * cfg.style_dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.net(x)  # (B, d + 2S)
+        s = self.style_dim
+        return h[:, :-2 * s], h[:, -2 * s:-s], h[:, -s:]  # z (B, d), style mean (B, S), log-var (B, S)
+
+
+def _fourier(v: torch.Tensor, k: int) -> torch.Tensor:
+    """(..., n) -> (..., n * (1 + 2k)): each value with sin/cos of pi * f * value, f = 1..k."""
+    freqs = torch.arange(1, k + 1, dtype=v.dtype, device=v.device) * math.pi  # (k,)
+    ang = v[..., None] * freqs  # (..., n, k)
+    return torch.cat([v, ang.sin().flatten(-2), ang.cos().flatten(-2)], dim=-1)
+
+
+class BroadcastDecoder(nn.Module):
+    """Spatial broadcast decoder: every pixel runs the same small MLP on (latents, its coordinates).
+
+    Why this decoder: the scene's objects sit where the concepts say, so a per-pixel function of
+    (concepts, x, y) is the natural form, and it keeps the shadow a function of the shadow concepts alone
+    more readily than a deconvolution stack, which helps interventions that break the physics.
+    """
+
+    def __init__(self, cfg: CausalVAEConfig):
+        super().__init__()
+        d, h, k, n = len(cfg.concepts), cfg.dec_hidden, cfg.fourier, cfg.dec_grid
+        self.k = k
+        self.latent_in = nn.Linear(d * (1 + 2 * k) + cfg.style_dim, h)
+        self.coord_in = nn.Linear(2 * (1 + 2 * k), h, bias=False)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing="ij")
+        self.register_buffer("coords", torch.stack([xs, ys], -1).reshape(n * n, 2), persistent=False)  # (P, 2)
+        self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, h // 2), nn.SiLU())
+        self.up = nn.Sequential(  # (B, H/2, n, n) -> (B, 3, 2n, 2n): local convs sharpen edges cheaply
+            nn.ConvTranspose2d(h // 2, 16, 4, 2, 1), nn.SiLU(), nn.Conv2d(16, 3, 3, padding=1))
+        self.size = n
+
+    def forward(self, z: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        b, n = z.shape[0], self.size
+        lat = self.latent_in(torch.cat([_fourier(z, self.k), style], 1))  # (B, H)
+        pos = self.coord_in(_fourier(self.coords, self.k))  # (P, H)
+        h = self.mlp(lat[:, None, :] + pos[None])  # (B, P, H/2)
+        h = h.transpose(1, 2).reshape(b, -1, n, n)  # (B, H/2, 32, 32)
+        return torch.sigmoid(self.up(h))  # (B, 3, 64, 64) in [0, 1]
+
+
+class CausalLayer(nn.Module):
+    """z_j = g_j(A[:, j] * z) + eps_j for every node j; A = fixed entries + learned edge probabilities."""
+
+    def __init__(self, cfg: CausalVAEConfig):
+        super().__init__()
+        d, h = len(cfg.concepts), cfg.mech_hidden
+        self.d, self.names = d, tuple(cfg.concepts)
+        fixed = torch.tensor(cfg.fixed, dtype=torch.float32)  # (d, d): 1, 0 or -1 (learn)
+        self.register_buffer("fixed", fixed)
+        self.logits = nn.Parameter(torch.zeros(d, d))  # learned edges start undecided (p = 0.5)
+        self.register_buffer("hard", torch.full((d, d), -1.0))  # -1 until harden(); then the 0/1 graph
+        self.w1 = nn.Parameter(torch.randn(d, d, h) / math.sqrt(d))  # node j's MLP: d inputs -> h
+        self.b1 = nn.Parameter(torch.zeros(d, h))
+        self.w2 = nn.Parameter(torch.randn(d, h, h) / math.sqrt(h))
+        self.b2 = nn.Parameter(torch.zeros(d, h))
+        self.w3 = nn.Parameter(torch.zeros(d, h))
+        self.b3 = nn.Parameter(torch.zeros(d))
+        self.log_sd = nn.Parameter(torch.full((d,), -1.0))  # residual scale per node
+
+    @property
+    def hardened(self) -> bool:
+        return bool((self.hard >= 0).all())
+
+    def probabilities(self) -> torch.Tensor:
+        """(d, d) edge probabilities: fixed entries as given, learned ones sigmoid(logits), no self-loops."""
+        p = torch.where(self.fixed >= 0, self.fixed, torch.sigmoid(self.logits))
+        return p * (1 - torch.eye(self.d, device=p.device))
+
+    def adjacency(self) -> torch.Tensor:
+        """The 0/1 graph in use: the hardened one, or the current probabilities rounded."""
+        return self.hard if self.hardened else (self.probabilities() > 0.5).float()
+
+    def mechanisms(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(B, d, d) per-node masked inputs (row j feeds node j) -> (B, d) predictions g_j."""
+        h = F.silu(torch.einsum("bji,jih->bjh", inputs, self.w1) + self.b1)  # (B, d, H)
+        h = F.silu(torch.einsum("bjh,jhk->bjk", h, self.w2) + self.b2)  # (B, d, H)
+        return (h * self.w3).sum(-1) + self.b3  # (B, d)
+
+    def predict(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """g(mask * z): (B, d) latents, (d, d) or (B, d, d) mask [parent, child] -> (B, d)."""
+        m = mask.transpose(-1, -2)  # (..., child, parent)
+        return self.mechanisms(z[:, None, :] * m)  # (B, d)
+
+    def loss(self, z: torch.Tensor, sparsity: float, acyclic: float, temperature: float = 0.5) -> dict:
+        """Gaussian NLL of each node given its (sampled) parents, plus the graph penalties while learning."""
+        if self.hardened:
+            mask = self.hard
+        else:
+            # relaxed Bernoulli masks: the mechanisms see a parent or nothing, so they cannot undo a small
+            # gate by growing their weights, and the edge probabilities get honest gradients
+            u = torch.rand(z.shape[0], self.d, self.d, device=z.device).clamp(1e-6, 1 - 1e-6)
+            sample = torch.sigmoid((self.logits + torch.log(u) - torch.log1p(-u)) / temperature)  # (B, d, d)
+            mask = torch.where(self.fixed >= 0, self.fixed, sample) * (1 - torch.eye(self.d, device=z.device))
+        resid = (z - self.predict(z, mask)) / self.log_sd.exp()  # (B, d)
+        nll = (0.5 * resid ** 2 + self.log_sd).sum(1).mean()
+        out = {"nll": nll, "loss": nll}
+        if not self.hardened:
+            p = self.probabilities()
+            learned = (self.fixed < 0).float()
+            h = torch.trace(torch.matrix_exp(p * p)) - self.d  # NOTEARS: zero iff the graph is acyclic
+            out["acyclic"] = h
+            out["loss"] = nll + sparsity * (p * learned).sum() + acyclic * h
+        return out
+
+    def _dag(self, a: torch.Tensor) -> Dag:
+        """The 0/1 matrix `a` as a Dag over the concept names (raises CycleError)."""
+        n = self.names
+        return Dag(n, frozenset((n[i], n[j]) for i in range(self.d) for j in range(self.d) if a[i, j] > 0))
+
+    @torch.no_grad()
+    def harden(self) -> Dag:
+        """Freezes the learned graph: probability > 0.5, weakest edges dropped until acyclic."""
+        p = self.probabilities()
+        a = (p > 0.5).float()
+        while True:
+            try:
+                dag = self._dag(a)
+                break
+            except ValueError:  # CycleError: drop the weakest learned edge and try again
+                cand = torch.where((a > 0) & (self.fixed < 0), p, torch.full_like(p, 2.0))
+                k = int(cand.argmin())
+                a[k // self.d, k % self.d] = 0
+        self.hard.copy_(a)
+        return dag
+
+    def order(self) -> list[int]:
+        """Node indices in a topological order of the graph in use."""
+        return [self.names.index(n) for n in self._dag(self.adjacency()).topological_order()]
+
+    def abduct(self, z: torch.Tensor) -> torch.Tensor:
+        """Exogenous noise eps = z - g(A * z): (B, d) -> (B, d)."""
+        return z - self.predict(z, self.adjacency())
+
+    def propagate(self, eps: torch.Tensor, z_factual: torch.Tensor, do: dict[int, torch.Tensor],
+                  keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Counterfactual latents in topological order.
+
+        Args:
+            eps: abducted noise (B, d).
+            z_factual: the factual latents (B, d); a cut edge feeds the parent's factual value.
+            do: {node index: (B,) or scalar value in latent units}.
+            keep: (d, d) 0/1, the edges of the edited graph; edges of A missing from it are cut.
+
+        Returns:
+            (B, d) counterfactual latents.
+        """
+        a = self.adjacency()
+        live = a * keep if keep is not None else a  # (d, d)
+        cut = a - live
+        z = z_factual.clone()
+        for j in self.order():
+            if j in do:
+                z[:, j] = torch.as_tensor(do[j], dtype=z.dtype, device=z.device).expand(z.shape[0])
+                continue
+            inputs = z * live[:, j] + z_factual * cut[:, j]  # (B, d): live parents now, cut ones factual
+            z[:, j] = self.mechanisms(inputs[:, None, :].expand(-1, self.d, -1))[:, j] + eps[:, j]
+        return z
+
+
+class CausalVAE(nn.Module):
+    """Encoder, causal layer and decoder; images are (B, 3, 64, 64) floats in [0, 1]."""
+
+    def __init__(self, cfg: CausalVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.causal = CausalLayer(cfg)
+        self.decoder = BroadcastDecoder(cfg)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Abduction of the latents: concept latents (B, d) and style means (B, S)."""
+        z, mu, _ = self.encoder(x)
+        return z, mu
+
+    def decode(self, z: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z, style)  # (B, 3, 64, 64)
+
+    def vae_loss(self, x: torch.Tensor, labels: torch.Tensor, beta: float, concept_weight: float,
+                 latent_noise: float) -> dict[str, torch.Tensor]:
+        """Reconstruction (summed squared error per image) + concept supervision + style KL."""
+        z, mu, logvar = self.encoder(x)
+        style = mu + torch.randn_like(mu) * (0.5 * logvar).exp()  # (B, S)
+        # small noise on the concept latents: the decoder then varies smoothly between training scenes
+        recon = self.decode(z + latent_noise * torch.randn_like(z), style)
+        rec = F.mse_loss(recon, x, reduction="sum") / x.shape[0]
+        concept = F.mse_loss(z, labels)
+        kl = (-0.5 * (1 + logvar - mu ** 2 - logvar.exp()).sum(1)).mean()
+        loss = rec + concept_weight * concept + beta * kl
+        return {"loss": loss, "rec": rec, "concept": concept, "kl": kl}
+
+    @torch.no_grad()
+    def counterfactual(self, x: torch.Tensor, do: dict[int, torch.Tensor], keep: torch.Tensor | None = None
+                       ) -> dict[str, torch.Tensor]:
+        """Abduction -> action -> prediction for a batch of images; latents in [-1, 1] units.
+
+        Returns:
+            z (factual latents), z_cf, recon (the factual image redrawn) and image (the counterfactual).
+        """
+        # abduction: concept latents and style from the encoder, exogenous noise from the causal layer
+        z, style = self.encode(x)  # (B, d), (B, S)
+        eps = self.causal.abduct(z)  # (B, d)
+        # action + prediction: do() replaces mechanisms, the rest follow in topological order
+        z_cf = self.causal.propagate(eps, z, do, keep)  # (B, d)
+        both = self.decode(torch.cat([z, z_cf]), torch.cat([style, style]))  # (2B, 3, 64, 64)
+        return {"z": z, "z_cf": z_cf, "recon": both[:len(x)], "image": both[len(x):]}
+
+
+class ConceptRegressor(nn.Module):
+    """The judge of `evaluate pendulum`: reads the four concepts off an image, (B, 3, 64, 64) -> (B, d).
+
+    Same convolutional trunk as the encoder, trained apart on true renders of independent concepts.
+    """
+
+    def __init__(self, cfg: CausalVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.trunk = Encoder(cfg)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(x)[0]  # (B, d) in latent units [-1, 1]

@@ -1,0 +1,258 @@
+"""Streamlit pieces of the Causal graph lab page: the cached lab, the edge editor, pictures, tables, charts.
+
+Widget keys (tests and links address them): `lab_index`, `lab_random`, `edge_<parent>__<child>`,
+`lab_reset_graph`, `do_<concept>` / `value_<concept>` (from `intervention_controls`), `export_cuts`,
+`export_n`, `export_seed`, `export_go`, `export_download`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer.checkpoints import CheckpointError
+from explorer.device import pick_device
+from explorer.lab import REBUILD, LabResult, PendulumLab
+from explorer.scm.graph import CycleError, Dag
+from explorer.scm.pendulum import VARIABLES
+from explorer.types import VarSpec
+from explorer.ui.charts import fast_figure
+from explorer.ui.images import png
+from explorer.ui.widgets import fmt
+
+SIZE = 192  # 64 px scenes shown at 3x
+_CYCLE = "_lab_cycle_message"
+_EXPORT = "_lab_export"
+POS = {"pendulum": (0.0, 1.0), "light": (0.0, -1.0), "shadow_length": (1.0, 1.0), "shadow_position": (1.0, -1.0)}
+SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow<br>length",
+         "shadow_position": "shadow<br>position"}
+
+
+@st.cache_resource(show_spinner="Loading the causal-layer VAE and 500 pendulum scenes (once per server)…")
+def shared_lab() -> PendulumLab:
+    # one per server process, read-only: what_if() and export() are pure in their arguments
+    return PendulumLab(pick_device())
+
+
+def load_lab() -> PendulumLab:
+    """The shared lab; on failure a clear message with the command that fixes it, then the page stops."""
+    try:
+        return shared_lab()
+    except CheckpointError as err:
+        st.error(f"**The pendulum model could not be loaded.**\n\n{err}\n\n"
+                 f"Run this in the project folder, then reload the page:\n\n```\n{REBUILD}\n```")
+    except (ImportError, OSError, RuntimeError, ValueError) as err:
+        st.error(f"**The pendulum model could not be loaded** ({type(err).__name__}: {err}).\n\n"
+                 f"Rebuild it, then reload the page:\n\n```\n{REBUILD}\n```")
+    st.stop()
+
+
+# --- picking a scene ----------------------------------------------------------------------------------
+def _random_scene(n: int) -> None:
+    st.session_state["lab_index"] = int(np.random.default_rng().integers(n))
+
+
+def scene_picker(lab: PendulumLab) -> int:
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    index = left.number_input(f"Scene number (0–{len(lab) - 1})", 0, len(lab) - 1, step=1, key="lab_index",
+                              help="Each number is one real scene from the simulator's test draws.")
+    right.button("Random scene", key="lab_random", icon=":material/casino:", on_click=_random_scene,
+                 args=(len(lab),))
+    return int(index)
+
+
+# --- the edge editor ----------------------------------------------------------------------------------
+def edge_key(parent: str, child: str) -> str:
+    return f"edge_{parent}__{child}"
+
+
+def _toggled(parent: str, child: str) -> None:
+    """Refuses a toggle that would close a cycle: the box goes back and the page says why."""
+    edges = current_edges()
+    try:
+        Dag(VARIABLES, frozenset(edges))
+        st.session_state.pop(_CYCLE, None)
+    except CycleError as err:
+        st.session_state[edge_key(parent, child)] = False
+        st.session_state[_CYCLE] = (f"**{parent} → {child} was not added: {err}.** A causal graph cannot "
+                                    f"have a cycle (a cause cannot, through its effects, cause itself). "
+                                    f"Remove another arrow first.")
+
+
+def current_edges() -> set[tuple[str, str]]:
+    return {(p, c) for p in VARIABLES for c in VARIABLES if p != c and st.session_state.get(edge_key(p, c))}
+
+
+def _reset_graph(graph: Dag) -> None:
+    for p in VARIABLES:
+        for c in VARIABLES:
+            if p != c:
+                st.session_state[edge_key(p, c)] = (p, c) in graph.edges
+    st.session_state.pop(_CYCLE, None)
+
+
+def edge_editor(learned: Dag) -> set[tuple[str, str]]:
+    """A checkbox per possible arrow (rows: cause, columns: effect), starting from the learned graph."""
+    for p in VARIABLES:
+        for c in VARIABLES:
+            if p != c:
+                st.session_state.setdefault(edge_key(p, c), (p, c) in learned.edges)
+    st.caption("Tick or untick an arrow *cause → effect*. Unticking an arrow the model learned **cuts** it: "
+               "the effect then keeps the value it had in this scene, whatever happens to the cause.")
+    for p in VARIABLES:
+        cols = st.columns(len(VARIABLES) - 1)
+        for col, c in zip(cols, [c for c in VARIABLES if c != p]):
+            mark = " (learned)" if (p, c) in learned.edges else ""
+            col.checkbox(f"{p} → {c}{mark}", key=edge_key(p, c), on_change=_toggled, args=(p, c))
+    st.button("Reset arrows to the learned graph", key="lab_reset_graph", on_click=_reset_graph, args=(learned,))
+    if _CYCLE in st.session_state:
+        st.error(st.session_state[_CYCLE])
+    return current_edges()
+
+
+# --- results ------------------------------------------------------------------------------------------
+def _png(img: np.ndarray) -> bytes:
+    return png(img.transpose(2, 0, 1).astype(np.float32), SIZE)  # (64, 64, 3) uint8 -> PNG at 3x
+
+
+def pictures(result: LabResult) -> None:
+    cols = st.columns(3)
+    cols[0].image(_png(result.original), width=SIZE, output_format="PNG",
+                  caption=f"Original: scene #{result.index}")
+    cols[1].image(_png(result.generated), width=SIZE, output_format="PNG", caption="What if: drawn by the model")
+    cols[2].image(_png(result.true_cf), width=SIZE, output_format="PNG",
+                  caption="What if: the true answer (the simulator)")
+    st.caption(f"Pixel error of the model's answer against the true one: **MSE {result.mse:.4f}** "
+               f"(pixels in 0–1; 0 is a perfect match).")
+
+
+def values_table(result: LabResult, specs: dict[str, VarSpec]) -> None:
+    """The scene's values: true, as the model reads them, and under the what-if (model and truth)."""
+    cut_children, downstream = {c for _, c in result.cut}, set(result.downstream)
+
+    def mark(name: str) -> str:
+        if name in result.intervened:
+            return " (set by you)"
+        if name in cut_children and name not in downstream:
+            return " (cut: keeps its value)"
+        return " (follows)" if name in downstream else ""
+
+    rows = [("**This scene**: true value", result.obs, False), ("**Model reads** (abduction)", result.encoded, False),
+            ("**What if**: the model", result.cf_model, True), ("**What if**: true value", result.cf_true, True)]
+    lines = ["| | " + " | ".join(specs[n].label for n in VARIABLES) + " |", "|---" * (len(VARIABLES) + 1) + "|"]
+    for label, vals, marked in rows:
+        cells = [fmt(specs[n], vals[n], unit=True) + (mark(n) if marked else "") for n in VARIABLES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    st.markdown("\n".join(lines))
+
+
+def notes(result: LabResult, specs: dict[str, VarSpec]) -> None:
+    for name in result.clamped:
+        st.warning(f"{specs[name].label} was outside its range and was clamped to "
+                   f"{fmt(specs[name], result.cf_model[name], unit=True)}.")
+    if result.inert:
+        arrows = ", ".join(f"{p} → {c}" for p, c in result.inert)
+        st.info(f"**{arrows}: no effect.** Neither the physics nor the model has this arrow, so neither world "
+                f"has a mechanism that reads it.")
+
+
+def graph_spec(edges: set[tuple[str, str]], learned: Dag, intervened: list[str], downstream: list[str]) -> dict:
+    """The edited graph as a plotly dict: live arrows dark, cut ones (learned but removed) faded with a ✂."""
+    annotations = []
+    for p, c in sorted(set(edges) | set(learned.edges)):
+        (x0, y0), (x1, y1) = POS[p], POS[c]
+        cut, dead = (p, c) not in edges, c in intervened  # do(c) replaces c's mechanism: its arrows are idle
+        colour = "#d5d9de" if cut or dead else "#5b6670"
+        annotations.append({"x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x",
+                            "ayref": "y", "text": "", "showarrow": True, "arrowhead": 3, "arrowsize": 1.3,
+                            "arrowwidth": 2, "standoff": 36, "startstandoff": 36, "arrowcolor": colour})
+        if cut:
+            annotations.append({"x": (x0 + x1) / 2, "y": (y0 + y1) / 2, "xref": "x", "yref": "y",
+                                "text": "✂ cut", "showarrow": False, "font": {"size": 12, "color": "#9aa5b1"}})
+    role = {n: "#f28e2b" if n in intervened else "#4e79a7" if n in downstream else "#d9dde3" for n in VARIABLES}
+    data = [{"type": "scatter", "mode": "markers+text", "x": [POS[n][0] for n in VARIABLES],
+             "y": [POS[n][1] for n in VARIABLES], "text": [f"<b>{SHORT[n]}</b>" for n in VARIABLES],
+             "textposition": "middle center", "hoverinfo": "skip", "showlegend": False,
+             "textfont": {"size": 11, "color": ["#ffffff" if role[n] == "#4e79a7" else "#111111" for n in VARIABLES]},
+             "marker": {"size": 78, "color": [role[n] for n in VARIABLES], "line": {"width": 2, "color": "#5b6670"}}}]
+    axis = {"visible": False, "fixedrange": True}
+    return {"data": data, "layout": {"height": 300, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                                     "annotations": annotations, "xaxis": {**axis, "range": [-0.45, 1.45]},
+                                     "yaxis": {**axis, "range": [-1.6, 1.6]}, "plot_bgcolor": "rgba(0,0,0,0)"}}
+
+
+def causal_graph(edges: set[tuple[str, str]], learned: Dag, intervened: list[str], downstream: list[str]) -> None:
+    st.plotly_chart(fast_figure(graph_spec(edges, learned, intervened, downstream)), key="lab_graph",
+                    config={"displayModeBar": False, "staticPlot": True})
+    st.caption("Orange: set by you. Blue: changes as a consequence. Faded arrows are cut, or idle because "
+               "do() replaced their effect's mechanism.")
+
+
+def matrix_spec(m: np.ndarray, title: str, zmin: float = 0.0, zmax: float = 1.0, colours: str = "Blues") -> dict:
+    """A labelled heatmap of a (d, d) matrix (rows: cause / first concept), values written in the cells."""
+    labels = [n.replace("_", " ") for n in VARIABLES]
+    return {"data": [{"type": "heatmap", "z": m.tolist(), "x": labels, "y": labels, "zmin": zmin, "zmax": zmax,
+                      "colorscale": colours, "showscale": False, "text": [[f"{v:.2f}" for v in row] for row in m],
+                      "texttemplate": "%{text}", "hoverinfo": "skip"}],
+            "layout": {"title": {"text": title, "font": {"size": 14}}, "height": 320,
+                       "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+                       "yaxis": {"autorange": "reversed", "fixedrange": True}, "xaxis": {"fixedrange": True}}}
+
+
+def adjacency(lab: PendulumLab) -> None:
+    """Learned edge probabilities next to the true graph."""
+    truth = np.array([[float((p, c) in lab.true_graph.edges) for c in VARIABLES] for p in VARIABLES])
+    left, right = st.columns(2)
+    left.plotly_chart(fast_figure(matrix_spec(lab.edge_probabilities(), "Learned: P(row → column)")),
+                      key="lab_adj_learned", config={"displayModeBar": False, "staticPlot": True})
+    right.plotly_chart(fast_figure(matrix_spec(truth, "True: the physics (1 = arrow)")), key="lab_adj_true",
+                       config={"displayModeBar": False, "staticPlot": True})
+    mode = lab.card.get("graph_mode", "?")
+    st.caption(f"Graph mode **{mode}**: " + {
+        "partial": "nothing may cause the pendulum or the light (the experimenter sets them: those entries are "
+                   "fixed at 0); every other arrow was learned from the data, with a sparsity and an "
+                   "acyclicity penalty, then frozen where P > 0.5.",
+        "learned": "every arrow was learned from the data.",
+        "fixed": "the true graph was given, nothing was learned."}.get(mode, ""))
+
+
+# --- export -------------------------------------------------------------------------------------------
+def export_section(lab: PendulumLab) -> None:
+    from explorer.export import DEFAULT_CUT, ExportError, to_zip
+
+    learned = sorted(lab.learned_graph.edges)
+    names = {e: f"{e[0]} → {e[1]}" for e in learned}
+    default = [DEFAULT_CUT] if DEFAULT_CUT in learned else learned[:1]
+    with st.form("export_form", border=True):
+        cuts = st.multiselect("Arrows to cut", learned, default=default, format_func=names.get, key="export_cuts")
+        a, b = st.columns(2)
+        n = a.number_input("Number of samples N", 10, 20_000, 1000, step=100, key="export_n")
+        seed = b.number_input("Seed", 0, 2 ** 31 - 1, 0, step=1, key="export_seed")
+        go = st.form_submit_button("Generate the de-biased dataset", key="export_go", icon=":material/dataset:")
+    if go:
+        if not cuts:
+            st.warning("Choose at least one arrow to cut: without a cut the export would copy the bias.")
+            return
+        bar = st.progress(0.0, text="Generating…")
+        try:
+            result = lab.export(list(cuts), int(n), int(seed),
+                                progress=lambda f: bar.progress(min(1.0, f), text=f"Generating… {f:.0%}"))
+        except ExportError as err:
+            st.error(str(err))
+            return
+        bar.progress(1.0, text="Packing the zip…")
+        st.session_state[_EXPORT] = (result, to_zip(result))
+        bar.empty()
+    if _EXPORT in st.session_state:
+        result, data = st.session_state[_EXPORT]
+        st.success(result.summary())
+        left, right = st.columns(2)
+        left.plotly_chart(fast_figure(matrix_spec(result.corr_before, "Correlation before (real scenes)", -1, 1,
+                                                  "RdBu")), key="corr_before",
+                          config={"displayModeBar": False, "staticPlot": True})
+        right.plotly_chart(fast_figure(matrix_spec(result.corr_after, "Correlation after (exported)", -1, 1,
+                                                   "RdBu")), key="corr_after",
+                           config={"displayModeBar": False, "staticPlot": True})
+        st.download_button(f"Download {result.n} images + labels.csv (zip, {len(data) / 1e6:.1f} MB)", data,
+                           file_name=f"pendulum_debiased_n{result.n}_seed{result.seed}.zip",
+                           mime="application/zip", key="export_download", icon=":material/download:")
