@@ -101,11 +101,13 @@ def prediction_lines(result: WhatIfResult) -> list[str]:
 
 def predictions(result: WhatIfResult) -> None:
     """The classifiers' answers as text (flips in red) and as bars."""
-    # A short pause so the pictures reach the browser and paint before the chart does: the browser
-    # commits deltas that arrive together in one go, and mounting a Plotly chart then blocks it for
-    # ~200 ms on a 2-core machine. Measured: new picture loaded 380 ms after the key press without
-    # the pause, 185 ms with it. A newer slider move interrupts the run here, so drags skip the charts.
-    time.sleep(0.03)
+    # A short pause so the pictures reach the browser, load and paint before the charts arrive: the
+    # browser commits deltas that arrive together in one go, and mounting a Plotly chart then blocks it
+    # for ~200 ms on a 2-core machine. The pause must outlast one picture round trip (~40 ms in
+    # bench_latency's no-model baseline). Measured (new picture loaded after the key press, median):
+    # ~380 ms with no pause, 185-240 ms with 30 ms, 140-180 ms with 50-80 ms; noisy, the box was shared.
+    # A newer slider move interrupts the run here, so a fast drag skips the charts until it stops.
+    time.sleep(0.05)
     flips = sum(result.flips().values())
     if flips:
         st.error(f"**The prediction flips for {flips} of {len(result.probs)} classifiers.**")
