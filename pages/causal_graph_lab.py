@@ -48,4 +48,4 @@ st.markdown("In real scenes the shadow's position follows the light closely, so 
             "can read the light off the shadow. **Cut** that arrow and the model generates scenes where the "
             "two are independent: every real scene gets a light drawn at random, and its shadow keeps its "
             "place. Download the images and their labels as a zip (the same seed gives the same bytes).")
-lab_ui.export_section(lab)
+st.fragment(lab_ui.export_section)(lab)  # its own fragment: choosing N does not rerun the what-if

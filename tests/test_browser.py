@@ -158,3 +158,33 @@ def test_two_visitors_moving_sliders_at_once_see_only_their_own_results(server, 
         c.context.close()
     a.context.close()
     b.context.close()
+
+
+# --- Causal graph lab ---------------------------------------------------------------------------------
+_LAB_JS = """() => {
+  const img = [...document.querySelectorAll('[data-testid=stImage]')]
+      .find(e => e.innerText.includes('drawn by the model'));
+  const row = [...document.querySelectorAll('tr')].find(r => r.innerText.includes('What if: true value'));
+  return {src: img ? img.querySelector('img').src : null, row: row ? row.innerText : null};
+}"""
+
+
+def test_lab_slider_and_arrow_toggle_reach_the_page(server, browser):
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server}/causal_graph_lab")
+    page.wait_for_function(f"() => {{ const s = ({_LAB_JS})(); return s.src && s.row; }}", timeout=READY)
+    before = page.evaluate(_LAB_JS)
+    page.locator(".st-key-value_light input[type=range]").focus()
+    for _ in range(5):  # scene #0 has light 121°: five steps down
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"""(b) => {{ const s = ({_LAB_JS})();
+        return s.src !== b.src && s.row !== null && s.row.includes('(set by you)'); }}""", arg=before, timeout=STEP)
+    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0", timeout=STEP)
+    moved = page.evaluate(_LAB_JS)
+    assert "116 ° (set by you)" in moved["row"] and "(follows)" in moved["row"]
+    # cut light -> shadow_position: the true shadow position now keeps its value
+    page.locator(".st-key-edge_light__shadow_position label").click()
+    page.wait_for_function(f"""() => {{ const s = ({_LAB_JS})();
+        return s.row !== null && s.row.includes('(cut: keeps its value)'); }}""", timeout=STEP)
+    assert page.evaluate(_LAB_JS)["src"] != moved["src"]
+    page.context.close()

@@ -223,13 +223,16 @@ def export_section(lab: PendulumLab) -> None:
     learned = sorted(lab.learned_graph.edges)
     names = {e: f"{e[0]} → {e[1]}" for e in learned}
     default = [DEFAULT_CUT] if DEFAULT_CUT in learned else learned[:1]
-    with st.form("export_form", border=True):
+    with st.container(border=True):
         cuts = st.multiselect("Arrows to cut", learned, default=default, format_func=names.get, key="export_cuts")
         a, b = st.columns(2)
         n = a.number_input("Number of samples N", 10, 20_000, 1000, step=100, key="export_n")
         seed = b.number_input("Seed", 0, 2 ** 31 - 1, 0, step=1, key="export_seed")
-        go = st.form_submit_button("Generate the de-biased dataset", key="export_go", icon=":material/dataset:")
-    if go:
+        # the click is also recorded by a callback: the button's one-run True was lost in AppTest runs of
+        # this fragment, the session flag is not
+        go = st.button("Generate the de-biased dataset", key="export_go", icon=":material/dataset:",
+                       on_click=st.session_state.__setitem__, args=("_export_asked", True))
+    if go or st.session_state.pop("_export_asked", False):
         if not cuts:
             st.warning("Choose at least one arrow to cut: without a cut the export would copy the bias.")
             return

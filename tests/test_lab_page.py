@@ -1,0 +1,134 @@
+"""The Causal graph lab page through AppTest: toggle arrows, move sliders, export; checked against the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.scm.pendulum import SPECS, VARIABLES
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGE = "pages/causal_graph_lab.py"
+FIRST_LOAD, RUN = 180, 60
+
+
+@pytest.fixture(scope="module")
+def lab():
+    from explorer.ui.graph_lab import shared_lab
+
+    return shared_lab()  # the same cached instance the page uses (one per process)
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=RUN)
+    at.switch_page(PAGE).run(timeout=FIRST_LOAD)
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _row(at: AppTest, label: str) -> list[str]:
+    table = next(m.value for m in at.markdown if m.value.startswith("| |"))
+    line = next(x for x in table.splitlines() if label in x)
+    return [c.strip() for c in line.strip("|").split("|")][1:]
+
+
+def _fmt(name: str, value: float) -> str:
+    from explorer.ui.widgets import fmt
+
+    return fmt(SPECS[name], value, unit=True)
+
+
+def test_first_view_shows_the_learned_graph_and_matches_the_service(lab):
+    at = _page()
+    learned = lab.learned_graph.edges
+    for p in VARIABLES:
+        for c in VARIABLES:
+            if p != c:
+                assert at.checkbox(key=f"edge_{p}__{c}").value == ((p, c) in learned)
+    result = lab.what_if(0, {}, set(learned))
+    assert _row(at, "**This scene**") == [_fmt(n, result.obs[n]) for n in VARIABLES]
+    assert _row(at, "**Model reads**") == [_fmt(n, result.encoded[n]) for n in VARIABLES]
+    captions = [im.captions[0] for im in at.image if im.captions]
+    assert any("drawn by the model" in c for c in captions) and any("true answer" in c for c in captions)
+    assert f"MSE {result.mse:.4f}" in "\n".join(c.value for c in at.caption)
+
+
+def test_cutting_an_arrow_then_moving_a_slider(lab):
+    edge = ("light", "shadow_position")
+    assert edge in lab.learned_graph.edges, "the shipped model has not learned light -> shadow_position"
+    at = _page()
+    factual = lab.factual(0)
+    at.checkbox(key="edge_light__shadow_position").uncheck().run()
+    at.slider(key="value_light").set_value(70.0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.checkbox(key="do_light").value  # moving a slider ticks its do() box
+    edges = set(lab.learned_graph.edges) - {edge}
+    result = lab.what_if(0, {"light": 70.0}, edges)
+    true_row, model_row = _row(at, "**What if**: true value"), _row(at, "**What if**: the model")
+    assert true_row[1] == "70 ° (set by you)" and model_row[1] == "70 ° (set by you)"
+    # the cut child keeps its factual value in the true world and in the model
+    assert true_row[3] == _fmt("shadow_position", factual["shadow_position"]) + " (cut: keeps its value)"
+    assert model_row[3] == _fmt("shadow_position", result.encoded["shadow_position"]) + " (cut: keeps its value)"
+    # the intact arrow light -> shadow_length still carries the change
+    assert true_row[2] == _fmt("shadow_length", result.cf_true["shadow_length"]) + " (follows)"
+    assert model_row[2] == _fmt("shadow_length", result.cf_model["shadow_length"]) + " (follows)"
+    assert result.cf_true["shadow_length"] != pytest.approx(factual["shadow_length"], abs=0.05)
+
+    at.checkbox(key="edge_light__shadow_position").check().run()  # restore the arrow: the position follows
+    result = lab.what_if(0, {"light": 70.0}, set(lab.learned_graph.edges))
+    assert _row(at, "**What if**: true value")[3] == _fmt("shadow_position", result.cf_true["shadow_position"]) \
+        + " (follows)"
+
+
+def test_an_arrow_that_closes_a_cycle_is_refused_with_a_message(lab):
+    at = _page()
+    p, c = sorted(lab.learned_graph.edges)[0]
+    at.checkbox(key=f"edge_{c}__{p}").check().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.checkbox(key=f"edge_{c}__{p}").value is False
+    assert any(f"{c} → {p} was not added" in e.value and "cycle" in e.value for e in at.error)
+    at.button(key="lab_reset_graph").click().run()
+    assert not at.error
+
+
+def test_export_shows_correlations_and_offers_the_zip():
+    at = _page()
+    at.number_input(key="export_n").set_value(60)
+    at.button(key="export_go").click().run(timeout=120)
+    assert not at.exception, [e.value for e in at.exception]
+    text = at.success[0].value
+    assert "exported 60 samples (seed 0)" in text
+    before, after = (float(x) for x in re.search(r"correlation ([+-][\d.]+) before, ([+-][\d.]+) after", text).groups())
+    assert before > 0.5 and abs(after) < before
+    assert len(at.get("download_button")) == 1
+
+
+_PROBE = textwrap.dedent("""
+    import json
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file({app!r}, default_timeout=180)
+    at.switch_page("pages/causal_graph_lab.py").run()
+    print("RESULT" + json.dumps({{"errors": [e.value for e in at.error], "exceptions": [e.value for e in at.exception],
+                                 "sliders": len(at.slider)}}))
+""")
+
+
+def test_missing_model_gives_a_clear_message(tmp_path):
+    env = {**os.environ, "EXPLORER_PRETRAINED": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", _PROBE.format(app=APP)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    match = re.search(r"^RESULT(.*)$", proc.stdout, re.M)
+    assert match, proc.stderr[-3000:]
+    shown = json.loads(match.group(1))
+    assert not shown["exceptions"] and shown["sliders"] == 0
+    assert len(shown["errors"]) == 1 and "python -m explorer train pendulum" in shown["errors"][0]
+    assert "missing" in shown["errors"][0]
