@@ -1,6 +1,6 @@
 """Causal graph lab speed: slider-to-image latency in headless Chromium, the lab call alone, and export.
 
-1. Browser: N keyboard moves of the light slider on /causal_graph_lab (scene #0, light 121° -> lower);
+1. Browser: N keyboard moves of the light slider on /causal_graph_lab (scene #0, light 118° -> lower);
    time from the key press until the model's picture gets a new src (and has loaded), in the page.
 2. The explorer call alone (`PendulumLab.what_if`, in-process, one torch thread as the server uses).
 3. Export of 10,000 samples: `python -m explorer export pendulum ...` wall time (model load included),

@@ -25,16 +25,22 @@ def what_if(index: int) -> None:
     factual = lab.factual(index)
     learned = lab.learned_graph
     st.subheader("2 · Edit the graph, set concepts")
-    graph_col, controls, shown = st.columns([1.2, 1, 2.2], gap="medium")
+    graph_col, controls, shown = st.columns([1.1, 1, 2], gap="medium")
     with graph_col:
+        figure = st.container()  # filled below, once the what-if says what was set and what follows
         edges = lab_ui.edge_editor(learned)
     with controls:
-        do = ui.intervention_controls(specs, factual, key=("pendulum", index))
-    result = lab.what_if(index, do, edges)  # abduction -> action -> prediction, in the edited graph
+        do = lab_ui.concept_controls(specs, factual, index)
+    try:
+        result = lab.what_if(index, do, edges)  # abduction -> action -> prediction, in the edited graph
+    except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
+        st.error(f"**This what-if cannot be answered:** {err}")
+        return
     with shown:
         lab_ui.notes(result, specs)
         lab_ui.pictures(result)
         lab_ui.values_table(result, specs)
+    with figure:
         lab_ui.causal_graph(edges, learned, result.intervened, result.downstream)
 
 

@@ -122,6 +122,7 @@ class CausalLayer(nn.Module):
         self.register_buffer("fixed", fixed)
         self.logits = nn.Parameter(torch.zeros(d, d))  # learned edges start undecided (p = 0.5)
         self.register_buffer("hard", torch.full((d, d), -1.0))  # -1 until harden(); then the 0/1 graph
+        self.register_buffer("frozen_probs", torch.zeros(d, d))  # the edge probabilities harden() decided on
         self.w1 = nn.Parameter(torch.randn(d, d, h) / math.sqrt(d))  # node j's MLP: d inputs -> h
         self.b1 = nn.Parameter(torch.zeros(d, h))
         self.w2 = nn.Parameter(torch.randn(d, h, h) / math.sqrt(h))
@@ -135,7 +136,13 @@ class CausalLayer(nn.Module):
         return bool((self.hard >= 0).all())
 
     def probabilities(self) -> torch.Tensor:
-        """(d, d) edge probabilities: fixed entries as given, learned ones sigmoid(logits), no self-loops."""
+        """(d, d) edge probabilities: fixed entries as given, learned ones sigmoid(logits), no self-loops.
+
+        Once the graph is frozen, the probabilities it was frozen from (the optimiser's momentum would
+        otherwise keep moving the now idle logits).
+        """
+        if self.hardened:
+            return self.frozen_probs
         p = torch.where(self.fixed >= 0, self.fixed, torch.sigmoid(self.logits))
         return p * (1 - torch.eye(self.d, device=p.device))
 
@@ -193,6 +200,7 @@ class CausalLayer(nn.Module):
                 cand = torch.where((a > 0) & (self.fixed < 0), p, torch.full_like(p, 2.0))
                 k = int(cand.argmin())
                 a[k // self.d, k % self.d] = 0
+        self.frozen_probs.copy_(p)
         self.hard.copy_(a)
         return dag
 

@@ -96,7 +96,7 @@ class PendulumTrainConfig:
     acyclic: float = 1.0
     graph_batch: int = 2048
     n_regressor: int = 20000
-    regressor_epochs: int = 4
+    regressor_epochs: int = 6
     devices: int = 1
     strategy: str = "auto"
     out: Path = PRETRAINED
@@ -192,7 +192,8 @@ def train_pendulum(cfg: PendulumTrainConfig) -> None:
 def _train_regressor(cfg: PendulumTrainConfig) -> None:
     L.seed_everything(SEEDS["regressor"], workers=True)
     scm = PendulumSCM()
-    train_v, val_v = independent_values(cfg.n_regressor, SEEDS["regressor"]), independent_values(1000, SEEDS["regressor_val"])
+    train_v = independent_values(cfg.n_regressor, SEEDS["regressor"])
+    val_v = independent_values(1000, SEEDS["regressor_val"])
     model_cfg = CausalVAEConfig(enc_width=16, style_dim=1)
     model = ConceptRegressor(model_cfg)
     start = time.time()

@@ -18,9 +18,9 @@ from explorer.scm.pendulum import VARIABLES
 from explorer.types import VarSpec
 from explorer.ui.charts import fast_figure
 from explorer.ui.images import png
-from explorer.ui.widgets import fmt
+from explorer.ui.widgets import decimals, fmt
 
-SIZE = 192  # 64 px scenes shown at 3x
+SIZE = 128  # 64 px scenes shown at 2x: three fit side by side next to the graph and the controls
 _CYCLE = "_lab_cycle_message"
 _EXPORT = "_lab_export"
 POS = {"pendulum": (0.0, 1.0), "light": (0.0, -1.0), "shadow_length": (1.0, 1.0), "shadow_position": (1.0, -1.0)}
@@ -61,6 +61,39 @@ def scene_picker(lab: PendulumLab) -> int:
     return int(index)
 
 
+# --- do() controls -------------------------------------------------------------------------------------
+def _set_do(name: str) -> None:
+    st.session_state[f"do_{name}"] = True  # moving a slider means "set this": tick its box
+
+
+def _unticked(name: str, factual: float) -> None:
+    if not st.session_state.get(f"do_{name}"):
+        st.session_state[f"value_{name}"] = factual  # an unticked slider shows the scene's own value
+
+
+def concept_controls(specs: dict[str, VarSpec], factual: dict[str, float], index: int) -> dict[str, float]:
+    """Per concept a do() checkbox and a slider (keys `do_<name>`, `value_<name>`); returns `do`.
+
+    Same behaviour as the image page's controls, worded for scenes: unticked sliders follow the chosen
+    scene, moving a slider ticks its box, the value is used as the slider shows it.
+    """
+    if st.session_state.get("_lab_synced") != index:
+        for name in specs:
+            if not st.session_state.get(f"do_{name}") or f"value_{name}" not in st.session_state:
+                st.session_state[f"value_{name}"] = float(factual[name])
+        st.session_state["_lab_synced"] = index
+    do = {}
+    for name, spec in specs.items():
+        ticked = st.checkbox(f"**do({name})**", key=f"do_{name}", on_change=_unticked, args=(name, factual[name]),
+                             help=f"Ticked: {spec.label} is set to the slider's value, whatever its causes say.")
+        value = st.slider(f"{spec.label} (this scene: {fmt(spec, factual[name], unit=True)})", spec.low, spec.high,
+                          step=spec.step, key=f"value_{name}", format=f"%.{decimals(spec)}f", on_change=_set_do,
+                          args=(name,))
+        if ticked:
+            do[name] = round(float(value), decimals(spec))  # as shown: keyboard steps accumulate float error
+    return do
+
+
 # --- the edge editor ----------------------------------------------------------------------------------
 def edge_key(parent: str, child: str) -> str:
     return f"edge_{parent}__{child}"
@@ -97,13 +130,16 @@ def edge_editor(learned: Dag) -> set[tuple[str, str]]:
         for c in VARIABLES:
             if p != c:
                 st.session_state.setdefault(edge_key(p, c), (p, c) in learned.edges)
-    st.caption("Tick or untick an arrow *cause → effect*. Unticking an arrow the model learned **cuts** it: "
-               "the effect then keeps the value it had in this scene, whatever happens to the cause.")
+    st.caption("Tick or untick an arrow *cause → effect* (● = learned by the model). Unticking a learned "
+               "arrow **cuts** it: the effect then keeps the value it had in this scene, whatever happens to "
+               "the cause.")
     for p in VARIABLES:
+        st.markdown(f"**{p.replace('_', ' ')}** →")
         cols = st.columns(len(VARIABLES) - 1)
         for col, c in zip(cols, [c for c in VARIABLES if c != p]):
-            mark = " (learned)" if (p, c) in learned.edges else ""
-            col.checkbox(f"{p} → {c}{mark}", key=edge_key(p, c), on_change=_toggled, args=(p, c))
+            mark = " ●" if (p, c) in learned.edges else ""
+            col.checkbox(f"{c.replace('_', ' ')}{mark}", key=edge_key(p, c), on_change=_toggled, args=(p, c),
+                         help=f"the arrow {p} → {c}")
     st.button("Reset arrows to the learned graph", key="lab_reset_graph", on_click=_reset_graph, args=(learned,))
     if _CYCLE in st.session_state:
         st.error(st.session_state[_CYCLE])
