@@ -36,9 +36,9 @@ class CausalVAEConfig:
     style_dim: int = 2
     size: int = 64
     enc_width: int = 16
-    dec_hidden: int = 48
+    dec_hidden: int = 64
     dec_grid: int = 32  # the per-pixel MLP runs on a 32 x 32 grid, each cell drawing 2 x 2 pixels
-    fourier: int = 4  # sine/cosine frequencies per concept and per pixel coordinate, fed to the decoder
+    fourier: int = 6  # sine/cosine frequencies per concept and per pixel coordinate, fed to the decoder
     mech_hidden: int = 64
 
     def __post_init__(self) -> None:
@@ -96,7 +96,8 @@ class BroadcastDecoder(nn.Module):
         self.coord_in = nn.Linear(2 * (1 + 2 * k), h, bias=False)
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, n), torch.linspace(-1, 1, n), indexing="ij")
         self.register_buffer("coords", torch.stack([xs, ys], -1).reshape(n * n, 2), persistent=False)  # (P, 2)
-        self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, h // 2), nn.SiLU())
+        self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(h, h), nn.SiLU(), nn.Linear(h, h), nn.SiLU(),
+                                 nn.Linear(h, h // 2), nn.SiLU())  # (B, P, H) -> (B, P, H/2)
         # Each grid cell's features give its 2 x 2 block of output pixels (sub-pixel read-out): 4x cheaper
         # than running the MLP at 64 x 64, and 3x cheaper at export time than a transposed convolution.
         self.read = nn.Linear(h // 2, 3 * 4)
