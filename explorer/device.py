@@ -18,4 +18,5 @@ def describe(device: torch.device) -> str:
     """A one-line description for the Home page."""
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"
