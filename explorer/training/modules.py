@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -54,13 +56,21 @@ class ClassifierModule(L.LightningModule):
 
 
 class PrintProgress(L.Callback):
-    """Plain-text progress for logs and CI (Lightning's bar only draws on a terminal)."""
+    """Plain-text progress with elapsed time and ETA, for logs and CI (Lightning's bar needs a terminal)."""
 
     def __init__(self, name: str, every: int = 50):
-        self.name, self.every = name, every
+        self.name, self.every, self.start = name, every, 0.0
+
+    def on_train_start(self, trainer, pl_module):
+        self.start = time.time()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.is_global_zero and (batch_idx % self.every == 0 or batch_idx + 1 == trainer.num_training_batches):
+            done = trainer.current_epoch * trainer.num_training_batches + batch_idx + 1
+            total = trainer.max_epochs * trainer.num_training_batches
+            elapsed = time.time() - self.start
+            eta = elapsed / done * (total - done)
             metrics = " ".join(f"{k} {float(v):.3f}" for k, v in trainer.callback_metrics.items())
             print(f"[{self.name}] epoch {trainer.current_epoch + 1}/{trainer.max_epochs} "
-                  f"batch {batch_idx + 1}/{trainer.num_training_batches} {metrics}", flush=True)
+                  f"batch {batch_idx + 1}/{trainer.num_training_batches} {metrics} "
+                  f"| {elapsed / 60:.1f} min elapsed, ~{eta / 60:.1f} min left", flush=True)
