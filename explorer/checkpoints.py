@@ -8,9 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
+import torch.nn as nn
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -40,6 +41,22 @@ def load(folder: Path, rebuild: str, device: torch.device | str = "cpu") -> tupl
     except (SafetensorError, json.JSONDecodeError, OSError, ValueError) as err:
         raise CheckpointError(f"The model files in {folder} are damaged ({err}). Rebuild them with: {rebuild}") from err
     return state, card
+
+
+def load_module(folder: Path, build: Callable[[dict], nn.Module], rebuild: str, what: str
+                ) -> tuple[nn.Module, dict]:
+    """Loads a checkpoint into the module `build(card["config"])` returns, in eval mode on the CPU.
+
+    Any mismatch between the card, the weights and the code becomes a CheckpointError naming `rebuild`.
+    """
+    state, card = load(folder, rebuild, "cpu")
+    try:
+        module = build(card["config"])
+        module.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise CheckpointError(f"The {what} checkpoint in {folder} does not match the code ({err}). "
+                              f"Rebuild it with: {rebuild}") from err
+    return module.eval(), card
 
 
 def read_card(folder: Path) -> dict | None:

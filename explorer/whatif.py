@@ -54,25 +54,15 @@ class WhatIfResult:
 
 def load_generator(device: torch.device, folder: Path | None = None) -> tuple[MorphoCVAE, dict]:
     """The shipped generator (raises CheckpointError with the rebuild command on any fault)."""
-    state, card = checkpoints.load(folder or PRETRAINED / GENERATOR, REBUILD, "cpu")
-    try:
-        model = MorphoCVAE(CVAEConfig(**card["config"]))
-        model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise checkpoints.CheckpointError(f"The generator checkpoint does not match the code ({err}). "
-                                          f"Rebuild it with: {REBUILD} --only generator") from err
-    return model.to(device).eval(), card
+    model, card = checkpoints.load_module(folder or PRETRAINED / GENERATOR, lambda c: MorphoCVAE(CVAEConfig(**c)),
+                                          f"{REBUILD} --only generator", "generator")
+    return model.to(device), card
 
 
 def load_classifier(name: str, device: torch.device, folder: Path | None = None) -> TorchClassifier:
     """A project classifier from `pretrained/<name>` (raises CheckpointError on any fault)."""
-    state, card = checkpoints.load(folder or PRETRAINED / name, REBUILD, "cpu")
-    try:
-        module = DigitCNN(CNNConfig(**card["config"]))
-        module.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise checkpoints.CheckpointError(f"The classifier {name} does not match the code ({err}). "
-                                          f"Rebuild it with: {REBUILD}") from err
+    module, card = checkpoints.load_module(folder or PRETRAINED / name, lambda c: DigitCNN(CNNConfig(**c)),
+                                           REBUILD, f"classifier {name}")
     return TorchClassifier(name, module, module.cfg.channels, device, card.get("description", ""), card)
 
 
