@@ -27,28 +27,21 @@ POOL = 500  # real scenes offered on the page
 
 def load_vae(device: torch.device, folder: Path | None = None) -> tuple[CausalVAE, dict]:
     """The shipped causal-layer VAE (raises CheckpointError naming the rebuild command on any fault)."""
-    state, card = checkpoints.load(folder or PRETRAINED / NAMES["vae"], REBUILD, "cpu")
-    try:
-        model = CausalVAE(CausalVAEConfig(**card["config"]))
-        model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise checkpoints.CheckpointError(f"The pendulum VAE checkpoint does not match the code ({err}). "
-                                          f"Rebuild it with: {REBUILD} --only vae") from err
+    folder = folder or PRETRAINED / NAMES["vae"]
+    model, card = checkpoints.load_module(folder, lambda c: CausalVAE(CausalVAEConfig(**c)),
+                                          f"{REBUILD} --only vae", "pendulum VAE")
     if not model.causal.hardened:
-        raise checkpoints.CheckpointError(f"The pendulum VAE checkpoint has no frozen graph. Rebuild it with: "
-                                          f"{REBUILD} --only vae")
-    return model.to(device).eval(), card
+        raise checkpoints.CheckpointError(f"The pendulum VAE checkpoint in {folder} has no frozen graph. "
+                                          f"Rebuild it with: {REBUILD} --only vae")
+    return model.to(device), card
 
 
 def load_regressor(device: torch.device, folder: Path | None = None) -> ConceptRegressor:
-    state, card = checkpoints.load(folder or PRETRAINED / NAMES["regressor"], REBUILD, "cpu")
-    try:
-        model = ConceptRegressor(CausalVAEConfig(**card["config"]))
-        model.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise checkpoints.CheckpointError(f"The pendulum regressor does not match the code ({err}). "
-                                          f"Rebuild it with: {REBUILD} --only regressor") from err
-    return model.to(device).eval()
+    """The judge of `evaluate pendulum` (raises CheckpointError naming the rebuild command on any fault)."""
+    model, _ = checkpoints.load_module(folder or PRETRAINED / NAMES["regressor"],
+                                       lambda c: ConceptRegressor(CausalVAEConfig(**c)),
+                                       f"{REBUILD} --only regressor", "pendulum regressor")
+    return model.to(device)
 
 
 def graph_of(model: CausalVAE) -> Dag:

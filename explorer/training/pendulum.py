@@ -85,7 +85,7 @@ class PendulumTrainConfig:
     components: tuple[str, ...] = COMPONENTS
     graph: str = "partial"
     n_train: int = 24000
-    epochs: int = 12  # 24,000 scenes x 12 epochs = 4,500 steps of ~0.22 s: ~17 min on 2 CPU cores
+    epochs: int = 7  # 24,000 scenes x 7 epochs = 2,600 steps of ~0.22 s: ~10 min on 2 free CPU cores
     harden_epoch: int = 2  # epochs of graph learning; then the graph is frozen and the mechanisms refit
     batch: int = 64
     lr: float = 2e-3
@@ -95,8 +95,8 @@ class PendulumTrainConfig:
     sparsity: float = 0.05
     acyclic: float = 1.0
     graph_batch: int = 2048
-    n_regressor: int = 20000
-    regressor_epochs: int = 6
+    n_regressor: int = 16000
+    regressor_epochs: int = 4
     devices: int = 1
     strategy: str = "auto"
     out: Path = PRETRAINED
