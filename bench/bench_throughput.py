@@ -7,6 +7,7 @@ user would otherwise wait for. Usage: `PYTHONPATH=. python bench/bench_throughpu
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -43,7 +44,10 @@ def main() -> None:
     data = load_morpho("test", limit=256)
     sources = load_mnist("test").images[:256]
     rows = {}
-    for batch in (1, 256):
+    default_threads = torch.get_num_threads()
+    # One thread is what the app uses per call; the default count shows what oversubscription costs.
+    for threads, batch in [(1, 1), (default_threads, 1), (1, 256), (default_threads, 256)]:
+        torch.set_num_threads(threads)
         x = torch.from_numpy(data.images[:batch]).float()[:, None]
         obs = {k: v[:batch] for k, v in data.values.items()}
         noise = {k: v[:batch] for k, v in data.noise.items()}
@@ -57,15 +61,14 @@ def main() -> None:
 
         base = _time(true_cf, args.runs)
         g, b = stats(gen), stats(base)
-        rows[f"batch_{batch}"] = {
+        rows[f"batch_{batch}_threads_{threads}"] = {
             "generator_seconds": g, "true_renderer_seconds": b,
             "generator_cf_per_second": batch / g["median"], "true_renderer_cf_per_second": batch / b["median"],
             "speedup_vs_true_renderer": b["median"] / g["median"]}
-    path = write("throughput", {"device": str(device), "runs": args.runs, **rows})
-    print(f"{'batch':>6} {'generator cf/s':>15} {'p95 ms':>8} {'true renderer cf/s':>19} {'ratio':>6}")
-    for batch in (1, 256):
-        r = rows[f"batch_{batch}"]
-        print(f"{batch:>6} {r['generator_cf_per_second']:>15.1f} {1000 * r['generator_seconds']['p95']:>8.2f} "
+    path = write("throughput", {"device": str(device), "runs": args.runs, "loadavg": os.getloadavg(), **rows})
+    print(f"{'run':>22} {'generator cf/s':>15} {'p95 ms':>8} {'true renderer cf/s':>19} {'ratio':>6}")
+    for name, r in rows.items():
+        print(f"{name:>22} {r['generator_cf_per_second']:>15.1f} {1000 * r['generator_seconds']['p95']:>8.2f} "
               f"{r['true_renderer_cf_per_second']:>19.1f} {r['speedup_vs_true_renderer']:>6.2f}")
     print(f"written to {path}")
 
