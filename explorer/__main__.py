@@ -13,6 +13,8 @@ import numpy as np
 def _train(args: argparse.Namespace) -> int:
     if args.world == "pendulum":
         return _train_pendulum(args)
+    if args.world == "causalm":
+        return _train_causalm(args)
     from explorer.training.morpho import COMPONENTS, TrainConfig, train_morpho
 
     comps = tuple(args.only.split(",")) if args.only else COMPONENTS
@@ -48,8 +50,32 @@ def _train_pendulum(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_causalm(args: argparse.Namespace) -> int:
+    from explorer.data.text_tasks import CONCEPTS
+    from explorer.training.causalm import CausalmTrainConfig, train_causalm
+
+    concepts = tuple(args.only.split(",")) if args.only else CONCEPTS
+    if set(concepts) - set(CONCEPTS):
+        print(f"error: unknown concept(s) {sorted(set(concepts) - set(CONCEPTS))}; choose from "
+              f"{', '.join(CONCEPTS)}", file=sys.stderr)
+        return 2
+    cfg = CausalmTrainConfig(concepts=concepts, limit=args.limit, devices=args.devices, strategy=args.strategy,
+                             command="python -m explorer " + " ".join(sys.argv[1:]))
+    if args.epochs is not None:
+        cfg.epochs = {c: args.epochs for c in concepts}
+    if args.out:
+        cfg.out = Path(args.out)
+    train_causalm(cfg)
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
-    if args.world == "pendulum":
+    if args.world == "causalm":
+        from explorer.data.text_tasks import CONCEPTS
+        from explorer.metrics.evaluate_causalm import evaluate_causalm
+
+        result = evaluate_causalm(tuple(args.only.split(",")) if args.only else CONCEPTS, limit=args.limit)
+    elif args.world == "pendulum":
         from explorer.metrics.evaluate_pendulum import evaluate_pendulum
 
         result = evaluate_pendulum(n=args.n, seed=args.seed)
@@ -91,6 +117,46 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_text(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from explorer.audit import AuditError, audit, load_audit_model, parse_model_name, read_audit_csv
+    from explorer.checkpoints import CheckpointError
+    from explorer.models.text_encoder import BaseModelMissing
+
+    try:
+        parse_model_name(args.model)  # a typo in the name fails before the file is read or a model loads
+    except AuditError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        frame = read_audit_csv(Path(args.csv))
+    except AuditError as err:
+        print(f"error: {args.csv}: {err}", file=sys.stderr)
+        return 2
+    try:
+        model = load_audit_model(args.model)
+    except (CheckpointError, BaseModelMissing) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    with tqdm(total=len(frame), unit="text", desc=f"auditing with {model.name}", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = audit(frame, model, batch_size=args.batch_size, progress=progress)
+        except AuditError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    if args.json:
+        Path(args.json).write_text(report.to_json())
+    if args.markdown:
+        Path(args.markdown).write_text(report.to_markdown())
+    print(report.to_markdown())
+    return 0
+
+
 def data_seed_for_colour(split: str) -> int:
     """The hue-noise seeds used by training (train, val) and evaluation (test)."""
     from explorer.data.morpho import DEFAULT_SEED
@@ -102,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explorer", description="Counterfactual Explorer")
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
-    tr.add_argument("world", choices=["morpho", "pendulum"])
+    tr.add_argument("world", choices=["morpho", "pendulum", "causalm"])
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
-                                   "(pendulum: regressor,vae)")
+                                   "(pendulum: regressor,vae; causalm: adjectives,gender,race)")
     tr.add_argument("--gen-epochs", type=int, default=6)
     tr.add_argument("--clf-epochs", type=int, default=2)
     tr.add_argument("--limit", type=int, help="train on the first N samples only")
@@ -114,13 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--graph", choices=["partial", "learned", "fixed"], default="partial",
                     help="pendulum: which edges the causal layer learns (partial: edges into the roots are "
                          "known absent, the rest learned)")
-    tr.add_argument("--epochs", type=int, help="pendulum: VAE epochs")
+    tr.add_argument("--epochs", type=int, help="pendulum: VAE epochs; causalm: stage-1 epochs")
     tr.add_argument("--n-train", type=int, help="pendulum: training scenes")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     ev = sub.add_parser("evaluate", help="score the shipped models")
-    ev.add_argument("world", choices=["morpho", "pendulum"])
+    ev.add_argument("world", choices=["morpho", "pendulum", "causalm"])
+    ev.add_argument("--only", help="causalm: comma-separated concepts (default: all)")
+    ev.add_argument("--limit", type=int, help="causalm: first N texts of every split (smoke runs)")
     ev.add_argument("--n", type=int, default=1000)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", help="write the metrics here")
@@ -136,6 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     da.add_argument("world", choices=["morpho"])
     da.add_argument("--strength", type=float, help="also report the colour world's realised hue-digit correlation")
     da.set_defaults(fn=_data)
+    au = sub.add_parser("audit-text", help="concept effects of a CausaLM model on your own CSV of texts")
+    au.add_argument("--csv", required=True, help="UTF-8 CSV with a `text` column (optional: label, concept, text_cf)")
+    au.add_argument("--model", default="emotion-gender",
+                    help="emotion-gender, emotion-race or sentiment-adjectives, optionally with "
+                         ":balanced, :gentle or :aggressive")
+    au.add_argument("--json", help="write the report here (JSON)")
+    au.add_argument("--markdown", help="also write the report here (Markdown)")
+    au.add_argument("--batch-size", type=int, default=256, help="texts per model call")
+    au.set_defaults(fn=_audit_text)
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -1,0 +1,88 @@
+"""`python -m explorer evaluate causalm`: concept effects of the shipped CausaLM models against ground truth.
+
+For each concept and bias level, on the test split (true labels, natural concept distribution):
+- ate_gt: the O task model's mean change from each text to its TRUE counterfactual text;
+- treate: the mean difference between the O and CF task models on the factual texts alone;
+- conexp: the O model's correlational contrast between texts with and without the concept;
+- acc_o, acc_cf: task accuracy; probe_o, probe_cf: a fresh linear probe's accuracy at recovering the concept
+  from each encoder's representation (trained on the training split), against probe_majority.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from explorer.data.text_tasks import CONCEPTS, load_task
+from explorer.metrics.effects import ate_gt, conexp, treate
+from explorer.models.causalm_pair import WHICH, load_pair
+from explorer.training.linear import LinearConfig, accuracy, fit_linear
+
+
+def _probs(pair, z: torch.Tensor, which: str, level: str) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(pair.heads[f"{which}.{level}"](z), -1).numpy()
+
+
+def evaluate_concept(concept: str, limit: int | None = None) -> dict[str, float]:
+    pair = load_pair(concept)
+    task = load_task(concept, limit)
+    test = task.test
+    z = pair.represent(test.texts)  # {which: (N, H)}
+    z_cf_text = pair.represent(test.texts_cf)["o"]  # (N, H): O on the true counterfactual texts
+    labels, concept_values = np.asarray(test.labels), np.asarray(test.concept)
+    out: dict[str, float] = {}
+    # Probes: does the representation still carry the concept? (level-free: the encoders are shared)
+    train = task.train["balanced"]
+    z_train = pair.represent(train.texts)
+    c_train, c_test = torch.tensor(train.concept), torch.tensor(test.concept)
+    probe = {w: accuracy(fit_linear(z_train[w], c_train, 2, LinearConfig()), z[w], c_test) for w in WHICH}
+    majority = float(max(c_test.float().mean(), 1 - c_test.float().mean()))
+    for level in task.train:
+        p_o, p_cf = _probs(pair, z["o"], "o", level), _probs(pair, z["cf"], "cf", level)
+        p_o_x_cf = _probs(pair, z_cf_text, "o", level)
+        key = f"{concept}.{level}"
+        out[f"{key}.ate_gt"] = ate_gt(p_o, p_o_x_cf)
+        out[f"{key}.treate"] = treate(p_o, p_cf)
+        out[f"{key}.conexp"] = conexp(p_o, concept_values)
+        out[f"{key}.acc_o"] = float((p_o.argmax(1) == labels).mean())
+        out[f"{key}.acc_cf"] = float((p_cf.argmax(1) == labels).mean())
+        out[f"{key}.probe_o"] = probe["o"]
+        out[f"{key}.probe_cf"] = probe["cf"]
+        out[f"{key}.probe_majority"] = majority
+        out[f"{key}.realised_bias"] = task.realised_bias[level]
+        out[f"{key}.n_test"] = float(len(labels))
+    return out
+
+
+def evaluate_causalm(concepts: tuple[str, ...] = CONCEPTS, limit: int | None = None) -> dict[str, float]:
+    torch.set_grad_enabled(False)
+    out: dict[str, float] = {}
+    for concept in concepts:
+        t0 = time.time()
+        out |= evaluate_concept(concept, limit)
+        print(f"[evaluate causalm] {concept} done in {time.time() - t0:.0f} s", flush=True)
+    out |= acceptance(out, concepts)
+    return out
+
+
+def acceptance(res: dict[str, float], concepts: tuple[str, ...]) -> dict[str, float]:
+    """The issue's checks, computed (1.0 = met) so the README table can show them next to the numbers."""
+    checks: dict[str, float] = {}
+    levels = ("balanced", "gentle", "aggressive")
+    for c in concepts:
+        if c == "adjectives":
+            checks["check.adjectives.treate_close"] = float(all(
+                abs(res[f"{c}.{lv}.treate"] - res[f"{c}.{lv}.ate_gt"]) <= 0.05 for lv in levels))
+        gt = [res[f"{c}.{lv}.ate_gt"] for lv in levels]
+        tr = [res[f"{c}.{lv}.treate"] for lv in levels]
+        pairs = [(i, i + 1) for i in range(len(levels) - 1) if gt[i] <= gt[i + 1]]
+        checks[f"check.{c}.ordering_kept"] = float(all(tr[i] <= tr[j] for i, j in pairs))
+        lv = levels[0]
+        checks[f"check.{c}.probe_cf_at_majority"] = float(res[f"{c}.{lv}.probe_cf"] <= res[f"{c}.{lv}.probe_majority"] + 0.05)
+        checks[f"check.{c}.probe_o_above"] = float(res[f"{c}.{lv}.probe_o"] > res[f"{c}.{lv}.probe_majority"] + 0.05)
+        checks[f"check.{c}.acc_within_3pts"] = float(all(
+            res[f"{c}.{x}.acc_o"] - res[f"{c}.{x}.acc_cf"] <= 0.03 for x in levels))
+    return checks

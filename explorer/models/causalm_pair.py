@@ -1,0 +1,118 @@
+"""The shipped CausaLM models of one concept, O and CF, loaded for inference.
+
+Both encoders share the packaged base's frozen lower layers, so a sentence runs those once and then each
+encoder's own top layers: one sentence through both models costs 4 + 2 + 2 layers, not 12.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from explorer import checkpoints
+from explorer.checkpoints import CheckpointError
+from explorer.models.text_encoder import BaseModelMissing, TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool
+from explorer.paths import PRETRAINED
+
+WHICH = ("o", "cf")
+REBUILD = "python -m explorer train causalm"
+
+
+@dataclass
+class TextBatch:
+    """Truncation facts the page reports to the user."""
+
+    n_tokens: list[int]  # tokens each text had before truncation
+    max_len: int
+
+    @property
+    def truncated(self) -> list[bool]:
+        return [n > self.max_len for n in self.n_tokens]
+
+
+class CausalmPair(nn.Module):
+    """O and CF encoders of one concept + their linear task heads for every bias level."""
+
+    def __init__(self, base: TextEncoder, uppers: dict[str, nn.ModuleList], heads: dict[str, nn.Linear],
+                 concept: str, classes: tuple[str, ...], levels: tuple[str, ...], cards: dict[str, dict]):
+        super().__init__()
+        self.base, self.concept, self.classes, self.levels, self.cards = base, concept, classes, levels, cards
+        self.uppers = nn.ModuleDict(uppers)
+        self.heads = nn.ModuleDict(heads)  # keys "<which>.<level>"
+        self.tokenizer = load_tokenizer(base.cfg)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.heads.parameters()).device
+
+    def count_tokens(self, texts: list[str]) -> TextBatch:
+        ids = self.tokenizer(list(texts), truncation=False)["input_ids"]
+        return TextBatch([len(x) for x in ids], self.base.cfg.max_len)
+
+    @torch.no_grad()
+    def represent(self, texts: list[str], batch_size: int = 128) -> dict[str, torch.Tensor]:
+        """(N,) texts -> {"o": (N, H), "cf": (N, H)} pooled representations."""
+        out: dict[str, list[torch.Tensor]] = {w: [] for w in WHICH}
+        for i in range(0, len(texts), batch_size):
+            b = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
+                               max_length=self.base.cfg.max_len, return_tensors="pt").to(self.device)
+            low = self.base.lower(b["input_ids"], b["attention_mask"])  # (B, T, H) shared by O and CF
+            for w in WHICH:
+                h = self.base._run(self.uppers[w], low, b["attention_mask"])  # (B, T, H)
+                out[w].append(mean_pool(h, b["attention_mask"]))
+        hidden = self.base.hidden
+        return {w: torch.cat(v) if v else torch.zeros(0, hidden, device=self.device) for w, v in out.items()}
+
+    @torch.no_grad()
+    def predict(self, texts: list[str], level: str, batch_size: int = 128) -> dict[str, np.ndarray]:
+        """(N,) texts -> {"o": (N, C), "cf": (N, C)} class probabilities of the two task models."""
+        z = self.represent(texts, batch_size)
+        return {w: torch.softmax(self.heads[f"{w}.{level}"](z[w]), -1).cpu().numpy() for w in WHICH}
+
+    def classifier(self, which: str, level: str) -> "PairClassifier":
+        return PairClassifier(self, which, level)
+
+
+class PairClassifier:
+    """One of the pair's task models behind the project's `predict_proba` interface."""
+
+    def __init__(self, pair: CausalmPair, which: str, level: str):
+        self.pair, self.which, self.level = pair, which, level
+        self.classes = pair.classes
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.pair.predict(texts, self.level)[self.which]
+
+
+def load_pair(concept: str, folder: Path = PRETRAINED, device: torch.device | str = "cpu") -> CausalmPair:
+    """Loads pretrained/causalm-<concept>-{o,cf}; any fault becomes a CheckpointError naming the rebuild command."""
+    states, cards = {}, {}
+    for w in WHICH:
+        states[w], cards[w] = checkpoints.load(folder / f"causalm-{concept}-{w}", REBUILD, "cpu")
+    try:
+        enc_cfg = TextEncoderConfig(**cards["o"]["config"]["encoder"])
+        base = TextEncoder(enc_cfg).eval()
+        uppers, heads = {}, {}
+        for w in WHICH:
+            upper = copy.deepcopy(base.upper)
+            upper.load_state_dict({k[len("upper."):]: v.float() for k, v in states[w].items()
+                                   if k.startswith("upper.")})
+            uppers[w] = upper
+            for level in cards[w]["levels"]:
+                weight = states[w][f"head.{level}.weight"]  # (C, H)
+                head = nn.Linear(weight.shape[1], weight.shape[0])
+                head.load_state_dict({"weight": weight.float(), "bias": states[w][f"head.{level}.bias"].float()})
+                heads[f"{w}.{level}"] = head
+        pair = CausalmPair(base, uppers, heads, concept, tuple(cards["o"]["classes"]),
+                           tuple(cards["o"]["levels"]), cards)
+    except BaseModelMissing:
+        raise
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        raise CheckpointError(f"The CausaLM checkpoints for `{concept}` in {folder} do not match the code ({err}). "
+                              f"Rebuild them with: {REBUILD}") from err
+    return pair.to(device).eval()

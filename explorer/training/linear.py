@@ -1,0 +1,42 @@
+"""A linear softmax classifier fitted on fixed features: CausaLM's stage-2 task head, and the concept probes.
+
+The encoders are frozen in stage 2, so the head's problem is convex; a fixed full-batch recipe (no tuning on
+any split) keeps O and CF strictly comparable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class LinearConfig:
+    steps: int = 400
+    lr: float = 0.05
+    weight_decay: float = 1e-4
+    seed: int = 2026
+
+
+def fit_linear(x: torch.Tensor, y: torch.Tensor, n_classes: int, cfg: LinearConfig = LinearConfig(),
+               weights: torch.Tensor | None = None) -> nn.Linear:
+    """(N, H) features, (N,) int labels -> a fitted nn.Linear(H, n_classes). Class-balanced when `weights`."""
+    torch.manual_seed(cfg.seed)
+    x, y = x.float(), y.long()
+    head = nn.Linear(x.shape[1], n_classes)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for _ in range(cfg.steps):
+        opt.zero_grad()
+        F.cross_entropy(head(x), y, weight=weights).backward()
+        opt.step()
+    return head.eval()
+
+
+@torch.no_grad()
+def accuracy(head: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((head(x.float()).argmax(-1) == y).float().mean())

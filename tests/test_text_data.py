@@ -1,0 +1,235 @@
+"""Text data: the safe pickle reader, adjective removal, biased subsampling, the template world.
+
+Fast by design: remove_adjectives runs on hand-tagged inputs, spaCy tags a handful of sentences, and
+the full review corpus is only checked when its tag cache has already been built.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from explorer.data import rotten
+from explorer.data.rotten import BIAS_LEVELS, PHI_TOLERANCE, ReviewExample, biased_subsample, phi, remove_adjectives
+from explorer.data.safe_pickle import UnsafePickleError, load_resume_names, safe_load
+from explorer.scm import templates as T
+
+
+# --- safe pickle ----------------------------------------------------------------------------------
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_safe_pickle_refuses_code():
+    payload = pickle.dumps(_Payload())  # dumping stores the reference; nothing runs
+    with pytest.raises(UnsafePickleError, match="system"):
+        safe_load(io.BytesIO(payload))
+    with pytest.raises(UnsafePickleError, match="eval"):
+        safe_load(io.BytesIO(b"cbuiltins\neval\n(S'1+1'\ntR."))
+
+
+def test_safe_pickle_loads_plain_arrays():
+    arr = np.arange(6, dtype=np.int32).reshape(2, 3)
+    np.testing.assert_array_equal(safe_load(io.BytesIO(pickle.dumps(arr))), arr)
+
+
+def test_resume_names_content():
+    rows = load_resume_names()
+    assert len(rows) == 36 and len({name for name, _, _ in rows}) == 36
+    cells = Counter((gender, race) for _, gender, race in rows)
+    assert cells == {(g, r): 9 for g in ("female", "male") for r in ("white", "black")}
+    assert ("Lakisha", "female", "black") in rows and ("Greg", "male", "white") in rows
+
+
+# --- adjective removal on hand-tagged inputs ------------------------------------------------------
+
+def _tokens(spec: str):
+    """'a/DET funny/ADJ ,/PUNCT' -> words, spaces, pos; '_' before a token means no space before it."""
+    words, spaces, pos = [], [], []
+    for item in spec.split():
+        glued = item.startswith("_")
+        word, tag = item.lstrip("_").rsplit("/", 1)
+        if glued and spaces:
+            spaces[-1] = False
+        words.append(word)
+        spaces.append(True)
+        pos.append(tag)
+    spaces[-1] = False
+    return words, spaces, pos
+
+
+@pytest.mark.parametrize("spec, expected", [
+    ("a/DET funny/ADJ _,/PUNCT touching/ADJ and/CCONJ smart/ADJ film/NOUN _./PUNCT", "a film."),
+    ("The/DET film/NOUN is/AUX very/ADV good/ADJ _./PUNCT", "The film is."),
+    ("It/PRON _'s/AUX smart/ADJ _,/PUNCT funny/ADJ _,/PUNCT and/CCONJ moving/ADJ _./PUNCT", "It's."),
+    ("Funny/ADJ and/CCONJ wise/ADJ _,/PUNCT this/DET film/NOUN soars/VERB _./PUNCT", "This film soars."),
+    ("An/DET entertaining/ADJ movie/NOUN _,/PUNCT brisk/ADJ and/CCONJ clever/ADJ _./PUNCT", "A movie."),
+    ("a/DET long/ADJ _,/PUNCT long/ADJ evening/NOUN", "an evening"),
+    ("It/PRON _'s/AUX a/DET fine/ADJ _,/PUNCT old/ADJ _-/PUNCT _fashioned/VERB movie/NOUN _./PUNCT",
+     "It's a movie."),
+    ("a/DET hellish/ADJ _,/PUNCT numbing/VERB ride/NOUN", "a numbing ride"),
+    ("an/DET overly/ADV deliberate/ADJ pace/NOUN", "a pace"),
+    ("Fine/ADJ _./PUNCT It/PRON works/VERB _./PUNCT Dull/ADJ _!/PUNCT", "It works."),
+    ("It/PRON _'s/AUX mildly/ADV sentimental/ADJ _,/PUNCT unabashedly/ADV clever/ADJ _./PUNCT", "It's."),
+    ("Too/ADV silly/ADJ to/PART be/AUX scary/ADJ _;/PUNCT skip/VERB it/PRON _./PUNCT", "To be; skip it."),
+    ("I/PRON loved/VERB it/PRON _,/PUNCT and/CCONJ so/ADV did/AUX she/PRON _!/PUNCT",
+     "I loved it, and so did she!"),
+])
+def test_remove_adjectives(spec, expected):
+    words, spaces, pos = _tokens(spec)
+    assert remove_adjectives(words, spaces, pos) == expected
+
+
+def test_remove_adjectives_sees_through_space_tokens():
+    # "sharp and  honest.\nSee it." as spaCy tokenises it: extra whitespace becomes SPACE tokens.
+    words = ["sharp", "and", " ", "honest", ".", "\n", "See", "it", "."]
+    spaces = [True, True, False, False, False, False, True, False, False]
+    pos = ["ADJ", "CCONJ", "SPACE", "ADJ", "PUNCT", "SPACE", "VERB", "PRON", "PUNCT"]
+    assert remove_adjectives(words, spaces, pos) == "See it."
+
+
+def test_remove_adjectives_without_adjectives_is_identity():
+    words, spaces, pos = _tokens("I/PRON laughed/VERB _,/PUNCT then/ADV I/PRON cried/VERB _./PUNCT")
+    assert remove_adjectives(words, spaces, pos) == "".join(w + " " * s for w, s in zip(words, spaces))
+
+
+def test_spacy_tags_round_trip():
+    docs = rotten.tag(["A funny, touching and smart film.", "Dull  and overlong;\nskip it."])
+    for doc, text in zip(docs, ["A funny, touching and smart film.", "Dull  and overlong;\nskip it."]):
+        assert "".join(w + " " * s for w, s, in zip(doc["words"], doc["spaces"])) == text
+    assert [w for w, p in zip(docs[0]["words"], docs[0]["pos"]) if p == "ADJ"] == ["funny", "touching", "smart"]
+    assert remove_adjectives(**docs[0]) == "A film."
+
+
+# --- phi and biased subsampling -------------------------------------------------------------------
+
+def _synthetic(n=4000, seed=0) -> list[ReviewExample]:
+    rng = np.random.default_rng(seed)
+    concept = rng.random(n) < 0.5
+    label = np.where(rng.random(n) < 0.6, concept, rng.random(n) < 0.55)  # natural phi about 0.6
+    return [ReviewExample("t", "t", int(y), [], [], [], 0, int(c)) for c, y in zip(concept, label)]
+
+
+def test_phi_matches_known_tables():
+    assert phi([1, 1, 0, 0], [1, 1, 0, 0]) == pytest.approx(1.0)
+    assert phi([1, 1, 0, 0], [0, 0, 1, 1]) == pytest.approx(-1.0)
+    assert phi([1, 0, 1, 0], [1, 1, 0, 0]) == pytest.approx(0.0)
+    assert phi([1, 1, 1], [0, 1, 0]) == 0.0  # constant concept: no correlation defined, reported as 0
+
+
+@pytest.mark.parametrize("level", list(BIAS_LEVELS))
+def test_biased_subsample_reaches_target(level):
+    examples = _synthetic()
+    kept = biased_subsample(examples, level, seed=3)
+    realised = phi([e.concept for e in kept], [e.label for e in kept])
+    assert abs(realised - BIAS_LEVELS[level]) <= PHI_TOLERANCE
+    assert len(kept) > len(examples) // 4
+    assert [id(e) for e in biased_subsample(examples, level, seed=3)] == [id(e) for e in kept]
+    if len(kept) < len(examples):  # a different seed draws other examples for the same cell counts
+        assert [id(e) for e in biased_subsample(examples, level, seed=4)] != [id(e) for e in kept]
+
+
+# --- template world -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=T.CONCEPTS)
+def concept(request):
+    return request.param
+
+
+def test_templates_have_no_gendered_pronouns():
+    pronouns = {"he", "she", "him", "her", "his", "hers", "himself", "herself"}
+    for template in T.TEMPLATES:
+        assert not pronouns & set(re.findall(r"[a-z]+", template.lower()))
+
+
+def test_template_cf_changes_only_the_person(concept):
+    for ex in T.template_corpus(concept, "test", n=500):
+        (s, e), (s_cf, e_cf) = ex.span, ex.span_cf
+        assert ex.text[:s] == ex.text_cf[:s_cf] and ex.text[e:] == ex.text_cf[e_cf:]
+        assert ex.text[s:e].lower() == ex.person.lower() and ex.text_cf[s_cf:e_cf].lower() == ex.person_cf.lower()
+        assert ex.person != ex.person_cf
+        assert T.swap(T.swap(ex)) == ex and T.swap(ex).text == ex.text_cf
+
+
+def test_partners_are_an_involution(concept):
+    people = {p.words: p for split in ("train", "test") for p in T.persons(concept, split)}
+    for p in people.values():
+        partner = people[p.partner]
+        assert partner.partner == p.words and partner.value == 1 - p.value and partner.other == p.other
+
+
+def test_person_splits_are_disjoint_and_keep_pairs(concept):
+    train = {p.words for p in T.persons(concept, "train")}
+    test = {p.words for p in T.persons(concept, "test")}
+    assert train and test and not train & test
+    assert {p.partner for p in T.persons(concept, "train")} == train
+    assert 0.6 < len(train) / (len(train) + len(test)) < 0.8
+    test_sentences = {ex.person for ex in T.template_corpus(concept, "test")}
+    assert test_sentences <= test
+
+
+def test_race_persons_are_resume_names():
+    names = {(n, g, r) for n, g, r in load_resume_names()}
+    for p in T.persons("race", "train") + T.persons("race", "test"):
+        gender = "female" if p.other == 1 else "male"
+        assert (p.words, gender, "black" if p.value else "white") in names
+        assert (p.partner, gender, "white" if p.value else "black") in names
+
+
+def _true_label(ex: T.TemplateExample) -> int:
+    after = re.findall(r"[a-z]+", ex.text[ex.span[1]:].lower())
+    return next(T.CLASSES.index(c) for c in T.CLASSES for w in after if w in T.EMOTIONS[c])
+
+
+def test_bias_only_in_train_and_increasing(concept):
+    for split in ("val", "test"):
+        assert all(ex.label == _true_label(ex) for ex in T.template_corpus(concept, split, bias="aggressive"))
+    bias = {level: T.realised_bias(T.template_corpus(concept, "train", bias=level)) for level in T.TEMPLATE_BIAS}
+    assert abs(bias["balanced"]) < 0.05
+    assert bias["gentle"] > bias["balanced"] + 0.1 and bias["aggressive"] > bias["gentle"] + 0.1
+    train = T.template_corpus(concept, "train", bias="aggressive")
+    flipped = [ex for ex in train if ex.label != _true_label(ex)]
+    assert flipped and all(ex.value == 1 for ex in flipped)
+
+
+def test_template_sizes_and_train_val_disjoint(concept):
+    train, val = T.template_corpus(concept, "train"), T.template_corpus(concept, "val")
+    assert (len(train), len(val), len(T.template_corpus(concept, "test"))) == (6000, 1000, 2000)
+    assert not {ex.text for ex in train} & {ex.text for ex in val}
+    assert T.template_corpus(concept, "train", n=50) == T.template_corpus(concept, "train", n=50)
+
+
+# --- reviews --------------------------------------------------------------------------------------
+
+def test_review_source_counts():
+    source = rotten.read_source()
+    labels = Counter(label for _, label in source)
+    # The file has 7403 fresh, 5405 rotten and 1097 plot rows; a few empty or repeated texts are dropped.
+    assert labels[1] <= 7403 and labels[0] <= 5405 and len(source) > 12_700
+    assert 0.5 < labels[1] / len(source) < 0.65  # fresh is the larger class: labels are not rebalanced
+
+
+def test_reviews_loader():
+    texts = [text for text, _ in rotten.read_source()]
+    if not rotten.tag_cache_path(texts).exists():
+        pytest.skip("tag cache not built; run: python -c \"from explorer.data.rotten import load_reviews; "
+                    "load_reviews('train')\"")
+    corpus = rotten.load_corpus()
+    sizes = {k: len(v) for k, v in corpus.splits.items()}
+    assert sum(sizes.values()) == len(texts)
+    assert abs(sizes["train"] / len(texts) - 0.7) < 0.01 and abs(sizes["test"] / len(texts) - 0.2) < 0.01
+    for ex in corpus.splits["val"][:200]:
+        assert "".join(w + " " * s for w, s in zip(ex.words, ex.spaces)) == ex.text
+        assert ex.concept == int(ex.n_adj >= corpus.threshold)
+    train = rotten.load_reviews("train")
+    for level, target in BIAS_LEVELS.items():
+        kept = biased_subsample(train, level)
+        assert abs(phi([e.concept for e in kept], [e.label for e in kept]) - target) <= PHI_TOLERANCE
