@@ -6,7 +6,8 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test browser-deps bench evaluate train clean-cache
+.PHONY: install run test browser-deps bench evaluate train clean-cache \
+        train-pendulum evaluate-pendulum train-causalm evaluate-causalm
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,18 @@ evaluate: install
 
 train: install
 	$(BIN)/python -m explorer train morpho
+
+train-pendulum: install
+	$(BIN)/python -m explorer train pendulum
+
+evaluate-pendulum: install
+	$(BIN)/python -m explorer evaluate pendulum --n 1000 --json bench/results/evaluate_pendulum.json
+
+train-causalm: install
+	$(BIN)/python -m explorer train causalm
+
+evaluate-causalm: install
+	$(BIN)/python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json
 
 bench: install browser-deps
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_throughput.py

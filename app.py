@@ -11,6 +11,7 @@ page = st.navigation([
     # requested URL against the pages/ folder, and a custom url_path there pops up "Page not found".
     st.Page("pages/image_whatif.py", title="Image what-if", icon=":material/image:"),
     st.Page("pages/causal_graph_lab.py", title="Causal graph lab", icon=":material/account_tree:"),
+    st.Page("pages/text_whatif.py", title="Text what-if", icon=":material/text_fields:"),
 ])
 ui.sidebar()
 page.run()

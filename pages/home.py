@@ -28,6 +28,7 @@ if service is not None:
     result = service.what_if(0, {"thickness": 5.0})  # one live explorer call: do(thickness = 5 px)
     ui.example_picture(result)
 st.page_link("pages/image_whatif.py", label="Try it yourself on the Image what-if page", icon=":material/image:")
+st.page_link("pages/text_whatif.py", label="Or ask it of a text: the Text what-if page", icon=":material/text_fields:")
 
 st.header("The models shipped with the app")
 if service is not None:

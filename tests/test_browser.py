@@ -196,3 +196,47 @@ def test_lab_slider_and_arrow_toggle_reach_the_page(server, browser):
         return s.row !== null && s.row.includes('(cut: keeps its value)'); }}""", timeout=STEP)
     assert page.evaluate(_LAB_JS)["src"] != moved["src"]
     page.context.close()
+
+
+# --- Text what-if -------------------------------------------------------------------------------------
+# The prediction list and the two highlighted texts (the visitor's text, then its rewrite), read in the page.
+_TEXT_JS = """() => {
+  const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
+      .find(e => e.innerText.includes('on your text'));
+  const boxes = [...document.querySelectorAll('[data-testid=stMarkdownContainer] div[style*="line-height"]')];
+  return {preds: preds ? preds.innerText : null, text: boxes.length > 1 ? boxes[0].innerText : null,
+          cf: boxes.length > 1 ? boxes[1].innerText : null};
+}"""
+
+
+def _text_settled(page, part: str) -> dict:
+    """Waits until the rewritten text contains `part` and no element is stale, then reads the page."""
+    page.wait_for_function(f"""(p) => {{ const s = ({_TEXT_JS})();
+        return s.cf !== null && s.preds !== null && s.cf.includes(p); }}""", arg=part, timeout=STEP)
+    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0", timeout=STEP)
+    return page.evaluate(_TEXT_JS)
+
+
+def test_text_page_typed_sentence_reaches_both_models_and_stays_text(server, browser):
+    from explorer.paths import PRETRAINED
+
+    if not all((PRETRAINED / f"causalm-gender-{w}" / "card.json").exists() for w in ("o", "cf")):
+        pytest.skip("no CausaLM gender checkpoints: python -m explorer train causalm")
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server}/text_whatif")
+    page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
+    box = page.locator(".st-key-text_input textarea")
+    box.fill("My sister was furious about the letter.")
+    box.press("Control+Enter")  # a text area sends its value on Ctrl+Enter (or when it loses focus)
+    seen = _text_settled(page, "My brother was furious about the letter.")
+    assert seen["text"] == "My sister was furious about the letter."
+    for line in ("Original model (O) on your text", "Counterfactual model (CF) on your text",
+                 "Original model (O) on the rewritten text"):
+        assert line in seen["preds"]
+    # markup typed by a visitor is shown as text, never run or rendered
+    box.fill('<img src="x" onerror="window.hacked=1"> Mary was angry.')
+    box.press("Control+Enter")
+    seen = _text_settled(page, "James was angry.")
+    assert seen["text"].startswith('<img src="x"')
+    assert page.locator('img[src="x"]').count() == 0 and page.evaluate("() => window.hacked") is None
+    page.context.close()

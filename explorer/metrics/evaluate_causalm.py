@@ -11,6 +11,7 @@ For each concept and bias level, on the test split (true labels, natural concept
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,16 +19,17 @@ import torch
 from explorer.data.text_tasks import CONCEPTS, load_task
 from explorer.metrics.effects import ate_gt, conexp, treate
 from explorer.models.causalm_pair import WHICH, load_pair
+from explorer.paths import PRETRAINED
 from explorer.training.linear import LinearConfig, accuracy, fit_linear
 
 
 def _probs(pair, z: torch.Tensor, which: str, level: str) -> np.ndarray:
     with torch.no_grad():
-        return torch.softmax(pair.heads[f"{which}.{level}"](z), -1).numpy()
+        return torch.softmax(pair.head(which, level)(z), -1).numpy()
 
 
-def evaluate_concept(concept: str, limit: int | None = None) -> dict[str, float]:
-    pair = load_pair(concept)
+def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRETRAINED) -> dict[str, float]:
+    pair = load_pair(concept, folder)
     task = load_task(concept, limit)
     test = task.test
     z = pair.represent(test.texts)  # {which: (N, H)}

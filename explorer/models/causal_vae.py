@@ -162,8 +162,16 @@ class CausalLayer(nn.Module):
         m = mask.transpose(-1, -2)  # (..., child, parent)
         return self.mechanisms(z[:, None, :] * m)  # (B, d)
 
-    def loss(self, z: torch.Tensor, sparsity: float, acyclic: float, temperature: float = 0.5) -> dict:
-        """Gaussian NLL of each node given its (sampled) parents, plus the graph penalties while learning."""
+    def loss(self, z: torch.Tensor, sparsity: float, acyclic: float, temperature: float = 0.5,
+             intervened: torch.Tensor | None = None) -> dict:
+        """Gaussian NLL of each node given its (sampled) parents, plus the graph penalties while learning.
+
+        Args:
+            z: (B, d) latents (labels) of the scenes.
+            intervened: (B, d) 0/1, which nodes of each scene were set by do(). A do() cuts the node from
+                its parents, so its mechanism is fitted on the other scenes only (each node's NLL is a mean
+                over the scenes where it was not intervened on); it still feeds its children as a parent.
+        """
         if self.hardened:
             mask = self.hard
         else:
@@ -173,7 +181,9 @@ class CausalLayer(nn.Module):
             sample = torch.sigmoid((self.logits + torch.log(u) - torch.log1p(-u)) / temperature)  # (B, d, d)
             mask = torch.where(self.fixed >= 0, self.fixed, sample) * (1 - torch.eye(self.d, device=z.device))
         resid = (z - self.predict(z, mask)) / self.log_sd.exp()  # (B, d)
-        nll = (0.5 * resid ** 2 + self.log_sd).sum(1).mean()
+        keep = torch.ones_like(z) if intervened is None else 1.0 - intervened.to(z.dtype)  # (B, d)
+        per_node = ((0.5 * resid ** 2 + self.log_sd) * keep).sum(0) / keep.sum(0).clamp(min=1.0)  # (d,)
+        nll = per_node.sum()
         out = {"nll": nll, "loss": nll}
         if not self.hardened:
             p = self.probabilities()

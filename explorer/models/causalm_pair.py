@@ -43,7 +43,7 @@ class CausalmPair(nn.Module):
         super().__init__()
         self.base, self.concept, self.classes, self.levels, self.cards = base, concept, classes, levels, cards
         self.uppers = nn.ModuleDict(uppers)
-        self.heads = nn.ModuleDict(heads)  # keys "<which>.<level>"
+        self.heads = nn.ModuleDict(heads)  # keys "<which>_<level>" (ModuleDict refuses dots)
         self.tokenizer = load_tokenizer(base.cfg)
 
     @property
@@ -72,7 +72,11 @@ class CausalmPair(nn.Module):
     def predict(self, texts: list[str], level: str, batch_size: int = 128) -> dict[str, np.ndarray]:
         """(N,) texts -> {"o": (N, C), "cf": (N, C)} class probabilities of the two task models."""
         z = self.represent(texts, batch_size)
-        return {w: torch.softmax(self.heads[f"{w}.{level}"](z[w]), -1).cpu().numpy() for w in WHICH}
+        return {w: torch.softmax(self.head(w, level)(z[w]), -1).cpu().numpy() for w in WHICH}
+
+    def head(self, which: str, level: str) -> nn.Linear:
+        """The linear task head of model `which` ("o" or "cf") trained at bias `level`."""
+        return self.heads[f"{which}_{level}"]
 
     def classifier(self, which: str, level: str) -> "PairClassifier":
         return PairClassifier(self, which, level)
@@ -107,7 +111,7 @@ def load_pair(concept: str, folder: Path = PRETRAINED, device: torch.device | st
                 weight = states[w][f"head.{level}.weight"]  # (C, H)
                 head = nn.Linear(weight.shape[1], weight.shape[0])
                 head.load_state_dict({"weight": weight.float(), "bias": states[w][f"head.{level}.bias"].float()})
-                heads[f"{w}.{level}"] = head
+                heads[f"{w}_{level}"] = head
         pair = CausalmPair(base, uppers, heads, concept, tuple(cards["o"]["classes"]),
                            tuple(cards["o"]["levels"]), cards)
     except BaseModelMissing:

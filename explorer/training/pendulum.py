@@ -1,8 +1,13 @@
 """`python -m explorer train pendulum`: the causal-layer VAE and the concept regressor that judges it.
 
-The VAE learns from the observational scenes only (the physics' own correlations). The regressor is
-trained on true renders of independently drawn concepts, so that it reads each concept off the pixels
-without leaning on the others. Validation scenes report the metrics; the test seed is left to `evaluate`.
+The VAE learns from observational scenes (the physics' own correlations) mixed with interventional ones:
+in an `interventional_fraction` of the scenes, do() has set the shadow concepts to values drawn uniformly
+over their range, independently of the pendulum and the light. Without them the decoder never sees a
+shadow that disagrees with the physics, and do(shadow_length = v) is only half followed. Every scene
+trains the encoder and the decoder; the causal layer's mechanism of an intervened node ignores that scene
+(a do() cuts the node from its parents). The regressor is trained on true renders of independently drawn
+concepts, so that it reads each concept off the pixels without leaning on the others. Validation scenes
+report the metrics; the test seed is left to `evaluate`.
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from torch.utils.data import DataLoader, Dataset
 from explorer import checkpoints
 from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegressor
 from explorer.paths import PRETRAINED
-from explorer.scm.pendulum import ROOTS, TRUE_GRAPH, VARIABLES, PendulumSCM, independent_values, normalise
+from explorer.scm.pendulum import (ROOTS, SPECS, TRUE_GRAPH, VARIABLES, PendulumSCM, independent_values,
+                                   normalise)
 from explorer.training.modules import PrintProgress
 
-SEEDS = {"train": 101, "val": 102, "test": 103, "regressor": 104, "regressor_val": 105}
+SEEDS = {"train": 101, "val": 102, "test": 103, "regressor": 104, "regressor_val": 105, "train_do": 106,
+         "val_do": 107}
 NAMES = {"vae": "pendulum-causal-vae", "regressor": "pendulum-regressor"}
 COMPONENTS = ("regressor", "vae")
 GRAPH_MODES = ("partial", "learned", "fixed")
@@ -65,6 +72,28 @@ def fixed_matrix(mode: str) -> list[list[int]]:
     return out
 
 
+def interventional_scenes(n: int, seed: int, targets: tuple[str, ...]
+                          ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """`n` scenes in which do() set a random non-empty subset of `targets`, each uniform over its range.
+
+    The TRUE counterfactual of an observational scene (the children of an intervened node follow it).
+
+    Returns:
+        values, images uint8 (n, 64, 64, 3), intervened (n, d) float32 0/1 in VARIABLES order.
+    """
+    scm = PendulumSCM()
+    rng = np.random.default_rng(seed)
+    noise, values = scm.sample(n, int(rng.integers(2 ** 31)))
+    k = len(targets)
+    subset = rng.integers(1, 2 ** k, n)  # (n,) a bit mask over `targets`, never empty
+    hit = {t: (subset >> b) & 1 == 1 for b, t in enumerate(targets)}  # {target: (n,) bool}
+    new = {t: rng.uniform(SPECS[t].low, SPECS[t].high, n) for t in targets}
+    do = {t: np.where(hit[t], new[t], values[t]) for t in targets}  # do(x = its own value) changes nothing
+    cf = scm.counterfactual(noise, do)
+    intervened = np.stack([hit.get(v, np.zeros(n, bool)) for v in VARIABLES], 1).astype(np.float32)
+    return cf, scm.render(cf), intervened
+
+
 class Scenes(Dataset):
     """(uint8 image (64, 64, 3), label (4,)) pairs; converted to floats on the batch, not per item."""
 
@@ -84,8 +113,10 @@ class PendulumTrainConfig:
 
     components: tuple[str, ...] = COMPONENTS
     graph: str = "partial"
-    n_train: int = 24000
+    n_train: int = 24000  # observational and interventional scenes together
     epochs: int = 7  # 24,000 scenes x 7 epochs = 2,600 steps of ~0.22 s: ~10 min on 2 free CPU cores
+    interventional_fraction: float = 0.4  # of the training scenes; the rest are observational
+    intervene_on: tuple[str, ...] = ("shadow_length", "shadow_position")
     harden_epoch: int = 2  # epochs of graph learning; then the graph is frozen and the mechanisms refit
     batch: int = 64
     lr: float = 2e-3
@@ -106,10 +137,12 @@ class PendulumTrainConfig:
 class VAEModule(L.LightningModule):
     """VAE loss on image batches + the causal layer's loss on a larger batch of labels per step."""
 
-    def __init__(self, model: CausalVAE, graph_labels: torch.Tensor, cfg: PendulumTrainConfig):
+    def __init__(self, model: CausalVAE, graph_labels: torch.Tensor, intervened: torch.Tensor,
+                 cfg: PendulumTrainConfig):
         super().__init__()
         self.model, self.cfg = model, cfg
         self.register_buffer("graph_labels", graph_labels, persistent=False)  # (N, 4)
+        self.register_buffer("intervened", intervened, persistent=False)  # (N, 4) 0/1: set by do()
 
     def on_train_epoch_start(self) -> None:
         if self.current_epoch >= self.cfg.harden_epoch and not self.model.causal.hardened:
@@ -125,7 +158,7 @@ class VAEModule(L.LightningModule):
         out = self.model.vae_loss(x, y, self.cfg.beta * warm, self.cfg.concept_weight, self.cfg.latent_noise)
         k = torch.randint(len(self.graph_labels), (self.cfg.graph_batch,), device=self.graph_labels.device)
         rho = self.cfg.acyclic * (1 + self.current_epoch)  # the acyclicity weight grows while learning
-        g = self.model.causal.loss(self.graph_labels[k], self.cfg.sparsity, rho)
+        g = self.model.causal.loss(self.graph_labels[k], self.cfg.sparsity, rho, intervened=self.intervened[k])
         # 0 * logits keeps every parameter in the graph once the graph is frozen (DDP requires it)
         loss = out["loss"] + g["loss"] + 0.0 * self.model.causal.logits.sum()
         self.log_dict({"rec": out["rec"], "concept": out["concept"], "nll": g["nll"]}, prog_bar=True, on_step=True)
@@ -214,31 +247,53 @@ def _train_regressor(cfg: PendulumTrainConfig) -> None:
         print(f"[regressor] validation MAE (fraction of range): {mae}", flush=True)
 
 
+def training_scenes(cfg: PendulumTrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The VAE's training set: (images uint8 (N, 64, 64, 3), labels (N, d), intervened (N, d) 0/1).
+
+    Observational scenes first, then interventional ones; the loader shuffles them, so every batch holds
+    about `interventional_fraction` of the latter.
+    """
+    n_do = int(round(cfg.n_train * cfg.interventional_fraction))
+    _, obs_v, obs_x = scenes(cfg.n_train - n_do, SEEDS["train"])
+    parts = [(obs_x, labels(obs_v), np.zeros((len(obs_x), len(VARIABLES)), np.float32))]
+    if n_do:
+        do_v, do_x, hit = interventional_scenes(n_do, SEEDS["train_do"], tuple(cfg.intervene_on))
+        parts.append((do_x, labels(do_v), hit))
+    return tuple(np.concatenate(a) for a in zip(*parts))
+
+
 def _train_vae(cfg: PendulumTrainConfig) -> None:
     L.seed_everything(SEEDS["train"], workers=True)
-    _, train_v, train_x = scenes(cfg.n_train, SEEDS["train"])
-    _, val_v, val_x = scenes(1000, SEEDS["val"])
+    train_x, y, hit = training_scenes(cfg)
+    val_noise, val_v, val_x = scenes(1000, SEEDS["val"])
     model_cfg = CausalVAEConfig(fixed=fixed_matrix(cfg.graph))
     model = CausalVAE(model_cfg)
-    y = labels(train_v)
     start = time.time()
     trainer = _trainer(cfg, cfg.epochs, NAMES["vae"])
-    module = VAEModule(model, torch.from_numpy(y), cfg)
+    module = VAEModule(model, torch.from_numpy(y), torch.from_numpy(hit), cfg)
     trainer.fit(module, DataLoader(Scenes(train_x, y), batch_size=cfg.batch, shuffle=True, drop_last=True))
     if not trainer.is_global_zero:
         return
+    seconds = time.time() - start
     if not model.causal.hardened:  # fewer epochs than harden_epoch (smoke runs): freeze it now
         model.causal.harden()
     model.eval()
     metrics = _vae_val_metrics(model, val_x, labels(val_v))
-    metrics["train_seconds"] = time.time() - start
+    metrics.update(_val_interventions(model, cfg, val_noise, val_x))
+    metrics["train_seconds"] = seconds
     probs = model.causal.probabilities().detach()
+    n_do = int(hit.any(1).sum())
+    targets = " and/or ".join(cfg.intervene_on)
     checkpoints.save(cfg.out / NAMES["vae"], model.state_dict(), {
         "kind": "causal-vae", "config": model_cfg.to_dict(), "seed": SEEDS["train"],
         "description": "VAE with a partly trainable causal layer over four concept latents (pendulum, light, "
                        "shadow_length, shadow_position) and a spatial-broadcast decoder; trained on "
-                       "observational pendulum scenes only.",
-        "data": f"{cfg.n_train} observational scenes (seed {SEEDS['train']}); 1000 validation scenes for metrics",
+                       "observational and interventional pendulum scenes (the causal layer's mechanism of an "
+                       "intervened node skips the scenes that intervened on it).",
+        "data": f"{len(y) - n_do} observational scenes (seed {SEEDS['train']}) + {n_do} interventional scenes "
+                f"(seed {SEEDS['train_do']}: do() on {targets}, a random non-empty subset per scene, each "
+                f"value uniform over its range, true renders); 1000 validation scenes (seed {SEEDS['val']}, "
+                f"interventions seed {SEEDS['val_do']}) for metrics",
         "graph_mode": cfg.graph, "learned_edges": learned_edges(model),
         "edge_probabilities": [[round(float(p), 4) for p in row] for row in probs],
         "train": {k: v for k, v in asdict(cfg).items() if k not in ("out", "command")},
@@ -264,3 +319,32 @@ def _vae_val_metrics(model: CausalVAE, images: np.ndarray, y: np.ndarray) -> dic
     shd = len(truth.symmetric_difference(learned_edges(model)))  # a reversed edge counts twice here
     return {"val_recon_mse": float(torch.cat(recon).mean()), **{f"val_concept_mae_{k}": v for k, v in mae.items()},
             "graph_edge_differences": float(shd)}
+
+
+@torch.no_grad()
+def _val_interventions(model: CausalVAE, cfg: PendulumTrainConfig, noise: dict[str, np.ndarray],
+                       images: np.ndarray) -> dict[str, float]:
+    """`evaluate`'s intervention metrics on the validation scenes: do(concept = uniform value) per concept.
+
+    gt_cf: image MSE against the TRUE counterfactual render; effectiveness: the regressor's reading of the
+    intervened concept against its target (fraction of range), when a regressor checkpoint exists.
+    """
+    from explorer.lab import load_regressor  # lab imports this module
+
+    folder = cfg.out / NAMES["regressor"]
+    try:  # the one trained alongside, else the shipped one (runs into a scratch folder)
+        regressor = load_regressor(torch.device("cpu"), folder if folder.exists() else None)
+    except checkpoints.CheckpointError:
+        regressor = None
+    scm, rng, out = PendulumSCM(), np.random.default_rng(SEEDS["val_do"]), {}
+    for j, name in enumerate(VARIABLES):
+        new = rng.uniform(SPECS[name].low, SPECS[name].high, len(images))
+        target = normalise(name, new).astype(np.float32)  # (n,)
+        truth = to_input(scm.render(scm.counterfactual(noise, {name: new})))  # (n, 3, 64, 64)
+        cf = torch.cat([model.counterfactual(to_input(images[s:s + 250]), {j: torch.from_numpy(target[s:s + 250])}
+                                             )["image"] for s in range(0, len(images), 250)])
+        out[f"val_gt_cf_mse_{name}"] = float(((cf - truth) ** 2).mean())
+        if regressor is not None:
+            read = predict_batches(regressor, (cf * 255).round().byte().permute(0, 2, 3, 1).numpy())[:, j]
+            out[f"val_effectiveness_mae_{name}"] = float((read - torch.from_numpy(target)).abs().mean() / 2)
+    return out

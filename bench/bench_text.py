@@ -1,0 +1,84 @@
+"""Latency of one sentence through both CausaLM task models (O and CF), with a baseline in the same run.
+
+The pair shares the base encoder's frozen lower layers, so one sentence costs 4 + 2 + 2 transformer layers.
+Baseline: the same sentence through the full 6-layer MiniLM twice, once per model, as two separately
+fine-tuned encoders would need. A third row times the page's whole call, `TextWhatIf.analyse` (the explicit
+counterfactual text, then both models on the text and on its rewrite). Each with torch on 1 and 2 threads.
+Target: < 30 ms per sentence on CPU.
+
+Usage: `PYTHONPATH=. python bench/bench_text.py [--runs 50] [--concept gender]`
+(set EXPLORER_PRETRAINED to use other checkpoints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import timeit
+
+import torch
+
+from common import stats, write  # noqa: E402  (bench/ is on the path when run as a script)
+from serve import cpu_busy, training_running  # noqa: E402
+
+from explorer.models.text_encoder import mean_pool  # noqa: E402
+from explorer.textwhatif import TextWhatIf  # noqa: E402
+
+SENTENCES = {"gender": "My sister was furious about the letter from the landlord.",
+             "race": "Lakisha was furious about the letter from the landlord.",
+             "adjectives": "A funny, clever and very charming film with a dull ending."}
+TARGET_MS = 30.0
+
+
+def _time(fn, runs: int) -> list[float]:
+    """Seconds per call of `fn` over `runs` calls, after 3 warm-up calls (they allocate and fill caches)."""
+    for _ in range(3):
+        fn()
+    return timeit.repeat(fn, number=1, repeat=runs)
+
+
+def _two_full_encoders(pair, sentence: str, level: str):
+    """The baseline: tokenise, then the whole 6-layer encoder + head once per model (no shared layers)."""
+    def run() -> None:
+        with torch.no_grad():
+            b = pair.tokenizer([sentence], padding=True, truncation=True, max_length=pair.base.cfg.max_len,
+                               return_tensors="pt")
+            for which in ("o", "cf"):
+                h = pair.base(b["input_ids"], b["attention_mask"])  # (1, T, H): all 6 layers
+                torch.softmax(pair.heads[f"{which}.{level}"](mean_pool(h, b["attention_mask"])), -1)
+    return run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--concept", default="gender", choices=sorted(SENTENCES))
+    parser.add_argument("--level", default="balanced")
+    args = parser.parse_args()
+    service = TextWhatIf()
+    pair = service.pair(args.concept)
+    sentence = SENTENCES[args.concept]
+    busy = cpu_busy()
+    rows = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        shared = stats(_time(lambda: pair.predict([sentence], args.level), args.runs))
+        baseline = stats(_time(_two_full_encoders(pair, sentence, args.level), args.runs))
+        page = stats(_time(lambda: service.analyse(sentence, args.concept, args.level), args.runs))
+        rows[f"threads_{threads}"] = {"pair_predict_seconds": shared, "two_full_encoders_seconds": baseline,
+                                      "analyse_seconds": page, "speedup_vs_two_full_encoders":
+                                      baseline["median"] / shared["median"],
+                                      "meets_target": shared["median"] * 1000 < TARGET_MS}
+    path = write("text_latency", {"concept": args.concept, "level": args.level, "sentence": sentence,
+                                  "models_from": str(service.folder),
+                                  "runs": args.runs, "target_ms": TARGET_MS, "loadavg": os.getloadavg(),
+                                  "cpu_busy_before": busy, "training_running": training_running(), **rows})
+    print(f"{'threads':>8} {'O+CF shared ms (median / p95)':>30} {'2 full encoders ms':>22} {'analyse ms':>18}")
+    for name, r in rows.items():
+        cells = [r[k] for k in ("pair_predict_seconds", "two_full_encoders_seconds", "analyse_seconds")]
+        print(f"{name[-1]:>8} " + " ".join(f"{1000 * c['median']:>13.1f} / {1000 * c['p95']:<6.1f}" for c in cells))
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

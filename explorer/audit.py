@@ -1,0 +1,412 @@
+"""Audit your own texts: a CSV in, the concept effects of one shipped CausaLM model on it out.
+
+Each row's `text` goes through both task models of the chosen pair, O and CF (the encoder that forgot the
+concept); the optional columns `label`, `concept` and `text_cf` each unlock one more number:
+- TReATE: mean |P_O(y|text) - P_CF(y|text)|, CausaLM's estimate of the concept's effect (needs only `text`);
+- ATE_gt: mean |P_O(y|text) - P_O(y|text_cf)|, the effect measured on true counterfactuals (needs `text_cf`);
+- CONEXP: the O model's contrast between rows with concept 1 and 0 (needs `concept`, both values present);
+- accuracy of O and CF (needs `label`, a class name or its index).
+
+Encoding, decided once here: UTF-8 (with or without a byte-order mark, as Excel's "CSV UTF-8" writes it)
+is read silently; UTF-16 with a byte-order mark (Excel's "Unicode text") is read with a notice. Any other
+bytes are read as Windows-1252, the code page Excel's plain "CSV" uses in Western locales, with a notice
+naming the first non-UTF-8 byte, because refusing those files would turn away the most common export
+there is. Bytes undefined even in Windows-1252, binary files (Excel workbooks, PDFs, NUL bytes) and empty
+files end in an `AuditError` whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from explorer.data.text_tasks import LEVELS
+from explorer.metrics.effects import ate_gt, conexp, treate
+
+MODELS = {"emotion-gender": "gender", "emotion-race": "race", "sentiment-adjectives": "adjectives"}
+DEFAULT_MODEL = "emotion-gender"
+DEFAULT_LEVEL = "balanced"
+OPTIONAL = ("label", "concept", "text_cf")
+BATCH = 256  # texts per model call: the progress bar moves every ~1 s on a 2-core CPU
+N_LARGEST = 5
+COMMAND = "python -m explorer audit-text --csv FILE --model {model} --json report.json"
+CONCEPT_VALUES = {"gender": "1 = the person is female, 0 = male", "race": "1 = a Black-associated name, "
+                  "0 = a white-associated one", "adjectives": "1 = the text is rich in adjectives, 0 = not"}
+METRIC_WORDS = {  # what each number means, for reports and the page
+    "ate_gt": "ATE_gt: how much the original model's class probabilities move from each text to its true "
+              "counterfactual (mean absolute difference over rows and classes)",
+    "treate": "TReATE: how much the original and the counterfactual model disagree on the same text, "
+              "CausaLM's estimate of the concept's effect without any rewritten text",
+    "conexp": "CONEXP: the original model's mean probabilities on rows with concept 1 minus those with "
+              "concept 0; a correlation, not an effect",
+    "acc_o": "accuracy of the original model (O)",
+    "acc_cf": "accuracy of the counterfactual model (CF)",
+}
+_SYNONYMS = {"positive": "fresh", "pos": "fresh", "negative": "rotten", "neg": "rotten"}
+_TRUE, _FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n"}
+_BINARY = {b"PK\x03\x04": "an Excel workbook or a zip archive", b"%PDF": "a PDF document",
+           b"\xd0\xcf\x11\xe0": "an old Excel (.xls) or Word file"}
+
+
+class AuditError(ValueError):
+    """The file or the request cannot be audited; the message says why and what to do."""
+
+
+# --- models ---------------------------------------------------------------------------------------------
+def parse_model_name(name: str) -> tuple[str, str, str]:
+    """"emotion-race:gentle" -> ("emotion-race", "race", "gentle"); the level defaults to balanced."""
+    base, _, level = (name or DEFAULT_MODEL).strip().partition(":")
+    if base not in MODELS:
+        raise AuditError(f"Unknown model {base!r}; choose from {', '.join(MODELS)} (optionally with "
+                         f":{'|:'.join(LEVELS)}).")
+    level = level or DEFAULT_LEVEL
+    if level not in LEVELS:
+        raise AuditError(f"Unknown bias level {level!r} for {base}; choose from {', '.join(LEVELS)}.")
+    return base, MODELS[base], level
+
+
+def model_names() -> list[str]:
+    """Every model name the audit accepts, the default first."""
+    return [f"{m}:{lv}" for m in MODELS for lv in LEVELS]
+
+
+@dataclass
+class AuditModel:
+    """What an audit needs from a model; tests pass cheap fakes through the same fields."""
+
+    name: str  # "<model>:<level>"
+    concept: str
+    classes: tuple[str, ...]
+    predict: Callable[[list[str]], dict[str, np.ndarray]]  # texts -> {"o": (N, C), "cf": (N, C)}
+    count_tokens: Callable[[list[str]], list[int]] | None = None
+    max_len: int | None = None
+
+
+def pair_model(pair, name: str, lock: threading.Lock | None = None) -> AuditModel:
+    """A loaded CausalmPair behind the audit interface; `lock` serialises calls shared with other users."""
+    base, concept, level = parse_model_name(name)
+    lock = lock or threading.Lock()
+
+    def predict(texts: list[str]) -> dict[str, np.ndarray]:
+        with lock:  # per batch, so a long audit does not hold other visitors' what-ifs for its whole run
+            return pair.predict(texts, level)
+
+    def count(texts: list[str]) -> list[int]:
+        with lock:
+            return pair.count_tokens(texts).n_tokens
+
+    return AuditModel(f"{base}:{level}", concept, tuple(pair.classes), predict, count, pair.base.cfg.max_len)
+
+
+def load_audit_model(name: str = DEFAULT_MODEL, folder: Path | None = None) -> AuditModel:
+    """Loads the named pair from `pretrained/` (CheckpointError / BaseModelMissing on faults)."""
+    from explorer.models.causalm_pair import load_pair
+    from explorer.paths import PRETRAINED
+
+    _, concept, _ = parse_model_name(name)
+    return pair_model(load_pair(concept, folder or PRETRAINED), name)
+
+
+# --- reading --------------------------------------------------------------------------------------------
+def _decode(raw: bytes) -> tuple[str, list[str]]:
+    """The file's text and what the reader had to assume (see the module docstring)."""
+    if not raw.strip():
+        raise AuditError("The file is empty. Upload a CSV whose first line names the columns, e.g. `text,label`.")
+    for magic, what in _BINARY.items():
+        if raw.startswith(magic):
+            raise AuditError(f"This file is {what}, not a CSV. Save it as CSV (in Excel: File → Save As → "
+                             "“CSV UTF-8”) and upload that.")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), ["The file is UTF-16 text (Excel's “Unicode text”); it was read as such."]
+        except UnicodeDecodeError as err:
+            raise AuditError(f"The file starts like UTF-16 text but byte {err.start} is not valid UTF-16. "
+                             "Save it as “CSV UTF-8” and upload it again.") from err
+    if b"\x00" in raw[:65536]:
+        raise AuditError("This file holds binary data (NUL bytes), not CSV text. Save it as “CSV UTF-8”.")
+    try:
+        return raw.decode("utf-8-sig"), []
+    except UnicodeDecodeError as err:
+        where = _where(raw, err.start)
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError as err:
+        raise AuditError(f"The file is not text in a known encoding: it is not UTF-8 ({where}) and "
+                         f"{_where(raw, err.start)} is not Windows-1252 either. Save it as “CSV UTF-8” and "
+                         "upload it again.") from err
+    return text, [f"The file is not UTF-8 ({where}), so it was read as Windows-1252, the encoding of Excel's "
+                  "plain “CSV”. If accents or quotes look wrong, save it as “CSV UTF-8” and upload it again."]
+
+
+def _where(raw: bytes, at: int) -> str:
+    """"byte 0xe9 on line 3": where decoding failed, for the message."""
+    line = raw[:at].count(b"\n") + 1
+    return f"byte 0x{raw[at]:02x} on line {line}"
+
+
+def _separator(text: str) -> str:
+    """Comma, or the semicolon / tab some spreadsheets write, whichever makes `text` a header column."""
+    header = text.split("\n", 1)[0]
+    for sep in (",", ";", "\t"):
+        if "text" in (c.strip().strip('"').strip().lower() for c in header.split(sep)):
+            return sep
+    return ","
+
+
+def read_audit_csv(data: bytes | str | Path) -> pd.DataFrame:
+    """A CSV to audit, as strings, with lower-case column names; notices go in `frame.attrs["notes"]`.
+
+    Args:
+        data: The file's bytes, or a path to it.
+
+    Returns:
+        A frame with `text` and whichever of `label`, `concept`, `text_cf` the file has.
+
+    Raises:
+        AuditError: Empty, binary or undecodable file; not CSV; no `text` column; no rows.
+    """
+    if isinstance(data, (str, Path)):
+        try:
+            data = Path(data).read_bytes()
+        except OSError as err:
+            raise AuditError(f"Cannot read {data}: {err.strerror or err}.") from err
+    text, notes = _decode(bytes(data))
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=_separator(text), dtype=str, keep_default_na=False,
+                            skip_blank_lines=True)
+    except pd.errors.EmptyDataError as err:
+        raise AuditError("The file has no columns. Its first line must name them, e.g. `text,label`.") from err
+    except (pd.errors.ParserError, ValueError) as err:
+        raise AuditError(f"The file could not be read as CSV ({str(err).strip()}). A text that contains commas "
+                         "or line breaks must be in double quotes, as spreadsheets write it.") from err
+    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    if "text" not in frame.columns:
+        found = ", ".join(f"`{c}`" for c in frame.columns[:8]) or "none"
+        raise AuditError(f"The file has no column named `text` (columns found: {found}). Its first line must "
+                         "name the columns, e.g. `text,label`: `text` is required; `label`, `concept` and "
+                         "`text_cf` are optional.")
+    if frame.empty:
+        raise AuditError("The file has a header but no rows to audit.")
+    ignored = [c for c in frame.columns if c not in ("text", *OPTIONAL)]
+    if ignored:
+        notes.append(f"Columns ignored: {', '.join(ignored)} (the audit reads text, label, concept, text_cf).")
+    frame = frame[[c for c in ("text", *OPTIONAL) if c in frame.columns]]
+    frame.attrs["notes"] = notes
+    return frame
+
+
+# --- auditing -------------------------------------------------------------------------------------------
+@dataclass
+class AuditReport:
+    """The numbers of one audit, how many rows each used, and what could not be computed and why."""
+
+    model: str
+    concept: str
+    classes: tuple[str, ...]
+    n_rows: int  # data rows in the file
+    n_audited: int  # rows that went through the models
+    metrics: dict[str, float | None]
+    n_used: dict[str, int]
+    notes: list[str] = field(default_factory=list)
+    largest: list[dict] = field(default_factory=list)  # rows where O and CF disagree most
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["metrics"] = {k: _finite(v) for k, v in self.metrics.items()}
+        out["classes"] = list(self.classes)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    def to_markdown(self) -> str:
+        """The report as a Markdown document (what the page offers for download)."""
+        lines = [f"# Text audit: {self.model}", "",
+                 f"{self.n_audited:,} of {self.n_rows:,} rows audited in {self.seconds:.1f} s; "
+                 f"classes: {', '.join(self.classes)}.", "", "| metric | value | rows | meaning |",
+                 "|---|---|---|---|"]
+        for key, words in METRIC_WORDS.items():
+            value = self.metrics.get(key)
+            shown = "not computed" if _finite(value) is None else f"{value:.4f}"
+            lines.append(f"| {key} | {shown} | {self.n_used.get(key, 0):,} | {words} |")
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
+        if self.largest:
+            lines += ["", "## Rows where the two models disagree most", "", "| row | O says | CF says | "
+                      "mean abs. difference | text |", "|---|---|---|---|---|"]
+            for r in self.largest:
+                text = r["text"].replace("|", "\\|").replace("\n", " ")
+                lines.append(f"| {r['row']} | {r['o']} | {r['cf']} | {r['difference']:.3f} | {text} |")
+        return "\n".join(lines) + "\n"
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _predict(model: AuditModel, texts: list[str], batch_size: int, progress, done: int, total: int,
+             ) -> dict[str, np.ndarray]:
+    """{"o": (N, C), "cf": (N, C)} for `texts`, `batch_size` at a time, reporting progress(done, total)."""
+    parts: dict[str, list[np.ndarray]] = {"o": [], "cf": []}
+    for i in range(0, len(texts), batch_size):
+        out = model.predict(texts[i:i + batch_size])
+        for which in parts:
+            parts[which].append(np.asarray(out[which], dtype=np.float64))
+        if progress is not None:
+            progress(done + min(i + batch_size, len(texts)), total)
+    c = len(model.classes)
+    return {w: np.concatenate(v) if v else np.zeros((0, c)) for w, v in parts.items()}
+
+
+def _rows(mask: np.ndarray, row_no: np.ndarray, limit: int = 5) -> str:
+    """"3, 8, 12 and 4 more": the file's data-row numbers (1-based) of the first few True entries of a mask."""
+    idx = [str(int(row_no[i])) for i in np.flatnonzero(mask)[:limit]]
+    more = int(mask.sum()) - len(idx)
+    return ", ".join(idx) + (f" and {more:,} more" if more > 0 else "")
+
+
+def _labels(values: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
+    """Class indices from names (any case; positive/negative for sentiment) or indices; -1 when unknown."""
+    lookup = {c.lower(): i for i, c in enumerate(classes)}
+    lookup |= {k: lookup[v] for k, v in _SYNONYMS.items() if v in lookup}
+    lookup |= {str(i): i for i in range(len(classes))}
+    return np.array([lookup.get(v.strip().lower(), -1) for v in values.astype(str)], dtype=np.int64)
+
+
+def _binary(values: pd.Series) -> np.ndarray:
+    """1 / 0 from 1, 0, true, false, yes, no (any case); -1 for anything else."""
+    low = [v.strip().lower() for v in values.astype(str)]
+    return np.array([1 if v in _TRUE else 0 if v in _FALSE else -1 for v in low], dtype=np.int64)
+
+
+def audit(frame: pd.DataFrame, model: str | AuditModel = DEFAULT_MODEL, max_rows: int | None = None,
+          batch_size: int = BATCH, progress: Callable[[int, int], None] | None = None) -> AuditReport:
+    """Runs one model pair over the texts of `frame` (from `read_audit_csv`) and computes what the columns allow.
+
+    Args:
+        frame: `text` and optional `label`, `concept`, `text_cf` columns, as strings.
+        model: A model name ("emotion-gender", "emotion-race:aggressive", ...) or a ready AuditModel.
+        max_rows: Audit only the first rows (the page's cap); the report says so.
+        batch_size: Texts per model call.
+        progress: Called with (texts done, texts in all) after every batch.
+
+    Returns:
+        The report. Metrics that cannot be computed are None, with a note saying why.
+    """
+    start = time.perf_counter()
+    model = load_audit_model(model) if isinstance(model, str) else model
+    notes = list(frame.attrs.get("notes", []))
+    n_rows = len(frame)
+    if max_rows is not None and n_rows > max_rows:
+        frame = frame.iloc[:max_rows]
+        notes.append(f"The file has {n_rows:,} rows; the first {max_rows:,} were audited here. For all of them "
+                     f"run `{COMMAND.format(model=model.name)}`.")
+    filled = (frame["text"].astype(str).str.strip() != "").to_numpy()
+    row_no = np.arange(1, len(frame) + 1)[filled]  # (N,) the file's data-row number of every audited text
+    if not filled.all():
+        notes.append(f"{int((~filled).sum()):,} row(s) with an empty text were skipped "
+                     f"(rows {_rows(~filled, np.arange(1, len(frame) + 1))}).")
+    frame = frame[filled]
+    if frame.empty:
+        raise AuditError("No row of the file has a text to audit: the `text` column is empty.")
+    run = _Run(frame, model, row_no, batch_size, progress, notes)
+    run.ground_truth()
+    run.correlation()
+    run.accuracy()
+    run.truncation()
+    return AuditReport(model.name, model.concept, tuple(model.classes), n_rows, len(frame), run.metrics,
+                       run.n_used, notes, run.largest(), time.perf_counter() - start)
+
+
+class _Run:
+    """One audit in progress: the texts' predictions, then one method per metric (each notes why it cannot)."""
+
+    def __init__(self, frame: pd.DataFrame, model: AuditModel, row_no: np.ndarray, batch_size: int,
+                 progress: Callable[[int, int], None] | None, notes: list[str]):
+        self.frame, self.model, self.row_no, self.notes = frame, model, row_no, notes
+        self.batch_size, self.progress = batch_size, progress
+        self.texts = frame["text"].astype(str).tolist()
+        self.has_cf = frame["text_cf"].astype(str).str.strip().ne("").to_numpy() if "text_cf" in frame else None
+        self.total = len(self.texts) + (int(self.has_cf.sum()) if self.has_cf is not None else 0)
+        self.probs = _predict(model, self.texts, batch_size, progress, 0, self.total)  # {"o", "cf"}: (N, C)
+        self.metrics: dict[str, float | None] = {k: None for k in METRIC_WORDS}
+        self.n_used = {k: 0 for k in METRIC_WORDS}
+        self.metrics["treate"], self.n_used["treate"] = treate(self.probs["o"], self.probs["cf"]), len(self.texts)
+
+    def rows(self, mask: np.ndarray) -> str:
+        return _rows(mask, self.row_no)
+
+    def ground_truth(self) -> None:
+        has_cf = self.has_cf
+        if has_cf is None or not has_cf.any():
+            why = "has no `text_cf` column" if has_cf is None else "has an empty `text_cf` in every row"
+            self.notes.append(f"ATE_gt was not computed: the file {why} (each text's true counterfactual, e.g. "
+                              "the same sentence with the person's name swapped).")
+            return
+        n = int(has_cf.sum())
+        p_x_cf = _predict(self.model, self.frame["text_cf"].astype(str)[has_cf].tolist(), self.batch_size,
+                          self.progress, self.total - n, self.total)["o"]  # (n, C): O on the true counterfactuals
+        self.metrics["ate_gt"], self.n_used["ate_gt"] = ate_gt(self.probs["o"][has_cf], p_x_cf), n
+        if not has_cf.all():
+            self.notes.append(f"ATE_gt uses the {n:,} rows with a `text_cf`; rows {self.rows(~has_cf)} have none.")
+
+    def correlation(self) -> None:
+        values = CONCEPT_VALUES[self.model.concept]
+        if "concept" not in self.frame:
+            self.notes.append(f"CONEXP was not computed: the file has no `concept` column ({values}).")
+            return
+        concept = _binary(self.frame["concept"])
+        ok = concept >= 0
+        if not ok.all():
+            self.notes.append(f"`concept` must be 0 or 1 (also true/false, yes/no); rows {self.rows(~ok)} were "
+                              "left out of CONEXP.")
+        if not (concept[ok] == 1).any() or not (concept[ok] == 0).any():
+            self.notes.append(f"CONEXP was not computed: it needs rows with concept 1 and rows with concept 0 "
+                              f"({values}).")
+            return
+        self.metrics["conexp"], self.n_used["conexp"] = conexp(self.probs["o"][ok], concept[ok]), int(ok.sum())
+
+    def accuracy(self) -> None:
+        classes = tuple(self.model.classes)
+        accepted = f"one of {', '.join(classes)}, or its index 0–{len(classes) - 1}"
+        if "label" not in self.frame:
+            self.notes.append(f"Accuracy was not computed: the file has no `label` column (the true class, "
+                              f"{accepted}).")
+            return
+        labels = _labels(self.frame["label"], classes)
+        ok = labels >= 0
+        if not ok.any():
+            self.notes.append(f"Accuracy was not computed: no `label` is {accepted}.")
+            return
+        if not ok.all():
+            self.notes.append(f"Rows {self.rows(~ok)} have a `label` that is not {accepted}; they were left out "
+                              "of the accuracy.")
+        for which in ("o", "cf"):
+            self.metrics[f"acc_{which}"] = float((self.probs[which][ok].argmax(1) == labels[ok]).mean())
+            self.n_used[f"acc_{which}"] = int(ok.sum())
+
+    def truncation(self) -> None:
+        if self.model.count_tokens is None or not self.model.max_len:
+            return
+        long = np.array(self.model.count_tokens(self.texts)) > self.model.max_len
+        if long.any():
+            self.notes.append(f"{int(long.sum()):,} text(s) are longer than the models' {self.model.max_len} word "
+                              f"pieces; only their beginning was read (rows {self.rows(long)}).")
+
+    def largest(self) -> list[dict]:
+        """The rows where O and CF disagree most: where the concept matters most to the model."""
+        gap = np.abs(self.probs["o"] - self.probs["cf"]).mean(1)  # (N,)
+        classes = self.model.classes
+        return [{"row": int(self.row_no[i]), "text": self.texts[i][:200],
+                 "o": classes[int(self.probs["o"][i].argmax())], "cf": classes[int(self.probs["cf"][i].argmax())],
+                 "difference": float(gap[i])} for i in np.argsort(-gap, kind="stable")[:N_LARGEST]]

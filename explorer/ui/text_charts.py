@@ -1,0 +1,145 @@
+"""The Text what-if page's figures and highlighted texts, as plain data: Plotly dicts and escaped HTML.
+
+No Streamlit here, so the tests can check every figure with `go.Figure(spec)` and every HTML string for
+escaping. Figures are plain dicts wrapped without validation by `charts.fast_figure` (see charts.py).
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from explorer.counterfactual.text import visible
+from explorer.textwhatif import TextResult
+from explorer.ui.charts import CF_COLOUR, ORIGINAL_COLOUR
+
+MODELS = (("o", "original model (O)", ORIGINAL_COLOUR), ("cf", "counterfactual model (CF)", CF_COLOUR))
+EFFECT_SERIES = (("ate_gt", "ATE_gt: measured on true rewritten texts", "#4e79a7"),
+                 ("treate", "TReATE: O vs CF model, no rewriting", CF_COLOUR),
+                 ("conexp", "CONEXP: correlation only", ORIGINAL_COLOUR))
+CHANGED_STYLE = "background:#ffe3c2;border-radius:3px;padding:0 2px"
+REMOVED_STYLE = "background:#fde0dd;text-decoration:line-through;border-radius:3px;padding:0 2px"
+ADDED_STYLE = "background:#d9f0d3;border-radius:3px;padding:0 2px"
+UNREAD_STYLE = "color:#9aa5b1"
+# Characters Markdown (or its maths plugin) could act on, as numeric entities: the text is shown verbatim.
+_ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`*_$[]\\~|#{}"}
+
+
+def _axis(i: int) -> str:
+    return "" if i == 0 else str(i + 1)
+
+
+def probability_spec(result: TextResult) -> dict:
+    """Grouped bars, O vs CF model, per class: one panel for the text and one for its rewrite (if any)."""
+    panels = [("Your text", result.probs)]
+    if result.counterfactual.changed:
+        panels.append(("Rewritten text", result.probs_cf_text))
+    gap = 0.08
+    width = (1 - gap * (len(panels) - 1)) / len(panels)
+    data, annotations = [], []
+    layout = {"barmode": "group", "height": 320, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0}}
+    for i, (title, probs) in enumerate(panels):
+        left = i * (width + gap)
+        layout[f"xaxis{_axis(i)}"] = {"domain": [left, left + width], "anchor": f"y{_axis(i)}",
+                                      "type": "category", "fixedrange": True}
+        layout[f"yaxis{_axis(i)}"] = {"anchor": f"x{_axis(i)}", "range": [0, 1], "tickformat": ".0%",
+                                      "fixedrange": True, **({"title": {"text": "probability"}} if i == 0 else {})}
+        annotations.append({"text": f"<b>{title}</b>", "x": left + width / 2, "y": 1.12, "xref": "paper",
+                            "yref": "paper", "showarrow": False, "font": {"size": 13}})
+        for which, name, colour in MODELS:
+            data.append({"type": "bar", "x": list(result.classes), "y": [float(v) for v in probs[which]],
+                         "name": name, "marker": {"color": colour}, "legendgroup": which, "showlegend": i == 0,
+                         "xaxis": f"x{_axis(i)}", "yaxis": f"y{_axis(i)}",
+                         "hovertemplate": f"%{{x}}: %{{y:.1%}}<extra>{name}</extra>"})
+    layout["annotations"] = annotations
+    return {"data": data, "layout": layout}
+
+
+def effects_spec(frame: pd.DataFrame, level: str | None = None) -> dict:
+    """ATE_gt, TReATE and CONEXP per bias level as grouped bars; the chosen level's name in bold."""
+    levels = list(frame.index)
+    ticks = [f"<b>{lv}</b>" if lv == level else lv for lv in levels]
+    data = [{"type": "bar", "x": ticks, "y": [None if pd.isna(v) else float(v) for v in frame[key]], "name": name,
+             "marker": {"color": colour}, "hovertemplate": f"%{{x}}: %{{y:.3f}}<extra>{key}</extra>"}
+            for key, name, colour in EFFECT_SERIES if key in frame]
+    layout = {"barmode": "group", "height": 300, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+              "xaxis": {"title": {"text": "bias of the task model's training data"}, "fixedrange": True,
+                        "type": "category"},
+              "yaxis": {"title": {"text": "mean |change in probability|"}, "fixedrange": True, "rangemode": "tozero"},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0}}
+    return {"data": data, "layout": layout}
+
+
+def escape(piece: str) -> str:
+    """User text made inert for Markdown-with-HTML: entities for HTML and Markdown syntax, <br> for newlines."""
+    return "".join(_ENTITIES.get(c, c) for c in piece).replace("\r\n", "\n").replace("\n", "<br>")
+
+
+def _runs(text: str, marks: list[tuple[int, int, str]], read_chars: int | None):
+    """(piece, style or None, read by the models) runs of `text`, cut wherever a mark or the read part ends."""
+    cuts = {0, len(text), *(c for start, end, _ in marks for c in (start, end))}
+    if read_chars is not None and 0 < read_chars < len(text):
+        cuts.add(read_chars)
+    cuts = sorted(c for c in cuts if 0 <= c <= len(text))
+    for a, b in zip(cuts, cuts[1:]):
+        style = next((s for start, end, s in marks if start <= a and b <= end), None)
+        yield text[a:b], style, read_chars is None or b <= read_chars
+
+
+def highlighted_html(text: str, marks: list[tuple[int, int, str]], read_chars: int | None = None) -> str:
+    """`text` as one line of HTML, each (start, end, style) mark in its style, the part the models did not
+    read in grey. One line with no blank line in it, so Markdown passes it through as a single HTML block."""
+    parts = []
+    for piece, style, read in _runs(text, marks, read_chars):
+        shown = escape(piece)
+        if style:
+            shown = f'<span style="{style}">{shown}</span>'
+        if not read:
+            shown = f'<span style="{UNREAD_STYLE}" title="not read by the models">{shown}</span>'
+        parts.append(shown)
+    return f'<div style="line-height:1.9;font-size:1.05rem">{"".join(parts) or "&nbsp;"}</div>'
+
+
+def _trim(start: int, piece: str, style: str) -> tuple[int, int, str]:
+    """The mark of `piece` (standing at `start`) without its leading and trailing whitespace."""
+    lead = len(piece) - len(piece.lstrip())
+    return start + lead, start + len(piece.rstrip()), style
+
+
+def original_html(result: TextResult) -> str:
+    """The analysed text with the words the counterfactual changes (orange) or removes (struck through)."""
+    marks = [_trim(c.start, c.old, CHANGED_STYLE if c.new.strip() else REMOVED_STYLE)
+             for c in result.counterfactual.changes if visible(c)]
+    return highlighted_html(result.text, marks, result.read_chars)
+
+
+def counterfactual_html(result: TextResult) -> str:
+    """The rewritten text with the words that replaced the original's highlighted (green)."""
+    cf = result.counterfactual
+    marks = [_trim(start, c.new, ADDED_STYLE) for c, (start, _) in zip(cf.changes, cf.cf_spans())
+             if visible(c) and c.new.strip()]
+    return highlighted_html(cf.text_cf, marks)
+
+
+def prediction_lines(result: TextResult) -> list[str]:
+    """One Markdown line per (model, text): the class it picks and how sure it is."""
+    rows = [("o", False, "**Original model (O)** on your text"),
+            ("cf", False, "**Counterfactual model (CF)** on your text")]
+    if result.counterfactual.changed:
+        rows += [("o", True, "**Original model (O)** on the rewritten text"),
+                 ("cf", True, "**Counterfactual model (CF)** on the rewritten text")]
+    out = []
+    for which, on_cf, label in rows:
+        name, p = result.top(which, on_cf)
+        out.append(f"- {label} → **{name}** ({p:.0%})")
+    return out
+
+
+def shown_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The effects table as the page shows it: readable column names, 3 decimals."""
+    names = {"ate_gt": "ATE_gt", "treate": "TReATE", "conexp": "CONEXP", "acc_o": "accuracy O",
+             "acc_cf": "accuracy CF", "probe_o": "probe O", "probe_cf": "probe CF",
+             "probe_majority": "probe: majority guess", "realised_bias": "realised bias"}
+    return frame.rename(columns=names).astype(float).round(3)

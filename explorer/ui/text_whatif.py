@@ -1,0 +1,215 @@
+"""Streamlit pieces of the Text what-if page: the cached service, pickers, the result, measured effects, audit.
+
+Widget keys (tests address them): `text_concept`, `text_level`, `text_example`, `text_input`, `audit_model`,
+`audit_file`, `audit_example`, `audit_json`, `audit_markdown`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from explorer.audit import (DEFAULT_MODEL, METRIC_WORDS, AuditError, AuditReport, audit, model_names,
+                            parse_model_name, read_audit_csv)
+from explorer.checkpoints import CheckpointError
+from explorer.counterfactual.text import RULES
+from explorer.data.safe_pickle import DataPackageError
+from explorer.data.text_tasks import CONCEPTS, LEVELS
+from explorer.device import pick_device
+from explorer.models.causalm_pair import REBUILD
+from explorer.models.text_encoder import BaseModelMissing
+from explorer.textwhatif import (EffectsMissing, Example, TextResult, TextWhatIf, effects_reading, effects_table,
+                                 example_csv, examples, level_words)
+from explorer.ui.charts import fast_figure
+from explorer.ui.text_charts import (counterfactual_html, effects_spec, original_html, shown_table,
+                                     prediction_lines, probability_spec)
+
+CONCEPT_LABELS = {"adjectives": "Adjectives · film-review sentiment (fresh / rotten)",
+                  "gender": "Gender · emotion in a sentence about a person",
+                  "race": "Race, signalled by a first name · emotion in a sentence"}
+REWRITE_TITLES = {"adjectives": "Without its adjectives", "gender": "With the other gender",
+                  "race": "With a first name of the other race"}
+DEFAULT_CONCEPT = "gender"  # simple sentences, no tagger to load: the quickest first view
+PAGE_MAX_ROWS = 2_000  # ~10 s of audit on a 2-core CPU; the CLI takes whole files
+STATIC = {"displayModeBar": False, "staticPlot": True}
+_OWN = "_text_own"  # the visitor typed the text: a change of concept must not replace it with an example
+_REPORT = "_audit_report"
+
+
+@st.cache_resource(show_spinner=False)
+def shared_text_whatif() -> TextWhatIf:
+    # One per server process, shared read-only: the pairs load lazily per concept and their calls are
+    # serialised inside the service, so sessions never see each other's results.
+    return TextWhatIf(device=pick_device())
+
+
+def _fix(message: str, command: str) -> None:
+    st.error(f"{message}\n\nRun this in the project folder, then reload the page:\n\n```\n{command}\n```")
+
+
+def load_models(service: TextWhatIf, concept: str) -> bool:
+    """Loads the concept's two models on first use; on failure says what went wrong and how to fix it."""
+    if service.loaded(concept):
+        return True
+    try:
+        with st.spinner(f"Loading the {concept} models (once per server, a few seconds)…"):
+            service.pair(concept)
+        return True
+    except CheckpointError as err:
+        _fix(f"**The {concept} models could not be loaded.**\n\n{err}", REBUILD)
+    except BaseModelMissing as err:
+        _fix(f"**The text encoder's base model is missing.**\n\n{err}", "make install")
+    except (ImportError, OSError, RuntimeError, ValueError) as err:
+        _fix(f"**The {concept} models could not be loaded** ({type(err).__name__}: {err}).", f"make install\n{REBUILD}")
+    return False
+
+
+# --- concept, level, text -------------------------------------------------------------------------------
+def _examples(concept: str) -> tuple[Example, ...]:
+    try:
+        return examples(concept)
+    except (DataPackageError, OSError) as err:
+        st.warning(f"The example texts could not be read ({err}); type your own. `make install` restores them.")
+        return ()
+
+
+def _use_example() -> None:
+    options = _examples(st.session_state["text_concept"])
+    if options:
+        st.session_state["text_input"] = options[min(st.session_state.get("text_example", 0), len(options) - 1)].text
+        st.session_state[_OWN] = False
+
+
+def _concept_changed() -> None:
+    st.session_state["text_example"] = 0
+    if not st.session_state.get(_OWN):
+        _use_example()
+
+
+def _typed() -> None:
+    st.session_state[_OWN] = True
+
+
+def concept_picker() -> tuple[str, str]:
+    """The concept (radio) and the bias level of the task models (select); returns (concept, level)."""
+    left, right = st.columns([3, 2])
+    concept = left.radio("Concept to take out of the text", CONCEPTS, index=CONCEPTS.index(DEFAULT_CONCEPT),
+                         key="text_concept",
+                         format_func=CONCEPT_LABELS.get, on_change=_concept_changed,
+                         help="Each concept has its own pair of models: the original one (O) and one whose "
+                              "encoder was trained to forget the concept (CF).")
+    level = right.selectbox("Bias in the task models' training data", LEVELS, key="text_level",
+                            help="The same concept, three task models: trained on data where the concept and the "
+                                 "label were unrelated (balanced) or more and more tied (gentle, aggressive).")
+    right.caption(f"**{level}**: {level_words(concept, level)}.")
+    return concept, level
+
+
+def text_input(concept: str) -> str:
+    """An example picker and the text area (the picker copies its example into the text area)."""
+    options = _examples(concept)
+    if options:
+        st.session_state.setdefault("text_input", options[0].text)
+        st.selectbox("Pick a text from the test set", range(len(options)), key="text_example",
+                     format_func=lambda i: f"{options[i].text}   [{options[i].label}]", on_change=_use_example)
+    return st.text_area("… or type your own (the models were trained on English; longer texts are cut)",
+                        key="text_input", height=110, on_change=_typed,
+                        help="Press Ctrl+Enter (⌘+Enter) or click outside the box to analyse.")
+
+
+def result_view(result: TextResult) -> None:
+    """The text and its rewrite with the changes marked, both models' answers, and their bars."""
+    for note in result.notes:
+        st.warning(note)
+    cf = result.counterfactual
+    left, right = st.columns(2)
+    left.markdown("**Your text** (the rewrite changes the marked words)")
+    left.markdown(original_html(result), unsafe_allow_html=True)
+    right.markdown(f"**{REWRITE_TITLES[result.concept]}** (the rewrite's new words marked)")
+    right.markdown(counterfactual_html(result), unsafe_allow_html=True)
+    st.caption(f"The rewrite: {RULES[result.concept]}." + (f" {cf.note}" if cf.changed else ""))
+    if not cf.changed:
+        st.info(f"**Nothing to rewrite.** {cf.note}")
+    st.markdown("\n".join(prediction_lines(result)))
+    st.markdown(result.reading())
+    st.plotly_chart(fast_figure(probability_spec(result)), key="text_probabilities", config=STATIC)
+
+
+# --- measured effects -------------------------------------------------------------------------------------
+def effects_section(concept: str, level: str) -> None:
+    """The concept's effects measured on the test set, per bias level: reading, chart and table."""
+    try:
+        frame = effects_table(concept)
+    except EffectsMissing as err:
+        st.info(str(err))
+        return
+    st.markdown(effects_reading(frame, concept, level))
+    st.plotly_chart(fast_figure(effects_spec(frame, level)), key="text_effects", config=STATIC)
+    st.dataframe(shown_table(frame))
+    st.caption(" · ".join(METRIC_WORDS[k] for k in ("ate_gt", "treate", "conexp")) + ". Probes: accuracy of a "
+               "linear classifier reading the concept from each encoder's sentence vector.")
+
+
+# --- audit ------------------------------------------------------------------------------------------------
+def audit_section(service: TextWhatIf) -> None:
+    """Upload a CSV, audit it with one model, show the report and offer it for download."""
+    st.markdown("Upload a CSV file with a **`text`** column; optional columns unlock more numbers: **`label`** "
+                "(the true class: accuracy), **`concept`** (0 or 1: CONEXP) and **`text_cf`** (each text's true "
+                f"counterfactual: ATE_gt). The page audits the first {PAGE_MAX_ROWS:,} rows; for a whole file use "
+                "`python -m explorer audit-text --csv FILE --json report.json`.")
+    st.download_button("Download an example CSV", example_csv(), file_name="audit_example.csv", mime="text/csv",
+                       key="audit_example", icon=":material/download:")
+    names = model_names()
+    model = st.selectbox("Model to audit", names, index=names.index(f"{DEFAULT_MODEL}:balanced"), key="audit_model")
+    upload = st.file_uploader("Your CSV file (UTF-8)", type=["csv", "txt"], key="audit_file")
+    if upload is None:
+        st.session_state.pop(_REPORT, None)
+        return
+    key = (upload.file_id, model)
+    if st.session_state.get(_REPORT, (None,))[0] != key:
+        report = _run_audit(service, upload.getvalue(), model)
+        if report is None:
+            return
+        st.session_state[_REPORT] = (key, report)
+    report_view(st.session_state[_REPORT][1])
+
+
+def _run_audit(service: TextWhatIf, data: bytes, model: str) -> AuditReport | None:
+    try:
+        frame = read_audit_csv(data)
+    except AuditError as err:
+        st.error(f"**This file cannot be audited.** {err}")
+        return None
+    if not load_models(service, parse_model_name(model)[1]):
+        return None
+    bar = st.progress(0.0, text="Auditing…")
+    try:
+        report = audit(frame, service.audit_model(model), max_rows=PAGE_MAX_ROWS,
+                       progress=lambda done, total: bar.progress(done / total, text=f"Auditing… {done:,} of "
+                                                                                   f"{total:,} texts"))
+    except AuditError as err:
+        st.error(f"**This file cannot be audited.** {err}")
+        return None
+    finally:
+        bar.empty()
+    return report
+
+
+def report_view(report: AuditReport) -> None:
+    """The audit's numbers, its notes and the download buttons."""
+    st.success(f"Audited {report.n_audited:,} of {report.n_rows:,} rows with **{report.model}** in "
+               f"{report.seconds:.1f} s.")
+    shown = [(k, v) for k, v in report.metrics.items() if v is not None]
+    for col, (key, value) in zip(st.columns(max(1, len(shown))), shown):
+        col.metric(key, f"{value:.3f}" if key in ("ate_gt", "treate", "conexp") else f"{value:.1%}",
+                   help=f"{METRIC_WORDS[key]} ({report.n_used[key]:,} rows)")
+    if report.notes:
+        st.markdown("**What could not be computed, and other notes**\n\n" + "\n".join(f"- {n}" for n in report.notes))
+    if report.largest:
+        st.caption("The rows where the two models disagree most: where the concept matters most to the model.")
+        st.dataframe(pd.DataFrame(report.largest), hide_index=True)
+    left, right = st.columns(2)
+    left.download_button("Download the report (JSON)", report.to_json(), file_name="text_audit.json",
+                         mime="application/json", key="audit_json", icon=":material/download:")
+    right.download_button("Download the report (Markdown)", report.to_markdown(), file_name="text_audit.md",
+                          mime="text/markdown", key="audit_markdown", icon=":material/download:")

@@ -1,0 +1,59 @@
+"""A tiny end-to-end CausaLM run: both stages, the shipped checkpoint format, loading, and the evaluation keys."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.metrics.evaluate_causalm import evaluate_concept
+from explorer.models.causalm_pair import load_pair
+from explorer.training.causalm import CausalmTrainConfig, train_causalm
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("causalm")
+    cfg = CausalmTrainConfig(concepts=("gender",), epochs={"gender": 1}, limit=96, out=out, devices=1)
+    metrics = train_causalm(cfg)
+    return out, metrics
+
+
+def test_training_writes_small_self_describing_checkpoints(trained):
+    out, metrics = trained
+    for which in ("o", "cf"):
+        folder = out / f"causalm-gender-{which}"
+        card = json.loads((folder / "card.json").read_text())
+        assert card["role"] == which and card["concept"] == "gender"
+        assert card["classes"] == ["anger", "fear", "joy", "sadness"]
+        assert card["command"] == "python -m explorer train causalm"
+        assert set(metrics["gender"][which]) >= {"val_acc.balanced", "val_acc.gentle", "val_acc.aggressive"}
+        # a delta: two float16 layers + heads, far below the 90 MB base
+        assert (folder / "weights.safetensors").stat().st_size < 10_000_000
+
+
+def test_the_pair_loads_and_predicts_probabilities(trained):
+    out, _ = trained
+    pair = load_pair("gender", out)
+    probs = pair.predict(["My sister feels furious.", "Greg is glad."], "gentle")
+    for which in ("o", "cf"):
+        assert probs[which].shape == (2, 4)
+        assert np.allclose(probs[which].sum(1), 1.0, atol=1e-5)
+    # O and CF share the frozen base but have their own top layers: they must differ somewhere
+    assert not np.allclose(probs["o"], probs["cf"])
+    clf = pair.classifier("o", "balanced")
+    assert clf.classes == ("anger", "fear", "joy", "sadness")
+    assert clf.predict_proba(["I am scared."]).shape == (1, 4)
+
+
+def test_evaluation_writes_every_issue_key(trained):
+    out, _ = trained
+    res = evaluate_concept("gender", limit=64, folder=out)
+    for level in ("balanced", "gentle", "aggressive"):
+        for key in ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority"):
+            value = res[f"gender.{level}.{key}"]
+            assert isinstance(value, float) and not np.isnan(value), key
+        assert 0.0 <= res[f"gender.{level}.treate"] <= 1.0

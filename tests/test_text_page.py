@@ -1,0 +1,201 @@
+"""The Text what-if page through AppTest: typed texts, hostile inputs, measured effects and the audit upload.
+
+Results are checked against the service called directly, so the tests hold for any shipped checkpoints.
+Tests that need the CausaLM models skip until `python -m explorer train causalm` has written them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.paths import PRETRAINED
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+PAGE = "pages/text_whatif.py"
+FIRST_LOAD, RUN = 180, 60
+
+
+def _shipped(concept: str) -> bool:
+    return all((PRETRAINED / f"causalm-{concept}-{w}" / "card.json").exists() for w in ("o", "cf"))
+
+
+TRAIN = "python -m explorer train causalm"
+needs_gender = pytest.mark.skipif(not _shipped("gender"), reason=f"no CausaLM gender checkpoints: {TRAIN}")
+needs_adjectives = pytest.mark.skipif(not _shipped("adjectives"), reason=f"no CausaLM adjectives checkpoints: {TRAIN}")
+
+
+@pytest.fixture(scope="module")
+def service():
+    from explorer.ui.text_whatif import shared_text_whatif
+
+    return shared_text_whatif()  # the same cached instance the page uses (one per process)
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=RUN)
+    at.switch_page(PAGE).run(timeout=FIRST_LOAD)
+    _no_exceptions(at)
+    return at
+
+
+def _no_exceptions(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _type(at: AppTest, text: str) -> AppTest:
+    at.text_area(key="text_input").input(text).run(timeout=RUN)
+    _no_exceptions(at)
+    return at
+
+
+def _markdown(at: AppTest) -> str:
+    return "\n".join(m.value for m in at.markdown)
+
+
+def _predictions(at: AppTest) -> list[str]:
+    return next(m.value for m in at.markdown if "**Original model (O)** on your text" in m.value).splitlines()
+
+
+# --- with the models ----------------------------------------------------------------------------------------
+@needs_gender
+def test_typed_sentence_shows_both_models_and_the_rewrite(service):
+    from explorer.ui.text_charts import counterfactual_html, prediction_lines
+
+    at = _page()
+    at.radio(key="text_concept").set_value("gender").run()
+    text = "My sister was furious about the letter from Lakisha."
+    _type(at, text)
+    result = service.analyse(text, "gender", at.selectbox(key="text_level").value)
+    assert _predictions(at) == prediction_lines(result)
+    assert len(_predictions(at)) == 4  # O and CF, on the text and on its rewrite
+    assert counterfactual_html(result) in _markdown(at)
+    assert "brother" in result.counterfactual.text_cf and "brother" in _markdown(at)
+    assert len(at.get("plotly_chart")) >= 1
+
+
+@needs_gender
+def test_empty_text_gives_a_message_not_a_result():
+    at = _type(_page(), "   \n ")
+    assert any("the text is empty" in i.value for i in at.info)
+    assert not any("**Original model (O)** on your text" in m.value for m in at.markdown)
+
+
+@needs_gender
+def test_ten_thousand_characters_are_cut_with_a_notice(service):
+    at = _page()
+    text = ("Mary was angry about the long meeting with the landlord. " * 200)[:9_999] + "!"  # 10,000 characters
+    _type(at, text)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "10,000 characters; only the first" in warnings
+    assert "the models read only the first 64" in warnings
+    assert _predictions(at)
+
+
+@needs_gender
+@pytest.mark.parametrize("text", ["😡😡😡 🤬", "Мария очень сердита.", "玛丽很生气。", "مريم غاضبة جدا"])
+def test_emoji_and_other_scripts_get_a_result_and_a_caution(text):
+    at = _type(_page(), text)
+    assert len(_predictions(at)) >= 2
+    warnings = " ".join(w.value for w in at.warning)
+    assert "vocabulary" in warnings or "not Latin" in warnings
+
+
+@needs_gender
+def test_the_visitors_text_is_shown_escaped():
+    at = _type(_page(), "<script>alert(1)</script> <b>Mary</b> paid $5 & *left*")
+    html = [m.value for m in at.markdown if "<div" in m.value]
+    assert html and all("<script>" not in h and "<b>Mary" not in h for h in html)
+    assert any("&#60;script&#62;" in h and "&#36;5 &#38; &#42;left&#42;" in h for h in html)
+
+
+@needs_adjectives
+def test_switching_concept_loads_its_examples_unless_the_text_was_typed(service):
+    from explorer.textwhatif import examples
+
+    at = _page()
+    at.radio(key="text_concept").set_value("adjectives").run(timeout=FIRST_LOAD)
+    _no_exceptions(at)
+    assert at.text_area(key="text_input").value == examples("adjectives")[0].text
+    at.selectbox(key="text_example").set_value(1).run()
+    assert at.text_area(key="text_input").value == examples("adjectives")[1].text
+    _type(at, "A dull and lifeless film.")
+    at.radio(key="text_concept").set_value("gender").run()
+    assert at.text_area(key="text_input").value == "A dull and lifeless film."  # typed text is kept
+
+
+@needs_gender
+def test_audit_upload_shows_the_report_and_offers_downloads():
+    from explorer.textwhatif import example_csv
+
+    at = _page()
+    at.file_uploader(key="audit_file").set_value(("mine.csv", example_csv(), "text/csv")).run(timeout=FIRST_LOAD)
+    _no_exceptions(at)
+    assert any("Audited 12 of 12 rows with **emotion-gender:balanced**" in s.value for s in at.success)
+    assert {m.label for m in at.metric} >= {"treate", "ate_gt", "conexp", "acc_o", "acc_cf"}
+    assert len(at.get("download_button")) == 3  # the example CSV, the JSON report, the Markdown report
+
+
+# --- without the models -------------------------------------------------------------------------------------
+def test_a_bad_upload_is_named_not_raised():
+    at = _page()
+    at.file_uploader(key="audit_file").set_value(("scores.csv", b"name,score\nMary,3\n", "text/csv")).run()
+    _no_exceptions(at)
+    assert any("cannot be audited" in e.value and "no column named `text`" in e.value for e in at.error)
+
+
+def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
+    from explorer import textwhatif
+
+    numbers = {"ate_gt": 0.38, "treate": 0.35, "conexp": 0.10, "acc_o": 0.8, "acc_cf": 0.79, "probe_o": 0.9,
+               "probe_cf": 0.52, "probe_majority": 0.5, "realised_bias": 0.05}
+    data = {f"gender.{lv}.{k}": v for lv in ("balanced", "gentle", "aggressive") for k, v in numbers.items()}
+    path = tmp_path / "evaluate_causalm.json"
+    path.write_text(json.dumps(data))
+    monkeypatch.setattr(textwhatif, "EFFECTS_JSON", path)
+    at = _page()
+    at.radio(key="text_concept").set_value("gender").run()
+    text = _markdown(at)
+    assert "swapping the person's gender changes the original model's probability of each emotion" in text
+    assert "by **0.38** on average" in text
+    assert "the counterfactual model estimates **0.35**" in text
+    assert "has forgotten it" in text
+    table = at.dataframe[0].value
+    assert list(table.index) == ["balanced", "gentle", "aggressive"] and table["TReATE"].iloc[0] == 0.35
+
+    monkeypatch.setattr(textwhatif, "EFFECTS_JSON", tmp_path / "nothing.json")
+    at = _page()
+    assert any("python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json" in i.value
+               for i in at.info)
+
+
+_PROBE = textwrap.dedent("""
+    import json
+    from streamlit.testing.v1 import AppTest
+    at = AppTest.from_file({app!r}, default_timeout=180)
+    at.switch_page({page!r}).run()
+    print("RESULT" + json.dumps({{"errors": [e.value for e in at.error], "exceptions": [e.value for e in at.exception],
+                                 "text_areas": len(at.text_area), "subheaders": [s.value for s in at.subheader]}}))
+""")
+
+
+def test_missing_models_give_a_clear_message_and_the_rest_of_the_page(tmp_path):
+    env = {**os.environ, "EXPLORER_PRETRAINED": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", _PROBE.format(app=APP, page=PAGE)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    match = re.search(r"^RESULT(.*)$", proc.stdout, re.M)
+    assert match, proc.stderr[-3000:]
+    shown = json.loads(match.group(1))
+    assert not shown["exceptions"] and shown["text_areas"] == 0
+    assert len(shown["errors"]) == 1 and "python -m explorer train causalm" in shown["errors"][0]
+    assert any("measured on the test set" in s for s in shown["subheaders"])
+    assert any("Audit your own texts" in s for s in shown["subheaders"])
