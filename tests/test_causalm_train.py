@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.metrics.evaluate_causalm import evaluate_concept
+from explorer.metrics.evaluate_causalm import evaluate_causalm
 from explorer.models.causalm_pair import load_pair
 from explorer.training.causalm import CausalmTrainConfig, train_causalm
 
@@ -51,9 +51,10 @@ def test_the_pair_loads_and_predicts_probabilities(trained):
 
 def test_evaluation_writes_every_issue_key(trained):
     out, _ = trained
-    res = evaluate_concept("gender", limit=64, folder=out)
+    res = evaluate_causalm(("gender",), limit=64, folder=out)
     for level in ("balanced", "gentle", "aggressive"):
         for key in ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority"):
             value = res[f"gender.{level}.{key}"]
             assert isinstance(value, float) and not np.isnan(value), key
         assert 0.0 <= res[f"gender.{level}.treate"] <= 1.0
+    assert {"check.gender.ordering_kept", "check.gender.probe_cf_at_majority"} <= set(res)

@@ -30,10 +30,11 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor, n_classes: int, cfg: LinearConf
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
     opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    for _ in range(cfg.steps):
-        opt.zero_grad()
-        F.cross_entropy(head(x), y, weight=weights).backward()
-        opt.step()
+    with torch.enable_grad():  # callers may run under no_grad (evaluation); this fit needs gradients
+        for _ in range(cfg.steps):
+            opt.zero_grad()
+            F.cross_entropy(head(x), y, weight=weights).backward()
+            opt.step()
     return head.eval()
 
 
