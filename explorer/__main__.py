@@ -63,6 +63,9 @@ def _train_causalm(args: argparse.Namespace) -> int:
                              command="python -m explorer " + " ".join(sys.argv[1:]))
     if args.epochs is not None:
         cfg.epochs = {c: args.epochs for c in concepts}
+    if args.adv_weight is not None:
+        cfg.w_adv = args.adv_weight
+    cfg.clean_pass = bool(args.clean_pass)
     if args.out:
         cfg.out = Path(args.out)
     train_causalm(cfg)
@@ -73,8 +76,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.world == "causalm":
         from explorer.data.text_tasks import CONCEPTS
         from explorer.metrics.evaluate_causalm import evaluate_causalm
+        from explorer.paths import PRETRAINED
 
-        result = evaluate_causalm(tuple(args.only.split(",")) if args.only else CONCEPTS, limit=args.limit)
+        result = evaluate_causalm(tuple(args.only.split(",")) if args.only else CONCEPTS, limit=args.limit,
+                                  folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split)
     elif args.world == "pendulum":
         from explorer.metrics.evaluate_pendulum import evaluate_pendulum
 
@@ -182,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
                          "known absent, the rest learned)")
     tr.add_argument("--epochs", type=int, help="pendulum: VAE epochs; causalm: stage-1 epochs")
     tr.add_argument("--n-train", type=int, help="pendulum: training scenes")
+    tr.add_argument("--adv-weight", type=float, help="causalm: weight of the adversarial losses (default 1)")
+    tr.add_argument("--clean-pass", action="store_true",
+                    help="causalm: sentence-level heads read a second, unmasked pass (slower)")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
@@ -189,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("world", choices=["morpho", "pendulum", "causalm"])
     ev.add_argument("--only", help="causalm: comma-separated concepts (default: all)")
     ev.add_argument("--limit", type=int, help="causalm: first N texts of every split (smoke runs)")
+    ev.add_argument("--split", choices=["test", "val"], default="test",
+                    help="causalm: val to compare training settings (never choose them on test)")
+    ev.add_argument("--folder", help="causalm: checkpoint folder (default: pretrained/)")
     ev.add_argument("--n", type=int, default=1000)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", help="write the metrics here")

@@ -31,10 +31,12 @@ def _probs(pair, z: torch.Tensor, which: str, level: str) -> np.ndarray:
         return torch.softmax(pair.head(which, level)(z), -1).numpy()
 
 
-def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRETRAINED) -> dict[str, float]:
+def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRETRAINED,
+                     split: str = "test") -> dict[str, float]:
+    """The effect table of one concept on `split` ("test" for reporting; "val" for choosing settings)."""
     pair = load_pair(concept, folder)
     task = load_task(concept, limit)
-    test = task.test
+    test = task.test if split == "test" else task.val
     z = pair.represent(test.texts)  # {which: (N, H)}
     z_cf_text = pair.represent(test.texts_cf)["o"]  # (N, H): O on the true counterfactual texts
     labels, concept_values = np.asarray(test.labels), np.asarray(test.concept)
@@ -65,11 +67,11 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
 
 
 def evaluate_causalm(concepts: tuple[str, ...] = CONCEPTS, limit: int | None = None,
-                     folder: Path = PRETRAINED) -> dict[str, float]:
+                     folder: Path = PRETRAINED, split: str = "test") -> dict[str, float]:
     out: dict[str, float] = {}
     for concept in concepts:
         t0 = time.time()
-        out |= evaluate_concept(concept, limit, folder)
+        out |= evaluate_concept(concept, limit, folder, split)
         print(f"[evaluate causalm] {concept} done in {time.time() - t0:.0f} s", flush=True)
     out |= acceptance(out, concepts)
     return out
