@@ -45,7 +45,7 @@ def _two_full_encoders(pair, sentence: str, level: str):
                                return_tensors="pt")
             for which in ("o", "cf"):
                 h = pair.base(b["input_ids"], b["attention_mask"])  # (1, T, H): all 6 layers
-                torch.softmax(pair.heads[f"{which}.{level}"](mean_pool(h, b["attention_mask"])), -1)
+                torch.softmax(pair.head(which, level)(mean_pool(h, b["attention_mask"])), -1)
     return run
 
 
