@@ -41,7 +41,7 @@ def _train_pendulum(args: argparse.Namespace) -> int:
         return 2
     cfg = PendulumTrainConfig(components=comps, graph=args.graph, devices=args.devices, strategy=args.strategy,
                               command="python -m explorer " + " ".join(sys.argv[1:]))
-    for name in ("epochs", "n_train", "regressor_epochs", "n_regressor"):
+    for name in ("epochs", "n_train", "regressor_epochs", "n_regressor", "interventional_fraction"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     if args.out:
@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                          "known absent, the rest learned)")
     tr.add_argument("--epochs", type=int, help="pendulum: VAE epochs; causalm: stage-1 epochs")
     tr.add_argument("--n-train", type=int, help="pendulum: training scenes")
+    tr.add_argument("--interventional-fraction", type=float,
+                    help="pendulum: share of training scenes where do() set the shadows (default 0.4)")
     tr.add_argument("--adv-weight", type=float, help="causalm: weight of the adversarial losses (default 1)")
     tr.add_argument("--clean-pass", action="store_true",
                     help="causalm: sentence-level heads read a second, unmasked pass (slower)")

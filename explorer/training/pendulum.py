@@ -109,7 +109,7 @@ class Scenes(Dataset):
 
 @dataclass
 class PendulumTrainConfig:
-    """What to train and how; every field is on the command line."""
+    """What to train and how; the main fields are options of `python -m explorer train pendulum`."""
 
     components: tuple[str, ...] = COMPONENTS
     graph: str = "partial"
