@@ -28,7 +28,7 @@ from PIL import Image
 from explorer.models.causal_vae import CausalVAE
 from explorer.scm.graph import CycleError, Dag
 from explorer.scm.pendulum import VARIABLES, PendulumSCM
-from explorer.training.pendulum import to_input
+from explorer.data.pendulum import to_input
 
 BATCH = 500
 MAX_N = 100_000

@@ -19,7 +19,7 @@ from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegres
 from explorer.paths import PRETRAINED
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, PendulumSCM, denormalise, normalise
-from explorer.training.pendulum import NAMES, SEEDS, scenes, to_input
+from explorer.data.pendulum import NAMES, SEEDS, scenes, to_input
 
 REBUILD = "python -m explorer train pendulum"
 POOL = 500  # real scenes offered on the page

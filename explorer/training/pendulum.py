@@ -24,28 +24,15 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from explorer import checkpoints
+from explorer.data.pendulum import NAMES, SEEDS, labels, scenes, to_input  # noqa: F401  (re-exported)
 from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegressor
 from explorer.paths import PRETRAINED
 from explorer.scm.pendulum import (ROOTS, SPECS, TRUE_GRAPH, VARIABLES, PendulumSCM, independent_values,
                                    normalise)
 from explorer.training.modules import PrintProgress
 
-SEEDS = {"train": 101, "val": 102, "test": 103, "regressor": 104, "regressor_val": 105, "train_do": 106,
-         "val_do": 107}
-NAMES = {"vae": "pendulum-causal-vae", "regressor": "pendulum-regressor"}
 COMPONENTS = ("regressor", "vae")
 GRAPH_MODES = ("partial", "learned", "fixed")
-
-
-def labels(values: dict[str, np.ndarray]) -> np.ndarray:
-    """(n, 4) float32 concept labels in latent units [-1, 1], columns in VARIABLES order."""
-    return np.stack([normalise(k, values[k]) for k in VARIABLES], 1).astype(np.float32)
-
-
-def to_input(images: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(B, 64, 64, 3) uint8 -> (B, 3, 64, 64) float in [0, 1]."""
-    x = torch.as_tensor(images)
-    return x.permute(0, 3, 1, 2).float() / 255.0
 
 
 def fixed_matrix(mode: str) -> list[list[int]]:
@@ -197,13 +184,6 @@ def _trainer(cfg: PendulumTrainConfig, epochs: int, name: str) -> L.Trainer:
                      logger=False, enable_checkpointing=False, enable_model_summary=False,
                      log_every_n_steps=20, num_sanity_val_steps=0, enable_progress_bar=tty,
                      callbacks=[] if tty else [PrintProgress(name, every=100)])
-
-
-def scenes(n: int, seed: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
-    """(noise, values, images uint8 (n, 64, 64, 3)) of `n` observational scenes."""
-    scm = PendulumSCM()
-    noise, values = scm.sample(n, seed)
-    return noise, values, scm.render(values)
 
 
 def mae_by_var(pred: np.ndarray, target: np.ndarray) -> dict[str, float]:
