@@ -31,13 +31,21 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _only(args: argparse.Namespace, allowed: tuple[str, ...], what: str) -> tuple[str, ...] | None:
+    """`--only a,b` checked against `allowed` (all when absent); None after printing an error."""
+    chosen = tuple(args.only.split(",")) if args.only else allowed
+    unknown = sorted(set(chosen) - set(allowed))
+    if unknown:
+        print(f"error: unknown {what}(s) {unknown}; choose from {', '.join(allowed)}", file=sys.stderr)
+        return None
+    return chosen
+
+
 def _train_pendulum(args: argparse.Namespace) -> int:
     from explorer.training.pendulum import COMPONENTS, PendulumTrainConfig, train_pendulum
 
-    comps = tuple(args.only.split(",")) if args.only else COMPONENTS
-    if set(comps) - set(COMPONENTS):
-        print(f"error: unknown component(s) {sorted(set(comps) - set(COMPONENTS))}; choose from "
-              f"{', '.join(COMPONENTS)}", file=sys.stderr)
+    comps = _only(args, COMPONENTS, "component")
+    if comps is None:
         return 2
     cfg = PendulumTrainConfig(components=comps, graph=args.graph, devices=args.devices, strategy=args.strategy,
                               command="python -m explorer " + " ".join(sys.argv[1:]))
@@ -54,10 +62,8 @@ def _train_causalm(args: argparse.Namespace) -> int:
     from explorer.data.text_tasks import CONCEPTS
     from explorer.training.causalm import CausalmTrainConfig, train_causalm
 
-    concepts = tuple(args.only.split(",")) if args.only else CONCEPTS
-    if set(concepts) - set(CONCEPTS):
-        print(f"error: unknown concept(s) {sorted(set(concepts) - set(CONCEPTS))}; choose from "
-              f"{', '.join(CONCEPTS)}", file=sys.stderr)
+    concepts = _only(args, CONCEPTS, "concept")
+    if concepts is None:
         return 2
     cfg = CausalmTrainConfig(concepts=concepts, limit=args.limit, devices=args.devices, strategy=args.strategy,
                              command="python -m explorer " + " ".join(sys.argv[1:]))

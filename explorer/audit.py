@@ -7,17 +7,11 @@ concept); the optional columns `label`, `concept` and `text_cf` each unlock one 
 - CONEXP: the O model's contrast between rows with concept 1 and 0 (needs `concept`, both values present);
 - accuracy of O and CF (needs `label`, a class name or its index).
 
-Encoding, decided once here: UTF-8 (with or without a byte-order mark, as Excel's "CSV UTF-8" writes it)
-is read silently; UTF-16 with a byte-order mark (Excel's "Unicode text") is read with a notice. Any other
-bytes are read as Windows-1252, the code page Excel's plain "CSV" uses in Western locales, with a notice
-naming the first non-UTF-8 byte, because refusing those files would turn away the most common export
-there is. Bytes undefined even in Windows-1252, binary files (Excel workbooks, PDFs, NUL bytes) and empty
-files end in an `AuditError` whose message says what to do.
+Reading the file (encodings, separators, bad files): `explorer/data/upload_csv.py`.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import threading
@@ -30,12 +24,12 @@ import numpy as np
 import pandas as pd
 
 from explorer.data.text_tasks import LEVELS
+from explorer.data.upload_csv import OPTIONAL, AuditError, read_audit_csv  # noqa: F401  (re-exported)
 from explorer.metrics.effects import ate_gt, conexp, treate
 
 MODELS = {"emotion-gender": "gender", "emotion-race": "race", "sentiment-adjectives": "adjectives"}
 DEFAULT_MODEL = "emotion-gender"
 DEFAULT_LEVEL = "balanced"
-OPTIONAL = ("label", "concept", "text_cf")
 BATCH = 256  # texts per model call: the progress bar moves every ~1 s on a 2-core CPU
 N_LARGEST = 5
 COMMAND = "python -m explorer audit-text --csv FILE --model {model} --json report.json"
@@ -53,12 +47,6 @@ METRIC_WORDS = {  # what each number means, for reports and the page
 }
 _SYNONYMS = {"positive": "fresh", "pos": "fresh", "negative": "rotten", "neg": "rotten"}
 _TRUE, _FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n"}
-_BINARY = {b"PK\x03\x04": "an Excel workbook or a zip archive", b"%PDF": "a PDF document",
-           b"\xd0\xcf\x11\xe0": "an old Excel (.xls) or Word file"}
-
-
-class AuditError(ValueError):
-    """The file or the request cannot be audited; the message says why and what to do."""
 
 
 # --- models ---------------------------------------------------------------------------------------------
@@ -114,94 +102,6 @@ def load_audit_model(name: str = DEFAULT_MODEL, folder: Path | None = None) -> A
 
     _, concept, _ = parse_model_name(name)
     return pair_model(load_pair(concept, folder or PRETRAINED), name)
-
-
-# --- reading --------------------------------------------------------------------------------------------
-def _decode(raw: bytes) -> tuple[str, list[str]]:
-    """The file's text and what the reader had to assume (see the module docstring)."""
-    if not raw.strip():
-        raise AuditError("The file is empty. Upload a CSV whose first line names the columns, e.g. `text,label`.")
-    for magic, what in _BINARY.items():
-        if raw.startswith(magic):
-            raise AuditError(f"This file is {what}, not a CSV. Save it as CSV (in Excel: File → Save As → "
-                             "“CSV UTF-8”) and upload that.")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return raw.decode("utf-16"), ["The file is UTF-16 text (Excel's “Unicode text”); it was read as such."]
-        except UnicodeDecodeError as err:
-            raise AuditError(f"The file starts like UTF-16 text but byte {err.start} is not valid UTF-16. "
-                             "Save it as “CSV UTF-8” and upload it again.") from err
-    if b"\x00" in raw[:65536]:
-        raise AuditError("This file holds binary data (NUL bytes), not CSV text. Save it as “CSV UTF-8”.")
-    try:
-        return raw.decode("utf-8-sig"), []
-    except UnicodeDecodeError as err:
-        where = _where(raw, err.start)
-    try:
-        text = raw.decode("cp1252")
-    except UnicodeDecodeError as err:
-        raise AuditError(f"The file is not text in a known encoding: it is not UTF-8 ({where}) and "
-                         f"{_where(raw, err.start)} is not Windows-1252 either. Save it as “CSV UTF-8” and "
-                         "upload it again.") from err
-    return text, [f"The file is not UTF-8 ({where}), so it was read as Windows-1252, the encoding of Excel's "
-                  "plain “CSV”. If accents or quotes look wrong, save it as “CSV UTF-8” and upload it again."]
-
-
-def _where(raw: bytes, at: int) -> str:
-    """"byte 0xe9 on line 3": where decoding failed, for the message."""
-    line = raw[:at].count(b"\n") + 1
-    return f"byte 0x{raw[at]:02x} on line {line}"
-
-
-def _separator(text: str) -> str:
-    """Comma, or the semicolon / tab some spreadsheets write, whichever makes `text` a header column."""
-    header = text.split("\n", 1)[0]
-    for sep in (",", ";", "\t"):
-        if "text" in (c.strip().strip('"').strip().lower() for c in header.split(sep)):
-            return sep
-    return ","
-
-
-def read_audit_csv(data: bytes | str | Path) -> pd.DataFrame:
-    """A CSV to audit, as strings, with lower-case column names; notices go in `frame.attrs["notes"]`.
-
-    Args:
-        data: The file's bytes, or a path to it.
-
-    Returns:
-        A frame with `text` and whichever of `label`, `concept`, `text_cf` the file has.
-
-    Raises:
-        AuditError: Empty, binary or undecodable file; not CSV; no `text` column; no rows.
-    """
-    if isinstance(data, (str, Path)):
-        try:
-            data = Path(data).read_bytes()
-        except OSError as err:
-            raise AuditError(f"Cannot read {data}: {err.strerror or err}.") from err
-    text, notes = _decode(bytes(data))
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=_separator(text), dtype=str, keep_default_na=False,
-                            skip_blank_lines=True)
-    except pd.errors.EmptyDataError as err:
-        raise AuditError("The file has no columns. Its first line must name them, e.g. `text,label`.") from err
-    except (pd.errors.ParserError, ValueError) as err:
-        raise AuditError(f"The file could not be read as CSV ({str(err).strip()}). A text that contains commas "
-                         "or line breaks must be in double quotes, as spreadsheets write it.") from err
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
-    if "text" not in frame.columns:
-        found = ", ".join(f"`{c}`" for c in frame.columns[:8]) or "none"
-        raise AuditError(f"The file has no column named `text` (columns found: {found}). Its first line must "
-                         "name the columns, e.g. `text,label`: `text` is required; `label`, `concept` and "
-                         "`text_cf` are optional.")
-    if frame.empty:
-        raise AuditError("The file has a header but no rows to audit.")
-    ignored = [c for c in frame.columns if c not in ("text", *OPTIONAL)]
-    if ignored:
-        notes.append(f"Columns ignored: {', '.join(ignored)} (the audit reads text, label, concept, text_cf).")
-    frame = frame[[c for c in ("text", *OPTIONAL) if c in frame.columns]]
-    frame.attrs["notes"] = notes
-    return frame
 
 
 # --- auditing -------------------------------------------------------------------------------------------
