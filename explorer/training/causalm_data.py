@@ -97,7 +97,8 @@ def build_stage1(encoder: TextEncoder, tokenizer, texts: list, sent_concept: lis
                 tk = torch.tensor(token_labels(wid, tok_concept[k]))
             else:
                 tc = tk = torch.full((n,), IGNORE)
-            items.append(Stage1Item(None if clean_h is None else clean_h[row, :n].clone(), masked_h[row, :n].clone(), targets[row][:n].clone(),
+            items.append(Stage1Item(None if clean_h is None else clean_h[row, :n].clone(),
+                                    masked_h[row, :n].clone(), targets[row][:n].clone(),
                                     tc, tk, int(sent_control[k]), int(sent_concept[k])))
         if progress is not None:
             progress(stop, len(texts))
@@ -127,12 +128,15 @@ def collate(items: list[Stage1Item]) -> dict[str, torch.Tensor]:
     t = max(len(it.mlm) for it in items)
     h = items[0].masked.shape[-1]
     b = len(items)
-    out = {"clean": torch.zeros(b, t, h), "masked": torch.zeros(b, t, h), "mask": torch.zeros(b, t, dtype=torch.long)}
+    has_clean = items[0].clean is not None
+    out = {"masked": torch.zeros(b, t, h), "mask": torch.zeros(b, t, dtype=torch.long)}
+    out["clean"] = torch.zeros(b, t, h) if has_clean else out["masked"]  # no copy when only masked was cached
     for key in ("mlm", "tok_control", "tok_concept"):
         out[key] = torch.full((b, t), IGNORE, dtype=torch.long)
     for i, it in enumerate(items):
         n = len(it.mlm)
-        out["clean"][i, :n] = (it.masked if it.clean is None else it.clean).float()
+        if has_clean:
+            out["clean"][i, :n] = it.clean.float()
         out["masked"][i, :n] = it.masked.float()
         out["mask"][i, :n] = 1
         out["mlm"][i, :n] = it.mlm
