@@ -20,8 +20,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # change, so the timing is not quantised to animation frames.
 ARM_JS = """(caption) => {
   const find = () => {
-    const box = [...document.querySelectorAll('[data-testid=stImage]')].find(e => e.innerText.includes(caption));
-    return box ? box.querySelector('img') : null;
+    const box = [...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(caption));
+    return box ? box.querySelector("img") : null;
   };
   const before = find().src;
   window.__latency = new Promise((resolve, reject) => {

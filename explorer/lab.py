@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from explorer import checkpoints
+from explorer.model_thread import on_model_thread
 from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegressor
 from explorer.paths import PRETRAINED
 from explorer.scm.graph import Dag
@@ -132,6 +133,7 @@ class PendulumLab:
         """(d, d) the causal layer's edge probabilities (fixed entries as 0/1)."""
         return self.model.causal.probabilities().detach().cpu().numpy()
 
+    @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
     def what_if(self, index: int, do: dict[str, float], edges: set[tuple[str, str]] | None = None) -> LabResult:
         """Abduction -> action -> prediction for pool scene `index` under `do` in the edited graph.
 

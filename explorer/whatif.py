@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from explorer import checkpoints
+from explorer.model_thread import on_model_thread
 from explorer.counterfactual.image import image_counterfactual
 from explorer.data.mnist import load_mnist
 from explorer.data.morpho import DEFAULT_SEED, noise_for
@@ -94,6 +95,7 @@ class MorphoWhatIf:
     def render_true(self, skel: np.ndarray, values: dict[str, np.ndarray], coloured: bool) -> np.ndarray:
         return self.worlds[coloured].render(skel, {k: float(v[0]) for k, v in values.items()})
 
+    @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
     def what_if(self, index: int, do: dict[str, float], coloured: bool = False) -> WhatIfResult:
         """Abduction -> action -> prediction for test sample `index` under `do` (values clamped to range)."""
         index = int(min(max(index, 0), len(self) - 1))

@@ -17,18 +17,17 @@ lab = lab_ui.load_lab()
 st.subheader("1 · Pick a scene")
 index = lab_ui.scene_picker(lab)
 
+st.subheader("2 · Edit the graph, set concepts")
+st.fragment(lab_ui.edge_editor)(lab.learned_graph)  # its own fragment: a slider move does not redraw it
+
 
 @st.fragment
 def what_if(index: int) -> None:
-    """Only this part reruns when an arrow or a slider moves."""
+    """Only this part reruns when a slider moves."""
     specs = lab.specs
     factual = lab.factual(index)
-    learned = lab.learned_graph
-    st.subheader("2 · Edit the graph, set concepts")
+    edges = lab_ui.current_edges()
     graph_col, controls, shown = st.columns([1.1, 1, 2], gap="medium")
-    with graph_col:
-        figure = st.container()  # filled below, once the what-if says what was set and what follows
-        edges = lab_ui.edge_editor(learned)
     with controls:
         do = lab_ui.concept_controls(specs, factual, index)
     try:
@@ -40,8 +39,8 @@ def what_if(index: int) -> None:
         lab_ui.notes(result, specs)
         lab_ui.pictures(result)
         lab_ui.values_table(result, specs)
-    with figure:
-        lab_ui.causal_graph(edges, learned, result.intervened, result.downstream)
+    with graph_col:
+        lab_ui.causal_graph(edges, lab.learned_graph, result.intervened, result.downstream)
 
 
 what_if(index)

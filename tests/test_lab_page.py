@@ -61,7 +61,7 @@ def test_first_view_shows_the_learned_graph_and_matches_the_service(lab):
     result = lab.what_if(0, {}, set(learned))
     assert _row(at, "**This scene**") == [_fmt(n, result.obs[n]) for n in VARIABLES]
     assert _row(at, "**Model reads**") == [_fmt(n, result.encoded[n]) for n in VARIABLES]
-    captions = [im.captions[0] for im in at.image if im.captions]
+    captions = [c for im in at.image for c in im.captions]
     assert any("drawn by the model" in c for c in captions) and any("true answer" in c for c in captions)
     assert f"MSE {result.mse:.4f}" in "\n".join(c.value for c in at.caption)
 

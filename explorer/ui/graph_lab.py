@@ -22,6 +22,7 @@ from explorer.ui.widgets import decimals, fmt
 
 SIZE = 128  # 64 px scenes shown at 2x: three fit side by side next to the graph and the controls
 _CYCLE = "_lab_cycle_message"
+_CHANGED = "_lab_edges_changed"
 _EXPORT = "_lab_export"
 POS = {"pendulum": (0.0, 1.0), "light": (0.0, -1.0), "shadow_length": (1.0, 1.0), "shadow_position": (1.0, -1.0)}
 SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow<br>length",
@@ -105,6 +106,7 @@ def _toggled(parent: str, child: str) -> None:
     try:
         Dag(VARIABLES, frozenset(edges))
         st.session_state.pop(_CYCLE, None)
+        st.session_state[_CHANGED] = True
     except CycleError as err:
         st.session_state[edge_key(parent, child)] = False
         st.session_state[_CYCLE] = (f"**{parent} → {child} was not added: {err}.** A causal graph cannot "
@@ -122,28 +124,34 @@ def _reset_graph(graph: Dag) -> None:
             if p != c:
                 st.session_state[edge_key(p, c)] = (p, c) in graph.edges
     st.session_state.pop(_CYCLE, None)
+    st.session_state[_CHANGED] = True
 
 
-def edge_editor(learned: Dag) -> set[tuple[str, str]]:
-    """A checkbox per possible arrow (rows: cause, columns: effect), starting from the learned graph."""
+def edge_editor(learned: Dag) -> None:
+    """A checkbox per possible arrow (one column per cause), starting from the learned graph.
+
+    Runs as its own fragment (see the page), outside the what-if's: a slider move then does not redraw
+    these 12 boxes, which took a fifth of the slider's server time. A toggle, rarer, reruns the whole page
+    so the what-if reads the new arrows.
+    """
     for p in VARIABLES:
         for c in VARIABLES:
             if p != c:
                 st.session_state.setdefault(edge_key(p, c), (p, c) in learned.edges)
-    st.caption("Tick or untick an arrow *cause → effect* (● = learned by the model). Unticking a learned "
-               "arrow **cuts** it: the effect then keeps the value it had in this scene, whatever happens to "
-               "the cause.")
-    for p in VARIABLES:
-        st.markdown(f"**{p.replace('_', ' ')}** →")
-        cols = st.columns(len(VARIABLES) - 1)
-        for col, c in zip(cols, [c for c in VARIABLES if c != p]):
-            mark = " ●" if (p, c) in learned.edges else ""
-            col.checkbox(f"{c.replace('_', ' ')}{mark}", key=edge_key(p, c), on_change=_toggled, args=(p, c),
-                         help=f"the arrow {p} → {c}")
+    st.caption("**Arrows** *cause → effect* (● = learned by the model): untick a learned arrow to **cut** it; "
+               "the effect then keeps the value it had in this scene, whatever happens to the cause.")
+    for col, p in zip(st.columns(len(VARIABLES)), VARIABLES):
+        with col:
+            st.markdown(f"**{p.replace('_', ' ')}** →")
+            for c in [c for c in VARIABLES if c != p]:
+                mark = " ●" if (p, c) in learned.edges else ""
+                st.checkbox(f"{c.replace('_', ' ')}{mark}", key=edge_key(p, c), on_change=_toggled, args=(p, c),
+                            help=f"the arrow {p} → {c}")
     st.button("Reset arrows to the learned graph", key="lab_reset_graph", on_click=_reset_graph, args=(learned,))
     if _CYCLE in st.session_state:
         st.error(st.session_state[_CYCLE])
-    return current_edges()
+    if st.session_state.pop(_CHANGED, False):
+        st.rerun(scope="app")  # the what-if fragment reads the arrows: redraw it too
 
 
 # --- results ------------------------------------------------------------------------------------------
@@ -152,12 +160,11 @@ def _png(img: np.ndarray) -> bytes:
 
 
 def pictures(result: LabResult) -> None:
-    cols = st.columns(3)
-    cols[0].image(_png(result.original), width=SIZE, output_format="PNG",
-                  caption=f"Original: scene #{result.index}")
-    cols[1].image(_png(result.generated), width=SIZE, output_format="PNG", caption="What if: drawn by the model")
-    cols[2].image(_png(result.true_cf), width=SIZE, output_format="PNG",
-                  caption="What if: the true answer (the simulator)")
+    # one element holding three pictures, not three columns of one: every element a slider move redraws
+    # costs the browser a re-render
+    st.image([_png(result.original), _png(result.generated), _png(result.true_cf)], width=SIZE, output_format="PNG",
+             caption=[f"Original: scene #{result.index}", "What if: drawn by the model",
+                      "What if: the true answer (the simulator)"])
     st.caption(f"Pixel error of the model's answer against the true one: **MSE {result.mse:.4f}** "
                f"(pixels in 0–1; 0 is a perfect match).")
 
