@@ -2,6 +2,7 @@
 
 1. Browser: N keyboard moves of the light slider on /causal_graph_lab (scene #0, light 118° -> lower);
    time from the key press until the model's picture gets a new src (and has loaded), in the page.
+   Baseline in the same run: the same round trip on bench/baseline_app.py (a slider and a picture, no model).
 2. The explorer call alone (`PendulumLab.what_if`, in-process, one torch thread as the server uses).
 3. Export of 10,000 samples: `python -m explorer export pendulum ...` wall time (model load included),
    twice, checking that the two zips are byte-identical.
@@ -22,7 +23,8 @@ import time
 from pathlib import Path
 
 from common import stats, write
-from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, start, stop, training_running
+from bench_latency import browser_run
+from serve import ROOT, training_running
 
 CAPTION = "drawn by the model"
 _CALL_ONLY = """
@@ -44,31 +46,11 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def _browser(moves: int, warmup: int) -> list[dict]:
-    from playwright.sync_api import sync_playwright
-
-    proc, url = start("app.py")
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(url + "/causal_graph_lab")
-            page.wait_for_selector(f"[data-testid=stImage]:has-text('{CAPTION}') img", timeout=300_000)
-            page.wait_for_function(IDLE_JS, timeout=60_000)
-            page.locator(".st-key-value_light input[type=range]").focus()
-            out = []
-            for i in range(warmup + moves):
-                page.evaluate(ARM_JS, CAPTION)
-                page.keyboard.press("ArrowLeft")
-                sample = page.evaluate("() => window.__latency")
-                if i >= warmup:
-                    out.append(sample)
-                page.wait_for_function(IDLE_JS, timeout=60_000)
-                time.sleep(0.2)  # let the fragment run finish before the next press, as a person would
-            browser.close()
-    finally:
-        stop(proc)
-    return out
+def _browser(moves: int, warmup: int) -> tuple[list[dict], list[dict]]:
+    """The lab page's samples, then the no-model baseline app's (the same round trip), in this run."""
+    lab = browser_run("app.py", "/causal_graph_lab", CAPTION, ".st-key-value_light", moves, warmup, "ArrowLeft")
+    base = browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", moves, warmup)
+    return lab, base
 
 
 def _call_only(moves: int) -> list[float]:
@@ -103,23 +85,28 @@ def main() -> int:
     contended = training_running()
     export_s, identical = _export(args.n)
     call = _call_only(args.moves)
-    samples = _browser(args.moves, args.warmup)
+    samples, baseline = _browser(args.moves, args.warmup)
     contended = contended or training_running()
     rows = {"lab page: key press -> new image src": stats([s["src"] / 1000 for s in samples]),
             "lab page: key press -> new image loaded": stats([s["loaded"] / 1000 for s in samples]),
-            "lab call alone (what_if, in-process)": stats(call)}
+            "lab call alone (what_if, in-process)": stats(call),
+            "baseline (no model): key press -> new image src": stats([s["src"] / 1000 for s in baseline]),
+            "baseline (no model): key press -> new image loaded": stats([s["loaded"] / 1000 for s in baseline])}
+    ratio = rows["lab page: key press -> new image src"]["median"] / rows[
+        "baseline (no model): key press -> new image src"]["median"]
     print(f"\nCausal graph lab, {args.moves} slider moves (ms)" + ("  [training running]" if contended else ""))
     for name, s in rows.items():
         print(f"{name:44} median {s['median'] * 1000:7.1f}  p95 {s['p95'] * 1000:7.1f}  min {s['min'] * 1000:7.1f}")
+    print(f"ratio lab / baseline (median, src): {ratio:.2f}x")
     print(f"export of {args.n} samples (CLI, wall, model load included): "
           + ", ".join(f"{t:.1f} s" for t in export_s) + f"; byte-identical: {identical}")
     path = write("lab", {
         "what": "Causal graph lab: slider latency (headless Chromium, ArrowLeft on light) and CLI export time",
-        "seconds": rows, "export_seconds": export_s, "export_n": args.n, "export_identical": identical,
+        "seconds": rows, "ratio_lab_over_baseline": ratio, "export_seconds": export_s, "export_n": args.n, "export_identical": identical,
         "meets_targets": {"slider_median_below_150ms": rows["lab page: key press -> new image src"]["median"] < 0.150,
                           "export_below_30s": max(export_s) < 30.0},
         "training_job_running": contended, "loadavg": os.getloadavg(),
-        "raw_ms": {"browser": samples, "call_only": [c * 1000 for c in call]}})
+        "raw_ms": {"browser": samples, "baseline": baseline, "call_only": [c * 1000 for c in call]}})
     print(f"wrote {path}")
     return 0
 

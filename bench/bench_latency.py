@@ -40,20 +40,21 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def _moves(page, caption: str, slider: str, n: int) -> list[dict]:
-    """n ArrowRight presses on `slider`, each timed until the picture captioned `caption` changes."""
+def _moves(page, caption: str, slider: str, n: int, key: str = "ArrowRight") -> list[dict]:
+    """n presses of `key` on `slider`, each timed until the picture captioned `caption` changes."""
     page.locator(f"{slider} input[type=range]").focus()
     out = []
     for _ in range(n):
         page.evaluate(ARM_JS, caption)
-        page.keyboard.press("ArrowRight")
+        page.keyboard.press(key)
         out.append(page.evaluate("() => window.__latency"))
         page.wait_for_function(IDLE_JS, timeout=60_000)
         time.sleep(0.2)  # let the fragment run finish before the next press, as a person would
     return out
 
 
-def _browser_run(app: str, path: str, caption: str, slider: str, moves: int, warmup: int) -> list[dict]:
+def browser_run(app: str, path: str, caption: str, slider: str, moves: int, warmup: int,
+                 key: str = "ArrowRight") -> list[dict]:
     from playwright.sync_api import sync_playwright
 
     proc, url = start(app)
@@ -64,12 +65,12 @@ def _browser_run(app: str, path: str, caption: str, slider: str, moves: int, war
             page.goto(url + path)
             page.wait_for_selector(f"[data-testid=stImage]:has-text('{caption}') img", timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
-            _moves(page, caption, slider, warmup)
+            _moves(page, caption, slider, warmup, key)
             # measured moves start from the link again, so they visit the same values as the model-only row
             page.goto(url + path)
             page.wait_for_selector(f"[data-testid=stImage]:has-text('{caption}') img", timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
-            samples = _moves(page, caption, slider, moves)
+            samples = _moves(page, caption, slider, moves, key)
             browser.close()
     finally:
         stop(proc)
@@ -92,9 +93,9 @@ def main() -> int:
     args = parser.parse_args()
     contended_before, busy = training_running(), cpu_busy()
 
-    whatif = _browser_run("app.py", f"/image_whatif?index=0&thickness={START}", "drawn by the model",
+    whatif = browser_run("app.py", f"/image_whatif?index=0&thickness={START}", "drawn by the model",
                           ".st-key-value_thickness", args.moves, args.warmup)
-    baseline = _browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", args.moves,
+    baseline = browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", args.moves,
                             args.warmup)
     values = [round(START + 0.1 * (i + 1), 1) for i in range(args.moves)]
     model = _model_only(values)
