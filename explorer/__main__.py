@@ -70,8 +70,9 @@ def _train_causalm(args: argparse.Namespace) -> int:
     if args.epochs is not None:
         cfg.epochs = {c: args.epochs for c in concepts}
     if args.adv_weight is not None:
-        cfg.w_adv = args.adv_weight
-    cfg.clean_pass = bool(args.clean_pass)
+        cfg.w_adv = {c: args.adv_weight for c in concepts}
+    if args.clean_pass is not None:
+        cfg.clean_pass = {c: args.clean_pass for c in concepts}
     if args.out:
         cfg.out = Path(args.out)
     train_causalm(cfg)
@@ -195,9 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--n-train", type=int, help="pendulum: training scenes")
     tr.add_argument("--interventional-fraction", type=float,
                     help="pendulum: share of training scenes where do() set the shadows (default 0.4)")
-    tr.add_argument("--adv-weight", type=float, help="causalm: weight of the adversarial losses (default 1)")
-    tr.add_argument("--clean-pass", action="store_true",
-                    help="causalm: sentence-level heads read a second, unmasked pass (slower)")
+    tr.add_argument("--adv-weight", type=float,
+                    help="causalm: weight of the adversarial losses (default: 3 for adjectives, 1 for the templates)")
+    tr.add_argument("--clean-pass", action=argparse.BooleanOptionalAction, default=None,
+                    help="causalm: sentence and control heads read a second, unmasked pass (~1.5x slower; "
+                         "default: on for adjectives, off for the templates)")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
