@@ -8,18 +8,15 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.paths import PRETRAINED
 from explorer.scm.pendulum import SPECS, VARIABLES
+from apptest_pages import APP, ROOT, open_page
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 PAGE = "pages/causal_graph_lab.py"
-FIRST_LOAD, RUN = 180, 60
 SHIPPED = (PRETRAINED / "pendulum-causal-vae" / "card.json").exists()
 needs_model = pytest.mark.skipif(not SHIPPED, reason="no shipped pendulum model: python -m explorer train pendulum")
 
@@ -29,13 +26,6 @@ def lab():
     from explorer.ui.graph_lab import shared_lab
 
     return shared_lab()  # the same cached instance the page uses (one per process)
-
-
-def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=RUN)
-    at.switch_page(PAGE).run(timeout=FIRST_LOAD)
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _row(at: AppTest, label: str) -> list[str]:
@@ -52,7 +42,7 @@ def _fmt(name: str, value: float) -> str:
 
 @needs_model
 def test_first_view_shows_the_learned_graph_and_matches_the_service(lab):
-    at = _page()
+    at = open_page(PAGE)
     learned = lab.learned_graph.edges
     for p in VARIABLES:
         for c in VARIABLES:
@@ -70,7 +60,7 @@ def test_first_view_shows_the_learned_graph_and_matches_the_service(lab):
 def test_cutting_an_arrow_then_moving_a_slider(lab):
     edge = ("light", "shadow_position")
     assert edge in lab.learned_graph.edges, "the shipped model has not learned light -> shadow_position"
-    at = _page()
+    at = open_page(PAGE)
     factual = lab.factual(0)
     at.checkbox(key="edge_light__shadow_position").uncheck().run()
     at.slider(key="value_light").set_value(70.0).run()
@@ -96,7 +86,7 @@ def test_cutting_an_arrow_then_moving_a_slider(lab):
 
 @needs_model
 def test_an_arrow_that_closes_a_cycle_is_refused_with_a_message(lab):
-    at = _page()
+    at = open_page(PAGE)
     p, c = sorted(lab.learned_graph.edges)[0]
     at.checkbox(key=f"edge_{c}__{p}").check().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -108,7 +98,7 @@ def test_an_arrow_that_closes_a_cycle_is_refused_with_a_message(lab):
 
 @needs_model
 def test_export_shows_correlations_and_offers_the_zip():
-    at = _page()
+    at = open_page(PAGE)
     at.number_input(key="export_n").set_value(60)
     at.button(key="export_go").click().run(timeout=120)
     assert not at.exception, [e.value for e in at.exception]

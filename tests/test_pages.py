@@ -20,12 +20,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.paths import PRETRAINED
+from apptest_pages import APP, ROOT, no_exceptions, open_page
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 WHATIF = "pages/image_whatif.py"
-FIRST_LOAD = 180  # s: the first run imports torch and loads every model (slow while a training job runs)
-RUN = 60
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +31,6 @@ def service():
     from explorer.ui.loader import shared_service
 
     return shared_service()
-
-
-def _whatif_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=RUN)
-    at.query_params.update(query or {})
-    at.switch_page(WHATIF).run(timeout=FIRST_LOAD)
-    _no_exceptions(at)
-    return at
-
-
-def _no_exceptions(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def _image(at: AppTest, caption_part: str) -> str:
@@ -82,8 +67,7 @@ def _expected_verdicts(result) -> list[str]:
 def test_home_explains_shows_one_live_picture_cards_and_device(service):
     from explorer.device import describe
 
-    at = AppTest.from_file(APP, default_timeout=RUN).run(timeout=FIRST_LOAD)
-    _no_exceptions(at)
+    at = open_page()
     assert not at.error, [e.value for e in at.error]
     assert at.title[0].value == "Counterfactual Explorer"
     text = _text(at)
@@ -101,7 +85,7 @@ def test_home_explains_shows_one_live_picture_cards_and_device(service):
 
 # --- Image what-if: the slider path -------------------------------------------------------------------
 def test_whatif_first_view_matches_the_service(service):
-    at = _whatif_page()
+    at = open_page(WHATIF)
     assert at.number_input(key="index").value == 0
     result = service.what_if(0, {}, False)
     digit, thickness, intensity = _table_row(at, "**This digit**: value in the causal model")
@@ -122,12 +106,12 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
                    if prediction_lines(service.what_if(0, {"thickness": t}, False)) != prediction_lines(factual)),
                   None)
     assert target is not None, "no thickness changes any classifier's answer on test digit #0"
-    at = _whatif_page()
+    at = open_page(WHATIF)
     before_img, before_pred = _image(at, "drawn by the model"), _prediction_lines(at)
     assert before_pred == prediction_lines(factual)
 
     at.slider(key="value_thickness").set_value(target).run()
-    _no_exceptions(at)
+    no_exceptions(at)
     assert at.checkbox(key="do_thickness").value, "moving a slider ticks its do() box"
     result = service.what_if(0, {"thickness": target}, False)
     _, thickness, intensity = _table_row(at, "**What if**: value in the causal model")
@@ -140,7 +124,7 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
     assert at.query_params == {"index": "0", "thickness": f"{target:.1f}"}
 
     at.checkbox(key="do_thickness").uncheck().run()  # unticked: no intervention, slider back to the digit
-    _no_exceptions(at)
+    no_exceptions(at)
     assert at.slider(key="value_thickness").value == pytest.approx(factual.obs["thickness"])
     assert "(set by you)" not in "".join(_table_row(at, "**What if**: value in the causal model"))
     assert _prediction_lines(at) == before_pred
@@ -148,11 +132,11 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
 
 
 def test_holding_intensity_fixed_stops_the_knock_on_effect(service):
-    at = _whatif_page()
+    at = open_page(WHATIF)
     factual = service.what_if(0, {}, False).obs
     at.checkbox(key="do_intensity").check().run()
     at.slider(key="value_thickness").set_value(5.0).run()
-    _no_exceptions(at)
+    no_exceptions(at)
     _, thickness, intensity = _table_row(at, "**What if**: value in the causal model")
     assert thickness == "5.0 px (set by you)"
     assert intensity == f"{factual['intensity']:.0f} of 255 (set by you)"
@@ -165,9 +149,9 @@ def test_flip_message_matches_the_classifiers(service):
     target = next((d for d in range(10) if d != factual and any(service.what_if(0, {"digit": d}).flips().values())),
                   None)
     assert target is not None, "no do(digit) flips any classifier on test digit #0: the models do not react"
-    at = _whatif_page()
+    at = open_page(WHATIF)
     at.slider(key="value_digit").set_value(target).run()
-    _no_exceptions(at)
+    no_exceptions(at)
     result = service.what_if(0, {"digit": target}, False)
     lines = _prediction_lines(at)
     for line, verdict, flips in zip(lines, _expected_verdicts(result), result.flips().values(), strict=True):
@@ -181,9 +165,9 @@ def test_flip_message_matches_the_classifiers(service):
 
 # --- Image what-if: picking, worlds, links ------------------------------------------------------------
 def test_random_button_and_gallery_pick_other_digits(service):
-    at = _whatif_page()
+    at = open_page(WHATIF)
     at.button(key="pick_3").click().run()
-    _no_exceptions(at)
+    no_exceptions(at)
     index = at.number_input(key="index").value
     assert int(service.values[False]["digit"][index]) == 3
     assert _image(at, f"Original: test digit #{index}")
@@ -192,27 +176,27 @@ def test_random_button_and_gallery_pick_other_digits(service):
     for _ in range(3):  # a random index equals the previous one with probability 1/10000
         at.button(key="random").click().run()
         seen.add(at.number_input(key="index").value)
-    _no_exceptions(at)
+    no_exceptions(at)
     assert len(seen) > 1
 
 
 def test_colour_world_adds_hue(service):
-    at = _whatif_page()
+    at = open_page(WHATIF)
     at.toggle(key="coloured").set_value(True).run()
-    _no_exceptions(at)
+    no_exceptions(at)
     assert at.slider(key="value_hue") is not None
     assert at.query_params.get("world") == "colour"
     header = next(m.value for m in at.markdown if m.value.startswith("| |")).splitlines()[0]
     assert "hue" in header
     at.slider(key="value_hue").set_value(0.3).run()
-    _no_exceptions(at)
+    no_exceptions(at)
     result = service.what_if(0, {"hue": 0.3}, True)
     assert result.generated.shape == (3, 28, 28)
     assert _table_row(at, "**What if**: value in the causal model")[3].startswith("0.30")
 
 
 def test_link_sets_widgets_and_out_of_range_values_are_clamped_and_reported():
-    at = _whatif_page({"index": "12", "thickness": "99", "intensity": "200"})
+    at = open_page(WHATIF, {"index": "12", "thickness": "99", "intensity": "200"})
     assert at.number_input(key="index").value == 12
     assert at.checkbox(key="do_thickness").value and at.checkbox(key="do_intensity").value
     assert at.slider(key="value_thickness").value == pytest.approx(5.5)
@@ -225,7 +209,7 @@ def test_link_sets_widgets_and_out_of_range_values_are_clamped_and_reported():
 
 
 def test_bad_link_values_are_named_not_raised():
-    at = _whatif_page({"index": "123456", "thickness": "thick", "hue": "0.5"})
+    at = open_page(WHATIF, {"index": "123456", "thickness": "thick", "hue": "0.5"})
     warnings = " ".join(w.value for w in at.warning)
     assert "#123456" in warnings and "#9999 is shown" in warnings
     assert "thickness='thick' is not a number" in warnings

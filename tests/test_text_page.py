@@ -12,17 +12,14 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.paths import PRETRAINED
+from apptest_pages import APP, FIRST_LOAD, ROOT, RUN, no_exceptions, open_page
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 PAGE = "pages/text_whatif.py"
-FIRST_LOAD, RUN = 180, 60
 
 
 def _shipped(concept: str) -> bool:
@@ -41,20 +38,9 @@ def service():
     return shared_text_whatif()  # the same cached instance the page uses (one per process)
 
 
-def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=RUN)
-    at.switch_page(PAGE).run(timeout=FIRST_LOAD)
-    _no_exceptions(at)
-    return at
-
-
-def _no_exceptions(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
 def _type(at: AppTest, text: str) -> AppTest:
     at.text_area(key="text_input").input(text).run(timeout=RUN)
-    _no_exceptions(at)
+    no_exceptions(at)
     return at
 
 
@@ -71,7 +57,7 @@ def _predictions(at: AppTest) -> list[str]:
 def test_typed_sentence_shows_both_models_and_the_rewrite(service):
     from explorer.ui.text_charts import counterfactual_html, prediction_lines
 
-    at = _page()
+    at = open_page(PAGE)
     at.radio(key="text_concept").set_value("gender").run()
     text = "My sister was furious about the letter from Lakisha."
     _type(at, text)
@@ -85,14 +71,14 @@ def test_typed_sentence_shows_both_models_and_the_rewrite(service):
 
 @needs_gender
 def test_empty_text_gives_a_message_not_a_result():
-    at = _type(_page(), "   \n ")
+    at = _type(open_page(PAGE), "   \n ")
     assert any("the text is empty" in i.value for i in at.info)
     assert not any("**Original model (O)** on your text" in m.value for m in at.markdown)
 
 
 @needs_gender
 def test_ten_thousand_characters_are_cut_with_a_notice(service):
-    at = _page()
+    at = open_page(PAGE)
     text = ("Mary was angry about the long meeting with the landlord. " * 200)[:9_999] + "!"  # 10,000 characters
     _type(at, text)
     warnings = " ".join(w.value for w in at.warning)
@@ -104,7 +90,7 @@ def test_ten_thousand_characters_are_cut_with_a_notice(service):
 @needs_gender
 @pytest.mark.parametrize("text", ["😡😡😡 🤬", "Мария очень сердита.", "玛丽很生气。", "مريم غاضبة جدا"])
 def test_emoji_and_other_scripts_get_a_result_and_a_caution(text):
-    at = _type(_page(), text)
+    at = _type(open_page(PAGE), text)
     assert len(_predictions(at)) >= 2
     warnings = " ".join(w.value for w in at.warning)
     assert "vocabulary" in warnings or "not Latin" in warnings
@@ -112,7 +98,7 @@ def test_emoji_and_other_scripts_get_a_result_and_a_caution(text):
 
 @needs_gender
 def test_the_visitors_text_is_shown_escaped():
-    at = _type(_page(), "<script>alert(1)</script> <b>Mary</b> paid $5 & *left*")
+    at = _type(open_page(PAGE), "<script>alert(1)</script> <b>Mary</b> paid $5 & *left*")
     html = [m.value for m in at.markdown if "<div" in m.value]
     assert html and all("<script>" not in h and "<b>Mary" not in h for h in html)
     assert any("&#60;script&#62;" in h and "&#36;5 &#38; &#42;left&#42;" in h for h in html)
@@ -122,9 +108,9 @@ def test_the_visitors_text_is_shown_escaped():
 def test_switching_concept_loads_its_examples_unless_the_text_was_typed(service):
     from explorer.textwhatif import examples
 
-    at = _page()
+    at = open_page(PAGE)
     at.radio(key="text_concept").set_value("adjectives").run(timeout=FIRST_LOAD)
-    _no_exceptions(at)
+    no_exceptions(at)
     assert at.text_area(key="text_input").value == examples("adjectives")[0].text
     at.selectbox(key="text_example").set_value(1).run()
     assert at.text_area(key="text_input").value == examples("adjectives")[1].text
@@ -137,9 +123,9 @@ def test_switching_concept_loads_its_examples_unless_the_text_was_typed(service)
 def test_audit_upload_shows_the_report_and_offers_downloads():
     from explorer.textwhatif import example_csv
 
-    at = _page()
+    at = open_page(PAGE)
     at.file_uploader(key="audit_file").set_value(("mine.csv", example_csv(), "text/csv")).run(timeout=FIRST_LOAD)
-    _no_exceptions(at)
+    no_exceptions(at)
     assert any("Audited 12 of 12 rows with **emotion-gender:balanced**" in s.value for s in at.success)
     assert {m.label for m in at.metric} >= {"treate", "ate_gt", "conexp", "acc_o", "acc_cf"}
     assert len(at.get("download_button")) == 3  # the example CSV, the JSON report, the Markdown report
@@ -147,9 +133,9 @@ def test_audit_upload_shows_the_report_and_offers_downloads():
 
 # --- without the models -------------------------------------------------------------------------------------
 def test_a_bad_upload_is_named_not_raised():
-    at = _page()
+    at = open_page(PAGE)
     at.file_uploader(key="audit_file").set_value(("scores.csv", b"name,score\nMary,3\n", "text/csv")).run()
-    _no_exceptions(at)
+    no_exceptions(at)
     assert any("cannot be audited" in e.value and "no column named `text`" in e.value for e in at.error)
 
 
@@ -162,7 +148,7 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
     path = tmp_path / "evaluate_causalm.json"
     path.write_text(json.dumps(data))
     monkeypatch.setattr(textwhatif, "EFFECTS_JSON", path)
-    at = _page()
+    at = open_page(PAGE)
     at.radio(key="text_concept").set_value("gender").run()
     text = _markdown(at)
     assert "swapping the person's gender changes the original model's probability of each emotion" in text
@@ -173,7 +159,7 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
     assert list(table.index) == ["balanced", "gentle", "aggressive"] and table["TReATE"].iloc[0] == 0.35
 
     monkeypatch.setattr(textwhatif, "EFFECTS_JSON", tmp_path / "nothing.json")
-    at = _page()
+    at = open_page(PAGE)
     assert any("python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json" in i.value
                for i in at.info)
 
