@@ -1,4 +1,4 @@
-"""One long-lived thread for the interactive model calls (a slider move, a typed sentence).
+"""One long-lived thread for the interactive model calls (a slider move on the image or lab page).
 
 Why: PyTorch's CPU convolutions (oneDNN) pay a set-up cost the first time a thread runs them, and Streamlit
 runs every rerun, fragment reruns included, in a new thread. Measured on the 2-core dev box with the
@@ -7,7 +7,8 @@ new threads once oneDNN is switched off. Switching oneDNN off globally would slo
 training), so instead the interactive calls hop onto one thread that stays warm.
 
 One worker serialises calls from concurrent sessions; with one torch thread per call (explorer/ui/loader.py)
-that costs a waiting session one call, about 10-20 ms. Batch work (export, evaluation) does not go through it.
+that costs a waiting session one call, about 10-20 ms. The export does not go through it. The text page's
+calls do not either: they run no convolutions, and fresh threads measured no slower there.
 """
 
 from __future__ import annotations

@@ -13,10 +13,10 @@ import numpy as np
 import torch
 
 from explorer import checkpoints
-from explorer.model_thread import on_model_thread
 from explorer.counterfactual.image import image_counterfactual
 from explorer.data.mnist import load_mnist
 from explorer.data.morpho import DEFAULT_SEED, noise_for
+from explorer.model_thread import on_model_thread
 from explorer.models.cnn import CNNConfig, DigitCNN, TorchClassifier, load_third_party
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
 from explorer.paths import PRETRAINED
