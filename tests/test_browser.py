@@ -180,7 +180,7 @@ def test_lab_slider_and_arrow_toggle_reach_the_page(server, browser):
     before = page.evaluate(_LAB_JS)
     page.locator(".st-key-value_light input[type=range]").focus()
     from explorer.lab import POOL
-    from explorer.training.pendulum import SEEDS, scenes
+    from explorer.data.pendulum import SEEDS, scenes
 
     light = scenes(POOL, SEEDS["test"])[1]["light"][0]  # scene #0 of the page's pool
     page.keyboard.press("ArrowLeft")  # one 1° step down: one rerun, no interrupted intermediate states

@@ -6,7 +6,8 @@ import torch
 
 from explorer.models.causal_vae import CausalLayer, CausalVAE, CausalVAEConfig
 from explorer.scm.pendulum import TRUE_GRAPH, PendulumSCM
-from explorer.training.pendulum import fixed_matrix, labels
+from explorer.data.pendulum import labels
+from explorer.training.pendulum import fixed_matrix
 
 
 def _chain_layer() -> CausalLayer:

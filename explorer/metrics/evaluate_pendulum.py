@@ -13,12 +13,13 @@ import time
 import numpy as np
 import torch
 
+from explorer.data.pendulum import SEEDS, scenes
 from explorer.device import pick_device
 from explorer.export import DEFAULT_CUT, generate
 from explorer.lab import graph_of, load_regressor, load_vae, model_counterfactual
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, X_RANGE, PendulumSCM, normalise
-from explorer.training.pendulum import SEEDS, predict_batches, scenes
+from explorer.training.pendulum import predict_batches
 
 BATCH = 250
 DEBIAS_N = 5000  # correlations of 1,000 samples wobble by ~0.03 around their value; 5,000 by ~0.014

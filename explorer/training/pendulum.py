@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from explorer import checkpoints
-from explorer.data.pendulum import NAMES, SEEDS, labels, scenes, to_input  # noqa: F401  (re-exported)
+from explorer.data.pendulum import NAMES, SEEDS, labels, scenes, to_input
 from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegressor
 from explorer.paths import PRETRAINED
 from explorer.scm.pendulum import (ROOTS, SPECS, TRUE_GRAPH, VARIABLES, PendulumSCM, independent_values,
