@@ -73,6 +73,7 @@ def _train_causalm(args: argparse.Namespace) -> int:
         cfg.w_adv = {c: args.adv_weight for c in concepts}
     if args.clean_pass is not None:
         cfg.clean_pass = {c: args.clean_pass for c in concepts}
+    cfg.erase = args.erase
     if args.out:
         cfg.out = Path(args.out)
     train_causalm(cfg)
@@ -80,13 +81,15 @@ def _train_causalm(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    if args.world == "causalm":
+    if args.world.startswith("causalm"):
         from explorer.data.text_tasks import CONCEPTS
+        from explorer.metrics.ablation_causalm import erasure_ablation
         from explorer.metrics.evaluate_causalm import evaluate_causalm
         from explorer.paths import PRETRAINED
 
-        result = evaluate_causalm(tuple(args.only.split(",")) if args.only else CONCEPTS, limit=args.limit,
-                                  folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split)
+        run = erasure_ablation if args.world == "causalm-erasure" else evaluate_causalm
+        result = run(tuple(args.only.split(",")) if args.only else CONCEPTS, limit=args.limit,
+                     folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split)
     elif args.world == "pendulum":
         from explorer.metrics.evaluate_pendulum import evaluate_pendulum
 
@@ -201,11 +204,15 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--clean-pass", action=argparse.BooleanOptionalAction, default=None,
                     help="causalm: sentence and control heads read a second, unmasked pass (~1.5x slower; "
                          "default: on for adjectives, off for the templates)")
+    tr.add_argument("--erase", action=argparse.BooleanOptionalAction, default=True,
+                    help="causalm: fit a LEACE linear eraser on CF's pooled output after stage 1 (default: on)")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     ev = sub.add_parser("evaluate", help="score the shipped models")
-    ev.add_argument("world", choices=["morpho", "pendulum", "causalm"])
+    ev.add_argument("world", choices=["morpho", "pendulum", "causalm", "causalm-erasure"],
+                    help="causalm-erasure: what CF's adversary and its LEACE eraser each contribute "
+                         "(use --split val, where settings are chosen)")
     ev.add_argument("--only", help="causalm: comma-separated concepts (default: all)")
     ev.add_argument("--limit", type=int, help="causalm: first N texts of every split (smoke runs)")
     ev.add_argument("--split", choices=["test", "val"], default="test",

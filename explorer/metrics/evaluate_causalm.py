@@ -5,7 +5,9 @@ For each concept and bias level, on the test split (true labels, natural concept
 - treate: the mean difference between the O and CF task models on the factual texts alone;
 - conexp: the O model's correlational contrast between texts with and without the concept;
 - acc_o, acc_cf: task accuracy; probe_o, probe_cf: a fresh linear probe's accuracy at recovering the concept
-  from each encoder's representation (trained on the training split), against probe_majority.
+  from each encoder's representation (trained on the training split), against probe_majority;
+  probe_cf_no_erasure: the same probe on CF's representation before its LEACE eraser (what gradient reversal
+  alone achieved), and probe_cf_mlp: a fresh one-hidden-layer probe on CF, which a linear eraser does not stop.
 """
 
 from __future__ import annotations
@@ -31,6 +33,25 @@ def _probs(pair, z: torch.Tensor, which: str, level: str) -> np.ndarray:
         return torch.softmax(pair.head(which, level)(z), -1).numpy()
 
 
+def mlp_probe(x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+              hidden: int = 256, steps: int = 600, seed: int = 2026) -> float:
+    """(N, H) features and (N,) binary labels -> test accuracy of a fresh one-hidden-layer probe.
+
+    A fixed full-batch recipe, like the linear probe: nothing here is tuned on any split.
+    """
+    torch.manual_seed(seed)
+    mean, std = x.mean(0), x.std(0).clamp_min(1e-6)  # standardise: the eraser leaves some axes tiny
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 2))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    with torch.enable_grad():
+        for _ in range(steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net((x - mean) / std), y.long()).backward()
+            opt.step()
+    with torch.no_grad():
+        return float((net((x_test - mean) / std).argmax(-1) == y_test).float().mean())
+
+
 def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRETRAINED,
                      split: str = "test") -> dict[str, float]:
     """The effect table of one concept on `split` ("test" for reporting; "val" for choosing settings)."""
@@ -48,6 +69,13 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
     z_train = pair.represent(train.texts[:PROBE_TRAIN])
     c_train, c_test = torch.tensor(train.concept[:PROBE_TRAIN]), torch.tensor(test.concept)
     probe = {w: accuracy(fit_linear(z_train[w], c_train, 2, LinearConfig()), z[w], c_test) for w in WHICH}
+    if pair.erasers["cf"] is not None:
+        z_raw = pair.represent(test.texts, erase=False)["cf"]
+        z_train_raw = pair.represent(train.texts[:PROBE_TRAIN], erase=False)["cf"]
+        probe["cf_no_erasure"] = accuracy(fit_linear(z_train_raw, c_train, 2, LinearConfig()), z_raw, c_test)
+    else:
+        probe["cf_no_erasure"] = probe["cf"]
+    probe["cf_mlp"] = mlp_probe(z_train["cf"], c_train, z["cf"], c_test)
     majority = float(max(c_test.float().mean(), 1 - c_test.float().mean()))
     for level in task.train:
         p_o, p_cf = _probs(pair, z["o"], "o", level), _probs(pair, z["cf"], "cf", level)
@@ -60,6 +88,8 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
         out[f"{key}.acc_cf"] = float((p_cf.argmax(1) == labels).mean())
         out[f"{key}.probe_o"] = probe["o"]
         out[f"{key}.probe_cf"] = probe["cf"]
+        out[f"{key}.probe_cf_no_erasure"] = probe["cf_no_erasure"]
+        out[f"{key}.probe_cf_mlp"] = probe["cf_mlp"]
         out[f"{key}.probe_majority"] = majority
         out[f"{key}.realised_bias"] = task.realised_bias[level]
         out[f"{key}.n_test"] = float(len(labels))
@@ -99,7 +129,8 @@ def acceptance(res: dict[str, float], concepts: tuple[str, ...]) -> dict[str, fl
 
 def markdown_table(res: dict[str, float]) -> str:
     """The README's table, straight from an evaluation JSON (so no number is typed by hand)."""
-    cols = ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority")
+    cols = ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority",
+            "probe_cf_no_erasure", "probe_cf_mlp")
     lines = ["| concept | level | realised bias | " + " | ".join(cols) + " | abs(treate − ate_gt) |",
              "|" + "---|" * (len(cols) + 4)]
     for concept in CONCEPTS:
@@ -109,5 +140,5 @@ def markdown_table(res: dict[str, float]) -> str:
                 continue
             gap = abs(res[f"{key}.treate"] - res[f"{key}.ate_gt"])
             lines.append(f"| {concept} | {level} | {res[f'{key}.realised_bias']:.2f} | "
-                         + " | ".join(f"{res[f'{key}.{c}']:.3f}" for c in cols) + f" | {gap:.3f} |")
+                         + " | ".join(f"{res.get(f'{key}.{c}', float('nan')):.3f}" for c in cols) + f" | {gap:.3f} |")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """The shipped CausaLM models of one concept, O and CF, loaded for inference.
 
 Both encoders share the packaged base's frozen lower layers, so a sentence runs those once and then each
-encoder's own top layers: one sentence through both models costs 4 + 2 + 2 layers, not 12.
+encoder's own top layers: one sentence through both models costs 4 + 2 + 2 layers, not 12. A CF checkpoint may
+carry a LEACE eraser (explorer/models/erasure.py) that is part of CF's representation.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch.nn as nn
 
 from explorer import checkpoints
 from explorer.checkpoints import CheckpointError
+from explorer.models.erasure import LinearEraser
 from explorer.models.text_encoder import BaseModelMissing, TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool
 from explorer.paths import PRETRAINED
 
@@ -39,9 +41,11 @@ class CausalmPair(nn.Module):
     """O and CF encoders of one concept + their linear task heads for every bias level."""
 
     def __init__(self, base: TextEncoder, uppers: dict[str, nn.ModuleList], heads: dict[str, nn.Linear],
-                 concept: str, classes: tuple[str, ...], levels: tuple[str, ...], cards: dict[str, dict]):
+                 concept: str, classes: tuple[str, ...], levels: tuple[str, ...], cards: dict[str, dict],
+                 erasers: dict[str, LinearEraser | None] | None = None):
         super().__init__()
         self.base, self.concept, self.classes, self.levels, self.cards = base, concept, classes, levels, cards
+        self.erasers = {w: None for w in WHICH} | (erasers or {})
         self.uppers = nn.ModuleDict(uppers)
         self.heads = nn.ModuleDict(heads)  # keys "<which>_<level>" (ModuleDict refuses dots)
         self.tokenizer = load_tokenizer(base.cfg)
@@ -55,8 +59,11 @@ class CausalmPair(nn.Module):
         return TextBatch([len(x) for x in ids], self.base.cfg.max_len)
 
     @torch.no_grad()
-    def represent(self, texts: list[str], batch_size: int = 128) -> dict[str, torch.Tensor]:
-        """(N,) texts -> {"o": (N, H), "cf": (N, H)} pooled representations."""
+    def represent(self, texts: list[str], batch_size: int = 128, erase: bool = True) -> dict[str, torch.Tensor]:
+        """(N,) texts -> {"o": (N, H), "cf": (N, H)} pooled representations.
+
+        erase=False skips CF's eraser: the adversarially trained encoder alone (for the evaluation's probes).
+        """
         out: dict[str, list[torch.Tensor]] = {w: [] for w in WHICH}
         for i in range(0, len(texts), batch_size):
             b = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
@@ -64,7 +71,9 @@ class CausalmPair(nn.Module):
             low = self.base.lower(b["input_ids"], b["attention_mask"])  # (B, T, H) shared by O and CF
             for w in WHICH:
                 h = self.base._run(self.uppers[w], low, b["attention_mask"])  # (B, T, H)
-                out[w].append(mean_pool(h, b["attention_mask"]))
+                z = mean_pool(h, b["attention_mask"])  # (B, H)
+                eraser = self.erasers[w]
+                out[w].append(eraser(z) if erase and eraser is not None else z)
         hidden = self.base.hidden
         return {w: torch.cat(v) if v else torch.zeros(0, hidden, device=self.device) for w, v in out.items()}
 
@@ -101,8 +110,10 @@ def load_pair(concept: str, folder: Path = PRETRAINED, device: torch.device | st
     try:
         enc_cfg = TextEncoderConfig(**cards["o"]["config"]["encoder"])
         base = TextEncoder(enc_cfg).eval()
-        uppers, heads = {}, {}
+        uppers, heads, erasers = {}, {}, {}
         for w in WHICH:
+            eraser = LinearEraser.from_state(states[w])
+            erasers[w] = None if eraser is None else eraser.to(device)
             upper = copy.deepcopy(base.upper)
             upper.load_state_dict({k[len("upper."):]: v.float() for k, v in states[w].items()
                                    if k.startswith("upper.")})
@@ -113,7 +124,7 @@ def load_pair(concept: str, folder: Path = PRETRAINED, device: torch.device | st
                 head.load_state_dict({"weight": weight.float(), "bias": states[w][f"head.{level}.bias"].float()})
                 heads[f"{w}_{level}"] = head
         pair = CausalmPair(base, uppers, heads, concept, tuple(cards["o"]["classes"]),
-                           tuple(cards["o"]["levels"]), cards)
+                           tuple(cards["o"]["levels"]), cards, erasers)
     except BaseModelMissing:
         raise
     except (KeyError, TypeError, RuntimeError, ValueError) as err:

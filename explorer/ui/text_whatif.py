@@ -97,7 +97,8 @@ def concept_picker() -> tuple[str, str]:
                          key="text_concept",
                          format_func=CONCEPT_LABELS.get, on_change=_concept_changed,
                          help="Each concept has its own pair of models: the original one (O) and one whose "
-                              "encoder was trained to forget the concept (CF).")
+                              "encoder was trained to forget the concept (CF), after which a linear eraser "
+                              "removes what a linear reader could still find of it.")
     level = right.selectbox("Bias in the task models' training data", LEVELS, key="text_level",
                             help="The same concept, three task models: trained on data where the concept and the "
                                  "label were unrelated (balanced) or more and more tied (gentle, aggressive).")

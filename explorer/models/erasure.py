@@ -1,0 +1,76 @@
+"""Linear concept erasure (LEACE: Belrose et al., "LEACE: Perfect linear concept erasure in closed form", 2023).
+
+Gradient reversal makes the CF encoder's sentence adversary fail, but a freshly trained probe still reads the
+concept from the pooled representation (README, "CausaLM"). LEACE closes that gap for linear readers: it is the
+smallest affine change (in the representation's own whitened metric) after which the representation has zero
+cross-covariance with the concept, so no linear classifier (the task head, a linear probe) can use the concept
+better than a constant. It is an addition to CausaLM, applied after stage 1 to the CF encoder's pooled output;
+it says nothing about non-linear readers.
+
+With X the (N, H) representations, mu their mean, Sigma their covariance, W = Sigma^(-1/2) on its support and
+P the orthogonal projection onto W Cov(X, Z):  erase(x) = x - W^+ P W (x - mu).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class LinearEraser:
+    """erase(x) = x - (x - mean) @ proj.T, fitted by `fit_eraser`."""
+
+    proj: torch.Tensor  # (H, H) the oblique projection W^+ P W
+    mean: torch.Tensor  # (H,)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, H) -> (N, H)."""
+        return x - (x - self.mean.to(x)) @ self.proj.to(x).T
+
+    def to(self, device: torch.device | str) -> "LinearEraser":
+        return LinearEraser(self.proj.to(device), self.mean.to(device))
+
+    def state(self, prefix: str = "eraser.") -> dict[str, torch.Tensor]:
+        return {f"{prefix}proj": self.proj.float().contiguous(), f"{prefix}mean": self.mean.float().contiguous()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor], prefix: str = "eraser.") -> "LinearEraser | None":
+        """None when the checkpoint carries no eraser (the O encoder, or a CF encoder trained without one)."""
+        if f"{prefix}proj" not in state:
+            return None
+        return cls(state[f"{prefix}proj"].float(), state[f"{prefix}mean"].float())
+
+
+@torch.no_grad()
+def fit_eraser(x: torch.Tensor, z: torch.Tensor, rel_eps: float = 1e-6) -> LinearEraser:
+    """(N, H) representations and (N,) integer concept labels -> the LEACE eraser for that concept.
+
+    Fitted in float64: the whitening divides by small eigenvalues of the covariance, which float32 blurs.
+    Eigenvalues below rel_eps * the largest are treated as outside the support.
+    """
+    if x.ndim != 2 or z.ndim != 1 or len(x) != len(z):
+        raise ValueError(f"expected (N, H) features and (N,) labels, got {tuple(x.shape)} and {tuple(z.shape)}")
+    classes = torch.unique(z)
+    if len(classes) < 2:
+        raise ValueError("the concept takes a single value in these texts; there is nothing to erase")
+    xd = x.double()
+    mean = xd.mean(0)  # (H,)
+    xc = xd - mean  # (N, H)
+    # One-hot concept minus one column: the columns' span is what matters, and dropping one removes the
+    # linear dependence of a full one-hot code.
+    zc = torch.stack([(z == c).double() for c in classes[1:]], 1)  # (N, K-1)
+    zc = zc - zc.mean(0)
+    sigma = xc.T @ xc / len(x)  # (H, H)
+    cross = xc.T @ zc / len(x)  # (H, K-1)
+    evals, evecs = torch.linalg.eigh(sigma)
+    keep = evals > rel_eps * evals.max()
+    v, lam = evecs[:, keep], evals[keep]  # (H, R), (R,)
+    whiten = v @ torch.diag(lam.rsqrt()) @ v.T  # (H, H) W
+    unwhiten = v @ torch.diag(lam.sqrt()) @ v.T  # (H, H) W^+
+    u = whiten @ cross  # (H, K-1)
+    q, r = torch.linalg.qr(u)
+    q = q[:, r.diagonal().abs() > 1e-12 * r.diagonal().abs().max().clamp_min(1e-300)]  # (H, rank)
+    proj = unwhiten @ (q @ q.T) @ whiten  # (H, H)
+    return LinearEraser(proj.float(), mean.float())
