@@ -52,19 +52,20 @@ def ablate_concept(concept: str, split: str = "val", folder: Path = PRETRAINED,
     probe_rows = [row[t] for t in task.train["balanced"].texts[:PROBE_TRAIN]]
     c_probe = torch.tensor(task.train["balanced"].concept[:PROBE_TRAIN])
     out: dict[str, float] = {}
+    p_o: dict[str, np.ndarray] = {}  # by level: O's probabilities, shared by every variant
+    for level in task.train:
+        p_o[level] = _softmax(pair.head("o", level), z_ev["o"])
+        out[f"{concept}.{level}.ate_gt"] = ate_gt(p_o[level], _softmax(pair.head("o", level), z_ev_cf_text))
+        out[f"{concept}.{level}.acc_o"] = float((p_o[level].argmax(1) == labels).mean())
     for name, (z_tr, z_e, shipped) in variants.items():
         out[f"{concept}.{name}.probe"] = accuracy(fit_linear(z_tr[probe_rows], c_probe, 2, LinearConfig()), z_e, c_ev)
         for level, train in task.train.items():
-            p_o = _softmax(pair.head("o", level), z_ev["o"])
             head = pair.head("cf", level) if shipped else fit_linear(
                 z_tr[[row[t] for t in train.texts]], torch.tensor(train.labels), len(task.classes),
                 LinearConfig(seed=seed))
             p_cf = _softmax(head, z_e)
-            key = f"{concept}.{level}"
-            out[f"{key}.ate_gt"] = ate_gt(p_o, _softmax(pair.head("o", level), z_ev_cf_text))
-            out[f"{key}.acc_o"] = float((p_o.argmax(1) == labels).mean())
-            out[f"{key}.{name}.treate"] = treate(p_o, p_cf)
-            out[f"{key}.{name}.acc"] = float((p_cf.argmax(1) == labels).mean())
+            out[f"{concept}.{level}.{name}.treate"] = treate(p_o[level], p_cf)
+            out[f"{concept}.{level}.{name}.acc"] = float((p_cf.argmax(1) == labels).mean())
     out[f"{concept}.probe_majority"] = float(max(c_ev.float().mean(), 1 - c_ev.float().mean()))
     return out
 
