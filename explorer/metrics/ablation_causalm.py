@@ -39,8 +39,8 @@ def ablate_concept(concept: str, split: str = "val", folder: Path = PRETRAINED,
     ev = task.val if split == "val" else task.test
     texts = sorted(set(task.stage1["texts"]) | {t for s in task.train.values() for t in s.texts})
     row = {t: i for i, t in enumerate(texts)}
-    z_all, z_raw = pair.represent(texts), pair.represent(texts, erase=False)  # {which: (N, H)}
-    z_ev, z_ev_raw = pair.represent(ev.texts), pair.represent(ev.texts, erase=False)
+    z_raw, z_ev_raw = pair.represent(texts, erase=False), pair.represent(ev.texts, erase=False)  # {which: (N, H)}
+    z_all, z_ev = pair.erase(z_raw), pair.erase(z_ev_raw)
     z_ev_cf_text = pair.represent(ev.texts_cf)["o"]  # (M, H) O on the TRUE counterfactual texts
     s1 = [row[t] for t in task.stage1["texts"]]
     o_eraser = fit_eraser(z_all["o"][s1], torch.tensor(task.stage1["sent_concept"]))

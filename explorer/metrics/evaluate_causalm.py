@@ -58,7 +58,8 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
     pair = load_pair(concept, folder)
     task = load_task(concept, limit)
     test = task.test if split == "test" else task.val
-    z = pair.represent(test.texts)  # {which: (N, H)}
+    z_raw = pair.represent(test.texts, erase=False)  # {which: (N, H)} before CF's eraser
+    z = pair.erase(z_raw)
     z_cf_text = pair.represent(test.texts_cf)["o"]  # (N, H): O on the true counterfactual texts
     labels, concept_values = np.asarray(test.labels), np.asarray(test.concept)
     out: dict[str, float] = {}
@@ -66,15 +67,11 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
     # The probe trains on (at most PROBE_TRAIN of) the training split: enough for a linear probe on 384
     # features, and it keeps the evaluation's cost dominated by the test texts.
     train = task.train["balanced"]
-    z_train = pair.represent(train.texts[:PROBE_TRAIN])
+    z_train_raw = pair.represent(train.texts[:PROBE_TRAIN], erase=False)
+    z_train = pair.erase(z_train_raw)
     c_train, c_test = torch.tensor(train.concept[:PROBE_TRAIN]), torch.tensor(test.concept)
     probe = {w: accuracy(fit_linear(z_train[w], c_train, 2, LinearConfig()), z[w], c_test) for w in WHICH}
-    if pair.erasers["cf"] is not None:
-        z_raw = pair.represent(test.texts, erase=False)["cf"]
-        z_train_raw = pair.represent(train.texts[:PROBE_TRAIN], erase=False)["cf"]
-        probe["cf_no_erasure"] = accuracy(fit_linear(z_train_raw, c_train, 2, LinearConfig()), z_raw, c_test)
-    else:
-        probe["cf_no_erasure"] = probe["cf"]
+    probe["cf_no_erasure"] = accuracy(fit_linear(z_train_raw["cf"], c_train, 2, LinearConfig()), z_raw["cf"], c_test)
     probe["cf_mlp"] = mlp_probe(z_train["cf"], c_train, z["cf"], c_test)
     majority = float(max(c_test.float().mean(), 1 - c_test.float().mean()))
     for level in task.train:

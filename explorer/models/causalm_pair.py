@@ -71,11 +71,14 @@ class CausalmPair(nn.Module):
             low = self.base.lower(b["input_ids"], b["attention_mask"])  # (B, T, H) shared by O and CF
             for w in WHICH:
                 h = self.base._run(self.uppers[w], low, b["attention_mask"])  # (B, T, H)
-                z = mean_pool(h, b["attention_mask"])  # (B, H)
-                eraser = self.erasers[w]
-                out[w].append(eraser(z) if erase and eraser is not None else z)
+                out[w].append(mean_pool(h, b["attention_mask"]))  # (B, H)
         hidden = self.base.hidden
-        return {w: torch.cat(v) if v else torch.zeros(0, hidden, device=self.device) for w, v in out.items()}
+        z = {w: torch.cat(v) if v else torch.zeros(0, hidden, device=self.device) for w, v in out.items()}
+        return self.erase(z) if erase else z
+
+    def erase(self, z: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Applies each model's eraser (if it has one) to representations from `represent(..., erase=False)`."""
+        return {w: x if self.erasers[w] is None else self.erasers[w](x) for w, x in z.items()}
 
     @torch.no_grad()
     def predict(self, texts: list[str], level: str, batch_size: int = 128) -> dict[str, np.ndarray]:
