@@ -17,6 +17,7 @@ import pytest
 
 from explorer.data import rotten
 from explorer.data.rotten import BIAS_LEVELS, PHI_TOLERANCE, ReviewExample, biased_subsample, phi, remove_adjectives
+from explorer.data.race_names import load_first_name_races
 from explorer.data.safe_pickle import UnsafePickleError, load_resume_names, safe_load
 from explorer.scm import templates as T
 
@@ -160,28 +161,45 @@ def test_template_cf_changes_only_the_person(concept):
 
 
 def test_partners_are_an_involution(concept):
-    people = {p.words: p for split in ("train", "test") for p in T.persons(concept, split)}
+    people = {p.words: p for split in T.SPLITS for p in T.persons(concept, split)}
     for p in people.values():
         partner = people[p.partner]
         assert partner.partner == p.words and partner.value == 1 - p.value and partner.other == p.other
 
 
 def test_person_splits_are_disjoint_and_keep_pairs(concept):
-    train = {p.words for p in T.persons(concept, "train")}
-    test = {p.words for p in T.persons(concept, "test")}
-    assert train and test and not train & test
-    assert {p.partner for p in T.persons(concept, "train")} == train
-    assert 0.6 < len(train) / (len(train) + len(test)) < 0.8
-    test_sentences = {ex.person for ex in T.template_corpus(concept, "test")}
-    assert test_sentences <= test
+    split = {s: {p.words for p in T.persons(concept, s)} for s in T.SPLITS}
+    assert all(split.values())
+    assert not split["train"] & split["val"] and not split["train"] & split["test"] and not split["val"] & split["test"]
+    for s in T.SPLITS:
+        assert {p.partner for p in T.persons(concept, s)} == split[s]
+        assert {ex.person for ex in T.template_corpus(concept, s)} <= split[s]  # sentences name own persons
+    total = sum(len(v) for v in split.values())
+    assert 0.6 < (len(split["train"]) + len(split["val"])) / total < 0.8
+    assert 0.08 < len(split["val"]) / total < 0.2
+    # Every kind of person (census names, phrases, ResumeNames, Tzioumis names) reaches every split.
+    kinds = {s: {p.kind for p in T.persons(concept, s)} for s in T.SPLITS}
+    assert kinds["train"] == kinds["val"] == kinds["test"]
 
 
-def test_race_persons_are_resume_names():
-    names = {(n, g, r) for n, g, r in load_resume_names()}
-    for p in T.persons("race", "train") + T.persons("race", "test"):
+def test_race_persons_are_resume_or_tzioumis_names():
+    resume = {(n, g, r) for n, g, r in load_resume_names()}
+    shares = load_first_name_races()
+    female, male = (dict(T._census(f)) for f in ("dist.female.first", "dist.male.first"))
+    people = [p for s in T.SPLITS for p in T.persons("race", s)]
+    assert {p.kind for p in people} == {"resume", "tzioumis"}
+    assert len(people) >= 100 and sum(p.kind == "tzioumis" for p in people) > sum(p.kind == "resume" for p in people)
+    for p in people:
         gender = "female" if p.other == 1 else "male"
-        assert (p.words, gender, "black" if p.value else "white") in names
-        assert (p.partner, gender, "white" if p.value else "black") in names
+        black, white = (p.words, p.partner) if p.value else (p.partner, p.words)
+        if p.kind == "resume":
+            assert (black, gender, "black") in resume and (white, gender, "white") in resume
+            continue
+        assert shares[black.upper()]["black"] >= T.BLACK_SHARE and shares[white.upper()]["white"] >= T.WHITE_SHARE
+        own, other = (female, male) if gender == "female" else (male, female)
+        for name in (black.upper(), white.upper()):
+            assert own[name] >= T.GENDER_SHARE * (own[name] + other.get(name, 0.0))
+        assert not {n for n, _, _ in resume} & {black, white}
 
 
 def _true_label(ex: T.TemplateExample) -> int:
@@ -204,6 +222,7 @@ def test_template_sizes_and_train_val_disjoint(concept):
     train, val = T.template_corpus(concept, "train"), T.template_corpus(concept, "val")
     assert (len(train), len(val), len(T.template_corpus(concept, "test"))) == (6000, 1000, 2000)
     assert not {ex.text for ex in train} & {ex.text for ex in val}
+    assert not {ex.person for ex in train} & {ex.person for ex in val}
     assert T.template_corpus(concept, "train", n=50) == T.template_corpus(concept, "train", n=50)
 
 

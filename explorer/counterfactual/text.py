@@ -180,11 +180,11 @@ class Swaps:
 
 @functools.lru_cache(maxsize=None)
 def swaps(concept: str) -> Swaps:
-    """The swap table of "gender" or "race", built from the template lexicon (both splits' persons)."""
+    """The swap table of "gender" or "race", built from the template lexicon (every split's persons)."""
     from explorer.scm.templates import persons
 
     names, nouns = {}, {}
-    for person in persons(concept, "train") + persons(concept, "test"):
+    for person in persons(concept, "train") + persons(concept, "val") + persons(concept, "test"):
         words, partner = person.words.split(), person.partner.split()
         if len(words) == 1 and len(partner) == 1:
             names.setdefault(person.words, person.partner)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from explorer.data.race_names import load_first_name_races
 from explorer.data.rotten import phi
 from explorer.data.safe_pickle import load_resume_names, package_dir
 
@@ -30,10 +31,17 @@ TEMPLATE_BIAS = {"balanced": 0.0, "gentle": 0.3, "aggressive": 0.6}
 TARGET_CLASS = {"gender": "joy", "race": "anger"}  # demonstration of an injected bias only
 DEFAULT_N = {"train": 6000, "val": 1000, "test": 2000}
 TRAIN_FRACTION = 0.7  # of person pairs; the rest are test-only, so test sentences use unseen persons
+# Of person pairs, carved out of the TRAIN_FRACTION side (so the test persons stay what they were): val
+# sentences name persons training never saw, as test ones do, so choices made on val face the same shift.
+VAL_FRACTION = 0.15
 N_CENSUS = 100  # top names of each gender taken from the census lists
 # A top name also given to at least this share (in %) of the other gender counts as shared and is dropped
 # (Kelly, Robin, Terry, Willie...); rarer cross-gender entries in the census files are recording noise.
 SHARED_PERCENT = 0.02
+# Tzioumis names (explorer.data.race_names): a name counts as Black-identifying when most of its bearers
+# are Black, and as a white partner when at least WHITE_SHARE of them are white; its gender must be clear
+# in the census lists (GENDER_SHARE of its census frequency in one gender).
+BLACK_SHARE, WHITE_SHARE, GENDER_SHARE = 0.5, 0.95, 0.95
 
 # Written for this project. Every sentence names one person and no gendered pronoun.
 TEMPLATES = (
@@ -75,7 +83,7 @@ class Person:
     value: int  # concept value: gender 1 female / 0 male; race 1 Black / 0 white
     other: int  # the other attribute: race (1 Black, 0 white, -1 unknown) or gender (1 female, 0 male)
     partner: str  # the same slot filled with the other concept value
-    kind: str  # "census", "phrase" or "resume"
+    kind: str  # "census", "phrase", "resume" or "tzioumis"
 
 
 @dataclass(frozen=True)
@@ -123,6 +131,28 @@ def census_pairs(exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]
     return list(zip(f, m))  # zip stops at the shorter list: every name has a partner
 
 
+def tzioumis_pairs(exclude: frozenset[str] = frozenset()) -> dict[str, list[tuple[str, str]]]:
+    """{"female": [(Black-identifying name, white-identifying name), ...], "male": [...]} from Tzioumis.
+
+    Within a gender, both lists are ordered by census frequency and paired by rank, so common names meet
+    common names; the longer (white) list is cut to the shorter.
+
+    Args:
+        exclude: Title-cased names to leave out (the ResumeNames names, which are paired separately).
+    """
+    female, male = dict(_census("dist.female.first")), dict(_census("dist.male.first"))
+    shares = load_first_name_races()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for gender, own, other in (("female", female, male), ("male", male, female)):
+        clear = [n for n in own if own[n] >= GENDER_SHARE * (own[n] + other.get(n, 0.0))
+                 and n in shares and n.title() not in exclude]
+        clear.sort(key=lambda n: -own[n])  # by frequency; dict order already is, this makes it explicit
+        black = [n.title() for n in clear if shares[n]["black"] >= BLACK_SHARE]
+        white = [n.title() for n in clear if shares[n]["white"] >= WHITE_SHARE]
+        out[gender] = list(zip(black, white))
+    return out
+
+
 def _resume_cells() -> dict[tuple[str, str], list[str]]:
     """ResumeNames names by (gender, race), each list sorted so pairing by position is deterministic."""
     cells: dict[tuple[str, str], list[str]] = {}
@@ -145,9 +175,13 @@ def _pairs(concept: str) -> list[tuple[Person, Person]]:
             for f, m in zip(cells[("female", race)], cells[("male", race)]):
                 out.append((Person(f, 1, other, m, "resume"), Person(m, 0, other, f, "resume")))
     elif concept == "race":
+        resume = frozenset(n for names in cells.values() for n in names)
+        extra = tzioumis_pairs(exclude=resume)
         for gender, other in (("female", 1), ("male", 0)):
             for b, w in zip(cells[(gender, "black")], cells[(gender, "white")]):
                 out.append((Person(b, 1, other, w, "resume"), Person(w, 0, other, b, "resume")))
+            for b, w in extra[gender]:
+                out.append((Person(b, 1, other, w, "tzioumis"), Person(w, 0, other, b, "tzioumis")))
     else:
         raise ValueError(f"unknown concept {concept!r}; expected one of {CONCEPTS}")
     return out
@@ -155,10 +189,12 @@ def _pairs(concept: str) -> list[tuple[Person, Person]]:
 
 @functools.lru_cache(maxsize=None)
 def persons(concept: str, split: str) -> tuple[Person, ...]:
-    """The persons of a split: pairs go wholly to train (also used by val) or wholly to test.
+    """The persons of a split: each pair goes wholly to one of train, val and test.
 
-    Pairs are shuffled with SEED within each kind (census names, phrases, ResumeNames by `other`), and
-    TRAIN_FRACTION of each group goes to train, so both sides see every kind.
+    Pairs are shuffled with SEED within each kind (census names, phrases, ResumeNames and Tzioumis names by
+    `other`). The last 1 - TRAIN_FRACTION of each shuffled group is test; of the rest, the first
+    VAL_FRACTION (of the group, at least one pair while two are left for training) is val. Every split
+    sees every kind, and the test persons are the ones of the earlier two-way split.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
@@ -171,7 +207,8 @@ def persons(concept: str, split: str) -> tuple[Person, ...]:
         pairs = groups[key]
         order = rng.permutation(len(pairs))
         n_train = round(len(pairs) * TRAIN_FRACTION)
-        side = order[:n_train] if split in ("train", "val") else order[n_train:]
+        n_val = min(max(1, round(len(pairs) * VAL_FRACTION)), max(0, n_train - 2))
+        side = {"val": order[:n_val], "train": order[n_val:n_train], "test": order[n_train:]}[split]
         chosen += [p for i in sorted(side) for p in pairs[i]]
     return tuple(chosen)
 
@@ -214,9 +251,8 @@ def template_corpus(concept: str, split: str, bias: str = "balanced", n: int | N
                     seed: int = SEED) -> list[TemplateExample]:
     """A deterministic sample of sentences for one concept and split.
 
-    Train and val draw disjoint sentences from the train persons (val from the first DEFAULT_N["val"]
-    of a shuffle fixed by SEED, train from the rest); test uses only the held-out persons. The bias is injected
-    into train only: val and test always carry the emotion word's label.
+    Each split names only its own persons (see `persons`). The bias is injected into train only: val and
+    test always carry the emotion word's label.
 
     Args:
         concept: "gender" or "race".
@@ -233,12 +269,6 @@ def template_corpus(concept: str, split: str, bias: str = "balanced", n: int | N
     people = persons(concept, split)
     emotions = [(w, CLASSES.index(c)) for c in CLASSES for w in EMOTIONS[c]]
     grid = _grid(len(people), len(emotions))  # (N, 3) every sentence the split can hold
-    # The val block is fixed by SEED, not `seed`, so train and val stay disjoint for any seed.
-    grid = grid[np.random.default_rng(SEED).permutation(len(grid))]
-    if split == "val":
-        grid = grid[:DEFAULT_N["val"]]
-    elif split == "train":
-        grid = grid[DEFAULT_N["val"]:]
     rng = np.random.default_rng(seed)
     n = DEFAULT_N[split] if n is None else n
     grid = grid[np.sort(rng.permutation(len(grid))[:n])]
