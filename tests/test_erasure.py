@@ -74,3 +74,27 @@ def test_multi_class_concepts_are_erased_too():
 def test_a_constant_concept_is_refused_clearly():
     with pytest.raises(ValueError, match="single value"):
         fit_eraser(torch.randn(10, 4), torch.zeros(10, dtype=torch.long))
+
+
+def test_erasing_within_groups_removes_a_concept_that_only_shows_inside_groups():
+    # The concept shifts the features in opposite directions in two groups: marginally it cancels out, so the
+    # plain eraser leaves it, while the within-group eraser removes it from each group.
+    g = torch.Generator().manual_seed(3)
+    n, h = 4000, 8
+    z, groups = (torch.rand(n, generator=g) < 0.5).long(), (torch.rand(n, generator=g) < 0.5).long()
+    direction = torch.randn(h, generator=g)
+    sign = 2.0 * groups.float() - 1.0  # (N,) -1 / +1
+    x = torch.randn(n, h, generator=g) + 2.0 * (z.float() * sign)[:, None] * direction + 3.0 * groups[:, None]
+
+    def within_gap(x_: torch.Tensor) -> float:
+        """Largest distance between concept means inside one group."""
+        return max(float((x_[(groups == k) & (z == 1)].mean(0) - x_[(groups == k) & (z == 0)].mean(0)).norm())
+                   for k in (0, 1))
+
+    assert within_gap(fit_eraser(x, z)(x)) > 3.0  # marginal erasure misses it
+    erased = fit_eraser(x, z, groups=groups)(x)
+    assert within_gap(erased) < 0.1
+    # the group itself (not the concept) stays readable
+    assert float((erased[groups == 1].mean(0) - erased[groups == 0].mean(0)).norm()) > 5.0
+    with pytest.raises(ValueError, match="groups"):
+        fit_eraser(x, z, groups=groups[:-1])

@@ -28,7 +28,7 @@ class TextTask:
     control_name: str
     n_control: int
     token_level: bool
-    stage1: dict  # texts, sent_concept, sent_control (+ words, tok_concept, tok_control for reviews)
+    stage1: dict  # texts, sent_concept, sent_control, labels (+ words, tok_concept, tok_control for reviews)
     train: dict[str, Split]  # by bias level
     val: Split
     test: Split
@@ -71,6 +71,7 @@ def _adjectives(limit: int | None) -> TextTask:
         "tok_control": [[pos_index(p) for p in r.pos] for r in train],
         "sent_concept": [r.concept for r in train],
         "sent_control": [-100] * len(train),  # the reviews' control head is token-level (POS)
+        "labels": [r.label for r in train],
     }
     from explorer.models.causalm import POS_CONTROL
 
@@ -97,6 +98,7 @@ def _templates(concept: str, limit: int | None) -> TextTask:
         "sent_concept": [r.value for r in rows],
         # control: the other demographic concept, where the person word carries it (-100 = unknown)
         "sent_control": [r.other if r.other >= 0 else -100 for r in rows],
+        "labels": [r.label for r in rows],  # true labels: the balanced set carries no injected bias
     }
     other = "race" if concept == "gender" else "gender"
     val = _cut(template_corpus(concept, "val"), limit)

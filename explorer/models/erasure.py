@@ -9,6 +9,11 @@ it says nothing about non-linear readers.
 
 With X the (N, H) representations, mu their mean, Sigma their covariance, W = Sigma^(-1/2) on its support and
 P the orthogonal projection onto W Cov(X, Z):  erase(x) = x - W^+ P W (x - mu).
+
+Optionally the eraser removes the concept *within* each group of a second variable (the task label): P then
+projects onto the span of every W Cov(X, Z | group). Why: zero marginal covariance
+still lets a linear task head trained on biased labels separate the concept inside a class (the pooled
+output mixes the person's name with the emotion word), which is exactly the shortcut CF must not have.
 """
 
 from __future__ import annotations
@@ -44,14 +49,24 @@ class LinearEraser:
 
 
 @torch.no_grad()
-def fit_eraser(x: torch.Tensor, z: torch.Tensor, rel_eps: float = 1e-6) -> LinearEraser:
+def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = None,
+               rel_eps: float = 1e-6) -> LinearEraser:
     """(N, H) representations and (N,) integer concept labels -> the LEACE eraser for that concept.
 
     Fitted in float64: the whitening divides by small eigenvalues of the covariance, which float32 blurs.
     Eigenvalues below rel_eps * the largest are treated as outside the support.
+
+    Args:
+        x: (N, H) representations.
+        z: (N,) concept labels.
+        groups: Optional (N,) labels of a second variable; the concept is then erased within each group
+            (groups where the concept takes one value add nothing) instead of over all N.
+        rel_eps: Relative eigenvalue floor of the whitening.
     """
     if x.ndim != 2 or z.ndim != 1 or len(x) != len(z):
         raise ValueError(f"expected (N, H) features and (N,) labels, got {tuple(x.shape)} and {tuple(z.shape)}")
+    if groups is not None and groups.shape != z.shape:
+        raise ValueError(f"expected (N,) groups, got {tuple(groups.shape)}")
     classes = torch.unique(z)
     if len(classes) < 2:
         raise ValueError("the concept takes a single value in these texts; there is nothing to erase")
@@ -60,10 +75,20 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, rel_eps: float = 1e-6) -> Linea
     xc = xd - mean  # (N, H)
     # One-hot concept minus one column: the columns' span is what matters, and dropping one removes the
     # linear dependence of a full one-hot code.
-    zc = torch.stack([(z == c).double() for c in classes[1:]], 1)  # (N, K-1)
-    zc = zc - zc.mean(0)
+    z1 = torch.stack([(z == c).double() for c in classes[1:]], 1)  # (N, K-1)
+    zc = z1 - z1.mean(0)
     sigma = xc.T @ xc / len(x)  # (H, H)
     cross = xc.T @ zc / len(x)  # (H, K-1)
+    if groups is not None:
+        # Within-group columns only. The marginal column would add the between-group term, the chance
+        # correlation of the concept with the groups times the gap between group means: tiny, yet the projection
+        # gives every column's direction full weight, so it would erase the groups themselves (the task classes).
+        blocks = []
+        for g in torch.unique(groups):
+            m = groups == g
+            xg, zg = xd[m] - xd[m].mean(0), z1[m] - z1[m].mean(0)  # (N_g, H), (N_g, K-1)
+            blocks.append(xg.T @ zg / len(x))  # (H, K-1), zero where the concept is constant in the group
+        cross = torch.cat(blocks, 1)  # (H, (1 + G)(K-1))
     evals, evecs = torch.linalg.eigh(sigma)
     keep = evals > rel_eps * evals.max()
     v, lam = evecs[:, keep], evals[keep]  # (H, R), (R,)
