@@ -223,6 +223,9 @@ def test_template_sizes_and_train_val_disjoint(concept):
     assert (len(train), len(val), len(T.template_corpus(concept, "test"))) == (6000, 1000, 2000)
     assert not {ex.text for ex in train} & {ex.text for ex in val}
     assert not {ex.person for ex in train} & {ex.person for ex in val}
+    for split in T.SPLITS:  # sentences come in mixed order, so the first few name several persons
+        head = T.template_corpus(concept, split)[:12]
+        assert len({ex.person for ex in head}) >= 6 and len({ex.value for ex in head}) == 2
     assert T.template_corpus(concept, "train", n=50) == T.template_corpus(concept, "train", n=50)
 
 

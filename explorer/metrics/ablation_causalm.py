@@ -5,8 +5,9 @@ shipped ones do not apply (the same linear recipe and seed as training):
 - adversary: the CF encoder alone (gradient reversal, no eraser) — CausaLM as published;
 - adversary+eraser: the shipped CF model (its eraser and heads as shipped);
 - eraser: O's own encoder with a LEACE eraser fitted on O's stage-1 representations — no adversary at all;
-- adversary+label-eraser: the CF encoder with an eraser that also removes the concept within each task class
-  (`fit_eraser(..., groups=labels)`), whichever of the two erasers the shipped model carries.
+- adversary+overall-eraser and adversary+label-eraser: the CF encoder with a freshly fitted eraser of the
+  concept over all texts, or within each task class (`fit_eraser(..., groups=labels)`), whichever of the two
+  the shipped model carries (CausalmTrainConfig.erase_within_label).
 Everything is fitted on training texts only; the default split is validation, where settings are chosen.
 """
 
@@ -25,7 +26,7 @@ from explorer.models.erasure import fit_eraser
 from explorer.paths import PRETRAINED
 from explorer.training.linear import LinearConfig, accuracy, fit_linear
 
-VARIANTS = ("adversary", "adversary+eraser", "eraser", "adversary+label-eraser")
+VARIANTS = ("adversary", "adversary+eraser", "eraser", "adversary+overall-eraser", "adversary+label-eraser")
 PROBE_TRAIN = 4000  # as in evaluate_causalm
 
 
@@ -47,11 +48,13 @@ def ablate_concept(concept: str, split: str = "val", folder: Path = PRETRAINED,
     s1 = [row[t] for t in task.stage1["texts"]]
     concept_s1, labels_s1 = torch.tensor(task.stage1["sent_concept"]), torch.tensor(task.stage1["labels"])
     o_eraser = fit_eraser(z_all["o"][s1], concept_s1)
+    overall_eraser = fit_eraser(z_raw["cf"][s1], concept_s1)
     label_eraser = fit_eraser(z_raw["cf"][s1], concept_s1, groups=labels_s1)
     # (features on training texts, features on the evaluation texts, whether the shipped CF heads apply)
     variants = {"adversary": (z_raw["cf"], z_ev_raw["cf"], False),
                 "adversary+eraser": (z_all["cf"], z_ev["cf"], pair.erasers["cf"] is not None),
                 "eraser": (o_eraser(z_all["o"]), o_eraser(z_ev["o"]), False),
+                "adversary+overall-eraser": (overall_eraser(z_raw["cf"]), overall_eraser(z_ev_raw["cf"]), False),
                 "adversary+label-eraser": (label_eraser(z_raw["cf"]), label_eraser(z_ev_raw["cf"]), False)}
     labels, c_ev = np.asarray(ev.labels), torch.tensor(ev.concept)
     probe_rows = [row[t] for t in task.train["balanced"].texts[:PROBE_TRAIN]]

@@ -269,6 +269,10 @@ def template_corpus(concept: str, split: str, bias: str = "balanced", n: int | N
     people = persons(concept, split)
     emotions = [(w, CLASSES.index(c)) for c in CLASSES for w in EMOTIONS[c]]
     grid = _grid(len(people), len(emotions))  # (N, 3) every sentence the split can hold
+    # A fixed shuffle before the draw, so the drawn sentences come in mixed order, not person by person: the
+    # page's examples and the audit's example CSV take the first few, and stage 1's length-sorted batches
+    # keep this order among texts of equal length.
+    grid = grid[np.random.default_rng(SEED).permutation(len(grid))]
     rng = np.random.default_rng(seed)
     n = DEFAULT_N[split] if n is None else n
     grid = grid[np.sort(rng.permutation(len(grid))[:n])]
