@@ -30,8 +30,10 @@ RULES = {
                   "or *and* left between removed adjectives), as in the review corpus's true counterfactuals",
     "gender": "every gendered first name and person word the emotion corpus uses is swapped for its partner "
               "of the other gender (*Mary* ↔ *James*, *sister* ↔ *brother*, *wife* ↔ *husband*)",
-    "race": "every first name of the ResumeNames study is swapped for its partner of the other race and the "
-            "same gender (*Lakisha* ↔ *Jill*, *Jamal* ↔ *Brett*)",
+    "race": "every first name of the race lexicon (the names of the ResumeNames audit study, plus first names "
+            "that US mortgage records show are mostly carried by Black or by white people) is swapped for its "
+            "partner of the other race and the same gender (*Lakisha* ↔ *Jill*, *Jamal* ↔ *Brett*, "
+            "*Althea* ↔ *Erin*)",
 }
 # Pronouns are not in the template lexicon (its sentences have none), so they are left as written and
 # said so: "her" would need the grammar to choose between "him" and "his".
