@@ -1,6 +1,6 @@
 """`python -m explorer evaluate causalm-erasure`: what the adversary and the LEACE eraser each contribute.
 
-Three counterfactual models are compared against the same O model, with freshly fitted task heads where the
+Five counterfactual models are compared against the same O model, with freshly fitted task heads where the
 shipped ones do not apply (the same linear recipe and seed as training):
 - adversary: the CF encoder alone (gradient reversal, no eraser) — CausaLM as published;
 - adversary+eraser: the shipped CF model (its eraser and heads as shipped);

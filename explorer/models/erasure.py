@@ -88,7 +88,7 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
             m = groups == g
             xg, zg = xd[m] - xd[m].mean(0), z1[m] - z1[m].mean(0)  # (N_g, H), (N_g, K-1)
             blocks.append(xg.T @ zg / len(x))  # (H, K-1), zero where the concept is constant in the group
-        cross = torch.cat(blocks, 1)  # (H, (1 + G)(K-1))
+        cross = torch.cat(blocks, 1)  # (H, G(K-1))
     evals, evecs = torch.linalg.eigh(sigma)
     keep = evals > rel_eps * evals.max()
     v, lam = evecs[:, keep], evals[keep]  # (H, R), (R,)

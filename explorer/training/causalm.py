@@ -192,11 +192,10 @@ def train_concept(concept: str, cfg: CausalmTrainConfig) -> dict[str, dict]:
 
 
 def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) -> dict:
+    within = " (the concept erased within each task class)" if cfg.erase_within_label.get(task.concept) else ""
+    eraser = f", then a LEACE linear eraser on the pooled output{within}" if cfg.erase else ""
     role = ("counterfactual encoder CF: masked-LM + control head + adversarial heads that remove the concept"
-            + ((", then a LEACE linear eraser on the pooled output"
-                + (" (the concept erased within each task class)"
-                   if cfg.erase_within_label.get(task.concept, False) else "")) if cfg.erase else "")
-            if which == "cf" else "original encoder O: masked-LM + control head, no adversary")
+            + eraser if which == "cf" else "original encoder O: masked-LM + control head, no adversary")
     return {
         "description": f"CausaLM {role}; concept `{task.concept}`, control `{task.control_name}`; "
                        f"task classes {', '.join(task.classes)}. Weights: the top {cfg.encoder.trainable_layers} "
