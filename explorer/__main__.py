@@ -85,10 +85,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         from explorer.data.text_tasks import CONCEPTS
         from explorer.metrics.ablation_causalm import erasure_ablation
         from explorer.metrics.evaluate_causalm import evaluate_causalm
+        from explorer.metrics.name_rank_sweep import name_rank_sweep
         from explorer.paths import PRETRAINED
 
-        run = erasure_ablation if args.world == "causalm-erasure" else evaluate_causalm
-        result = run(tuple(args.only.split(",")) if args.only else CONCEPTS, limit=args.limit,
+        run, default = {"causalm-erasure": (erasure_ablation, CONCEPTS), "causalm-names": (name_rank_sweep, ("race",))
+                        }.get(args.world, (evaluate_causalm, CONCEPTS))
+        result = run(tuple(args.only.split(",")) if args.only else default, limit=args.limit,
                      folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split)
     elif args.world == "pendulum":
         from explorer.metrics.evaluate_pendulum import evaluate_pendulum
@@ -210,9 +212,10 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     ev = sub.add_parser("evaluate", help="score the shipped models")
-    ev.add_argument("world", choices=["morpho", "pendulum", "causalm", "causalm-erasure"],
-                    help="causalm-erasure: what CF's adversary and its LEACE eraser each contribute "
-                         "(use --split val, where settings are chosen)")
+    ev.add_argument("world", choices=["morpho", "pendulum", "causalm", "causalm-erasure", "causalm-names"],
+                    help="causalm-erasure: what CF's adversary and its LEACE eraser each contribute; "
+                         "causalm-names: the eraser's name-identity rank (both: use --split val, where settings "
+                         "are chosen)")
     ev.add_argument("--only", help="causalm: comma-separated concepts (default: all)")
     ev.add_argument("--limit", type=int, help="causalm: first N texts of every split (smoke runs)")
     ev.add_argument("--split", choices=["test", "val"], default="test",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from explorer.models.erasure import LinearEraser, fit_eraser
+from explorer.models.erasure import LinearEraser, NameBank, fit_eraser
 from explorer.training.linear import LinearConfig, accuracy, fit_linear
 
 PROBE = LinearConfig(steps=2000)  # uncentred synthetic features need more steps than the default recipe
@@ -98,3 +98,44 @@ def test_erasing_within_groups_removes_a_concept_that_only_shows_inside_groups()
     assert float((erased[groups == 1].mean(0) - erased[groups == 0].mean(0)).norm()) > 5.0
     with pytest.raises(ValueError, match="groups"):
         fit_eraser(x, z, groups=groups[:-1])
+
+
+def test_the_name_subspace_is_erased_for_unseen_names_and_the_kept_control_survives():
+    # Names differ along a few hidden directions; one of them also carries the concept (race-like), another
+    # the control (gender-like). The concept column alone, fitted on 10 training names, misses how new names
+    # vary; the bank of 300 other names spans the identity subspace, so new names are erased too.
+    g = torch.Generator().manual_seed(7)
+    h, k = 24, 4
+    basis = torch.linalg.qr(torch.randn(h, h, generator=g))[0]
+    ident, control_dir = basis[:, :k], basis[:, k]  # (H, k) identity subspace, (H,) control direction
+
+    def names(n):
+        codes = torch.randn(n, k, generator=g)  # (n, k) each name's identity
+        gender = (torch.rand(n, generator=g) < 0.5).long()
+        return codes, gender, (codes[:, 0] > 0).long()  # concept = sign of the first identity coordinate
+
+    def sentences(codes, gender, per=20):
+        rep = codes.repeat_interleave(per, 0) @ ident.T * 3 + gender.repeat_interleave(per)[:, None] * control_dir * 3
+        return rep + torch.randn(len(rep), h, generator=g)  # (n * per, H)
+
+    train, bank, unseen = names(10), names(300), names(200)
+    x = sentences(train[0], train[1])
+    z, keep = train[2].repeat_interleave(20), train[1].repeat_interleave(20)
+    xb = sentences(bank[0], bank[1], per=3).reshape(300, 3, h)
+    xu = sentences(unseen[0], unseen[1])
+    zu, gu = unseen[2].repeat_interleave(20), unseen[1].repeat_interleave(20)
+    half = len(xu) // 2
+
+    def probe(erased, labels):  # trained on half the unseen names, tested on the other half
+        return accuracy(fit_linear(erased[:half], labels[:half], 2, PROBE), erased[half:], labels[half:])
+
+    concept_only = fit_eraser(x, z)
+    with_bank = fit_eraser(x, z, names=NameBank(xb, bank[1], rank=k), keep=keep)
+    assert probe(concept_only(xu), zu) > 0.75  # the training names' direction does not carry to new names
+    assert probe(with_bank(xu), zu) < 0.6
+    # The control is kept as readable as before; without `keep` the erased subspace would take part of it.
+    before = probe(xu, gu)
+    assert probe(with_bank(xu), gu) >= before - 0.02
+    assert probe(fit_eraser(x, z, names=NameBank(xb, bank[1], rank=k))(xu), gu) < before - 0.03
+    with pytest.raises(ValueError, match="name bank"):
+        fit_eraser(x, z, names=NameBank(xb[:, :, :5], bank[1], rank=2))

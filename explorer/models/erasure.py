@@ -14,6 +14,13 @@ Optionally the eraser removes the concept *within* each group of a second variab
 projects onto the span of every W Cov(X, Z | group). Why: zero marginal covariance
 still lets a linear task head trained on biased labels separate the concept inside a class (the pooled
 output mixes the person's name with the emotion word), which is exactly the shortcut CF must not have.
+
+Optionally, too, it removes a *name-identity subspace* (`NameBank`): the top directions along which many
+first names, each read in the same fixed sentences, differ from one another (within gender). Why: the concept
+columns above are estimated from the training persons only (58 names for race), and a direction fitted on those
+names does not carry to names the eraser never saw: on validation persons a probe still separated Black from white
+names. Thousands of names span where name identity lives, so erasing that subspace reaches unseen names too. The
+control concept's direction (gender, for race) is kept out of the erased span, so the control stays readable.
 """
 
 from __future__ import annotations
@@ -48,8 +55,28 @@ class LinearEraser:
         return cls(state[f"{prefix}proj"].float(), state[f"{prefix}mean"].float())
 
 
+@dataclass
+class NameBank:
+    """Representations of many names, each read in the same S fixed sentences, and the rank to erase."""
+
+    x: torch.Tensor  # (N_names, S, H)
+    groups: torch.Tensor  # (N_names,) e.g. gender: names are centred within their group, so the group gap stays
+    rank: int
+
+
+def _identity_directions(bank: NameBank, mean: torch.Tensor, whiten: torch.Tensor) -> torch.Tensor:
+    """(H, rank) orthonormal whitened directions along which the bank's names differ most, within groups."""
+    names = ((bank.x.double() - mean) @ whiten.T).mean(1)  # (N, H): each name's mean over the fixed sentences
+    for g in torch.unique(bank.groups):
+        m = bank.groups == g
+        names[m] = names[m] - names[m].mean(0)
+    u, _, _ = torch.linalg.svd(names.T, full_matrices=False)  # (H, min(N, H))
+    return u[:, :bank.rank]
+
+
 @torch.no_grad()
 def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = None,
+               names: NameBank | None = None, keep: torch.Tensor | None = None,
                rel_eps: float = 1e-6) -> LinearEraser:
     """(N, H) representations and (N,) integer concept labels -> the LEACE eraser for that concept.
 
@@ -61,12 +88,20 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
         z: (N,) concept labels.
         groups: Optional (N,) labels of a second variable; the concept is then erased within each group
             (groups where the concept takes one value add nothing) instead of over all N.
+        names: Optional bank of names whose identity subspace (`NameBank.rank` directions) is erased too.
+        keep: Optional (N,) labels of a control concept whose (marginal) direction is kept out of the erased
+            span, so a linear reader still finds it as well as before.
         rel_eps: Relative eigenvalue floor of the whitening.
     """
     if x.ndim != 2 or z.ndim != 1 or len(x) != len(z):
         raise ValueError(f"expected (N, H) features and (N,) labels, got {tuple(x.shape)} and {tuple(z.shape)}")
-    if groups is not None and groups.shape != z.shape:
-        raise ValueError(f"expected (N,) groups, got {tuple(groups.shape)}")
+    for extra, what in ((groups, "groups"), (keep, "keep")):
+        if extra is not None and extra.shape != z.shape:
+            raise ValueError(f"expected (N,) {what}, got {tuple(extra.shape)}")
+    if names is not None and (names.x.ndim != 3 or names.x.shape[-1] != x.shape[1]
+                              or len(names.groups) != len(names.x)):
+        raise ValueError(f"expected a name bank of shape (N, S, {x.shape[1]}) with (N,) groups, "
+                         f"got {tuple(names.x.shape)} and {tuple(names.groups.shape)}")
     classes = torch.unique(z)
     if len(classes) < 2:
         raise ValueError("the concept takes a single value in these texts; there is nothing to erase")
@@ -90,11 +125,17 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
             blocks.append(xg.T @ zg / len(x))  # (H, K-1), zero where the concept is constant in the group
         cross = torch.cat(blocks, 1)  # (H, G(K-1))
     evals, evecs = torch.linalg.eigh(sigma)
-    keep = evals > rel_eps * evals.max()
-    v, lam = evecs[:, keep], evals[keep]  # (H, R), (R,)
+    support = evals > rel_eps * evals.max()
+    v, lam = evecs[:, support], evals[support]  # (H, R), (R,)
     whiten = v @ torch.diag(lam.rsqrt()) @ v.T  # (H, H) W
     unwhiten = v @ torch.diag(lam.sqrt()) @ v.T  # (H, H) W^+
-    u = whiten @ cross  # (H, K-1)
+    u = whiten @ cross  # (H, C) C = K-1, or G(K-1) within groups
+    if names is not None and names.rank > 0:
+        u = torch.cat([u, _identity_directions(names, mean, whiten)], 1)  # (H, C + rank)
+    if keep is not None:
+        k1 = torch.stack([(keep == c).double() for c in torch.unique(keep)[1:]], 1)  # (N, K'-1)
+        kept, _ = torch.linalg.qr(whiten @ (xc.T @ (k1 - k1.mean(0)) / len(x)))  # (H, K'-1)
+        u = u - kept @ (kept.T @ u)  # nothing along the control's direction is erased
     q, r = torch.linalg.qr(u)
     q = q[:, r.diagonal().abs() > 1e-12 * r.diagonal().abs().max().clamp_min(1e-300)]  # (H, rank)
     proj = unwhiten @ (q @ q.T) @ whiten  # (H, H)

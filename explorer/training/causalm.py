@@ -22,9 +22,10 @@ from torch.utils.data import DataLoader
 from explorer import checkpoints
 from explorer.data.text_tasks import CONCEPTS, LEVELS, TextTask, load_task
 from explorer.models.causalm import CausalmConfig, CausalmPretrainer
-from explorer.models.erasure import LinearEraser, fit_eraser
+from explorer.models.erasure import LinearEraser, NameBank, fit_eraser
 from explorer.models.text_encoder import TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool
 from explorer.paths import PRETRAINED
+from explorer.scm.name_bank import BANK_SENTENCES, bank_texts, name_bank
 from explorer.training.causalm_data import Stage1Data, build_stage1
 from explorer.training.linear import LinearConfig, accuracy, fit_linear
 from explorer.training.modules import PrintProgress
@@ -53,6 +54,10 @@ class CausalmTrainConfig:
     # aggressive race set fell below O's (0.788 vs 0.815); within classes it is 0.850. Mixed for adjectives.
     erase_within_label: dict[str, bool] = field(
         default_factory=lambda: {"adjectives": False, "gender": True, "race": True})
+    # Rank of the name-identity subspace CF's eraser also removes (explorer/scm/name_bank.py; 0 = none), with the
+    # control concept's direction kept. Chosen on val (README, "CausaLM"): the largest rank of 16 / 32 / 64 / 128
+    # at which a probe still reads the control (gender) from CF on unseen persons at least as well as from O.
+    name_rank: dict[str, int] = field(default_factory=lambda: {"adjectives": 0, "gender": 0, "race": 32})
     limit: int | None = None
     seed: int = 2026
     devices: int | str = "auto"
@@ -164,9 +169,15 @@ def train_concept(concept: str, cfg: CausalmTrainConfig) -> dict[str, dict]:
     eraser: LinearEraser | None = None
     if cfg.erase:
         # Fitted on the stage-1 texts (the training split's natural concept distribution), never on val or test.
-        within = cfg.erase_within_label.get(concept, False)
+        within, rank = cfg.erase_within_label.get(concept, False), cfg.name_rank.get(concept, 0)
+        names = keep = None
+        if rank > 0:
+            bank = name_bank()
+            zb = pooled({"cf": encoders["cf"]}, tok, bank_texts(bank))["cf"]  # (N * S, H)
+            names = NameBank(zb.reshape(len(bank), len(BANK_SENTENCES), -1), torch.tensor([g for _, g in bank]), rank)
+            keep = torch.tensor(s1["sent_control"])
         eraser = fit_eraser(feats["cf"][[row[t] for t in s1["texts"]]], torch.tensor(s1["sent_concept"]),
-                            groups=torch.tensor(s1["labels"]) if within else None)
+                            groups=torch.tensor(s1["labels"]) if within else None, names=names, keep=keep)
         feats["cf"] = eraser(feats["cf"])
     metrics: dict[str, dict] = {"o": {}, "cf": {}}
     heads: dict[str, dict[str, torch.Tensor]] = {"o": {}, "cf": {}}
@@ -193,6 +204,10 @@ def train_concept(concept: str, cfg: CausalmTrainConfig) -> dict[str, dict]:
 
 def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) -> dict:
     within = " (the concept erased within each task class)" if cfg.erase_within_label.get(task.concept) else ""
+    rank = cfg.name_rank.get(task.concept, 0)
+    if rank:
+        within += (f" and a {rank}-dimensional name-identity subspace from {len(name_bank())} first names, "
+                   f"keeping `{task.control_name}`")
     eraser = f", then a LEACE linear eraser on the pooled output{within}" if cfg.erase else ""
     role = ("counterfactual encoder CF: masked-LM + control head + adversarial heads that remove the concept"
             + eraser if which == "cf" else "original encoder O: masked-LM + control head, no adversary")
@@ -218,6 +233,7 @@ def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) ->
                    "w_adv": cfg.w_adv.get(task.concept, 1.0), "clean_pass": cfg.clean_pass.get(task.concept, False),
                    "erase": cfg.erase and which == "cf",
                    "erase_within_label": cfg.erase and which == "cf" and cfg.erase_within_label.get(task.concept, False),
+                   "name_rank": cfg.name_rank.get(task.concept, 0) if cfg.erase and which == "cf" else 0,
                    "limit": cfg.limit},
         "metrics": metrics,
     }

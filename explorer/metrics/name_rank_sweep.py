@@ -1,0 +1,133 @@
+"""`python -m explorer evaluate causalm-names`: how many name-identity directions CF's eraser should remove.
+
+For each rank in RANKS, CF's eraser is refitted on the shipped CF encoder's training representations: the
+concept within each task class as shipped, plus (rank > 0) the top `rank` directions of a name bank's identity
+subspace with the control concept kept (explorer/models/erasure.py). On the evaluation split (val by default,
+where the rank is chosen), whose persons neither the eraser nor the probes ever saw, it reports:
+- probe: the evaluation's linear concept probe (trained on training persons), and probe_mlp;
+- probe_halves: a linear probe trained on half of the evaluation persons and tested on the other half (and back),
+  which asks whether the concept still separates names the eraser never saw, without the training persons' help;
+- control: a linear probe of the control concept (gender, for race), trained on the training texts, on the
+  evaluation persons; the rank rule keeps it at O's level or above;
+- per bias level: abs(TReATE - ATE_gt) and CF's task accuracy (task heads refitted as in training).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from explorer.data.text_tasks import load_task
+from explorer.metrics.effects import ate_gt, treate
+from explorer.metrics.evaluate_causalm import mlp_probe
+from explorer.models.causalm_pair import load_pair
+from explorer.models.erasure import NameBank, fit_eraser
+from explorer.paths import PRETRAINED
+from explorer.scm.name_bank import BANK_SENTENCES, bank_texts, name_bank
+from explorer.scm.templates import persons, template_corpus
+from explorer.training.linear import LinearConfig, accuracy, fit_linear
+
+RANKS = (0, 16, 32, 64, 128)
+PROBE_TRAIN = 4000  # as in evaluate_causalm
+
+
+def _softmax(head: torch.nn.Linear, z: torch.Tensor) -> np.ndarray:
+    with torch.no_grad():
+        return torch.softmax(head(z), -1).numpy()
+
+
+def _halves(concept: str, split: str, people: list[str]) -> torch.Tensor:
+    """(N,) 0/1: which half of the split's person pairs each text's person belongs to (a pair stays together)."""
+    half: dict[str, int] = {}
+    for i, p in enumerate(p for p in persons(concept, split) if p.value == 1):
+        half[p.words] = half[p.partner] = i % 2
+    return torch.tensor([half[p] for p in people])
+
+
+def _cross_halves(z: torch.Tensor, y: torch.Tensor, halves: torch.Tensor) -> float:
+    """Mean accuracy of a linear probe trained on one half of the persons and tested on the other."""
+    return float(np.mean([accuracy(fit_linear(z[halves == h], y[halves == h], 2, LinearConfig()),
+                                   z[halves != h], y[halves != h]) for h in (0, 1)]))
+
+
+@torch.no_grad()
+def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, limit: int | None = None,
+                  ranks: tuple[int, ...] = RANKS, seed: int = 2026) -> dict[str, float]:
+    pair, task = load_pair(concept, folder), load_task(concept, limit)
+    ev = task.val if split == "val" else task.test
+    rows = template_corpus(concept, split)[:len(ev.texts)]  # the same sentences, with their persons
+    s1 = task.stage1
+    texts = sorted(set(s1["texts"]) | {t for s in task.train.values() for t in s.texts})
+    row = {t: i for i, t in enumerate(texts)}
+    z_raw, z_ev = pair.represent(texts, erase=False), pair.represent(ev.texts, erase=False)  # {which: (N, H)}
+    z_o_ev = pair.erase(z_ev)["o"]  # O has no eraser; kept general
+    z_ev_cf_text = pair.represent(ev.texts_cf)["o"]  # (M, H) O on the TRUE counterfactual texts
+    bank = name_bank()
+    z_bank = pair.represent(bank_texts(bank), erase=False)["cf"].reshape(len(bank), len(BANK_SENTENCES), -1)
+    gender_bank = torch.tensor([g for _, g in bank])
+    idx = [row[t] for t in s1["texts"]]
+    c_s1, l_s1, k_s1 = (torch.tensor(s1[k]) for k in ("sent_concept", "labels", "sent_control"))
+    labels, c_ev = np.asarray(ev.labels), torch.tensor(ev.concept)
+    k_ev = torch.tensor([r.other for r in rows])
+    halves = _halves(concept, split, [r.person for r in rows])
+    probe_rows = [row[t] for t in task.train["balanced"].texts[:PROBE_TRAIN]]
+    c_probe = torch.tensor(task.train["balanced"].concept[:PROBE_TRAIN])
+    k_rows, k_probe = idx[:PROBE_TRAIN], k_s1[:PROBE_TRAIN]
+    out: dict[str, float] = {f"{concept}.probe_majority": float(max(c_ev.float().mean(), 1 - c_ev.float().mean())),
+                             f"{concept}.bank_names": float(len(bank))}
+    z_o = z_raw["o"]
+    out[f"{concept}.o.probe"] = accuracy(fit_linear(z_o[probe_rows], c_probe, 2, LinearConfig()), z_o_ev, c_ev)
+    out[f"{concept}.o.probe_halves"] = _cross_halves(z_o_ev, c_ev, halves)
+    out[f"{concept}.o.control"] = accuracy(fit_linear(z_o[k_rows], k_probe, 2, LinearConfig()), z_o_ev, k_ev)
+    p_o = {lv: _softmax(pair.head("o", lv), z_o_ev) for lv in task.train}
+    for rank in ranks:
+        names = NameBank(z_bank, gender_bank, rank) if rank else None
+        eraser = fit_eraser(z_raw["cf"][idx], c_s1, groups=l_s1, names=names, keep=k_s1 if rank else None)
+        z_tr, z_e = eraser(z_raw["cf"]), eraser(z_ev["cf"])
+        key = f"{concept}.rank{rank}"
+        out[f"{key}.probe"] = accuracy(fit_linear(z_tr[probe_rows], c_probe, 2, LinearConfig()), z_e, c_ev)
+        out[f"{key}.probe_mlp"] = mlp_probe(z_tr[probe_rows], c_probe, z_e, c_ev)
+        out[f"{key}.probe_halves"] = _cross_halves(z_e, c_ev, halves)
+        out[f"{key}.control"] = accuracy(fit_linear(z_tr[k_rows], k_probe, 2, LinearConfig()), z_e, k_ev)
+        for level, train in task.train.items():
+            head = fit_linear(z_tr[[row[t] for t in train.texts]], torch.tensor(train.labels), len(task.classes),
+                              LinearConfig(seed=seed))
+            p_cf = _softmax(head, z_e)
+            gap = abs(treate(p_o[level], p_cf) - ate_gt(p_o[level], _softmax(pair.head("o", level), z_ev_cf_text)))
+            out[f"{key}.{level}.gap"] = gap
+            out[f"{key}.{level}.acc"] = float((p_cf.argmax(1) == labels).mean())
+            out[f"{concept}.{level}.acc_o"] = float((p_o[level].argmax(1) == labels).mean())
+    return out
+
+
+def name_rank_sweep(concepts: tuple[str, ...] = ("race",), limit: int | None = None, folder: Path = PRETRAINED,
+                    split: str = "val") -> dict[str, float]:
+    out: dict[str, float] = {"split_is_val": float(split == "val")}
+    for concept in concepts:
+        if concept not in ("gender", "race"):
+            raise ValueError(f"the name bank applies to the template concepts (gender, race), not {concept!r}")
+        t0 = time.time()
+        out |= sweep_concept(concept, split, folder, limit)
+        print(f"[evaluate causalm-names] {concept} done in {time.time() - t0:.0f} s", flush=True)
+    return out
+
+
+def markdown_table(res: dict[str, float], concept: str = "race") -> str:
+    """One row per rank (and O): probes, control, and per level gap / CF accuracy."""
+    levels = ("balanced", "gentle", "aggressive")
+    lines = ["| model | linear probe | MLP probe | probe across person halves | control probe | "
+             + " | ".join(f"{lv}: gap / acc" for lv in levels) + " |", "|" + "---|" * (5 + len(levels))]
+    lines.append(f"| O | {res[f'{concept}.o.probe']:.3f} | | {res[f'{concept}.o.probe_halves']:.3f} | "
+                 f"{res[f'{concept}.o.control']:.3f} | "
+                 + " | ".join(f"— / {res[f'{concept}.{lv}.acc_o']:.3f}" for lv in levels) + " |")
+    for rank in RANKS:
+        k = f"{concept}.rank{rank}"
+        if f"{k}.probe" in res:
+            lines.append(f"| CF, rank {rank} | {res[f'{k}.probe']:.3f} | {res[f'{k}.probe_mlp']:.3f} | "
+                         f"{res[f'{k}.probe_halves']:.3f} | {res[f'{k}.control']:.3f} | "
+                         + " | ".join(f"{res[f'{k}.{lv}.gap']:.3f} / {res[f'{k}.{lv}.acc']:.3f}" for lv in levels)
+                         + " |")
+    return "\n".join(lines) + f"\n\nProbe majority rate: {res[f'{concept}.probe_majority']:.3f}."
