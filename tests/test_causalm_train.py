@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.metrics.evaluate_causalm import evaluate_causalm
+from explorer.metrics.evaluate_causalm import evaluate_causalm, interval_table
 from explorer.models.causalm_pair import load_pair
 from explorer.training.causalm import CausalmTrainConfig, train_causalm
 
@@ -17,7 +17,9 @@ from explorer.training.causalm import CausalmTrainConfig, train_causalm
 def trained(tmp_path_factory):
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("causalm")
-    cfg = CausalmTrainConfig(concepts=("gender",), epochs={"gender": 1}, limit=96, out=out, devices=1)
+    # name_rank: the race setting's name-identity eraser, exercised here on the smaller gender run
+    cfg = CausalmTrainConfig(concepts=("gender",), epochs={"gender": 1}, limit=96, out=out, devices=1,
+                             name_rank={"gender": 8})
     metrics = train_causalm(cfg)
     return out, metrics
 
@@ -57,7 +59,13 @@ def test_evaluation_writes_every_issue_key(trained):
             value = res[f"gender.{level}.{key}"]
             assert isinstance(value, float) and not np.isnan(value), key
         assert 0.0 <= res[f"gender.{level}.treate"] <= 1.0
+        gap = abs(res[f"gender.{level}.treate"] - res[f"gender.{level}.ate_gt"])
+        assert 0.0 <= res[f"gender.{level}.gap_ci_low"] <= res[f"gender.{level}.gap_ci_high"] <= 1.0
+        assert res[f"gender.{level}.gap_ci_low"] <= gap + 0.05  # (|.| folds the draws near 0, so not strictly)
+        excess = res[f"gender.{level}.probe_cf"] - res[f"gender.{level}.probe_majority"]
+        assert res[f"gender.{level}.probe_cf_excess_ci_low"] <= excess <= res[f"gender.{level}.probe_cf_excess_ci_high"]
     assert {"check.gender.ordering_kept", "check.gender.probe_cf_at_majority"} <= set(res)
+    assert "[" in interval_table(res)
 
 
 def test_cf_carries_an_eraser_that_hides_the_concept_from_linear_readers(trained):
@@ -84,6 +92,23 @@ def test_cf_carries_an_eraser_that_hides_the_concept_from_linear_readers(trained
     card = json.loads((out / "causalm-gender-cf" / "card.json").read_text())
     assert card["config"]["erase"] is True and card["config"]["erase_within_label"] is True
     assert "LEACE" in card["description"] and "within each task class" in card["description"]
+    assert card["config"]["name_rank"] == 8 and "8-dimensional name-identity subspace from 96" in card["description"]
+    o_card = json.loads((out / "causalm-gender-o" / "card.json").read_text())
+    assert o_card["config"]["name_rank"] == 0
+
+
+def test_the_name_rank_sweep_reports_probes_control_and_effects_for_every_rank(trained):
+    from explorer.metrics.name_rank_sweep import RANKS, markdown_table, name_rank_sweep
+
+    out, _ = trained
+    res = name_rank_sweep(("gender",), limit=64, folder=out, split="val")
+    assert res["split_is_val"] == 1.0
+    for rank in RANKS:
+        for key in ("probe", "probe_mlp", "probe_halves", "control", "aggressive.gap", "aggressive.acc"):
+            assert 0.0 <= res[f"gender.rank{rank}.{key}"] <= 1.0
+    assert "CF, rank 32" in markdown_table(res, "gender")
+    with pytest.raises(ValueError, match="template concepts"):
+        name_rank_sweep(("adjectives",), limit=8, folder=out)
 
 
 def test_erasure_ablation_agrees_with_the_evaluation_on_the_shipped_variant(trained):

@@ -19,6 +19,9 @@ class Split:
     labels: list[int]
     concept: list[int]  # the treated concept per text (adjective-rich; female; Black)
     texts_cf: list[str] = field(default_factory=list)  # the TRUE counterfactual texts
+    # The unit the evaluation resamples for its intervals: the person a template sentence names (its texts are
+    # not independent), or empty for one unit per text (reviews).
+    groups: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -84,7 +87,7 @@ def _templates(concept: str, limit: int | None) -> TextTask:
 
     def split(rows) -> Split:
         return Split([r.text for r in rows], [r.label for r in rows], [r.value for r in rows],
-                     [r.text_cf for r in rows])
+                     [r.text_cf for r in rows], [r.person for r in rows])
 
     by_level, realised = {}, {}
     for level in TEMPLATE_BIAS:

@@ -7,7 +7,10 @@ For each concept and bias level, on the test split (true labels, natural concept
 - acc_o, acc_cf: task accuracy; probe_o, probe_cf: a fresh linear probe's accuracy at recovering the concept
   from each encoder's representation (trained on the training split), against probe_majority;
   probe_cf_no_erasure: the same probe on CF's representation before its LEACE eraser (what gradient reversal
-  alone achieved), and probe_cf_mlp: a fresh one-hidden-layer probe on CF, which a linear eraser does not stop.
+  alone achieved), and probe_cf_mlp: a fresh one-hidden-layer probe on CF, which a linear eraser does not stop;
+- 95 % cluster-bootstrap intervals (explorer/metrics/bootstrap.py; resampling persons for the templates, reviews
+  for adjectives) of the two numbers the bars hinge on: gap_ci_* for abs(treate - ate_gt) and
+  probe_cf_excess_ci_* for probe_cf - probe_majority.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 
 from explorer.data.text_tasks import CONCEPTS, load_task
+from explorer.metrics.bootstrap import bootstrap_means, interval
 from explorer.metrics.effects import ate_gt, conexp, treate
 from explorer.models.causalm_pair import WHICH, load_pair
 from explorer.paths import PRETRAINED
@@ -70,7 +74,13 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
     z_train_raw = pair.represent(train.texts[:PROBE_TRAIN], erase=False)
     z_train = pair.erase(z_train_raw)
     c_train, c_test = torch.tensor(train.concept[:PROBE_TRAIN]), torch.tensor(test.concept)
-    probe = {w: accuracy(fit_linear(z_train[w], c_train, 2, LinearConfig()), z[w], c_test) for w in WHICH}
+    probe_heads = {w: fit_linear(z_train[w], c_train, 2, LinearConfig()) for w in WHICH}
+    probe = {w: accuracy(probe_heads[w], z[w], c_test) for w in WHICH}
+    with torch.no_grad():
+        hit_cf = (probe_heads["cf"](z["cf"].float()).argmax(-1) == c_test).numpy()  # (N,) per text
+    # (B,) replicates of probe_cf - majority, the majority rate recomputed on every resample
+    boot = bootstrap_means(np.stack([hit_cf, concept_values], 1), test.groups)  # (B, 2)
+    excess = interval(boot[:, 0] - np.maximum(boot[:, 1], 1 - boot[:, 1]))
     probe["cf_no_erasure"] = accuracy(fit_linear(z_train_raw["cf"], c_train, 2, LinearConfig()), z_raw["cf"], c_test)
     probe["cf_mlp"] = mlp_probe(z_train["cf"], c_train, z["cf"], c_test)
     majority = float(max(c_test.float().mean(), 1 - c_test.float().mean()))
@@ -79,6 +89,10 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
         p_o_x_cf = _probs(pair, z_cf_text, "o", level)
         key = f"{concept}.{level}"
         out[f"{key}.ate_gt"] = ate_gt(p_o, p_o_x_cf)
+        per_text = np.stack([np.abs(p_o - p_cf).mean(1), np.abs(p_o - p_o_x_cf).mean(1)], 1)  # (N, 2)
+        b = bootstrap_means(per_text, test.groups)  # (B, 2) treate, ate_gt
+        out[f"{key}.gap_ci_low"], out[f"{key}.gap_ci_high"] = interval(np.abs(b[:, 0] - b[:, 1]))
+        out[f"{key}.probe_cf_excess_ci_low"], out[f"{key}.probe_cf_excess_ci_high"] = excess
         out[f"{key}.treate"] = treate(p_o, p_cf)
         out[f"{key}.conexp"] = conexp(p_o, concept_values)
         out[f"{key}.acc_o"] = float((p_o.argmax(1) == labels).mean())
@@ -138,4 +152,21 @@ def markdown_table(res: dict[str, float]) -> str:
             gap = abs(res[f"{key}.treate"] - res[f"{key}.ate_gt"])
             lines.append(f"| {concept} | {level} | {res[f'{key}.realised_bias']:.2f} | "
                          + " | ".join(f"{res.get(f'{key}.{c}', float('nan')):.3f}" for c in cols) + f" | {gap:.3f} |")
+    return "\n".join(lines)
+
+
+def interval_table(res: dict[str, float]) -> str:
+    """The two bar-deciding numbers with their 95 % cluster-bootstrap intervals, from an evaluation JSON."""
+    lines = ["| concept | level | abs(treate − ate_gt) [95 % interval] | probe_cf − probe_majority [95 % interval] |",
+             "|---|---|---|---|"]
+    for concept in CONCEPTS:
+        for level in ("balanced", "gentle", "aggressive"):
+            k = f"{concept}.{level}"
+            if f"{k}.gap_ci_low" not in res:
+                continue
+            gap = abs(res[f"{k}.treate"] - res[f"{k}.ate_gt"])
+            excess = res[f"{k}.probe_cf"] - res[f"{k}.probe_majority"]
+            lines.append(f"| {concept} | {level} | {gap:.3f} [{res[f'{k}.gap_ci_low']:.3f}, {res[f'{k}.gap_ci_high']:.3f}] | "
+                         f"{excess:+.3f} [{res[f'{k}.probe_cf_excess_ci_low']:+.3f}, "
+                         f"{res[f'{k}.probe_cf_excess_ci_high']:+.3f}] |")
     return "\n".join(lines)

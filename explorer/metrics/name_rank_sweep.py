@@ -65,23 +65,25 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
     z_raw, z_ev = pair.represent(texts, erase=False), pair.represent(ev.texts, erase=False)  # {which: (N, H)}
     z_o_ev = pair.erase(z_ev)["o"]  # O has no eraser; kept general
     z_ev_cf_text = pair.represent(ev.texts_cf)["o"]  # (M, H) O on the TRUE counterfactual texts
-    bank = name_bank()
+    bank = name_bank()[:limit]  # limit: smoke runs
     z_bank = pair.represent(bank_texts(bank), erase=False)["cf"].reshape(len(bank), len(BANK_SENTENCES), -1)
     gender_bank = torch.tensor([g for _, g in bank])
     idx = [row[t] for t in s1["texts"]]
     c_s1, l_s1, k_s1 = (torch.tensor(s1[k]) for k in ("sent_concept", "labels", "sent_control"))
     labels, c_ev = np.asarray(ev.labels), torch.tensor(ev.concept)
-    k_ev = torch.tensor([r.other for r in rows])
+    k_ev = torch.tensor([r.other for r in rows])  # -1 where the person does not carry the control (gender's nouns)
     halves = _halves(concept, split, [r.person for r in rows])
     probe_rows = [row[t] for t in task.train["balanced"].texts[:PROBE_TRAIN]]
     c_probe = torch.tensor(task.train["balanced"].concept[:PROBE_TRAIN])
-    k_rows, k_probe = idx[:PROBE_TRAIN], k_s1[:PROBE_TRAIN]
+    known = [i for i, k in enumerate(k_s1[:PROBE_TRAIN].tolist()) if k >= 0]
+    k_rows, k_probe, k_mask = [idx[i] for i in known], k_s1[known], k_ev >= 0
     out: dict[str, float] = {f"{concept}.probe_majority": float(max(c_ev.float().mean(), 1 - c_ev.float().mean())),
                              f"{concept}.bank_names": float(len(bank))}
     z_o = z_raw["o"]
     out[f"{concept}.o.probe"] = accuracy(fit_linear(z_o[probe_rows], c_probe, 2, LinearConfig()), z_o_ev, c_ev)
     out[f"{concept}.o.probe_halves"] = _cross_halves(z_o_ev, c_ev, halves)
-    out[f"{concept}.o.control"] = accuracy(fit_linear(z_o[k_rows], k_probe, 2, LinearConfig()), z_o_ev, k_ev)
+    out[f"{concept}.o.control"] = accuracy(fit_linear(z_o[k_rows], k_probe, 2, LinearConfig()), z_o_ev[k_mask],
+                                                k_ev[k_mask])
     p_o = {lv: _softmax(pair.head("o", lv), z_o_ev) for lv in task.train}
     for rank in ranks:
         names = NameBank(z_bank, gender_bank, rank) if rank else None
@@ -91,7 +93,8 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
         out[f"{key}.probe"] = accuracy(fit_linear(z_tr[probe_rows], c_probe, 2, LinearConfig()), z_e, c_ev)
         out[f"{key}.probe_mlp"] = mlp_probe(z_tr[probe_rows], c_probe, z_e, c_ev)
         out[f"{key}.probe_halves"] = _cross_halves(z_e, c_ev, halves)
-        out[f"{key}.control"] = accuracy(fit_linear(z_tr[k_rows], k_probe, 2, LinearConfig()), z_e, k_ev)
+        out[f"{key}.control"] = accuracy(fit_linear(z_tr[k_rows], k_probe, 2, LinearConfig()), z_e[k_mask],
+                                             k_ev[k_mask])
         for level, train in task.train.items():
             head = fit_linear(z_tr[[row[t] for t in train.texts]], torch.tensor(train.labels), len(task.classes),
                               LinearConfig(seed=seed))

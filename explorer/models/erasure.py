@@ -89,8 +89,8 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
         groups: Optional (N,) labels of a second variable; the concept is then erased within each group
             (groups where the concept takes one value add nothing) instead of over all N.
         names: Optional bank of names whose identity subspace (`NameBank.rank` directions) is erased too.
-        keep: Optional (N,) labels of a control concept whose (marginal) direction is kept out of the erased
-            span, so a linear reader still finds it as well as before.
+        keep: Optional (N,) labels of a control concept whose (marginal) direction is kept out of the name
+            bank's identity directions, so a linear reader still finds it (the concept's columns stay whole).
         rel_eps: Relative eigenvalue floor of the whitening.
     """
     if x.ndim != 2 or z.ndim != 1 or len(x) != len(z):
@@ -131,11 +131,14 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
     unwhiten = v @ torch.diag(lam.sqrt()) @ v.T  # (H, H) W^+
     u = whiten @ cross  # (H, C) C = K-1, or G(K-1) within groups
     if names is not None and names.rank > 0:
-        u = torch.cat([u, _identity_directions(names, mean, whiten)], 1)  # (H, C + rank)
-    if keep is not None:
-        k1 = torch.stack([(keep == c).double() for c in torch.unique(keep)[1:]], 1)  # (N, K'-1)
-        kept, _ = torch.linalg.qr(whiten @ (xc.T @ (k1 - k1.mean(0)) / len(x)))  # (H, K'-1)
-        u = u - kept @ (kept.T @ u)  # nothing along the control's direction is erased
+        ident = _identity_directions(names, mean, whiten)  # (H, rank)
+        if keep is not None:
+            # The identity directions lose their component along the control's direction, so the control is not
+            # erased with them. The concept's own columns are left whole: its erasure stays exact.
+            k1 = torch.stack([(keep == c).double() for c in torch.unique(keep)[1:]], 1)  # (N, K'-1)
+            kept, _ = torch.linalg.qr(whiten @ (xc.T @ (k1 - k1.mean(0)) / len(x)))  # (H, K'-1)
+            ident = ident - kept @ (kept.T @ ident)
+        u = torch.cat([u, ident], 1)  # (H, C + rank)
     q, r = torch.linalg.qr(u)
     q = q[:, r.diagonal().abs() > 1e-12 * r.diagonal().abs().max().clamp_min(1e-300)]  # (H, rank)
     proj = unwhiten @ (q @ q.T) @ whiten  # (H, H)

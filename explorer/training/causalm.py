@@ -172,7 +172,7 @@ def train_concept(concept: str, cfg: CausalmTrainConfig) -> dict[str, dict]:
         within, rank = cfg.erase_within_label.get(concept, False), cfg.name_rank.get(concept, 0)
         names = keep = None
         if rank > 0:
-            bank = name_bank()
+            bank = name_bank()[:cfg.limit]  # limit: smoke runs
             zb = pooled({"cf": encoders["cf"]}, tok, bank_texts(bank))["cf"]  # (N * S, H)
             names = NameBank(zb.reshape(len(bank), len(BANK_SENTENCES), -1), torch.tensor([g for _, g in bank]), rank)
             keep = torch.tensor(s1["sent_control"])
@@ -206,7 +206,7 @@ def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) ->
     within = " (the concept erased within each task class)" if cfg.erase_within_label.get(task.concept) else ""
     rank = cfg.name_rank.get(task.concept, 0)
     if rank:
-        within += (f" and a {rank}-dimensional name-identity subspace from {len(name_bank())} first names, "
+        within += (f" and a {rank}-dimensional name-identity subspace from {len(name_bank()[:cfg.limit])} first names, "
                    f"keeping `{task.control_name}`")
     eraser = f", then a LEACE linear eraser on the pooled output{within}" if cfg.erase else ""
     role = ("counterfactual encoder CF: masked-LM + control head + adversarial heads that remove the concept"
