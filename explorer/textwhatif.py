@@ -36,6 +36,8 @@ EFFECTS_JSON = ROOT / "bench" / "results" / "evaluate_causalm.json"
 EVALUATE = "python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json"
 METRICS = ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority",
            "realised_bias")
+# 95 % intervals from resampling the test set's persons (templates) or reviews: read out in words, not tabled
+INTERVALS = ("gap_ci_low", "gap_ci_high", "probe_cf_excess_ci_low", "probe_cf_excess_ci_high")
 TASKS = {"adjectives": "sentiment of a film review", "gender": "emotion in a sentence about a person",
          "race": "emotion in a sentence about a person"}
 ACTIONS = {"adjectives": "Removing the adjectives from a review", "gender": "Swapping the person's gender",
@@ -263,12 +265,12 @@ def effects_table(concept: str, path: Path | None = None) -> pd.DataFrame:
     except (OSError, ValueError) as err:
         raise EffectsMissing(f"`{where}` could not be read ({err}). Write it again with\n\n"
                              f"```\n{EVALUATE}\n```") from err
-    rows = {lv: [data.get(f"{concept}.{lv}.{m}") for m in METRICS] for lv in LEVELS}
-    rows = {lv: v for lv, v in rows.items() if any(x is not None for x in v)}
+    rows = {lv: [data.get(f"{concept}.{lv}.{m}") for m in METRICS + INTERVALS] for lv in LEVELS}
+    rows = {lv: v for lv, v in rows.items() if any(x is not None for x in v[:len(METRICS)])}
     if not rows:
         raise EffectsMissing(f"`{where}` has no numbers for the {concept} concept. Write it again with\n\n"
                              f"```\n{EVALUATE}\n```")
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(METRICS)).astype(float)
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(METRICS + INTERVALS)).astype(float)
     frame.index.name = "level"
     return frame
 
@@ -312,6 +314,16 @@ def effects_reading(frame: pd.DataFrame, concept: str, level: str) -> str:
                    else "the counterfactual encoder still carries some of it")
         out.append(f"A linear probe reads the concept from the original encoder {po:.0%} of the time and from the "
                    f"counterfactual encoder {pcf:.0%} (always guessing the commoner value: {maj:.0%}): {verdict}.")
+    units = "reviews" if concept == "adjectives" else "persons"
+    lo, hi = r.get("probe_cf_excess_ci_low"), r.get("probe_cf_excess_ci_high")
+    if None not in (lo, hi) and lo <= 0.05 < hi:
+        out.append(f"That verdict is not firm: with another sample of test {units}, the probe on the counterfactual "
+                   f"encoder could land anywhere from {lo * 100:+.0f} to {hi * 100:+.0f} points around the "
+                   "majority guess (95% interval).")
+    lo, hi = r.get("gap_ci_low"), r.get("gap_ci_high")
+    if None not in (lo, hi, gt, est):
+        out.append(f"The gap between TReATE and ATE_gt, {_num(abs(est - gt))}, would be between {_num(lo)} and "
+                   f"{_num(hi)} with another sample of test {units} (95% interval).")
     ao, acf = r.get("acc_o"), r.get("acc_cf")
     if ao is not None and acf is not None:
         out.append(f"Task accuracy ({TASKS[concept]}): {ao:.1%} for the original model, {acf:.1%} for the "

@@ -142,4 +142,5 @@ def shown_table(frame: pd.DataFrame) -> pd.DataFrame:
     names = {"ate_gt": "ATE_gt", "treate": "TReATE", "conexp": "CONEXP", "acc_o": "accuracy O",
              "acc_cf": "accuracy CF", "probe_o": "probe O", "probe_cf": "probe CF",
              "probe_majority": "probe: majority guess", "realised_bias": "realised bias"}
-    return frame.rename(columns=names).astype(float).round(3)
+    shown = frame[[c for c in frame.columns if "_ci_" not in c]]  # the intervals are read out in words
+    return shown.rename(columns=names).astype(float).round(3)
