@@ -55,7 +55,8 @@ def test_evaluation_writes_every_issue_key(trained):
     out, _ = trained
     res = evaluate_causalm(("gender",), limit=64, folder=out)
     for level in ("balanced", "gentle", "aggressive"):
-        for key in ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority"):
+        for key in ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority",
+                    "probe_o_heldout", "probe_cf_heldout"):
             value = res[f"gender.{level}.{key}"]
             assert isinstance(value, float) and not np.isnan(value), key
         assert 0.0 <= res[f"gender.{level}.treate"] <= 1.0

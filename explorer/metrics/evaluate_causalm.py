@@ -8,6 +8,9 @@ For each concept and bias level, on the test split (true labels, natural concept
   from each encoder's representation (trained on the training split), against probe_majority;
   probe_cf_no_erasure: the same probe on CF's representation before its LEACE eraser (what gradient reversal
   alone achieved), and probe_cf_mlp: a fresh one-hidden-layer probe on CF, which a linear eraser does not stop;
+- probe_o_heldout, probe_cf_heldout: a linear probe trained on the validation split instead, whose persons
+  (templates) the eraser never saw, and tested on the test split's persons: does the concept still separate
+  names that neither the eraser nor the probe has seen? (An addition to the issue's probes, not a bar.)
 - 95 % cluster-bootstrap intervals (explorer/metrics/bootstrap.py; resampling persons for the templates, reviews
   for adjectives) of the two numbers the bars hinge on: gap_ci_* for abs(treate - ate_gt) and
   probe_cf_excess_ci_* for probe_cf - probe_majority.
@@ -83,6 +86,9 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
     excess = interval(boot[:, 0] - np.maximum(boot[:, 1], 1 - boot[:, 1]))
     probe["cf_no_erasure"] = accuracy(fit_linear(z_train_raw["cf"], c_train, 2, LinearConfig()), z_raw["cf"], c_test)
     probe["cf_mlp"] = mlp_probe(z_train["cf"], c_train, z["cf"], c_test)
+    z_val, c_val = pair.represent(task.val.texts), torch.tensor(task.val.concept)  # {which: (M, H)}, (M,)
+    for w in WHICH:
+        probe[f"{w}_heldout"] = accuracy(fit_linear(z_val[w], c_val, 2, LinearConfig()), z[w], c_test)
     majority = float(max(c_test.float().mean(), 1 - c_test.float().mean()))
     for level in task.train:
         p_o, p_cf = _probs(pair, z["o"], "o", level), _probs(pair, z["cf"], "cf", level)
@@ -101,6 +107,7 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
         out[f"{key}.probe_cf"] = probe["cf"]
         out[f"{key}.probe_cf_no_erasure"] = probe["cf_no_erasure"]
         out[f"{key}.probe_cf_mlp"] = probe["cf_mlp"]
+        out[f"{key}.probe_o_heldout"], out[f"{key}.probe_cf_heldout"] = probe["o_heldout"], probe["cf_heldout"]
         out[f"{key}.probe_majority"] = majority
         out[f"{key}.realised_bias"] = task.realised_bias[level]
         out[f"{key}.n_test"] = float(len(labels))
@@ -141,7 +148,7 @@ def acceptance(res: dict[str, float], concepts: tuple[str, ...]) -> dict[str, fl
 def markdown_table(res: dict[str, float]) -> str:
     """The README's table, straight from an evaluation JSON (so no number is typed by hand)."""
     cols = ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority",
-            "probe_cf_no_erasure", "probe_cf_mlp")
+            "probe_cf_no_erasure", "probe_cf_mlp", "probe_o_heldout", "probe_cf_heldout")
     lines = ["| concept | level | realised bias | " + " | ".join(cols) + " | abs(treate − ate_gt) |",
              "|" + "---|" * (len(cols) + 4)]
     for concept in CONCEPTS:
