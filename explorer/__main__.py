@@ -90,8 +90,9 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         run, default = {"causalm-erasure": (erasure_ablation, CONCEPTS), "causalm-names": (name_rank_sweep, ("race",))
                         }.get(args.world, (evaluate_causalm, CONCEPTS))
+        extra = {"keep_between": args.keep_bank_control} if args.world == "causalm-names" else {}
         result = run(tuple(args.only.split(",")) if args.only else default, limit=args.limit,
-                     folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split)
+                     folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split, **extra)
     elif args.world == "pendulum":
         from explorer.metrics.evaluate_pendulum import evaluate_pendulum
 
@@ -221,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--split", choices=["test", "val"], default="test",
                     help="causalm: val to compare training settings (never choose them on test)")
     ev.add_argument("--folder", help="causalm: checkpoint folder (default: pretrained/)")
+    ev.add_argument("--keep-bank-control", action="store_true",
+                    help="causalm-names: also keep the name bank's gender gap out of the erased directions")
     ev.add_argument("--n", type=int, default=1000)
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", help="write the metrics here")

@@ -146,5 +146,9 @@ def test_the_name_subspace_is_erased_for_unseen_names_and_the_kept_control_survi
     ungrouped = NameBank(xb, torch.zeros(300, dtype=torch.long), rank=k + 1)
     assert probe(fit_eraser(x, z, names=ungrouped)(xu), gu) < before - 0.1
     assert probe(fit_eraser(x, z, names=ungrouped, keep=keep)(xu), gu) >= before - 0.03
+    # keep_between: the bank's own gender gap is kept too. Here the bank is centred within gender already, so it
+    # changes little; it must not erase the control either way.
+    keeping = NameBank(xb, bank[1], rank=k + 2, keep_between=True)
+    assert probe(fit_eraser(x, z, names=keeping, keep=keep)(xu), gu) >= before - 0.03
     with pytest.raises(ValueError, match="name bank"):
         fit_eraser(x, z, names=NameBank(xb[:, :, :5], bank[1], rank=2))

@@ -55,7 +55,8 @@ def _cross_halves(z: torch.Tensor, y: torch.Tensor, halves: torch.Tensor) -> flo
 
 @torch.no_grad()
 def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, limit: int | None = None,
-                  ranks: tuple[int, ...] = RANKS, seed: int = 2026) -> dict[str, float]:
+                  ranks: tuple[int, ...] = RANKS, seed: int = 2026, keep_between: bool = False) -> dict[str, float]:
+    """keep_between: also keep the bank's gender gap out of the erased directions (`NameBank.keep_between`)."""
     pair, task = load_pair(concept, folder), load_task(concept, limit)
     ev = task.val if split == "val" else task.test
     rows = template_corpus(concept, split)[:len(ev.texts)]  # the same sentences, with their persons
@@ -86,7 +87,7 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
                                                 k_ev[k_mask])
     p_o = {lv: _softmax(pair.head("o", lv), z_o_ev) for lv in task.train}
     for rank in ranks:
-        names = NameBank(z_bank, gender_bank, rank) if rank else None
+        names = NameBank(z_bank, gender_bank, rank, keep_between) if rank else None
         eraser = fit_eraser(z_raw["cf"][idx], c_s1, groups=l_s1, names=names, keep=k_s1 if rank else None)
         z_tr, z_e = eraser(z_raw["cf"]), eraser(z_ev["cf"])
         key = f"{concept}.rank{rank}"
@@ -107,13 +108,13 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
 
 
 def name_rank_sweep(concepts: tuple[str, ...] = ("race",), limit: int | None = None, folder: Path = PRETRAINED,
-                    split: str = "val") -> dict[str, float]:
-    out: dict[str, float] = {"split_is_val": float(split == "val")}
+                    split: str = "val", keep_between: bool = False) -> dict[str, float]:
+    out: dict[str, float] = {"split_is_val": float(split == "val"), "keep_between": float(keep_between)}
     for concept in concepts:
         if concept not in ("gender", "race"):
             raise ValueError(f"the name bank applies to the template concepts (gender, race), not {concept!r}")
         t0 = time.time()
-        out |= sweep_concept(concept, split, folder, limit)
+        out |= sweep_concept(concept, split, folder, limit, keep_between=keep_between)
         print(f"[evaluate causalm-names] {concept} done in {time.time() - t0:.0f} s", flush=True)
     return out
 
