@@ -86,6 +86,9 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
     out[f"{concept}.o.control"] = accuracy(fit_linear(z_o[k_rows], k_probe, 2, LinearConfig()), z_o_ev[k_mask],
                                                 k_ev[k_mask])
     p_o = {lv: _softmax(pair.head("o", lv), z_o_ev) for lv in task.train}
+    gt = {lv: ate_gt(p_o[lv], _softmax(pair.head("o", lv), z_ev_cf_text)) for lv in task.train}
+    for lv in task.train:
+        out[f"{concept}.{lv}.acc_o"] = float((p_o[lv].argmax(1) == labels).mean())
     for rank in ranks:
         names = NameBank(z_bank, gender_bank, rank, keep_between) if rank else None
         eraser = fit_eraser(z_raw["cf"][idx], c_s1, groups=l_s1, names=names, keep=k_s1 if rank else None)
@@ -100,10 +103,8 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
             head = fit_linear(z_tr[[row[t] for t in train.texts]], torch.tensor(train.labels), len(task.classes),
                               LinearConfig(seed=seed))
             p_cf = _softmax(head, z_e)
-            gap = abs(treate(p_o[level], p_cf) - ate_gt(p_o[level], _softmax(pair.head("o", level), z_ev_cf_text)))
-            out[f"{key}.{level}.gap"] = gap
+            out[f"{key}.{level}.gap"] = abs(treate(p_o[level], p_cf) - gt[level])
             out[f"{key}.{level}.acc"] = float((p_cf.argmax(1) == labels).mean())
-            out[f"{concept}.{level}.acc_o"] = float((p_o[level].argmax(1) == labels).mean())
     return out
 
 

@@ -20,7 +20,8 @@ first names, each read in the same fixed sentences, differ from one another (wit
 columns above are estimated from the training persons only (58 names for race), and a direction fitted on those
 names does not carry to names the eraser never saw: on validation persons a probe still separated Black from white
 names. Thousands of names span where name identity lives, so erasing that subspace reaches unseen names too. The
-control concept's direction (gender, for race) is kept out of the erased span, so the control stays readable.
+control concept's direction (gender, for race) is taken out of those name directions first, so the control stays
+readable; the concept's own columns are left whole.
 """
 
 from __future__ import annotations
