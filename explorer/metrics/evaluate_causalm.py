@@ -145,20 +145,24 @@ def acceptance(res: dict[str, float], concepts: tuple[str, ...]) -> dict[str, fl
     return checks
 
 
+def _rows(res: dict[str, float], needed: str):
+    """(concept, level, "concept.level") for every concept and level whose `needed` metric is in `res`."""
+    for concept in CONCEPTS:
+        for level in ("balanced", "gentle", "aggressive"):
+            if f"{concept}.{level}.{needed}" in res:
+                yield concept, level, f"{concept}.{level}"
+
+
 def markdown_table(res: dict[str, float]) -> str:
     """The README's table, straight from an evaluation JSON (so no number is typed by hand)."""
     cols = ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority",
             "probe_cf_no_erasure", "probe_cf_mlp", "probe_o_heldout", "probe_cf_heldout")
     lines = ["| concept | level | realised bias | " + " | ".join(cols) + " | abs(treate − ate_gt) |",
              "|" + "---|" * (len(cols) + 4)]
-    for concept in CONCEPTS:
-        for level in ("balanced", "gentle", "aggressive"):
-            key = f"{concept}.{level}"
-            if f"{key}.treate" not in res:
-                continue
-            gap = abs(res[f"{key}.treate"] - res[f"{key}.ate_gt"])
-            lines.append(f"| {concept} | {level} | {res[f'{key}.realised_bias']:.2f} | "
-                         + " | ".join(f"{res.get(f'{key}.{c}', float('nan')):.3f}" for c in cols) + f" | {gap:.3f} |")
+    for concept, level, key in _rows(res, "treate"):
+        gap = abs(res[f"{key}.treate"] - res[f"{key}.ate_gt"])
+        lines.append(f"| {concept} | {level} | {res[f'{key}.realised_bias']:.2f} | "
+                     + " | ".join(f"{res.get(f'{key}.{c}', float('nan')):.3f}" for c in cols) + f" | {gap:.3f} |")
     return "\n".join(lines)
 
 
@@ -166,14 +170,10 @@ def interval_table(res: dict[str, float]) -> str:
     """The two bar-deciding numbers with their 95 % cluster-bootstrap intervals, from an evaluation JSON."""
     lines = ["| concept | level | abs(treate − ate_gt) [95 % interval] | probe_cf − probe_majority [95 % interval] |",
              "|---|---|---|---|"]
-    for concept in CONCEPTS:
-        for level in ("balanced", "gentle", "aggressive"):
-            k = f"{concept}.{level}"
-            if f"{k}.gap_ci_low" not in res:
-                continue
-            gap = abs(res[f"{k}.treate"] - res[f"{k}.ate_gt"])
-            excess = res[f"{k}.probe_cf"] - res[f"{k}.probe_majority"]
-            lines.append(f"| {concept} | {level} | {gap:.3f} [{res[f'{k}.gap_ci_low']:.3f}, {res[f'{k}.gap_ci_high']:.3f}] | "
-                         f"{excess:+.3f} [{res[f'{k}.probe_cf_excess_ci_low']:+.3f}, "
-                         f"{res[f'{k}.probe_cf_excess_ci_high']:+.3f}] |")
+    for concept, level, k in _rows(res, "gap_ci_low"):
+        gap = abs(res[f"{k}.treate"] - res[f"{k}.ate_gt"])
+        excess = res[f"{k}.probe_cf"] - res[f"{k}.probe_majority"]
+        lines.append(f"| {concept} | {level} | {gap:.3f} [{res[f'{k}.gap_ci_low']:.3f}, {res[f'{k}.gap_ci_high']:.3f}] | "
+                     f"{excess:+.3f} [{res[f'{k}.probe_cf_excess_ci_low']:+.3f}, "
+                     f"{res[f'{k}.probe_cf_excess_ci_high']:+.3f}] |")
     return "\n".join(lines)
