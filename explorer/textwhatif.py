@@ -36,8 +36,10 @@ EFFECTS_JSON = ROOT / "bench" / "results" / "evaluate_causalm.json"
 EVALUATE = "python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json"
 METRICS = ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority",
            "realised_bias")
-# 95 % intervals from resampling the test set's persons (templates) or reviews: read out in words, not tabled
-INTERVALS = ("gap_ci_low", "gap_ci_high", "probe_cf_excess_ci_low", "probe_cf_excess_ci_high")
+# Read out in words, not tabled: 95 % intervals from resampling the test set's persons (templates) or reviews,
+# and the held-out probes (trained on the validation texts, whose persons no eraser saw, tested on test).
+INTERVALS = ("gap_ci_low", "gap_ci_high", "probe_cf_excess_ci_low", "probe_cf_excess_ci_high",
+             "probe_o_heldout", "probe_cf_heldout")
 TASKS = {"adjectives": "sentiment of a film review", "gender": "emotion in a sentence about a person",
          "race": "emotion in a sentence about a person"}
 ACTIONS = {"adjectives": "Removing the adjectives from a review", "gender": "Swapping the person's gender",
@@ -308,18 +310,27 @@ def effects_reading(frame: pd.DataFrame, concept: str, level: str) -> str:
         out.append(f"The correlational shortcut CONEXP, which only compares test texts with and without the "
                    f"concept, says {_num(corr)}: {'further from' if better else 'closer to'} the measured effect "
                    f"than TReATE{'' if better else ' at this level'}.")
+    units = "reviews" if concept == "adjectives" else "persons"
     po, pcf, maj = r.get("probe_o"), r.get("probe_cf"), r.get("probe_majority")
     if None not in (po, pcf, maj):
         verdict = ("the counterfactual encoder has forgotten it" if pcf <= maj + 0.05
                    else "the counterfactual encoder still carries some of it")
         out.append(f"A linear probe reads the concept from the original encoder {po:.0%} of the time and from the "
                    f"counterfactual encoder {pcf:.0%} (always guessing the commoner value: {maj:.0%}): {verdict}.")
-    units = "reviews" if concept == "adjectives" else "persons"
     lo, hi = r.get("probe_cf_excess_ci_low"), r.get("probe_cf_excess_ci_high")
     if None not in (lo, hi) and lo <= 0.05 < hi:
         out.append(f"That verdict is not firm: with another sample of test {units}, the probe on the counterfactual "
                    f"encoder could land anywhere from {lo * 100:+.0f} to {hi * 100:+.0f} points around the "
                    "majority guess (95% interval).")
+    ho, hcf = r.get("probe_o_heldout"), r.get("probe_cf_heldout")
+    if None not in (ho, hcf, maj):
+        # The probe above learns on the training texts, the very ones CF's eraser was fitted on; this one learns
+        # on other people (or reviews), so it asks whether the concept is gone for texts CF was never shown.
+        held = ("gone there too" if hcf <= maj + 0.05 else "still largely there" if hcf - maj > (ho - maj) / 2
+                else "partly there")
+        out.append(f"A probe that learns from other {units} (the validation set) instead reads it from the test "
+                   f"{units} {ho:.0%} of the time from the original encoder and {hcf:.0%} from the counterfactual "
+                   f"one: for {units} the counterfactual encoder was not trained on, the concept is {held}.")
     lo, hi = r.get("gap_ci_low"), r.get("gap_ci_high")
     if None not in (lo, hi, gt, est):
         out.append(f"The gap between TReATE and ATE_gt, {_num(abs(est - gt))}, would be between {_num(lo)} and "

@@ -11,7 +11,7 @@ import html
 import pandas as pd
 
 from explorer.counterfactual.text import visible
-from explorer.textwhatif import TextResult
+from explorer.textwhatif import INTERVALS, TextResult
 from explorer.ui.charts import CF_COLOUR, ORIGINAL_COLOUR
 
 MODELS = (("o", "original model (O)", ORIGINAL_COLOUR), ("cf", "counterfactual model (CF)", CF_COLOUR))
@@ -142,5 +142,5 @@ def shown_table(frame: pd.DataFrame) -> pd.DataFrame:
     names = {"ate_gt": "ATE_gt", "treate": "TReATE", "conexp": "CONEXP", "acc_o": "accuracy O",
              "acc_cf": "accuracy CF", "probe_o": "probe O", "probe_cf": "probe CF",
              "probe_majority": "probe: majority guess", "realised_bias": "realised bias"}
-    shown = frame[[c for c in frame.columns if "_ci_" not in c]]  # the intervals are read out in words
+    shown = frame[[c for c in frame.columns if c not in INTERVALS]]  # read out in words instead
     return shown.rename(columns=names).astype(float).round(3)
