@@ -19,7 +19,7 @@ def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("causalm")
     # name_rank: the race setting's name-identity eraser, exercised here on the smaller gender run
     cfg = CausalmTrainConfig(concepts=("gender",), epochs={"gender": 1}, limit=96, out=out, devices=1,
-                             name_rank={"gender": 8})
+                             name_rank={"gender": 8}, name_teacher={"gender": True})
     metrics = train_causalm(cfg)
     return out, metrics
 
@@ -94,8 +94,9 @@ def test_cf_carries_an_eraser_that_hides_the_concept_from_linear_readers(trained
     assert card["config"]["erase"] is True and card["config"]["erase_within_label"] is True
     assert "LEACE" in card["description"] and "within each task class" in card["description"]
     assert card["config"]["name_rank"] == 8 and "8-dimensional name-identity subspace from 96" in card["description"]
+    assert card["config"]["name_teacher"] and "as O's linear probe reads it" in card["description"]
     o_card = json.loads((out / "causalm-gender-o" / "card.json").read_text())
-    assert o_card["config"]["name_rank"] == 0
+    assert o_card["config"]["name_rank"] == 0 and not o_card["config"]["name_teacher"]
 
 
 def test_the_name_rank_sweep_reports_probes_control_and_effects_for_every_rank(trained):
@@ -106,8 +107,9 @@ def test_the_name_rank_sweep_reports_probes_control_and_effects_for_every_rank(t
     assert res["split_is_val"] == 1.0
     for rank in RANKS:
         for key in ("probe", "probe_mlp", "probe_halves", "control", "aggressive.gap", "aggressive.acc"):
-            assert 0.0 <= res[f"gender.rank{rank}.{key}"] <= 1.0
-    assert "CF, rank 32" in markdown_table(res, "gender")
+            for variant in ("", "_reading"):
+                assert 0.0 <= res[f"gender.rank{rank}{variant}.{key}"] <= 1.0
+    assert "CF, rank 32 |" in markdown_table(res, "gender") and "CF, rank 0 + O reading |" in markdown_table(res, "gender")
     with pytest.raises(ValueError, match="template concepts"):
         name_rank_sweep(("adjectives",), limit=8, folder=out)
 

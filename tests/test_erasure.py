@@ -150,5 +150,14 @@ def test_the_name_subspace_is_erased_for_unseen_names_and_the_kept_control_survi
     # changes little; it must not erase the control either way.
     keeping = NameBank(xb, bank[1], rank=k + 2, keep_between=True)
     assert probe(fit_eraser(x, z, names=keeping, keep=keep)(xu), gu) >= before - 0.03
+    # Scores: the bank's names scored on the concept (as O's probe reads them) erase its direction alone, even
+    # at rank 0, and leave the rest of name identity largely readable (the identity subspace takes all of it).
+    scored = fit_eraser(x, z, names=NameBank(xb, bank[1], rank=0, scores=bank[0][:, :1]), keep=keep)
+    assert probe(scored(xu), zu) < min(0.6, probe(concept_only(xu), zu) - 0.05)
+    other = (unseen[0][:, 1] > 0).long().repeat_interleave(20)  # another identity trait
+    assert probe(scored(xu), other) > 0.75 > 0.6 > probe(with_bank(xu), other)
+    assert probe(scored(xu), gu) >= before - 0.03
     with pytest.raises(ValueError, match="name bank"):
         fit_eraser(x, z, names=NameBank(xb[:, :, :5], bank[1], rank=2))
+    with pytest.raises(ValueError, match="name bank"):
+        fit_eraser(x, z, names=NameBank(xb, bank[1], rank=2, scores=torch.zeros(299, 1)))

@@ -2,11 +2,12 @@
 
 For each rank in RANKS, CF's eraser is refitted on the shipped CF encoder's training representations: the
 concept within each task class as shipped, plus (rank > 0) the top `rank` directions of a name bank's identity
-subspace with the control concept kept (explorer/models/erasure.py). On the evaluation split (val by default,
+subspace with the control concept kept (explorer/models/erasure.py); each rank without and with the
+direction of the bank names' concept as O's linear probe reads it (`NameBank.scores`). On the evaluation split (val by default,
 where the rank is chosen), whose persons neither the eraser nor the probes ever saw, it reports:
 - probe: the evaluation's linear concept probe (trained on training persons), and probe_mlp;
 - probe_halves: a linear probe trained on half of the evaluation persons and tested on the other half (and back),
-  which asks whether the concept still separates names the eraser never saw, without the training persons' help;
+  averaged over HALVINGS random halvings, which asks whether the concept still separates names the eraser never saw, without the training persons' help;
 - control: a linear probe of the control concept (gender, for race), trained on the training texts, on the
   evaluation persons; the rank rule keeps it at O's level or above;
 - per bias level: abs(TReATE - ATE_gt) and CF's task accuracy (task heads refitted as in training).
@@ -28,10 +29,14 @@ from explorer.models.erasure import NameBank, fit_eraser
 from explorer.paths import PRETRAINED
 from explorer.scm.name_bank import BANK_SENTENCES, bank_texts, name_bank
 from explorer.scm.templates import persons, template_corpus
-from explorer.training.linear import LinearConfig, accuracy, fit_linear
+from explorer.training.linear import LinearConfig, accuracy, bank_reading, fit_linear
 
 RANKS = (0, 16, 32, 64, 128)
 PROBE_TRAIN = 4000  # as in evaluate_causalm
+HALVINGS = 30
+# Each rank is measured without and with O's reading of the concept on the bank (`NameBank.scores`): the keys
+# "<concept>.rank<r>" and "<concept>.rank<r>_reading".
+VARIANTS = {"": False, "_reading": True}
 
 
 def _softmax(head: torch.nn.Linear, z: torch.Tensor) -> np.ndarray:
@@ -39,23 +44,29 @@ def _softmax(head: torch.nn.Linear, z: torch.Tensor) -> np.ndarray:
         return torch.softmax(head(z), -1).numpy()
 
 
-def _halves(concept: str, split: str, people: list[str]) -> torch.Tensor:
-    """(N,) 0/1: which half of the split's person pairs each text's person belongs to (a pair stays together)."""
-    half: dict[str, int] = {}
-    for i, p in enumerate(p for p in persons(concept, split) if p.value == 1):
-        half[p.words] = half[p.partner] = i % 2
-    return torch.tensor([half[p] for p in people])
+def _halvings(concept: str, split: str, people: list[str], n: int = HALVINGS, seed: int = 0) -> list[torch.Tensor]:
+    """n random halvings of the split's person pairs (a pair stays together): each (N,) 0/1 over the texts."""
+    pairs = [(p.words, p.partner) for p in persons(concept, split) if p.value == 1]
+    rng, out = np.random.default_rng(seed), []
+    for _ in range(n):
+        half = {}
+        for i, j in enumerate(rng.permutation(len(pairs))):
+            half[pairs[j][0]] = half[pairs[j][1]] = int(i < len(pairs) // 2)
+        out.append(torch.tensor([half[p] for p in people]))
+    return out
 
 
-def _cross_halves(z: torch.Tensor, y: torch.Tensor, halves: torch.Tensor) -> float:
-    """Mean accuracy of a linear probe trained on one half of the persons and tested on the other."""
-    return float(np.mean([accuracy(fit_linear(z[halves == h], y[halves == h], 2, LinearConfig()),
-                                   z[halves != h], y[halves != h]) for h in (0, 1)]))
+def _cross_halves(z: torch.Tensor, y: torch.Tensor, halvings: list[torch.Tensor]) -> float:
+    """Mean accuracy of a linear probe trained on one half of the persons and tested on the other (and back),
+    over the halvings: one halving of 16 persons moves the number by several points."""
+    return float(np.mean([accuracy(fit_linear(z[h == k], y[h == k], 2, LinearConfig()), z[h != k], y[h != k])
+                          for h in halvings if 0 < int(h.sum()) < len(h) for k in (0, 1)]))
 
 
 @torch.no_grad()
 def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, limit: int | None = None,
-                  ranks: tuple[int, ...] = RANKS, seed: int = 2026, keep_between: bool = False) -> dict[str, float]:
+                  ranks: tuple[int, ...] = RANKS, seed: int = 2026, keep_between: bool = False
+                  ) -> dict[str, float]:
     """keep_between: also keep the bank's gender gap out of the erased directions (`NameBank.keep_between`)."""
     pair, task = load_pair(concept, folder), load_task(concept, limit)
     ev = task.val if split == "val" else task.test
@@ -67,13 +78,14 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
     z_o_ev = pair.erase(z_ev)["o"]  # O has no eraser; kept general
     z_ev_cf_text = pair.represent(ev.texts_cf)["o"]  # (M, H) O on the TRUE counterfactual texts
     bank = name_bank()[:limit]  # limit: smoke runs
-    z_bank = pair.represent(bank_texts(bank), erase=False)["cf"].reshape(len(bank), len(BANK_SENTENCES), -1)
+    zb = pair.represent(bank_texts(bank), erase=False)  # {which: (N * S, H)}
+    z_bank = zb["cf"].reshape(len(bank), len(BANK_SENTENCES), -1)  # (N, S, H)
     gender_bank = torch.tensor([g for _, g in bank])
     idx = [row[t] for t in s1["texts"]]
     c_s1, l_s1, k_s1 = (torch.tensor(s1[k]) for k in ("sent_concept", "labels", "sent_control"))
     labels, c_ev = np.asarray(ev.labels), torch.tensor(ev.concept)
     k_ev = torch.tensor([r.other for r in rows])  # -1 where the person does not carry the control (gender's nouns)
-    halves = _halves(concept, split, [r.person for r in rows])
+    halves = _halvings(concept, split, [r.person for r in rows])
     probe_rows = [row[t] for t in task.train["balanced"].texts[:PROBE_TRAIN]]
     c_probe = torch.tensor(task.train["balanced"].concept[:PROBE_TRAIN])
     known = [i for i, k in enumerate(k_s1[:PROBE_TRAIN].tolist()) if k >= 0]
@@ -89,11 +101,14 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
     gt = {lv: ate_gt(p_o[lv], _softmax(pair.head("o", lv), z_ev_cf_text)) for lv in task.train}
     for lv in task.train:
         out[f"{concept}.{lv}.acc_o"] = float((p_o[lv].argmax(1) == labels).mean())
-    for rank in ranks:
-        names = NameBank(z_bank, gender_bank, rank, keep_between) if rank else None
-        eraser = fit_eraser(z_raw["cf"][idx], c_s1, groups=l_s1, names=names, keep=k_s1 if rank else None)
+    # O's reading of the concept on the bank's names (NameBank.scores), fitted on the stage-1 texts as in training
+    reading = bank_reading(z_o[idx], c_s1, zb["o"], len(bank))  # (N, 1)
+    for (rank, suffix) in ((r, v) for r in ranks for v in VARIANTS):
+        scores = reading if VARIANTS[suffix] else None
+        names = NameBank(z_bank, gender_bank, rank, keep_between, scores) if rank or scores is not None else None
+        eraser = fit_eraser(z_raw["cf"][idx], c_s1, groups=l_s1, names=names, keep=k_s1 if names else None)
         z_tr, z_e = eraser(z_raw["cf"]), eraser(z_ev["cf"])
-        key = f"{concept}.rank{rank}"
+        key = f"{concept}.rank{rank}{suffix}"
         out[f"{key}.probe"] = accuracy(fit_linear(z_tr[probe_rows], c_probe, 2, LinearConfig()), z_e, c_ev)
         out[f"{key}.probe_mlp"] = mlp_probe(z_tr[probe_rows], c_probe, z_e, c_ev)
         out[f"{key}.probe_halves"] = _cross_halves(z_e, c_ev, halves)
@@ -128,10 +143,10 @@ def markdown_table(res: dict[str, float], concept: str = "race") -> str:
     lines.append(f"| O | {res[f'{concept}.o.probe']:.3f} | | {res[f'{concept}.o.probe_halves']:.3f} | "
                  f"{res[f'{concept}.o.control']:.3f} | "
                  + " | ".join(f"— / {res[f'{concept}.{lv}.acc_o']:.3f}" for lv in levels) + " |")
-    for rank in RANKS:
-        k = f"{concept}.rank{rank}"
+    for rank, suffix in ((r, v) for v in VARIANTS for r in RANKS):
+        k = f"{concept}.rank{rank}{suffix}"
         if f"{k}.probe" in res:
-            lines.append(f"| CF, rank {rank} | {res[f'{k}.probe']:.3f} | {res[f'{k}.probe_mlp']:.3f} | "
+            lines.append(f"| CF, rank {rank}{' + O reading' if suffix else ''} | {res[f'{k}.probe']:.3f} | {res[f'{k}.probe_mlp']:.3f} | "
                          f"{res[f'{k}.probe_halves']:.3f} | {res[f'{k}.control']:.3f} | "
                          + " | ".join(f"{res[f'{k}.{lv}.gap']:.3f} / {res[f'{k}.{lv}.acc']:.3f}" for lv in levels)
                          + " |")

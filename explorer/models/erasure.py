@@ -21,7 +21,9 @@ columns above are estimated from the training persons only (58 names for race), 
 names does not carry to names the eraser never saw: on validation persons a probe still separated Black from white
 names. Thousands of names span where name identity lives, so erasing that subspace reaches unseen names too. The
 control concept's direction (gender, for race) is taken out of those name directions first, so the control stays
-readable; the concept's own columns are left whole.
+readable; the concept's own columns are left whole. The bank's names can also carry concept scores (race: O's
+linear probe read on each name, `NameBank.scores`), whose cross-covariance with the names is erased whole: the
+concept's direction as thousands of names show it, rather than 58.
 """
 
 from __future__ import annotations
@@ -67,19 +69,26 @@ class NameBank:
     # erased directions. Not shipped; measured on val (README, "CausaLM": `evaluate causalm-names
     # --keep-bank-control`), where it keeps gender far better at high ranks.
     keep_between: bool = False
+    # Optional (N_names, C) concept scores of the bank's names (race: O's probe logit, which carries the concept
+    # to names no one labelled). The names' whitened within-group cross-covariance with them is erased whole,
+    # like the concept's own columns; without a rank, only that.
+    scores: torch.Tensor | None = None
 
 
 def _identity_directions(bank: NameBank, mean: torch.Tensor, whiten: torch.Tensor
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(H, rank) orthonormal whitened directions along which the bank's names differ most within groups, and
-    (H, G-1) the whitened directions between the groups' mean names."""
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(H, rank) orthonormal whitened directions along which the bank's names differ most within groups,
+    (H, G-1) the whitened directions between the groups' mean names, and (H, C) the names' whitened
+    within-group cross-covariance with the bank's concept scores (C = 0 without scores)."""
     names = ((bank.x.double() - mean) @ whiten.T).mean(1)  # (N, H): each name's mean over the fixed sentences
     groups = torch.unique(bank.groups)
     centres = torch.stack([names[bank.groups == g].mean(0) for g in groups])  # (G, H)
+    scores = torch.zeros(len(names), 0, dtype=names.dtype) if bank.scores is None else bank.scores.double().clone()
     for g, c in zip(groups, centres):
         names[bank.groups == g] -= c
+        scores[bank.groups == g] -= scores[bank.groups == g].mean(0)
     u, _, _ = torch.linalg.svd(names.T, full_matrices=False)  # (H, min(N, H))
-    return u[:, :bank.rank], (centres[1:] - centres[0]).T
+    return u[:, :bank.rank], (centres[1:] - centres[0]).T, names.T @ scores / len(names)
 
 
 @torch.no_grad()
@@ -107,9 +116,12 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
         if extra is not None and extra.shape != z.shape:
             raise ValueError(f"expected (N,) {what}, got {tuple(extra.shape)}")
     if names is not None and (names.x.ndim != 3 or names.x.shape[-1] != x.shape[1]
-                              or len(names.groups) != len(names.x)):
-        raise ValueError(f"expected a name bank of shape (N, S, {x.shape[1]}) with (N,) groups, "
-                         f"got {tuple(names.x.shape)} and {tuple(names.groups.shape)}")
+                              or len(names.groups) != len(names.x)
+                              or names.scores is not None and tuple(names.scores.shape[:1]) != (len(names.x),)
+                              or names.scores is not None and names.scores.ndim != 2):
+        raise ValueError(f"expected a name bank of shape (N, S, {x.shape[1]}) with (N,) groups and optional "
+                         f"(N, C) scores, got {tuple(names.x.shape)}, {tuple(names.groups.shape)} and "
+                         f"{None if names.scores is None else tuple(names.scores.shape)}")
     classes = torch.unique(z)
     if len(classes) < 2:
         raise ValueError("the concept takes a single value in these texts; there is nothing to erase")
@@ -138,8 +150,8 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
     whiten = v @ torch.diag(lam.rsqrt()) @ v.T  # (H, H) W
     unwhiten = v @ torch.diag(lam.sqrt()) @ v.T  # (H, H) W^+
     u = whiten @ cross  # (H, C) C = K-1, or G(K-1) within groups
-    if names is not None and names.rank > 0:
-        ident, between = _identity_directions(names, mean, whiten)  # (H, rank), (H, G-1)
+    if names is not None and (names.rank > 0 or names.scores is not None):
+        ident, between, scored = _identity_directions(names, mean, whiten)  # (H, rank), (H, G-1), (H, C)
         if keep is not None:
             # The identity directions lose their component along the control's directions, so the control is not
             # erased with them: the training texts' control direction and, with keep_between, the gap between
@@ -149,7 +161,7 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
             control = whiten @ (xc.T @ (k1 - k1.mean(0)) / len(x))  # (H, K'-1)
             kept, _ = torch.linalg.qr(torch.cat([control, between], 1) if names.keep_between else control)
             ident = ident - kept @ (kept.T @ ident)
-        u = torch.cat([u, ident], 1)  # (H, C + rank)
+        u = torch.cat([u, scored, ident], 1)  # (H, C + C' + rank): the scored columns whole, like the concept's
     q, r = torch.linalg.qr(u)
     q = q[:, r.diagonal().abs() > 1e-12 * r.diagonal().abs().max().clamp_min(1e-300)]  # (H, rank)
     proj = unwhiten @ (q @ q.T) @ whiten  # (H, H)

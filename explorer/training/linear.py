@@ -41,3 +41,13 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor, n_classes: int, cfg: LinearConf
 @torch.no_grad()
 def accuracy(head: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((head(x.float()).argmax(-1) == y).float().mean())
+
+
+
+@torch.no_grad()
+def bank_reading(x: torch.Tensor, y: torch.Tensor, x_bank: torch.Tensor, n_names: int,
+                 cfg: LinearConfig = LinearConfig()) -> torch.Tensor:
+    """A binary linear probe fitted on (N, H) features and (N,) 0/1 labels, read on a name bank's
+    (n_names * S, H) name-major features -> (n_names, 1) its logit of 1, averaged over each name's S sentences."""
+    logits = fit_linear(x, y, 2, cfg)(x_bank.float())  # (n_names * S, 2)
+    return (logits[:, 1] - logits[:, 0]).reshape(n_names, -1).mean(1, keepdim=True)
