@@ -103,13 +103,14 @@ def test_the_name_rank_sweep_reports_probes_control_and_effects_for_every_rank(t
     from explorer.metrics.name_rank_sweep import RANKS, markdown_table, name_rank_sweep
 
     out, _ = trained
-    res = name_rank_sweep(("gender",), limit=64, folder=out, split="val")
+    res = name_rank_sweep(("gender",), limit=64, folder=out, split="val", halvings=2)
     assert res["split_is_val"] == 1.0
     for rank in RANKS:
         for key in ("probe", "probe_mlp", "probe_halves", "control", "aggressive.gap", "aggressive.acc"):
             for variant in ("", "_reading"):
                 assert 0.0 <= res[f"gender.rank{rank}{variant}.{key}"] <= 1.0
-    assert "CF, rank 32 |" in markdown_table(res, "gender") and "CF, rank 0 + O reading |" in markdown_table(res, "gender")
+    table = markdown_table(res, "gender")
+    assert "CF, rank 32 |" in table and "CF, rank 0 + O reading |" in table
     with pytest.raises(ValueError, match="template concepts"):
         name_rank_sweep(("adjectives",), limit=8, folder=out)
 

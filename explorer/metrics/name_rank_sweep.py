@@ -3,11 +3,12 @@
 For each rank in RANKS, CF's eraser is refitted on the shipped CF encoder's training representations: the
 concept within each task class as shipped, plus (rank > 0) the top `rank` directions of a name bank's identity
 subspace with the control concept kept (explorer/models/erasure.py); each rank without and with the
-direction of the bank names' concept as O's linear probe reads it (`NameBank.scores`). On the evaluation split (val by default,
-where the rank is chosen), whose persons neither the eraser nor the probes ever saw, it reports:
+direction of the bank names' concept as O's linear probe reads it (`NameBank.scores`). On the evaluation split
+(val by default, where the rank is chosen), whose persons neither the eraser nor the probes ever saw, it reports:
 - probe: the evaluation's linear concept probe (trained on training persons), and probe_mlp;
 - probe_halves: a linear probe trained on half of the evaluation persons and tested on the other half (and back),
-  averaged over HALVINGS random halvings, which asks whether the concept still separates names the eraser never saw, without the training persons' help;
+  averaged over HALVINGS random halvings, which asks whether the concept still separates names the eraser never
+  saw, without the training persons' help;
 - control: a linear probe of the control concept (gender, for race), trained on the training texts, on the
   evaluation persons; the rank rule keeps it at O's level or above;
 - per bias level: abs(TReATE - ATE_gt) and CF's task accuracy (task heads refitted as in training).
@@ -65,9 +66,10 @@ def _cross_halves(z: torch.Tensor, y: torch.Tensor, halvings: list[torch.Tensor]
 
 @torch.no_grad()
 def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, limit: int | None = None,
-                  ranks: tuple[int, ...] = RANKS, seed: int = 2026, keep_between: bool = False
-                  ) -> dict[str, float]:
-    """keep_between: also keep the bank's gender gap out of the erased directions (`NameBank.keep_between`)."""
+                  ranks: tuple[int, ...] = RANKS, seed: int = 2026, keep_between: bool = False,
+                  halvings: int = HALVINGS) -> dict[str, float]:
+    """keep_between: also keep the bank's gender gap out of the erased directions (`NameBank.keep_between`);
+    halvings: how many random halvings of the persons probe_halves averages over (fewer in smoke runs)."""
     pair, task = load_pair(concept, folder), load_task(concept, limit)
     ev = task.val if split == "val" else task.test
     rows = template_corpus(concept, split)[:len(ev.texts)]  # the same sentences, with their persons
@@ -85,7 +87,7 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
     c_s1, l_s1, k_s1 = (torch.tensor(s1[k]) for k in ("sent_concept", "labels", "sent_control"))
     labels, c_ev = np.asarray(ev.labels), torch.tensor(ev.concept)
     k_ev = torch.tensor([r.other for r in rows])  # -1 where the person does not carry the control (gender's nouns)
-    halves = _halvings(concept, split, [r.person for r in rows])
+    halves = _halvings(concept, split, [r.person for r in rows], halvings)
     probe_rows = [row[t] for t in task.train["balanced"].texts[:PROBE_TRAIN]]
     c_probe = torch.tensor(task.train["balanced"].concept[:PROBE_TRAIN])
     known = [i for i, k in enumerate(k_s1[:PROBE_TRAIN].tolist()) if k >= 0]
@@ -124,13 +126,13 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
 
 
 def name_rank_sweep(concepts: tuple[str, ...] = ("race",), limit: int | None = None, folder: Path = PRETRAINED,
-                    split: str = "val", keep_between: bool = False) -> dict[str, float]:
+                    split: str = "val", keep_between: bool = False, halvings: int = HALVINGS) -> dict[str, float]:
     out: dict[str, float] = {"split_is_val": float(split == "val"), "keep_between": float(keep_between)}
     for concept in concepts:
         if concept not in ("gender", "race"):
             raise ValueError(f"the name bank applies to the template concepts (gender, race), not {concept!r}")
         t0 = time.time()
-        out |= sweep_concept(concept, split, folder, limit, keep_between=keep_between)
+        out |= sweep_concept(concept, split, folder, limit, keep_between=keep_between, halvings=halvings)
         print(f"[evaluate causalm-names] {concept} done in {time.time() - t0:.0f} s", flush=True)
     return out
 
@@ -146,7 +148,8 @@ def markdown_table(res: dict[str, float], concept: str = "race") -> str:
     for rank, suffix in ((r, v) for v in VARIANTS for r in RANKS):
         k = f"{concept}.rank{rank}{suffix}"
         if f"{k}.probe" in res:
-            lines.append(f"| CF, rank {rank}{' + O reading' if suffix else ''} | {res[f'{k}.probe']:.3f} | {res[f'{k}.probe_mlp']:.3f} | "
+            lines.append(f"| CF, rank {rank}{' + O reading' if suffix else ''} | {res[f'{k}.probe']:.3f} | "
+                         f"{res[f'{k}.probe_mlp']:.3f} | "
                          f"{res[f'{k}.probe_halves']:.3f} | {res[f'{k}.control']:.3f} | "
                          + " | ".join(f"{res[f'{k}.{lv}.gap']:.3f} / {res[f'{k}.{lv}.acc']:.3f}" for lv in levels)
                          + " |")

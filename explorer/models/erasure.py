@@ -117,8 +117,8 @@ def fit_eraser(x: torch.Tensor, z: torch.Tensor, groups: torch.Tensor | None = N
             raise ValueError(f"expected (N,) {what}, got {tuple(extra.shape)}")
     if names is not None and (names.x.ndim != 3 or names.x.shape[-1] != x.shape[1]
                               or len(names.groups) != len(names.x)
-                              or names.scores is not None and tuple(names.scores.shape[:1]) != (len(names.x),)
-                              or names.scores is not None and names.scores.ndim != 2):
+                              or names.scores is not None and (names.scores.ndim != 2
+                                                               or len(names.scores) != len(names.x))):
         raise ValueError(f"expected a name bank of shape (N, S, {x.shape[1]}) with (N,) groups and optional "
                          f"(N, C) scores, got {tuple(names.x.shape)}, {tuple(names.groups.shape)} and "
                          f"{None if names.scores is None else tuple(names.scores.shape)}")
