@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import timeit
+import time
+from typing import Callable
 
 import torch
 
@@ -30,11 +31,20 @@ SENTENCES = {"gender": "My sister was furious about the letter from the landlord
 TARGET_MS = 30.0
 
 
-def _time(fn, runs: int) -> list[float]:
-    """Seconds per call of `fn` over `runs` calls, after 3 warm-up calls (they allocate and fill caches)."""
-    for _ in range(3):
-        fn()
-    return timeit.repeat(fn, number=1, repeat=runs)
+def _time(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
+    """Seconds per call of each function over `runs` rounds, after 3 warm-up calls each (they allocate and fill
+    caches). Each round calls every function once, in turn: measured in blocks, whichever block ran first paid
+    for the machine's drift (clock, caches) alone, and the ratios between rows moved by up to 15 %."""
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - t0)
+    return out
 
 
 def _two_full_encoders(pair, sentence: str, level: str):
@@ -62,9 +72,10 @@ def main() -> None:
     rows = {}
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        shared = stats(_time(lambda: pair.predict([sentence], args.level), args.runs))
-        baseline = stats(_time(_two_full_encoders(pair, sentence, args.level), args.runs))
-        page = stats(_time(lambda: service.analyse(sentence, args.concept, args.level), args.runs))
+        times = _time({"shared": lambda: pair.predict([sentence], args.level),
+                       "baseline": _two_full_encoders(pair, sentence, args.level),
+                       "page": lambda: service.analyse(sentence, args.concept, args.level)}, args.runs)
+        shared, baseline, page = (stats(times[k]) for k in ("shared", "baseline", "page"))
         rows[f"threads_{threads}"] = {"pair_predict_seconds": shared, "two_full_encoders_seconds": baseline,
                                       "analyse_seconds": page, "speedup_vs_two_full_encoders":
                                       baseline["median"] / shared["median"],
