@@ -33,8 +33,8 @@ TARGET_MS = 30.0
 
 def _time(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, list[float]]:
     """Seconds per call of each function over `runs` rounds, after 3 warm-up calls each (they allocate and fill
-    caches). Each round calls every function once, in turn: measured in blocks, whichever block ran first paid
-    for the machine's drift (clock, caches) alone, and the ratios between rows moved by up to 15 %."""
+    caches). Each round calls every function once, in turn: timed in blocks, the machine's drift (clock, caches)
+    fell on one row alone, and the page call, which does more work, once came out faster than the pair alone."""
     for fn in fns.values():
         for _ in range(3):
             fn()
