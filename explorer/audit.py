@@ -1,7 +1,7 @@
 """Audit your own texts: a CSV in, the concept effects of one shipped CausaLM model on it out.
 
-Each row's `text` goes through both task models of the chosen pair, O and CF (the encoder that forgot the
-concept); the optional columns `label`, `concept` and `text_cf` each unlock one more number:
+Each row's `text` goes through both task models of the chosen pair, O and CF (the encoder trained to forget
+the concept); the optional columns `label`, `concept` and `text_cf` each unlock one more number:
 - TReATE: mean |P_O(y|text) - P_CF(y|text)|, CausaLM's estimate of the concept's effect (needs only `text`);
 - ATE_gt: mean |P_O(y|text) - P_O(y|text_cf)|, the effect measured on true counterfactuals (needs `text_cf`);
 - CONEXP: the O model's contrast between rows with concept 1 and 0 (needs `concept`, both values present);

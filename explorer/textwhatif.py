@@ -1,7 +1,7 @@
 """The text what-if service: one call per typed text, everything the page shows comes back.
 
 For a text and a concept, `TextWhatIf.analyse` asks both CausaLM task models of that concept, O (ordinary
-encoder) and CF (encoder that forgot the concept), and writes the explicit counterfactual text by the corpus's
+encoder) and CF (encoder trained to forget the concept), and writes the explicit counterfactual text by the corpus's
 own rule (`counterfactual/text.py`), so the page can put CausaLM's estimate (O vs CF on the same text) next to
 the effect on the rewritten text (O on text vs O on counterfactual). `effects_table` reads the test-set
 measurements written by `python -m explorer evaluate causalm`.
@@ -96,7 +96,8 @@ class TextResult:
         """The result in one paragraph of plain words (Markdown)."""
         (o, po), (cf, pcf) = self.top("o"), self.top("cf")
         text = (f"The **original model** reads your text as **{o}** ({po:.0%}); the **counterfactual model**, "
-                f"whose encoder forgot the {self.concept} concept, reads it as **{cf}** ({pcf:.0%}). They differ "
+                f"whose encoder was trained to forget the {self.concept} concept, reads it as **{cf}** ({pcf:.0%}). "
+                "They differ "
                 f"by {_num(self.estimate)} per class on average: CausaLM's estimate of how much the concept moves "
                 "the original model on this text.")
         if not self.counterfactual.changed:
