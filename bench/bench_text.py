@@ -6,7 +6,7 @@ fine-tuned encoders would need. A third row times the page's whole call, `TextWh
 counterfactual text, then both models on the text and on its rewrite). Each with torch on 1 and 2 threads.
 Target: < 30 ms per sentence on CPU.
 
-Usage: `PYTHONPATH=. python bench/bench_text.py [--runs 50] [--concept gender]`
+Usage: `PYTHONPATH=. python bench/bench_text.py [--runs 50] [--concept all|adjectives|gender|race]`
 (set EXPLORER_PRETRAINED to use other checkpoints).
 """
 
@@ -59,37 +59,45 @@ def _two_full_encoders(pair, sentence: str, level: str):
     return run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--concept", default="gender", choices=sorted(SENTENCES))
-    parser.add_argument("--level", default="balanced")
-    args = parser.parse_args()
-    service = TextWhatIf()
-    pair = service.pair(args.concept)
-    sentence = SENTENCES[args.concept]
-    busy = cpu_busy()
-    rows = {}
+def _bench_concept(service: TextWhatIf, concept: str, level: str, runs: int) -> dict:
+    """Both thread counts for one concept's sentence: the three rows' stats and the ratio to the baseline."""
+    pair = service.pair(concept)
+    sentence = SENTENCES[concept]
+    rows: dict = {"sentence": sentence, "tokens": len(pair.tokenizer(sentence)["input_ids"])}
     for threads in (1, 2):
         torch.set_num_threads(threads)
-        times = _time({"shared": lambda: pair.predict([sentence], args.level),
-                       "baseline": _two_full_encoders(pair, sentence, args.level),
-                       "page": lambda: service.analyse(sentence, args.concept, args.level)}, args.runs)
+        times = _time({"shared": lambda: pair.predict([sentence], level),
+                       "baseline": _two_full_encoders(pair, sentence, level),
+                       "page": lambda: service.analyse(sentence, concept, level)}, runs)
         shared, baseline, page = (stats(times[k]) for k in ("shared", "baseline", "page"))
         rows[f"threads_{threads}"] = {"pair_predict_seconds": shared, "two_full_encoders_seconds": baseline,
                                       "analyse_seconds": page, "speedup_vs_two_full_encoders":
                                       baseline["median"] / shared["median"],
                                       "meets_target": shared["median"] * 1000 < TARGET_MS}
-    path = write("text_latency", {"concept": args.concept, "level": args.level, "sentence": sentence,
-                                  "models_from": str(service.folder),
-                                  "runs": args.runs, "target_ms": TARGET_MS, "loadavg": os.getloadavg(),
-                                  "cpu_busy_before": busy, "training_running": training_running(), **rows})
-    print(f"{'threads':>8} {'O+CF shared ms (median / p95)':>30} {'2 full encoders ms':>22} {'analyse ms':>18}")
-    for name, r in rows.items():
-        cells = [r[k] for k in ("pair_predict_seconds", "two_full_encoders_seconds", "analyse_seconds")]
-        print(f"{name[-1]:>8} " + " ".join(f"{1000 * c['median']:>13.1f} / {1000 * c['p95']:<6.1f}" for c in cells))
-    print(f"written to {path}")
+    return rows
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--concept", default="all", choices=["all", *sorted(SENTENCES)])
+    parser.add_argument("--level", default="balanced")
+    args = parser.parse_args()
+    service = TextWhatIf()
+    concepts = sorted(SENTENCES) if args.concept == "all" else [args.concept]
+    busy = cpu_busy()
+    results = {c: _bench_concept(service, c, args.level, args.runs) for c in concepts}
+    path = write("text_latency", {"level": args.level, "models_from": str(service.folder), "runs": args.runs,
+                                  "target_ms": TARGET_MS, "loadavg": os.getloadavg(), "cpu_busy_before": busy,
+                                  "training_running": training_running(), "concepts": results})
+    print(f"{'concept':>10} {'threads':>7} {'O+CF shared ms (median / p95)':>30} {'2 full encoders ms':>22} "
+          f"{'analyse ms':>18}")
+    for concept, rows in results.items():
+        for name, r in ((k, v) for k, v in rows.items() if k.startswith("threads_")):
+            cells = [r[k] for k in ("pair_predict_seconds", "two_full_encoders_seconds", "analyse_seconds")]
+            print(f"{concept:>10} {name[-1]:>7} "
+                  + " ".join(f"{1000 * c['median']:>13.1f} / {1000 * c['p95']:<6.1f}" for c in cells))
+    print(f"written to {path}")
 
 if __name__ == "__main__":
     main()
