@@ -99,5 +99,6 @@ def main() -> None:
                   + " ".join(f"{1000 * c['median']:>13.1f} / {1000 * c['p95']:<6.1f}" for c in cells))
     print(f"written to {path}")
 
+
 if __name__ == "__main__":
     main()

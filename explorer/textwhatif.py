@@ -97,9 +97,8 @@ class TextResult:
         (o, po), (cf, pcf) = self.top("o"), self.top("cf")
         text = (f"The **original model** reads your text as **{o}** ({po:.0%}); the **counterfactual model**, "
                 f"whose encoder was trained to forget the {self.concept} concept, reads it as **{cf}** ({pcf:.0%}). "
-                "They differ "
-                f"by {_num(self.estimate)} per class on average: CausaLM's estimate of how much the concept moves "
-                "the original model on this text.")
+                f"They differ by {_num(self.estimate)} per class on average: CausaLM's estimate of how much the "
+                "concept moves the original model on this text.")
         if not self.counterfactual.changed:
             return text + (" Nothing in your text carries the concept, so there is no rewritten text to check it "
                            "against.")

@@ -63,6 +63,7 @@ class CausalmTrainConfig:
     # probe carries the concept to names it never saw (0.979 on val persons), so it labels thousands of names
     # where the training persons are 58. Chosen on val (README, "CausaLM"): at rank 32, a probe trained on half
     # the val persons and tested on the other half fell from 0.697 to 0.626 (30 halvings; O 0.795).
+    # Used only where name_rank > 0 (the bank is read only then).
     name_teacher: dict[str, bool] = field(default_factory=lambda: {"adjectives": False, "gender": False,
                                                                    "race": True})
     limit: int | None = None

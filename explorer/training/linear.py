@@ -43,7 +43,6 @@ def accuracy(head: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((head(x.float()).argmax(-1) == y).float().mean())
 
 
-
 @torch.no_grad()
 def bank_reading(x: torch.Tensor, y: torch.Tensor, x_bank: torch.Tensor, n_names: int,
                  cfg: LinearConfig = LinearConfig()) -> torch.Tensor:
