@@ -1,8 +1,9 @@
 """The shipped CausaLM models of one concept, O and CF, loaded for inference.
 
 Both encoders share the packaged base's frozen lower layers, so a sentence runs those once and then each
-encoder's own top layers: one sentence through both models costs 4 + 2 + 2 layers, not 12. A CF checkpoint may
-carry a LEACE eraser (explorer/models/erasure.py) that is part of CF's representation.
+encoder's own top layers: one sentence through both models costs 4 + 2 + 2 layers, not 12. The layers run
+through the packed inference pass (explorer/models/bert_packed.py). A CF checkpoint may carry a LEACE eraser
+(explorer/models/erasure.py) that is part of CF's representation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch.nn as nn
 
 from explorer import checkpoints
 from explorer.checkpoints import CheckpointError
+from explorer.models.bert_packed import PackedLayer, pack_layer, run_packed
 from explorer.models.erasure import LinearEraser
 from explorer.models.text_encoder import BaseModelMissing, TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool
 from explorer.paths import PRETRAINED
@@ -49,6 +51,7 @@ class CausalmPair(nn.Module):
         self.uppers = nn.ModuleDict(uppers)
         self.heads = nn.ModuleDict(heads)  # keys "<which>_<level>" (ModuleDict refuses dots)
         self.tokenizer = load_tokenizer(base.cfg)
+        self._packed: dict[str, list[PackedLayer]] | None = None  # built on first use, after any .to(device)
 
     @property
     def device(self) -> torch.device:
@@ -58,20 +61,43 @@ class CausalmPair(nn.Module):
         ids = self.tokenizer(list(texts), truncation=False)["input_ids"]
         return TextBatch([len(x) for x in ids], self.base.cfg.max_len)
 
+    def _apply(self, fn, recurse=True):
+        self._packed = None  # .to() / .half() make new tensors; the packed layers must be rebuilt from them
+        return super()._apply(fn, recurse)
+
+    def packed(self) -> dict[str, list[PackedLayer]]:
+        """{"lower", "o", "cf"}: the layers for the packed pass (the pair's weights never change after loading)."""
+        if self._packed is None:
+            heads = self.base.config.num_attention_heads
+            groups = {"lower": self.base.lower_layers} | {w: self.uppers[w] for w in WHICH}
+            self._packed = {k: [pack_layer(layer, heads) for layer in v] for k, v in groups.items()}
+        return self._packed
+
     @torch.no_grad()
-    def represent(self, texts: list[str], batch_size: int = 128, erase: bool = True) -> dict[str, torch.Tensor]:
+    def represent(self, texts: list[str], batch_size: int = 128, erase: bool = True,
+                  reference: bool = False) -> dict[str, torch.Tensor]:
         """(N,) texts -> {"o": (N, H), "cf": (N, H)} pooled representations.
 
         erase=False skips CF's eraser: the adversarially trained encoder alone (for the evaluation's probes).
+        reference=True runs the `transformers` modules instead of the packed pass (same numbers, slower; kept
+        for the test that compares them and for the benchmark's baseline).
         """
         out: dict[str, list[torch.Tensor]] = {w: [] for w in WHICH}
+        packed = None if reference else self.packed()
         for i in range(0, len(texts), batch_size):
             b = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
                                max_length=self.base.cfg.max_len, return_tensors="pt").to(self.device)
-            low = self.base.lower(b["input_ids"], b["attention_mask"])  # (B, T, H) shared by O and CF
+            att = b["attention_mask"]  # (B, T)
+            if packed is None:
+                low = self.base.lower(b["input_ids"], att)  # (B, T, H) shared by O and CF
+                tops = {w: self.base._run(self.uppers[w], low, att) for w in WHICH}  # (B, T, H) each
+            else:
+                emb = self.base.embeddings(input_ids=b["input_ids"])  # (B, T, H)
+                mask = self.base._mask(emb, att)  # built once for all 8 layers
+                low = run_packed(packed["lower"], emb, mask)  # (B, T, H) shared by O and CF
+                tops = {w: run_packed(packed[w], low, mask) for w in WHICH}  # (B, T, H) each
             for w in WHICH:
-                h = self.base._run(self.uppers[w], low, b["attention_mask"])  # (B, T, H)
-                out[w].append(mean_pool(h, b["attention_mask"]))  # (B, H)
+                out[w].append(mean_pool(tops[w], att))  # (B, H)
         hidden = self.base.hidden
         z = {w: torch.cat(v) if v else torch.zeros(0, hidden, device=self.device) for w, v in out.items()}
         return self.erase(z) if erase else z
@@ -81,9 +107,10 @@ class CausalmPair(nn.Module):
         return {w: x if self.erasers[w] is None else self.erasers[w](x) for w, x in z.items()}
 
     @torch.no_grad()
-    def predict(self, texts: list[str], level: str, batch_size: int = 128) -> dict[str, np.ndarray]:
+    def predict(self, texts: list[str], level: str, batch_size: int = 128,
+                reference: bool = False) -> dict[str, np.ndarray]:
         """(N,) texts -> {"o": (N, C), "cf": (N, C)} class probabilities of the two task models."""
-        z = self.represent(texts, batch_size)
+        z = self.represent(texts, batch_size, reference=reference)
         return {w: torch.softmax(self.head(w, level)(z[w]), -1).cpu().numpy() for w in WHICH}
 
     def head(self, which: str, level: str) -> nn.Linear:
