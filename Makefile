@@ -52,6 +52,7 @@ bench: install browser-deps
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_throughput.py
 	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_cold_start.py
+	$(BIN)/python bench/bench_text_page.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_text.py
 
 clean-cache:
