@@ -17,6 +17,8 @@ st.markdown("Would a model read a review differently **without its adjectives**,
             "model. Your text is also **rewritten** without the concept, so you can check the estimate against "
             "what the original model says about the rewrite.")
 service = text_ui.shared_text_whatif()
+for note in text_ui.apply_link():  # `?concept=…&level=…&text=…` from a shared link, once per session
+    st.warning(note)
 
 st.subheader("1 · Choose a concept")
 concept, level = text_ui.concept_picker()
@@ -27,6 +29,7 @@ def what_if(concept: str, level: str) -> None:
     """Only this part reruns when the text changes: the text, the explorer call and its result."""
     st.subheader("2 · Type or pick a text")
     text = text_ui.text_input(concept)
+    text_ui.write_link(concept, level, text)
     try:
         result = service.analyse(text, concept, level)  # both models on the text and on its rewrite
     except TextInputError as err:

@@ -233,6 +233,14 @@ def test_text_page_typed_sentence_reaches_both_models_and_stays_text(server, bro
     for line in ("Original model (O) on your text", "Counterfactual model (CF) on your text",
                  "Original model (O) on the rewritten text"):
         assert line in seen["preds"]
+    # the address bar is a link to what is on screen: opened in a new tab, it shows the same text and answers
+    page.wait_for_function("() => location.search.includes('text=My+sister')", timeout=STEP)
+    shared = page.context.new_page()
+    shared.goto(page.url)
+    shared.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
+    again = shared.evaluate(_TEXT_JS)
+    assert (again["text"], again["preds"]) == (seen["text"], seen["preds"])
+    shared.close()
     # markup typed by a visitor is shown as text, never run or rendered
     box.fill('<img src="x" onerror="window.hacked=1"> Mary was angry.')
     box.press("Control+Enter")

@@ -120,6 +120,53 @@ def test_switching_concept_loads_its_examples_unless_the_text_was_typed(service)
 
 
 @needs_gender
+def test_a_shared_link_opens_its_concept_level_and_text_and_the_address_bar_follows(service):
+    text = "Lakisha was furious about the rent."
+    at = open_page(PAGE, {"concept": " Race", "level": "GENTLE", "text": text})  # matched loosely
+    assert not at.warning
+    assert (at.radio(key="text_concept").value, at.selectbox(key="text_level").value) == ("race", "gentle")
+    assert at.text_area(key="text_input").value == text
+    from explorer.ui.text_charts import prediction_lines
+    assert _predictions(at) == prediction_lines(service.analyse(text, "race", "gentle"))
+    assert at.query_params == {"concept": "race", "level": "gentle", "text": text}
+    _type(at, "My sister was glad.")
+    assert at.query_params == {"concept": "race", "level": "gentle", "text": "My sister was glad."}
+    at.selectbox(key="text_level").set_value("aggressive").run()
+    assert at.query_params["level"] == "aggressive"
+    _type(at, "x" * 2_001)  # too long for an address bar: the link keeps concept and level only
+    assert at.query_params == {"concept": "race", "level": "aggressive"}
+
+
+@needs_gender
+def test_coming_back_from_another_page_keeps_the_visitors_text():
+    at = open_page(PAGE)
+    at.radio(key="text_concept").set_value("race").run()
+    _type(at, "Lakisha was glad about the rent.")
+    at.switch_page("pages/home.py").run(timeout=RUN)
+    at.switch_page(PAGE).run(timeout=RUN)
+    no_exceptions(at)
+    assert at.radio(key="text_concept").value == "race"
+    assert at.text_area(key="text_input").value == "Lakisha was glad about the rent."
+    assert at.query_params["text"] == "Lakisha was glad about the rent."
+
+
+@needs_gender
+def test_a_linked_example_acts_as_picked_and_bad_link_values_are_named():
+    from explorer.textwhatif import examples
+
+    second = examples("gender")[1].text
+    at = open_page(PAGE, {"text": second})
+    assert at.selectbox(key="text_example").value == 1  # a test-set example: a concept change may replace it
+    at = open_page(PAGE, {"concept": "religion", "level": "extreme", "text": "y" * 3_000})
+    notes = " ".join(w.value for w in at.warning)
+    assert "concept='religion' is not one of adjectives, gender, race, so gender is shown" in notes
+    assert "level='extreme' is not one of balanced, gentle, aggressive, so balanced is shown" in notes
+    assert "3,000 characters; its first 2,000 are shown" in notes
+    assert at.text_area(key="text_input").value == "y" * 2_000
+    assert (at.radio(key="text_concept").value, at.selectbox(key="text_level").value) == ("gender", "balanced")
+
+
+@needs_gender
 def test_audit_upload_shows_the_report_and_offers_downloads():
     from explorer.textwhatif import example_csv
 

@@ -1,7 +1,8 @@
 """Streamlit pieces of the Text what-if page: the cached service, pickers, the result, measured effects, audit.
 
 Widget keys (tests address them): `text_concept`, `text_level`, `text_example`, `text_input`, `audit_model`,
-`audit_file`, `audit_example`, `audit_json`, `audit_markdown`.
+`audit_file`, `audit_example`, `audit_json`, `audit_markdown`. The address bar is a shareable link to what is on
+screen: `?concept=race&level=gentle&text=…`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ PAGE_MAX_ROWS = 2_000  # ~10 s of audit on a 2-core CPU; the CLI takes whole fil
 STATIC = {"displayModeBar": False, "staticPlot": True}
 _OWN = "_text_own"  # the visitor typed the text: a change of concept must not replace it with an example
 _REPORT = "_audit_report"
+_LINK_NOTES = "_text_link_notes"
+_LAST = "_text_last"  # what the page showed last: restored when the visitor comes back from another page
+LINK_MAX_CHARS = 2_000  # longer texts stay out of the address bar (the models read ~300 characters anyway)
 
 
 @st.cache_resource(show_spinner=False)
@@ -62,6 +66,67 @@ def load_models(service: TextWhatIf, concept: str) -> bool:
     except (ImportError, OSError, RuntimeError, ValueError) as err:
         _fix(f"**The {concept} models could not be loaded** ({type(err).__name__}: {err}).", f"make install\n{REBUILD}")
     return False
+
+
+# --- links ----------------------------------------------------------------------------------------------
+def apply_link() -> list[str]:
+    """Sets the page's widgets from a shared link on the session's first visit, or back to what the visitor
+    left when they return from another page (Streamlit drops a page's widget state when another page runs).
+
+    Returns what was wrong with the link, for notes on the first visit (empty otherwise).
+    """
+    if _LINK_NOTES not in st.session_state:
+        st.session_state[_LINK_NOTES] = _read_link()
+    elif "text_concept" not in st.session_state and _LAST in st.session_state:
+        st.session_state[_LINK_NOTES] = []  # the link's notes were read on the first visit
+        _set_state(**st.session_state[_LAST])
+    return st.session_state[_LINK_NOTES]
+
+
+def _read_link() -> list[str]:
+    """`?concept=race&level=gentle&text=…` -> the widgets' state; returns the link's problems. Values are matched
+    loosely (case, spaces); anything unusable is named and the page's default is kept."""
+    params, notes = st.query_params.to_dict(), []
+    concept = params.get("concept", DEFAULT_CONCEPT).strip().lower()
+    if concept not in CONCEPTS:
+        notes.append(f"The link's concept={params['concept']!r} is not one of {', '.join(CONCEPTS)}, so "
+                     f"{DEFAULT_CONCEPT} is shown.")
+        concept = DEFAULT_CONCEPT
+    level = params.get("level", LEVELS[0]).strip().lower()
+    if level not in LEVELS:
+        notes.append(f"The link's level={params['level']!r} is not one of {', '.join(LEVELS)}, so "
+                     f"{LEVELS[0]} is shown.")
+        level = LEVELS[0]
+    text = params.get("text", "")
+    if len(text) > LINK_MAX_CHARS:
+        notes.append(f"The link's text has {len(text):,} characters; its first {LINK_MAX_CHARS:,} are shown.")
+        text = text[:LINK_MAX_CHARS]
+    if "text" in params and not text.strip():
+        notes.append("The link's text is empty, so an example from the test set is shown.")
+    _set_state(concept, level, text if text.strip() else None)
+    return notes
+
+
+def _set_state(concept: str, level: str, text: str | None) -> None:
+    """The widgets' state for `concept`, `level` and `text` (None: the concept's first example)."""
+    st.session_state["text_concept"], st.session_state["text_level"] = concept, level
+    if text is None:
+        return
+    st.session_state["text_input"] = text
+    options = [e.text for e in _examples(concept)]
+    st.session_state[_OWN] = text not in options  # a test-set example behaves as if picked from the list
+    if text in options:
+        st.session_state["text_example"] = options.index(text)
+
+
+def write_link(concept: str, level: str, text: str) -> None:
+    """Keeps the address bar a shareable link to exactly what is on screen (texts up to LINK_MAX_CHARS)."""
+    st.session_state[_LAST] = {"concept": concept, "level": level, "text": text if text.strip() else None}
+    params = {"concept": concept, "level": level}
+    if text.strip() and len(text) <= LINK_MAX_CHARS:
+        params["text"] = text
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
 
 
 # --- concept, level, text -------------------------------------------------------------------------------
@@ -93,8 +158,8 @@ def _typed() -> None:
 def concept_picker() -> tuple[str, str]:
     """The concept (radio) and the bias level of the task models (select); returns (concept, level)."""
     left, right = st.columns([3, 2])
-    concept = left.radio("Concept to take out of the text", CONCEPTS, index=CONCEPTS.index(DEFAULT_CONCEPT),
-                         key="text_concept",
+    st.session_state.setdefault("text_concept", DEFAULT_CONCEPT)  # in state, not `index=`: a link may set it
+    concept = left.radio("Concept to take out of the text", CONCEPTS, key="text_concept",
                          format_func=CONCEPT_LABELS.get, on_change=_concept_changed,
                          help="Each concept has its own pair of models: the original one (O) and one whose "
                               "encoder was trained to forget the concept (CF), after which a linear eraser "
