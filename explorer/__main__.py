@@ -74,8 +74,19 @@ def _train_causalm(args: argparse.Namespace) -> int:
     if args.clean_pass is not None:
         cfg.clean_pass = {c: args.clean_pass for c in concepts}
     cfg.erase = args.erase
+    if args.base is not None:
+        cfg.encoder.base = str(Path(args.base).resolve())  # the cards record it; pages and evaluate load it
+    if args.trainable_layers is not None:
+        cfg.encoder.trainable_layers = args.trainable_layers
     if args.out:
         cfg.out = Path(args.out)
+    from explorer.models.text_encoder import BaseModelMissing, check_base
+
+    try:
+        check_base(cfg.encoder)  # a wrong folder or layer count fails here, not after the data is prepared
+    except (BaseModelMissing, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     train_causalm(cfg)
     return 0
 
@@ -209,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
                          "default: on for adjectives, off for the templates)")
     tr.add_argument("--erase", action=argparse.BooleanOptionalAction, default=True,
                     help="causalm: fit a LEACE linear eraser on CF's pooled output after stage 1 (default: on)")
+    tr.add_argument("--base", help="causalm: a local Hugging Face BERT folder to build on instead of the packaged "
+                                   "all-MiniLM-L6-v2 (nothing is downloaded)")
+    tr.add_argument("--trainable-layers", type=int,
+                    help="causalm: top encoder layers CausaLM re-trains (default 2; the rest stay frozen)")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)

@@ -250,28 +250,43 @@ def example_csv(n: int = 12) -> bytes:
 
 
 # --- measured effects -----------------------------------------------------------------------------------
-def effects_table(concept: str, path: Path | None = None) -> pd.DataFrame:
-    """The concept's test-set measurements per bias level (rows) and metric (columns, METRICS).
+def effects_source(folder: Path | None = None) -> tuple[Path, str]:
+    """Where the measured effects of the models in `folder` are read from, and the command that writes them.
+
+    The shipped models' numbers live in bench/results/; any other models' next to their checkpoints, so that a
+    page serving other models (EXPLORER_PRETRAINED) never shows the shipped models' numbers as theirs.
+    """
+    folder = folder or PRETRAINED
+    if folder.resolve() == (ROOT / "pretrained").resolve():
+        return EFFECTS_JSON, EVALUATE
+    path = folder / "evaluate_causalm.json"
+    return path, f"python -m explorer evaluate causalm --folder {folder} --json {path}"
+
+
+def effects_table(concept: str, path: Path | None = None, folder: Path | None = None) -> pd.DataFrame:
+    """The concept's test-set measurements per bias level (rows) and metric (columns, METRICS), for the models
+    in `folder` (default: the page's), or from the JSON at `path`.
 
     Raises:
         EffectsMissing: The JSON is missing, unreadable or has no numbers for `concept`; the message names
             the command that writes it.
     """
-    path = path or EFFECTS_JSON
+    source, command = effects_source(folder)
+    path = path or source
     where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if not path.exists():
         raise EffectsMissing(f"The concept effects have not been measured yet: `{where}` is missing. It is written "
-                             f"by\n\n```\n{EVALUATE}\n```\n\n(after the models are trained with `{REBUILD}`).")
+                             f"by\n\n```\n{command}\n```\n\n(after the models are trained with `{REBUILD}`).")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise EffectsMissing(f"`{where}` could not be read ({err}). Write it again with\n\n"
-                             f"```\n{EVALUATE}\n```") from err
+                             f"```\n{command}\n```") from err
     rows = {lv: [data.get(f"{concept}.{lv}.{m}") for m in METRICS + INTERVALS] for lv in LEVELS}
     rows = {lv: v for lv, v in rows.items() if any(x is not None for x in v[:len(METRICS)])}
     if not rows:
         raise EffectsMissing(f"`{where}` has no numbers for the {concept} concept. Write it again with\n\n"
-                             f"```\n{EVALUATE}\n```")
+                             f"```\n{command}\n```")
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(METRICS + INTERVALS)).astype(float)
     frame.index.name = "level"
     return frame

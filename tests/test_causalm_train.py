@@ -129,3 +129,50 @@ def test_erasure_ablation_agrees_with_the_evaluation_on_the_shipped_variant(trai
             assert 0.0 <= res[f"gender.{level}.{v}.treate"] <= 1.0
     assert res["gender.adversary+eraser.probe"] == pytest.approx(ref["gender.balanced.probe_cf"], abs=1.5 / 64)
     assert "| gender | balanced |" in markdown_table(res)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A local BERT folder that is not the packaged one: random weights, hidden 96, 4 heads, 3 layers (the
+    packaged MiniLM has 384, 12 and 6), with MiniLM's tokenizer files."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    from explorer.models.text_encoder import packaged_minilm
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=30522, hidden_size=96, num_hidden_layers=3, num_attention_heads=4,
+                         intermediate_size=192, max_position_embeddings=128), add_pooling_layer=False).save_pretrained(folder)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (packaged_minilm() / name).exists():
+            shutil.copy(packaged_minilm() / name, folder / name)
+    return folder
+
+
+def test_any_local_bert_folder_can_be_the_base_from_the_command_line(tiny_bert, tmp_path):
+    from explorer.__main__ import main
+
+    out = tmp_path / "models"
+    assert main(["train", "causalm", "--only", "gender", "--limit", "48", "--epochs", "1", "--base", str(tiny_bert),
+                 "--trainable-layers", "1", "--out", str(out)]) == 0
+    card = json.loads((out / "causalm-gender-cf" / "card.json").read_text())
+    assert card["config"]["encoder"]["base"] == str(tiny_bert.resolve())
+    pair = load_pair("gender", out)  # the base comes from the card, not from the packaged default
+    assert pair.base.hidden == 96 and len(pair.base.lower_layers) == 2 and len(pair.uppers["o"]) == 1
+    texts = ["My sister feels furious.", "ok"]
+    probs = pair.predict(texts, "gentle")
+    assert probs["cf"].shape == (2, 4) and np.allclose(probs["cf"].sum(1), 1.0, atol=1e-5)
+    fast, ref = pair.represent(texts, erase=False), pair.represent(texts, erase=False, reference=True)
+    torch.testing.assert_close(fast["o"], ref["o"], rtol=0, atol=1e-5)
+
+
+def test_a_bad_base_or_layer_count_ends_with_a_message(tiny_bert, tmp_path, capsys):
+    from explorer.__main__ import main
+
+    assert main(["train", "causalm", "--only", "gender", "--base", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "not a Hugging Face model folder" in capsys.readouterr().err
+    assert main(["train", "causalm", "--only", "gender", "--base", str(tiny_bert), "--trainable-layers", "4",
+                 "--out", str(tmp_path)]) == 2
+    assert "trainable layers must be in 1..3" in capsys.readouterr().err

@@ -220,6 +220,19 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
                for i in at.info)
 
 
+def test_other_models_never_show_the_shipped_models_numbers(tmp_path):
+    from explorer.textwhatif import EFFECTS_JSON, EffectsMissing, effects_source, effects_table
+
+    assert effects_source(ROOT / "pretrained")[0] == EFFECTS_JSON  # the shipped models: bench/results/
+    path, command = effects_source(tmp_path)  # anyone else's: next to their checkpoints
+    assert path == tmp_path / "evaluate_causalm.json"
+    assert command == f"python -m explorer evaluate causalm --folder {tmp_path} --json {path}"
+    with pytest.raises(EffectsMissing, match="--folder"):
+        effects_table("gender", folder=tmp_path)
+    path.write_text(json.dumps({"gender.balanced.ate_gt": 0.5}))
+    assert effects_table("gender", folder=tmp_path)["ate_gt"].iloc[0] == 0.5
+
+
 _PROBE = textwrap.dedent("""
     import json
     from streamlit.testing.v1 import AppTest

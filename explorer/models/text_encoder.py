@@ -56,6 +56,26 @@ class TextEncoderConfig:
     max_len: int = 64  # tokens; Rotten Tomatoes snippets average ~25
 
 
+def check_base(cfg: TextEncoderConfig) -> None:
+    """Raises BaseModelMissing or ValueError (messages for the user) unless `cfg` names a usable BERT folder."""
+    import json
+
+    path = resolve_base(cfg.base)
+    try:
+        conf = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as err:
+        raise BaseModelMissing(f"{path / 'config.json'} cannot be read ({err}).") from err
+    if not any((path / f).exists() for f in ("vocab.txt", "tokenizer.json")):
+        raise BaseModelMissing(f"{path} has no tokenizer (vocab.txt or tokenizer.json); save the model's tokenizer "
+                               "into the same folder.")
+    if conf.get("model_type") != "bert":
+        raise ValueError(f"{path} holds a {conf.get('model_type')!r} model; CausaLM here needs a BERT-family "
+                         "encoder (model_type 'bert').")
+    n = conf.get("num_hidden_layers", 0)
+    if not 0 < cfg.trainable_layers <= n:
+        raise ValueError(f"trainable layers must be in 1..{n} for {path} ({n} layers); got {cfg.trainable_layers}.")
+
+
 def load_tokenizer(cfg: TextEncoderConfig):
     from transformers import AutoTokenizer
 
