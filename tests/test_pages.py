@@ -208,6 +208,20 @@ def test_link_sets_widgets_and_out_of_range_values_are_clamped_and_reported():
     assert at.query_params == {"index": "12", "thickness": "5.5", "intensity": "200"}  # the link now says what is shown
 
 
+def test_coming_back_from_another_page_keeps_the_digit_and_interventions():
+    at = open_page(WHATIF, {"index": "12", "thickness": "99"})
+    at.slider(key="value_thickness").set_value(4.0).run()
+    before = _image(at, "drawn by the model")
+    at.switch_page("pages/home.py").run()
+    at.switch_page(WHATIF).run()
+    no_exceptions(at)
+    assert at.number_input(key="index").value == 12
+    assert at.checkbox(key="do_thickness").value and at.slider(key="value_thickness").value == pytest.approx(4.0)
+    assert _image(at, "drawn by the model") == before
+    assert not at.warning  # the first link's clamping note is not repeated
+    assert at.query_params == {"index": "12", "thickness": "4.0"}
+
+
 def test_bad_link_values_are_named_not_raised():
     at = open_page(WHATIF, {"index": "123456", "thickness": "thick", "hue": "0.5"})
     warnings = " ".join(w.value for w in at.warning)

@@ -17,6 +17,7 @@ from explorer.whatif import MorphoWhatIf
 
 _LINKED = "_link_raw"  # session key: {var: value exactly as the link asked for it}
 _NOTES = "_link_notes"
+_LAST = "_link_last"  # session key: the params the address bar last showed, restored on coming back to the page
 _SYNCED = "_synced_for"  # session key: the (index, coloured) the sliders were last set from
 
 
@@ -36,14 +37,23 @@ def _range(spec: VarSpec) -> str:
 
 # --- links --------------------------------------------------------------------------------------------
 def apply_link(service: MorphoWhatIf) -> None:
-    """Once per session, copies `?index=12&world=colour&thickness=4.5` into the widgets' state.
+    """Once per session, copies `?index=12&world=colour&thickness=4.5` into the widgets' state (and again what the
+    address bar last showed here when the visitor comes back from another page).
 
     Out-of-range values are kept as asked (in `_LINKED`) so the explorer call itself clamps them and
     reports which ones it clamped; the sliders show the clamped value.
     """
-    if _LINKED in st.session_state:
-        return
-    params, notes, raw = st.query_params.to_dict(), [], {}
+    if _LINKED not in st.session_state:
+        _apply_params(service, st.query_params.to_dict())
+    elif "index" not in st.session_state and _LAST in st.session_state:
+        # Back from another page: Streamlit dropped this page's widget state, so set it again from what the
+        # address bar last showed here (the same parser as a link; its notes were shown on the first visit).
+        _apply_params(service, st.session_state[_LAST])
+        st.session_state[_NOTES] = []
+
+
+def _apply_params(service: MorphoWhatIf, params: dict[str, str]) -> None:
+    notes, raw = [], {}
     coloured = params.get("world", "grey").lower() in ("colour", "color", "coloured", "colored")
     st.session_state["coloured"] = coloured
     if "index" in params:
@@ -94,6 +104,7 @@ def write_link(index: int, coloured: bool, do: dict[str, float], specs: dict[str
         params["world"] = "colour"
     for name, value in do.items():
         params[name] = fmt(specs[name], specs[name].clamp(value)[0])
+    st.session_state[_LAST] = params
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
