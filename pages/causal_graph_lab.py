@@ -13,6 +13,7 @@ st.markdown("A pendulum hangs under a sun; both cast a shadow on the ground. The
             "network per arrow). Set a concept with **do(...)**, or **cut an arrow**, and compare the model's "
             "picture with the **true** one, which the scene's simulator draws from the same scene.")
 lab = lab_ui.load_lab()
+lab_ui.restore_state()  # back from another page: the scene, arrows and do() settings as the visitor left them
 
 st.subheader("1 · Pick a scene")
 index = lab_ui.scene_picker(lab)

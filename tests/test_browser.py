@@ -194,7 +194,17 @@ def test_lab_slider_and_arrow_toggle_reach_the_page(server, browser):
     page.locator(".st-key-edge_light__shadow_position label").click()
     page.wait_for_function(f"""() => {{ const s = ({_LAB_JS})();
         return s.row !== null && s.row.includes('(cut: keeps its value)'); }}""", timeout=STEP)
-    assert page.evaluate(_LAB_JS)["src"] != moved["src"]
+    cut = page.evaluate(_LAB_JS)
+    assert cut["src"] != moved["src"]
+    # to another page and back: the moved slider and the cut arrow are as the visitor left them
+    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0", timeout=STEP)
+    page.get_by_role("link", name="Home").click()
+    page.wait_for_function("() => location.pathname === '/'", timeout=STEP)
+    page.get_by_role("link", name="Causal graph lab").click()
+    page.wait_for_function(f"""(w) => {{ const s = ({_LAB_JS})();
+        return s.src && s.row !== null && s.row.includes(w) && s.row.includes('(cut: keeps its value)'); }}""",
+                           arg=want, timeout=READY)
+    assert page.evaluate(_LAB_JS)["row"] == cut["row"]
     page.context.close()
 
 

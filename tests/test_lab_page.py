@@ -85,6 +85,23 @@ def test_cutting_an_arrow_then_moving_a_slider(lab):
 
 
 @needs_model
+def test_coming_back_from_another_page_keeps_scene_arrows_and_settings(lab):
+    at = open_page(PAGE)
+    at.number_input(key="lab_index").set_value(3).run()
+    at.checkbox(key="edge_light__shadow_position").uncheck().run()
+    at.slider(key="value_light").set_value(70.0).run()
+    before = _row(at, "**What if**: the model")
+    at.switch_page("pages/home.py").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="lab_index").value == 3
+    assert at.checkbox(key="edge_light__shadow_position").value is False
+    assert at.checkbox(key="do_light").value and at.slider(key="value_light").value == pytest.approx(70.0)
+    assert _row(at, "**What if**: the model") == before
+    assert not at.warning
+
+
+@needs_model
 def test_an_arrow_that_closes_a_cycle_is_refused_with_a_message(lab):
     at = open_page(PAGE)
     p, c = sorted(lab.learned_graph.edges)[0]

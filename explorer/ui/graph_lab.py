@@ -24,6 +24,7 @@ SIZE = 128  # 64 px scenes shown at 2x: three fit side by side next to the graph
 _CYCLE = "_lab_cycle_message"
 _CHANGED = "_lab_edges_changed"
 _EXPORT = "_lab_export"
+_KEPT = "_lab_kept"  # the scene, arrows and do() settings, put back when the visitor returns from another page
 POS = {"pendulum": (0.0, 1.0), "light": (0.0, -1.0), "shadow_length": (1.0, 1.0), "shadow_position": (1.0, -1.0)}
 SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow<br>length",
          "shadow_position": "shadow<br>position"}
@@ -46,6 +47,22 @@ def load_lab() -> PendulumLab:
         st.error(f"**The pendulum model could not be loaded** ({type(err).__name__}: {err}).\n\n"
                  f"Rebuild it, then reload the page:\n\n```\n{REBUILD}\n```")
     st.stop()
+
+
+# --- coming back from another page -----------------------------------------------------------------------
+def restore_state() -> None:
+    """Puts back the scene, arrows and do() settings the visitor left (Streamlit drops a page's widget state
+    when another page runs). Call before the widgets are drawn."""
+    if "lab_index" not in st.session_state and _KEPT in st.session_state:
+        for key, value in st.session_state[_KEPT].items():
+            st.session_state[key] = value
+
+
+def _keep_state() -> None:
+    # Called from the what-if fragment: it runs on slider moves (fragment reruns) and on every full rerun
+    # (a new scene, an arrow toggled), so the copy is never older than what the visitor sees.
+    st.session_state[_KEPT] = {k: st.session_state[k] for k in list(st.session_state)
+                               if k == "lab_index" or k.startswith(("edge_", "do_", "value_"))}
 
 
 # --- picking a scene ----------------------------------------------------------------------------------
@@ -92,6 +109,7 @@ def concept_controls(specs: dict[str, VarSpec], factual: dict[str, float], index
                           args=(name,))
         if ticked:
             do[name] = round(float(value), decimals(spec))  # as shown: keyboard steps accumulate float error
+    _keep_state()
     return do
 
 
