@@ -78,6 +78,8 @@ def _train_causalm(args: argparse.Namespace) -> int:
         cfg.encoder.base = str(Path(args.base).resolve())  # the cards record it; pages and evaluate load it
     if args.trainable_layers is not None:
         cfg.encoder.trainable_layers = args.trainable_layers
+    if args.seed is not None:
+        cfg.seed = args.seed
     if args.out:
         cfg.out = Path(args.out)
     from explorer.models.text_encoder import BaseModelMissing, check_base
@@ -224,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                                    "all-MiniLM-L6-v2 (nothing is downloaded)")
     tr.add_argument("--trainable-layers", type=int,
                     help="causalm: top encoder layers CausaLM re-trains (default 2; the rest stay frozen)")
+    tr.add_argument("--seed", type=int, help="causalm: seed of stage 1's batches and masks and of the heads "
+                                            "(default 2026; O and CF always share it)")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
