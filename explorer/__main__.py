@@ -79,7 +79,7 @@ def _train_causalm(args: argparse.Namespace) -> int:
     if args.trainable_layers is not None:
         cfg.encoder.trainable_layers = args.trainable_layers
     if args.seed is not None:
-        cfg.seed = args.seed
+        cfg.seed, cfg.seeds = args.seed, {}  # every concept trained here
     if args.out:
         cfg.out = Path(args.out)
     from explorer.models.text_encoder import BaseModelMissing, check_base
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--trainable-layers", type=int,
                     help="causalm: top encoder layers CausaLM re-trains (default 2; the rest stay frozen)")
     tr.add_argument("--seed", type=int, help="causalm: seed of stage 1's batches and masks and of the heads "
-                                            "(default 2026; O and CF always share it)")
+                                            "(default: 2028 for adjectives, 2026 for the templates; O and CF always share it)")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)

@@ -330,6 +330,9 @@ def effects_reading(frame: pd.DataFrame, concept: str, level: str) -> str:
     if None not in (po, pcf, maj):
         verdict = ("the counterfactual encoder has forgotten it" if pcf <= maj + 0.05
                    else "the counterfactual encoder still carries some of it")
+        if pcf < maj - 0.05:  # worse than guessing: the probe fitted noise that misleads it on new texts
+            verdict += (" (the probe even does worse than guessing: with nothing left to learn, it picked up "
+                        "chance patterns that mislead it on new texts)")
         out.append(f"A linear probe reads the concept from the original encoder {po:.0%} of the time and from the "
                    f"counterfactual encoder {pcf:.0%} (always guessing the commoner value: {maj:.0%}): {verdict}.")
     lo, hi = r.get("probe_cf_excess_ci_low"), r.get("probe_cf_excess_ci_high")

