@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import stats, write
 from bench_latency import browser_run
-from serve import ROOT, training_running
+from serve import ROOT, timed_in_subprocess, training_running
 
 CAPTION = "drawn by the model"
 _CALL_ONLY = """
@@ -53,15 +53,6 @@ def _browser(moves: int, warmup: int) -> tuple[list[dict], list[dict]]:
     return lab, base
 
 
-def _call_only(moves: int) -> list[float]:
-    done = subprocess.run([sys.executable, "-c", _CALL_ONLY, str(moves)], cwd=ROOT, env=os.environ.copy(),
-                          capture_output=True, text=True, timeout=600)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), None)
-    if line is None:
-        raise RuntimeError(f"call-only timing failed:\n{done.stderr[-2000:]}")
-    return json.loads(line[len("RESULT"):])
-
-
 def _export(n: int) -> tuple[list[float], bool]:
     times, digests = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
     contended = training_running()
     export_s, identical = _export(args.n)
-    call = _call_only(args.moves)
+    call = timed_in_subprocess(_CALL_ONLY, str(args.moves), "call-only")
     samples, baseline = _browser(args.moves, args.warmup)
     contended = contended or training_running()
     rows = {"lab page: key press -> new image src": stats([s["src"] / 1000 for s in samples]),

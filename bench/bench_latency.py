@@ -14,12 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 from common import stats, write
-from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, start, stop, training_running
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, timed_in_subprocess,
+                   training_running)
 
 START = 1.5  # px: the thickness the link starts at; each ArrowRight adds one 0.1 px step
 _MODEL_ONLY = """
@@ -77,15 +77,6 @@ def browser_run(app: str, path: str, caption: str, slider: str, moves: int, warm
     return samples
 
 
-def _model_only(values: list[float]) -> list[float]:
-    done = subprocess.run([sys.executable, "-c", _MODEL_ONLY, json.dumps(values)], cwd=ROOT, env=os.environ.copy(),
-                          capture_output=True, text=True, timeout=600)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), None)
-    if line is None:
-        raise RuntimeError(f"model-only timing failed:\n{done.stderr[-2000:]}")
-    return json.loads(line[len("RESULT"):])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--moves", type=int, default=24)
@@ -98,7 +89,7 @@ def main() -> int:
     baseline = browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", args.moves,
                             args.warmup)
     values = [round(START + 0.1 * (i + 1), 1) for i in range(args.moves)]
-    model = _model_only(values)
+    model = timed_in_subprocess(_MODEL_ONLY, json.dumps(values), "model-only")
     contended = contended_before or training_running()
 
     rows = {

@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 from common import stats, write
-from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, start, stop, training_running
+from serve import (CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, timed_in_subprocess,
+                   training_running)
 
 SENTENCE = "My brother was furious about letter number {i}."
 REWRITE = "sister was furious about letter number {i}."  # textContent of the rewrite (its marks add no text)
@@ -97,15 +97,6 @@ def browser_run(app: str, path: str, texts: list[str], warmup: list[str]) -> lis
     return samples
 
 
-def _model_only(texts: list[str]) -> list[float]:
-    done = subprocess.run([sys.executable, "-c", _MODEL_ONLY, json.dumps(texts)], cwd=ROOT, env=os.environ.copy(),
-                          capture_output=True, text=True, timeout=600)
-    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), None)
-    if line is None:
-        raise RuntimeError(f"model-only timing failed:\n{done.stderr[-2000:]}")
-    return json.loads(line[len("RESULT"):])
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=24)
@@ -117,7 +108,7 @@ def main() -> int:
 
     page = browser_run("app.py", "/text_whatif", texts, warmup)
     baseline = browser_run("bench/baseline_text_app.py", "/", texts, warmup)
-    model = _model_only(texts)
+    model = timed_in_subprocess(_MODEL_ONLY, json.dumps(texts), "model-only")
     contended = contended_before or training_running()
     rows = {
         "text page: Ctrl+Enter -> rewrite shown": stats([s["shown"] / 1000 for s in page]),

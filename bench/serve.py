@@ -77,6 +77,19 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def timed_in_subprocess(code: str, arg: str, what: str) -> list[float]:
+    """Runs `python -c code arg` from the repository root and returns the timings it prints on a line
+    `RESULT<json list>`: the explorer call alone, in a fresh process, as the rows beside a browser run."""
+    import json
+
+    done = subprocess.run([sys.executable, "-c", code, arg], cwd=ROOT, env=os.environ.copy(),
+                          capture_output=True, text=True, timeout=600)
+    line = next((x for x in done.stdout.splitlines() if x.startswith("RESULT")), None)
+    if line is None:
+        raise RuntimeError(f"{what} timing failed:\n{done.stderr[-2000:]}")
+    return json.loads(line[len("RESULT"):])
+
+
 def cpu_busy(seconds: float = 1.0) -> float:
     """Fraction of all CPU time spent busy over `seconds` (from /proc/stat): other load skews timings."""
     def sample() -> tuple[int, int]:
