@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 
-from common import stats, write
+from common import print_table, stats, write
 from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, free_port, stop, training_running
 
 RENDERED_JS = """() => {
@@ -81,12 +81,7 @@ def main() -> int:
     contended = contended or training_running()
     rows = {"server healthy (/_stcore/health)": stats([r["healthy"] for r in runs]),
             "first what-if page fully rendered": stats([r["rendered"] for r in runs])}
-    print(f"\ncold start, {args.runs} runs (s, from `streamlit run`)"
-          + ("  [a training job was running: contended numbers]" if contended else "")
-          + (f"  [CPU {busy:.0%} busy before the run: other load]" if busy > 0.2 else ""))
-    print(f"{'':36} {'median':>8} {'p95':>8} {'min':>8}")
-    for name, s in rows.items():
-        print(f"{name:36} {s['median']:8.2f} {s['p95']:8.2f} {s['min']:8.2f}")
+    print_table(f"cold start, {args.runs} runs, from `streamlit run`", rows, contended, busy, unit="s")
     path = write("cold_start", {
         "what": "time from `streamlit run app.py` to the first /image_whatif page fully rendered (headless Chromium)",
         "seconds": rows, "runs": runs, "training_job_running": contended, "cpu_busy_before_run": busy,

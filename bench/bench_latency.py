@@ -17,7 +17,7 @@ import os
 import sys
 import time
 
-from common import stats, write
+from common import print_table, stats, write
 from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, timed_in_subprocess,
                    training_running)
 
@@ -101,12 +101,7 @@ def main() -> int:
     }
     ratio = rows["what-if page: key press -> new image src"]["median"] / \
         rows["baseline (no model): key press -> new image src"]["median"]
-    print(f"\nslider-to-image latency, {args.moves} moves each (ms)"
-          + ("  [a training job was running: contended numbers]" if contended else "")
-          + (f"  [CPU {busy:.0%} busy before the run: other load]" if busy > 0.2 else ""))
-    print(f"{'':52} {'median':>8} {'p95':>8} {'min':>8}")
-    for name, s in rows.items():
-        print(f"{name:52} {s['median'] * 1000:8.1f} {s['p95'] * 1000:8.1f} {s['min'] * 1000:8.1f}")
+    print_table(f"slider-to-image latency, {args.moves} moves each", rows, contended, busy)
     print(f"ratio what-if / baseline (median, src): {ratio:.2f}x;  target: median < 150 ms")
     path = write("latency", {
         "what": "slider-to-image latency of the what-if page (headless Chromium, keyboard ArrowRight on thickness)",

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-from common import stats, write
+from common import print_table, stats, write
 from serve import (CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, timed_in_subprocess,
                    training_running)
 
@@ -119,12 +119,8 @@ def main() -> int:
     }
     ratio = rows["text page: Ctrl+Enter -> rewrite shown"]["median"] / \
         rows["baseline (no model): Ctrl+Enter -> rewrite shown"]["median"]
-    print(f"\nsubmit-to-answer latency of the text page, {args.sentences} sentences each (ms)"
-          + ("  [a training job was running: contended numbers]" if contended else "")
-          + (f"  [CPU {busy:.0%} busy before the run: other load]" if busy > 0.2 else ""))
-    print(f"{'':52} {'median':>8} {'p95':>8} {'min':>8}")
-    for name, s in rows.items():
-        print(f"{name:52} {s['median'] * 1000:8.1f} {s['p95'] * 1000:8.1f} {s['min'] * 1000:8.1f}")
+    print_table(f"submit-to-answer latency of the text page, {args.sentences} sentences each", rows, contended,
+                busy)
     print(f"ratio text page / baseline (median, rewrite shown): {ratio:.2f}x")
     path = write("text_page_latency", {
         "what": "submit-to-answer latency of the Text what-if page (headless Chromium, Ctrl+Enter, concept gender)",
