@@ -28,7 +28,7 @@ import torch
 from explorer.audit import AuditModel, pair_model
 from explorer.counterfactual.text import TextCounterfactual, text_counterfactual
 from explorer.data.text_tasks import CONCEPTS, LEVELS
-from explorer.models.causalm_pair import REBUILD, CausalmPair, load_pair
+from explorer.models.causalm_pair import CausalmPair, load_pair, rebuild_command
 from explorer.paths import PRETRAINED, ROOT
 
 MAX_CHARS = 2_000  # the models read ~64 word pieces (a few hundred characters); the rest is cut, with a notice
@@ -276,7 +276,7 @@ def effects_table(concept: str, path: Path | None = None, folder: Path | None = 
     where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if not path.exists():
         raise EffectsMissing(f"The concept effects have not been measured yet: `{where}` is missing. It is written "
-                             f"by\n\n```\n{command}\n```\n\n(after the models are trained with `{REBUILD}`).")
+                             f"by\n\n```\n{command}\n```\n\n(after the models are trained with `{rebuild_command(folder=folder)}`).")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:

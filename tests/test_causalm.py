@@ -116,3 +116,23 @@ def test_stage1_losses_are_finite_and_reach_only_trainable_parts(encoder):
     assert encoder.embeddings.word_embeddings.weight.grad is None
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder.upper.parameters())
     model.zero_grad(set_to_none=True)
+
+
+def test_rebuild_command_names_the_concept_the_folder_and_a_users_own_base(tmp_path):
+    import json
+
+    from explorer.checkpoints import CheckpointError
+    from explorer.models.causalm_pair import load_pair, rebuild_command
+    from explorer.paths import ROOT
+
+    assert rebuild_command("race", ROOT / "pretrained") == "python -m explorer train causalm --only race"
+    assert rebuild_command(folder=tmp_path) == f"python -m explorer train causalm --out {tmp_path}"
+    # another concept's card in the folder says these models were built on the user's own BERT
+    (tmp_path / "causalm-gender-o").mkdir()
+    (tmp_path / "causalm-gender-o" / "card.json").write_text(
+        json.dumps({"config": {"encoder": {"base": "/models/my-bert"}}}))
+    command = f"python -m explorer train causalm --only race --base /models/my-bert --out {tmp_path}"
+    assert rebuild_command("race", tmp_path) == command
+    with pytest.raises(CheckpointError) as err:
+        load_pair("race", tmp_path)
+    assert command in str(err.value)

@@ -263,6 +263,8 @@ def test_missing_models_give_a_clear_message_and_the_rest_of_the_page(tmp_path):
     assert match, proc.stderr[-3000:]
     shown = json.loads(match.group(1))
     assert not shown["exceptions"] and shown["text_areas"] == 0
-    assert len(shown["errors"]) == 1 and "python -m explorer train causalm" in shown["errors"][0]
+    assert len(shown["errors"]) == 1
+    # the command names this folder and only the concept on screen, so it can be run as printed
+    assert f"python -m explorer train causalm --only gender --out {tmp_path}" in shown["errors"][0]
     assert any("measured on the test set" in s for s in shown["subheaders"])
     assert any("Audit your own texts" in s for s in shown["subheaders"])

@@ -17,7 +17,7 @@ from explorer.counterfactual.text import RULES
 from explorer.data.safe_pickle import DataPackageError
 from explorer.data.text_tasks import CONCEPTS, LEVELS
 from explorer.device import pick_device
-from explorer.models.causalm_pair import REBUILD
+from explorer.models.causalm_pair import rebuild_command
 from explorer.models.text_encoder import BaseModelMissing
 from explorer.textwhatif import (EffectsMissing, Example, TextResult, TextWhatIf, effects_reading, effects_table,
                                  example_csv, examples, level_words)
@@ -55,16 +55,17 @@ def load_models(service: TextWhatIf, concept: str) -> bool:
     """Loads the concept's two models on first use; on failure says what went wrong and how to fix it."""
     if service.loaded(concept):
         return True
+    rebuild = rebuild_command(concept, service.folder)
     try:
         with st.spinner(f"Loading the {concept} models (once per server, a few seconds)…"):
             service.pair(concept)
         return True
     except CheckpointError as err:
-        _fix(f"**The {concept} models could not be loaded.**\n\n{err}", REBUILD)
+        _fix(f"**The {concept} models could not be loaded.**\n\n{err}", rebuild)
     except BaseModelMissing as err:
         _fix(f"**The text encoder's base model is missing.**\n\n{err}", "make install")
     except (ImportError, OSError, RuntimeError, ValueError) as err:
-        _fix(f"**The {concept} models could not be loaded** ({type(err).__name__}: {err}).", f"make install\n{REBUILD}")
+        _fix(f"**The {concept} models could not be loaded** ({type(err).__name__}: {err}).", f"make install\n{rebuild}")
     return False
 
 
