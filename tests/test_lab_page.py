@@ -90,6 +90,12 @@ def test_coming_back_from_another_page_keeps_scene_arrows_and_settings(lab):
     at.number_input(key="lab_index").set_value(3).run()
     at.checkbox(key="edge_light__shadow_position").uncheck().run()
     at.slider(key="value_light").set_value(70.0).run()
+    at.number_input(key="export_n").set_value(250).run()
+    at.number_input(key="export_seed").set_value(7).run()
+    cuts = at.multiselect(key="export_cuts")
+    more = [e for e in sorted(lab.learned_graph.edges) if e not in cuts.value]  # one more arrow than the default
+    cuts.select(more[0]).run()
+    cuts_before = at.multiselect(key="export_cuts").value
     before = _row(at, "**What if**: the model")
     at.switch_page("pages/home.py").run()
     at.switch_page(PAGE).run()
@@ -98,7 +104,26 @@ def test_coming_back_from_another_page_keeps_scene_arrows_and_settings(lab):
     assert at.checkbox(key="edge_light__shadow_position").value is False
     assert at.checkbox(key="do_light").value and at.slider(key="value_light").value == pytest.approx(70.0)
     assert _row(at, "**What if**: the model") == before
+    assert at.number_input(key="export_n").value == 250 and at.number_input(key="export_seed").value == 7
+    assert at.multiselect(key="export_cuts").value == cuts_before and len(cuts_before) == 2
     assert not at.warning
+
+
+@needs_model
+def test_scenes_outside_a_sliders_range_open_with_the_slider_at_its_end(lab):
+    outside = [(i, n) for i in range(len(lab)) for n, s in lab.specs.items()
+               if not s.low <= lab.factual(i)[n] <= s.high]
+    assert outside, "every scene inside the sliders' ranges: this test no longer checks anything"
+    at = open_page(PAGE)
+    for index, name in outside[:3]:
+        at.number_input(key="lab_index").set_value(index).run()
+        assert not at.exception, (index, [e.value for e in at.exception])
+        spec, value = lab.specs[name], lab.factual(index)[name]
+        slider = at.slider(key=f"value_{name}")
+        assert slider.value == pytest.approx(spec.clamp(value)[0])
+        assert f"this scene: {value:.1f}" in slider.label  # the label keeps the scene's own value
+    at.checkbox(key=f"do_{name}").check().run()  # set to the slider's end: a what-if like any other
+    assert not at.exception and _row(at, "**What if**: the model")
 
 
 @needs_model

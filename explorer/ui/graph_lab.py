@@ -25,6 +25,7 @@ _CYCLE = "_lab_cycle_message"
 _CHANGED = "_lab_edges_changed"
 _EXPORT = "_lab_export"
 _KEPT = "_lab_kept"  # the scene, arrows and do() settings, put back when the visitor returns from another page
+_EXPORT_KEPT = "_lab_export_kept"  # the export's arrows, N and seed, likewise
 POS = {"pendulum": (0.0, 1.0), "light": (0.0, -1.0), "shadow_length": (1.0, 1.0), "shadow_position": (1.0, -1.0)}
 SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow<br>length",
          "shadow_position": "shadow<br>position"}
@@ -95,14 +96,17 @@ def concept_controls(specs: dict[str, VarSpec], factual: dict[str, float], index
     Same behaviour as the image page's controls, worded for scenes: unticked sliders follow the chosen
     scene, moving a slider ticks its box, the value is used as the slider shows it.
     """
+    # A few real scenes lie just outside a slider's range (13 of 500 have shadows shorter than 2.5 units): the
+    # slider shows the nearest value it can, its label the scene's own, as the image page does.
+    shown = {n: float(s.clamp(factual[n])[0]) for n, s in specs.items()}
     if st.session_state.get("_lab_synced") != index:
         for name in specs:
             if not st.session_state.get(f"do_{name}") or f"value_{name}" not in st.session_state:
-                st.session_state[f"value_{name}"] = float(factual[name])
+                st.session_state[f"value_{name}"] = shown[name]
         st.session_state["_lab_synced"] = index
     do = {}
     for name, spec in specs.items():
-        ticked = st.checkbox(f"**do({name})**", key=f"do_{name}", on_change=_unticked, args=(name, factual[name]),
+        ticked = st.checkbox(f"**do({name})**", key=f"do_{name}", on_change=_unticked, args=(name, shown[name]),
                              help=f"Ticked: {spec.label} is set to the slider's value, whatever its causes say.")
         value = st.slider(f"{spec.label} (this scene: {fmt(spec, factual[name], unit=True)})", spec.low, spec.high,
                           step=spec.step, key=f"value_{name}", format=f"%.{decimals(spec)}f", on_change=_set_do,
@@ -283,16 +287,26 @@ def export_section(lab: PendulumLab) -> None:
 
     learned = sorted(lab.learned_graph.edges)
     names = {e: f"{e[0]} → {e[1]}" for e in learned}
-    default = [DEFAULT_CUT] if DEFAULT_CUT in learned else learned[:1]
+    # Defaults go through session state, not the widgets' own defaults: Streamlit drops these keys when another
+    # page runs, and a widget given both a default and a state value warns on the page. So the visitor's last
+    # settings (kept below) win, then the defaults.
+    kept = st.session_state.get(_EXPORT_KEPT, {})
+    defaults = {"export_cuts": [DEFAULT_CUT] if DEFAULT_CUT in learned else learned[:1], "export_n": 1000,
+                "export_seed": 0}
+    for key, value in defaults.items():
+        if key not in st.session_state:
+            st.session_state[key] = kept.get(key, value)
+    st.session_state["export_cuts"] = [e for e in st.session_state["export_cuts"] if e in learned]
     with st.container(border=True):
-        cuts = st.multiselect("Arrows to cut", learned, default=default, format_func=names.get, key="export_cuts")
+        cuts = st.multiselect("Arrows to cut", learned, format_func=names.get, key="export_cuts")
         a, b = st.columns(2)
-        n = a.number_input("Number of samples N", 10, 20_000, 1000, step=100, key="export_n")
-        seed = b.number_input("Seed", 0, 2 ** 31 - 1, 0, step=1, key="export_seed")
+        n = a.number_input("Number of samples N", 10, 20_000, step=100, key="export_n")
+        seed = b.number_input("Seed", 0, 2 ** 31 - 1, step=1, key="export_seed")
         # the click is also recorded by a callback: the button's one-run True was lost in AppTest runs of
         # this fragment, the session flag is not
         go = st.button("Generate the de-biased dataset", key="export_go", icon=":material/dataset:",
                        on_click=st.session_state.__setitem__, args=("_export_asked", True))
+    st.session_state[_EXPORT_KEPT] = {k: st.session_state[k] for k in defaults}
     if go or st.session_state.pop("_export_asked", False):
         if not cuts:
             st.warning("Choose at least one arrow to cut: without a cut the export would copy the bias.")
