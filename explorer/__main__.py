@@ -184,6 +184,8 @@ def _audit_text(args: argparse.Namespace) -> int:
         Path(args.json).write_text(report.to_json())
     if args.markdown:
         Path(args.markdown).write_text(report.to_markdown())
+    if args.rows:
+        Path(args.rows).write_text(report.to_rows_csv())
     print(report.to_markdown())
     return 0
 
@@ -259,12 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     da.add_argument("--strength", type=float, help="also report the colour world's realised hue-digit correlation")
     da.set_defaults(fn=_data)
     au = sub.add_parser("audit-text", help="concept effects of a CausaLM model on your own CSV of texts")
-    au.add_argument("--csv", required=True, help="UTF-8 CSV with a `text` column (optional: label, concept, text_cf)")
+    au.add_argument("--csv", required=True, help="UTF-8 CSV with a `text` column (optional: label, concept, text_cf, group)")
     au.add_argument("--model", default="emotion-gender",
                     help="emotion-gender, emotion-race or sentiment-adjectives, optionally with "
                          ":balanced, :gentle or :aggressive")
     au.add_argument("--json", help="write the report here (JSON)")
     au.add_argument("--markdown", help="also write the report here (Markdown)")
+    au.add_argument("--rows", help="also write every row's predictions from both models here (CSV)")
     au.add_argument("--batch-size", type=int, default=256, help="texts per model call")
     au.set_defaults(fn=_audit_text)
     args = parser.parse_args(argv)

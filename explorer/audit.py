@@ -5,7 +5,9 @@ the concept); the optional columns `label`, `concept` and `text_cf` each unlock 
 - TReATE: mean |P_O(y|text) - P_CF(y|text)|, CausaLM's estimate of the concept's effect (needs only `text`);
 - ATE_gt: mean |P_O(y|text) - P_O(y|text_cf)|, the effect measured on true counterfactuals (needs `text_cf`);
 - CONEXP: the O model's contrast between rows with concept 1 and 0 (needs `concept`, both values present);
-- accuracy of O and CF (needs `label`, a class name or its index).
+- accuracy of O and CF (needs `label`, a class name or its index);
+- `group` (optional): rows that belong together (one person, one document) for the 95 % intervals.
+Every row's predictions and the intervals come from explorer/audit_rows.py.
 
 Reading the file (encodings, separators, bad files): `explorer/data/upload_csv.py`.
 """
@@ -16,13 +18,14 @@ import json
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from explorer.audit_rows import RowData, intervals, row_table
 from explorer.data.text_tasks import LEVELS
 from explorer.data.upload_csv import OPTIONAL, AuditError, read_audit_csv  # noqa: F401  (re-exported)
 from explorer.metrics.effects import ate_gt, conexp, treate
@@ -45,6 +48,8 @@ METRIC_WORDS = {  # what each number means, for reports and the page
     "acc_o": "accuracy of the original model (O)",
     "acc_cf": "accuracy of the counterfactual model (CF)",
 }
+INTERVAL_WORDS = ("95 % bootstrap intervals (2,000 resamples of the rows; rows sharing a `group` are resampled "
+                  "together): how far each number could move with another sample of texts like these.")
 _SYNONYMS = {"positive": "fresh", "pos": "fresh", "negative": "rotten", "neg": "rotten"}
 _TRUE, _FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n"}
 
@@ -119,12 +124,24 @@ class AuditReport:
     notes: list[str] = field(default_factory=list)
     largest: list[dict] = field(default_factory=list)  # rows where O and CF disagree most
     seconds: float = 0.0
+    intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> 95 % [low, high]
+    rows: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # one line per audited row
 
     def to_dict(self) -> dict:
-        out = asdict(self)
+        """Everything but the per-row table (`to_rows_csv`), as JSON-ready values."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
         out["metrics"] = {k: _finite(v) for k, v in self.metrics.items()}
         out["classes"] = list(self.classes)
+        out["intervals"] = {k: [float(x) for x in v] for k, v in self.intervals.items()}
         return out
+
+    def to_rows_csv(self) -> str:
+        """Every audited row with both models' predictions (and what the optional columns add), as CSV."""
+        return "" if self.rows is None else self.rows.to_csv(index=False, float_format="%.4f")
+
+    def interval_text(self, key: str, digits: int = 4) -> str:
+        low_high = self.intervals.get(key)
+        return "" if not low_high else f"{low_high[0]:.{digits}f}–{low_high[1]:.{digits}f}"
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -133,12 +150,13 @@ class AuditReport:
         """The report as a Markdown document (what the page offers for download)."""
         lines = [f"# Text audit: {self.model}", "",
                  f"{self.n_audited:,} of {self.n_rows:,} rows audited in {self.seconds:.1f} s; "
-                 f"classes: {', '.join(self.classes)}.", "", "| metric | value | rows | meaning |",
-                 "|---|---|---|---|"]
+                 f"classes: {', '.join(self.classes)}.", "", "| metric | value | 95 % interval | rows | meaning |",
+                 "|---|---|---|---|---|"]
         for key, words in METRIC_WORDS.items():
             value = self.metrics.get(key)
             shown = "not computed" if _finite(value) is None else f"{value:.4f}"
-            lines.append(f"| {key} | {shown} | {self.n_used.get(key, 0):,} | {words} |")
+            lines.append(f"| {key} | {shown} | {self.interval_text(key)} | {self.n_used.get(key, 0):,} | {words} |")
+        lines += ["", f"Intervals: {INTERVAL_WORDS}"]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         if self.largest:
@@ -225,7 +243,9 @@ def audit(frame: pd.DataFrame, model: str | AuditModel = DEFAULT_MODEL, max_rows
     run.accuracy()
     run.truncation()
     return AuditReport(model.name, model.concept, tuple(model.classes), n_rows, len(frame), run.metrics,
-                       run.n_used, notes, run.largest(), time.perf_counter() - start)
+                       run.n_used, notes, run.largest(), time.perf_counter() - start,
+                       {k: v for k, v in intervals(run.data).items() if _finite(run.metrics[k]) is not None},
+                       row_table(run.data))
 
 
 class _Run:
@@ -242,6 +262,10 @@ class _Run:
         self.metrics: dict[str, float | None] = {k: None for k in METRIC_WORDS}
         self.n_used = {k: 0 for k in METRIC_WORDS}
         self.metrics["treate"], self.n_used["treate"] = treate(self.probs["o"], self.probs["cf"]), len(self.texts)
+        groups = frame["group"].astype(str).str.strip().tolist() if "group" in frame else [""] * len(frame)
+        # a row without a group is a unit of its own
+        groups = [g if g else f"row {n}" for g, n in zip(groups, row_no)]
+        self.data = RowData(row_no, self.texts, groups, tuple(model.classes), self.probs["o"], self.probs["cf"])
 
     def rows(self, mask: np.ndarray) -> str:
         return _rows(mask, self.row_no)
@@ -257,6 +281,8 @@ class _Run:
         p_x_cf = _predict(self.model, self.frame["text_cf"].astype(str)[has_cf].tolist(), self.batch_size,
                           self.progress, self.total - n, self.total)["o"]  # (n, C): O on the true counterfactuals
         self.metrics["ate_gt"], self.n_used["ate_gt"] = ate_gt(self.probs["o"][has_cf], p_x_cf), n
+        self.data.has_cf, self.data.p_o_x_cf = has_cf, p_x_cf
+        self.data.text_cf = self.frame["text_cf"].astype(str).tolist()
         if not has_cf.all():
             self.notes.append(f"ATE_gt uses the {n:,} rows with a `text_cf`; rows {self.rows(~has_cf)} have none.")
 
@@ -266,6 +292,7 @@ class _Run:
             self.notes.append(f"CONEXP was not computed: the file has no `concept` column ({values}).")
             return
         concept = _binary(self.frame["concept"])
+        self.data.concept = concept
         ok = concept >= 0
         if not ok.all():
             self.notes.append(f"`concept` must be 0 or 1 (also true/false, yes/no); rows {self.rows(~ok)} were "
@@ -284,6 +311,7 @@ class _Run:
                               f"{accepted}).")
             return
         labels = _labels(self.frame["label"], classes)
+        self.data.labels = labels
         ok = labels >= 0
         if not ok.any():
             self.notes.append(f"Accuracy was not computed: no `label` is {accepted}.")

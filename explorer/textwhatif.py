@@ -240,12 +240,14 @@ def examples(concept: str, k: int = 8) -> tuple[Example, ...]:
 
 @functools.lru_cache(maxsize=1)
 def example_csv(n: int = 12) -> bytes:
-    """A small CSV in the audit format (text, label, concept, text_cf), from the gender test sentences."""
+    """A small CSV in the audit format (text, label, concept, text_cf, group), from the gender test sentences;
+    the group is the person, so a person's sentences are resampled together."""
     from explorer.scm.templates import CLASSES, template_corpus
 
     rows = template_corpus("gender", "test")[:n]
     frame = pd.DataFrame({"text": [r.text for r in rows], "label": [CLASSES[r.label] for r in rows],
-                          "concept": [r.value for r in rows], "text_cf": [r.text_cf for r in rows]})
+                          "concept": [r.value for r in rows], "text_cf": [r.text_cf for r in rows],
+                          "group": [r.person for r in rows]})
     return frame.to_csv(index=False).encode("utf-8")
 
 

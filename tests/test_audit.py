@@ -60,7 +60,29 @@ def test_a_good_file_gives_hand_checked_numbers():
     data = json.loads(report.to_json())
     assert data["metrics"]["treate"] == pytest.approx(0.25) and data["classes"] == list(CLASSES)
     md = report.to_markdown()
-    assert "| treate | 0.2500 | 2 |" in md and "Mary is happy." in md
+    # two rows, differences 0.5 and 0: a resample holds two, one or no copies of the first
+    assert "| treate | 0.2500 | 0.0000–0.5000 | 2 |" in md and "Mary is happy." in md
+    assert data["intervals"]["ate_gt"] == [0.5, 0.5] and data["intervals"]["acc_cf"] == [1.0, 1.0]
+    rows = report.rows
+    assert rows["row"].tolist() == [1, 2] and rows["o_says"].tolist() == ["anger", "joy"]
+    assert rows["cf_says"].tolist() == ["joy", "joy"] and rows["o_cf_difference"].tolist() == [0.5, 0.0]
+    assert rows["label"].tolist() == ["joy", "joy"] and rows["concept"].tolist() == [1, 0]
+    assert rows["o_says_on_text_cf"].tolist() == ["joy", "anger"] and rows["o_change_to_text_cf"].tolist() == [0.5, 0.5]
+    assert "group" not in rows and rows["p_o_anger"].tolist() == [1.0, 0.0]
+    assert report.to_rows_csv().splitlines()[1].startswith("1,Mary is happy.,anger,joy,0.5000,1.0000")
+
+
+def test_rows_of_one_group_are_resampled_together():
+    # 20 persons x 10 texts; O and CF differ by 0.5 on Mary's persons only, so the per-text values move together
+    texts = [(f"{'Mary' if p % 2 else 'James'}{p} is happy {i}.", f"p{p}") for p in range(20) for i in range(10)]
+    csv = "text,group\n" + "".join(f"{t},{g}\n" for t, g in texts)
+    grouped = audit(read_audit_csv(csv.encode()), _fake())
+    alone = audit(read_audit_csv(("text\n" + "".join(f"{t}\n" for t, _ in texts)).encode()), _fake())
+    assert grouped.metrics["treate"] == alone.metrics["treate"] == pytest.approx(0.25)
+    (lo_g, hi_g), (lo_a, hi_a) = grouped.intervals["treate"], alone.intervals["treate"]
+    assert lo_g < 0.25 < hi_g and lo_a < 0.25 < hi_a
+    assert hi_g - lo_g > 2.5 * (hi_a - lo_a)  # 20 units instead of 200
+    assert grouped.rows["group"].tolist()[:2] == ["p0", "p0"] and not any("ignored" in n for n in grouped.notes)
 
 
 def test_bom_semicolons_quotes_and_line_breaks():
@@ -149,9 +171,13 @@ def test_cli_audits_100k_rows_in_batches(tmp_path, monkeypatch, capsys):
                                                 for i, w in enumerate(names)))
     fake = FakePair()
     monkeypatch.setattr(A, "load_audit_model", lambda name: _fake(fake))
-    out = tmp_path / "report.json"
-    assert main(["audit-text", "--csv", str(path), "--json", str(out)]) == 0
+    out, rows = tmp_path / "report.json", tmp_path / "rows.csv"
+    assert main(["audit-text", "--csv", str(path), "--json", str(out), "--rows", str(rows)]) == 0
     report = json.loads(out.read_text())
+    lines = rows.read_text().splitlines()
+    assert len(lines) == n + 1 and lines[0].startswith("row,text,o_says,cf_says,o_cf_difference")
+    lo, hi = report["intervals"]["treate"]
+    assert lo < report["metrics"]["treate"] < hi and hi - lo < 0.01  # 100,000 independent rows: a tight interval
     assert report["n_audited"] == n and fake.seen == n and fake.calls == -(-n // A.BATCH)
     share = float((names == "Mary").mean())
     assert report["metrics"]["treate"] == pytest.approx(0.5 * share)  # Mary rows differ by 0.5, others by 0

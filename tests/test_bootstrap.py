@@ -26,3 +26,12 @@ def test_clustered_texts_give_a_wider_interval_than_independent_ones():
     # about 2 * 1.96 * sd of the person mean (1 / sqrt(20)); the text-level one pretends there are 1000 units
     assert 0.6 < hi_p - lo_p < 1.2
     assert lo_p < values.mean() < hi_p
+
+
+
+def test_many_units_are_drawn_in_chunks_with_the_same_replicates_as_one_draw():
+    values = np.random.default_rng(1).normal(size=(100_000, 2))  # 40 replicates per chunk: 3 chunks here
+    draws = np.random.default_rng(7).integers(0, 100_000, (100, 100_000))  # the one-call reference
+    weights = np.stack([np.bincount(d, minlength=100_000) for d in draws]).astype(float)
+    expected = (weights @ values) / weights.sum(1, keepdims=True)
+    assert np.allclose(bootstrap_means(values, n_boot=100, seed=7), expected, rtol=0, atol=1e-12)

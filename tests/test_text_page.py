@@ -175,7 +175,11 @@ def test_audit_upload_shows_the_report_and_offers_downloads():
     no_exceptions(at)
     assert any("Audited 12 of 12 rows with **emotion-gender:balanced**" in s.value for s in at.success)
     assert {m.label for m in at.metric} >= {"treate", "ate_gt", "conexp", "acc_o", "acc_cf"}
-    assert len(at.get("download_button")) == 3  # the example CSV, the JSON report, the Markdown report
+    # the example CSV, the JSON and Markdown reports, every row's predictions
+    assert len(at.get("download_button")) == 4
+    captions = [c.value for c in at.caption]
+    assert sum(c.startswith("95 % interval ") for c in captions) == 5  # one under each number
+    assert any("resampled together" in c for c in captions)
 
 
 # --- without the models -------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-OPTIONAL = ("label", "concept", "text_cf")
+OPTIONAL = ("label", "concept", "text_cf", "group")
 _BINARY = {b"PK\x03\x04": "an Excel workbook or a zip archive", b"%PDF": "a PDF document",
            b"\xd0\xcf\x11\xe0": "an old Excel (.xls) or Word file"}
 
@@ -105,7 +105,7 @@ def read_audit_csv(data: bytes | str | Path) -> pd.DataFrame:
         raise AuditError("The file has a header but no rows to audit.")
     ignored = [c for c in frame.columns if c not in ("text", *OPTIONAL)]
     if ignored:
-        notes.append(f"Columns ignored: {', '.join(ignored)} (the audit reads text, label, concept, text_cf).")
+        notes.append(f"Columns ignored: {', '.join(ignored)} (the audit reads text, label, concept, text_cf, group).")
     frame = frame[[c for c in ("text", *OPTIONAL) if c in frame.columns]]
     frame.attrs["notes"] = notes
     return frame

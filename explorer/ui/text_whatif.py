@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.audit import (DEFAULT_MODEL, METRIC_WORDS, AuditError, AuditReport, audit, model_names,
-                            parse_model_name, read_audit_csv)
+from explorer.audit import (DEFAULT_MODEL, INTERVAL_WORDS, METRIC_WORDS, AuditError, AuditReport, audit,
+                            model_names, parse_model_name, read_audit_csv)
 from explorer.checkpoints import CheckpointError
 from explorer.counterfactual.text import RULES
 from explorer.data.safe_pickle import DataPackageError
@@ -221,8 +221,9 @@ def effects_section(concept: str, level: str) -> None:
 def audit_section(service: TextWhatIf) -> None:
     """Upload a CSV, audit it with one model, show the report and offer it for download."""
     st.markdown("Upload a CSV file with a **`text`** column; optional columns unlock more numbers: **`label`** "
-                "(the true class: accuracy), **`concept`** (0 or 1: CONEXP) and **`text_cf`** (each text's true "
-                f"counterfactual: ATE_gt). The page audits the first {PAGE_MAX_ROWS:,} rows; for a whole file use "
+                "(the true class: accuracy), **`concept`** (0 or 1: CONEXP), **`text_cf`** (each text's true "
+                "counterfactual: ATE_gt) and **`group`** (rows that belong together, such as texts about one "
+                f"person: the intervals resample them together). The page audits the first {PAGE_MAX_ROWS:,} rows; for a whole file use "
                 "`python -m explorer audit-text --csv FILE --json report.json`.")
     st.download_button("Download an example CSV", example_csv(), file_name="audit_example.csv", mime="text/csv",
                        key="audit_example", icon=":material/download:")
@@ -268,15 +269,24 @@ def report_view(report: AuditReport) -> None:
                f"{report.seconds:.1f} s.")
     shown = [(k, v) for k, v in report.metrics.items() if v is not None]
     for col, (key, value) in zip(st.columns(max(1, len(shown))), shown):
-        col.metric(key, f"{value:.3f}" if key in ("ate_gt", "treate", "conexp") else f"{value:.1%}",
+        share = key.startswith("acc")
+        col.metric(key, f"{value:.1%}" if share else f"{value:.3f}",
                    help=f"{METRIC_WORDS[key]} ({report.n_used[key]:,} rows)")
+        if key in report.intervals:
+            low, high = report.intervals[key]
+            col.caption(f"95 % interval {low:.1%}–{high:.1%}" if share else f"95 % interval {low:.3f}–{high:.3f}")
+    st.caption(INTERVAL_WORDS[0].upper() + INTERVAL_WORDS[1:])
     if report.notes:
         st.markdown("**What could not be computed, and other notes**\n\n" + "\n".join(f"- {n}" for n in report.notes))
     if report.largest:
         st.caption("The rows where the two models disagree most: where the concept matters most to the model.")
         st.dataframe(pd.DataFrame(report.largest), hide_index=True)
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     left.download_button("Download the report (JSON)", report.to_json(), file_name="text_audit.json",
                          mime="application/json", key="audit_json", icon=":material/download:")
-    right.download_button("Download the report (Markdown)", report.to_markdown(), file_name="text_audit.md",
-                          mime="text/markdown", key="audit_markdown", icon=":material/download:")
+    middle.download_button("Download the report (Markdown)", report.to_markdown(), file_name="text_audit.md",
+                           mime="text/markdown", key="audit_markdown", icon=":material/download:")
+    right.download_button("Download every row's predictions (CSV)", report.to_rows_csv(),
+                          file_name="text_audit_rows.csv", mime="text/csv", key="audit_rows", icon=":material/download:",
+                          help="One line per audited row: what O and CF say, their probabilities, and what "
+                               "your optional columns add.")
