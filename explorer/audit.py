@@ -48,6 +48,10 @@ METRIC_WORDS = {  # what each number means, for reports and the page
     "acc_o": "accuracy of the original model (O)",
     "acc_cf": "accuracy of the counterfactual model (CF)",
 }
+METRIC_NAMES = {"ate_gt": "ATE_gt", "treate": "TReATE", "conexp": "CONEXP", "acc_o": "accuracy O",
+                "acc_cf": "accuracy CF"}  # as the page's effects table names them
+MODEL_WORDS = {"emotion-gender": "Emotion classifier, gender models", "emotion-race": "Emotion classifier, race models",
+               "sentiment-adjectives": "Review sentiment classifier, adjectives models"}
 INTERVAL_WORDS = ("95 % bootstrap intervals (2,000 resamples of the rows; rows sharing a `group` are resampled "
                   "together): how far each number could move with another sample of texts like these.")
 _SYNONYMS = {"positive": "fresh", "pos": "fresh", "negative": "rotten", "neg": "rotten"}
@@ -70,6 +74,17 @@ def parse_model_name(name: str) -> tuple[str, str, str]:
 def model_names() -> list[str]:
     """Every model name the audit accepts, the default first."""
     return [f"{m}:{lv}" for m in MODELS for lv in LEVELS]
+
+
+def model_for(concept: str, level: str) -> str:
+    """The audit model of a concept and bias level: ("race", "gentle") -> "emotion-race:gentle"."""
+    return next(f"{m}:{level}" for m, c in MODELS.items() if c == concept)
+
+
+def describe_model(name: str) -> str:
+    """"emotion-race:gentle" -> "Emotion classifier, race models, gentle bias level (emotion-race:gentle)"."""
+    base, _, level = parse_model_name(name)
+    return f"{MODEL_WORDS[base]}, {level} bias level ({name})"
 
 
 @dataclass
@@ -155,7 +170,8 @@ class AuditReport:
         for key, words in METRIC_WORDS.items():
             value = self.metrics.get(key)
             shown = "not computed" if _finite(value) is None else f"{value:.4f}"
-            lines.append(f"| {key} | {shown} | {self.interval_text(key)} | {self.n_used.get(key, 0):,} | {words} |")
+            lines.append(f"| {METRIC_NAMES[key]} | {shown} | {self.interval_text(key)} | {self.n_used.get(key, 0):,} "
+                         f"| {words} |")
         lines += ["", f"Intervals: {INTERVAL_WORDS}"]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
@@ -224,16 +240,18 @@ def audit(frame: pd.DataFrame, model: str | AuditModel = DEFAULT_MODEL, max_rows
     start = time.perf_counter()
     model = load_audit_model(model) if isinstance(model, str) else model
     notes = list(frame.attrs.get("notes", []))
-    n_rows = len(frame)
-    if max_rows is not None and n_rows > max_rows:
-        frame = frame.iloc[:max_rows]
-        notes.append(f"The file has {n_rows:,} rows; the first {max_rows:,} were audited here. For all of them "
-                     f"run `{COMMAND.format(model=model.name)}`.")
+    # the file's data-row numbers (read_audit_csv leaves out rows it cannot read, so they may have gaps)
+    numbers = np.asarray(frame.attrs.get("row_numbers", np.arange(1, len(frame) + 1)))
+    n_rows = int(frame.attrs.get("n_file_rows", len(frame)))  # rows read_audit_csv left out count too
+    if max_rows is not None and len(frame) > max_rows:
+        notes.append(f"The file has {len(frame):,} readable rows; the first {max_rows:,} were audited here. For "
+                     f"all of them run `{COMMAND.format(model=model.name)}`.")
+        frame, numbers = frame.iloc[:max_rows], numbers[:max_rows]
     filled = (frame["text"].astype(str).str.strip() != "").to_numpy()
-    row_no = np.arange(1, len(frame) + 1)[filled]  # (N,) the file's data-row number of every audited text
+    row_no = numbers[filled]  # (N,) the file's data-row number of every audited text
     if not filled.all():
         notes.append(f"{int((~filled).sum()):,} row(s) with an empty text were skipped "
-                     f"(rows {_rows(~filled, np.arange(1, len(frame) + 1))}).")
+                     f"(rows {_rows(~filled, numbers)}).")
     frame = frame[filled]
     if frame.empty:
         raise AuditError("No row of the file has a text to audit: the `text` column is empty.")

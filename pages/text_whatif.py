@@ -45,4 +45,4 @@ st.subheader("3 · The concept's effect, measured on the test set")
 text_ui.effects_section(concept, level)
 
 st.subheader("4 · Audit your own texts")
-st.fragment(text_ui.audit_section)(service)  # its own fragment: an upload does not rerun the what-if
+st.fragment(text_ui.audit_section)(service, concept, level)  # its own fragment: an upload does not rerun the what-if

@@ -61,7 +61,7 @@ def test_a_good_file_gives_hand_checked_numbers():
     assert data["metrics"]["treate"] == pytest.approx(0.25) and data["classes"] == list(CLASSES)
     md = report.to_markdown()
     # two rows, differences 0.5 and 0: a resample holds two, one or no copies of the first
-    assert "| treate | 0.2500 | 0.0000–0.5000 | 2 |" in md and "Mary is happy." in md
+    assert "| TReATE | 0.2500 | 0.0000–0.5000 | 2 |" in md and "Mary is happy." in md
     assert data["intervals"]["ate_gt"] == [0.5, 0.5] and data["intervals"]["acc_cf"] == [1.0, 1.0]
     rows = report.rows
     assert rows["row"].tolist() == [1, 2] and rows["o_says"].tolist() == ["anger", "joy"]
@@ -182,7 +182,7 @@ def test_cli_audits_100k_rows_in_batches(tmp_path, monkeypatch, capsys):
     share = float((names == "Mary").mean())
     assert report["metrics"]["treate"] == pytest.approx(0.5 * share)  # Mary rows differ by 0.5, others by 0
     assert report["metrics"]["conexp"] == pytest.approx(0.5)
-    assert "| treate |" in capsys.readouterr().out
+    assert "| TReATE |" in capsys.readouterr().out
 
 
 def test_cli_bad_file_exits_2_with_a_message(tmp_path):
@@ -217,3 +217,19 @@ def test_real_model_matches_the_pair_called_directly():
     assert report.metrics["ate_gt"] == pytest.approx(ate_gt(p["o"], p_cf_text), abs=1e-5)
     assert report.metrics["acc_o"] == pytest.approx(float((p["o"].argmax(1) == [r.label for r in rows]).mean()))
     assert report.n_audited == 300 and not report.notes
+
+
+def test_rows_with_an_unquoted_comma_are_left_out_and_named_not_misread():
+    # every row has one field too many: pandas would make the first field an index and audit "sadly"
+    with pytest.raises(AuditError, match=r"2 row\(s\) have more fields than the header's 2 \(up to 3\): rows 1, 2"):
+        read_audit_csv(b"text,label\nMary was late, sadly,sadness\nJames won, finally,joy\n")
+    frame = read_audit_csv(b"text,label\nMary is happy.,joy\nMary was late, sadly,sadness\n"
+                           b'"James won, finally",joy\nJames wept.,sadness,,\n')
+    assert frame["text"].tolist() == ["Mary is happy.", "James won, finally", "James wept."]
+    assert any("1 row(s) have more fields" in n and "rows 2" in n and "left out" in n for n in frame.attrs["notes"])
+    report = audit(frame, _fake())
+    # the file's own row numbers survive the gap, and the left-out row counts among the file's rows
+    assert report.rows["row"].tolist() == [1, 3, 4] and report.n_rows == 4 and report.n_audited == 3
+    assert report.metrics["acc_o"] == pytest.approx(1 / 3)  # Mary -> anger (label joy); James rows -> joy
+    with pytest.raises(AuditError, match="`text` more than once"):
+        read_audit_csv(b"Text,text\na,b\n")

@@ -173,13 +173,28 @@ def test_audit_upload_shows_the_report_and_offers_downloads():
     at = open_page(PAGE)
     at.file_uploader(key="audit_file").set_value(("mine.csv", example_csv(), "text/csv")).run(timeout=FIRST_LOAD)
     no_exceptions(at)
-    assert any("Audited 12 of 12 rows with **emotion-gender:balanced**" in s.value for s in at.success)
-    assert {m.label for m in at.metric} >= {"treate", "ate_gt", "conexp", "acc_o", "acc_cf"}
+    assert any("Audited 12 of 12 rows with **Emotion classifier, gender models, balanced bias level "
+               "(emotion-gender:balanced)**" in s.value for s in at.success)
+    assert {m.label for m in at.metric} >= {"TReATE", "ATE_gt", "CONEXP", "accuracy O", "accuracy CF"}
     # the example CSV, the JSON and Markdown reports, every row's predictions
     assert len(at.get("download_button")) == 4
     captions = [c.value for c in at.caption]
     assert sum(c.startswith("95 % interval ") for c in captions) == 5  # one under each number
     assert any("resampled together" in c for c in captions)
+
+
+@needs_gender
+def test_the_audit_model_follows_the_concept_until_the_visitor_picks_one():
+    at = open_page(PAGE)
+    assert at.selectbox(key="audit_model").value == "emotion-gender:balanced"
+    at.radio(key="text_concept").set_value("race").run()
+    at.selectbox(key="text_level").set_value("gentle").run()
+    assert at.selectbox(key="audit_model").value == "emotion-race:gentle"
+    at.selectbox(key="audit_model").set_value("sentiment-adjectives:aggressive").run()
+    at.text_area(key="text_input").input("Lakisha was scared.").run()  # other widgets leave the choice alone
+    assert at.selectbox(key="audit_model").value == "sentiment-adjectives:aggressive"
+    no_exceptions(at)
+    assert not at.warning or all("default" not in w.value for w in at.warning)
 
 
 # --- without the models -------------------------------------------------------------------------------------

@@ -6,10 +6,16 @@ bytes are read as Windows-1252, the code page Excel's plain "CSV" uses in Wester
 naming the first non-UTF-8 byte, because refusing those files would turn away the most common export
 there is. Bytes undefined even in Windows-1252, binary files (Excel workbooks, PDFs, NUL bytes) and empty
 files end in an `AuditError` whose message says what to do.
+
+Rows with more fields than the header are left out with a note naming them: the usual cause is a text with an
+unquoted comma ("Mary was late, sadly,sadness"), and no reading of such a row is safe. (pandas would silently
+make the first field an index when every row has one too many, and audit "sadly" as the text.) Trailing empty
+fields, as spreadsheets write them, are not counted.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -87,27 +93,65 @@ def read_audit_csv(data: bytes | str | Path) -> pd.DataFrame:
         except OSError as err:
             raise AuditError(f"Cannot read {data}: {err.strerror or err}.") from err
     text, notes = _decode(bytes(data))
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=_separator(text), dtype=str, keep_default_na=False,
-                            skip_blank_lines=True)
-    except pd.errors.EmptyDataError as err:
-        raise AuditError("The file has no columns. Its first line must name them, e.g. `text,label`.") from err
-    except (pd.errors.ParserError, ValueError) as err:
-        raise AuditError(f"The file could not be read as CSV ({str(err).strip()}). A text that contains commas "
-                         "or line breaks must be in double quotes, as spreadsheets write it.") from err
-    frame.columns = [str(c).strip().lower() for c in frame.columns]
+    frame = _frame(text, notes)
     if "text" not in frame.columns:
         found = ", ".join(f"`{c}`" for c in frame.columns[:8]) or "none"
         raise AuditError(f"The file has no column named `text` (columns found: {found}). Its first line must "
                          "name the columns, e.g. `text,label`: `text` is required; `label`, `concept` and "
                          "`text_cf` are optional.")
-    if frame.empty:
+    if frame.empty and not frame.attrs["too_long"]:
         raise AuditError("The file has a header but no rows to audit.")
+    if frame.empty:
+        raise AuditError(frame.attrs["too_long"])
+    if frame.attrs["too_long"]:
+        notes.append(frame.attrs["too_long"] + " They were left out.")
+    n_file_rows = frame.attrs["n_file_rows"]
+    numbers = frame.index.to_numpy()
+    frame = frame.reset_index(drop=True)
     ignored = [c for c in frame.columns if c not in ("text", *OPTIONAL)]
     if ignored:
         notes.append(f"Columns ignored: {', '.join(ignored)} (the audit reads text, label, concept, text_cf, group).")
     frame = frame[[c for c in ("text", *OPTIONAL) if c in frame.columns]]
     frame.attrs["notes"] = notes
+    frame.attrs["n_file_rows"] = n_file_rows
+    frame.attrs["row_numbers"] = numbers  # (len(frame),) each row's data-row number in the file
+    return frame
+
+
+def _frame(text: str, notes: list[str]) -> pd.DataFrame:
+    """The records of `text` as a frame of strings indexed by data-row number (1 = the record after the header);
+    rows with too many fields are left out and described in `frame.attrs["too_long"]` ("" when none)."""
+    try:  # strict: an unclosed quote is an error, not a text running to the end of the file
+        records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=_separator(text), strict=True)
+                   if r]  # [] is a blank line
+    except csv.Error as err:
+        raise AuditError(f"The file could not be read as CSV ({err}). A text that contains commas or line breaks "
+                         "must be in double quotes, as spreadsheets write it.") from err
+    if not records:
+        raise AuditError("The file has no columns. Its first line must name them, e.g. `text,label`.")
+    width = len(records[0])
+    header = [c.strip().lower() or f"(unnamed column {i + 1})" for i, c in enumerate(records[0])]
+    doubled = sorted({c for c in header if header.count(c) > 1})
+    if doubled:
+        raise AuditError(f"The header names {', '.join(f'`{c}`' for c in doubled)} more than once; each column "
+                         "needs its own name, e.g. `text,label`.")
+    rows, too_long, most = {}, [], 0
+    for number, record in enumerate(records[1:], start=1):
+        while len(record) > width and not record[-1].strip():
+            record = record[:-1]  # trailing empty fields (a spreadsheet's "text,label,,")
+        if len(record) > width:
+            too_long.append(number)
+            most = max(most, len(record))
+        else:
+            rows[number] = record + [""] * (width - len(record))  # a short row: the missing fields are empty
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=header, dtype=str) if rows else \
+        pd.DataFrame(columns=header, dtype=str)
+    shown = ", ".join(map(str, too_long[:10])) + (f" and {len(too_long) - 10:,} more" if len(too_long) > 10 else "")
+    frame.attrs["n_file_rows"] = len(records) - 1
+    frame.attrs["too_long"] = "" if not too_long else (
+        f"{len(too_long):,} row(s) have more fields than the header's {width} (up to {most}): rows {shown}. "
+        "Most likely a text contains a comma and is not in double quotes; spreadsheets quote such texts when "
+        "they save as CSV.")
     return frame
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.audit import (DEFAULT_MODEL, INTERVAL_WORDS, METRIC_WORDS, AuditError, AuditReport, audit,
-                            model_names, parse_model_name, read_audit_csv)
+from explorer.audit import (INTERVAL_WORDS, METRIC_NAMES, METRIC_WORDS, AuditError, AuditReport, audit,
+                            describe_model, model_for, model_names, parse_model_name, read_audit_csv)
 from explorer.checkpoints import CheckpointError
 from explorer.counterfactual.text import RULES
 from explorer.data.safe_pickle import DataPackageError
@@ -35,6 +35,7 @@ PAGE_MAX_ROWS = 2_000  # ~10 s of audit on a 2-core CPU; the CLI takes whole fil
 STATIC = {"displayModeBar": False, "staticPlot": True}
 _OWN = "_text_own"  # the visitor typed the text: a change of concept must not replace it with an example
 _REPORT = "_audit_report"
+_AUDIT_FOLLOWS = "_audit_follows"  # the audit model last set from section 1's concept and level
 _LINK_NOTES = "_text_link_notes"
 _LAST = "_text_last"  # what the page showed last: restored when the visitor comes back from another page
 LINK_MAX_CHARS = 2_000  # longer texts stay out of the address bar (the models read ~300 characters anyway)
@@ -218,17 +219,24 @@ def effects_section(concept: str, level: str) -> None:
 
 
 # --- audit ------------------------------------------------------------------------------------------------
-def audit_section(service: TextWhatIf) -> None:
-    """Upload a CSV, audit it with one model, show the report and offer it for download."""
+def audit_section(service: TextWhatIf, concept: str, level: str) -> None:
+    """Upload a CSV, audit it with one model, show the report and offer it for download.
+
+    The model follows the concept and level chosen above until the visitor picks another one here."""
     st.markdown("Upload a CSV file with a **`text`** column; optional columns unlock more numbers: **`label`** "
                 "(the true class: accuracy), **`concept`** (0 or 1: CONEXP), **`text_cf`** (each text's true "
                 "counterfactual: ATE_gt) and **`group`** (rows that belong together, such as texts about one "
-                f"person: the intervals resample them together). The page audits the first {PAGE_MAX_ROWS:,} rows; for a whole file use "
+                f"person: the intervals resample them together). The page audits the first {PAGE_MAX_ROWS:,} rows; "
+                "for a whole file use "
                 "`python -m explorer audit-text --csv FILE --json report.json`.")
     st.download_button("Download an example CSV", example_csv(), file_name="audit_example.csv", mime="text/csv",
                        key="audit_example", icon=":material/download:")
-    names = model_names()
-    model = st.selectbox("Model to audit", names, index=names.index(f"{DEFAULT_MODEL}:balanced"), key="audit_model")
+    follow = model_for(concept, level)
+    if st.session_state.get(_AUDIT_FOLLOWS) != follow:  # the concept or level above changed: follow it
+        st.session_state["audit_model"] = st.session_state[_AUDIT_FOLLOWS] = follow
+    model = st.selectbox("Model to audit", model_names(), key="audit_model", format_func=describe_model,
+                         help="Which pair of models (O and CF) reads your texts. It follows the concept and bias "
+                              "level chosen in section 1 until you pick another here.")
     upload = st.file_uploader("Your CSV file (UTF-8)", type=["csv", "txt"], key="audit_file")
     if upload is None:
         st.session_state.pop(_REPORT, None)
@@ -265,12 +273,13 @@ def _run_audit(service: TextWhatIf, data: bytes, model: str) -> AuditReport | No
 
 def report_view(report: AuditReport) -> None:
     """The audit's numbers, its notes and the download buttons."""
-    st.success(f"Audited {report.n_audited:,} of {report.n_rows:,} rows with **{report.model}** in "
-               f"{report.seconds:.1f} s.")
+    took = "under 0.1 s" if report.seconds < 0.1 else f"{report.seconds:.1f} s"
+    st.success(f"Audited {report.n_audited:,} of {report.n_rows:,} rows with **{describe_model(report.model)}** "
+               f"in {took}.")
     shown = [(k, v) for k, v in report.metrics.items() if v is not None]
     for col, (key, value) in zip(st.columns(max(1, len(shown))), shown):
         share = key.startswith("acc")
-        col.metric(key, f"{value:.1%}" if share else f"{value:.3f}",
+        col.metric(METRIC_NAMES[key], f"{value:.1%}" if share else f"{value:.3f}",
                    help=f"{METRIC_WORDS[key]} ({report.n_used[key]:,} rows)")
         if key in report.intervals:
             low, high = report.intervals[key]
@@ -280,13 +289,16 @@ def report_view(report: AuditReport) -> None:
         st.markdown("**What could not be computed, and other notes**\n\n" + "\n".join(f"- {n}" for n in report.notes))
     if report.largest:
         st.caption("The rows where the two models disagree most: where the concept matters most to the model.")
-        st.dataframe(pd.DataFrame(report.largest), hide_index=True)
+        st.dataframe(pd.DataFrame(report.largest).rename(columns={"o": "O says", "cf": "CF says",
+                                                                   "difference": "O–CF difference"}),
+                     hide_index=True)
     left, middle, right = st.columns(3)
     left.download_button("Download the report (JSON)", report.to_json(), file_name="text_audit.json",
                          mime="application/json", key="audit_json", icon=":material/download:")
     middle.download_button("Download the report (Markdown)", report.to_markdown(), file_name="text_audit.md",
                            mime="text/markdown", key="audit_markdown", icon=":material/download:")
     right.download_button("Download every row's predictions (CSV)", report.to_rows_csv(),
-                          file_name="text_audit_rows.csv", mime="text/csv", key="audit_rows", icon=":material/download:",
+                          file_name="text_audit_rows.csv", mime="text/csv", key="audit_rows",
+                          icon=":material/download:",
                           help="One line per audited row: what O and CF say, their probabilities, and what "
                                "your optional columns add.")
