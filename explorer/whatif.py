@@ -47,6 +47,7 @@ class WhatIfResult:
     measured_obs: dict[str, float]
     measured_cf: dict[str, float]
     probs: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # name -> (orig, cf)
+    causes: dict[str, list[str]] = field(default_factory=dict)  # intervened -> the downstream variables it causes
 
     def flips(self) -> dict[str, bool]:
         """Per classifier: does the predicted class change from original to counterfactual?"""
@@ -123,7 +124,8 @@ class MorphoWhatIf:
             clamped=clamped, original=original, generated=generated, true_cf=true_cf,
             difference=_grey(generated) - _grey(original),
             measured_obs=_measure(original), measured_cf=_measure(generated),
-            probs=self._predict(original, generated))
+            probs=self._predict(original, generated),
+            causes={n: sorted(scm.graph.descendants([n]) - set(do_ok)) for n in sorted(do_ok)})
 
     def _predict(self, original: np.ndarray, generated: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         batch = torch.from_numpy(np.stack([_chw(original), _chw(generated)])).float()  # (2, C, 28, 28)

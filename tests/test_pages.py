@@ -118,7 +118,7 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
     assert thickness == f"{target:.1f} px (set by you)"
     assert intensity == f"{result.cf['intensity']:.0f} of 255 (follows)"  # thickness -> intensity downstream
     assert result.cf["intensity"] != pytest.approx(factual.obs["intensity"])
-    assert any("Knock-on effect" in i.value for i in at.info)
+    assert any("Knock-on effect:** in this world thickness causes intensity, so intensity" in i.value for i in at.info)
     assert _image(at, "drawn by the model") != before_img
     assert _prediction_lines(at) == prediction_lines(result) != before_pred
     assert at.query_params == {"index": "0", "thickness": f"{target:.1f}"}
@@ -157,7 +157,8 @@ def test_flip_message_matches_the_classifiers(service):
     for line, verdict, flips in zip(lines, _expected_verdicts(result), result.flips().values(), strict=True):
         assert verdict in line
         assert (":red[" in line) == flips
-    assert any(f"flips for {sum(result.flips().values())} of 3" in e.value for e in at.error)
+    assert any(f"flips for {sum(result.flips().values())} of 3" in i.value for i in at.info)
+    assert not at.error  # the answer to the question asked is not a fault
     # do(digit) has no true counterfactual: the page says why instead of showing a picture
     assert not [im for im in at.image if im.captions and "the true answer" in im.captions[0]]
     assert any("no true answer" in i.value.lower() for i in at.info)
@@ -229,6 +230,14 @@ def test_bad_link_values_are_named_not_raised():
     assert "thickness='thick' is not a number" in warnings
     assert "hue" in warnings and "world=colour" in warnings
     assert at.number_input(key="index").value == 9999
+
+
+def test_a_fractional_digit_in_a_link_is_said_to_be_rounded_not_out_of_range():
+    at = open_page(WHATIF, {"digit": "3.7"})
+    no_exceptions(at)
+    warnings = [w.value for w in at.warning]
+    assert any("digit = 3.7 is not a whole number, so it was rounded to 4" in w for w in warnings), warnings
+    assert not any("outside its range" in w for w in warnings)
 
 
 # --- Broken set-ups: a clear message, never a traceback --------------------------------------------------

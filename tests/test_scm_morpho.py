@@ -88,3 +88,6 @@ def test_cycles_are_refused():
     with pytest.raises(CycleError, match="cycle"):
         Dag(("a", "b", "c"), frozenset({("a", "b"), ("b", "c"), ("c", "a")}))
     assert Dag(("a", "b"), frozenset({("a", "b")})).topological_order() == ["a", "b"]
+    # the message names the cycle itself, not the nodes merely downstream of it (d, e)
+    with pytest.raises(CycleError, match=r"cycle: b → c → b$"):
+        Dag(("a", "b", "c", "d", "e"), frozenset({("a", "b"), ("b", "c"), ("c", "b"), ("c", "d"), ("d", "e")}))

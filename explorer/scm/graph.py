@@ -51,6 +51,20 @@ class Dag:
                 if indegree[c] == 0:
                     ready.append(c)
         if len(order) != len(self.nodes):
-            cyclic = sorted(n for n in self.nodes if n not in order)
-            raise CycleError(f"the graph has a cycle through {', '.join(cyclic)}")
+            cycle = self._a_cycle(set(self.nodes) - set(order))
+            raise CycleError(f"the graph has a cycle: {' → '.join(cycle + cycle[:1])}")
         return order
+
+    def _a_cycle(self, left: set[str]) -> list[str]:
+        """One cycle among the nodes a topological sort could not place, in causal order.
+
+        Every such node keeps a parent among them, so walking up parents must come back to a node already seen;
+        the nodes merely downstream of a cycle (also left over) are never on that walk's loop.
+        """
+        path, at = [], min(left)
+        while at not in path:
+            path.append(at)
+            at = min(p for p in self.parents(at) if p in left)
+        cycle = path[path.index(at):][::-1]
+        start = cycle.index(min(cycle))  # the same words whichever node the walk began from
+        return cycle[start:] + cycle[:start]

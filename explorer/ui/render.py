@@ -68,8 +68,12 @@ def downstream_note(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
         return
     parts = [f"{specs[n].label} {fmt(specs[n], result.obs[n])} → {fmt(specs[n], result.cf[n], unit=True)}"
              for n in moved]
-    st.info(f"**Knock-on effect:** you set {', '.join(result.intervened)}, and in this world it causes "
-            f"{', '.join(moved)}, so {'; '.join(parts)} follows. Tick do({moved[0]}) to hold it fixed instead.")
+    # only the set variables that cause something: do(digit) with do(thickness) must not read "digit causes
+    # intensity"
+    why = [f"{n} causes {' and '.join(c for c in result.causes[n] if c in specs)}"
+           for n in result.intervened if any(c in specs for c in result.causes.get(n, []))]
+    st.info(f"**Knock-on effect:** in this world {'; '.join(why)}, so {'; '.join(parts)} follows. "
+            f"Tick do({moved[0]}) to hold it fixed instead.")
 
 
 def clamp_notes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
@@ -77,6 +81,10 @@ def clamp_notes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
     for name in result.clamped:
         spec, asked = specs[name], linked_value(name)
         asked_text = f"{asked:g}" if asked is not None else "a value"
+        if asked is not None and spec.kind == "categorical" and spec.low <= asked <= spec.high:
+            st.warning(f"**{spec.label} = {asked_text} is not a whole number, so it was rounded to "
+                       f"{fmt(spec, result.cf[name], unit=True)}.**")
+            continue
         st.warning(f"**{spec.label} = {asked_text} is outside its range ({fmt(spec, spec.low)}–"
                    f"{fmt(spec, spec.high, unit=True)}), so it was clamped to "
                    f"{fmt(spec, result.cf[name], unit=True)}.**")
@@ -110,7 +118,9 @@ def predictions(result: WhatIfResult) -> None:
     time.sleep(0.05)
     flips = sum(result.flips().values())
     if flips:
-        st.error(f"**The prediction flips for {flips} of {len(result.probs)} classifiers.**")
+        # a flip is the answer to the question asked, not a fault: a neutral box, the flips in red below
+        st.info(f"**The prediction flips for {flips} of {len(result.probs)} classifiers.**",
+                icon=":material/swap_horiz:")
     st.markdown("\n".join(prediction_lines(result)))
     st.caption("The colour-trained CNN learned on tinted digits, where the tint usually gives the digit away: "
                "on grey digits it is often unsure, and in the colour world a change of hue alone can fool it. "
