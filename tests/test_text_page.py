@@ -148,6 +148,18 @@ def test_coming_back_from_another_page_keeps_the_visitors_text():
     assert at.radio(key="text_concept").value == "race"
     assert at.text_area(key="text_input").value == "Lakisha was glad about the rent."
     assert at.query_params["text"] == "Lakisha was glad about the rent."
+    assert at.selectbox(key="text_example").value is None  # the picker does not name an example not on screen
+    at.radio(key="text_concept").set_value("gender").run(timeout=RUN)  # the own text stays, still unnamed
+    assert at.text_area(key="text_input").value == "Lakisha was glad about the rent."
+    assert at.selectbox(key="text_example").value is None
+    at.selectbox(key="text_example").set_value(2).run(timeout=RUN)  # picking an example replaces it
+    from explorer.textwhatif import examples
+
+    assert at.text_area(key="text_input").value == examples("gender")[2].text
+    long = "Mary was glad. " * 200  # 3,000 characters: too long for the address bar, and the page says so
+    _type(at, long)
+    assert "text" not in at.query_params
+    assert any("longer than 2,000 characters" in c.value and "leaves it out" in c.value for c in at.caption)
 
 
 @needs_gender

@@ -117,8 +117,7 @@ def _set_state(concept: str, level: str, text: str | None) -> None:
     st.session_state["text_input"] = text
     options = [e.text for e in _examples(concept)]
     st.session_state[_OWN] = text not in options  # a test-set example behaves as if picked from the list
-    if text in options:
-        st.session_state["text_example"] = options.index(text)
+    st.session_state["text_example"] = options.index(text) if text in options else None
 
 
 def write_link(concept: str, level: str, text: str) -> None:
@@ -127,6 +126,9 @@ def write_link(concept: str, level: str, text: str) -> None:
     params = {"concept": concept, "level": level}
     if text.strip() and len(text) <= LINK_MAX_CHARS:
         params["text"] = text
+    elif text.strip():
+        st.caption(f":material/link_off: This text is longer than {LINK_MAX_CHARS:,} characters, so the address "
+                   "bar's link leaves it out: a shared link opens with the concept and level only.")
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
@@ -142,19 +144,21 @@ def _examples(concept: str) -> tuple[Example, ...]:
 
 def _use_example() -> None:
     options = _examples(st.session_state["text_concept"])
-    if options:
+    if options and st.session_state.get("text_example") is not None:
         st.session_state["text_input"] = options[min(st.session_state.get("text_example", 0), len(options) - 1)].text
         st.session_state[_OWN] = False
 
 
 def _concept_changed() -> None:
-    st.session_state["text_example"] = 0
-    if not st.session_state.get(_OWN):
+    own = st.session_state.get(_OWN)
+    st.session_state["text_example"] = None if own else 0  # the visitor's own text stays, and unnamed
+    if not own:
         _use_example()
 
 
 def _typed() -> None:
     st.session_state[_OWN] = True
+    st.session_state["text_example"] = None  # the picker no longer names the text on screen
 
 
 def concept_picker() -> tuple[str, str]:
@@ -179,7 +183,8 @@ def text_input(concept: str) -> str:
     if options:
         st.session_state.setdefault("text_input", options[0].text)
         st.selectbox("Pick a text from the test set", range(len(options)), key="text_example",
-                     format_func=lambda i: f"{options[i].text}   [{options[i].label}]", on_change=_use_example)
+                     format_func=lambda i: f"{options[i].text}   [{options[i].label}]", on_change=_use_example,
+                     placeholder="Your own text (pick an example to replace it)")
     return st.text_area("… or type your own (the models were trained on English; longer texts are cut)",
                         key="text_input", height=110, on_change=_typed,
                         help="Press Ctrl+Enter (⌘+Enter) or click outside the box to analyse.")
