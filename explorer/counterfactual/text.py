@@ -6,7 +6,9 @@ models say without it:
 - adjectives: spaCy tags the text and `rotten.remove_adjectives` drops its adjectives (and the words left
   dangling by them), exactly as the Rotten Tomatoes counterfactuals were made;
 - gender: every gendered person word of the template lexicon is swapped for its partner (census and
-  ResumeNames first names, and the nouns of its phrases: "my sister" <-> "my brother");
+  ResumeNames first names, and the nouns of its phrases: "my sister" <-> "my brother"), and so are a few
+  common gendered words it lacks (mom/dad, queen/king, Mr./Ms. ...) and the gendered pronouns; "her" and
+  "his" are read by spaCy's tagger (a possessive determiner, PRP$, or not) to choose "his"/"him", "her"/"hers";
 - race: every ResumeNames first name is swapped for its partner of the other race and the same gender.
 
 Every `Change` is a character span of the original and its replacement, so `apply_changes(text, changes)`
@@ -28,16 +30,36 @@ CONCEPTS = ("adjectives", "gender", "race")
 RULES = {
     "adjectives": "every adjective is removed (with a degree word such as *very* before it, and the commas "
                   "or *and* left between removed adjectives), as in the review corpus's true counterfactuals",
-    "gender": "every gendered first name and person word the emotion corpus uses is swapped for its partner "
-              "of the other gender (*Mary* ↔ *James*, *sister* ↔ *brother*, *wife* ↔ *husband*)",
+    "gender": "every gendered first name, person word, title and pronoun is swapped for its partner of the "
+              "other gender (*Mary* ↔ *James*, *sister* ↔ *brother*, *mom* ↔ *dad*, *Mr.* → *Ms.*, *Mrs.* and "
+              "*Ms.* → *Mr.*, *she* ↔ *he*, *him* → *her*, *hers* → *his*); *her* becomes *his* before a noun "
+              "(*her birthday*) and *him* otherwise (*with her*), *his* becomes *her* or *hers* (*the book is "
+              "his*), as spaCy's tagger reads the sentence",
     "race": "every first name of the race lexicon (the names of the ResumeNames audit study, plus first names "
             "that US mortgage records show are mostly carried by Black or by white people) is swapped for its "
             "partner of the other race and the same gender (*Lakisha* ↔ *Jill*, *Jamal* ↔ *Brett*, "
             "*Althea* ↔ *Erin*)",
 }
-# Pronouns are not in the template lexicon (its sentences have none), so they are left as written and
-# said so: "her" would need the grammar to choose between "him" and "his".
-_PRONOUNS = re.compile(r"\b(she|he|her|hers|herself|him|his|himself)\b", re.IGNORECASE)
+# Gendered pronouns (the template sentences have none, so the corpus rewrite never meets them), in any case.
+_PRONOUNS = re.compile(r"\b(?:she|he|herself|himself|him|hers|her|his)\b", re.IGNORECASE)
+_PRONOUN_PARTNERS = {"she": "he", "he": "she", "herself": "himself", "himself": "herself", "him": "her",
+                     "hers": "his"}
+# "her" and "his" each have two partners: (as a possessive determiner, PRP$: "her birthday", otherwise:
+# "with her", "the book is his"). spaCy's tagger decides; only the words needing it make the page run spaCy.
+_AMBIGUOUS = {"her": ("his", "him"), "his": ("her", "hers")}
+# A determiner needs a noun phrase after it: a PRP$ followed by the end, punctuation or a finite verb ("is
+# his.", "his is blue", "his, not hers") is a tagger slip for a standalone pronoun ("hers", "him").
+_NO_NOUN_AFTER = frozenset({".", ",", ":", "-RRB-", "''", "VB", "VBD", "VBP", "VBZ", "MD"})
+# Gendered words the lexicon's phrases lack (they already pair woman/man, girl/boy, lady/gentleman, mother/
+# father, sister/brother, daughter/son, wife/husband, aunt/uncle, niece/nephew, grandmother/grandfather,
+# actress/actor, girlfriend/boyfriend, with plurals): (female, male), plurals adding "s", in any case.
+_EXTRA_PAIRS = (("mom", "dad"), ("grandma", "grandpa"), ("queen", "king"), ("granddaughter", "grandson"))
+# One way only: British "mum" becomes "dad", and "dad" becomes "mom" unless the text itself writes "mum".
+_ONE_WAY = {"mum": "dad", "mums": "dads"}
+_MUM = re.compile(r"\bmums?\b", re.IGNORECASE)
+# Titles, matched only as written ("Mr", "Mr."; a dot stays as it is; "MS" or "ms" are not titles): "Mr."
+# becomes "Ms.", which says nothing of marriage, and both "Mrs." and "Ms." become "Mr.".
+_TITLES = {"Mr": "Ms", "Mrs": "Mr", "Ms": "Mr"}
 # Words, runs of whitespace and single punctuation marks: together they cover every character of a text.
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 # Plurals of the lexicon's person nouns that do not just add "s".
@@ -156,28 +178,37 @@ def remove_adjectives(text: str) -> TextCounterfactual:
 # --- gender and race: swaps from the template lexicon -------------------------------------------------------
 @dataclass(frozen=True)
 class Swaps:
-    """One concept's word -> partner table, as two regexes: names match as written, nouns in any case."""
+    """One concept's word -> partner table as one regex: names capitalised, titles as written, nouns in any case."""
 
     names: dict[str, str]
     nouns: dict[str, str]
+    titles: dict[str, str] = field(default_factory=dict)
 
     @functools.cached_property
     def pattern(self) -> re.Pattern:
         # Names match only capitalised or in capitals ("Rose", "ROSE"), so the flower "rose" and the verb
-        # "mark" stay; nouns match in any case. Longest first, so no entry shadows a longer one.
+        # "mark" stay; titles only as written ("Ms", not "MS"); nouns in any case. Longest first, so no entry
+        # shadows a longer one.
         names = sorted({v for k in self.names for v in (k, k.upper())}, key=len, reverse=True)
         nouns = sorted(self.nouns, key=len, reverse=True)
-        parts = [f"(?-i:{'|'.join(map(re.escape, names))})"] if names else []
+        titles = sorted(self.titles, key=len, reverse=True)
+        parts = [f"(?-i:{'|'.join(map(re.escape, names + titles))})"] if names or titles else []
         parts += [f"(?i:{'|'.join(map(re.escape, nouns))})"] if nouns else []
         return re.compile(r"\b(?:" + "|".join(parts) + r")\b")
 
     def partner(self, word: str) -> str:
         """The partner of `word`, in the same case pattern ("SISTER" -> "BROTHER", "Mary" -> "James")."""
+        if word in self.titles:
+            return self.titles[word]
         key = word if word in self.names else word.title() if word.title() in self.names else word.lower()
-        new = self.names.get(key) or self.nouns[key]
-        if word.isupper() and len(word) > 1:
-            return new.upper()
-        return new[:1].upper() + new[1:] if word[:1].isupper() else new
+        return _like(word, self.names.get(key) or self.nouns[key])
+
+
+def _like(word: str, new: str) -> str:
+    """`new` in the case pattern of `word`: "SHE" -> "HE", "She" -> "He", "she" -> "he"."""
+    if word.isupper() and len(word) > 1:
+        return new.upper()
+    return new[:1].upper() + new[1:] if word[:1].isupper() else new
 
 
 @functools.lru_cache(maxsize=None)
@@ -196,7 +227,15 @@ def swaps(concept: str) -> Swaps:
             if old != new:
                 nouns.setdefault(old.lower(), new.lower())
                 nouns.setdefault(_plural(old.lower()), _plural(new.lower()))
-    return Swaps(names, nouns)
+    if concept != "gender":
+        return Swaps(names, nouns)
+    for female, male in _EXTRA_PAIRS:  # setdefault: the lexicon's own pairs stay as they are
+        for f, m in ((female, male), (female + "s", male + "s")):
+            nouns.setdefault(f, m)
+            nouns.setdefault(m, f)
+    for old, new in _ONE_WAY.items():
+        nouns.setdefault(old, new)
+    return Swaps(names, nouns, dict(_TITLES))
 
 
 def _plural(noun: str) -> str:
@@ -206,21 +245,58 @@ def _plural(noun: str) -> str:
 def _swap(text: str, concept: str) -> TextCounterfactual:
     table = swaps(concept)
     changes = [Change(m.start(), m.end(), m.group(), table.partner(m.group())) for m in table.pattern.finditer(text)]
-    pronouns = sorted({m.group().lower() for m in _PRONOUNS.finditer(text)}) if concept == "gender" else []
-    left = (f" The pronouns ({', '.join(pronouns)}) are left as written: the emotion corpus has none, "
-            "and the lexicon only pairs names and person nouns.") if pronouns else ""
+    tagged = False
+    if concept == "gender":
+        pronouns, tagged = pronoun_changes(text)
+        changes = sorted(changes + pronouns)  # whole words of disjoint vocabularies: they never overlap
+        if _MUM.search(text):  # a text that says "mum" gets "mum" for "dad"
+            changes = [c._replace(new=_like(c.old, "mum" + c.old[3:])) if c.old.lower() in ("dad", "dads") else c
+                       for c in changes]
     if not changes:
-        what = ("no first name or person word from the gender lexicon (e.g. Mary, James, sister, husband)"
-                if concept == "gender" else "no first name from the race lexicon (the 36 ResumeNames names, "
-                "e.g. Lakisha, Jamal, Emily, Greg)")
+        what = ("no first name, person word, title or gendered pronoun of the gender lexicon (e.g. Mary, James, "
+                "sister, husband, Mr., she, him)" if concept == "gender" else "no first name from the race "
+                "lexicon (the 36 ResumeNames names, e.g. Lakisha, Jamal, Emily, Greg)")
         return TextCounterfactual(text, text, concept, [], f"The text contains {what}, so its counterfactual "
-                                  f"is the text itself.{left}")
-    note = f"{len(changes)} word{'s' * (len(changes) != 1)} swapped.{left}"
+                                  "is the text itself.")
+    read = (" Whether each *her* or *his* stands before a noun was read by spaCy's tagger, which can "
+            "misread one.") if tagged else ""
+    note = f"{len(changes)} word{'s' * (len(changes) != 1)} swapped.{read}"
     return TextCounterfactual(text, apply_changes(text, changes), concept, changes, note)
 
 
+def pronoun_changes(text: str) -> tuple[list[Change], bool]:
+    """Every gendered pronoun of `text` swapped, in its case; True when spaCy had to read a "her" or "his"."""
+    matches = list(_PRONOUNS.finditer(text))
+    ambiguous = [m.span() for m in matches if m.group().lower() in _AMBIGUOUS]
+    determiner = _determiners(text, ambiguous) if ambiguous else {}  # spaCy only when a word needs it
+    changes = []
+    for m in matches:
+        word = m.group()
+        low = word.lower()
+        new = _AMBIGUOUS[low][0 if determiner[m.start()] else 1] if low in _AMBIGUOUS else _PRONOUN_PARTNERS[low]
+        changes.append(Change(m.start(), m.end(), word, _like(word, new)))
+    return changes, bool(ambiguous)
+
+
+def _determiners(text: str, spans: list[tuple[int, int]]) -> dict[int, bool]:
+    """{start: is the word at text[start:end] a possessive determiner (PRP$) with a noun phrase after it?}."""
+    nlp = tagger()
+    with _TAGGER_LOCK:  # the pipeline is shared by every session (see remove_adjectives)
+        doc = nlp(text)
+    out = {}
+    for start, end in spans:
+        span = doc.char_span(start, end, alignment_mode="expand")
+        if span is None or not len(span):  # cannot happen for a whole word; read it as a determiner
+            out[start] = True
+            continue
+        token = span[0]
+        after = next((t for t in doc[token.i + 1:] if not t.is_space), None)
+        out[start] = token.tag_ == "PRP$" and after is not None and after.tag_ not in _NO_NOUN_AFTER
+    return out
+
+
 def swap_gender(text: str) -> TextCounterfactual:
-    """Every gendered name and person noun of the lexicon swapped for its partner."""
+    """Every gendered name, person noun, title and pronoun swapped for its partner."""
     return _swap(text, "gender")
 
 
