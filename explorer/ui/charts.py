@@ -8,12 +8,8 @@ No Streamlit here: the page only passes the result to `st.plotly_chart`.
 
 from __future__ import annotations
 
-import copy
-import functools
-
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from explorer.scm.graph import Dag
 
@@ -39,28 +35,51 @@ def flip_text(orig: np.ndarray, cf: np.ndarray) -> str:
     return f"prediction flips {a} → {b}" if a != b else f"prediction stays {a}"
 
 
-@functools.lru_cache(maxsize=8)
-def _panels_layout(n: int) -> dict:
-    """Layout of n side-by-side probability panels, computed once per n (make_subplots is slow)."""
-    fig = make_subplots(rows=1, cols=n, subplot_titles=[" "] * n, horizontal_spacing=0.07)
-    fig.update_yaxes(range=[0, 1], tickformat=".0%", fixedrange=True)
-    fig.update_yaxes(title_text="probability", row=1, col=1)
-    fig.update_xaxes(title_text="digit", type="category", fixedrange=True)
-    fig.update_annotations(font_size=13)
-    fig.update_layout(barmode="group", height=340, margin=dict(l=10, r=10, t=70, b=10),
-                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
-    layout = fig.to_dict()["layout"]
-    layout.pop("template", None)  # Streamlit applies its own theme; the default template is 10 kB per move
+# The probability panels are stacked, one classifier per row, each row full width: side by side, three
+# panels got ~100 px each on a phone (390 px), where their titles ran into each other and the digit axis
+# lost every other tick. Stacked, every row keeps all ten digits and a two-line title at any width.
+# Sizes in pixels; the figure's height follows from them, so rows keep their size whatever the count.
+ROW_PX = 90  # one panel's plot area
+TITLE_PX = 40  # a two-line panel title (classifier, then the verdict) above each panel
+TICKS_PX = 22  # the digit labels under each panel
+BOTTOM_PX = 80  # under the last panel: its digit labels, the axis title and the legend
+
+
+def _rows_layout(n: int) -> dict:
+    """Layout of n probability panels stacked in rows (x: digit, y: probability), without titles."""
+    gap = TICKS_PX + TITLE_PX
+    plot = n * ROW_PX + (n - 1) * gap  # the plot area's height, to turn pixels into paper fractions
+    layout = {"barmode": "group", "height": plot + TITLE_PX + 4 + BOTTOM_PX, "bargap": 0.25,
+              "margin": {"l": 10, "r": 10, "t": TITLE_PX + 4, "b": BOTTOM_PX},
+              "legend": {"orientation": "h", "x": 0, "xanchor": "left", "yanchor": "top",
+                         "y": -(TICKS_PX + 26) / plot},
+              "annotations": []}
+    for i in range(n):
+        top = i * (ROW_PX + gap)
+        domain = [1 - (top + ROW_PX) / plot, 1 - top / plot]
+        suffix = str(i + 1) if i else ""
+        layout[f"xaxis{suffix}"] = {
+            "domain": [0, 1], "anchor": f"y{suffix}", "type": "category", "fixedrange": True, "automargin": True,
+            # every digit gets its tick: Plotly thins out category ticks on a narrow axis otherwise
+            "tickmode": "array", "tickvals": CLASSES, "ticktext": CLASSES, "tickangle": 0,
+            **({"title": {"text": "digit", "standoff": 6}} if i == n - 1 else {})}
+        layout[f"yaxis{suffix}"] = {
+            "domain": domain, "anchor": f"x{suffix}", "range": [0, 1], "tickvals": [0, 0.5, 1],
+            "tickformat": ".0%", "fixedrange": True, "automargin": True,
+            **({"title": {"text": "probability"}} if i == (n - 1) // 2 else {})}
+        layout["annotations"].append({"text": "", "x": 0, "xref": "paper", "xanchor": "left", "align": "left",
+                                      "y": domain[1], "yref": "paper", "yanchor": "bottom", "yshift": 2,
+                                      "showarrow": False, "font": {"size": 13}})
     return layout
 
 
 def probability_spec(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict[str, str]) -> dict:
-    """Grouped bars (original vs counterfactual) per classifier, one panel each, as a plotly dict.
+    """Grouped bars (original vs counterfactual) per classifier, one panel (row) each, as a plotly dict.
 
     A panel whose predicted class changes gets a bold red title, so a flip is visible at a glance.
     """
     keys = list(probs)
-    layout = copy.deepcopy(_panels_layout(len(keys)))
+    layout = _rows_layout(len(keys))
     data = []
     for i, k in enumerate(keys):
         orig, cf = probs[k]
