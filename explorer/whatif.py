@@ -25,7 +25,8 @@ from explorer.scm.morpho import MorphoSCM, tint
 
 REBUILD = "python -m explorer train morpho"
 GENERATOR = "morpho-cvae"
-CLASSIFIERS = {"morpho-cnn": "Project CNN (grey)", "morpho-cnn-hue": "Project CNN (trained on colour-confounded data)"}
+# One name per classifier on every page (the list, the charts, the Home page); the descriptions say the rest.
+CLASSIFIERS = {"morpho-cnn": "Project CNN (grey)", "morpho-cnn-hue": "Project CNN (colour-trained)"}
 PAGE_HUE_STRENGTH = 0.95  # the colour world shown on the page matches the one the hue CNN was trained in
 
 

@@ -32,9 +32,7 @@ st.page_link("pages/text_whatif.py", label="Or ask it of a text: the Text what-i
 
 st.header("The models shipped with the app")
 if service is not None:
-    st.markdown("Classifiers asked *\"which digit is this?\"* on every what-if: "
-                + ", ".join(f"**{n}**" for n in service.classifiers) + ". "
-                + service.classifiers["digit-recognizer-py"].description)
+    ui.classifier_list(service.classifiers)
 ui.model_cards()
 
 st.header("Where it runs")

@@ -10,7 +10,7 @@ import torch
 from explorer.checkpoints import CheckpointError
 from explorer.data.mnist import MnistSourceError
 from explorer.device import describe, pick_device
-from explorer.paths import PRETRAINED
+from explorer.paths import PRETRAINED, ROOT
 from explorer.whatif import REBUILD, MorphoWhatIf
 
 _COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
@@ -63,7 +63,8 @@ def sidebar() -> None:
     """The sidebar every page shares: where the models run and where they are read from."""
     with st.sidebar:
         st.caption(f"**Computing on:** {describe(pick_device())}")
-        st.caption(f"**Models from:** `{PRETRAINED}`")
+        if PRETRAINED.resolve() != (ROOT / "pretrained").resolve():  # only worth a line when not the shipped ones
+            st.caption(f"**Models from:** `{PRETRAINED}`")
 
 
 def run_through_app() -> None:

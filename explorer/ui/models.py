@@ -10,17 +10,47 @@ from explorer.checkpoints import read_card
 from explorer.paths import PRETRAINED
 from explorer.whatif import REBUILD
 
-METRIC_WORDS = {  # card metric -> what it means for a reader who does not train models
-    "val_acc": "accuracy on held-out digits",
+# Card metric -> what it means for a reader who does not train models. Keys ending in a variable's or a bias
+# level's name ("val_mae_light", "val_acc.gentle") are read by their stem.
+METRIC_WORDS = {
+    "val_acc": "accuracy on held-out data",
     "val_recon_l1_0_255": "average pixel error when redrawing a digit (0–255 scale, lower is better)",
-    "train_seconds": "training time in seconds",
+    "val_recon_mse": "pixel error when redrawing a scene (lower is better)",
+    "graph_edge_differences": "arrows of the learned graph that differ from the true one",
+    "val_mae": "error reading the {x} off a picture (average, held-out scenes)",
+    "val_concept_mae": "error reading the {x} off a picture (average, held-out scenes)",
+    "val_effectiveness_mae": "after do({x}), how far the drawn scene's {x} is from the value set",
+    "val_gt_cf_mse": "pixel error of the what-if against the true answer after do({x})",
 }
 
 
+def _words(name: str) -> tuple[str, bool]:
+    """(the metric's words, whether its value is a share) for a card key."""
+    stem, _, level = name.partition(".")
+    if stem == "val_acc":
+        return METRIC_WORDS[stem] + (f" ({level} bias level)" if level else ""), True
+    for prefix in sorted(METRIC_WORDS, key=len, reverse=True):  # longest first: val_concept_mae before val_mae
+        if stem.startswith(prefix + "_") and "{x}" in METRIC_WORDS[prefix]:
+            return METRIC_WORDS[prefix].format(x=stem[len(prefix) + 1:].replace("_", " ")), False
+    return METRIC_WORDS.get(stem, name.replace("_", " ")), False
+
+
 def _metric(name: str, value: object) -> str:
-    shown = (f"{value:.1%}" if name.endswith("acc") else f"{value:.4g}") if isinstance(value, float) else str(value)
-    words = METRIC_WORDS.get(name)
-    return f"- {words} (`{name}`): **{shown}**" if words else f"- `{name}`: **{shown}**"
+    if name in ("train_seconds", "train_minutes") and isinstance(value, (int, float)):
+        minutes = value / 60 if name == "train_seconds" else value
+        took = f"{minutes:.1f} min" if minutes >= 1 else f"{minutes * 60:.0f} s"
+        return f"- training time: **{took}**"
+    words, share = _words(name)
+    shown = (f"{value:.1%}" if share else f"{value:.4g}") if isinstance(value, float) else str(value)
+    return f"- {words}: **{shown}**"
+
+
+def classifier_list(classifiers: dict) -> None:
+    """The digit classifiers every what-if asks, by the names the Image page uses, each with its description."""
+    from explorer.ui.render import NAMES
+
+    st.markdown("Classifiers asked *\"which digit is this?\"* on every what-if:\n"
+                + "\n".join(f"- **{NAMES.get(n, n)}**: {c.description}" for n, c in classifiers.items()))
 
 
 def model_cards(folder: Path = PRETRAINED) -> int:
@@ -44,6 +74,6 @@ def model_cards(folder: Path = PRETRAINED) -> int:
             if "data" in card:
                 st.caption(f"Data: {card['data']}")
             if "command" in card:
-                st.caption("Rebuilt with:")
-                st.code(card["command"], language="bash")
+                with st.expander("How to rebuild it"):
+                    st.code(card["command"], language="bash")
     return len(cards)

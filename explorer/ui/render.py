@@ -14,9 +14,8 @@ from explorer.ui.images import DISPLAY, difference_png, png, side_by_side
 from explorer.ui.widgets import fmt, linked_value
 from explorer.whatif import CLASSIFIERS, WhatIfResult
 
-NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN (digit-recognizer-py, plain MNIST)"}
-SHORT = {"morpho-cnn": "Project CNN (grey)", "morpho-cnn-hue": "Project CNN (colour-trained)",
-         "digit-recognizer-py": "Third-party CNN"}  # chart titles have room for ~30 characters
+NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN"}
+SHORT = NAMES  # chart titles have room for ~30 characters: the names fit
 
 
 def pictures(result: WhatIfResult) -> None:
