@@ -9,6 +9,6 @@ from explorer.ui.render import (attributes, causal_graph, clamp_notes, downstrea
                                 predictions)
 from explorer.ui.widgets import apply_link, intervention_controls, link_notes, sample_picker, write_link
 
-__all__ = ["apply_link", "attributes", "causal_graph", "clamp_notes", "classifier_list", "downstream_note", "example_picture",
-           "intervention_controls", "link_notes", "load_service", "model_cards", "pictures", "predictions",
-           "run_through_app", "sample_picker", "sidebar", "write_link"]
+__all__ = ["apply_link", "attributes", "causal_graph", "clamp_notes", "classifier_list", "downstream_note",
+           "example_picture", "intervention_controls", "link_notes", "load_service", "model_cards", "pictures",
+           "predictions", "run_through_app", "sample_picker", "sidebar", "write_link"]
