@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer import ui
 from explorer.ui import graph_lab as lab_ui
+from explorer.ui import lab_link
 
 ui.run_through_app()
 
@@ -13,6 +14,8 @@ st.markdown("A pendulum hangs under a sun; both cast a shadow on the ground. The
             "network per arrow). Set a concept with **do(...)**, or **cut an arrow**, and compare the model's "
             "picture with the **true** one, which the scene's simulator draws from the same scene.")
 lab = lab_ui.load_lab()
+for note in lab_link.apply_link(lab):  # `?scene=…&cut=…&light=…` from a shared link, once per session
+    st.warning(note)
 lab_ui.restore_state()  # back from another page: the scene, arrows and do() settings as the visitor left them
 
 st.subheader("1 · Pick a scene")
@@ -31,6 +34,7 @@ def what_if(index: int) -> None:
     graph_col, controls, shown = st.columns([1.1, 1, 2], gap="medium")
     with controls:
         do = lab_ui.concept_controls(specs, factual, index)
+    lab_link.write_link(index, edges, lab.learned_graph, do)  # the address bar: a link to what is on screen
     try:
         result = lab.what_if(index, do, edges)  # abduction -> action -> prediction, in the edited graph
     except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
