@@ -278,7 +278,8 @@ def effects_table(concept: str, path: Path | None = None, folder: Path | None = 
     where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if not path.exists():
         raise EffectsMissing(f"The concept effects have not been measured yet: `{where}` is missing. It is written "
-                             f"by\n\n```\n{command}\n```\n\n(after the models are trained with `{rebuild_command(folder=folder)}`).")
+                             f"by\n\n```\n{command}\n```\n\n(after the models are trained with "
+                             f"`{rebuild_command(folder=folder)}`).")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -319,15 +320,18 @@ def effects_reading(frame: pd.DataFrame, concept: str, level: str) -> str:
     gt, est, corr = r.get("ate_gt"), r.get("treate"), r.get("conexp")
     what = ("probability of *fresh* (vs *rotten*)" if concept == "adjectives"
             else "probability of each emotion (averaged over the four)")
-    out = [f"At the **{level}** level ({level_words(concept, level)}), {ACTIONS[concept].lower()} changes the "
+    effect = [f"At the **{level}** level ({level_words(concept, level)}), {ACTIONS[concept].lower()} changes the "
            f"original model's {what} by **{_num(gt)}** on average (ATE_gt, on the test set's true rewritten "
            f"texts); the counterfactual model estimates **{_num(est)}** without seeing any rewritten text (TReATE)."]
     if gt is not None and est is not None and corr is not None:
         better = abs(est - gt) <= abs(corr - gt)
-        out.append(f"The correlational shortcut CONEXP, which only compares test texts with and without the "
+        effect.append(f"The correlational shortcut CONEXP, which only compares test texts with and without the "
                    f"concept, says {_num(corr)}: {'further from' if better else 'closer to'} the measured effect "
                    f"than TReATE{'' if better else ' at this level'}.")
     units = "reviews" if concept == "adjectives" else "persons"
+    gone: list[str] = []
+    sure: list[str] = []
+    acc: list[str] = []
     po, pcf, maj = r.get("probe_o"), r.get("probe_cf"), r.get("probe_majority")
     if None not in (po, pcf, maj):
         verdict = ("the counterfactual encoder has forgotten it" if pcf <= maj + 0.05
@@ -335,11 +339,11 @@ def effects_reading(frame: pd.DataFrame, concept: str, level: str) -> str:
         if pcf < maj - 0.05:  # worse than guessing: the probe fitted noise that misleads it on new texts
             verdict += (" (the probe even does worse than guessing: with nothing left to learn, it picked up "
                         "chance patterns that mislead it on new texts)")
-        out.append(f"A linear probe reads the concept from the original encoder {po:.0%} of the time and from the "
+        gone.append(f"A linear probe reads the concept from the original encoder {po:.0%} of the time and from the "
                    f"counterfactual encoder {pcf:.0%} (always guessing the commoner value: {maj:.0%}): {verdict}.")
     lo, hi = r.get("probe_cf_excess_ci_low"), r.get("probe_cf_excess_ci_high")
     if None not in (lo, hi) and lo <= 0.05 < hi:
-        out.append(f"That verdict is not firm: with another sample of test {units}, the probe on the counterfactual "
+        gone.append(f"That verdict is not firm: with another sample of test {units}, the probe on the counterfactual "
                    f"encoder could land anywhere from {lo * 100:+.0f} to {hi * 100:+.0f} points around the "
                    "majority guess (95% interval).")
     ho, hcf = r.get("probe_o_heldout"), r.get("probe_cf_heldout")
@@ -348,15 +352,20 @@ def effects_reading(frame: pd.DataFrame, concept: str, level: str) -> str:
         # on other people (or reviews), so it asks whether the concept is gone for texts CF was never shown.
         held = ("gone there too" if hcf <= maj + 0.05 else "still largely there" if hcf - maj > (ho - maj) / 2
                 else "partly there")
-        out.append(f"A probe that learns from other {units} (the validation set) instead reads it from the test "
+        gone.append(f"A probe that learns from other {units} (the validation set) instead reads it from the test "
                    f"{units} {ho:.0%} of the time from the original encoder and {hcf:.0%} from the counterfactual "
                    f"one: for {units} the counterfactual encoder was not trained on, the concept is {held}.")
     lo, hi = r.get("gap_ci_low"), r.get("gap_ci_high")
     if None not in (lo, hi, gt, est):
-        out.append(f"The gap between TReATE and ATE_gt, {_num(abs(est - gt))}, would be between {_num(lo)} and "
+        sure.append(f"The gap between TReATE and ATE_gt, {_num(abs(est - gt))}, would be between {_num(lo)} and "
                    f"{_num(hi)} with another sample of test {units} (95% interval).")
     ao, acf = r.get("acc_o"), r.get("acc_cf")
     if ao is not None and acf is not None:
-        out.append(f"Task accuracy ({TASKS[concept]}): {ao:.1%} for the original model, {acf:.1%} for the "
+        acc.append(f"Task accuracy ({TASKS[concept]}): {ao:.1%} for the original model, {acf:.1%} for the "
                    "counterfactual one.")
-    return " ".join(out)
+    # a short paragraph per question, so a reader can stop after the first
+    parts = [" ".join(effect)]
+    parts += [f"**Is the concept gone from the counterfactual model?** {' '.join(gone)}"] if gone else []
+    parts += [f"**How firm are these numbers?** {' '.join(sure)}"] if sure else []
+    parts += [f"**Accuracy.** {' '.join(acc)}"] if acc else []
+    return "\n\n".join(parts)

@@ -165,8 +165,9 @@ def remove_adjectives(text: str) -> TextCounterfactual:
         doc = nlp(text)
     words, spaces, pos = [t.text for t in doc], [bool(t.whitespace_) for t in doc], [t.pos_ for t in doc]
     if "ADJ" not in pos:
-        return TextCounterfactual(text, text, "adjectives", [], "spaCy found no adjective in this text, so its "
-                                  "counterfactual is the text itself: both models should agree with themselves.")
+        return TextCounterfactual(text, text, "adjectives", [], "The part-of-speech tagger (spaCy) found no "
+                                  "adjective in this text, so its counterfactual is the text itself: both models "
+                                  "should agree with themselves.")
     # remove_adjectives joins the tokens on single spaces; leading spaces and newlines are not words
     text_cf = clean_up(words, spaces, pos)
     adjectives = [w for w, p in zip(words, pos) if p == "ADJ"]
