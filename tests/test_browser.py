@@ -196,6 +196,17 @@ def test_lab_slider_and_arrow_toggle_reach_the_page(server, browser):
         return s.row !== null && s.row.includes('(cut: keeps its value)'); }}""", timeout=STEP)
     cut = page.evaluate(_LAB_JS)
     assert cut["src"] != moved["src"]
+    # the address bar is a link to this what-if: a second visitor opening it sees the same answer
+    page.wait_for_function("() => location.search.includes('cut=light-shadow_position')", timeout=STEP)
+    link = page.url
+    assert "scene=0" in link and f"light={light - 1:.0f}" in link
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other.goto(link)
+    other.wait_for_function(f"""(w) => {{ const s = ({_LAB_JS})();
+        return s.src && s.row !== null && s.row.includes(w) && s.row.includes('(cut: keeps its value)'); }}""",
+                            arg=want, timeout=READY)
+    assert other.evaluate(_LAB_JS)["row"] == cut["row"]
+    other.context.close()
     # to another page and back: the moved slider and the cut arrow are as the visitor left them
     page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0", timeout=STEP)
     page.get_by_role("link", name="Home").click()
