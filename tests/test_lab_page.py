@@ -145,8 +145,9 @@ def test_export_shows_correlations_and_offers_the_zip():
     at.button(key="export_go").click().run(timeout=120)
     assert not at.exception, [e.value for e in at.exception]
     text = at.success[0].value
-    assert "exported 60 samples (seed 0)" in text
-    before, after = (float(x) for x in re.search(r"correlation ([+-][\d.]+) before, ([+-][\d.]+) after", text).groups())
+    assert "**Exported 60 scenes** (seed 0," in text
+    before, after = (float(x) for x in re.search(r"correlation ([+-][\d.]+) in the real scenes, ([+-][\d.]+) in "
+                                                 r"the export", text).groups())
     assert before > 0.5 and abs(after) < before
     assert len(at.get("download_button")) == 1
 
@@ -171,3 +172,38 @@ def test_missing_model_gives_a_clear_message(tmp_path):
     assert not shown["exceptions"] and shown["sliders"] == 0
     assert len(shown["errors"]) == 1 and "python -m explorer train pendulum" in shown["errors"][0]
     assert "missing" in shown["errors"][0]
+
+
+@needs_model
+def test_a_link_sets_scene_arrows_and_do_and_the_address_bar_follows(lab):
+    p, c = sorted(lab.learned_graph.edges)[0]
+    at = open_page(PAGE, {"scene": "7", "cut": f"{p}-{c}", "light": "70"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.warning, [w.value for w in at.warning]
+    assert at.number_input(key="lab_index").value == 7
+    assert at.checkbox(key=f"edge_{p}__{c}").value is False
+    assert at.checkbox(key="do_light").value and at.slider(key="value_light").value == pytest.approx(70.0)
+    expected = lab.what_if(7, {"light": 70.0}, set(lab.learned_graph.edges) - {(p, c)})
+    assert _row(at, "**This scene**") == [_fmt(n, lab.factual(7)[n]) for n in VARIABLES]
+    model_row = _row(at, "**What if**: the model")
+    assert model_row[VARIABLES.index("light")] == "70 ° (set by you)"
+    assert model_row[VARIABLES.index(c)] == _fmt(c, expected.encoded[c]) + " (cut: keeps its value)"
+    assert at.query_params == {"scene": "7", "cut": f"{p}-{c}", "light": "70"}
+    # moving a slider and cutting nothing more: the address bar follows what is on screen
+    at.slider(key="value_pendulum").set_value(10.0).run()
+    assert at.query_params == {"scene": "7", "cut": f"{p}-{c}", "light": "70", "pendulum": "10"}
+
+
+@needs_model
+def test_bad_link_values_are_named_and_the_rest_applies(lab):
+    at = open_page(PAGE, {"scene": "99999", "cut": "light-moon", "add": "shadow_length-pendulum",
+                          "light": "abc", "pendulum": "500", "colour": "red"})
+    assert not at.exception, [e.value for e in at.exception]
+    notes = " ".join(w.value for w in at.warning)
+    assert f"scene #99999 does not exist (0–{len(lab) - 1}); scene #{len(lab) - 1} is shown" in notes
+    assert "cut='light-moon' is not an arrow" in notes
+    assert "light='abc' is not a number" in notes
+    assert "pendulum angle = 500 is outside its range" in notes
+    assert "colour is not a setting of this page" in notes
+    assert at.number_input(key="lab_index").value == len(lab) - 1
+    assert at.checkbox(key="do_pendulum").value and not at.checkbox(key="do_light").value

@@ -40,8 +40,8 @@ def flip_text(orig: np.ndarray, cf: np.ndarray) -> str:
 # lost every other tick. Stacked, every row keeps all ten digits and a two-line title at any width.
 # Sizes in pixels; the figure's height follows from them, so rows keep their size whatever the count.
 ROW_PX = 90  # one panel's plot area
-TITLE_PX = 40  # a two-line panel title (classifier, then the verdict) above each panel
-TICKS_PX = 22  # the digit labels under each panel
+TITLE_PX = 42  # a two-line panel title (classifier, then the verdict) above each panel
+TICKS_PX = 30  # the digit labels under each panel, and some air before the next title
 BOTTOM_PX = 80  # under the last panel: its digit labels, the axis title and the legend
 
 
@@ -49,7 +49,7 @@ def _rows_layout(n: int) -> dict:
     """Layout of n probability panels stacked in rows (x: digit, y: probability), without titles."""
     gap = TICKS_PX + TITLE_PX
     plot = n * ROW_PX + (n - 1) * gap  # the plot area's height, to turn pixels into paper fractions
-    layout = {"barmode": "group", "height": plot + TITLE_PX + 4 + BOTTOM_PX, "bargap": 0.25,
+    layout = {"barmode": "group", "height": plot + TITLE_PX + 4 + BOTTOM_PX, "bargap": 0.3,
               "margin": {"l": 10, "r": 10, "t": TITLE_PX + 4, "b": BOTTOM_PX},
               "legend": {"orientation": "h", "x": 0, "xanchor": "left", "yanchor": "top",
                          "y": -(TICKS_PX + 26) / plot},
@@ -89,7 +89,7 @@ def probability_spec(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dic
         if flipped:
             layout["annotations"][i]["font"] = {"size": 14, "color": FLIP_COLOUR}
         axes = {"xaxis": f"x{i + 1}" if i else "x", "yaxis": f"y{i + 1}" if i else "y"}
-        for series, values, colour in (("original", orig, ORIGINAL_COLOUR), ("counterfactual", cf, CF_COLOUR)):
+        for series, values, colour in (("original", orig, ORIGINAL_COLOUR), ("what if", cf, CF_COLOUR)):
             data.append({"type": "bar", "x": CLASSES, "y": [float(v) for v in values], "name": series,
                          "marker": {"color": colour}, "legendgroup": series, "showlegend": i == 0,
                          "hovertemplate": f"digit %{{x}}: %{{y:.1%}}<extra>{series}</extra>", **axes})

@@ -181,14 +181,42 @@ def _png(img: np.ndarray) -> bytes:
     return png(img.transpose(2, 0, 1).astype(np.float32), SIZE)  # (64, 64, 3) uint8 -> PNG at 3x
 
 
+_PICTURES_CSS = """<style>
+.st-key-lab_pictures [data-testid=stImage] {flex-wrap: nowrap; gap: 0.5rem}
+.st-key-lab_pictures [data-testid=stImageContainer] {flex: 1 1 0; min-width: 0; max-width: 200px}
+.st-key-lab_pictures [data-testid=stImageContainer] > img,
+.st-key-lab_pictures [data-testid=stImageCaption] {width: 100% !important}
+.st-key-lab_pictures [data-testid=stImageContainer] > img {border: 1px solid #c9cfd6; border-radius: 2px}
+</style>"""
+
+
 def pictures(result: LabResult) -> None:
     # one element holding three pictures, not three columns of one: every element a slider move redraws
-    # costs the browser a re-render
-    st.image([_png(result.original), _png(result.generated), _png(result.true_cf)], width=SIZE, output_format="PNG",
-             caption=[f"Original: scene #{result.index}", "What if: drawn by the model",
-                      "What if: the true answer (the simulator)"])
+    # costs the browser a re-render. The CSS keeps the three in one row that shares the column's width (about
+    # 140 px each on a laptop, 110 px on a phone) instead of a fixed 128 px that wrapped on a phone; drawn at
+    # 4x, so shrinking stays sharp. The thin frame shows the scene's edge: the sun sits on the top edge of the
+    # simulator's 64 px frame, half outside it, as in CausalVAE's pendulum data; nothing is cropped here.
+    st.html(_PICTURES_CSS)  # style only: Streamlit puts it in the event container, it takes no space
+    big = [png(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])
+           for img in (result.original, result.generated, result.true_cf)]
+    with st.container(key="lab_pictures"):
+        st.image(big, width=SIZE, output_format="PNG",
+                 caption=[f"Original: scene #{result.index}", "What if: drawn by the model",
+                          "What if: the true answer (the simulator)"])
     st.caption(f"Pixel error of the model's answer against the true one: **MSE {result.mse:.4f}** "
                f"(pixels in 0–1; 0 is a perfect match).")
+
+
+_TABLE_CSS = """<style>
+.st-key-lab_values [data-testid=stMarkdownContainer] {overflow-x: auto; -webkit-overflow-scrolling: touch}
+.st-key-lab_values table {font-size: 0.875rem; min-width: 24rem; margin-bottom: 0.25rem}
+.st-key-lab_values th, .st-key-lab_values td {padding: 0.3rem 0.45rem}
+@media (max-width: 640px) {
+  .st-key-lab_values table {min-width: 28rem}
+  .st-key-lab_values::after {content: "Swipe the table sideways to see every column →"; font-size: 0.8rem;
+                             color: #808495; margin-top: -0.5rem}
+}
+</style>"""
 
 
 def values_table(result: LabResult, specs: dict[str, VarSpec]) -> None:
@@ -208,7 +236,12 @@ def values_table(result: LabResult, specs: dict[str, VarSpec]) -> None:
     for label, vals, marked in rows:
         cells = [fmt(specs[n], vals[n], unit=True) + (mark(n) if marked else "") for n in VARIABLES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    st.markdown("\n".join(lines))
+    # Wider than a phone (390 px): the table scrolls sideways inside its own box instead of running off the
+    # page's edge, where its last column could not be reached (on a phone it is laid out a little wider than the
+    # screen, so its cells wrap less). A smaller font keeps it within a laptop's column.
+    st.html(_TABLE_CSS)  # style only: Streamlit puts it in the event container, it takes no space
+    with st.container(key="lab_values"):
+        st.markdown("\n".join(lines))
 
 
 def notes(result: LabResult, specs: dict[str, VarSpec]) -> None:
@@ -253,11 +286,19 @@ def causal_graph(edges: set[tuple[str, str]], learned: Dag, intervened: list[str
                "do() replaced their effect's mechanism.")
 
 
-def matrix_spec(m: np.ndarray, title: str, zmin: float = 0.0, zmax: float = 1.0, colours: str = "Blues") -> dict:
+# Pale for nothing, dark for a sure arrow (Plotly's own "Blues" runs the other way); correlations diverge from
+# white at 0 to blue (-1) and red (+1).
+SHADES = [[0.0, "#f7fbff"], [0.5, "#6baed6"], [1.0, "#08306b"]]
+DIVERGING = [[0.0, "#2166ac"], [0.5, "#f7f7f7"], [1.0, "#b2182b"]]
+
+
+def matrix_spec(m: np.ndarray, title: str, zmin: float = 0.0, zmax: float = 1.0, colours: list | None = None) -> dict:
     """A labelled heatmap of a (d, d) matrix (rows: cause / first concept), values written in the cells."""
     labels = [n.replace("_", " ") for n in VARIABLES]
     return {"data": [{"type": "heatmap", "z": m.tolist(), "x": labels, "y": labels, "zmin": zmin, "zmax": zmax,
-                      "colorscale": colours, "showscale": False, "text": [[f"{v:.2f}" for v in row] for row in m],
+                      "colorscale": colours or SHADES, "showscale": True,
+                      "colorbar": {"thickness": 10, "len": 0.8, "tickvals": [zmin, (zmin + zmax) / 2, zmax]},
+                      "text": [[f"{v:.2f}" for v in row] for row in m],
                       "texttemplate": "%{text}", "hoverinfo": "skip"}],
             "layout": {"title": {"text": title, "font": {"size": 14}}, "height": 320,
                        "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
@@ -282,11 +323,22 @@ def adjacency(lab: PendulumLab) -> None:
 
 
 # --- export -------------------------------------------------------------------------------------------
+def export_message(result) -> str:
+    """The export's outcome in words: how many scenes, and what each cut did to its correlation."""
+    lines = [f"**Exported {result.n:,} scenes** (seed {result.seed}, {result.seconds:.1f} s)."]
+    for p, c in result.cuts:
+        i, j = VARIABLES.index(p), VARIABLES.index(c)
+        lines.append(f"- Cut **{p.replace('_', ' ')} → {c.replace('_', ' ')}**: correlation "
+                     f"{result.corr_before[i, j]:+.3f} in the real scenes, {result.corr_after[i, j]:+.3f} in the "
+                     "export.")
+    return "\n".join(lines)
+
+
 def export_section(lab: PendulumLab) -> None:
     from explorer.export import DEFAULT_CUT, ExportError, to_zip
 
     learned = sorted(lab.learned_graph.edges)
-    names = {e: f"{e[0]} → {e[1]}" for e in learned}
+    names = {e: f"{e[0]} → {e[1]}".replace("_", " ") for e in learned}
     # Defaults go through session state, not the widgets' own defaults: Streamlit drops these keys when another
     # page runs, and a widget given both a default and a state value warns on the page. So the visitor's last
     # settings (kept below) win, then the defaults.
@@ -298,7 +350,10 @@ def export_section(lab: PendulumLab) -> None:
             st.session_state[key] = kept.get(key, value)
     st.session_state["export_cuts"] = [e for e in st.session_state["export_cuts"] if e in learned]
     with st.container(border=True):
-        cuts = st.multiselect("Arrows to cut", learned, format_func=names.get, key="export_cuts")
+        cuts = st.multiselect("Arrows to cut in the exported dataset", learned, format_func=names.get,
+                              key="export_cuts",
+                              help="For the export only: the arrows cut in section 2 change the what-if above, "
+                                   "not this dataset.")
         a, b = st.columns(2)
         n = a.number_input("Number of samples N", 10, 20_000, step=100, key="export_n")
         seed = b.number_input("Seed", 0, 2 ** 31 - 1, step=1, key="export_seed")
@@ -323,13 +378,13 @@ def export_section(lab: PendulumLab) -> None:
         bar.empty()
     if _EXPORT in st.session_state:
         result, data = st.session_state[_EXPORT]
-        st.success(result.summary())
+        st.success(export_message(result))
         left, right = st.columns(2)
         left.plotly_chart(fast_figure(matrix_spec(result.corr_before, "Correlation before (real scenes)", -1, 1,
-                                                  "RdBu")), key="corr_before",
+                                                  DIVERGING)), key="corr_before",
                           config={"displayModeBar": False, "staticPlot": True})
         right.plotly_chart(fast_figure(matrix_spec(result.corr_after, "Correlation after (exported)", -1, 1,
-                                                   "RdBu")), key="corr_after",
+                                                   DIVERGING)), key="corr_after",
                            config={"displayModeBar": False, "staticPlot": True})
         st.download_button(f"Download {result.n} images + labels.csv (zip, {len(data) / 1e6:.1f} MB)", data,
                            file_name=f"pendulum_debiased_n{result.n}_seed{result.seed}.zip",

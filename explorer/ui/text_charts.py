@@ -31,23 +31,31 @@ def _axis(i: int) -> str:
 
 
 def probability_spec(result: TextResult) -> dict:
-    """Grouped bars, O vs CF model, per class: one panel for the text and one for its rewrite (if any)."""
+    """Grouped bars, O vs CF model, per class: one panel for the text and one for its rewrite (if any).
+
+    Sized for a phone as well as a laptop: the panels share one probability axis (its labels only on the
+    left), titles are centred over their panels, and the margins grow to fit the class names.
+    """
     panels = [("Your text", result.probs)]
     if result.counterfactual.changed:
         panels.append(("Rewritten text", result.probs_cf_text))
-    gap = 0.08
+    gap = 0.05
     width = (1 - gap * (len(panels) - 1)) / len(panels)
     data, annotations = [], []
-    layout = {"barmode": "group", "height": 320, "margin": {"l": 10, "r": 10, "t": 40, "b": 10},
-              "legend": {"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0}}
+    layout = {"barmode": "group", "height": 340, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
+              "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0}}
     for i, (title, probs) in enumerate(panels):
         left = i * (width + gap)
         layout[f"xaxis{_axis(i)}"] = {"domain": [left, left + width], "anchor": f"y{_axis(i)}",
-                                      "type": "category", "fixedrange": True}
+                                      "type": "category", "fixedrange": True, "automargin": True,
+                                      "tickfont": {"size": 11}}
         layout[f"yaxis{_axis(i)}"] = {"anchor": f"x{_axis(i)}", "range": [0, 1], "tickformat": ".0%",
-                                      "fixedrange": True, **({"title": {"text": "probability"}} if i == 0 else {})}
-        annotations.append({"text": f"<b>{title}</b>", "x": left + width / 2, "y": 1.12, "xref": "paper",
-                            "yref": "paper", "showarrow": False, "font": {"size": 13}})
+                                      "fixedrange": True, "automargin": True,
+                                      **({"title": {"text": "probability"}} if i == 0 else
+                                         {"matches": "y", "showticklabels": False})}
+        annotations.append({"text": f"<b>{title}</b>", "x": left + width / 2, "xanchor": "center", "y": 1,
+                            "yanchor": "bottom", "yshift": 6, "xref": "paper", "yref": "paper",
+                            "showarrow": False, "font": {"size": 13}})
         for which, name, colour in MODELS:
             data.append({"type": "bar", "x": list(result.classes), "y": [float(v) for v in probs[which]],
                          "name": name, "marker": {"color": colour}, "legendgroup": which, "showlegend": i == 0,

@@ -136,11 +136,15 @@ def sample_picker(service: MorphoWhatIf) -> tuple[int, bool]:
                             help="In the colour world each digit is tinted; the tint usually gives the "
                                  "digit away, so a classifier may learn colour as a shortcut.")
     st.caption("Or click one of these examples:")
-    cols = st.columns(10)
-    for col, i in zip(cols, gallery_indices(service)):
-        col.image(png(service.sources[i].astype(np.float32), THUMB), width=THUMB, output_format="PNG")
-        col.button(f"#{i}", key=f"pick_{service.values[False]['digit'][i]}", on_click=_set_index, args=(i,),
-                   help=f"Use test digit #{i}")
+    # One wrapping row of small tiles (thumbnail over its button), not st.columns(10): columns stack one
+    # under the other below ~640 px, which put the ten examples ~1,000 px deep on a phone. The row keeps
+    # all ten on one line on a laptop and wraps to two lines of five on a phone.
+    with st.container(horizontal=True, gap=12, key="gallery"):
+        for i in gallery_indices(service):
+            with st.container(width=THUMB, gap="xxsmall"):
+                st.image(png(service.sources[i].astype(np.float32), THUMB), width=THUMB, output_format="PNG")
+                st.button(f"#{i}", key=f"pick_{service.values[False]['digit'][i]}", on_click=_set_index,
+                          args=(i,), help=f"Use test digit #{i}", width="stretch")
     return int(index), bool(coloured)
 
 
