@@ -309,15 +309,16 @@ def adjacency(lab: PendulumLab) -> None:
     """Learned edge probabilities next to the true graph."""
     truth = np.array([[float((p, c) in lab.true_graph.edges) for c in VARIABLES] for p in VARIABLES])
     left, right = st.columns(2)
-    left.plotly_chart(fast_figure(matrix_spec(lab.edge_probabilities(), "Learned: P(row → column)")),
+    left.plotly_chart(fast_figure(matrix_spec(lab.edge_probabilities(), "Learned: how sure of row → column")),
                       key="lab_adj_learned", config={"displayModeBar": False, "staticPlot": True})
     right.plotly_chart(fast_figure(matrix_spec(truth, "True: the physics (1 = arrow)")), key="lab_adj_true",
                        config={"displayModeBar": False, "staticPlot": True})
     mode = lab.card.get("graph_mode", "?")
     st.caption(f"Graph mode **{mode}**: " + {
         "partial": "nothing may cause the pendulum or the light (the experimenter sets them: those entries are "
-                   "fixed at 0); every other arrow was learned from the data, with a sparsity and an "
-                   "acyclicity penalty, then frozen where P > 0.5.",
+                   "fixed at 0); every other arrow was learned from the data, with a sparsity penalty "
+                   "(fewer arrows preferred) and an acyclicity penalty (which keeps the graph free of cycles), "
+                   "then kept where the model was more than 50 % sure of it.",
         "learned": "every arrow was learned from the data.",
         "fixed": "the true graph was given, nothing was learned."}.get(mode, ""))
 
