@@ -53,6 +53,7 @@ bench: install browser-deps
 	$(BIN)/python bench/bench_latency.py
 	$(BIN)/python bench/bench_cold_start.py
 	$(BIN)/python bench/bench_text_page.py
+	$(BIN)/python bench/bench_text_first_visit.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_text.py
 
 clean-cache:

@@ -14,4 +14,5 @@ page = st.navigation([
     st.Page("pages/text_whatif.py", title="Text what-if", icon=":material/text_fields:"),
 ])
 ui.sidebar()
+ui.prewarm()  # the Text page's models start loading now, in the background: ready by the time a visitor gets there
 page.run()

@@ -49,11 +49,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(app: str = "app.py", timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """`streamlit run <app>` on a free port; returns (process, base URL) once /_stcore/health answers."""
+def start(app: str = "app.py", timeout: float = 120.0, env: dict[str, str] | None = None
+          ) -> tuple[subprocess.Popen, str]:
+    """`streamlit run <app>` on a free port (with `env` added to this process's environment); returns
+    (process, base URL) once /_stcore/health answers."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", app, "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=os.environ.copy(),
+                             "--server.headless", "true"], cwd=ROOT, env={**os.environ, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout

@@ -3,7 +3,7 @@
 Pages import this package and stay thin: widgets -> one `explorer` call -> render.
 """
 
-from explorer.ui.loader import load_service, run_through_app, sidebar
+from explorer.ui.loader import load_service, prewarm, run_through_app, sidebar
 from explorer.ui.models import classifier_list, model_cards
 from explorer.ui.render import (attributes, causal_graph, clamp_notes, downstream_note, example_picture, pictures,
                                 predictions)
@@ -11,4 +11,4 @@ from explorer.ui.widgets import apply_link, intervention_controls, link_notes, s
 
 __all__ = ["apply_link", "attributes", "causal_graph", "clamp_notes", "classifier_list", "downstream_note",
            "example_picture", "intervention_controls", "link_notes", "load_service", "model_cards", "pictures",
-           "predictions", "run_through_app", "sample_picker", "sidebar", "write_link"]
+           "predictions", "prewarm", "run_through_app", "sample_picker", "sidebar", "write_link"]

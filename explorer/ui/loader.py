@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 
 import streamlit as st
 import torch
@@ -57,6 +59,34 @@ def load_service(stop: bool = True) -> MorphoWhatIf | None:
     if stop:
         st.stop()
     return None
+
+
+def prewarm() -> None:
+    """Starts loading the Text page's default models in the background, once per server process.
+
+    The first visitor usually lands on Home and moves on: the text models (transformers and the BERT base,
+    ~5 s on the 2-core box) are then ready when they open the Text page (bench/bench_cold_start.py --text).
+    EXPLORER_PREWARM=0 turns it off (the benchmark's baseline).
+    """
+    if os.environ.get("EXPLORER_PREWARM", "1") != "0":
+        _prewarm_thread()
+
+
+@st.cache_resource(show_spinner=False)
+def _prewarm_thread() -> threading.Thread:
+    from explorer.ui.text_whatif import DEFAULT_CONCEPT, shared_text_whatif
+
+    service = shared_text_whatif()  # the pages' own instance: its lock makes a page that asks first wait, once
+    thread = threading.Thread(target=_load_quietly, args=(service, DEFAULT_CONCEPT), name="prewarm", daemon=True)
+    thread.start()
+    return thread
+
+
+def _load_quietly(service, concept: str) -> None:
+    try:
+        service.pair(concept)
+    except Exception:  # noqa: BLE001 - not cached on failure: the page's own load retries and says what to do
+        pass
 
 
 def sidebar() -> None:
