@@ -232,6 +232,18 @@ def test_bad_link_values_are_named_not_raised():
     assert at.number_input(key="index").value == 9999
 
 
+def test_a_typed_digit_number_past_the_last_is_clamped_and_said(service):
+    at = open_page(WHATIF)
+    at.number_input(key="index").set_value(12345).run()
+    no_exceptions(at)
+    last = len(service) - 1
+    assert at.number_input(key="index").value == last
+    assert any(f"#12,345 does not exist, so #{last} is shown" in w.value for w in at.warning)
+    assert at.query_params["index"] == str(last)
+    at.number_input(key="index").set_value(3).run()  # said once: the next change clears it
+    assert not at.warning
+
+
 def test_a_fractional_digit_in_a_link_is_said_to_be_rounded_not_out_of_range():
     at = open_page(WHATIF, {"digit": "3.7"})
     no_exceptions(at)

@@ -18,6 +18,7 @@ from explorer.whatif import MorphoWhatIf
 _LINKED = "_link_raw"  # session key: {var: value exactly as the link asked for it}
 _NOTES = "_link_notes"
 _LAST = "_link_last"  # session key: the params the address bar last showed, restored on coming back to the page
+_INDEX_NOTE = "_index_note"  # a digit number past the last one was typed: said once, then cleared
 _SYNCED = "_synced_for"  # session key: the (index, coloured) the sliders were last set from
 
 
@@ -114,6 +115,14 @@ def _set_index(index: int) -> None:
     st.session_state["index"] = int(index)
 
 
+def _clamp_index(n: int) -> None:
+    asked = int(st.session_state["index"])
+    if asked > n - 1:
+        st.session_state["index"] = n - 1
+        st.session_state[_INDEX_NOTE] = f"There are {n:,} test digits (#0–#{n - 1}): #{asked:,} does not exist, so " \
+                                        f"#{n - 1} is shown."
+
+
 def _random_index(n: int) -> None:
     st.session_state["index"] = int(np.random.default_rng().integers(n))
 
@@ -129,8 +138,13 @@ def sample_picker(service: MorphoWhatIf) -> tuple[int, bool]:
     n = len(service)
     st.session_state.setdefault("index", 0)
     left, mid, right = st.columns([2, 1, 2], vertical_alignment="bottom")
-    index = left.number_input(f"Test digit number (0–{n - 1})", 0, n - 1, step=1, key="index",
+    # No max_value: the browser would leave a number past it in the box, marked only by a small red "!", while
+    # the page kept showing the last digit. The callback clamps it and the page says so.
+    index = left.number_input(f"Test digit number (0–{n - 1})", min_value=0, step=1, key="index",
+                              on_change=_clamp_index, args=(n,),
                               help="Each number is one real handwritten digit from the MNIST test set.")
+    if _INDEX_NOTE in st.session_state:
+        left.warning(st.session_state.pop(_INDEX_NOTE))
     mid.button("Random digit", key="random", icon=":material/casino:", on_click=_random_index, args=(n,))
     coloured = right.toggle("Colour world (hue follows the digit 95% of the time)", key="coloured",
                             help="In the colour world each digit is tinted; the tint usually gives the "
