@@ -124,3 +124,85 @@ def test_phone_lab_table_scrolls_to_its_last_column(server, browser):  # noqa: F
     tops = {round(pics.nth(i).bounding_box()["y"]) for i in range(3)}
     assert len(tops) == 1 and all(pics.nth(i).bounding_box()["width"] < PHONE["width"] / 3 for i in range(3))
     page.context.close()
+
+
+# --- the Image page: its causal graph, its pictures and its table ---------------------------------------------
+NODE_PX = 36  # a graph node's radius on screen: marker size 70 and its outline
+
+
+def _on_screen(spec: dict, width: float, height: float) -> tuple[dict, dict]:
+    """Node centres and arrows (start, end) in the plot area's pixels, named; y grows downwards as on screen."""
+    layout = spec["layout"]
+    (x0, x1), (y0, y1) = layout["xaxis"]["range"], layout["yaxis"]["range"]
+
+    def at(x: float, y: float) -> np.ndarray:
+        return np.array([(x - x0) / (x1 - x0) * width, (y1 - y) / (y1 - y0) * height])
+
+    name = {(x, y): text.replace("<b>", "").replace("</b>", "") for trace in spec["data"]
+            if trace["mode"] == "markers+text" for text, x, y in zip(trace["text"], trace["x"], trace["y"])}
+    nodes = {n: at(*xy) for xy, n in name.items()}
+    arrows = {(name[a["ax"], a["ay"]], name[a["x"], a["y"]]): (at(a["ax"], a["ay"]), at(a["x"], a["y"]))
+              for a in layout["annotations"]}
+    return nodes, arrows
+
+
+@pytest.mark.parametrize("colour_strength", [None, 0.95], ids=["grey", "colour"])
+@pytest.mark.parametrize("plot_px", [(338, 238), (448, 275), (920, 275)], ids=["phone", "narrow", "laptop"])
+def test_image_graph_arrows_pass_clear_of_the_nodes_they_do_not_join(colour_strength, plot_px):
+    """The digit → image arrow ran straight through intensity and read as digit → intensity. Plot areas as
+    measured in Chromium at 390, 800 and 1400 px wide."""
+    from explorer.scm.morpho import MorphoSCM
+    from explorer.ui.charts import graph_spec
+
+    graph = MorphoSCM(colour_strength).graph
+    spec = graph_spec(graph, intervened=["digit"], downstream=[n for n in graph.nodes if n in ("hue", "image")])
+    go.Figure(spec)
+    nodes, arrows = _on_screen(spec, *plot_px)
+    assert set(nodes) == set(graph.nodes) and set(arrows) == set(graph.edges)
+    for (parent, child), (start, end) in arrows.items():
+        for name, centre in nodes.items():
+            if name in (parent, child):
+                continue
+            t = np.clip(np.dot(centre - start, end - start) / np.dot(end - start, end - start), 0, 1)
+            clearance = np.linalg.norm(start + t * (end - start) - centre)
+            assert clearance > NODE_PX + 10, f"{parent} → {child} passes {clearance:.0f} px from {name}'s centre"
+    centres = list(nodes.values())
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1:]) > 2 * NODE_PX + 10
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
+def test_phone_image_page_pictures_make_a_2x2_block_and_the_table_scrolls(server, browser):  # noqa: F811
+    page = browser.new_context(viewport=PHONE).new_page()
+    page.goto(f"{server}/image_whatif?index=0&world=colour")
+    box = page.locator(".st-key-image_values [data-testid=stMarkdownContainer]")
+    box.locator("table").wait_for(timeout=READY)
+    # the styles arrive in their own elements, which may land a moment after what they style; the pictures
+    # may load a moment after the table
+    page.wait_for_function(
+        "() => { const g = document.querySelector('.st-key-image_pictures_grid'), "
+        "t = document.querySelector('.st-key-image_values [data-testid=stMarkdownContainer]'), "
+        "imgs = [...document.querySelectorAll('.st-key-image_pictures img')]; "
+        "return g && t && getComputedStyle(g).display === 'grid' && getComputedStyle(t).overflowX === 'auto' "
+        "&& imgs.length === 4 && imgs.every(i => i.complete && i.naturalWidth > 0) "
+        "&& t.querySelectorAll('th').length === 5; }",
+        timeout=STEP)
+    # original, the model's what-if, the true answer, the difference: two rows of two, inside the screen
+    pics = page.locator(".st-key-image_pictures img")
+    assert pics.count() == 4
+    boxes = [pics.nth(i).bounding_box() for i in range(4)]
+    tops = sorted({round(b["y"]) for b in boxes})
+    assert len(tops) == 2 and [round(b["y"]) for b in boxes] == [tops[0], tops[0], tops[1], tops[1]]
+    assert boxes[0]["x"] < boxes[1]["x"] and boxes[2]["x"] < boxes[3]["x"]
+    assert max(b["x"] + b["width"] for b in boxes) <= PHONE["width"]
+    captions = page.locator(".st-key-image_pictures [data-testid=stImageCaption]").all_inner_texts()
+    assert "What if: drawn by the model" in captions and len(captions) == 4
+    # the table scrolls sideways inside its own box; the page itself does not
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    width, scroll = box.evaluate("e => [e.clientWidth, e.scrollWidth]")
+    assert scroll > width
+    box.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+    last = box.locator("th").last
+    assert last.inner_text() == "hue"
+    assert last.bounding_box()["x"] + last.bounding_box()["width"] <= PHONE["width"]
+    page.context.close()

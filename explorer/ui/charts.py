@@ -109,10 +109,27 @@ def _layers(graph: Dag) -> dict[str, tuple[float, float]]:
     return pos
 
 
+# The Morpho-MNIST worlds drawn by hand: the layered layout put intensity level with the middle of digit and
+# thickness, so the straight digit → image arrow ran through it and read as digit → intensity. Here each
+# middle node sits on the outside of its one parent (intensity under thickness, hue above digit), image between
+# the roots: the arrows skipping the middle column (digit → image, thickness → image) pass between the middle
+# nodes, well clear of them, and no two arrows cross. The grey world simply has no hue node.
+# On a phone (~235 px of plot height) a unit of y is ~75 px: digit and thickness stay a circle's width apart.
+_MORPHO_POSITIONS = {"digit": (0.0, 0.6), "thickness": (0.0, -0.6), "hue": (1.0, 1.0), "intensity": (1.0, -1.0),
+                     "image": (2.0, 0.0)}
+
+
+def graph_positions(graph: Dag) -> dict[str, tuple[float, float]]:
+    """(x, y) per node: the hand-made layout for the Morpho-MNIST worlds, else a layered one."""
+    if set(graph.nodes) <= set(_MORPHO_POSITIONS):
+        return {n: _MORPHO_POSITIONS[n] for n in graph.nodes}
+    return _layers(graph)
+
+
 def graph_spec(graph: Dag, intervened: list[str], downstream: list[str]) -> dict:
     """The causal graph as a plotly dict: nodes coloured by role; arrows into a node set by do() are faded,
     because the intervention replaces that node's mechanism and its parents no longer matter."""
-    pos = _layers(graph)
+    pos = graph_positions(graph)
     role = {n: "intervened" if n in intervened else "downstream" if n in downstream else "unaffected"
             for n in graph.nodes}
     annotations = []
@@ -121,7 +138,8 @@ def graph_spec(graph: Dag, intervened: list[str], downstream: list[str]) -> dict
         cut = child in intervened
         annotations.append({"x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x",
                             "ayref": "y", "text": "", "showarrow": True, "arrowhead": 3, "arrowsize": 1.3,
-                            "arrowwidth": 2, "standoff": 30, "startstandoff": 30,
+                            # 37 px: the node's radius (35) and its outline, so a head touches the circle's edge
+                            "arrowwidth": 2, "standoff": 37, "startstandoff": 37,
                             "arrowcolor": "#d5d9de" if cut else "#5b6670"})
     data = []
     for r, (label, colour, ink) in ROLE_STYLE.items():
@@ -138,7 +156,8 @@ def graph_spec(graph: Dag, intervened: list[str], downstream: list[str]) -> dict
     axis = {"visible": False, "fixedrange": True}
     layout = {"height": 330, "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "annotations": annotations,
               "xaxis": {**axis, "range": [min(xs) - 0.45, max(xs) + 0.45]},
-              "yaxis": {**axis, "range": [min(ys) - 0.75, max(ys) + 0.75]},
+              # half a unit and a little: room for a node's radius, and the nodes get most of the height
+              "yaxis": {**axis, "range": [min(ys) - 0.55, max(ys) + 0.55]},
               "legend": {"orientation": "h", "yanchor": "top", "y": -0.02, "x": 0},
               "plot_bgcolor": "rgba(0,0,0,0)"}
     return {"data": data, "layout": layout}

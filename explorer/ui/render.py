@@ -18,24 +18,56 @@ NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN"}
 SHORT = NAMES  # chart titles have room for ~30 characters: the names fit
 
 
+_PICTURES_CSS = """<style>
+.st-key-image_pictures {container-type: inline-size}
+.st-key-image_pictures_grid {display: grid; grid-template-columns: repeat(4, minmax(0, 1fr)); gap: 0.75rem 0.5rem;
+                             align-items: start}
+@container (max-width: 34rem) {.st-key-image_pictures_grid {grid-template-columns: repeat(2, minmax(0, 1fr))}}
+.st-key-image_pictures_grid > [data-testid=stElementContainer] {width: auto !important; min-width: 0}
+.st-key-image_pictures_grid [data-testid=stImageContainer] > img,
+.st-key-image_pictures_grid [data-testid=stImageCaption] {width: 100% !important; max-width: 140px !important}
+.st-key-image_pictures_grid [data-testid=stImageContainer] > img {image-rendering: pixelated}
+</style>"""
+
+
 def pictures(result: WhatIfResult) -> None:
     """Original, the model's counterfactual, the true counterfactual and the difference, side by side."""
-    cols = st.columns(4)
-    # output_format="PNG" everywhere: Streamlit's "auto" re-encodes opaque images as JPEG, which blurs strokes.
-    cols[0].image(png(result.original), width=DISPLAY, output_format="PNG",
-                  caption=f"Original: test digit #{result.index}")
-    cols[1].image(png(result.generated), width=DISPLAY, output_format="PNG", caption="What if: drawn by the model")
-    if result.true_cf is None:
-        cols[2].markdown("**True answer: unknown** (see the note below)")
-    else:
-        cols[2].image(png(result.true_cf), width=DISPLAY, output_format="PNG",
-                      caption="What if: the true answer (drawn by the world's known rules)")
-    cols[3].image(difference_png(result.difference), width=DISPLAY, output_format="PNG",
-                  caption="Model's what-if minus original: red = ink added, blue = ink removed")
+    # One grid, not st.columns(4): on a phone Streamlit stacks columns one per row, ~900 px of pictures. The grid
+    # keeps four in a row where the column is wide enough (a laptop) and makes a 2 x 2 block where it is narrow (a
+    # phone: ~175 px a cell); a picture shrinks below its 140 px only in a very narrow column, and stays crisp.
+    # Still four st.image elements, one caption each: the tests find a picture by its caption.
+    st.html(_PICTURES_CSS)  # style only: Streamlit puts it in the event container, it takes no space
+    with st.container(key="image_pictures"), st.container(key="image_pictures_grid"):  # the outer one is measured
+        # output_format="PNG" everywhere: Streamlit's "auto" re-encodes opaque images as JPEG, which blurs strokes.
+        st.image(png(result.original), width=DISPLAY, output_format="PNG",
+                 caption=f"Original: test digit #{result.index}")
+        st.image(png(result.generated), width=DISPLAY, output_format="PNG", caption="What if: drawn by the model")
+        if result.true_cf is None:
+            st.markdown("**True answer: unknown** (see the note below)")
+        else:
+            st.image(png(result.true_cf), width=DISPLAY, output_format="PNG",
+                     caption="What if: the true answer (drawn by the world's known rules)")
+        st.image(difference_png(result.difference), width=DISPLAY, output_format="PNG",
+                 caption="Model's what-if minus original: red = ink added, blue = ink removed")
     if result.true_cf is None:
         st.info("**Why there is no true answer:** changing the digit itself has no known true counterfactual. "
                 "The shape of each digit comes from a real person's handwriting, not from a rule we can re-run, "
                 "so nobody knows how this writer would have drawn another digit. Only the model's guess is shown.")
+
+
+_TABLE_CSS = """<style>
+.st-key-image_values [data-testid=stMarkdownContainer] {overflow-x: auto; -webkit-overflow-scrolling: touch}
+.st-key-image_values table {font-size: 0.875rem; margin-bottom: 0.25rem}
+.st-key-image_values th, .st-key-image_values td {padding: 0.3rem 0.45rem}
+.st-key-image_values td:is(:nth-child(2), :nth-child(3), :nth-child(4)) {white-space: nowrap}  /* "155 of 255" */
+@media (max-width: 640px) {
+  .st-key-image_values table {min-width: 27rem}
+  .st-key-image_values table:has(th:nth-child(5)) {min-width: 31rem}  /* the colour world's hue column */
+  .st-key-image_values td:first-child {width: 8rem}  /* the labels wrap, so the values need not */
+  .st-key-image_values::after {content: "Swipe the table sideways to see every column →"; font-size: 0.8rem;
+                               color: #808495; margin-top: -0.5rem}
+}
+</style>"""
 
 
 def attributes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
@@ -55,7 +87,11 @@ def attributes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
     ]
     lines = ["| | " + " | ".join(specs[n].label for n in names) + " |", "|---" * (len(names) + 1) + "|"]
     lines += [f"| {label} | " + " | ".join(row[n] for n in names) + " |" for label, row in rows]
-    st.markdown("\n".join(lines))
+    # Wider than a phone (390 px): the table scrolls sideways inside its own box instead of running off the
+    # screen's edge (on a phone it is laid out a little wider than the screen, so its cells wrap less).
+    st.html(_TABLE_CSS)  # style only: Streamlit puts it in the event container, it takes no space
+    with st.container(key="image_values"):
+        st.markdown("\n".join(lines))
     st.caption("Measured values are read off the pixels (stroke width, brightness of the ink). When the model "
                "draws well, they follow the causal model's values.")
 
