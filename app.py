@@ -14,5 +14,7 @@ page = st.navigation([
     st.Page("pages/text_whatif.py", title="Text what-if", icon=":material/text_fields:"),
 ])
 ui.sidebar()
-ui.prewarm()  # the Text page's models start loading now, in the background: ready by the time a visitor gets there
 page.run()
+# After the page, so its first drawing does not share the cores with the load: the Text page's models then load
+# in the background, and are ready by the time a visitor gets there.
+ui.prewarm()
