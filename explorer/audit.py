@@ -52,10 +52,16 @@ METRIC_NAMES = {"ate_gt": "ATE_gt", "treate": "TReATE", "conexp": "CONEXP", "acc
                 "acc_cf": "accuracy CF"}  # as the page's effects table names them
 MODEL_WORDS = {"emotion-gender": "Emotion classifier, gender models", "emotion-race": "Emotion classifier, race models",
                "sentiment-adjectives": "Review sentiment classifier, adjectives models"}
-INTERVAL_WORDS = ("95 % bootstrap intervals (2,000 resamples of the rows; rows sharing a `group` are resampled "
-                  "together): how far each number could move with another sample of texts like these.")
 _SYNONYMS = {"positive": "fresh", "pos": "fresh", "negative": "rotten", "neg": "rotten"}
 _TRUE, _FALSE = {"1", "true", "yes", "y"}, {"0", "false", "no", "n"}
+
+
+def interval_words(grouped: bool) -> str:
+    """What the intervals are, for reports and the page; `grouped`: the file had a `group` column."""
+    how = ("rows sharing a `group` are resampled together" if grouped
+           else "each row on its own; add a `group` column to resample rows that belong together as one")
+    return (f"95 % bootstrap intervals (2,000 resamples of the rows; {how}): how far each number could move "
+            "with another sample of texts like these.")
 
 
 # --- models ---------------------------------------------------------------------------------------------
@@ -142,6 +148,11 @@ class AuditReport:
     intervals: dict[str, list[float]] = field(default_factory=dict)  # metric -> 95 % [low, high]
     rows: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # one line per audited row
 
+    @property
+    def grouped(self) -> bool:
+        """Whether the audited file had groups (its per-row table then carries them)."""
+        return self.rows is not None and "group" in self.rows
+
     def to_dict(self) -> dict:
         """Everything but the per-row table (`to_rows_csv`), as JSON-ready values."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "rows"}
@@ -172,7 +183,7 @@ class AuditReport:
             shown = "not computed" if _finite(value) is None else f"{value:.4f}"
             lines.append(f"| {METRIC_NAMES[key]} | {shown} | {self.interval_text(key)} | {self.n_used.get(key, 0):,} "
                          f"| {words} |")
-        lines += ["", f"Intervals: {INTERVAL_WORDS}"]
+        lines += ["", f"Intervals: {interval_words(self.grouped)}"]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
         if self.largest:

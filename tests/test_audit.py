@@ -83,6 +83,7 @@ def test_rows_of_one_group_are_resampled_together():
     assert lo_g < 0.25 < hi_g and lo_a < 0.25 < hi_a
     assert hi_g - lo_g > 2.5 * (hi_a - lo_a)  # 20 units instead of 200
     assert grouped.rows["group"].tolist()[:2] == ["p0", "p0"] and not any("ignored" in n for n in grouped.notes)
+    assert "resampled together" in grouped.to_markdown() and "add a `group` column" in alone.to_markdown()
 
 
 def test_bom_semicolons_quotes_and_line_breaks():

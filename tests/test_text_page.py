@@ -205,6 +205,8 @@ def test_the_audit_model_follows_the_concept_until_the_visitor_picks_one():
     at.selectbox(key="audit_model").set_value("sentiment-adjectives:aggressive").run()
     at.text_area(key="text_input").input("Lakisha was scared.").run()  # other widgets leave the choice alone
     assert at.selectbox(key="audit_model").value == "sentiment-adjectives:aggressive"
+    at.selectbox(key="text_level").set_value("balanced").run()  # nor does section 1, once the visitor picked
+    assert at.selectbox(key="audit_model").value == "sentiment-adjectives:aggressive"
     no_exceptions(at)
     assert not at.warning or all("default" not in w.value for w in at.warning)
 

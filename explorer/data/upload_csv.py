@@ -149,7 +149,8 @@ def _frame(text: str, notes: list[str]) -> pd.DataFrame:
     shown = ", ".join(map(str, too_long[:10])) + (f" and {len(too_long) - 10:,} more" if len(too_long) > 10 else "")
     frame.attrs["n_file_rows"] = len(records) - 1
     frame.attrs["too_long"] = "" if not too_long else (
-        f"{len(too_long):,} row(s) have more fields than the header's {width} (up to {most}): rows {shown}. "
+        f"{len(too_long):,} row(s) have more fields than the header's {width} (up to {most}): rows {shown}, "
+        "counted from the first row under the header. "
         "Most likely a text contains a comma and is not in double quotes; spreadsheets quote such texts when "
         "they save as CSV.")
     return frame

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.audit import (INTERVAL_WORDS, METRIC_NAMES, METRIC_WORDS, AuditError, AuditReport, audit,
-                            describe_model, model_for, model_names, parse_model_name, read_audit_csv)
+from explorer.audit import (METRIC_NAMES, METRIC_WORDS, AuditError, AuditReport, audit, describe_model,
+                            interval_words, model_for, model_names, parse_model_name, read_audit_csv)
 from explorer.checkpoints import CheckpointError
 from explorer.counterfactual.text import RULES
 from explorer.data.safe_pickle import DataPackageError
@@ -36,6 +36,7 @@ STATIC = {"displayModeBar": False, "staticPlot": True}
 _OWN = "_text_own"  # the visitor typed the text: a change of concept must not replace it with an example
 _REPORT = "_audit_report"
 _AUDIT_FOLLOWS = "_audit_follows"  # the audit model last set from section 1's concept and level
+_AUDIT_PICKED = "_audit_picked"  # the visitor chose the audit model: section 1 no longer moves it
 _LINK_NOTES = "_text_link_notes"
 _LAST = "_text_last"  # what the page showed last: restored when the visitor comes back from another page
 LINK_MAX_CHARS = 2_000  # longer texts stay out of the address bar (the models read ~300 characters anyway)
@@ -237,9 +238,11 @@ def audit_section(service: TextWhatIf, concept: str, level: str) -> None:
     st.download_button("Download an example CSV", example_csv(), file_name="audit_example.csv", mime="text/csv",
                        key="audit_example", icon=":material/download:")
     follow = model_for(concept, level)
-    if st.session_state.get(_AUDIT_FOLLOWS) != follow:  # the concept or level above changed: follow it
+    # the concept or level above changed: follow it, unless the visitor has picked a model here
+    if st.session_state.get(_AUDIT_FOLLOWS) != follow and not st.session_state.get(_AUDIT_PICKED):
         st.session_state["audit_model"] = st.session_state[_AUDIT_FOLLOWS] = follow
     model = st.selectbox("Model to audit", model_names(), key="audit_model", format_func=describe_model,
+                         on_change=st.session_state.__setitem__, args=(_AUDIT_PICKED, True),
                          help="Which pair of models (O and CF) reads your texts. It follows the concept and bias "
                               "level chosen in section 1 until you pick another here.")
     upload = st.file_uploader("Your CSV file (UTF-8)", type=["csv", "txt"], key="audit_file")
@@ -289,7 +292,8 @@ def report_view(report: AuditReport) -> None:
         if key in report.intervals:
             low, high = report.intervals[key]
             col.caption(f"95 % interval {low:.1%}–{high:.1%}" if share else f"95 % interval {low:.3f}–{high:.3f}")
-    st.caption(INTERVAL_WORDS[0].upper() + INTERVAL_WORDS[1:])
+    words = interval_words(report.grouped)
+    st.caption(words[0].upper() + words[1:])
     if report.notes:
         st.markdown("**What could not be computed, and other notes**\n\n" + "\n".join(f"- {n}" for n in report.notes))
     if report.largest:
