@@ -249,3 +249,13 @@ def test_case_and_spacing_only_changes_are_not_visible():
     assert not visible(Change(0, 5, "great", "Great"))
     assert not visible(Change(0, 2, "  ", " "))
     assert visible(Change(0, 5, "great", ""))
+
+
+def test_more_gendered_words_and_their_plurals_are_swapped():
+    from explorer.counterfactual.text import swap_gender
+
+    assert swap_gender("The chairman and the businesswoman met the policemen.").text_cf == \
+        "The chairwoman and the businessman met the policewomen."
+    assert swap_gender("The bride thanked the waitresses and the princes.").text_cf == \
+        "The groom thanked the waiters and the princesses."
+    assert swap_gender("Sir, my fiancée and the nuns are here.").text_cf == "Madam, my fiancé and the monks are here."

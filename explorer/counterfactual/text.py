@@ -30,9 +30,10 @@ CONCEPTS = ("adjectives", "gender", "race")
 RULES = {
     "adjectives": "every adjective is removed (with a degree word such as *very* before it, and the commas "
                   "or *and* left between removed adjectives), as in the review corpus's true counterfactuals",
-    "gender": "every gendered first name, person word, title and pronoun is swapped for its partner of the "
-              "other gender (*Mary* ↔ *James*, *sister* ↔ *brother*, *mom* ↔ *dad*, *Mr.* → *Ms.*, *Mrs.* and "
-              "*Ms.* → *Mr.*, *she* ↔ *he*, *him* → *her*, *hers* → *his*); *her* becomes *his* before a noun "
+    "gender": "every gendered first name of a fixed list (the US census lists' commonest and the audit-study "
+              "names), person word of a fixed list (*bride* ↔ *groom*, *chairman* ↔ *chairwoman*, with plurals), "
+              "title and pronoun is swapped for its partner of the other gender (*Mary* ↔ *James*, *sister* ↔ "
+              "*brother*, *mom* ↔ *dad*, *Mr.* → *Ms.*, *Mrs.* and *Ms.* → *Mr.*, *she* ↔ *he*, *him* → *her*, *hers* → *his*); *her* becomes *his* before a noun "
               "(*her birthday*) and *him* otherwise (*with her*), *his* becomes *her* or *hers* (*the book is "
               "his*), as spaCy's tagger reads the sentence",
     "race": "every first name of the race lexicon (the names of the ResumeNames audit study, plus first names "
@@ -53,7 +54,12 @@ _NO_NOUN_AFTER = frozenset({".", ",", ":", "-RRB-", "''", "VB", "VBD", "VBP", "V
 # Gendered words the lexicon's phrases lack (they already pair woman/man, girl/boy, lady/gentleman, mother/
 # father, sister/brother, daughter/son, wife/husband, aunt/uncle, niece/nephew, grandmother/grandfather,
 # actress/actor, girlfriend/boyfriend, with plurals): (female, male), plurals adding "s", in any case.
-_EXTRA_PAIRS = (("mom", "dad"), ("grandma", "grandpa"), ("queen", "king"), ("granddaughter", "grandson"))
+_EXTRA_PAIRS = (("mom", "dad"), ("grandma", "grandpa"), ("queen", "king"), ("granddaughter", "grandson"),
+                ("princess", "prince"), ("duchess", "duke"), ("bride", "groom"), ("waitress", "waiter"),
+                ("nun", "monk"), ("stepmother", "stepfather"), ("stepdaughter", "stepson"), ("madam", "sir"),
+                ("heroine", "hero"), ("chairwoman", "chairman"), ("businesswoman", "businessman"),
+                ("policewoman", "policeman"), ("congresswoman", "congressman"), ("spokeswoman", "spokesman"),
+                ("fiancée", "fiancé"))
 # One way only: British "mum" becomes "dad", and "dad" becomes "mom" unless the text itself writes "mum".
 _ONE_WAY = {"mum": "dad", "mums": "dads"}
 _MUM = re.compile(r"\bmums?\b", re.IGNORECASE)
@@ -64,7 +70,8 @@ _TITLES = {"Mr": "Ms", "Mrs": "Mr", "Ms": "Mr"}
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 # Plurals of the lexicon's person nouns that do not just add "s".
 _IRREGULAR_PLURALS = {"woman": "women", "man": "men", "wife": "wives", "lady": "ladies",
-                      "gentleman": "gentlemen", "actress": "actresses"}
+                      "gentleman": "gentlemen", "actress": "actresses", "princess": "princesses",
+                      "duchess": "duchesses", "waitress": "waitresses", "hero": "heroes", "madam": "madams"}
 
 
 class Change(NamedTuple):
@@ -231,7 +238,7 @@ def swaps(concept: str) -> Swaps:
     if concept != "gender":
         return Swaps(names, nouns)
     for female, male in _EXTRA_PAIRS:  # setdefault: the lexicon's own pairs stay as they are
-        for f, m in ((female, male), (female + "s", male + "s")):
+        for f, m in ((female, male), (_plural(female), _plural(male))):
             nouns.setdefault(f, m)
             nouns.setdefault(m, f)
     for old, new in _ONE_WAY.items():
@@ -240,7 +247,9 @@ def swaps(concept: str) -> Swaps:
 
 
 def _plural(noun: str) -> str:
-    return _IRREGULAR_PLURALS.get(noun, noun + "s")
+    if noun in _IRREGULAR_PLURALS:
+        return _IRREGULAR_PLURALS[noun]
+    return noun[:-3] + "men" if noun.endswith("man") else noun + "s"  # chairman, policewoman -> ...men
 
 
 def _swap(text: str, concept: str) -> TextCounterfactual:
