@@ -33,8 +33,8 @@ RULES = {
     "gender": "every gendered first name of a fixed list (the US census lists' commonest and the audit-study "
               "names), person word of a fixed list (*bride* ↔ *groom*, *chairman* ↔ *chairwoman*, with plurals), "
               "title and pronoun is swapped for its partner of the other gender (*Mary* ↔ *James*, *sister* ↔ "
-              "*brother*, *mom* ↔ *dad*, *Mr.* → *Ms.*, *Mrs.* and *Ms.* → *Mr.*, *she* ↔ *he*, *him* → *her*, *hers* → *his*); *her* becomes *his* before a noun "
-              "(*her birthday*) and *him* otherwise (*with her*), *his* becomes *her* or *hers* (*the book is "
+              "*brother*, *mom* ↔ *dad*, *Mr.* → *Ms.*, *Mrs.* and *Ms.* → *Mr.*, *she* ↔ *he*, *him* → *her*, "
+              "*hers* → *his*); *her* becomes *his* before a noun (*her birthday*) and *him* otherwise (*with her*), *his* becomes *her* or *hers* (*the book is "
               "his*), as spaCy's tagger reads the sentence",
     "race": "every first name of the race lexicon (the names of the ResumeNames audit study, plus first names "
             "that US mortgage records show are mostly carried by Black or by white people) is swapped for its "
