@@ -34,8 +34,8 @@ RULES = {
               "names), person word of a fixed list (*bride* ↔ *groom*, *chairman* ↔ *chairwoman*, with plurals), "
               "title and pronoun is swapped for its partner of the other gender (*Mary* ↔ *James*, *sister* ↔ "
               "*brother*, *mom* ↔ *dad*, *Mr.* → *Ms.*, *Mrs.* and *Ms.* → *Mr.*, *she* ↔ *he*, *him* → *her*, "
-              "*hers* → *his*); *her* becomes *his* before a noun (*her birthday*) and *him* otherwise (*with her*), *his* becomes *her* or *hers* (*the book is "
-              "his*), as spaCy's tagger reads the sentence",
+              "*hers* → *his*); *her* becomes *his* before a noun (*her birthday*) and *him* otherwise (*with "
+              "her*), *his* becomes *her* or *hers* (*the book is his*), as spaCy's tagger reads the sentence",
     "race": "every first name of the race lexicon (the names of the ResumeNames audit study, plus first names "
             "that US mortgage records show are mostly carried by Black or by white people) is swapped for its "
             "partner of the other race and the same gender (*Lakisha* ↔ *Jill*, *Jamal* ↔ *Brett*, "
