@@ -157,11 +157,20 @@ def test_flip_message_matches_the_classifiers(service):
     for line, verdict, flips in zip(lines, _expected_verdicts(result), result.flips().values(), strict=True):
         assert verdict in line
         assert (":red[" in line) == flips
-    assert any(f"flips for {sum(result.flips().values())} of 3" in i.value for i in at.info)
+    # do(digit): the note counts the classifiers that read the digit asked for, and names the others
+    read = sum(int(np.argmax(q)) == target for _, q in result.probs.values())
+    assert any(f"You set the digit to {target}: {read} of 3 classifiers read a {target}" in i.value for i in at.info)
     assert not at.error  # the answer to the question asked is not a fault
+
     # do(digit) has no true counterfactual: the page says why instead of showing a picture
     assert not [im for im in at.image if im.captions and "the true answer" in im.captions[0]]
     assert any("no true answer" in i.value.lower() for i in at.info)
+
+    at.slider(key="value_thickness").set_value(5.0).run()  # without do(digit), flips are counted as flips
+    at.checkbox(key="do_digit").uncheck().run()
+    flips = sum(service.what_if(0, {"thickness": 5.0}, False).flips().values())
+    assert not any("You set the digit" in i.value for i in at.info)
+    assert any(f"flips for {flips} of 3" in i.value for i in at.info) == bool(flips)
 
 
 # --- Image what-if: picking, worlds, links ------------------------------------------------------------

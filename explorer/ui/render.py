@@ -152,7 +152,14 @@ def predictions(result: WhatIfResult) -> None:
     # A newer slider move interrupts the run here, so a fast drag skips the charts until it stops.
     time.sleep(0.05)
     flips = sum(result.flips().values())
-    if flips:
+    asked = int(round(result.cf["digit"])) if "digit" in result.intervened else None
+    if asked is not None and asked != int(round(result.obs["digit"])):
+        # do(digit): a flip to the digit asked for is the right answer; the ones that read anything else missed
+        missed = [NAMES.get(n, n) for n, (_, q) in result.probs.items() if int(np.argmax(q)) != asked]
+        read = len(result.probs) - len(missed)
+        st.info(f"**You set the digit to {asked}: {read} of {len(result.probs)} classifiers read a {asked}.**"
+                + (f" Not read as {asked} by: {', '.join(missed)}." if missed else ""), icon=":material/swap_horiz:")
+    elif flips:
         # a flip is the answer to the question asked, not a fault: a neutral box, the flips in red below
         st.info(f"**The prediction flips for {flips} of {len(result.probs)} classifiers.**",
                 icon=":material/swap_horiz:")
