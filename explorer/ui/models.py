@@ -24,6 +24,35 @@ METRIC_WORDS = {
 }
 
 
+# What each kind of model does in the app, for a reader who does not train models (the card's own description,
+# written by the training code, goes under "Technical details").
+KIND_WORDS = {
+    "classifier": "Reads which digit a picture shows; asked about every what-if on the Image page.",
+    "generator": "Draws the what-if digit on the Image page.",
+    "causal-vae": "Draws the what-if pendulum scene and holds the arrows it learned (Causal graph lab).",
+    "regressor": "Reads a scene's values off a picture, to check what the lab's model drew (Causal graph lab).",
+}
+_LEVEL_ORDER = {"balanced": 0, "gentle": 1, "aggressive": 2}
+
+
+def plain_words(name: str, card: dict) -> str:
+    """One sentence on what the model is for, from its folder name and kind."""
+    if card.get("kind") == "causalm":
+        _, concept, which = (name.split("-") + ["", ""])[:3]
+        role = ("the **original** model (O)" if which == "o" else
+                f"the **counterfactual** model (CF), trained to forget {concept}")
+        return f"Text what-if page, concept **{concept}**: {role}, with one task model per bias level."
+    if name.endswith("oracle"):
+        return "A judge for the evaluation: does a digit drawn after do(digit) read as that digit? Not on the pages."
+    return KIND_WORDS.get(card.get("kind", ""), "")
+
+
+def _order(key: str) -> tuple:
+    """Card metrics in reading order: training time last, bias levels balanced → gentle → aggressive."""
+    stem, _, level = key.partition(".")
+    return (stem.startswith("train_"), stem, _LEVEL_ORDER.get(level, 9), level)
+
+
 def _words(name: str) -> tuple[str, bool]:
     """(the metric's words, whether its value is a share) for a card key."""
     stem, _, level = name.partition(".")
@@ -66,14 +95,15 @@ def model_cards(folder: Path = PRETRAINED) -> int:
         return 0
     for name, card in cards:
         with st.container(border=True):
-            st.markdown(f"**{name}** · {card.get('kind', 'model')} · trained {card.get('date', 'unknown date')}")
-            st.markdown(card.get("description", "(no description)"))
+            st.markdown(f"**{name}** · trained {card.get('date', 'unknown date')}")
+            st.markdown(plain_words(name, card))
             metrics = card.get("metrics", {})
             if metrics:
-                st.markdown("\n".join(_metric(k, v) for k, v in metrics.items()))
-            if "data" in card:
-                st.caption(f"Data: {card['data']}")
-            if "command" in card:
-                with st.expander("How to rebuild it"):
+                st.markdown("\n".join(_metric(k, metrics[k]) for k in sorted(metrics, key=_order)))
+            with st.expander("Technical details and how to rebuild it"):
+                st.markdown(card.get("description", "(no description)"))
+                if "data" in card:
+                    st.caption(f"Data: {card['data']}")
+                if "command" in card:
                     st.code(card["command"], language="bash")
     return len(cards)
