@@ -10,6 +10,7 @@ import html
 
 import pandas as pd
 
+from explorer.audit import METRIC_NAMES
 from explorer.counterfactual.text import visible
 from explorer.textwhatif import INTERVALS, TextResult
 from explorer.ui.charts import CF_COLOUR, ORIGINAL_COLOUR
@@ -147,8 +148,7 @@ def prediction_lines(result: TextResult) -> list[str]:
 
 def shown_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The effects table as the page shows it: readable column names, 3 decimals."""
-    names = {"ate_gt": "ATE_gt", "treate": "TReATE", "conexp": "CONEXP", "acc_o": "accuracy O",
-             "acc_cf": "accuracy CF", "probe_o": "probe O", "probe_cf": "probe CF",
-             "probe_majority": "probe: majority guess", "realised_bias": "realised bias"}
+    names = METRIC_NAMES | {"probe_o": "probe O", "probe_cf": "probe CF", "probe_majority": "probe: majority guess",
+                            "realised_bias": "realised bias"}  # the audit names its numbers the same way
     shown = frame[[c for c in frame.columns if c not in INTERVALS]]  # read out in words instead
     return shown.rename(columns=names).astype(float).round(3)
