@@ -43,7 +43,7 @@ INTERVALS = ("gap_ci_low", "gap_ci_high", "probe_cf_excess_ci_low", "probe_cf_ex
 TASKS = {"adjectives": "sentiment of a film review", "gender": "emotion in a sentence about a person",
          "race": "emotion in a sentence about a person"}
 ACTIONS = {"adjectives": "Removing the adjectives from a review", "gender": "Swapping the person's gender",
-           "race": "Swapping the person's first name for one of the other race"}
+           "race": "Swapping the person's first name or surname for one of the other race"}
 
 
 class TextInputError(ValueError):

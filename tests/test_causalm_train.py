@@ -67,6 +67,14 @@ def test_evaluation_writes_every_issue_key(trained):
         assert res[f"gender.{level}.probe_cf_excess_ci_low"] <= excess <= res[f"gender.{level}.probe_cf_excess_ci_high"]
     assert {"check.gender.ordering_kept", "check.gender.probe_cf_at_majority"} <= set(res)
     assert "[" in interval_table(res)
+    # by kind of person: the kinds partition the texts, so their text-weighted probes give the overall ones
+    kinds = {k.split(".")[2] for k in res if k.startswith("gender.by_kind.")}
+    assert kinds and kinds <= {"census", "phrase", "resume"}
+    n = sum(res[f"gender.by_kind.{k}.n_texts"] for k in kinds)
+    assert n == res["gender.balanced.n_test"]
+    for which in ("o", "cf"):
+        pooled = sum(res[f"gender.by_kind.{k}.probe_{which}"] * res[f"gender.by_kind.{k}.n_texts"] for k in kinds)
+        assert abs(pooled / n - res[f"gender.balanced.probe_{which}"]) < 1e-6
 
 
 def test_cf_carries_an_eraser_that_hides_the_concept_from_linear_readers(trained):

@@ -59,7 +59,11 @@ def test_rewrite_reproduces_the_corpus_true_counterfactuals(concept):
     for row in rows:
         cf = text_counterfactual(row.text, concept)
         assert cf.text_cf == row.text_cf, row.text
-        assert [(c.start, c.end) for c in cf.changed_words] == [row.span] or row.person.startswith(("my ", "th"))
+        # a name is the whole span; in "my sister" or "Ms. Gaines" the one changed word lies inside it
+        changed = [(c.start, c.end) for c in cf.changed_words]
+        assert changed == [row.span] or (row.person.startswith(("my ", "th", "Mr. ", "Ms. "))
+                                         and len(changed) == 1 and row.span[0] < changed[0][0]
+                                         and changed[0][1] <= row.span[1])
 
 
 def test_race_swaps_only_resume_names_and_keeps_gender():
@@ -69,6 +73,16 @@ def test_race_swaps_only_resume_names_and_keeps_gender():
     assert table.names["Lakisha"] == "Jill" and table.names["Greg"] == "Kareem"  # the lexicon's fixed pairing
     assert {c.old for c in cf.changes} == {"Lakisha", "Greg"}
     assert not table.nouns  # race has no person nouns
+
+
+def test_race_swaps_surnames_after_any_title_and_keeps_the_title():
+    table = swaps("race")
+    partner = table.names["Gaines"]  # the commonest surname of the lexicon, paired by frequency rank
+    assert partner == "Wagner" and table.names["Wagner"] == "Gaines"
+    cf = text_counterfactual("Ms. Gaines met Dr. Wagner and Mr. O'Brien; gaines is a word here.", "race")
+    irish = table.names["O'Brien"]
+    assert cf.text_cf == f"Ms. Wagner met Dr. Gaines and Mr. {irish}; gaines is a word here."
+    assert table.names["McCray"] == "Johnston"  # census capitals written as surnames are written
 
 
 def test_no_concept_in_the_text_says_so():

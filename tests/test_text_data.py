@@ -17,7 +17,7 @@ import pytest
 
 from explorer.data import rotten
 from explorer.data.rotten import BIAS_LEVELS, PHI_TOLERANCE, ReviewExample, biased_subsample, phi, remove_adjectives
-from explorer.data.race_names import load_first_name_races
+from explorer.data.race_names import english_words, load_first_name_races, load_surname_races
 from explorer.data.safe_pickle import UnsafePickleError, load_resume_names, safe_load
 from explorer.scm import templates as T
 
@@ -182,24 +182,48 @@ def test_person_splits_are_disjoint_and_keep_pairs(concept):
     assert kinds["train"] == kinds["val"] == kinds["test"]
 
 
-def test_race_persons_are_resume_or_tzioumis_names():
+def test_race_persons_are_resume_tzioumis_or_surname_names():
     resume = {(n, g, r) for n, g, r in load_resume_names()}
-    shares = load_first_name_races()
+    shares, surnames = load_first_name_races(), load_surname_races()
     female, male = (dict(T._census(f)) for f in ("dist.female.first", "dist.male.first"))
     people = [p for s in T.SPLITS for p in T.persons("race", s)]
-    assert {p.kind for p in people} == {"resume", "tzioumis"}
-    assert len(people) >= 100 and sum(p.kind == "tzioumis" for p in people) > sum(p.kind == "resume" for p in people)
+    assert {p.kind for p in people} == {"resume", "tzioumis", "surname"}
+    assert sum(p.kind == "tzioumis" for p in people) > sum(p.kind == "resume" for p in people)
+    assert sum(p.kind == "surname" for p in people) >= 400  # the point of surnames: hundreds of persons
+    words = english_words()
     for p in people:
         gender = "female" if p.other == 1 else "male"
         black, white = (p.words, p.partner) if p.value else (p.partner, p.words)
         if p.kind == "resume":
             assert (black, gender, "black") in resume and (white, gender, "white") in resume
             continue
+        if p.kind == "surname":
+            title = "Ms." if gender == "female" else "Mr."
+            assert black.startswith(title + " ") and white.startswith(title + " ")  # the title carries gender
+            b, w = (n.split(" ", 1)[1].replace("'", "").upper() for n in (black, white))
+            assert surnames[b]["black"] >= T.BLACK_SHARE and surnames[w]["white"] >= T.SURNAME_WHITE
+            assert not {b, w} & set(shares) and not {b.lower(), w.lower()} & words  # names, not words
+            continue
         assert shares[black.upper()]["black"] >= T.BLACK_SHARE and shares[white.upper()]["white"] >= T.WHITE_SHARE
         own, other = (female, male) if gender == "female" else (male, female)
         for name in (black.upper(), white.upper()):
             assert own[name] >= T.GENDER_SHARE * (own[name] + other.get(name, 0.0))
         assert not {n for n, _, _ in resume} & {black, white}
+
+
+def test_surnames_are_written_as_surnames():
+    assert T._surname_case("MCCRAY") == "McCray" and T._surname_case("OBRIEN") == "O'Brien"
+    assert T._surname_case("GAINES") == "Gaines" and T._surname_case("OLSON") == "Olson"
+
+
+FIRST_NAME_TEST_HEAD = ["Althea", "Amber", "Amy", "Brett"]  # read before surnames were added
+
+
+def test_adding_surnames_kept_the_first_name_splits():
+    # Surname groups are shuffled after the first-name groups, so the first names' person splits (and with them
+    # the name bank, which leaves out every val and test first name) are what they were before surnames came.
+    first = {s: sorted(p.words for p in T.persons("race", s) if p.kind != "surname") for s in T.SPLITS}
+    assert first["test"][:4] == FIRST_NAME_TEST_HEAD and len(first["test"]) == 32 and len(first["val"]) == 16
 
 
 def _true_label(ex: T.TemplateExample) -> int:

