@@ -176,6 +176,8 @@ def test_flip_message_matches_the_classifiers(service):
 # --- Image what-if: picking, worlds, links ------------------------------------------------------------
 def test_random_button_and_gallery_pick_other_digits(service):
     at = open_page(WHATIF)
+    # the buttons under the pictures say what they do, not the test-set number a teacher may read as the digit
+    assert {at.button(key=f"pick_{d}").label for d in range(10)} == {"Use"}
     at.button(key="pick_3").click().run()
     no_exceptions(at)
     index = at.number_input(key="index").value

