@@ -273,3 +273,13 @@ def test_more_gendered_words_and_their_plurals_are_swapped():
     assert swap_gender("The bride thanked the waitresses and the princes.").text_cf == \
         "The groom thanked the waiters and the princesses."
     assert swap_gender("Sir, my fiancée and the nuns are here.").text_cf == "Madam, my fiancé and the monks are here."
+
+
+def test_groom_as_a_verb_is_not_swapped():
+    from explorer.counterfactual.text import swap_gender
+
+    verb = swap_gender("They groom the horses every day.")
+    assert verb.text_cf == "They groom the horses every day." and not verb.changed
+    assert swap_gender("She grooms her dog.").text_cf == "He grooms his dog."
+    noun = swap_gender("The bride and groom danced.")
+    assert noun.text_cf == "The groom and bride danced." and "tagger" in noun.note

@@ -63,6 +63,8 @@ _EXTRA_PAIRS = (("mom", "dad"), ("grandma", "grandpa"), ("queen", "king"), ("gra
                 ("heroine", "hero"), ("chairwoman", "chairman"), ("businesswoman", "businessman"),
                 ("policewoman", "policeman"), ("congresswoman", "congressman"), ("spokeswoman", "spokesman"),
                 ("fiancée", "fiancé"))
+# Person nouns that are also common verbs ("they groom the horse"): swapped only where spaCy's tagger reads a noun.
+_ALSO_VERBS = frozenset({"groom", "grooms"})
 # One way only: British "mum" becomes "dad", and "dad" becomes "mom" unless the text itself writes "mum".
 _ONE_WAY = {"mum": "dad", "mums": "dads"}
 _MUM = re.compile(r"\bmums?\b", re.IGNORECASE)
@@ -263,7 +265,12 @@ def _swap(text: str, concept: str) -> TextCounterfactual:
     changes = [Change(m.start(), m.end(), m.group(), table.partner(m.group())) for m in table.pattern.finditer(text)]
     tagged = False
     if concept == "gender":
+        verbs = [(c.start, c.end) for c in changes if c.old.lower() in _ALSO_VERBS]
+        if verbs:
+            as_verb = _verbs(text, verbs)
+            changes = [c for c in changes if c.start not in as_verb]
         pronouns, tagged = pronoun_changes(text)
+        tagged = tagged or bool(verbs)
         changes = sorted(changes + pronouns)  # whole words of disjoint vocabularies: they never overlap
         if _MUM.search(text):  # a text that says "mum" gets "mum" for "dad"
             changes = [c._replace(new=_like(c.old, "mum" + c.old[3:])) if c.old.lower() in ("dad", "dads") else c
@@ -275,8 +282,8 @@ def _swap(text: str, concept: str) -> TextCounterfactual:
                 "Olson)")
         return TextCounterfactual(text, text, concept, [], f"The text contains {what}, so its counterfactual "
                                   "is the text itself.")
-    read = (" Whether each *her* or *his* stands before a noun was read by spaCy's tagger, which can "
-            "misread one.") if tagged else ""
+    read = (" Whether a word such as *her* stands before a noun, or *groom* is a noun, was read by spaCy's "
+            "tagger, which can misread one.") if tagged else ""
     note = f"{len(changes)} word{'s' * (len(changes) != 1)} swapped.{read}"
     return TextCounterfactual(text, apply_changes(text, changes), concept, changes, note)
 
@@ -309,6 +316,19 @@ def _determiners(text: str, spans: list[tuple[int, int]]) -> dict[int, bool]:
         token = span[0]
         after = next((t for t in doc[token.i + 1:] if not t.is_space), None)
         out[start] = token.tag_ == "PRP$" and after is not None and after.tag_ not in _NO_NOUN_AFTER
+    return out
+
+
+def _verbs(text: str, spans: list[tuple[int, int]]) -> set[int]:
+    """The starts of the words at `spans` that spaCy's tagger reads as verbs."""
+    nlp = tagger()
+    with _TAGGER_LOCK:
+        doc = nlp(text)
+    out = set()
+    for start, end in spans:
+        span = doc.char_span(start, end, alignment_mode="expand")
+        if span is not None and len(span) and span[0].pos_ in ("VERB", "AUX"):
+            out.add(start)
     return out
 
 
