@@ -269,3 +269,39 @@ def test_text_page_typed_sentence_reaches_both_models_and_stays_text(server, bro
     assert seen["text"].startswith('<img src="x"')
     assert page.locator('img[src="x"]').count() == 0 and page.evaluate("() => window.hacked") is None
     page.context.close()
+
+
+def test_browser_back_walks_back_through_what_was_shown_then_leaves_the_page(server, browser):
+    # Every page writes a link to what is on screen into the address bar; Back must show the older link's
+    # what-if, not write the current one straight back (which made Back do nothing at all).
+    page = _open(browser, f"{server}/image_whatif?index=0")
+    slider = _slider(page, "value_thickness")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # 2.4 (digit #0's own) -> 2.5 px, ticking do(thickness)
+    _settled(page, "2.5")
+    page.wait_for_function("() => location.search.includes('thickness=2.5')", timeout=STEP)
+    page.go_back()
+    page.wait_for_function("() => !location.search.includes('thickness')", timeout=STEP)
+    page.wait_for_function("() => !document.querySelector('.st-key-do_thickness input').checked", timeout=STEP)
+    page.wait_for_function(f"() => {{ const s = ({_STATE_JS})(); return s.row && !s.row.includes('set by you'); }}",
+                           timeout=STEP)
+    # on to the Text page from the sidebar, a text typed there, then Back twice: the example shown first, then
+    # the Text page's own bare address (left as it is), and a third Back leaves for the Image page as it was
+    page.get_by_text("Text what-if").first.click()
+    page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
+    page.wait_for_function("() => location.search.includes('text=')", timeout=STEP)
+    first = page.locator(".st-key-text_input textarea").input_value()
+    box = page.locator(".st-key-text_input textarea")
+    box.fill("My sister was glad about the rent.")
+    box.press("Control+Enter")
+    _text_settled(page, "My brother was glad about the rent.")
+    page.go_back()
+    page.wait_for_function("(t) => document.querySelector('.st-key-text_input textarea').value === t", arg=first,
+                           timeout=STEP)
+    page.go_back()
+    page.wait_for_function("() => location.pathname.endsWith('/text_whatif') && location.search === ''", timeout=STEP)
+    page.go_back()
+    page.wait_for_function("() => location.pathname.endsWith('/image_whatif')", timeout=STEP)
+    page.wait_for_function(f"() => {{ const s = ({_STATE_JS})(); return s.src && s.preds && s.row; }}", timeout=READY)
+    assert page.locator(".st-key-index input").input_value() == "0"
+    page.context.close()

@@ -15,10 +15,12 @@ import streamlit as st
 from explorer.lab import PendulumLab
 from explorer.scm.graph import CycleError, Dag
 from explorer.scm.pendulum import VARIABLES
+from explorer.ui import address
 from explorer.ui.graph_lab import edge_key
 from explorer.ui.widgets import decimals, fmt
 
-_READ = "_lab_link_read"  # set once the session's link was read: a link applies on the first visit only
+_READ = "_lab_link_read"  # set once the session's link was read on the first visit
+_WRITTEN = "_lab_link_written"  # for explorer.ui.address: what the page last wrote into the address bar
 _ARROW_SEP = "-"  # concept names use "_", never "-"
 
 
@@ -35,14 +37,27 @@ def _arrows(text: str, notes: list[str], what: str) -> list[tuple[str, str]]:
 
 
 def apply_link(lab: PendulumLab) -> list[str]:
-    """On the session's first visit, sets the scene, the arrows and the do() settings from the link.
+    """On the session's first visit, and after the browser's Back or Forward buttons, sets the scene, the
+    arrows and the do() settings from the address bar.
 
     Returns what was wrong with the link (each problem is skipped; the rest of the link still applies).
     """
-    if _READ in st.session_state:
-        return []
-    st.session_state[_READ] = True
-    params, notes = st.query_params.to_dict(), []
+    if _READ not in st.session_state:
+        st.session_state[_READ] = True
+        return _apply(lab, st.query_params.to_dict())
+    query = address.moved(_WRITTEN)
+    if query:
+        for name in lab.specs:  # settings the older address may not have
+            st.session_state[f"do_{name}"] = False  # (popping the key would keep the box's value in the browser)
+        st.session_state.pop("_lab_synced", None)
+        return _apply(lab, query)
+    if query is not None and "lab_index" in st.session_state:  # Back to the page's bare address
+        address.hold(_WRITTEN)
+    return []
+
+
+def _apply(lab: PendulumLab, params: dict[str, str]) -> list[str]:
+    notes: list[str] = []
     if "scene" in params:
         try:
             asked = int(params["scene"])
@@ -101,5 +116,4 @@ def write_link(index: int, edges: set[tuple[str, str]], learned: Dag, do: dict[s
     if added:
         params["add"] = ",".join(f"{p}{_ARROW_SEP}{c}" for p, c in added)
     params |= {name: f"{value:g}" for name, value in do.items()}
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
+    address.write(_WRITTEN, params)

@@ -21,6 +21,7 @@ from explorer.models.causalm_pair import rebuild_command
 from explorer.models.text_encoder import BaseModelMissing
 from explorer.textwhatif import (EffectsMissing, Example, TextResult, TextWhatIf, effects_reading, effects_table,
                                  example_csv, examples, level_words)
+from explorer.ui import address
 from explorer.ui.charts import fast_figure
 from explorer.ui.text_charts import (counterfactual_html, effects_spec, original_html, shown_table,
                                      prediction_lines, probability_spec)
@@ -38,6 +39,7 @@ _REPORT = "_audit_report"
 _AUDIT_FOLLOWS = "_audit_follows"  # the audit model last set from section 1's concept and level
 _AUDIT_PICKED = "_audit_picked"  # the visitor chose the audit model: section 1 no longer moves it
 _LINK_NOTES = "_text_link_notes"
+_WRITTEN = "_text_link_written"  # the query the page last wrote into the address bar
 _LAST = "_text_last"  # what the page showed last: restored when the visitor comes back from another page
 LINK_MAX_CHARS = 2_000  # longer texts stay out of the address bar (the models read ~300 characters anyway)
 
@@ -73,16 +75,23 @@ def load_models(service: TextWhatIf, concept: str) -> bool:
 
 # --- links ----------------------------------------------------------------------------------------------
 def apply_link() -> list[str]:
-    """Sets the page's widgets from a shared link on the session's first visit, or back to what the visitor
-    left when they return from another page (Streamlit drops a page's widget state when another page runs).
+    """Sets the page's widgets from a shared link on the session's first visit or after the browser's Back or
+    Forward buttons, or back to what the visitor left when they return from another page (Streamlit drops a
+    page's widget state when another page runs).
 
     Returns what was wrong with the link, for notes on the first visit (empty otherwise).
     """
     if _LINK_NOTES not in st.session_state:
         st.session_state[_LINK_NOTES] = _read_link()
+        return st.session_state[_LINK_NOTES]
+    query = address.moved(_WRITTEN)
+    if query:
+        st.session_state[_LINK_NOTES] = _read_link()
     elif "text_concept" not in st.session_state and _LAST in st.session_state:
         st.session_state[_LINK_NOTES] = []  # the link's notes were read on the first visit
         _set_state(**st.session_state[_LAST])
+    elif query is not None:
+        address.hold(_WRITTEN)
     return st.session_state[_LINK_NOTES]
 
 
@@ -130,8 +139,7 @@ def write_link(concept: str, level: str, text: str) -> None:
     elif text.strip():
         st.caption(f":material/link_off: This text is longer than {LINK_MAX_CHARS:,} characters, so the address "
                    "bar's link leaves it out: a shared link opens with the concept and level only.")
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
+    address.write(_WRITTEN, params)
 
 
 # --- concept, level, text -------------------------------------------------------------------------------

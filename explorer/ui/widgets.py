@@ -12,12 +12,14 @@ import numpy as np
 import streamlit as st
 
 from explorer.types import VarSpec
+from explorer.ui import address
 from explorer.ui.images import THUMB, png
 from explorer.whatif import MorphoWhatIf
 
 _LINKED = "_link_raw"  # session key: {var: value exactly as the link asked for it}
 _NOTES = "_link_notes"
 _LAST = "_link_last"  # session key: the params the address bar last showed, restored on coming back to the page
+_WRITTEN = "_link_written"  # session key for explorer.ui.address: what the page last wrote into the address bar
 _INDEX_NOTE = "_index_note"  # a digit number past the last one was typed: said once, then cleared
 _SYNCED = "_synced_for"  # session key: the (index, coloured) the sliders were last set from
 
@@ -38,19 +40,29 @@ def _range(spec: VarSpec) -> str:
 
 # --- links --------------------------------------------------------------------------------------------
 def apply_link(service: MorphoWhatIf) -> None:
-    """Once per session, copies `?index=12&world=colour&thickness=4.5` into the widgets' state (and again what the
-    address bar last showed here when the visitor comes back from another page).
+    """Once per session, copies `?index=12&world=colour&thickness=4.5` into the widgets' state; again after the
+    browser's Back or Forward buttons; and what the address bar last showed here when the visitor comes back
+    from another page.
 
     Out-of-range values are kept as asked (in `_LINKED`) so the explorer call itself clamps them and
     reports which ones it clamped; the sliders show the clamped value.
     """
     if _LINKED not in st.session_state:
         _apply_params(service, st.query_params.to_dict())
+        return
+    query = address.moved(_WRITTEN)
+    if query:  # the browser's Back or Forward: the address bar says what to show
+        for name in {*service.specs(False), *service.specs(True)}:  # settings the older address may not have
+            st.session_state[f"do_{name}"] = False  # (popping the key would keep the box's value in the browser)
+        st.session_state.pop(_SYNCED, None)
+        _apply_params(service, query)
     elif "index" not in st.session_state and _LAST in st.session_state:
         # Back from another page: Streamlit dropped this page's widget state, so set it again from what the
         # address bar last showed here (the same parser as a link; its notes were shown on the first visit).
         _apply_params(service, st.session_state[_LAST])
         st.session_state[_NOTES] = []
+    elif query is not None:
+        address.hold(_WRITTEN)
 
 
 def _apply_params(service: MorphoWhatIf, params: dict[str, str]) -> None:
@@ -106,8 +118,7 @@ def write_link(index: int, coloured: bool, do: dict[str, float], specs: dict[str
     for name, value in do.items():
         params[name] = fmt(specs[name], specs[name].clamp(value)[0])
     st.session_state[_LAST] = params
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
+    address.write(_WRITTEN, params)
 
 
 # --- picking a digit ----------------------------------------------------------------------------------
