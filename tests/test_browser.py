@@ -285,22 +285,28 @@ def test_browser_back_walks_back_through_what_was_shown_then_leaves_the_page(ser
     page.wait_for_function("() => !document.querySelector('.st-key-do_thickness input').checked", timeout=STEP)
     page.wait_for_function(f"() => {{ const s = ({_STATE_JS})(); return s.row && !s.row.includes('set by you'); }}",
                            timeout=STEP)
-    # on to the Text page from the sidebar, a text typed there, then Back twice: the example shown first, then
-    # the Text page's own bare address (left as it is), and a third Back leaves for the Image page as it was
+    # on to the Text page from the sidebar, a text typed there, then Back: the example shown first, and then
+    # the Image page as it was
     page.get_by_text("Text what-if").first.click()
     page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
     page.wait_for_function("() => location.search.includes('text=')", timeout=STEP)
+    page.wait_for_function("() => document.querySelector('.st-key-text_input textarea')?.value", timeout=STEP)
     first = page.locator(".st-key-text_input textarea").input_value()
     box = page.locator(".st-key-text_input textarea")
     box.fill("My sister was glad about the rent.")
     box.press("Control+Enter")
     _text_settled(page, "My brother was glad about the rent.")
+    page.wait_for_function("() => location.search.includes('text=My+sister+was+glad')", timeout=STEP)
     page.go_back()
     page.wait_for_function("(t) => document.querySelector('.st-key-text_input textarea').value === t", arg=first,
                            timeout=STEP)
+    # Streamlit adds the page's bare address as an entry of its own, or not, depending on timing; Back from it
+    # must leave the page rather than write the link again
     page.go_back()
-    page.wait_for_function("() => location.pathname.endsWith('/text_whatif') && location.search === ''", timeout=STEP)
-    page.go_back()
+    page.wait_for_function("() => location.pathname.endsWith('/image_whatif') || (location.pathname.endsWith("
+                           "'/text_whatif') && location.search === '')", timeout=STEP)
+    if page.evaluate("() => location.pathname.endsWith('/text_whatif')"):
+        page.go_back()
     page.wait_for_function("() => location.pathname.endsWith('/image_whatif')", timeout=STEP)
     page.wait_for_function(f"() => {{ const s = ({_STATE_JS})(); return s.src && s.preds && s.row; }}", timeout=READY)
     assert page.locator(".st-key-index input").input_value() == "0"

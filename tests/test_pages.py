@@ -131,6 +131,29 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
     assert at.query_params == {"index": "0"}
 
 
+def test_an_older_address_is_shown_on_back_but_never_undoes_a_widget_move():
+    at = open_page(WHATIF, {"index": "0"})
+    at.slider(key="value_thickness").set_value(3.0).run()
+    assert at.query_params == {"index": "0", "thickness": "3.0"}
+    # the browser's Back: the same widgets, an older address -> the page shows what that address says
+    at.query_params.clear()
+    at.query_params.update({"index": "0"})
+    at.run()
+    no_exceptions(at)
+    assert not at.checkbox(key="do_thickness").value and at.query_params == {"index": "0"}
+    assert "(set by you)" not in "".join(_table_row(at, "**What if**: value in the causal model"))
+    # a slider moved again before the browser showed the last link: the run carries the older address, and
+    # the move wins (it used to be undone, the slider snapping back to the old link's value)
+    at.slider(key="value_thickness").set_value(3.5).run()
+    assert at.query_params == {"index": "0", "thickness": "3.5"}
+    at.query_params.clear()
+    at.query_params.update({"index": "0"})  # stale: what the browser showed before that run's link arrived
+    at.slider(key="value_thickness").set_value(4.0).run()
+    no_exceptions(at)
+    assert at.checkbox(key="do_thickness").value and at.slider(key="value_thickness").value == pytest.approx(4.0)
+    assert at.query_params == {"index": "0", "thickness": "4.0"}
+
+
 def test_holding_intensity_fixed_stops_the_knock_on_effect(service):
     at = open_page(WHATIF)
     factual = service.what_if(0, {}, False).obs

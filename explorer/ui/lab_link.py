@@ -116,4 +116,4 @@ def write_link(index: int, edges: set[tuple[str, str]], learned: Dag, do: dict[s
     if added:
         params["add"] = ",".join(f"{p}{_ARROW_SEP}{c}" for p, c in added)
     params |= {name: f"{value:g}" for name, value in do.items()}
-    address.write(_WRITTEN, params)
+    address.write(_WRITTEN, params, ("lab_index", "edge_", "do_", "value_"))

@@ -139,7 +139,7 @@ def write_link(concept: str, level: str, text: str) -> None:
     elif text.strip():
         st.caption(f":material/link_off: This text is longer than {LINK_MAX_CHARS:,} characters, so the address "
                    "bar's link leaves it out: a shared link opens with the concept and level only.")
-    address.write(_WRITTEN, params)
+    address.write(_WRITTEN, params, ("text_concept", "text_level", "text_input", "text_example"))
 
 
 # --- concept, level, text -------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def write_link(index: int, coloured: bool, do: dict[str, float], specs: dict[str
     for name, value in do.items():
         params[name] = fmt(specs[name], specs[name].clamp(value)[0])
     st.session_state[_LAST] = params
-    address.write(_WRITTEN, params)
+    address.write(_WRITTEN, params, ("index", "coloured", "do_", "value_"))
 
 
 # --- picking a digit ----------------------------------------------------------------------------------
