@@ -59,7 +59,8 @@ _TABLE_CSS = """<style>
 .st-key-image_values [data-testid=stMarkdownContainer] {overflow-x: auto; -webkit-overflow-scrolling: touch}
 .st-key-image_values table {font-size: 0.875rem; margin-bottom: 0.25rem}
 .st-key-image_values th, .st-key-image_values td {padding: 0.3rem 0.45rem}
-.st-key-image_values td:is(:nth-child(2), :nth-child(3), :nth-child(4)) {white-space: nowrap}  /* "155 of 255" */
+/* "155 of 255", "212° (follows)": values stay on one line; the labels in the first column wrap */
+.st-key-image_values td:not(:first-child) {white-space: nowrap}
 @media (max-width: 640px) {
   .st-key-image_values table {min-width: 27rem}
   .st-key-image_values table:has(th:nth-child(5)) {min-width: 31rem}  /* the colour world's hue column */
