@@ -283,3 +283,11 @@ def test_groom_as_a_verb_is_not_swapped():
     assert swap_gender("She grooms her dog.").text_cf == "He grooms his dog."
     noun = swap_gender("The bride and groom danced.")
     assert noun.text_cf == "The groom and bride danced." and "tagger" in noun.note
+
+
+def test_king_after_a_name_is_a_surname_and_stays():
+    from explorer.counterfactual.text import swap_gender
+
+    assert swap_gender("Stephen King wrote a scary book.").text_cf.endswith(" King wrote a scary book.")
+    assert swap_gender("The King and the queens left.").text_cf == "The Queen and the kings left."
+    assert swap_gender("Queen Elizabeth waved.").text_cf.startswith("King ")

@@ -65,6 +65,8 @@ _EXTRA_PAIRS = (("mom", "dad"), ("grandma", "grandpa"), ("queen", "king"), ("gra
                 ("fiancée", "fiancé"))
 # Person nouns that are also common verbs ("they groom the horse"): swapped only where spaCy's tagger reads a noun.
 _ALSO_VERBS = frozenset({"groom", "grooms"})
+# Titles that are also surnames ("Stephen King"): kept where they follow a name, as spaCy's tagger reads it.
+_ALSO_SURNAMES = frozenset({"King", "Queen"})
 # One way only: British "mum" becomes "dad", and "dad" becomes "mom" unless the text itself writes "mum".
 _ONE_WAY = {"mum": "dad", "mums": "dads"}
 _MUM = re.compile(r"\bmums?\b", re.IGNORECASE)
@@ -265,12 +267,12 @@ def _swap(text: str, concept: str) -> TextCounterfactual:
     changes = [Change(m.start(), m.end(), m.group(), table.partner(m.group())) for m in table.pattern.finditer(text)]
     tagged = False
     if concept == "gender":
-        verbs = [(c.start, c.end) for c in changes if c.old.lower() in _ALSO_VERBS]
-        if verbs:
-            as_verb = _verbs(text, verbs)
-            changes = [c for c in changes if c.start not in as_verb]
+        unsure = [(c.start, c.end) for c in changes if c.old.lower() in _ALSO_VERBS or c.old in _ALSO_SURNAMES]
+        if unsure:
+            kept = _not_person_words(text, unsure)
+            changes = [c for c in changes if c.start not in kept]
         pronouns, tagged = pronoun_changes(text)
-        tagged = tagged or bool(verbs)
+        tagged = tagged or bool(unsure)
         changes = sorted(changes + pronouns)  # whole words of disjoint vocabularies: they never overlap
         if _MUM.search(text):  # a text that says "mum" gets "mum" for "dad"
             changes = [c._replace(new=_like(c.old, "mum" + c.old[3:])) if c.old.lower() in ("dad", "dads") else c
@@ -282,8 +284,8 @@ def _swap(text: str, concept: str) -> TextCounterfactual:
                 "Olson)")
         return TextCounterfactual(text, text, concept, [], f"The text contains {what}, so its counterfactual "
                                   "is the text itself.")
-    read = (" Whether a word such as *her* stands before a noun, or *groom* is a noun, was read by spaCy's "
-            "tagger, which can misread one.") if tagged else ""
+    read = (" Whether a word such as *her* stands before a noun, *groom* is a noun or *King* a surname, was "
+            "read by spaCy's tagger, which can misread one.") if tagged else ""
     note = f"{len(changes)} word{'s' * (len(changes) != 1)} swapped.{read}"
     return TextCounterfactual(text, apply_changes(text, changes), concept, changes, note)
 
@@ -319,15 +321,21 @@ def _determiners(text: str, spans: list[tuple[int, int]]) -> dict[int, bool]:
     return out
 
 
-def _verbs(text: str, spans: list[tuple[int, int]]) -> set[int]:
-    """The starts of the words at `spans` that spaCy's tagger reads as verbs."""
+def _not_person_words(text: str, spans: list[tuple[int, int]]) -> set[int]:
+    """The starts of the words at `spans` that spaCy's tagger reads as something other than a gendered person
+    word: a verb ("they groom the horse"), or a surname after a name ("Stephen King")."""
     nlp = tagger()
     with _TAGGER_LOCK:
         doc = nlp(text)
     out = set()
     for start, end in spans:
         span = doc.char_span(start, end, alignment_mode="expand")
-        if span is not None and len(span) and span[0].pos_ in ("VERB", "AUX"):
+        if span is None or not len(span):
+            continue
+        token = span[0]
+        before = doc[token.i - 1] if token.i > 0 else None
+        after_name = before is not None and before.pos_ == "PROPN" and before.text[:1].isupper()
+        if token.pos_ in ("VERB", "AUX") or (token.text in _ALSO_SURNAMES and after_name):
             out.add(start)
     return out
 
