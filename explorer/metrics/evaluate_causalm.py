@@ -82,9 +82,9 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
     probe_heads = {w: fit_linear(z_train[w], c_train, 2, LinearConfig()) for w in WHICH}
     probe = {w: accuracy(probe_heads[w], z[w], c_test) for w in WHICH}
     with torch.no_grad():
-        hit_cf = (probe_heads["cf"](z["cf"].float()).argmax(-1) == c_test).numpy()  # (N,) per text
+        hits = {w: (probe_heads[w](z[w].float()).argmax(-1) == c_test).numpy() for w in WHICH}  # (N,) per text
     # (B,) replicates of probe_cf - majority, the majority rate recomputed on every resample
-    boot = bootstrap_means(np.stack([hit_cf, concept_values], 1), test.groups)  # (B, 2)
+    boot = bootstrap_means(np.stack([hits["cf"], concept_values], 1), test.groups)  # (B, 2)
     excess = interval(boot[:, 0] - np.maximum(boot[:, 1], 1 - boot[:, 1]))
     probe["cf_no_erasure"] = accuracy(fit_linear(z_train_raw["cf"], c_train, 2, LinearConfig()), z_raw["cf"], c_test)
     probe["cf_mlp"] = mlp_probe(z_train["cf"], c_train, z["cf"], c_test)
@@ -93,8 +93,6 @@ def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRET
         probe[f"{w}_heldout"] = accuracy(fit_linear(z_val[w], c_val, 2, LinearConfig()), z[w], c_test)
     majority = float(max(c_test.float().mean(), 1 - c_test.float().mean()))
     if concept != "adjectives":
-        with torch.no_grad():
-            hits = {w: (probe_heads[w](z[w].float()).argmax(-1) == c_test).numpy() for w in WHICH}  # (N,) each
         out |= probes_by_kind(concept, split, test.groups, hits, concept_values)
     for level in task.train:
         p_o, p_cf = _probs(pair, z["o"], "o", level), _probs(pair, z["cf"], "cf", level)
