@@ -3,7 +3,7 @@
 1. Browser: N keyboard moves of the light slider on /causal_graph_lab (scene #0, light 118° -> lower);
    time from the key press until the model's picture gets a new src (and has loaded), in the page.
    Baseline in the same run: the same round trip on bench/baseline_app.py (a slider and a picture, no model).
-2. The explorer call alone (`PendulumLab.what_if`, in-process, one torch thread as the server uses).
+2. The explorer call alone (`LabService.what_if`, in-process, one torch thread as the server uses).
 3. Export of 10,000 samples: `python -m explorer export pendulum ...` wall time (model load included),
    twice, checking that the two zips are byte-identical.
 
@@ -31,9 +31,9 @@ _CALL_ONLY = """
 import json, sys, time
 import torch
 from explorer.device import pick_device
-from explorer.lab import PendulumLab
+from explorer.services.lab import LabService
 torch.set_num_threads(1)  # as the server does (explorer/ui/loader.py)
-lab = PendulumLab(pick_device())
+lab = LabService(pick_device())
 edges = set(lab.learned_graph.edges)
 start = lab.factual(0)["light"]
 lab.what_if(0, {"light": start}, edges)  # warm-up

@@ -26,9 +26,9 @@ _MODEL_ONLY = """
 import json, sys, time
 import torch
 from explorer.device import pick_device
-from explorer.whatif import MorphoWhatIf
+from explorer.services.image import ImageService
 torch.set_num_threads(1)  # as the server does (explorer/ui/loader.py)
-service = MorphoWhatIf(pick_device())
+service = ImageService(pick_device())
 values = json.loads(sys.argv[1])
 service.what_if(0, {"thickness": values[0]})  # warm-up
 out = []

@@ -4,7 +4,7 @@ The pair shares the base encoder's frozen lower layers, so one sentence costs 4 
 run through the packed inference pass (explorer/models/bert_packed.py). Two baselines in the same run: the
 same shared layers through the `transformers` modules (`reference=True`, what shipped before the packed pass),
 and the sentence through the full 6-layer MiniLM twice, once per model, as two separately fine-tuned encoders
-would need. A last row times the page's whole call, `TextWhatIf.analyse` (the explicit counterfactual text, then
+would need. A last row times the page's whole call, `TextService.analyse` (the explicit counterfactual text, then
 both models on the text and on its rewrite). Each with torch on 1 and 2 threads (the app uses 1).
 Target: < 30 ms per sentence on CPU.
 
@@ -25,7 +25,7 @@ from common import stats, write  # noqa: E402  (bench/ is on the path when run a
 from serve import cpu_busy, training_running  # noqa: E402
 
 from explorer.models.text_encoder import mean_pool  # noqa: E402
-from explorer.textwhatif import TextWhatIf  # noqa: E402
+from explorer.services.text import TextService  # noqa: E402
 
 SENTENCES = {"gender": "My sister was furious about the letter from the landlord.",
              "race": "Lakisha was furious about the letter from the landlord.",
@@ -61,7 +61,7 @@ def _two_full_encoders(pair, sentence: str, level: str):
     return run
 
 
-def _bench_concept(service: TextWhatIf, concept: str, level: str, runs: int) -> dict:
+def _bench_concept(service: TextService, concept: str, level: str, runs: int) -> dict:
     """Both thread counts for one concept's sentence: the three rows' stats and the ratio to the baseline."""
     pair = service.pair(concept)
     sentence = SENTENCES[concept]
@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--concept", default="all", choices=["all", *sorted(SENTENCES)])
     parser.add_argument("--level", default="balanced")
     args = parser.parse_args()
-    service = TextWhatIf()
+    service = TextService()
     concepts = sorted(SENTENCES) if args.concept == "all" else [args.concept]
     busy = cpu_busy()
     results = {c: _bench_concept(service, c, args.level, args.runs) for c in concepts}

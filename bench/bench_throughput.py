@@ -17,11 +17,11 @@ from common import stats, write  # noqa: E402  (bench/ is on the path when run a
 
 from explorer.counterfactual.image import image_counterfactual  # noqa: E402
 from explorer.data.mnist import load_mnist  # noqa: E402
-from explorer.data.morpho import load_morpho  # noqa: E402
+from explorer.datasets.morpho import load_morpho  # noqa: E402
 from explorer.device import pick_device  # noqa: E402
 from explorer.scm import morphology  # noqa: E402
 from explorer.scm.morpho import MorphoSCM  # noqa: E402
-from explorer.whatif import load_generator  # noqa: E402
+from explorer.registry import load_generator  # noqa: E402
 
 
 def _time(fn, runs: int) -> list[float]:

@@ -59,7 +59,7 @@ def _train_pendulum(args: argparse.Namespace) -> int:
 
 
 def _train_causalm(args: argparse.Namespace) -> int:
-    from explorer.data.text_tasks import CONCEPTS
+    from explorer.datasets.text_tasks import CONCEPTS
     from explorer.training.causalm import CausalmTrainConfig, train_causalm
 
     concepts = _only(args, CONCEPTS, "concept")
@@ -95,10 +95,10 @@ def _train_causalm(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     if args.world.startswith("causalm"):
-        from explorer.data.text_tasks import CONCEPTS
-        from explorer.metrics.ablation_causalm import erasure_ablation
-        from explorer.metrics.evaluate_causalm import evaluate_causalm
-        from explorer.metrics.name_rank_sweep import name_rank_sweep
+        from explorer.datasets.text_tasks import CONCEPTS
+        from explorer.evaluate.ablation_causalm import erasure_ablation
+        from explorer.evaluate.causalm import evaluate_causalm
+        from explorer.evaluate.name_rank_sweep import name_rank_sweep
         from explorer.paths import PRETRAINED
 
         run, default = {"causalm-erasure": (erasure_ablation, CONCEPTS), "causalm-names": (name_rank_sweep, ("race",))
@@ -107,11 +107,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = run(tuple(args.only.split(",")) if args.only else default, limit=args.limit,
                      folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split, **extra)
     elif args.world == "pendulum":
-        from explorer.metrics.evaluate_pendulum import evaluate_pendulum
+        from explorer.evaluate.pendulum import evaluate_pendulum
 
         result = evaluate_pendulum(n=args.n, seed=args.seed)
     else:
-        from explorer.metrics.evaluate_morpho import evaluate_morpho
+        from explorer.evaluate.morpho import evaluate_morpho
 
         result = evaluate_morpho(n=args.n, seed=args.seed)
     text = json.dumps(result, indent=2, sort_keys=True)
@@ -122,7 +122,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _data(args: argparse.Namespace) -> int:
-    from explorer.data.morpho import load_morpho
+    from explorer.datasets.morpho import load_morpho
     from explorer.training.datasets import colour_values
 
     for split in ("train", "val", "test"):
@@ -137,7 +137,7 @@ def _data(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from explorer.export import ExportError, export_pendulum
+    from explorer.counterfactual.debias import ExportError, export_pendulum
 
     try:
         result = export_pendulum(args.cut or [], n=args.n, seed=args.seed, out=Path(args.out))
@@ -151,7 +151,7 @@ def _export(args: argparse.Namespace) -> int:
 def _audit_text(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from explorer.audit import AuditError, audit, load_audit_model, parse_model_name, read_audit_csv
+    from explorer.services.audit import AuditError, audit, load_audit_model, parse_model_name, read_audit_csv
     from explorer.checkpoints import CheckpointError
     from explorer.models.text_encoder import BaseModelMissing
 
@@ -192,7 +192,7 @@ def _audit_text(args: argparse.Namespace) -> int:
 
 def data_seed_for_colour(split: str) -> int:
     """The hue-noise seeds used by training (train, val) and evaluation (test)."""
-    from explorer.data.morpho import DEFAULT_SEED
+    from explorer.datasets.morpho import DEFAULT_SEED
 
     return DEFAULT_SEED + {"train": 1, "val": 2, "test": 3}[split]
 

@@ -4,7 +4,7 @@ CausaLM models say, on your text and on its explicit rewrite."""
 import streamlit as st
 
 from explorer import ui
-from explorer.textwhatif import TextInputError
+from explorer.services.text import TextInputError
 from explorer.ui import text_whatif as text_ui
 
 ui.run_through_app()

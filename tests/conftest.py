@@ -26,13 +26,13 @@ def cpu() -> torch.device:
 
 @pytest.fixture(scope="session")
 def generator(cpu):
-    from explorer.whatif import load_generator
+    from explorer.registry import load_generator
 
     return load_generator(cpu)[0]
 
 
 @pytest.fixture(scope="session")
 def test_data():
-    from explorer.data.morpho import load_morpho
+    from explorer.datasets.morpho import load_morpho
 
     return load_morpho("test", limit=200)

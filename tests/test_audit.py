@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explorer import audit as A
-from explorer.audit import AuditError, AuditModel, audit, read_audit_csv
+from explorer.services import audit as A
+from explorer.services.audit import AuditError, AuditModel, audit, read_audit_csv
 from explorer.paths import PRETRAINED
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -203,7 +203,7 @@ def test_real_model_matches_the_pair_called_directly():
     import pandas as pd
 
     from explorer.metrics.effects import ate_gt, treate
-    from explorer.models.causalm_pair import load_pair
+    from explorer.registry import load_text_pair
     from explorer.scm.templates import CLASSES as EMOTIONS
     from explorer.scm.templates import template_corpus
 
@@ -211,7 +211,7 @@ def test_real_model_matches_the_pair_called_directly():
     csv = pd.DataFrame({"text": [r.text for r in rows], "label": [EMOTIONS[r.label] for r in rows],
                         "concept": [r.value for r in rows], "text_cf": [r.text_cf for r in rows]}).to_csv(index=False)
     report = audit(read_audit_csv(csv.encode()), "emotion-gender")
-    pair = load_pair("gender")
+    pair = load_text_pair("gender")
     p = pair.predict([r.text for r in rows], "balanced")
     p_cf_text = pair.predict([r.text_cf for r in rows], "balanced")["o"]
     assert report.metrics["treate"] == pytest.approx(treate(p["o"], p["cf"]), abs=1e-5)

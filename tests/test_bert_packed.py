@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from explorer.models.bert_packed import pack_layer
-from explorer.models.causalm_pair import load_pair
+from explorer.registry import load_text_pair
 
 TEXTS = ["Lakisha was furious about the letter from the landlord.",  # the padded batch mixes lengths
          "ok",
@@ -17,7 +17,7 @@ TEXTS = ["Lakisha was furious about the letter from the landlord.",  # the padde
 
 @pytest.fixture(scope="module")
 def pair():
-    return load_pair("race")
+    return load_text_pair("race")
 
 
 def test_packed_pass_equals_the_modules_on_a_padded_batch(pair):

@@ -179,8 +179,8 @@ def test_lab_slider_and_arrow_toggle_reach_the_page(server, browser):
     page.wait_for_function(f"() => {{ const s = ({_LAB_JS})(); return s.src && s.row; }}", timeout=READY)
     before = page.evaluate(_LAB_JS)
     page.locator(".st-key-value_light input[type=range]").focus()
-    from explorer.lab import POOL
-    from explorer.data.pendulum import SEEDS, scenes
+    from explorer.services.lab import POOL
+    from explorer.datasets.pendulum import SEEDS, scenes
 
     light = scenes(POOL, SEEDS["test"])[1]["light"][0]  # scene #0 of the page's pool
     page.keyboard.press("ArrowLeft")  # one 1° step down: one rerun, no interrupted intermediate states

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from explorer.metrics.effects import ate_gt, conexp, treate
-from explorer.models.causalm import IGNORE, CausalmConfig, CausalmPretrainer, grad_reverse
+from explorer.data.pos import IGNORE
+from explorer.models.causalm import CausalmConfig, CausalmPretrainer, grad_reverse
 from explorer.models.text_encoder import BaseModelMissing, TextEncoder, TextEncoderConfig, load_tokenizer, resolve_base
 from explorer.training.causalm_data import build_stage1, collate, pos_index, static_mask, token_labels
 from explorer.training.linear import accuracy, fit_linear
@@ -122,17 +123,17 @@ def test_rebuild_command_names_the_concept_the_folder_and_a_users_own_base(tmp_p
     import json
 
     from explorer.checkpoints import CheckpointError
-    from explorer.models.causalm_pair import load_pair, rebuild_command
+    from explorer.registry import load_text_pair, rebuild_causalm
     from explorer.paths import ROOT
 
-    assert rebuild_command("race", ROOT / "pretrained") == "python -m explorer train causalm --only race"
-    assert rebuild_command(folder=tmp_path) == f"python -m explorer train causalm --out {tmp_path}"
+    assert rebuild_causalm("race", ROOT / "pretrained") == "python -m explorer train causalm --only race"
+    assert rebuild_causalm(folder=tmp_path) == f"python -m explorer train causalm --out {tmp_path}"
     # another concept's card in the folder says these models were built on the user's own BERT
     (tmp_path / "causalm-gender-o").mkdir()
     (tmp_path / "causalm-gender-o" / "card.json").write_text(
         json.dumps({"config": {"encoder": {"base": "/models/my-bert"}}}))
     command = f"python -m explorer train causalm --only race --base /models/my-bert --out {tmp_path}"
-    assert rebuild_command("race", tmp_path) == command
+    assert rebuild_causalm("race", tmp_path) == command
     with pytest.raises(CheckpointError) as err:
-        load_pair("race", tmp_path)
+        load_text_pair("race", tmp_path)
     assert command in str(err.value)

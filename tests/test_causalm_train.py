@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.metrics.evaluate_causalm import evaluate_causalm, interval_table
-from explorer.models.causalm_pair import load_pair
+from explorer.evaluate.causalm import evaluate_causalm, interval_table
+from explorer.registry import load_text_pair
 from explorer.training.causalm import CausalmTrainConfig, train_causalm
 
 
@@ -39,7 +39,7 @@ def test_training_writes_small_self_describing_checkpoints(trained):
 
 def test_the_pair_loads_and_predicts_probabilities(trained):
     out, _ = trained
-    pair = load_pair("gender", out)
+    pair = load_text_pair("gender", out)
     probs = pair.predict(["My sister feels furious.", "Greg is glad."], "gentle")
     for which in ("o", "cf"):
         assert probs[which].shape == (2, 4)
@@ -78,10 +78,10 @@ def test_evaluation_writes_every_issue_key(trained):
 
 
 def test_cf_carries_an_eraser_that_hides_the_concept_from_linear_readers(trained):
-    from explorer.data.text_tasks import load_task
+    from explorer.datasets.text_tasks import load_task
 
     out, _ = trained
-    pair = load_pair("gender", out)
+    pair = load_text_pair("gender", out)
     assert pair.erasers["o"] is None and pair.erasers["cf"] is not None
     task = load_task("gender", 96)
     texts, concept = task.stage1["texts"], np.asarray(task.stage1["sent_concept"])
@@ -108,7 +108,7 @@ def test_cf_carries_an_eraser_that_hides_the_concept_from_linear_readers(trained
 
 
 def test_the_name_rank_sweep_reports_probes_control_and_effects_for_every_rank(trained):
-    from explorer.metrics.name_rank_sweep import RANKS, markdown_table, name_rank_sweep
+    from explorer.evaluate.name_rank_sweep import RANKS, markdown_table, name_rank_sweep
 
     out, _ = trained
     res = name_rank_sweep(("gender",), limit=64, folder=out, split="val", halvings=2)
@@ -124,7 +124,7 @@ def test_the_name_rank_sweep_reports_probes_control_and_effects_for_every_rank(t
 
 
 def test_erasure_ablation_agrees_with_the_evaluation_on_the_shipped_variant(trained):
-    from explorer.metrics.ablation_causalm import VARIANTS, erasure_ablation, markdown_table
+    from explorer.evaluate.ablation_causalm import VARIANTS, erasure_ablation, markdown_table
 
     out, _ = trained
     res = erasure_ablation(("gender",), split="val", folder=out, limit=64)
@@ -167,7 +167,7 @@ def test_any_local_bert_folder_can_be_the_base_from_the_command_line(tiny_bert, 
                  "--trainable-layers", "1", "--out", str(out)]) == 0
     card = json.loads((out / "causalm-gender-cf" / "card.json").read_text())
     assert card["config"]["encoder"]["base"] == str(tiny_bert.resolve())
-    pair = load_pair("gender", out)  # the base comes from the card, not from the packaged default
+    pair = load_text_pair("gender", out)  # the base comes from the card, not from the packaged default
     assert pair.base.hidden == 96 and len(pair.base.lower_layers) == 2 and len(pair.uppers["o"]) == 1
     texts = ["My sister feels furious.", "ok"]
     probs = pair.predict(texts, "gentle")

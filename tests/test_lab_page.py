@@ -74,13 +74,13 @@ def test_cutting_an_arrow_then_moving_a_slider(lab):
     assert true_row[3] == _fmt("shadow_position", factual["shadow_position"]) + " (cut: keeps its value)"
     assert model_row[3] == _fmt("shadow_position", result.encoded["shadow_position"]) + " (cut: keeps its value)"
     # the intact arrow light -> shadow_length still carries the change
-    assert true_row[2] == _fmt("shadow_length", result.cf_true["shadow_length"]) + " (follows)"
-    assert model_row[2] == _fmt("shadow_length", result.cf_model["shadow_length"]) + " (follows)"
-    assert result.cf_true["shadow_length"] != pytest.approx(factual["shadow_length"], abs=0.05)
+    assert true_row[2] == _fmt("shadow_length", result.true_cf["shadow_length"]) + " (follows)"
+    assert model_row[2] == _fmt("shadow_length", result.cf["shadow_length"]) + " (follows)"
+    assert result.true_cf["shadow_length"] != pytest.approx(factual["shadow_length"], abs=0.05)
 
     at.checkbox(key="edge_light__shadow_position").check().run()  # restore the arrow: the position follows
     result = lab.what_if(0, {"light": 70.0}, set(lab.learned_graph.edges))
-    assert _row(at, "**What if**: true value")[3] == _fmt("shadow_position", result.cf_true["shadow_position"]) \
+    assert _row(at, "**What if**: true value")[3] == _fmt("shadow_position", result.true_cf["shadow_position"]) \
         + " (follows)"
 
 

@@ -8,12 +8,17 @@ import torch
 
 from explorer.counterfactual.image import image_counterfactual
 from explorer.data.mnist import load_mnist
-from explorer.models.cnn import load_third_party
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
-from explorer.models.interfaces import Classifier, CounterfactualModel
+from explorer.interfaces import Classifier, Mechanism
 from explorer.scm import morphology
 from explorer.scm.morpho import MorphoSCM
-from explorer.whatif import load_classifier
+from explorer.registry import THIRD_PARTY, load_classifier
+
+
+@pytest.fixture(autouse=True)
+def _read_only():
+    with torch.inference_mode():  # the models keep autograd on; these tests only read
+        yield
 
 
 def _batch(data, n=64):
@@ -25,7 +30,7 @@ def _batch(data, n=64):
 
 def test_shapes_of_an_untrained_model():
     model = MorphoCVAE(CVAEConfig(width=16, z_top=4, z_loc=1)).eval()
-    assert isinstance(model, CounterfactualModel)
+    assert isinstance(model, Mechanism)
     parents = {"digit": torch.tensor([1, 2]), "thickness": torch.tensor([2.0, 3.0]),
                "intensity": torch.tensor([100.0, 200.0])}
     z = model.abduct(torch.rand(2, 1, 28, 28) * 255, parents)
@@ -59,7 +64,7 @@ def test_do_digit_is_read_as_the_new_digit(generator, test_data, cpu):
 
 
 def test_third_party_cnn_is_wrapped_and_accurate(cpu):
-    clf = load_third_party(cpu)
+    clf = load_classifier(THIRD_PARTY, cpu)
     assert isinstance(clf, Classifier)
     test = load_mnist("test")
     x = torch.from_numpy(test.images[:1000]).float()[:, None]

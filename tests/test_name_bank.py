@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from explorer.scm.name_bank import BANK_SENTENCES, bank_texts, name_bank
-from explorer.scm.templates import CONCEPTS, EMOTIONS, _census, persons
+from explorer.scm.templates import CONCEPTS, EMOTIONS, census, persons
 
 
 def test_the_bank_never_holds_a_validation_or_test_person_and_no_emotion_word():
@@ -14,7 +14,7 @@ def test_the_bank_never_holds_a_validation_or_test_person_and_no_emotion_word():
     assert not names & held_out
     assert not {n.lower() for n in names} & {w for words in EMOTIONS.values() for w in words}
     assert {g for _, g in bank} == {0, 1}
-    female, male = dict(_census("dist.female.first")), dict(_census("dist.male.first"))
+    female, male = dict(census("dist.female.first")), dict(census("dist.male.first"))
     assert all((female.get(n.upper(), 0) > male.get(n.upper(), 0)) == bool(g) for n, g in bank)
     # training persons may be in it: they are what the eraser is fitted on anyway
     assert names & {p.words for p in persons("race", "train")}

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from explorer.metrics.evaluate_pendulum import evaluate_pendulum, shd
+from explorer.evaluate.pendulum import evaluate_pendulum, shd
 from explorer.paths import PRETRAINED
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from explorer.__main__ import main
-from explorer.export import ExportError, generate, parse_cuts, to_zip
+from explorer.counterfactual.debias import ExportError, generate, parse_cuts, to_zip
 from explorer.models.causal_vae import CausalVAE, CausalVAEConfig
 from explorer.paths import PRETRAINED
 from explorer.training.pendulum import fixed_matrix

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import torch
 
+from explorer.counterfactual.pendulum import ConceptSCM, VAEMechanism
+from explorer.counterfactual.procedure import counterfactual
 from explorer.models.causal_vae import CausalLayer, CausalVAE, CausalVAEConfig
 from explorer.scm.pendulum import TRUE_GRAPH, PendulumSCM
-from explorer.data.pendulum import labels
+from explorer.datasets.pendulum import labels
 from explorer.training.pendulum import fixed_matrix
 
 
@@ -64,10 +66,12 @@ def test_empty_intervention_reproduces_the_latents_and_the_reconstruction():
     model = CausalVAE(CausalVAEConfig(fixed=fixed_matrix("fixed"), enc_width=4, dec_hidden=8, fourier=1)).eval()
     model.causal.harden()
     x = torch.rand(3, 3, 64, 64)
-    out = model.counterfactual(x, {})
-    torch.testing.assert_close(out["z_cf"], out["z"])
-    torch.testing.assert_close(out["image"], out["recon"])
-    assert out["image"].shape == (3, 3, 64, 64)
+    with torch.inference_mode():
+        out = counterfactual(ConceptSCM(model), VAEMechanism(model), x, {}, reconstruct=True)
+    for name in out.obs:
+        torch.testing.assert_close(out.cf[name], out.obs[name])
+    torch.testing.assert_close(out.x_cf, out.x_recon)
+    assert out.x_cf.shape == (3, 3, 64, 64)
 
 
 def test_acyclicity_penalty_and_hardening_refuse_cycles():

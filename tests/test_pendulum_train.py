@@ -36,7 +36,7 @@ def test_tiny_pendulum_training_with_two_ddp_processes(tmp_path):
     probs = torch.tensor(card["edge_probabilities"])
     assert float(probs[:, :2].abs().sum()) == 0.0
 
-    from explorer.lab import load_regressor, load_vae
+    from explorer.registry import load_regressor, load_vae
 
     model, _ = load_vae(torch.device("cpu"), out / "pendulum-causal-vae")
     assert model.causal.hardened

@@ -185,7 +185,7 @@ def test_person_splits_are_disjoint_and_keep_pairs(concept):
 def test_race_persons_are_resume_tzioumis_or_surname_names():
     resume = {(n, g, r) for n, g, r in load_resume_names()}
     shares, surnames = load_first_name_races(), load_surname_races()
-    female, male = (dict(T._census(f)) for f in ("dist.female.first", "dist.male.first"))
+    female, male = (dict(T.census(f)) for f in ("dist.female.first", "dist.male.first"))
     people = [p for s in T.SPLITS for p in T.persons("race", s)]
     assert {p.kind for p in people} == {"resume", "tzioumis", "surname"}
     assert sum(p.kind == "tzioumis" for p in people) > sum(p.kind == "resume" for p in people)

@@ -106,7 +106,7 @@ def test_the_visitors_text_is_shown_escaped():
 
 @needs_adjectives
 def test_switching_concept_loads_its_examples_unless_the_text_was_typed(service):
-    from explorer.textwhatif import examples
+    from explorer.services.text import examples
 
     at = open_page(PAGE)
     at.radio(key="text_concept").set_value("adjectives").run(timeout=FIRST_LOAD)
@@ -153,7 +153,7 @@ def test_coming_back_from_another_page_keeps_the_visitors_text():
     assert at.text_area(key="text_input").value == "Lakisha was glad about the rent."
     assert at.selectbox(key="text_example").value is None
     at.selectbox(key="text_example").set_value(2).run(timeout=RUN)  # picking an example replaces it
-    from explorer.textwhatif import examples
+    from explorer.services.text import examples
 
     assert at.text_area(key="text_input").value == examples("gender")[2].text
     long = "Mary was glad. " * 200  # 3,000 characters: too long for the address bar, and the page says so
@@ -164,7 +164,7 @@ def test_coming_back_from_another_page_keeps_the_visitors_text():
 
 @needs_gender
 def test_a_linked_example_acts_as_picked_and_bad_link_values_are_named():
-    from explorer.textwhatif import examples
+    from explorer.services.text import examples
 
     second = examples("gender")[1].text
     at = open_page(PAGE, {"text": second})
@@ -180,7 +180,7 @@ def test_a_linked_example_acts_as_picked_and_bad_link_values_are_named():
 
 @needs_gender
 def test_audit_upload_shows_the_report_and_offers_downloads():
-    from explorer.textwhatif import example_csv
+    from explorer.services.text import example_csv
 
     at = open_page(PAGE)
     at.file_uploader(key="audit_file").set_value(("mine.csv", example_csv(), "text/csv")).run(timeout=FIRST_LOAD)
@@ -220,7 +220,7 @@ def test_a_bad_upload_is_named_not_raised():
 
 
 def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
-    from explorer import textwhatif
+    from explorer.services import text as textwhatif
 
     numbers = {"ate_gt": 0.38, "treate": 0.35, "conexp": 0.10, "acc_o": 0.8, "acc_cf": 0.79, "probe_o": 0.9,
                "probe_cf": 0.52, "probe_majority": 0.5, "realised_bias": 0.05, "gap_ci_low": 0.01,
@@ -254,7 +254,7 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
 
 
 def test_a_probe_below_the_guess_rate_is_explained(tmp_path):
-    from explorer.textwhatif import effects_reading, effects_table
+    from explorer.services.text import effects_reading, effects_table
 
     numbers = {"ate_gt": 0.2, "treate": 0.18, "probe_o": 0.78, "probe_majority": 0.67}
     path = tmp_path / "e.json"
@@ -266,7 +266,7 @@ def test_a_probe_below_the_guess_rate_is_explained(tmp_path):
 
 
 def test_other_models_never_show_the_shipped_models_numbers(tmp_path):
-    from explorer.textwhatif import EFFECTS_JSON, EffectsMissing, effects_source, effects_table
+    from explorer.services.text import EFFECTS_JSON, EffectsMissing, effects_source, effects_table
 
     assert effects_source(ROOT / "pretrained")[0] == EFFECTS_JSON  # the shipped models: bench/results/
     path, command = effects_source(tmp_path)  # anyone else's: next to their checkpoints

@@ -1,11 +1,12 @@
-"""The image counterfactual: the SCM moves the parents, the learned mechanism redraws the image."""
+"""The image world's counterfactual: the Morpho SCM moves the parents, the learned mechanism redraws the digit."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from explorer.models.interfaces import CounterfactualModel
+from explorer.counterfactual.procedure import counterfactual
+from explorer.interfaces import Mechanism
 from explorer.scm.morpho import MorphoSCM, tint
 from explorer.types import Values
 
@@ -17,7 +18,30 @@ def _parents(values: dict[str, np.ndarray], device: torch.device, keys=GREY_PARE
                                dtype=torch.long if k == "digit" else torch.float32) for k in keys}
 
 
-def image_counterfactual(model: CounterfactualModel, scm: MorphoSCM, grey: torch.Tensor,
+class MorphoMechanism:
+    """The grey-scale generator behind the SCM's numpy values; in the colour world it tints what it draws.
+
+    The generator learned the grey stroke only: hue's mechanism is known (`explorer.scm.morpho.tint`),
+    so the colour is applied to the decoded stroke rather than learned.
+    """
+
+    def __init__(self, model: Mechanism, device: torch.device, coloured: bool = False):
+        self.model, self.device, self.coloured = model, device, coloured
+
+    def abduct(self, x: torch.Tensor, parents: dict[str, np.ndarray]) -> torch.Tensor:
+        """Grey images (B, 1, 28, 28) 0-255 -> latents (B, Z)."""
+        return self.model.abduct(x.to(self.device), _parents(parents, self.device))
+
+    def decode(self, latents: torch.Tensor, parents: dict[str, np.ndarray]) -> torch.Tensor:
+        """Latents (B, Z) -> images (B, C, 28, 28) 0-255, C = 3 when coloured."""
+        grey = self.model.decode(latents, _parents(parents, self.device))  # (B, 1, 28, 28)
+        if not self.coloured:
+            return grey
+        rgb = torch.from_numpy(tint(np.ones((1, 1), np.float32), parents["hue"]))  # (B, 3, 1, 1)
+        return grey * rgb.to(grey.device)
+
+
+def image_counterfactual(model: Mechanism, scm: MorphoSCM, grey: torch.Tensor,
                          obs: dict[str, np.ndarray], noise: dict[str, np.ndarray],
                          do: dict[str, float | np.ndarray], device: torch.device
                          ) -> tuple[dict[str, np.ndarray], torch.Tensor]:
@@ -35,14 +59,5 @@ def image_counterfactual(model: CounterfactualModel, scm: MorphoSCM, grey: torch
     Returns:
         (counterfactual values, counterfactual image (B, C, 28, 28) 0-255 with C = 3 when coloured).
     """
-    # abduction: the exogenous noise of the parents from the SCM, the image's latents from the model
-    u = scm.abduct(obs, noise)
-    latents = model.abduct(grey.to(device), _parents(obs, device))  # (B, Z)
-    # action: hard interventions replace mechanisms; the rest of the parents follow theirs
-    cf = scm.counterfactual(u, do)
-    # prediction: decode the same latents under the counterfactual parents
-    cf_grey = model.decode(latents, _parents(cf, device))  # (B, 1, 28, 28)
-    if scm.coloured:
-        rgb = torch.from_numpy(tint(np.ones((1, 1), np.float32), cf["hue"]))  # (B, 3, 1, 1)
-        return cf, cf_grey * rgb.to(cf_grey.device)
-    return cf, cf_grey
+    out = counterfactual(scm, MorphoMechanism(model, device, scm.coloured), grey, do, obs=obs, known=noise)
+    return out.cf, out.x_cf

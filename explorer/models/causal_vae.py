@@ -296,22 +296,6 @@ class CausalVAE(nn.Module):
         loss = rec + concept_weight * concept + beta * kl
         return {"loss": loss, "rec": rec, "concept": concept, "kl": kl}
 
-    @torch.no_grad()
-    def counterfactual(self, x: torch.Tensor, do: dict[int, torch.Tensor], keep: torch.Tensor | None = None
-                       ) -> dict[str, torch.Tensor]:
-        """Abduction -> action -> prediction for a batch of images; latents in [-1, 1] units.
-
-        Returns:
-            z (factual latents), z_cf, recon (the factual image redrawn) and image (the counterfactual).
-        """
-        # abduction: concept latents and style from the encoder, exogenous noise from the causal layer
-        z, style = self.encode(x)  # (B, d), (B, S)
-        eps = self.causal.abduct(z)  # (B, d)
-        # action + prediction: do() replaces mechanisms, the rest follow in topological order
-        z_cf = self.causal.propagate(eps, z, do, keep)  # (B, d)
-        both = self.decode(torch.cat([z, z_cf]), torch.cat([style, style]))  # (2B, 3, 64, 64)
-        return {"z": z, "z_cf": z_cf, "recon": both[:len(x)], "image": both[len(x):]}
-
 
 class ConceptRegressor(nn.Module):
     """The judge of `evaluate pendulum`: reads the four concepts off an image, (B, 3, 64, 64) -> (B, d).

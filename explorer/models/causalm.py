@@ -17,10 +17,6 @@ import torch.nn.functional as F
 
 from explorer.models.text_encoder import TextEncoder, TextEncoderConfig, mean_pool
 
-# Universal POS tags kept by the control head of the adjectives setting (ADJ itself is left out on purpose:
-# the control head must not ask the encoder to keep the very concept the adversary removes).
-POS_CONTROL = ("NOUN", "VERB", "ADV", "PRON", "DET", "ADP", "PUNCT", "PROPN", "AUX", "CCONJ", "OTHER")
-IGNORE = -100
 
 
 class _GradReverse(torch.autograd.Function):

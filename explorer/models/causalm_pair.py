@@ -9,7 +9,6 @@ through the packed inference pass (explorer/models/bert_packed.py). A CF checkpo
 from __future__ import annotations
 
 import copy
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,33 +20,9 @@ from explorer import checkpoints
 from explorer.checkpoints import CheckpointError
 from explorer.models.bert_packed import PackedLayer, pack_layer, run_packed
 from explorer.models.erasure import LinearEraser
-from explorer.models.text_encoder import (PACKAGED, BaseModelMissing, TextEncoder, TextEncoderConfig, load_tokenizer,
-                                          mean_pool)
-from explorer.paths import PRETRAINED, ROOT
+from explorer.models.text_encoder import BaseModelMissing, TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool
 
 WHICH = ("o", "cf")
-REBUILD = "python -m explorer train causalm"
-
-
-def rebuild_command(concept: str | None = None, folder: Path | None = None) -> str:
-    """The command that (re)trains `concept`'s models (all when None) into `folder` (default: the page's).
-
-    For a folder other than the shipped `pretrained/` it adds `--out`, and `--base` when a card already in that
-    folder says its models were built on a BERT of the user's own: the user runs what is printed, as is.
-    """
-    folder = folder or PRETRAINED
-    command = REBUILD + (f" --only {concept}" if concept else "")
-    if folder.resolve() == (ROOT / "pretrained").resolve():
-        return command
-    for card_path in sorted(folder.glob("causalm-*-o/card.json")):
-        try:
-            base = json.loads(card_path.read_text())["config"]["encoder"]["base"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if isinstance(base, str) and base != PACKAGED:
-            command += f" --base {base}"
-            break
-    return f"{command} --out {folder}"
 
 
 @dataclass
@@ -155,12 +130,13 @@ class PairClassifier:
         return self.pair.predict(texts, self.level)[self.which]
 
 
-def load_pair(concept: str, folder: Path = PRETRAINED, device: torch.device | str = "cpu") -> CausalmPair:
-    """Loads pretrained/causalm-<concept>-{o,cf}; any fault becomes a CheckpointError naming the rebuild command."""
+def load_pair(concept: str, folders: dict[str, Path], rebuild: str, device: torch.device | str = "cpu"
+              ) -> CausalmPair:
+    """Loads the O and CF checkpoints in `folders` ({"o": ..., "cf": ...}); any fault becomes a CheckpointError
+    naming `rebuild`. Callers load through `explorer.registry.load_text_pair`, which knows the folder names."""
     states, cards = {}, {}
-    rebuild = rebuild_command(concept, folder)
     for w in WHICH:
-        states[w], cards[w] = checkpoints.load(folder / f"causalm-{concept}-{w}", rebuild, "cpu")
+        states[w], cards[w] = checkpoints.load(folders[w], rebuild, "cpu")
     try:
         enc_cfg = TextEncoderConfig(**cards["o"]["config"]["encoder"])
         base = TextEncoder(enc_cfg).eval()
@@ -182,6 +158,6 @@ def load_pair(concept: str, folder: Path = PRETRAINED, device: torch.device | st
     except BaseModelMissing:
         raise
     except (KeyError, TypeError, RuntimeError, ValueError) as err:
-        raise CheckpointError(f"The CausaLM checkpoints for `{concept}` in {folder} do not match the code ({err}). "
+        raise CheckpointError(f"The CausaLM checkpoints for `{concept}` in {folders['o'].parent} do not match the code ({err}). "
                               f"Rebuild them with: {rebuild}") from err
     return pair.to(device).eval()

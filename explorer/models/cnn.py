@@ -48,32 +48,39 @@ class DigitCNN(nn.Module):
 
 
 class TorchClassifier:
-    """Adapts any (B, C, 28, 28) 0-255 -> logits module to the `Classifier` interface.
+    """Adapts any torch module mapping inputs to logits to the `Classifier` interface.
 
-    Grey-scale models shown a coloured image see its brightest channel, which is exactly the grey
-    image before tinting (see `explorer.scm.morpho.tint`).
+    Inputs are whatever the module takes (images (B, C, H, W) of any size, table rows (B, F)). For images
+    the wrapper reconciles channel counts: a grey-scale model shown a coloured image sees its brightest
+    channel, which is exactly the grey image before tinting (see `explorer.scm.morpho.tint`); a colour
+    model shown a grey image sees white ink. Gradients flow: callers that only read use inference_mode.
     """
 
-    def __init__(self, name: str, module: nn.Module, channels: int, device: torch.device,
-                 description: str = "", card: dict | None = None):
+    differentiable = True
+
+    def __init__(self, name: str, module: nn.Module, channels: int | None, device: torch.device,
+                 description: str = "", card: dict | None = None, classes: list[str] | None = None):
         self.name = name
-        self.classes = DIGITS
-        self.channels = channels
+        self.classes = classes or DIGITS
+        self.channels = channels  # None: inputs are not images, passed through as they are
         self.description = description
         self.card = card or {}
         self.device = device
         self.module = module.to(device).eval()
 
     def _adapt(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == self.channels:
+        if self.channels is None or x.dim() != 4 or x.shape[1] == self.channels:
             return x
         if self.channels == 1:
-            return x.amax(dim=1, keepdim=True)  # (B, 1, 28, 28)
+            return x.amax(dim=1, keepdim=True)  # (B, 1, H, W)
         return x.expand(-1, self.channels, -1, -1)  # grey shown to a colour model: white ink
 
-    @torch.no_grad()
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, ...) -> (B, len(classes)) logits, differentiable with respect to `x`."""
+        return self.module(self._adapt(x.to(self.device).float()))
+
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.module(self._adapt(x.to(self.device).float())), dim=1)
+        return torch.softmax(self.logits(x), dim=1)
 
 
 class _Normalised(nn.Module):

@@ -158,7 +158,6 @@ class MorphoCVAE(nn.Module):
         z_loc = latents[:, self.cfg.z_top:].view(-1, self.cfg.z_loc, 7, 7)  # (B, Zl, 7, 7)
         return z_top, z_loc
 
-    @torch.no_grad()
     def abduct(self, x: torch.Tensor, parents: Values) -> torch.Tensor:
         """Exogenous noise of the image: (B, Zt + Zl*49).
 
@@ -174,7 +173,6 @@ class MorphoCVAE(nn.Module):
         u_loc = (mu_loc - pm) / (0.5 * plv).exp()
         return torch.cat([mu_top, u_loc.flatten(1)], 1)
 
-    @torch.no_grad()
     def decode(self, latents: torch.Tensor, parents: Values) -> torch.Tensor:
         """Images (B, C, 28, 28) on 0-255 from exogenous noise (see `abduct`) under `parents`."""
         z_top, z_loc = self._split(latents)

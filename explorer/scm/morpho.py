@@ -92,17 +92,38 @@ class MorphoSCM:
             noise["u_hu"] = rng.random(n)
         return noise
 
-    def abduct(self, obs: dict[str, np.ndarray], noise: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Recovers u_t and u_i from observed thickness and intensity (hue noise kept from `noise`)."""
-        out = dict(noise)
+    def sample(self, n: int, seed: int, labels: np.ndarray | None = None
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """(noise, values) of `n` samples; digits uniform unless the source digits' `labels` are given."""
+        if labels is None:
+            labels = np.random.default_rng([seed, 1]).integers(0, 10, n)
+        noise = self.sample_noise(np.asarray(labels)[:n], seed)
+        return noise, self.counterfactual(noise)
+
+    def abduct(self, obs: dict[str, np.ndarray], known: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Recovers u_t and u_i from observed thickness and intensity.
+
+        The digit is its own noise. Whether a hue followed the digit cannot be read off one sample, so the
+        hue noise comes from `known` (the sample's stored noise); without it, the observed hue is taken
+        as not following the digit, which keeps it as observed under any do() but do(hue).
+        """
+        out = dict(known) if known is not None else {"digit": np.asarray(obs["digit"], np.int64)}
+        if known is None and self.coloured:
+            n = len(out["digit"])
+            out.update(u_hc=np.zeros(n), u_hn=np.zeros(n), u_hu=np.asarray(obs["hue"], np.float64))
         out["u_t"] = np.asarray(obs["thickness"], np.float64) - 0.5
         frac = (np.asarray(obs["intensity"], np.float64) - I_LOW) / I_SPAN
         out["u_i"] = _logit(frac) - 2.0 * (np.asarray(obs["thickness"], np.float64) - 2.5)
         return out
 
-    def counterfactual(self, noise: dict[str, np.ndarray], do: dict[str, np.ndarray | float] | None = None
-                       ) -> dict[str, np.ndarray]:
-        """Evaluates the mechanisms in causal order under `do` (hard interventions; {} = factual)."""
+    def counterfactual(self, noise: dict[str, np.ndarray], do: dict[str, np.ndarray | float] | None = None,
+                       graph: Dag | None = None) -> dict[str, np.ndarray]:
+        """Evaluates the mechanisms in causal order under `do` (hard interventions; {} = factual).
+
+        The digit world's graph is fixed: `graph` must be None or the world's own.
+        """
+        if graph is not None and graph != self.graph:
+            raise ValueError("the Morpho-MNIST world's graph cannot be edited")
         do = do or {}
         n = len(noise["u_t"])
 

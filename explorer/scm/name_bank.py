@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 from explorer.data.race_names import load_first_name_races
-from explorer.scm.templates import (CLASSES, CONCEPTS, EMOTIONS, GENDER_SHARE, TEMPLATES, _census, _fill,
+from explorer.scm.templates import (CLASSES, CONCEPTS, EMOTIONS, GENDER_SHARE, TEMPLATES, census, fill_template,
                                     persons)
 
 # The fixed sentences every bank name is read in: (template index, emotion class, emotion word index). Every
@@ -22,7 +22,7 @@ BANK_SENTENCES = ((0, "anger", 0), (1, "fear", 0), (2, "joy", 0))
 @functools.lru_cache(maxsize=None)
 def name_bank() -> tuple[tuple[str, int], ...]:
     """((Name, gender 1 female / 0 male), ...) by the table's order; no val or test person of any concept."""
-    female, male = dict(_census("dist.female.first")), dict(_census("dist.male.first"))
+    female, male = dict(census("dist.female.first")), dict(census("dist.male.first"))
     held_out = {p.words.upper() for c in CONCEPTS for s in ("val", "test") for p in persons(c, s)}
     emotion_words = {w.upper() for words in EMOTIONS.values() for w in words} | {c.upper() for c in CLASSES}
     out = []
@@ -39,4 +39,4 @@ def name_bank() -> tuple[tuple[str, int], ...]:
 
 def bank_texts(names: tuple[tuple[str, int], ...]) -> list[str]:
     """(N,) names -> (N * S,) sentences, name-major: the S fixed sentences of the first name, then the next."""
-    return [_fill(TEMPLATES[t], name, EMOTIONS[c][w])[0] for name, _ in names for t, c, w in BANK_SENTENCES]
+    return [fill_template(TEMPLATES[t], name, EMOTIONS[c][w])[0] for name, _ in names for t, c, w in BANK_SENTENCES]

@@ -112,7 +112,7 @@ class TemplateExample:
 
 # --- persons --------------------------------------------------------------------------------------
 
-def _census(filename: str) -> list[tuple[str, float]]:
+def census(filename: str) -> list[tuple[str, float]]:
     """(NAME, frequency %) rows of a census first-name file of the `names` package, by rank."""
     rows = []
     with open(package_dir("names") / filename, encoding="utf-8") as f:
@@ -128,7 +128,7 @@ def census_pairs(exclude: frozenset[str] = frozenset()) -> list[tuple[str, str]]
     Args:
         exclude: Title-cased names to leave out (the ResumeNames names, which are paired separately).
     """
-    female, male = _census("dist.female.first"), _census("dist.male.first")
+    female, male = census("dist.female.first"), census("dist.male.first")
     share_f, share_m = dict(female), dict(male)
 
     def keep(rows, other_share):
@@ -148,7 +148,7 @@ def tzioumis_pairs(exclude: frozenset[str] = frozenset()) -> dict[str, list[tupl
     Args:
         exclude: Title-cased names to leave out (the ResumeNames names, which are paired separately).
     """
-    female, male = dict(_census("dist.female.first")), dict(_census("dist.male.first"))
+    female, male = dict(census("dist.female.first")), dict(census("dist.male.first"))
     shares = load_first_name_races()
     out: dict[str, list[tuple[str, str]]] = {}
     for gender, own, other in (("female", female, male), ("male", male, female)):
@@ -170,7 +170,7 @@ def surname_pairs() -> list[tuple[str, str]]:
     common = surnames_by_frequency()[:N_SURNAMES]
     shares = load_surname_races(frozenset(common))
     first = set(load_first_name_races()) | {n for f in ("dist.female.first", "dist.male.first")
-                                            for n, _ in _census(f)}
+                                            for n, _ in census(f)}
     words = english_words() | {w for ws in EMOTIONS.values() for w in ws}
 
     def usable(name: str) -> bool:
@@ -266,7 +266,7 @@ def persons(concept: str, split: str) -> tuple[Person, ...]:
 
 # --- sentences ------------------------------------------------------------------------------------
 
-def _fill(template: str, person: str, emotion: str) -> tuple[str, tuple[int, int]]:
+def fill_template(template: str, person: str, emotion: str) -> tuple[str, tuple[int, int]]:
     """The sentence and the character span of the person in it (capitalised at sentence start)."""
     start = template.index("{person}")
     if start == 0:
@@ -278,8 +278,8 @@ def _fill(template: str, person: str, emotion: str) -> tuple[str, tuple[int, int
 
 def make_example(concept: str, person: Person, template: str, emotion: str, label: int) -> TemplateExample:
     """A sentence about `person` and its TRUE counterfactual about `person.partner`."""
-    text, span = _fill(template, person.words, emotion)
-    text_cf, span_cf = _fill(template, person.partner, emotion)
+    text, span = fill_template(template, person.words, emotion)
+    text_cf, span_cf = fill_template(template, person.partner, emotion)
     return TemplateExample(text=text, label=label, concept=concept, value=person.value, text_cf=text_cf,
                            other=person.other, person=person.words, person_cf=person.partner,
                            span=span, span_cf=span_cf)

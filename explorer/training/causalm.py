@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from explorer import checkpoints
-from explorer.data.text_tasks import CONCEPTS, LEVELS, TextTask, load_task
+from explorer.datasets.text_tasks import CONCEPTS, LEVELS, TextTask, load_task
 from explorer.models.causalm import CausalmConfig, CausalmPretrainer
 from explorer.models.erasure import LinearEraser, NameBank, fit_eraser
 from explorer.models.text_encoder import TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from explorer.models.causalm import IGNORE, POS_CONTROL
+from explorer.data.pos import IGNORE, pos_index  # noqa: F401  (pos_index: re-exported)
 from explorer.models.text_encoder import TextEncoder
 
 MASK_RATE = 0.15
@@ -35,13 +35,6 @@ class Stage1Item:
 def token_labels(word_ids: list[int | None], word_labels: list[int]) -> list[int]:
     """Word-level labels spread to every word piece; special tokens get IGNORE."""
     return [IGNORE if w is None else word_labels[w] for w in word_ids]
-
-
-def pos_index(tag: str) -> int:
-    """A Universal POS tag to the control head's class; ADJ is IGNORE (see POS_CONTROL)."""
-    if tag == "ADJ":
-        return IGNORE
-    return POS_CONTROL.index(tag) if tag in POS_CONTROL else POS_CONTROL.index("OTHER")
 
 
 def static_mask(ids: torch.Tensor, special: torch.Tensor, mask_id: int, rng: np.random.Generator

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from explorer.data.morpho import MorphoData
+from explorer.datasets.morpho import MorphoData
 from explorer.scm.morpho import MorphoSCM, hue_rgb
 
 

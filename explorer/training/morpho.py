@@ -17,17 +17,17 @@ import torch
 from torch.utils.data import DataLoader
 
 from explorer import checkpoints
-from explorer.data.morpho import DEFAULT_SEED, load_morpho
+from explorer.datasets.morpho import DEFAULT_SEED, load_morpho
 from explorer.models.cnn import CNNConfig, DigitCNN
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
 from explorer.paths import PRETRAINED
+from explorer.registry import MORPHO as NAMES
 from explorer.training.datasets import MorphoTorch, colour_values
 from explorer.training.modules import ClassifierModule, GeneratorModule, PrintProgress
 
 COMPONENTS = ("classifier", "classifier_hue", "oracle", "generator")
 HUE_STRENGTH = 0.95  # the confounded training world: 95 % of digits wear "their" colour
-NAMES = {"classifier": "morpho-cnn", "classifier_hue": "morpho-cnn-hue", "oracle": "morpho-oracle",
-         "generator": "morpho-cvae"}
+
 
 
 @dataclass

@@ -24,7 +24,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from explorer import checkpoints
-from explorer.data.pendulum import NAMES, SEEDS, labels, scenes, to_input
+from explorer.counterfactual.pendulum import ConceptSCM, VAEMechanism
+from explorer.counterfactual.procedure import counterfactual
+from explorer.datasets.pendulum import SEEDS, labels, scenes, to_input
+from explorer.registry import PENDULUM as NAMES
+from explorer.registry import load_regressor
 from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegressor
 from explorer.paths import PRETRAINED
 from explorer.scm.pendulum import (ROOTS, SPECS, TRUE_GRAPH, VARIABLES, PendulumSCM, independent_values,
@@ -311,7 +315,6 @@ def _val_interventions(model: CausalVAE, cfg: PendulumTrainConfig, noise: dict[s
     gt_cf: image MSE against the TRUE counterfactual render; effectiveness: the regressor's reading of the
     intervened concept against its target (fraction of range), when a regressor checkpoint exists.
     """
-    from explorer.lab import load_regressor  # lab imports this module
 
     folder = cfg.out / NAMES["regressor"]
     try:  # the one trained alongside, else the shipped one (runs into a scratch folder)
@@ -323,8 +326,9 @@ def _val_interventions(model: CausalVAE, cfg: PendulumTrainConfig, noise: dict[s
         new = rng.uniform(SPECS[name].low, SPECS[name].high, len(images))
         target = normalise(name, new).astype(np.float32)  # (n,)
         truth = to_input(scm.render(scm.counterfactual(noise, {name: new})))  # (n, 3, 64, 64)
-        cf = torch.cat([model.counterfactual(to_input(images[s:s + 250]), {j: torch.from_numpy(target[s:s + 250])}
-                                             )["image"] for s in range(0, len(images), 250)])
+        cf = torch.cat([counterfactual(ConceptSCM(model), VAEMechanism(model), to_input(images[s:s + 250]),
+                                       {name: torch.from_numpy(target[s:s + 250])}, reconstruct=True).x_cf
+                        for s in range(0, len(images), 250)])  # (n, 3, 64, 64)
         out[f"val_gt_cf_mse_{name}"] = float(((cf - truth) ** 2).mean())
         if regressor is not None:
             read = predict_batches(regressor, (cf * 255).round().byte().permute(0, 2, 3, 1).numpy())[:, j]

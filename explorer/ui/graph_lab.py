@@ -12,7 +12,7 @@ import streamlit as st
 
 from explorer.checkpoints import CheckpointError
 from explorer.device import pick_device
-from explorer.lab import REBUILD, LabResult, PendulumLab
+from explorer.services.lab import REBUILD, LabResult, LabService
 from explorer.scm.graph import CycleError, Dag
 from explorer.scm.pendulum import VARIABLES
 from explorer.types import VarSpec
@@ -32,12 +32,12 @@ SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow<br>l
 
 
 @st.cache_resource(show_spinner="Loading the causal-layer VAE and 500 pendulum scenes (once per server)…")
-def shared_lab() -> PendulumLab:
+def shared_lab() -> LabService:
     # one per server process, read-only: what_if() and export() are pure in their arguments
-    return PendulumLab(pick_device())
+    return LabService(pick_device())
 
 
-def load_lab() -> PendulumLab:
+def load_lab() -> LabService:
     """The shared lab; on failure a clear message with the command that fixes it, then the page stops."""
     try:
         return shared_lab()
@@ -71,7 +71,7 @@ def _random_scene(n: int) -> None:
     st.session_state["lab_index"] = int(np.random.default_rng().integers(n))
 
 
-def scene_picker(lab: PendulumLab) -> int:
+def scene_picker(lab: LabService) -> int:
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     index = left.number_input(f"Scene number (0–{len(lab) - 1})", 0, len(lab) - 1, step=1, key="lab_index",
                               help="Each number is one real scene from the simulator's test draws.")
@@ -198,7 +198,7 @@ def pictures(result: LabResult) -> None:
     # simulator's 64 px frame, half outside it, as in CausalVAE's pendulum data; nothing is cropped here.
     st.html(_PICTURES_CSS)  # style only: Streamlit puts it in the event container, it takes no space
     big = [png(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])
-           for img in (result.original, result.generated, result.true_cf)]
+           for img in (result.original, result.generated, result.true_image)]
     with st.container(key="lab_pictures"):
         st.image(big, width=SIZE, output_format="PNG",
                  caption=[f"Original: scene #{result.index}", "What if: drawn by the model",
@@ -231,7 +231,7 @@ def values_table(result: LabResult, specs: dict[str, VarSpec]) -> None:
         return " (follows)" if name in downstream else ""
 
     rows = [("**This scene**: true value", result.obs, False), ("**Model reads** (abduction)", result.encoded, False),
-            ("**What if**: the model", result.cf_model, True), ("**What if**: true value", result.cf_true, True)]
+            ("**What if**: the model", result.cf, True), ("**What if**: true value", result.true_cf, True)]
     lines = ["| | " + " | ".join(specs[n].label for n in VARIABLES) + " |", "|---" * (len(VARIABLES) + 1) + "|"]
     for label, vals, marked in rows:
         cells = [fmt(specs[n], vals[n], unit=True) + (mark(n) if marked else "") for n in VARIABLES]
@@ -247,7 +247,7 @@ def values_table(result: LabResult, specs: dict[str, VarSpec]) -> None:
 def notes(result: LabResult, specs: dict[str, VarSpec]) -> None:
     for name in result.clamped:
         st.warning(f"{specs[name].label} was outside its range and was clamped to "
-                   f"{fmt(specs[name], result.cf_model[name], unit=True)}.")
+                   f"{fmt(specs[name], result.cf[name], unit=True)}.")
     if result.inert:
         arrows = ", ".join(f"{p} → {c}" for p, c in result.inert)
         st.info(f"**{arrows}: no effect.** Neither the physics nor the model has this arrow, so neither world "
@@ -305,7 +305,7 @@ def matrix_spec(m: np.ndarray, title: str, zmin: float = 0.0, zmax: float = 1.0,
                        "yaxis": {"autorange": "reversed", "fixedrange": True}, "xaxis": {"fixedrange": True}}}
 
 
-def adjacency(lab: PendulumLab) -> None:
+def adjacency(lab: LabService) -> None:
     """Learned edge probabilities next to the true graph."""
     truth = np.array([[float((p, c) in lab.true_graph.edges) for c in VARIABLES] for p in VARIABLES])
     left, right = st.columns(2)
@@ -335,8 +335,8 @@ def export_message(result) -> str:
     return "\n".join(lines)
 
 
-def export_section(lab: PendulumLab) -> None:
-    from explorer.export import DEFAULT_CUT, ExportError, to_zip
+def export_section(lab: LabService) -> None:
+    from explorer.counterfactual.debias import DEFAULT_CUT, ExportError, to_zip
 
     learned = sorted(lab.learned_graph.edges)
     names = {e: f"{e[0]} → {e[1]}".replace("_", " ") for e in learned}

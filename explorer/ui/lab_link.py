@@ -12,7 +12,7 @@ import math
 
 import streamlit as st
 
-from explorer.lab import PendulumLab
+from explorer.services.lab import LabService
 from explorer.scm.graph import CycleError, Dag
 from explorer.scm.pendulum import VARIABLES
 from explorer.ui import address
@@ -36,7 +36,7 @@ def _arrows(text: str, notes: list[str], what: str) -> list[tuple[str, str]]:
     return out
 
 
-def apply_link(lab: PendulumLab) -> list[str]:
+def apply_link(lab: LabService) -> list[str]:
     """On the session's first visit, and after the browser's Back or Forward buttons, sets the scene, the
     arrows and the do() settings from the address bar.
 
@@ -56,7 +56,7 @@ def apply_link(lab: PendulumLab) -> list[str]:
     return []
 
 
-def _apply(lab: PendulumLab, params: dict[str, str]) -> list[str]:
+def _apply(lab: LabService, params: dict[str, str]) -> list[str]:
     notes: list[str] = []
     if "scene" in params:
         try:

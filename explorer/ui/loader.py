@@ -13,7 +13,7 @@ from explorer.checkpoints import CheckpointError
 from explorer.data.mnist import MnistSourceError
 from explorer.device import describe, pick_device
 from explorer.paths import PRETRAINED, ROOT
-from explorer.whatif import REBUILD, MorphoWhatIf
+from explorer.services.image import REBUILD, ImageService
 
 _COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
 
@@ -26,14 +26,14 @@ torch.set_num_threads(1)
 
 
 @st.cache_resource(show_spinner="Loading the models and 10,000 test digits (once per server, ~10 s)…")
-def shared_service() -> MorphoWhatIf:
+def shared_service() -> ImageService:
     # One instance per server process, shared read-only by every session: what_if() is pure in its
     # arguments, so sharing is safe and saves each visitor the load. Exceptions are not cached by
     # Streamlit, so after a fix a page reload retries.
-    return MorphoWhatIf(pick_device())
+    return ImageService(pick_device())
 
 
-def load_service(stop: bool = True) -> MorphoWhatIf | None:
+def load_service(stop: bool = True) -> ImageService | None:
     """The shared service; on failure shows what went wrong and the command that fixes it.
 
     Args:

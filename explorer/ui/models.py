@@ -8,7 +8,7 @@ import streamlit as st
 
 from explorer.checkpoints import read_card
 from explorer.paths import PRETRAINED
-from explorer.whatif import REBUILD
+from explorer.services.image import REBUILD
 
 # Card metric -> what it means for a reader who does not train models. Keys ending in a variable's or a bias
 # level's name ("val_mae_light", "val_acc.gentle") are read by their stem.

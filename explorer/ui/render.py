@@ -1,4 +1,4 @@
-"""Renders one WhatIfResult: pictures, the digit's attributes, predictions and the causal graph."""
+"""Renders one ImageResult: pictures, the digit's attributes, predictions and the causal graph."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from explorer.types import VarSpec
 from explorer.ui.charts import fast_figure, flip_text, graph_spec, probability_spec
 from explorer.ui.images import DISPLAY, difference_png, png, side_by_side
 from explorer.ui.widgets import fmt, linked_value
-from explorer.whatif import CLASSIFIERS, WhatIfResult
+from explorer.services.image import CLASSIFIERS, ImageResult
 
 NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN"}
 SHORT = NAMES  # chart titles have room for ~30 characters: the names fit
@@ -30,7 +30,7 @@ _PICTURES_CSS = """<style>
 </style>"""
 
 
-def pictures(result: WhatIfResult) -> None:
+def pictures(result: ImageResult) -> None:
     """Original, the model's counterfactual, the true counterfactual and the difference, side by side."""
     # One grid, not st.columns(4): on a phone Streamlit stacks columns one per row, ~900 px of pictures. The grid
     # keeps four in a row where the column is wide enough (a laptop) and makes a 2 x 2 block where it is narrow (a
@@ -42,14 +42,14 @@ def pictures(result: WhatIfResult) -> None:
         st.image(png(result.original), width=DISPLAY, output_format="PNG",
                  caption=f"Original: test digit #{result.index}")
         st.image(png(result.generated), width=DISPLAY, output_format="PNG", caption="What if: drawn by the model")
-        if result.true_cf is None:
+        if result.true_image is None:
             st.markdown("**True answer: unknown** (see the note below)")
         else:
-            st.image(png(result.true_cf), width=DISPLAY, output_format="PNG",
+            st.image(png(result.true_image), width=DISPLAY, output_format="PNG",
                      caption="What if: the true answer (drawn by the world's known rules)")
         st.image(difference_png(result.difference), width=DISPLAY, output_format="PNG",
                  caption="Model's what-if minus original: red = ink added, blue = ink removed")
-    if result.true_cf is None:
+    if result.true_image is None:
         st.info("**Why there is no true answer:** changing the digit itself has no known true counterfactual. "
                 "The shape of each digit comes from a real person's handwriting, not from a rule we can re-run, "
                 "so nobody knows how this writer would have drawn another digit. Only the model's guess is shown.")
@@ -71,7 +71,7 @@ _TABLE_CSS = """<style>
 </style>"""
 
 
-def attributes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
+def attributes(result: ImageResult, specs: dict[str, VarSpec]) -> None:
     """A table of the digit's values: in the causal model and as measured on the pictures."""
     def cell(name: str, values: dict[str, float]) -> str:
         return fmt(specs[name], values[name], unit=True) if name in values else "–"
@@ -97,7 +97,7 @@ def attributes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
                "draws well, they follow the causal model's values.")
 
 
-def downstream_note(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
+def downstream_note(result: ImageResult, specs: dict[str, VarSpec]) -> None:
     """Says which variables moved only because something upstream was set."""
     moved = [n for n in result.downstream if n in specs]
     if not moved:
@@ -112,7 +112,7 @@ def downstream_note(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
             f"Tick do({moved[0]}) to hold it fixed instead.")
 
 
-def clamp_notes(result: WhatIfResult, specs: dict[str, VarSpec]) -> None:
+def clamp_notes(result: ImageResult, specs: dict[str, VarSpec]) -> None:
     """Says when a requested value was outside its range and was clamped (e.g. from a shared link)."""
     for name in result.clamped:
         spec, asked = specs[name], linked_value(name)
@@ -132,7 +132,7 @@ def percent(p: float) -> str:
     return f"{p:.0%}" if 0.01 <= p <= 0.99 else f"{p:.2%}"
 
 
-def prediction_lines(result: WhatIfResult) -> list[str]:
+def prediction_lines(result: ImageResult) -> list[str]:
     """One sentence per classifier: what it says for the original and for the what-if."""
     lines = []
     for name, (p, q) in result.probs.items():
@@ -143,7 +143,7 @@ def prediction_lines(result: WhatIfResult) -> list[str]:
     return lines
 
 
-def predictions(result: WhatIfResult) -> None:
+def predictions(result: ImageResult) -> None:
     """The classifiers' answers as text (flips in red) and as bars."""
     # A short pause so the pictures reach the browser, load and paint before the charts arrive: the
     # browser commits deltas that arrive together in one go, and mounting a Plotly chart then blocks it
@@ -173,7 +173,7 @@ def predictions(result: WhatIfResult) -> None:
                     config={"displayModeBar": False, "staticPlot": True})
 
 
-def causal_graph(result: WhatIfResult, graph: Dag) -> None:
+def causal_graph(result: ImageResult, graph: Dag) -> None:
     """The world's causal graph with the intervention and its consequences highlighted."""
     # No values on the nodes (the table has them): the figure then stays identical while a slider moves,
     # and the browser does not redraw it on every step.
@@ -183,7 +183,7 @@ def causal_graph(result: WhatIfResult, graph: Dag) -> None:
                "its usual causes no longer matter, but everything it causes still follows.")
 
 
-def example_picture(result: WhatIfResult) -> None:
+def example_picture(result: ImageResult) -> None:
     """The Home page's one picture: a real digit and the model's answer to one what-if."""
     change = ", ".join(f"{n} = {result.cf[n]:g}" for n in result.intervened)
     size, gap = 168, 4  # the Home page has room for bigger digits than the what-if page

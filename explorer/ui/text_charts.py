@@ -10,9 +10,9 @@ import html
 
 import pandas as pd
 
-from explorer.audit import METRIC_NAMES
+from explorer.services.audit import METRIC_NAMES
 from explorer.counterfactual.text import visible
-from explorer.textwhatif import INTERVALS, TextResult
+from explorer.services.text import INTERVALS, TextResult
 from explorer.ui.charts import CF_COLOUR, ORIGINAL_COLOUR
 
 MODELS = (("o", "original model (O)", ORIGINAL_COLOUR), ("cf", "counterfactual model (CF)", CF_COLOUR))

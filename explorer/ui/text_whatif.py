@@ -10,16 +10,16 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from explorer.audit import (METRIC_NAMES, METRIC_WORDS, AuditError, AuditReport, audit, describe_model,
+from explorer.services.audit import (METRIC_NAMES, METRIC_WORDS, AuditError, AuditReport, audit, describe_model,
                             interval_words, model_for, model_names, parse_model_name, read_audit_csv)
 from explorer.checkpoints import CheckpointError
 from explorer.counterfactual.text import RULES
 from explorer.data.safe_pickle import DataPackageError
-from explorer.data.text_tasks import CONCEPTS, LEVELS
+from explorer.datasets.text_tasks import CONCEPTS, LEVELS
 from explorer.device import pick_device
-from explorer.models.causalm_pair import rebuild_command
+from explorer.registry import rebuild_causalm
 from explorer.models.text_encoder import BaseModelMissing
-from explorer.textwhatif import (EffectsMissing, Example, TextResult, TextWhatIf, effects_reading, effects_table,
+from explorer.services.text import (EffectsMissing, Example, TextResult, TextService, effects_reading, effects_table,
                                  example_csv, examples, level_words)
 from explorer.ui import address
 from explorer.ui.charts import fast_figure
@@ -45,21 +45,21 @@ LINK_MAX_CHARS = 2_000  # longer texts stay out of the address bar (the models r
 
 
 @st.cache_resource(show_spinner=False)
-def shared_text_whatif() -> TextWhatIf:
+def shared_text_whatif() -> TextService:
     # One per server process, shared read-only: the pairs load lazily per concept and their calls are
     # serialised inside the service, so sessions never see each other's results.
-    return TextWhatIf(device=pick_device())
+    return TextService(device=pick_device())
 
 
 def _fix(message: str, command: str) -> None:
     st.error(f"{message}\n\nRun this in the project folder, then reload the page:\n\n```\n{command}\n```")
 
 
-def load_models(service: TextWhatIf, concept: str) -> bool:
+def load_models(service: TextService, concept: str) -> bool:
     """Loads the concept's two models on first use; on failure says what went wrong and how to fix it."""
     if service.loaded(concept):
         return True
-    rebuild = rebuild_command(concept, service.folder)
+    rebuild = rebuild_causalm(concept, service.folder)
     try:
         with st.spinner(f"Loading the {concept} models (once per server, a few seconds)…"):
             service.pair(concept)
@@ -233,7 +233,7 @@ def effects_section(concept: str, level: str) -> None:
 
 
 # --- audit ------------------------------------------------------------------------------------------------
-def audit_section(service: TextWhatIf, concept: str, level: str) -> None:
+def audit_section(service: TextService, concept: str, level: str) -> None:
     """Upload a CSV, audit it with one model, show the report and offer it for download.
 
     The model follows the concept and level chosen above until the visitor picks another one here."""
@@ -266,7 +266,7 @@ def audit_section(service: TextWhatIf, concept: str, level: str) -> None:
     report_view(st.session_state[_REPORT][1])
 
 
-def _run_audit(service: TextWhatIf, data: bytes, model: str) -> AuditReport | None:
+def _run_audit(service: TextService, data: bytes, model: str) -> AuditReport | None:
     try:
         frame = read_audit_csv(data)
     except AuditError as err:

@@ -14,7 +14,7 @@ import streamlit as st
 from explorer.types import VarSpec
 from explorer.ui import address
 from explorer.ui.images import THUMB, png
-from explorer.whatif import MorphoWhatIf
+from explorer.services.image import ImageService
 
 _LINKED = "_link_raw"  # session key: {var: value exactly as the link asked for it}
 _NOTES = "_link_notes"
@@ -39,7 +39,7 @@ def _range(spec: VarSpec) -> str:
 
 
 # --- links --------------------------------------------------------------------------------------------
-def apply_link(service: MorphoWhatIf) -> None:
+def apply_link(service: ImageService) -> None:
     """Once per session, copies `?index=12&world=colour&thickness=4.5` into the widgets' state; again after the
     browser's Back or Forward buttons; and what the address bar last showed here when the visitor comes back
     from another page.
@@ -65,7 +65,7 @@ def apply_link(service: MorphoWhatIf) -> None:
         address.hold(_WRITTEN)
 
 
-def _apply_params(service: MorphoWhatIf, params: dict[str, str]) -> None:
+def _apply_params(service: ImageService, params: dict[str, str]) -> None:
     notes, raw = [], {}
     coloured = params.get("world", "grey").lower() in ("colour", "color", "coloured", "colored")
     st.session_state["coloured"] = coloured
@@ -138,13 +138,13 @@ def _random_index(n: int) -> None:
     st.session_state["index"] = int(np.random.default_rng().integers(n))
 
 
-def gallery_indices(service: MorphoWhatIf) -> list[int]:
+def gallery_indices(service: ImageService) -> list[int]:
     """The first test digit of each class 0-9: a small, varied gallery."""
     labels = service.values[False]["digit"]  # (N,)
     return [int(np.flatnonzero(labels == d)[0]) for d in range(10)]
 
 
-def sample_picker(service: MorphoWhatIf) -> tuple[int, bool]:
+def sample_picker(service: ImageService) -> tuple[int, bool]:
     """Index box, random button, world toggle and a clickable gallery; returns (index, coloured)."""
     n = len(service)
     st.session_state.setdefault("index", 0)

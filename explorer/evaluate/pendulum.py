@@ -13,15 +13,18 @@ import time
 import numpy as np
 import torch
 
-from explorer.data.pendulum import SEEDS, scenes
+from explorer.datasets.pendulum import SEEDS, scenes
 from explorer.device import pick_device
-from explorer.export import DEFAULT_CUT, generate
-from explorer.lab import graph_of, load_regressor, load_vae, model_counterfactual
+from explorer.counterfactual.debias import DEFAULT_CUT, generate
+from explorer.counterfactual.pendulum import graph_of, model_counterfactual
+from explorer.metrics.soundness import effectiveness, pixel_mse, true_cf_error
+from explorer.registry import load_regressor, load_vae
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, X_RANGE, PendulumSCM, normalise
 from explorer.training.pendulum import predict_batches
 
 BATCH = 250
+LATENT_SPAN = 2.0  # concept latents run from -1 to 1 over each slider's range
 DEBIAS_N = 5000  # correlations of 1,000 samples wobble by ~0.03 around their value; 5,000 by ~0.014
 
 
@@ -43,10 +46,6 @@ def _batched_cf(model, images: np.ndarray, do: dict[str, np.ndarray], device) ->
         parts.append(model_counterfactual(model, images[sl], {k: v[sl] for k, v in do.items()}, None, device))
     return {"cf": {k: np.concatenate([p["cf"][k] for p in parts]) for k in VARIABLES},
             "recon": np.concatenate([p["recon"] for p in parts]), "image": np.concatenate([p["image"] for p in parts])}
-
-
-def _mse(a: np.ndarray, b: np.ndarray) -> float:
-    return float((((a.astype(np.float32) - b.astype(np.float32)) / 255.0) ** 2).mean())
 
 
 def _read(regressor, images: np.ndarray) -> np.ndarray:
@@ -74,7 +73,7 @@ def evaluate_pendulum(n: int = 1000, seed: int = 0, debias_n: int = DEBIAS_N) ->
     with torch.no_grad():
         recon = np.concatenate([_batched_cf(model, images[s:s + BATCH], {}, device)["recon"]
                                 for s in range(0, n, BATCH)])
-    r["recon.mse"] = _mse(recon, images)
+    r["recon.mse"] = pixel_mse(recon, images)
 
     # one intervention per concept, value uniform over its range; the true answer from the same noise
     gt, eff, floor = [], [], []
@@ -85,19 +84,20 @@ def evaluate_pendulum(n: int = 1000, seed: int = 0, debias_n: int = DEBIAS_N) ->
         true_img = scm.render(true_vals)
         with torch.no_grad():
             out = _batched_cf(model, images, {name: new}, device)
-        r[f"gt_cf.mse_by_var.{name}"] = _mse(out["image"], true_img)
+        r[f"gt_cf.mse_by_var.{name}"] = true_cf_error(out["image"], true_img, pixel_mse)
         # what a model that ignored the intervention would score: the factual scene vs the true answer
-        r[f"reference.unchanged_image_mse.{name}"] = _mse(images, true_img)
+        r[f"reference.unchanged_image_mse.{name}"] = pixel_mse(images, true_img)
         gt.append(r[f"gt_cf.mse_by_var.{name}"])
         target = normalise(name, new)
         read_model, read_true = _read(regressor, out["image"]), _read(regressor, true_img)
-        r[f"effectiveness.mae_by_var.{name}"] = float(np.abs(read_model[:, j] - target).mean() / 2)
-        r[f"reference.true_cf.mae_by_var.{name}"] = float(np.abs(read_true[:, j] - target).mean() / 2)
+        # latent units span 2 (from -1 to 1): dividing by 2 gives a fraction of the slider's range
+        r[f"effectiveness.mae_by_var.{name}"] = effectiveness(read_model[:, j], target, LATENT_SPAN)
+        r[f"reference.true_cf.mae_by_var.{name}"] = effectiveness(read_true[:, j], target, LATENT_SPAN)
         # the shadow can leave the 20-unit frame (long shadows near an edge): its length or position is then
         # not on the picture at all, for the model's image and the true one alike; scored apart here
         seen = (true_vals["shadow_position"] - true_vals["shadow_length"] / 2 >= X_RANGE[0]) & \
             (true_vals["shadow_position"] + true_vals["shadow_length"] / 2 <= X_RANGE[1])
-        in_frame = lambda read: float(np.abs(read[seen, j] - target[seen]).mean() / 2)  # noqa: E731
+        in_frame = lambda read: effectiveness(read[seen, j], target[seen], LATENT_SPAN)  # noqa: E731
         r[f"effectiveness.mae_by_var_shadow_in_frame.{name}"] = in_frame(read_model)
         r[f"reference.true_cf.mae_by_var_shadow_in_frame.{name}"] = in_frame(read_true)
         r[f"shadow_in_frame_fraction.{name}"] = float(seen.mean())
@@ -108,9 +108,9 @@ def evaluate_pendulum(n: int = 1000, seed: int = 0, debias_n: int = DEBIAS_N) ->
         if children:
             k = [VARIABLES.index(c) for c in children]
             truth = np.stack([normalise(c, true_vals[c]) for c in children], 1)
-            r[f"effectiveness.downstream_mae.{name}"] = float(np.abs(read_model[:, k] - truth).mean() / 2)
+            r[f"effectiveness.downstream_mae.{name}"] = effectiveness(read_model[:, k], truth, LATENT_SPAN)
             model_vals = np.stack([normalise(c, out["cf"][c]) for c in children], 1)
-            r[f"latent.downstream_mae.{name}"] = float(np.abs(model_vals - truth).mean() / 2)
+            r[f"latent.downstream_mae.{name}"] = effectiveness(model_vals, truth, LATENT_SPAN)
     r["gt_cf.mse"] = float(np.mean(gt))
     r["effectiveness.mae"] = float(np.mean(eff))
     r["reference.true_cf.mae"] = float(np.mean(floor))

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from explorer.data.pos import POS_CONTROL, pos_index
+
 CONCEPTS = ("adjectives", "gender", "race")
 LEVELS = ("balanced", "gentle", "aggressive")
 SENTIMENT = ("rotten", "fresh")
@@ -53,7 +55,6 @@ def _cut(seq: list, limit: int | None) -> list:
 
 def _adjectives(limit: int | None) -> TextTask:
     from explorer.data.rotten import BIAS_LEVELS, biased_subsample, load_reviews, phi
-    from explorer.training.causalm_data import pos_index
 
     train = _cut(load_reviews("train"), limit)
     val, test = _cut(load_reviews("val"), limit), _cut(load_reviews("test"), limit)
@@ -76,8 +77,6 @@ def _adjectives(limit: int | None) -> TextTask:
         "sent_control": [-100] * len(train),  # the reviews' control head is token-level (POS)
         "labels": [r.label for r in train],
     }
-    from explorer.models.causalm import POS_CONTROL
-
     return TextTask("adjectives", SENTIMENT, "part of speech", len(POS_CONTROL), True, stage1, by_level,
                     split(val), split(test), realised)
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.data.text_tasks import load_task
+from explorer.datasets.text_tasks import load_task
 from explorer.metrics.effects import ate_gt, treate
-from explorer.metrics.evaluate_causalm import mlp_probe
-from explorer.models.causalm_pair import load_pair
+from explorer.evaluate.causalm import mlp_probe
+from explorer.registry import load_text_pair
 from explorer.models.erasure import NameBank, fit_eraser
 from explorer.paths import PRETRAINED
 from explorer.scm.name_bank import BANK_SENTENCES, bank_texts, name_bank
@@ -70,7 +70,7 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
                   halvings: int = HALVINGS) -> dict[str, float]:
     """keep_between: also keep the bank's gender gap out of the erased directions (`NameBank.keep_between`);
     halvings: how many random halvings of the persons probe_halves averages over (fewer in smoke runs)."""
-    pair, task = load_pair(concept, folder), load_task(concept, limit)
+    pair, task = load_text_pair(concept, folder), load_task(concept, limit)
     ev = task.val if split == "val" else task.test
     rows = template_corpus(concept, split)[:len(ev.texts)]  # the same sentences, with their persons
     s1 = task.stage1

@@ -1,6 +1,6 @@
 """The text what-if service: one call per typed text, everything the page shows comes back.
 
-For a text and a concept, `TextWhatIf.analyse` asks both CausaLM task models of that concept, O (ordinary
+For a text and a concept, `TextService.analyse` asks both CausaLM task models of that concept, O (ordinary
 encoder) and CF (encoder trained to forget the concept), and writes the explicit counterfactual text by the corpus's
 own rule (`counterfactual/text.py`), so the page can put CausaLM's estimate (O vs CF on the same text) next to
 the effect on the rewritten text (O on text vs O on counterfactual). `effects_table` reads the test-set
@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from explorer.audit import AuditModel, pair_model
+from explorer.services.audit import AuditModel, pair_model
 from explorer.counterfactual.text import TextCounterfactual, text_counterfactual
-from explorer.data.text_tasks import CONCEPTS, LEVELS
-from explorer.models.causalm_pair import CausalmPair, load_pair, rebuild_command
+from explorer.datasets.text_tasks import CONCEPTS, LEVELS
+from explorer.models.causalm_pair import CausalmPair
+from explorer.registry import load_text_pair, rebuild_causalm
 from explorer.paths import PRETRAINED, ROOT
 
 MAX_CHARS = 2_000  # the models read ~64 word pieces (a few hundred characters); the rest is cut, with a notice
@@ -127,7 +128,7 @@ def clean_text(text: str | None) -> tuple[str, list[str]]:
                    "The models read at most 64 word pieces (a few hundred characters) anyway."]
 
 
-class TextWhatIf:
+class TextService:
     """The page's service: model pairs by concept (loaded on first use), examples and measured effects."""
 
     def __init__(self, folder: Path | None = None, device: torch.device | str = "cpu"):
@@ -145,12 +146,12 @@ class TextWhatIf:
             raise ValueError(f"unknown concept {concept!r}; choose from {', '.join(CONCEPTS)}")
         with self._load_lock:
             if concept not in self._pairs:
-                self._pairs[concept] = load_pair(concept, self.folder, self.device)
+                self._pairs[concept] = load_text_pair(concept, self.folder, self.device)
             return self._pairs[concept]
 
     def audit_model(self, name: str) -> AuditModel:
         """An audit model on the already loaded pair, sharing its lock with the what-ifs."""
-        from explorer.audit import parse_model_name
+        from explorer.services.audit import parse_model_name
 
         concept = parse_model_name(name)[1]
         return pair_model(self.pair(concept), name, self._locks[concept])
@@ -279,7 +280,7 @@ def effects_table(concept: str, path: Path | None = None, folder: Path | None = 
     if not path.exists():
         raise EffectsMissing(f"The concept effects have not been measured yet: `{where}` is missing. It is written "
                              f"by\n\n```\n{command}\n```\n\n(after the models are trained with "
-                             f"`{rebuild_command(folder=folder)}`).")
+                             f"`{rebuild_causalm(folder=folder)}`).")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:

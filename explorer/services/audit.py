@@ -25,10 +25,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from explorer.audit_rows import RowData, intervals, row_table
-from explorer.data.text_tasks import LEVELS
+from explorer.metrics.audit_rows import RowData, intervals, row_table
+from explorer.datasets.text_tasks import LEVELS
 from explorer.data.upload_csv import OPTIONAL, AuditError, read_audit_csv  # noqa: F401  (re-exported)
 from explorer.metrics.effects import ate_gt, conexp, treate
+from explorer.registry import load_text_pair
 
 MODELS = {"emotion-gender": "gender", "emotion-race": "race", "sentiment-adjectives": "adjectives"}
 DEFAULT_MODEL = "emotion-gender"
@@ -123,11 +124,8 @@ def pair_model(pair, name: str, lock: threading.Lock | None = None) -> AuditMode
 
 def load_audit_model(name: str = DEFAULT_MODEL, folder: Path | None = None) -> AuditModel:
     """Loads the named pair from `pretrained/` (CheckpointError / BaseModelMissing on faults)."""
-    from explorer.models.causalm_pair import load_pair
-    from explorer.paths import PRETRAINED
-
     _, concept, _ = parse_model_name(name)
-    return pair_model(load_pair(concept, folder or PRETRAINED), name)
+    return pair_model(load_text_pair(concept, folder), name)
 
 
 # --- auditing -------------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from explorer.scm.pendulum import VARIABLES, PendulumSCM, normalise
 
 SEEDS = {"train": 101, "val": 102, "test": 103, "regressor": 104, "regressor_val": 105, "train_do": 106,
          "val_do": 107}
-NAMES = {"vae": "pendulum-causal-vae", "regressor": "pendulum-regressor"}
 
 
 def labels(values: dict[str, np.ndarray]) -> np.ndarray:

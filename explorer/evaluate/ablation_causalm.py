@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.data.text_tasks import CONCEPTS, load_task
+from explorer.datasets.text_tasks import CONCEPTS, load_task
 from explorer.metrics.effects import ate_gt, treate
-from explorer.models.causalm_pair import load_pair
+from explorer.registry import load_text_pair
 from explorer.models.erasure import fit_eraser
 from explorer.paths import PRETRAINED
 from explorer.training.linear import LinearConfig, accuracy, fit_linear
@@ -37,7 +37,7 @@ def _softmax(head: torch.nn.Linear, z: torch.Tensor) -> np.ndarray:
 
 def ablate_concept(concept: str, split: str = "val", folder: Path = PRETRAINED,
                    limit: int | None = None, seed: int = 2026) -> dict[str, float]:
-    pair = load_pair(concept, folder)
+    pair = load_text_pair(concept, folder)
     task = load_task(concept, limit)
     ev = task.val if split == "val" else task.test
     texts = sorted(set(task.stage1["texts"]) | {t for s in task.train.values() for t in s.texts})

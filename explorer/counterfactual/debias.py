@@ -25,10 +25,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from explorer.checkpoints import CheckpointError
+from explorer.counterfactual.pendulum import graph_of, model_counterfactual
+from explorer.device import pick_device
 from explorer.models.causal_vae import CausalVAE
+from explorer.registry import load_vae
 from explorer.scm.graph import CycleError, Dag
 from explorer.scm.pendulum import VARIABLES, PendulumSCM
-from explorer.data.pendulum import to_input
 
 BATCH = 500
 MAX_N = 100_000
@@ -92,12 +95,9 @@ def _corr(values: dict[str, np.ndarray]) -> np.ndarray:
     return np.corrcoef(np.stack([values[k] for k in VARIABLES]))  # (d, d)
 
 
-@torch.no_grad()
 def generate(model: CausalVAE, cuts: list, n: int, seed: int, device: torch.device | str = "cpu",
              progress: Callable[[float], None] | None = None) -> ExportResult:
     """The de-biased dataset in memory (see the module docstring for the recipe)."""
-    from explorer.lab import graph_of
-
     if not 1 <= n <= MAX_N:
         raise ExportError(f"the size must be between 1 and {MAX_N:,}; got {n}")
     start = time.time()
@@ -117,7 +117,9 @@ def generate(model: CausalVAE, cuts: list, n: int, seed: int, device: torch.devi
     for s in range(0, n, BATCH):
         sl = slice(s, min(n, s + BATCH))
         real = scm.render({k: v[sl] for k, v in values.items()})
-        out = _decode_only(model, real, {k: v[sl] for k, v in do.items()}, edited, device)
+        with torch.inference_mode():
+            out = model_counterfactual(model, real, {k: v[sl] for k, v in do.items()}, edited, device,
+                                       reconstruct=False)
         images[sl] = out["image"]
         for k in VARIABLES:
             labels[k][sl] = out["cf"][k]
@@ -126,23 +128,6 @@ def generate(model: CausalVAE, cuts: list, n: int, seed: int, device: torch.devi
     return ExportResult(cuts=cuts, n=n, seed=seed, values=labels, images=images, corr_before=_corr(values),
                         corr_after=_corr(labels), seconds=time.time() - start,
                         extra={"not_in_graph": [e for e in cuts if e not in learned.edges]})
-
-
-def _decode_only(model: CausalVAE, images: np.ndarray, do: dict[str, np.ndarray], graph: Dag,
-                 device: torch.device | str) -> dict:
-    """Like `lab.model_counterfactual`, but decodes only the counterfactual (half the decoder's work)."""
-    from explorer.lab import keep_matrix, to_uint8
-    from explorer.scm.pendulum import denormalise, normalise
-
-    x = to_input(images).to(device)  # (B, 3, 64, 64)
-    z, style = model.encode(x)  # abduction
-    eps = model.causal.abduct(z)
-    do_z = {VARIABLES.index(k): torch.as_tensor(normalise(k, v), dtype=torch.float32, device=device)
-            for k, v in do.items()}
-    z_cf = model.causal.propagate(eps, z, do_z, keep_matrix(graph, device))  # action + prediction
-    zc = z_cf.cpu().numpy()
-    return {"image": to_uint8(model.decode(z_cf, style)),
-            "cf": {k: denormalise(k, zc[:, j]) for j, k in enumerate(VARIABLES)}}
 
 
 def to_zip(result: ExportResult) -> bytes:
@@ -168,10 +153,6 @@ def to_zip(result: ExportResult) -> bytes:
 def export_pendulum(cuts: list[str], n: int, seed: int, out: Path, device: torch.device | None = None,
                     model: CausalVAE | None = None) -> ExportResult:
     """`python -m explorer export pendulum`: generate, zip and write; raises ExportError or CheckpointError."""
-    from explorer.checkpoints import CheckpointError
-    from explorer.device import pick_device
-    from explorer.lab import load_vae
-
     start = time.time()
     cuts = parse_cuts(cuts)  # a typo fails before the model loads
     device = device or pick_device()

@@ -13,13 +13,14 @@ import torch
 
 from explorer.counterfactual.image import image_counterfactual
 from explorer.data.mnist import load_mnist
-from explorer.data.morpho import DEFAULT_SEED, load_morpho
+from explorer.datasets.morpho import DEFAULT_SEED, load_morpho
+from explorer.metrics.soundness import accuracy, composition, effectiveness, l1, reversibility, true_cf_error
 from explorer.device import pick_device
-from explorer.models.cnn import load_third_party
 from explorer.scm import morphology
 from explorer.scm.morpho import I_LOW, I_SPAN, T_RATE, T_SHAPE, MorphoSCM, tint
 from explorer.training.datasets import colour_values
-from explorer.whatif import CLASSIFIERS, PAGE_HUE_STRENGTH, load_classifier, load_generator
+from explorer.registry import MORPHO, THIRD_PARTY, load_classifier, load_generator
+from explorer.services.image import CLASSIFIERS, PAGE_HUE_STRENGTH
 
 BATCH = 250
 
@@ -52,10 +53,6 @@ def _true_renders(skels: list[np.ndarray], values: dict[str, np.ndarray]) -> tor
     return torch.from_numpy(np.stack(imgs))[:, None]  # (B, 1, 28, 28)
 
 
-def _l1(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.float() - b.float()).abs().mean())
-
-
 def _measure_all(imgs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     g = imgs[:, 0].numpy()
     return (np.array([morphology.measure_thickness(i) for i in g]),
@@ -72,31 +69,28 @@ def _generator_metrics(model, oracle, b: _Batch, skels: list[np.ndarray], seed: 
     # effectiveness: do(digit) judged by the oracle; do(thickness), do(intensity) measured back
     target = (b.values["digit"] + rng.integers(1, 10, m)) % 10  # a different digit, uniformly
     _, img = _cf(model, scm, b.x, b.values, b.noise, {"digit": target}, device)
-    r["effectiveness.digit_acc"] = float((oracle.predict_proba(img).argmax(1).cpu().numpy() == target).mean())
+    r["effectiveness.digit_acc"] = accuracy(oracle.predict_proba(img).argmax(1).cpu().numpy(), target)
     t_new = 0.5 + rng.gamma(T_SHAPE, 1.0 / T_RATE, m)
     cf_t, img_t = _cf(model, scm, b.x, b.values, b.noise, {"thickness": t_new}, device)
     i_new = I_LOW + I_SPAN * rng.random(m)
     cf_i, img_i = _cf(model, scm, b.x, b.values, b.noise, {"intensity": i_new}, device)
     mt, _ = _measure_all(img_t)
     _, mi = _measure_all(img_i)
-    r["effectiveness.thickness_mae"] = float(np.abs(mt - t_new).mean())
-    r["effectiveness.intensity_mae"] = float(np.abs(mi - i_new).mean())
+    r["effectiveness.thickness_mae"] = effectiveness(mt, t_new)
+    r["effectiveness.intensity_mae"] = effectiveness(mi, i_new)
 
     # ground truth: the same interventions rendered by the true mechanisms from the same noise
     true_t, true_i = _true_renders(skels, cf_t), _true_renders(skels, cf_i)
-    r["gt_cf.l1_thickness"] = _l1(img_t, true_t)
-    r["gt_cf.l1_intensity"] = _l1(img_i, true_i)
-    r["reference.true_cf.thickness_mae"] = float(np.abs(_measure_all(true_t)[0] - t_new).mean())
-    r["reference.true_cf.intensity_mae"] = float(np.abs(_measure_all(true_i)[1] - i_new).mean())
-    r["reference.true_cf.oracle_acc"] = float(
-        (oracle.predict_proba(b.x).argmax(1).cpu().numpy() == b.values["digit"]).mean())
+    r["gt_cf.l1_thickness"] = true_cf_error(img_t, true_t)
+    r["gt_cf.l1_intensity"] = true_cf_error(img_i, true_i)
+    r["reference.true_cf.thickness_mae"] = effectiveness(_measure_all(true_t)[0], t_new)
+    r["reference.true_cf.intensity_mae"] = effectiveness(_measure_all(true_i)[1], i_new)
+    r["reference.true_cf.oracle_acc"] = accuracy(oracle.predict_proba(b.x).argmax(1).cpu().numpy(), b.values["digit"])
 
     # composition: the null intervention, once and ten times
-    x = b.x
-    for step in range(1, 11):
-        _, x = _cf(model, scm, x, b.values, b.noise, {}, device)
-        if step in (1, 10):
-            r[f"composition.l1_{step}"] = _l1(x, b.x)
+    null = lambda x: _cf(model, scm, x, b.values, b.noise, {}, device)[1]  # noqa: E731
+    for step, dist in composition(null, b.x, (1, 10), l1).items():
+        r[f"composition.l1_{step}"] = dist
 
     # reversibility: intervene on one random variable, then intervene back to the factual value
     which = rng.integers(0, 3, m)
@@ -107,15 +101,17 @@ def _generator_metrics(model, oracle, b: _Batch, skels: list[np.ndarray], seed: 
             continue
         sub = {kk: vv[j] for kk, vv in b.values.items()}
         noise = {kk: vv[j] for kk, vv in b.noise.items()}
-        there_vals, there = _cf(model, scm, b.x[j], sub, noise, {name: new[j]}, device)
-        _, back = _cf(model, scm, there, there_vals, noise, {name: sub[name]}, device)
-        rev_err[j] = (back - b.x[j]).abs().flatten(1).mean(1).numpy()
+        rev_err[j] = reversibility(
+            lambda: _cf(model, scm, b.x[j], sub, noise, {name: new[j]}, device),  # noqa: B023 (called at once)
+            lambda vals, there: _cf(model, scm, there, vals, noise, {name: sub[name]}, device)[1],  # noqa: B023
+            b.x[j])
         r[f"reversibility.l1_1.{name}"] = float(rev_err[j].mean())
     r["reversibility.l1_1"] = float(rev_err.mean())
 
     return r
 
 
+@torch.inference_mode()  # reads the models only
 def evaluate_morpho(n: int = 1000, seed: int = 0, data_seed: int = DEFAULT_SEED) -> dict[str, float]:
     """All metrics of issue 2 section 5, plus reference values measured on the TRUE counterfactuals."""
     start = time.time()
@@ -125,7 +121,7 @@ def evaluate_morpho(n: int = 1000, seed: int = 0, data_seed: int = DEFAULT_SEED)
     k = np.sort(rng.choice(len(data), size=min(n, len(data)), replace=False))
     b = _Batch(data.images, data.noise, data.values, k)
     model, _ = load_generator(device)
-    oracle = load_classifier("morpho-oracle", device)
+    oracle = load_classifier(MORPHO["oracle"], device)
     skels = [morphology.skeleton(img) for img in load_mnist("test").images[k]]
     r: dict[str, float] = {"n": float(len(k))}
 
@@ -144,8 +140,7 @@ def evaluate_morpho(n: int = 1000, seed: int = 0, data_seed: int = DEFAULT_SEED)
     hue_free = colour_values(data, 0.0, data_seed + 4)["hue"][k]
     colour_conf = torch.from_numpy(tint(b.x[:, 0].numpy(), hue_conf))  # (B, 3, 28, 28)
     colour_free = torch.from_numpy(tint(b.x[:, 0].numpy(), hue_free))
-    classifiers = {name: load_classifier(name, device) for name in CLASSIFIERS}
-    classifiers["digit-recognizer-py"] = load_third_party(device)
+    classifiers = {name: load_classifier(name, device) for name in [*CLASSIFIERS, THIRD_PARTY]}
     for name, clf in classifiers.items():
         x_in = colour_conf if clf.channels == 3 else b.x
         r[f"classifier.{name}.acc"] = _acc(clf, x_in, labels)

@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from explorer.data.text_tasks import CONCEPTS, load_task
+from explorer.datasets.text_tasks import CONCEPTS, load_task
 from explorer.metrics.bootstrap import bootstrap_means, interval
 from explorer.metrics.effects import ate_gt, conexp, treate
-from explorer.models.causalm_pair import WHICH, load_pair
+from explorer.models.causalm_pair import WHICH
+from explorer.registry import load_text_pair
 from explorer.paths import PRETRAINED
 from explorer.scm.templates import persons
 from explorer.training.linear import LinearConfig, accuracy, fit_linear
@@ -64,7 +65,7 @@ def mlp_probe(x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: to
 def evaluate_concept(concept: str, limit: int | None = None, folder: Path = PRETRAINED,
                      split: str = "test") -> dict[str, float]:
     """The effect table of one concept on `split` ("test" for reporting; "val" for choosing settings)."""
-    pair = load_pair(concept, folder)
+    pair = load_text_pair(concept, folder)
     task = load_task(concept, limit)
     test = task.test if split == "test" else task.val
     z_raw = pair.represent(test.texts, erase=False)  # {which: (N, H)} before CF's eraser

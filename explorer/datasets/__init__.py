@@ -1,0 +1,1 @@
+"""Each world's data splits: rendered from its SCM over packaged data, cached."""

@@ -1,0 +1,1 @@
+"""The `python -m explorer evaluate ...` jobs: shipped models scored against the truth."""

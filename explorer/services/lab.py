@@ -1,0 +1,118 @@
+"""The causal-graph lab service: one call per page interaction, everything the page shows comes back.
+
+Loaded once per server process and shared read-only between sessions; `what_if` and `export` are pure
+in their arguments. Values cross this boundary in the scene's own units (degrees, scene units); the
+model's latents in [-1, 1] stay inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from explorer.counterfactual.debias import ExportResult, generate
+from explorer.counterfactual.pendulum import graph_of, model_counterfactual
+from explorer.datasets.pendulum import SEEDS, scenes
+from explorer.interfaces import WhatIfResult
+from explorer.model_thread import on_model_thread
+from explorer.registry import REBUILD_PENDULUM, load_vae
+from explorer.scm.graph import Dag
+from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, PendulumSCM
+from explorer.services.common import clamp_do
+from explorer.types import VarSpec
+
+REBUILD = REBUILD_PENDULUM
+POOL = 500  # real scenes offered on the page
+
+
+@dataclass
+class LabResult(WhatIfResult):
+    """One what-if on one real scene: values in scene units, images (64, 64, 3) uint8.
+
+    `obs` holds the scene's true values, `cf` the model's counterfactual, `true_cf` the TRUE one.
+    """
+
+    index: int = 0
+    encoded: dict[str, float] = field(default_factory=dict)  # what the model reads off the image (abduction)
+    cut: list[tuple[str, str]] = field(default_factory=list)  # edges of the model's graph the user removed
+    inert: list[tuple[str, str]] = field(default_factory=list)  # added edges neither the model nor the physics uses
+    original: np.ndarray | None = None
+    recon: np.ndarray | None = None
+    generated: np.ndarray | None = None
+    true_image: np.ndarray | None = None
+    mse: float = 0.0  # generated vs true counterfactual, pixels in [0, 1]
+
+
+class LabService:
+    """Holds the model, the scene simulator and a pool of real scenes (the test seed)."""
+
+    def __init__(self, device: torch.device, folder: Path | None = None, pool: int = POOL):
+        self.device = device
+        self.model, self.card = load_vae(device, folder)
+        self.scm = PendulumSCM()
+        self.noise, self.values, self.images = scenes(pool, SEEDS["test"])
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def factual(self, index: int) -> dict[str, float]:
+        """The true values of pool scene `index`."""
+        return {k: float(v[index]) for k, v in self.values.items()}
+
+    @property
+    def specs(self) -> dict[str, VarSpec]:
+        return self.scm.specs
+
+    @property
+    def true_graph(self) -> Dag:
+        return TRUE_GRAPH
+
+    @property
+    def learned_graph(self) -> Dag:
+        return graph_of(self.model)
+
+    def edge_probabilities(self) -> np.ndarray:
+        """(d, d) the causal layer's edge probabilities (fixed entries as 0/1)."""
+        return self.model.causal.probabilities().detach().cpu().numpy()
+
+    @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
+    def what_if(self, index: int, do: dict[str, float], edges: set[tuple[str, str]] | None = None) -> LabResult:
+        """Abduction -> action -> prediction for pool scene `index` under `do` in the edited graph.
+
+        Args:
+            index: which real scene (clamped to the pool).
+            do: {concept: value}; values outside a concept's range are clamped (and listed).
+            edges: the edited graph's edges; None keeps the model's learned graph.
+
+        Raises:
+            CycleError: the edited graph has a cycle.
+            ValueError: an unknown concept in `do`.
+        """
+        index = int(min(max(index, 0), len(self) - 1))
+        graph = Dag(VARIABLES, frozenset(edges)) if edges is not None else self.learned_graph  # refuses cycles
+        do_ok, clamped = clamp_do(do, self.specs, "concept", "the scene has")
+        row = {k: v[index:index + 1] for k, v in self.noise.items()}
+        true_cf = self.scm.counterfactual(row, {k: np.array([v]) for k, v in do_ok.items()}, graph)
+        true_img = self.scm.render(true_cf)[0]
+        with torch.inference_mode():
+            out = model_counterfactual(self.model, self.images[index:index + 1], do_ok, graph, self.device)
+        learned = self.learned_graph.edges
+        one = lambda d: {k: float(v[0]) for k, v in d.items()}  # noqa: E731
+        return LabResult(
+            obs=self.factual(index), cf=one(out["cf"]), true_cf=one(true_cf), intervened=sorted(do_ok),
+            downstream=sorted(Dag(VARIABLES, learned & graph.edges).descendants(list(do_ok)) - set(do_ok)),
+            clamped=clamped, index=index, encoded=one(out["values"]),
+            cut=sorted(learned - graph.edges), inert=sorted(graph.edges - learned - TRUE_GRAPH.edges),
+            original=self.images[index], recon=out["recon"][0], generated=out["image"][0], true_image=true_img,
+            mse=float(((out["image"][0].astype(np.float32) - true_img.astype(np.float32)) / 255.0).__pow__(2).mean()))
+
+    def export(self, cuts: list[tuple[str, str]], n: int, seed: int,
+               progress: Callable[[float], None] | None = None):
+        """A de-biased dataset from this lab's model (see `explorer.counterfactual.debias.generate`)."""
+        from explorer.counterfactual.debias import generate
+
+        return generate(self.model, cuts, n, seed, self.device, progress)
