@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
+from explorer.registry import load_classifier, load_generator
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -22,7 +26,18 @@ def test_tiny_training_with_two_ddp_processes(tmp_path):
     assert proc.returncode == 0, log[-3000:]
     assert "distributed_backend=gloo" in log and "All distributed processes registered" in log, log[-3000:]
     assert "MEMBER: 2/2" in log  # both ranks joined
-    for name in ("morpho-cnn", "morpho-cvae"):
-        card = json.loads((out / name / "card.json").read_text())
-        assert card["train"]["devices"] == 2 if name == "morpho-cvae" else card["metrics"]["val_acc"] >= 0.0
+    card = json.loads((out / "morpho-cvae" / "card.json").read_text())
+    assert card["train"]["devices"] == 2
     assert not (out / "morpho-oracle").exists()  # --only was honoured
+    # what the two ranks wrote back is one usable model each: it loads and computes (256 digits and one epoch
+    # are too few for accuracy to mean anything, so the test checks the checkpoints, not the scores)
+    cpu = torch.device("cpu")
+    x = torch.rand(4, 1, 28, 28) * 255
+    probs = load_classifier("morpho-cnn", cpu, out / "morpho-cnn").predict_proba(x).detach()
+    torch.testing.assert_close(probs.sum(1), torch.ones(4))
+    generator, _ = load_generator(cpu, out / "morpho-cvae")
+    parents = {"digit": torch.tensor([1, 2, 3, 4]), "thickness": torch.full((4,), 2.5),
+               "intensity": torch.full((4,), 200.0)}
+    with torch.inference_mode():
+        img = generator.decode(generator.abduct(x, parents), parents)
+    assert img.shape == (4, 1, 28, 28) and torch.isfinite(img).all()

@@ -45,11 +45,6 @@ def noise_for(split: str, scm: MorphoSCM, seed: int = DEFAULT_SEED) -> dict[str,
     return scm.sample_noise(load_mnist(split).labels, split_seed(split, seed))
 
 
-def render_one(source_image: np.ndarray, values: dict[str, float], scm: MorphoSCM) -> np.ndarray:
-    """Renders one sample from its source MNIST image (float32 0-255)."""
-    return scm.render(morphology.skeleton(source_image), values)
-
-
 def _render_chunk(args: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
     sources, thickness, intensity = args
     out = np.empty(sources.shape, np.uint8)

@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from explorer.data.pos import IGNORE
 from explorer.models.text_encoder import TextEncoder, TextEncoderConfig, mean_pool
 
 

@@ -32,10 +32,6 @@ class TextBatch:
     n_tokens: list[int]  # tokens each text had before truncation
     max_len: int
 
-    @property
-    def truncated(self) -> list[bool]:
-        return [n > self.max_len for n in self.n_tokens]
-
 
 class CausalmPair(nn.Module):
     """O and CF encoders of one concept + their linear task heads for every bias level."""
@@ -120,14 +116,27 @@ class CausalmPair(nn.Module):
 
 
 class PairClassifier:
-    """One of the pair's task models behind the project's `predict_proba` interface."""
+    """One task model of the pair (O or CF, at one bias level) as a `Classifier` over texts.
+
+    Its input is strings, so no gradient reaches it: `differentiable` is False, and a counterfactual search
+    over texts must be gradient-free.
+    """
+
+    differentiable = False
 
     def __init__(self, pair: CausalmPair, which: str, level: str):
         self.pair, self.which, self.level = pair, which, level
+        self.name = f"causalm-{pair.concept}-{which}:{level}"
         self.classes = pair.classes
 
-    def predict_proba(self, texts: list[str]) -> np.ndarray:
-        return self.pair.predict(texts, self.level)[self.which]
+    def logits(self, texts: list[str]) -> torch.Tensor:
+        """(N,) texts -> (N, C) logits of the task head."""
+        with torch.inference_mode():
+            z = self.pair.represent(texts)[self.which]  # (N, H)
+            return self.pair.head(self.which, self.level)(z)
+
+    def predict_proba(self, texts: list[str]) -> torch.Tensor:
+        return torch.softmax(self.logits(texts), -1)  # (N, C)
 
 
 def load_pair(concept: str, folders: dict[str, Path], rebuild: str, device: torch.device | str = "cpu"

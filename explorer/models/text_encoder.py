@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -138,16 +138,7 @@ class TextEncoder(nn.Module):
         """The trainable part only: what a fine-tuned encoder ships as."""
         return {f"upper.{k}": v for k, v in self.upper.state_dict().items()}
 
-    def load_delta(self, state: dict[str, torch.Tensor]) -> None:
-        own = {k[len("upper."):]: v for k, v in state.items() if k.startswith("upper.")}
-        self.upper.load_state_dict({k: v.float() for k, v in own.items()})
-
-
 def mean_pool(h: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """(B, T, H), (B, T) -> (B, H): the mean over real tokens (all-MiniLM-L6-v2 was trained with mean pooling)."""
     m = attention_mask.unsqueeze(-1).to(h.dtype)  # (B, T, 1)
     return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-
-
-def config_dict(cfg: TextEncoderConfig) -> dict:
-    return asdict(cfg)

@@ -19,11 +19,10 @@ import colorsys
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from explorer.scm import morphology
 from explorer.scm.graph import Dag
-from explorer.types import Values, VarSpec
+from explorer.types import VarSpec
 
 T_SHAPE, T_RATE = 10.0, 5.0
 I_LOW, I_SPAN = 64.0, 191.0
@@ -51,7 +50,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class MorphoSCM:
     """The SCM; `colour_strength` is None for the grey-scale world, else P(hue follows digit).
 
-    Values and noise are numpy-friendly dicts of 1-D arrays (one row per sample); `to_torch` converts.
+    Values and noise are numpy-friendly dicts of 1-D arrays (one row per sample).
     """
 
     colour_strength: float | None = None
@@ -163,12 +162,3 @@ def tint(grey: np.ndarray, hue: float | np.ndarray) -> np.ndarray:
     hues = np.atleast_1d(np.asarray(hue, np.float64)).ravel()
     rgb = np.stack([hue_rgb(h) for h in hues]).reshape(np.shape(hue) + (3, 1, 1))  # (..., 3, 1, 1)
     return (grey[..., None, :, :] * rgb).astype(np.float32)
-
-
-def to_torch(values: dict[str, np.ndarray], device: torch.device | None = None) -> Values:
-    """Numpy values -> torch Values (digit long, the rest float32)."""
-    out: Values = {}
-    for k, v in values.items():
-        dtype = torch.long if k in ("digit", "source") else torch.float32
-        out[k] = torch.as_tensor(np.asarray(v), dtype=dtype, device=device)
-    return out

@@ -68,7 +68,8 @@ def _val_recon_l1(model: MorphoCVAE, data: MorphoTorch, n: int = 2000) -> float:
     k = torch.arange(min(n, len(data)))
     x = torch.stack([data[i][0] for i in k])  # (n, C, 28, 28)
     parents = {name: v[k] for name, v in data.values.items()}
-    recon = model.decode(model.abduct(x, parents), parents)
+    with torch.inference_mode():  # a reading: the model's methods keep autograd on for searches
+        recon = model.decode(model.abduct(x, parents), parents)
     return float((recon - x).abs().mean())
 
 
