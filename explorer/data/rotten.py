@@ -25,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.types import DEFAULT_SEED
 from explorer.data.safe_pickle import DataPackageError, package_dir
 from explorer.paths import cache_dir
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
-SEED = 2026
 # Target Pearson (phi) correlation between concept and label, from CausaLM's Adjectives experiment.
 BIAS_LEVELS = {"balanced": 0.05, "gentle": 0.40, "aggressive": 0.76}
 PHI_TOLERANCE = 0.02
@@ -255,7 +255,7 @@ def _best_counts(n: np.ndarray, target: float, tol: float) -> np.ndarray:
     return out
 
 
-def biased_subsample(examples: list[ReviewExample], level: str, seed: int = SEED,
+def biased_subsample(examples: list[ReviewExample], level: str, seed: int = DEFAULT_SEED,
                      tol: float = PHI_TOLERANCE) -> list[ReviewExample]:
     """Subsamples so that phi(concept, label) is within `tol` of BIAS_LEVELS[level].
 
@@ -362,7 +362,7 @@ def cached_tags(texts: list[str], progress: bool = True) -> list[dict]:
 
 # --- corpus ---------------------------------------------------------------------------------------
 
-def split_indices(n: int, seed: int = SEED) -> dict[str, np.ndarray]:
+def split_indices(n: int, seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
     """A seeded 70 / 10 / 20 % partition of range(n), each part sorted."""
     perm = np.random.default_rng(seed).permutation(n)
     n_train, n_val = round(n * SPLIT_FRACTIONS["train"]), round(n * SPLIT_FRACTIONS["val"])

@@ -14,12 +14,12 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
+from explorer.types import DEFAULT_SEED
 from explorer.data.mnist import SPLITS, load_mnist
 from explorer.paths import cache_dir
 from explorer.scm import morphology
 from explorer.scm.morpho import MorphoSCM
 
-DEFAULT_SEED = 2026
 Progress = Callable[[int, int], None]  # (done, total)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from explorer.types import DEFAULT_SEED
 from explorer.data.pos import POS_CONTROL, pos_index
 
 CONCEPTS = ("adjectives", "gender", "race")
@@ -65,7 +66,7 @@ def _adjectives(limit: int | None) -> TextTask:
 
     by_level, realised = {}, {}
     for level in BIAS_LEVELS:
-        rows = biased_subsample(train, level, seed=2026)
+        rows = biased_subsample(train, level, seed=DEFAULT_SEED)
         by_level[level] = split(rows)
         realised[level] = float(phi([r.concept for r in rows], [r.label for r in rows]))
     stage1 = {

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.types import DEFAULT_SEED
 from explorer.datasets.text_tasks import CONCEPTS, load_task
 from explorer.metrics.effects import ate_gt, treate
 from explorer.registry import load_text_pair
@@ -36,7 +37,7 @@ def _softmax(head: torch.nn.Linear, z: torch.Tensor) -> np.ndarray:
 
 
 def ablate_concept(concept: str, split: str = "val", folder: Path = PRETRAINED,
-                   limit: int | None = None, seed: int = 2026) -> dict[str, float]:
+                   limit: int | None = None, seed: int = DEFAULT_SEED) -> dict[str, float]:
     pair = load_text_pair(concept, folder)
     task = load_task(concept, limit)
     ev = task.val if split == "val" else task.test

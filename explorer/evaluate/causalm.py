@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.types import DEFAULT_SEED
 from explorer.datasets.text_tasks import CONCEPTS, load_task
 from explorer.metrics.bootstrap import bootstrap_means, interval
 from explorer.metrics.effects import ate_gt, conexp, treate
@@ -44,7 +45,7 @@ def _probs(pair, z: torch.Tensor, which: str, level: str) -> np.ndarray:
 
 
 def mlp_probe(x: torch.Tensor, y: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
-              hidden: int = 256, steps: int = 600, seed: int = 2026) -> float:
+              hidden: int = 256, steps: int = 600, seed: int = DEFAULT_SEED) -> float:
     """(N, H) features and (N,) binary labels -> test accuracy of a fresh one-hidden-layer probe.
 
     A fixed full-batch recipe, like the linear probe: nothing here is tuned on any split.

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.types import DEFAULT_SEED
 from explorer.datasets.text_tasks import load_task
 from explorer.metrics.effects import ate_gt, treate
 from explorer.evaluate.causalm import mlp_probe
@@ -66,7 +67,7 @@ def _cross_halves(z: torch.Tensor, y: torch.Tensor, halvings: list[torch.Tensor]
 
 @torch.no_grad()
 def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, limit: int | None = None,
-                  ranks: tuple[int, ...] = RANKS, seed: int = 2026, keep_between: bool = False,
+                  ranks: tuple[int, ...] = RANKS, seed: int = DEFAULT_SEED, keep_between: bool = False,
                   halvings: int = HALVINGS) -> dict[str, float]:
     """keep_between: also keep the bank's gender gap out of the erased directions (`NameBank.keep_between`);
     halvings: how many random halvings of the persons probe_halves averages over (fewer in smoke runs)."""

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from explorer.types import DEFAULT_SEED
+
 N_BOOT = 2000
-SEED = 2026
+SEED = DEFAULT_SEED
 
 
 def _unit_sums(values: np.ndarray, groups: list[str] | None) -> tuple[np.ndarray, np.ndarray]:

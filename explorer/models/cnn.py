@@ -12,6 +12,7 @@ import torch.nn as nn
 from explorer.checkpoints import CheckpointError
 
 DIGITS = [str(d) for d in range(10)]
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the normalisation digit-recognizer-py was trained with
 
 
 @dataclass
@@ -84,14 +85,14 @@ class TorchClassifier:
 
 
 class _Normalised(nn.Module):
-    """0-255 input -> the third-party model's expected normalisation (mean 0.1307, std 0.3081)."""
+    """0-255 input -> the third-party model's expected normalisation (MNIST's pixel mean and std on [0, 1])."""
 
     def __init__(self, inner: nn.Module):
         super().__init__()
         self.inner = inner
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner((x / 255.0 - 0.1307) / 0.3081)
+        return self.inner((x / 255.0 - MNIST_MEAN) / MNIST_STD)
 
 
 class ThirdPartyMissing(CheckpointError):

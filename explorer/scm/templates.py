@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from explorer.types import DEFAULT_SEED
 from explorer.data.race_names import (english_words, load_first_name_races, load_surname_races,
                                       surnames_by_frequency)
 from explorer.data.rotten import phi
@@ -28,7 +29,7 @@ from explorer.data.safe_pickle import load_resume_names, package_dir
 CLASSES = ("anger", "fear", "joy", "sadness")
 CONCEPTS = ("gender", "race")
 SPLITS = ("train", "val", "test")
-SEED = 2026
+SEED = DEFAULT_SEED
 TEMPLATE_BIAS = {"balanced": 0.0, "gentle": 0.3, "aggressive": 0.6}
 TARGET_CLASS = {"gender": "joy", "race": "anger"}  # demonstration of an injected bias only
 DEFAULT_N = {"train": 6000, "val": 1000, "test": 2000}

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from explorer.types import DEFAULT_SEED
 from explorer.data.pos import IGNORE, pos_index  # noqa: F401  (pos_index: re-exported)
 from explorer.models.text_encoder import TextEncoder
 
@@ -53,7 +54,7 @@ def static_mask(ids: torch.Tensor, special: torch.Tensor, mask_id: int, rng: np.
 
 def build_stage1(encoder: TextEncoder, tokenizer, texts: list, sent_concept: list[int], sent_control: list[int],
                  words: list[list[str]] | None = None, tok_concept: list[list[int]] | None = None,
-                 tok_control: list[list[int]] | None = None, seed: int = 2026, batch: int = 64,
+                 tok_control: list[list[int]] | None = None, seed: int = DEFAULT_SEED, batch: int = 64,
                  progress=None, clean: bool = True) -> list[Stage1Item]:
     """Tokenises, masks and runs the frozen lower layers once for every text.
 

@@ -12,13 +12,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from explorer.types import DEFAULT_SEED
+
 
 @dataclass
 class LinearConfig:
     steps: int = 400
     lr: float = 0.05
     weight_decay: float = 1e-4
-    seed: int = 2026
+    seed: int = DEFAULT_SEED
 
 
 def fit_linear(x: torch.Tensor, y: torch.Tensor, n_classes: int, cfg: LinearConfig = LinearConfig(),

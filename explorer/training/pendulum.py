@@ -37,6 +37,7 @@ from explorer.training.modules import PrintProgress
 
 COMPONENTS = ("regressor", "vae")
 GRAPH_MODES = ("partial", "learned", "fixed")
+VAL_BATCH = 250  # scenes per validation step: bounds the decoder's activations at a few hundred MB
 
 
 def fixed_matrix(mode: str) -> list[list[int]]:
@@ -295,8 +296,8 @@ def learned_edges(model: CausalVAE) -> list[str]:
 @torch.no_grad()
 def _vae_val_metrics(model: CausalVAE, images: np.ndarray, y: np.ndarray) -> dict[str, float]:
     z, recon = [], []
-    for s in range(0, len(images), 250):
-        x = to_input(images[s:s + 250])
+    for s in range(0, len(images), VAL_BATCH):
+        x = to_input(images[s:s + VAL_BATCH])
         zz, style = model.encode(x)
         z.append(zz)
         recon.append(((model.decode(zz, style) - x) ** 2).mean((1, 2, 3)))
@@ -326,9 +327,9 @@ def _val_interventions(model: CausalVAE, cfg: PendulumTrainConfig, noise: dict[s
         new = rng.uniform(SPECS[name].low, SPECS[name].high, len(images))
         target = normalise(name, new).astype(np.float32)  # (n,)
         truth = to_input(scm.render(scm.counterfactual(noise, {name: new})))  # (n, 3, 64, 64)
-        cf = torch.cat([counterfactual(ConceptSCM(model), VAEMechanism(model), to_input(images[s:s + 250]),
-                                       {name: torch.from_numpy(target[s:s + 250])}, reconstruct=True).x_cf
-                        for s in range(0, len(images), 250)])  # (n, 3, 64, 64)
+        cf = torch.cat([counterfactual(ConceptSCM(model), VAEMechanism(model), to_input(images[s:s + VAL_BATCH]),
+                                       {name: torch.from_numpy(target[s:s + VAL_BATCH])}, reconstruct=True).x_cf
+                        for s in range(0, len(images), VAL_BATCH)])  # (n, 3, 64, 64)
         out[f"val_gt_cf_mse_{name}"] = float(((cf - truth) ** 2).mean())
         if regressor is not None:
             read = predict_batches(regressor, (cf * 255).round().byte().permute(0, 2, 3, 1).numpy())[:, j]
