@@ -18,10 +18,9 @@ from explorer.metrics.soundness import accuracy, composition, effectiveness, l1,
 from explorer.device import pick_device
 from explorer.scm import morphology
 from explorer.scm.thickness_published import thickness_published_batch
-from explorer.scm.morpho import I_LOW, I_SPAN, T_RATE, T_SHAPE, MorphoSCM, tint
+from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, I_LOW, I_SPAN, T_RATE, T_SHAPE, MorphoSCM, tint
 from explorer.training.datasets import colour_values
 from explorer.registry import MORPHO, THIRD_PARTY, load_classifier, load_generator
-from explorer.services.image import CLASSIFIERS, PAGE_HUE_STRENGTH
 
 BATCH = 250
 
@@ -141,11 +140,11 @@ def evaluate_morpho(n: int = 1000, seed: int = 0, data_seed: int = DEFAULT_SEED)
 
     # the classifiers to explain, on the factual test images
     labels = b.values["digit"]
-    hue_conf = colour_values(data, PAGE_HUE_STRENGTH, data_seed + 3)["hue"][k]
+    hue_conf = colour_values(data, CONFOUNDED_HUE_STRENGTH, data_seed + 3)["hue"][k]
     hue_free = colour_values(data, 0.0, data_seed + 4)["hue"][k]
     colour_conf = torch.from_numpy(tint(b.x[:, 0].numpy(), hue_conf))  # (B, 3, 28, 28)
     colour_free = torch.from_numpy(tint(b.x[:, 0].numpy(), hue_free))
-    classifiers = {name: load_classifier(name, device) for name in [*CLASSIFIERS, THIRD_PARTY]}
+    classifiers = {name: load_classifier(name, device) for name in [MORPHO["classifier"], MORPHO["classifier_hue"], THIRD_PARTY]}
     for name, clf in classifiers.items():
         x_in = colour_conf if clf.channels == 3 else b.x
         r[f"classifier.{name}.acc"] = _acc(clf, x_in, labels)

@@ -28,6 +28,8 @@ T_SHAPE, T_RATE = 10.0, 5.0
 I_LOW, I_SPAN = 64.0, 191.0
 I_NOISE_SD = 0.5
 HUE_SD = 0.02
+# The confounded colour world: P(hue follows the digit). The hue CNN is trained in it and the page shows it.
+CONFOUNDED_HUE_STRENGTH = 0.95
 
 SPECS = {
     "digit": VarSpec("digit", "categorical", 0, 9, 0, 1, "digit"),

@@ -22,11 +22,12 @@ from explorer.models.cnn import CNNConfig, DigitCNN
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
 from explorer.paths import PRETRAINED
 from explorer.registry import MORPHO as NAMES
+from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH
 from explorer.training.datasets import MorphoTorch, colour_values
 from explorer.training.modules import ClassifierModule, GeneratorModule, PrintProgress
 
 COMPONENTS = ("classifier", "classifier_hue", "oracle", "generator")
-HUE_STRENGTH = 0.95  # the confounded training world: 95 % of digits wear "their" colour
+HUE_STRENGTH = CONFOUNDED_HUE_STRENGTH  # the confounded training world: 95 % of digits wear "their" colour
 
 
 
