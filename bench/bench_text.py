@@ -4,7 +4,7 @@ The pair shares the base encoder's frozen lower layers, so one sentence costs 4 
 run through the packed inference pass (explorer/models/bert_packed.py). Two baselines in the same run: the
 same shared layers through the `transformers` modules (`reference=True`, what shipped before the packed pass),
 and the sentence through the full 6-layer MiniLM twice, once per model, as two separately fine-tuned encoders
-would need. A last row times the page's whole call, `TextService.analyse` (the explicit counterfactual text, then
+would need. A last row times the page's whole call, `TextService.what_if` (the explicit counterfactual text, then
 both models on the text and on its rewrite). Each with torch on 1 and 2 threads (the app uses 1).
 Target: < 30 ms per sentence on CPU.
 
@@ -63,7 +63,7 @@ def _two_full_encoders(pair, sentence: str, level: str):
 
 def _bench_concept(service: TextService, concept: str, level: str, runs: int) -> dict:
     """Both thread counts for one concept's sentence: the three rows' stats and the ratio to the baseline."""
-    pair = service.pair(concept)
+    pair = service.load(concept)
     sentence = SENTENCES[concept]
     rows: dict = {"sentence": sentence, "tokens": len(pair.tokenizer(sentence)["input_ids"])}
     for threads in (1, 2):
@@ -71,7 +71,7 @@ def _bench_concept(service: TextService, concept: str, level: str, runs: int) ->
         times = _time({"shared": lambda: pair.predict([sentence], level),
                        "modules": lambda: pair.predict([sentence], level, reference=True),
                        "baseline": _two_full_encoders(pair, sentence, level),
-                       "page": lambda: service.analyse(sentence, concept, level)}, runs)
+                       "page": lambda: service.what_if(sentence, concept, level)}, runs)
         shared, modules, baseline, page = (stats(times[k]) for k in ("shared", "modules", "baseline", "page"))
         rows[f"threads_{threads}"] = {"pair_predict_seconds": shared, "pair_predict_modules_seconds": modules,
                                       "two_full_encoders_seconds": baseline, "analyse_seconds": page,

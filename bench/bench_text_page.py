@@ -5,7 +5,7 @@ from the Ctrl+Enter that submits the text until the page shows its rewrite ("My 
 what-if part has settled (nothing stale, the probability chart drawn), measured in the page with
 performance.now(). Baseline in the same run: the same round trip on bench/baseline_text_app.py, which echoes
 the text and draws a bar chart without any model. A third row times the explorer call alone, in-process
-(`TextService.analyse`, 1 torch thread as the server runs it), on the same sentences.
+(`TextService.what_if`, 1 torch thread as the server runs it), on the same sentences.
 
 Usage: `python bench/bench_text_page.py [--sentences 24]` (set EXPLORER_PRETRAINED to use other checkpoints).
 """
@@ -55,11 +55,11 @@ torch.set_num_threads(1)  # as the server does (explorer/ui/loader.py)
 service = TextService()
 texts = json.loads(sys.argv[1])
 for t in texts[:3]:
-    service.analyse(t, "gender", "balanced")  # warm-up
+    service.what_if(t, "gender", "balanced")  # warm-up
 out = []
 for t in texts:
     t0 = time.perf_counter()
-    service.analyse(t, "gender", "balanced")
+    service.what_if(t, "gender", "balanced")
     out.append(time.perf_counter() - t0)
 print("RESULT" + json.dumps(out))
 """

@@ -4,6 +4,12 @@ import streamlit as st
 
 from explorer import ui
 from explorer.device import describe
+from explorer.paths import PRETRAINED
+from explorer.services.common import model_cards
+from explorer.ui.common.loader import load
+from explorer.ui.image_whatif import IMAGE
+from explorer.ui.models import classifier_list, model_cards as show_cards
+from explorer.ui.render import example_picture
 
 ui.run_through_app()
 
@@ -23,18 +29,17 @@ had used a thicker pen?* Answering takes three steps:
 Because the particulars are kept, the answer is the *same* digit, changed only where the change leads.
 """)
 
-service = ui.load_service(stop=False)
+service = load(IMAGE, stop=False)  # without the models, the page still explains and lists what is there
 if service is not None:
-    result = service.what_if(0, {"thickness": 5.0})  # one live explorer call: do(thickness = 5 px)
-    ui.example_picture(result)
+    example_picture(service.what_if(0, {"thickness": 5.0}))  # one live explorer call: do(thickness = 5 px)
 st.page_link("pages/image_whatif.py", label="Try it yourself on the Image what-if page", icon=":material/image:")
 st.page_link("pages/text_whatif.py", label="Or ask it of a text: the Text what-if page", icon=":material/text_fields:")
 
 st.header("The models shipped with the app")
-if service is not None:
-    ui.classifier_list(service.classifiers)
-ui.model_cards()
+view = service.page() if service is not None else None
+if view is not None:
+    classifier_list(view.classifiers)
+show_cards(model_cards(PRETRAINED), PRETRAINED)
 
 st.header("Where it runs")
-device = service.device if service is not None else None
-st.markdown(f"The models run on **{describe(device) if device is not None else 'not loaded yet'}**.")
+st.markdown(f"The models run on **{describe(view.device) if view is not None else 'not loaded yet'}**.")

@@ -3,6 +3,9 @@
 import streamlit as st
 
 from explorer import ui
+from explorer.ui import image_whatif as image_ui
+from explorer.ui import render
+from explorer.ui.common.loader import load
 
 ui.run_through_app()
 
@@ -10,40 +13,39 @@ st.title("What if this digit had been written differently?")
 st.markdown("Pick a real handwritten digit, then **set** one of its causes, e.g. *what if it had been "
             "written with a thicker pen?* The model redraws the **same** digit under your change, and "
             "three classifiers say which digit they see, before and after.")
-service = ui.load_service()
-ui.apply_link(service)
-for note in ui.link_notes():
+service = load(image_ui.IMAGE)
+view = service.page()  # the picker's range and gallery, both worlds' variables and graphs
+for note in image_ui.read_link(view):  # `?index=12&world=colour&thickness=4.5`, a shared link or Back
     st.warning(note)
 
 st.subheader("1 · Pick a digit")
-index, coloured = ui.sample_picker(service)
+index, coloured = image_ui.sample_picker(view)
 
 
 @st.fragment
 def what_if(index: int, coloured: bool) -> None:
     """Only this part reruns when a slider moves: the controls, the explorer call and its pictures."""
-    specs = service.specs(coloured)
-    factual = {k: float(v[0]) for k, v in service.row(index, coloured)[1].items()}
+    world = view.worlds[coloured]
     st.subheader("2 · Ask what if")
     controls, shown = st.columns([1, 2.6], gap="medium")
     with controls:
         st.caption("Tick **do(...)** or move a slider to *set* a variable. Variables you leave unticked "
                    "follow their causes: setting only thickness also changes intensity (thicker strokes are "
                    "drawn brighter here), unless you tick intensity too.")
-        do = ui.intervention_controls(specs, factual, key=(index, coloured))
+        do = image_ui.controls(world.specs, service.factual(index, coloured), index, coloured)
 
     result = service.what_if(index, do, coloured)  # abduction -> action -> prediction
 
     with shown:
-        ui.clamp_notes(result, specs)
-        ui.pictures(result)
-        ui.downstream_note(result, specs)
-        ui.attributes(result, specs)
+        render.clamp_notes(result, world.specs)
+        render.pictures(result)
+        render.downstream_note(result, world.specs)
+        render.attributes(result, world.specs)
     st.subheader("3 · What the classifiers see")
-    ui.predictions(result)
+    render.predictions(result)
     st.subheader("4 · The causal graph of this world")
-    ui.causal_graph(result, service.worlds[coloured].graph)
-    ui.write_link(result.index, coloured, do, specs)
+    render.causal_graph(result, world.graph)
+    image_ui.write_link(result.index, coloured, do, world.specs)
 
 
 what_if(index, coloured)

@@ -4,8 +4,11 @@ CausaLM models say, on your text and on its explicit rewrite."""
 import streamlit as st
 
 from explorer import ui
+from explorer.services.audit import AuditError
 from explorer.services.text import TextInputError
+from explorer.ui import text_audit
 from explorer.ui import text_whatif as text_ui
+from explorer.ui.common.loader import load
 
 ui.run_through_app()
 
@@ -16,33 +19,60 @@ st.markdown("Would a model read a review differently **without its adjectives**,
             "the concept (CausaLM, Feder et al. 2021). Where they disagree, the concept mattered to the original "
             "model. Your text is also **rewritten** without the concept, so you can check the estimate against "
             "what the original model says about the rewrite.")
-service = text_ui.shared_text_whatif()
-for note in text_ui.apply_link():  # `?concept=…&level=…&text=…` from a shared link, once per session
+service = load(text_ui.TEXT)  # quick: each concept's models load when the concept is first shown
+for note in text_ui.read_link():  # `?concept=…&level=…&text=…` from a shared link or Back
     st.warning(note)
 
 st.subheader("1 · Choose a concept")
-concept, level = text_ui.concept_picker()
+concept, level, level_column = text_ui.concept_picker()
+view = service.page(concept, level)  # the examples, the measured effects, the audit's models
+text_ui.level_caption(level_column, level, view)
 
 
 @st.fragment
 def what_if(concept: str, level: str) -> None:
     """Only this part reruns when the text changes: the text, the explorer call and its result."""
     st.subheader("2 · Type or pick a text")
-    text = text_ui.text_input(concept)
-    text_ui.write_link(concept, level, text)
+    text = text_ui.text_input(view)
+    text_ui.write_link(concept, level, text, view)
     try:
-        result = service.analyse(text, concept, level)  # both models on the text and on its rewrite
+        result = service.what_if(text, concept, level)  # both models on the text and on its rewrite
     except TextInputError as err:
         st.info(str(err))
         return
     text_ui.result_view(result)
 
 
-if text_ui.load_models(service, concept):
+if load(text_ui.TEXT, part=concept, stop=False) is not None:  # the concept's models, or the card saying why not
     what_if(concept, level)
 
 st.subheader("3 · The concept's effect, measured on the test set")
-text_ui.effects_section(concept, level)
+text_ui.effects_section(view, level)
 
 st.subheader("4 · Audit your own texts")
-st.fragment(text_ui.audit_section)(service, concept, level)  # its own fragment: an upload does not rerun the what-if
+
+
+@st.fragment
+def audit() -> None:
+    """Its own fragment: an upload does not rerun the what-if. A new file (or model) is one service call."""
+    asked = text_audit.audit_controls(view)
+    if asked is None:
+        return
+    upload, model = asked
+    report = text_audit.kept_report(upload, model)
+    if report is None:
+        if load(text_ui.TEXT, part=text_audit.model_concept(model), stop=False) is None:
+            return  # the model's card says why
+        progress = text_audit.AuditProgress()
+        try:
+            report = service.audit(upload.getvalue(), model, text_audit.PAGE_MAX_ROWS, progress)
+        except AuditError as err:
+            text_audit.cannot_audit(err)
+            return
+        finally:
+            progress.close()
+        text_audit.keep_report(upload, model, report)
+    text_audit.report_view(report)
+
+
+audit()

@@ -23,9 +23,9 @@ needs_model = pytest.mark.skipif(not SHIPPED, reason="no shipped pendulum model:
 
 @pytest.fixture(scope="module")
 def lab():
-    from explorer.ui.graph_lab import shared_lab
+    from explorer.ui.graph_lab import LAB
 
-    return shared_lab()  # the same cached instance the page uses (one per process)
+    return LAB.shared()  # the same cached instance the page uses (one per process)
 
 
 def _row(at: AppTest, label: str) -> list[str]:
@@ -35,7 +35,7 @@ def _row(at: AppTest, label: str) -> list[str]:
 
 
 def _fmt(name: str, value: float) -> str:
-    from explorer.ui.widgets import fmt
+    from explorer.ui.common.format import fmt
 
     return fmt(SPECS[name], value, unit=True)
 

@@ -28,9 +28,9 @@ WHATIF = "pages/image_whatif.py"
 @pytest.fixture(scope="module")
 def service():
     """The same cached service the pages use (Streamlit's resource cache is per process)."""
-    from explorer.ui.loader import shared_service
+    from explorer.ui.image_whatif import IMAGE
 
-    return shared_service()
+    return IMAGE.shared()
 
 
 def _image(at: AppTest, caption_part: str) -> str:

@@ -45,9 +45,9 @@ def test_probability_panels_are_stacked_full_width_rows_with_every_digit():
 
 
 def _text_result(changed: bool):
-    probs = {"o": np.array([0.05, 0.05, 0.8, 0.1]), "cf": np.array([0.1, 0.1, 0.7, 0.1])}
-    return SimpleNamespace(probs=probs, probs_cf_text=probs, classes=("anger", "fear", "joy", "sadness"),
-                           counterfactual=SimpleNamespace(changed=changed))
+    o, cf = np.array([0.05, 0.05, 0.8, 0.1]), np.array([0.1, 0.1, 0.7, 0.1])
+    return SimpleNamespace(probs={"o": (o, o), "cf": (cf, cf)}, classes=("anger", "fear", "joy", "sadness"),
+                           rewrite=SimpleNamespace(changed=changed))
 
 
 def test_text_probability_panels_share_one_axis_and_centre_their_titles():

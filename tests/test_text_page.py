@@ -33,9 +33,9 @@ needs_adjectives = pytest.mark.skipif(not _shipped("adjectives"), reason=f"no Ca
 
 @pytest.fixture(scope="module")
 def service():
-    from explorer.ui.text_whatif import shared_text_whatif
+    from explorer.ui.text_whatif import TEXT
 
-    return shared_text_whatif()  # the same cached instance the page uses (one per process)
+    return TEXT.shared()  # the same cached instance the page uses (one per process)
 
 
 def _type(at: AppTest, text: str) -> AppTest:
@@ -61,11 +61,11 @@ def test_typed_sentence_shows_both_models_and_the_rewrite(service):
     at.radio(key="text_concept").set_value("gender").run()
     text = "My sister was furious about the letter from Lakisha."
     _type(at, text)
-    result = service.analyse(text, "gender", at.selectbox(key="text_level").value)
+    result = service.what_if(text, "gender", at.selectbox(key="text_level").value)
     assert _predictions(at) == prediction_lines(result)
     assert len(_predictions(at)) == 4  # O and CF, on the text and on its rewrite
     assert counterfactual_html(result) in _markdown(at)
-    assert "brother" in result.counterfactual.text_cf and "brother" in _markdown(at)
+    assert "brother" in result.cf and "brother" in _markdown(at)
     assert len(at.get("plotly_chart")) >= 1
 
 
@@ -127,7 +127,7 @@ def test_a_shared_link_opens_its_concept_level_and_text_and_the_address_bar_foll
     assert (at.radio(key="text_concept").value, at.selectbox(key="text_level").value) == ("race", "gentle")
     assert at.text_area(key="text_input").value == text
     from explorer.ui.text_charts import prediction_lines
-    assert _predictions(at) == prediction_lines(service.analyse(text, "race", "gentle"))
+    assert _predictions(at) == prediction_lines(service.what_if(text, "race", "gentle"))
     assert at.query_params == {"concept": "race", "level": "gentle", "text": text}
     _type(at, "My sister was glad.")
     assert at.query_params == {"concept": "race", "level": "gentle", "text": "My sister was glad."}
@@ -220,7 +220,7 @@ def test_a_bad_upload_is_named_not_raised():
 
 
 def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
-    from explorer.services import text as textwhatif
+    from explorer.services import text_effects
 
     numbers = {"ate_gt": 0.38, "treate": 0.35, "conexp": 0.10, "acc_o": 0.8, "acc_cf": 0.79, "probe_o": 0.9,
                "probe_cf": 0.52, "probe_majority": 0.5, "realised_bias": 0.05, "gap_ci_low": 0.01,
@@ -229,7 +229,7 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
     data = {f"gender.{lv}.{k}": v for lv in ("balanced", "gentle", "aggressive") for k, v in numbers.items()}
     path = tmp_path / "evaluate_causalm.json"
     path.write_text(json.dumps(data))
-    monkeypatch.setattr(textwhatif, "EFFECTS_JSON", path)
+    monkeypatch.setattr(text_effects, "EFFECTS_JSON", path)
     at = open_page(PAGE)
     at.radio(key="text_concept").set_value("gender").run()
     text = _markdown(at)
@@ -247,14 +247,14 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
     assert not [c for c in table.columns if "ci" in c or "heldout" in c]
     assert list(table.index) == ["balanced", "gentle", "aggressive"] and table["TReATE"].iloc[0] == 0.35
 
-    monkeypatch.setattr(textwhatif, "EFFECTS_JSON", tmp_path / "nothing.json")
+    monkeypatch.setattr(text_effects, "EFFECTS_JSON", tmp_path / "nothing.json")
     at = open_page(PAGE)
     assert any("python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json" in i.value
                for i in at.info)
 
 
 def test_a_probe_below_the_guess_rate_is_explained(tmp_path):
-    from explorer.services.text import effects_reading, effects_table
+    from explorer.services.text_effects import effects_reading, effects_table
 
     numbers = {"ate_gt": 0.2, "treate": 0.18, "probe_o": 0.78, "probe_majority": 0.67}
     path = tmp_path / "e.json"
@@ -266,7 +266,7 @@ def test_a_probe_below_the_guess_rate_is_explained(tmp_path):
 
 
 def test_other_models_never_show_the_shipped_models_numbers(tmp_path):
-    from explorer.services.text import EFFECTS_JSON, EffectsMissing, effects_source, effects_table
+    from explorer.services.text_effects import EFFECTS_JSON, EffectsMissing, effects_source, effects_table
 
     assert effects_source(ROOT / "pretrained")[0] == EFFECTS_JSON  # the shipped models: bench/results/
     path, command = effects_source(tmp_path)  # anyone else's: next to their checkpoints

@@ -13,20 +13,20 @@ import torch
 
 from explorer.counterfactual.image import image_counterfactual
 from explorer.data.mnist import load_mnist
-from explorer.datasets.morpho import DEFAULT_SEED, noise_for
+from explorer.datasets.morpho import noise_for
 from explorer.interfaces import WhatIfResult
 from explorer.model_thread import on_model_thread
 from explorer.models.cnn import TorchClassifier
 from explorer.registry import MORPHO, REBUILD_MORPHO, THIRD_PARTY, load_classifier, load_generator
 from explorer.scm import morphology
-from explorer.scm.morpho import MorphoSCM, tint
+from explorer.scm.graph import Dag
+from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, MorphoSCM, tint
 from explorer.services.common import clamp_do
-from explorer.types import VarSpec
+from explorer.types import DEFAULT_SEED, VarSpec
 
 REBUILD = REBUILD_MORPHO
 # One name per classifier on every page (the list, the charts, the Home page); the descriptions say the rest.
 CLASSIFIERS = {MORPHO["classifier"]: "Project CNN (grey)", MORPHO["classifier_hue"]: "Project CNN (colour-trained)"}
-PAGE_HUE_STRENGTH = 0.95  # the colour world shown on the page matches the one the hue CNN was trained in
 
 
 @dataclass
@@ -44,6 +44,34 @@ class ImageResult(WhatIfResult):
     causes: dict[str, list[str]] = field(default_factory=dict)  # intervened -> the downstream variables it causes
 
 
+@dataclass(frozen=True)
+class ImageWorld:
+    """One of the page's two worlds: its variables and its causal graph (the colour world adds hue)."""
+
+    coloured: bool
+    specs: dict[str, VarSpec]
+    graph: Dag
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    """What the page shows besides a what-if, fetched once per page run (nothing here changes with a slider).
+
+    Attributes:
+        n: how many test digits there are to pick from.
+        gallery: (test index, digit, (28, 28) uint8 source stroke) for the first test digit of each class 0-9.
+        worlds: {coloured: ImageWorld} for the grey world (False) and the colour world (True).
+        classifiers: {name: description} of the classifiers every what-if asks.
+        device: where the models run.
+    """
+
+    n: int
+    gallery: tuple[tuple[int, int, np.ndarray], ...]
+    worlds: dict[bool, ImageWorld]
+    classifiers: dict[str, str]
+    device: torch.device
+
+
 class ImageService:
     """Holds the test digits, their noise, the generator and the classifiers."""
 
@@ -54,16 +82,36 @@ class ImageService:
                                                         for n in [*CLASSIFIERS, THIRD_PARTY]}
         mnist = load_mnist("test")
         self.sources = mnist.images  # (N, 28, 28) uint8: the exogenous source strokes
-        self.worlds = {False: MorphoSCM(), True: MorphoSCM(PAGE_HUE_STRENGTH)}
+        # the colour world shown on the page is the one the hue CNN was trained in
+        self.worlds = {False: MorphoSCM(), True: MorphoSCM(CONFOUNDED_HUE_STRENGTH)}
         self.noise = {c: noise_for("test", scm, seed) for c, scm in self.worlds.items()}
         self.values = {c: scm.counterfactual(self.noise[c]) for c, scm in self.worlds.items()}
+        labels = self.values[False]["digit"]  # (N,)
+        first = [int(np.flatnonzero(labels == d)[0]) for d in range(10)]  # a small, varied gallery
+        self._page = ImagePage(len(self.sources), tuple((i, int(labels[i]), self.sources[i]) for i in first),
+                               {c: self.world(c) for c in self.worlds},
+                               {n: c.description for n, c in self.classifiers.items()}, device)
 
     def __len__(self) -> int:
         return len(self.sources)
 
-    def specs(self, coloured: bool = False) -> dict[str, VarSpec]:
-        """The world's variables (the colour world adds hue); a method, as the page picks the world."""
-        return self.worlds[coloured].specs
+    @property
+    def specs(self) -> dict[str, VarSpec]:
+        """Every variable of either world: the colour world's, which adds hue to the grey world's.
+
+        One world's own variables come with `world(coloured)`: the page picks the world with a toggle, so
+        which variables a what-if may set depends on an argument, which a property cannot take.
+        """
+        return self.worlds[True].specs
+
+    def world(self, coloured: bool) -> ImageWorld:
+        """The grey (False) or the colour (True) world: its variables and its graph."""
+        scm = self.worlds[coloured]
+        return ImageWorld(coloured, scm.specs, scm.graph)
+
+    def page(self) -> ImagePage:
+        """The page's picker range, gallery, worlds, classifiers and device (built once, at load)."""
+        return self._page
 
     def factual(self, index: int, coloured: bool = False) -> dict[str, float]:
         """The factual values of test digit `index`."""
@@ -82,7 +130,7 @@ class ImageService:
         """Abduction -> action -> prediction for test sample `index` under `do` (values clamped to range)."""
         index = int(min(max(index, 0), len(self) - 1))
         scm = self.worlds[coloured]
-        do_ok, clamped = clamp_do(do, self.specs(coloured), "variable", "this world has")
+        do_ok, clamped = clamp_do(do, scm.specs, "variable", "this world has")
         noise, obs = self.row(index, coloured)
         skel = morphology.skeleton(self.sources[index])
         grey_np = morphology.set_intensity(morphology.draw(skel, float(obs["thickness"][0])), float(obs["intensity"][0]))

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from explorer.counterfactual.debias import ExportResult, generate
+from explorer.counterfactual.debias import DEFAULT_CUT, ExportResult, generate, to_zip
 from explorer.counterfactual.pendulum import graph_of, model_counterfactual
 from explorer.datasets.pendulum import SEEDS, scenes
 from explorer.interfaces import WhatIfResult
@@ -47,6 +47,37 @@ class LabResult(WhatIfResult):
     mse: float = 0.0  # generated vs true counterfactual, pixels in [0, 1]
 
 
+@dataclass(frozen=True)
+class LabPage:
+    """What the page shows besides a what-if, fetched once per page run.
+
+    Attributes:
+        n: how many real scenes there are to pick from.
+        specs: the concepts, in scene units.
+        learned: the graph the model learned (the edge editor starts from it).
+        truth: the physics' graph.
+        edge_probabilities: (d, d) how sure the causal layer is of each arrow row -> column (fixed entries 0/1).
+        graph_mode: how the graph was trained ("partial", "learned" or "fixed"), from the model's card.
+        default_cuts: the arrows the export offers to cut first.
+    """
+
+    n: int
+    specs: dict[str, VarSpec]
+    learned: Dag
+    truth: Dag
+    edge_probabilities: np.ndarray
+    graph_mode: str
+    default_cuts: list[tuple[str, str]]
+
+
+@dataclass
+class LabExport:
+    """A de-biased dataset: the generated scenes with their correlations, and the zip the page offers."""
+
+    result: ExportResult
+    data: bytes  # the zip: images and labels.csv; the same seed gives the same bytes
+
+
 class LabService:
     """Holds the model, the scene simulator and a pool of real scenes (the test seed)."""
 
@@ -55,6 +86,7 @@ class LabService:
         self.model, self.card = load_vae(device, folder)
         self.scm = PendulumSCM()
         self.noise, self.values, self.images = scenes(pool, SEEDS["test"])
+        self._page: LabPage | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -77,7 +109,17 @@ class LabService:
 
     def edge_probabilities(self) -> np.ndarray:
         """(d, d) the causal layer's edge probabilities (fixed entries as 0/1)."""
-        return self.model.causal.probabilities().detach().cpu().numpy()
+        with torch.inference_mode():
+            return self.model.causal.probabilities().cpu().numpy()
+
+    def page(self) -> LabPage:
+        """The page's scene range, concepts, both graphs, the edge probabilities and the export's default."""
+        if self._page is None:  # built on first use: the model's graph is frozen, so it never changes
+            learned = sorted(self.learned_graph.edges)
+            self._page = LabPage(len(self), self.specs, self.learned_graph, self.true_graph,
+                                 self.edge_probabilities(), self.card.get("graph_mode", "?"),
+                                 [DEFAULT_CUT] if DEFAULT_CUT in learned else learned[:1])
+        return self._page
 
     @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
     def what_if(self, index: int, do: dict[str, float], edges: set[tuple[str, str]] | None = None) -> LabResult:
@@ -111,8 +153,17 @@ class LabService:
             mse=float(((out["image"][0].astype(np.float32) - true_img.astype(np.float32)) / 255.0).__pow__(2).mean()))
 
     def export(self, cuts: list[tuple[str, str]], n: int, seed: int,
-               progress: Callable[[float], None] | None = None):
-        """A de-biased dataset from this lab's model (see `explorer.counterfactual.debias.generate`)."""
-        from explorer.counterfactual.debias import generate
+               progress: Callable[[float], None] | None = None) -> LabExport:
+        """A de-biased dataset from this lab's model, and its zip (see `explorer.counterfactual.debias`).
 
-        return generate(self.model, cuts, n, seed, self.device, progress)
+        Args:
+            cuts: the arrows to cut.
+            n: how many scenes.
+            seed: the same seed gives the same scenes and the same zip bytes.
+            progress: called with the fraction done; 1.0 once the scenes are drawn, before the zip is packed.
+
+        Raises:
+            ExportError: a cut that is not an arrow, or a size out of range (the message says which).
+        """
+        result = generate(self.model, cuts, n, seed, self.device, progress)
+        return LabExport(result, to_zip(result))

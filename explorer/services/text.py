@@ -1,10 +1,11 @@
 """The text what-if service: one call per typed text, everything the page shows comes back.
 
-For a text and a concept, `TextService.analyse` asks both CausaLM task models of that concept, O (ordinary
+For a text and a concept, `TextService.what_if` asks both CausaLM task models of that concept, O (ordinary
 encoder) and CF (encoder trained to forget the concept), and writes the explicit counterfactual text by the corpus's
 own rule (`counterfactual/text.py`), so the page can put CausaLM's estimate (O vs CF on the same text) next to
-the effect on the rewritten text (O on text vs O on counterfactual). `effects_table` reads the test-set
-measurements written by `python -m explorer evaluate causalm`.
+the effect on the rewritten text (O on text vs O on counterfactual). `TextService.page` gives the rest of the page:
+the example texts, and the test-set measurements written by `python -m explorer evaluate causalm`
+(`text_effects.py`); `TextService.audit` audits an uploaded CSV.
 
 One instance per server process, shared read-only. The model pairs load lazily, one per concept, and each
 pair's calls are serialised: a fast Hugging Face tokenizer raises "Already borrowed" when two threads call
@@ -14,45 +15,33 @@ it at once, and Streamlit runs every session in its own thread.
 from __future__ import annotations
 
 import functools
-import json
-import math
 import threading
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
-from explorer.services.audit import AuditModel, pair_model
 from explorer.counterfactual.text import TextCounterfactual, text_counterfactual
-from explorer.datasets.text_tasks import CONCEPTS, LEVELS
+from explorer.data.safe_pickle import DataPackageError
+from explorer.datasets.text_tasks import CONCEPTS
+from explorer.interfaces import WhatIfResult
 from explorer.models.causalm_pair import CausalmPair
-from explorer.registry import load_text_pair, rebuild_causalm
-from explorer.paths import PRETRAINED, ROOT
+from explorer.paths import PRETRAINED
+from explorer.registry import load_text_pair
+from explorer.services.audit import (AuditModel, AuditReport, audit, describe_model, model_for, model_names,
+                                     pair_model, parse_model_name, read_audit_csv)
+from explorer.services.text_effects import EffectsMissing, effects_reading, effects_table, level_words, num
+from explorer.types import VarSpec
 
 MAX_CHARS = 2_000  # the models read ~64 word pieces (a few hundred characters); the rest is cut, with a notice
-EFFECTS_JSON = ROOT / "bench" / "results" / "evaluate_causalm.json"
-EVALUATE = "python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json"
-METRICS = ("ate_gt", "treate", "conexp", "acc_o", "acc_cf", "probe_o", "probe_cf", "probe_majority",
-           "realised_bias")
-# Read out in words, not tabled: 95 % intervals from resampling the test set's persons (templates) or reviews,
-# and the held-out probes (trained on the validation texts, whose persons no eraser saw, tested on test).
-INTERVALS = ("gap_ci_low", "gap_ci_high", "probe_cf_excess_ci_low", "probe_cf_excess_ci_high",
-             "probe_o_heldout", "probe_cf_heldout")
-TASKS = {"adjectives": "sentiment of a film review", "gender": "emotion in a sentence about a person",
-         "race": "emotion in a sentence about a person"}
-ACTIONS = {"adjectives": "Removing the adjectives from a review", "gender": "Swapping the person's gender",
-           "race": "Swapping the person's first name or surname for one of the other race"}
 
 
 class TextInputError(ValueError):
     """The text cannot be analysed; str(err) is the message for the user."""
-
-
-class EffectsMissing(FileNotFoundError):
-    """The concept-effect measurements are not there yet; str(err) names the command that writes them."""
 
 
 @dataclass(frozen=True)
@@ -64,55 +53,55 @@ class Example:
 
 
 @dataclass
-class TextResult:
-    """Both models on a text and on its explicit counterfactual. Probabilities are (C,) arrays."""
+class TextResult(WhatIfResult):
+    """Both models on a text and on its explicit counterfactual, in the fields every world's result has.
 
-    text: str  # as analysed (cut to MAX_CHARS)
-    concept: str
-    level: str
-    classes: tuple[str, ...]
-    counterfactual: TextCounterfactual
-    probs: dict[str, np.ndarray]  # {"o", "cf"} on the text
-    probs_cf_text: dict[str, np.ndarray]  # {"o", "cf"} on the counterfactual text (== probs when unchanged)
-    n_tokens: int  # word pieces of the text, markers included, before truncation
-    read_chars: int  # the models read text[:read_chars]
-    notes: list[str]
+    `obs` is the text as analysed (cut to MAX_CHARS), `cf` its rewrite without the concept. `true_cf` is the
+    rewrite too: the rule that writes it is the one that made the corpora's true counterfactuals (the texts
+    ATE_gt is measured on), so in this world the rule is the ground truth, not a model's guess; the models'
+    side of the what-if is in `probs`. `intervened` is [concept]: the concept is taken out, nothing follows
+    from it (`downstream` is empty); `clamped` is ["text"] when the text was cut. `probs` is {"o": (on the
+    text, on the rewrite), "cf": (on the text, on the rewrite)} for the original (O) and the counterfactual
+    (CF) model, (C,) arrays; the rewrite's are the text's when the rule changed nothing.
+    """
+
+    concept: str = ""
+    level: str = ""
+    classes: tuple[str, ...] = ()
+    rewrite: TextCounterfactual | None = None  # the rewrite's changes, for highlighting them in both texts
+    n_tokens: int = 0  # word pieces of the text, markers included, before truncation
+    read_chars: int = 0  # the models read obs[:read_chars]
+    notes: list[str] = field(default_factory=list)
 
     def top(self, which: str, on_cf_text: bool = False) -> tuple[str, float]:
         """(class, probability) of the model `which` ("o" or "cf") on the text or on its counterfactual."""
-        p = (self.probs_cf_text if on_cf_text else self.probs)[which]
+        p = self.probs[which][1 if on_cf_text else 0]
         return self.classes[int(np.argmax(p))], float(np.max(p))
 
     @property
     def effect_on_text(self) -> float:
         """Mean |P_O(y|text) - P_O(y|text_cf)| over classes: the concept's effect on O for this one text."""
-        return float(np.abs(self.probs["o"] - self.probs_cf_text["o"]).mean())
+        on_text, on_cf = self.probs["o"]
+        return float(np.abs(on_text - on_cf).mean())
 
     @property
     def estimate(self) -> float:
         """Mean |P_O(y|text) - P_CF(y|text)| over classes: CausaLM's estimate of that effect, for this text."""
-        return float(np.abs(self.probs["o"] - self.probs["cf"]).mean())
+        return float(np.abs(self.probs["o"][0] - self.probs["cf"][0]).mean())
 
     def reading(self) -> str:
         """The result in one paragraph of plain words (Markdown)."""
         (o, po), (cf, pcf) = self.top("o"), self.top("cf")
         text = (f"The **original model** reads your text as **{o}** ({po:.0%}); the **counterfactual model**, "
                 f"whose encoder was trained to forget the {self.concept} concept, reads it as **{cf}** ({pcf:.0%}). "
-                f"They differ by {_num(self.estimate)} per class on average: CausaLM's estimate of how much the "
+                f"They differ by {num(self.estimate)} per class on average: CausaLM's estimate of how much the "
                 "concept moves the original model on this text.")
-        if not self.counterfactual.changed:
+        if not self.rewrite.changed:
             return text + (" Nothing in your text carries the concept, so there is no rewritten text to check it "
                            "against.")
         oc, poc = self.top("o", on_cf_text=True)
         return text + (f" On the rewritten text the original model says **{oc}** ({poc:.0%}): the rewrite moves it "
-                       f"by {_num(self.effect_on_text)} per class, the effect CausaLM estimates without rewriting.")
-
-
-def _num(x: float | None) -> str:
-    """Effects span 0.001-0.5: two decimals hide the small ones, so small values get three."""
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    return f"{x:.2f}" if abs(x) >= 0.1 else f"{x:.3f}"
+                       f"by {num(self.effect_on_text)} per class, the effect CausaLM estimates without rewriting.")
 
 
 def clean_text(text: str | None) -> tuple[str, list[str]]:
@@ -128,6 +117,33 @@ def clean_text(text: str | None) -> tuple[str, list[str]]:
                    "The models read at most 64 word pieces (a few hundred characters) anyway."]
 
 
+@dataclass(frozen=True)
+class TextPage:
+    """What the page shows besides a what-if, for one concept and bias level.
+
+    Attributes:
+        examples: test-set texts to pick from (empty when they could not be read: `examples_error` says why).
+        examples_error: why the example texts could not be read, or None.
+        level_words: what the bias level means for the concept's training data.
+        effects: the concept's test-set measurements per level (METRICS), or None when not measured yet.
+        effects_reading: those measurements of this level in plain words ("" without them).
+        effects_missing: why there are no measurements and the command that writes them, or None.
+        audit_models: {name: description} of the models an upload can be audited with.
+        audit_default: the audit model of this concept and level.
+        example_csv: a small CSV in the audit format, to download.
+    """
+
+    examples: tuple[Example, ...]
+    examples_error: str | None
+    level_words: str
+    effects: pd.DataFrame | None
+    effects_reading: str
+    effects_missing: str | None
+    audit_models: dict[str, str]
+    audit_default: str
+    example_csv: bytes
+
+
 class TextService:
     """The page's service: model pairs by concept (loaded on first use), examples and measured effects."""
 
@@ -137,11 +153,19 @@ class TextService:
         self._load_lock = threading.Lock()
         self._locks = {c: threading.Lock() for c in CONCEPTS}
 
+    @property
+    def specs(self) -> dict[str, VarSpec]:
+        """None: a text has no numeric variables to set. Its one intervention is taking a concept out (a
+        name from CONCEPTS, with the bias level of the models that read it), chosen from a list."""
+        return {}
+
     def loaded(self, concept: str) -> bool:
+        """Whether `concept`'s models are loaded (the page then needs no spinner)."""
         return concept in self._pairs
 
-    def pair(self, concept: str) -> CausalmPair:
-        """The O/CF pair of `concept` (CheckpointError / BaseModelMissing on faults, retried on the next call)."""
+    def load(self, concept: str) -> CausalmPair:
+        """The O/CF pair of `concept`, loaded on first use (CheckpointError / BaseModelMissing on faults,
+        retried on the next call)."""
         if concept not in CONCEPTS:
             raise ValueError(f"unknown concept {concept!r}; choose from {', '.join(CONCEPTS)}")
         with self._load_lock:
@@ -150,13 +174,26 @@ class TextService:
             return self._pairs[concept]
 
     def audit_model(self, name: str) -> AuditModel:
-        """An audit model on the already loaded pair, sharing its lock with the what-ifs."""
-        from explorer.services.audit import parse_model_name
-
+        """An audit model on its concept's pair (loaded on first use), sharing its lock with the what-ifs."""
         concept = parse_model_name(name)[1]
-        return pair_model(self.pair(concept), name, self._locks[concept])
+        return pair_model(self.load(concept), name, self._locks[concept])
 
-    def analyse(self, text: str, concept: str, level: str) -> TextResult:
+    def page(self, concept: str, level: str) -> TextPage:
+        """The examples, the measured effects and the audit's models for `concept` at bias `level`."""
+        try:
+            texts, texts_error = examples(concept), None
+        except (DataPackageError, OSError) as err:
+            texts, texts_error = (), str(err)
+        try:
+            frame, missing = effects_table(concept, folder=self.folder), None
+        except EffectsMissing as err:
+            frame, missing = None, str(err)
+        return TextPage(texts, texts_error, level_words(concept, level), frame,
+                        "" if frame is None else effects_reading(frame, concept, level), missing,
+                        {name: describe_model(name) for name in model_names()}, model_for(concept, level),
+                        example_csv())
+
+    def what_if(self, text: str, concept: str, level: str) -> TextResult:
         """Both models on `text` and on its explicit counterfactual under `concept`.
 
         Args:
@@ -168,20 +205,36 @@ class TextService:
             TextInputError: Empty text (the message is for the user).
             ValueError: Unknown concept or level.
         """
-        pair = self.pair(concept)
+        pair = self.load(concept)
         if level not in pair.levels:
             raise ValueError(f"unknown bias level {level!r}; choose from {', '.join(pair.levels)}")
-        text, notes = clean_text(text)
+        text, cut = clean_text(text)  # a note when the text was cut to MAX_CHARS
+        notes = list(cut)
         cf = text_counterfactual(text, concept)
         texts = [text, cf.text_cf] if cf.changed else [text]  # an unchanged text needs no second pass
-        with self._locks[concept]:
+        with self._locks[concept], torch.inference_mode():
             probs = pair.predict(texts, level)  # {"o", "cf"}: (1 or 2, C)
             n_tokens = pair.count_tokens([text]).n_tokens[0]
             read_chars, unknown, pieces = _read_part(pair, text)
         notes += _reading_notes(text, n_tokens, pair.base.cfg.max_len, read_chars, unknown, pieces)
         last = len(texts) - 1
-        return TextResult(text, concept, level, tuple(pair.classes), cf, {w: p[0] for w, p in probs.items()},
-                          {w: p[last] for w, p in probs.items()}, n_tokens, read_chars, notes)
+        return TextResult(obs=text, cf=cf.text_cf, true_cf=cf.text_cf, intervened=[concept], downstream=[],
+                          clamped=["text"] if cut else [],
+                          probs={w: (p[0], p[last]) for w, p in probs.items()}, concept=concept, level=level,
+                          classes=tuple(pair.classes), rewrite=cf, n_tokens=n_tokens, read_chars=read_chars,
+                          notes=notes)
+
+    def audit(self, data: bytes, model: str, max_rows: int | None = None,
+              progress: Callable[[int, int], None] | None = None) -> AuditReport:
+        """An uploaded CSV audited with one model (see `explorer.services.audit.audit`).
+
+        The file is read first, so a file that cannot be audited is said before any model loads.
+
+        Raises:
+            AuditError: the file cannot be audited (the message says why, for the user).
+        """
+        frame = read_audit_csv(data)
+        return audit(frame, self.audit_model(model), max_rows=max_rows, progress=progress)
 
 
 def _reading_notes(text: str, n_tokens: int, max_len: int, read_chars: int, unknown: int, pieces: int) -> list[str]:
@@ -252,121 +305,3 @@ def example_csv(n: int = 12) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
-# --- measured effects -----------------------------------------------------------------------------------
-def effects_source(folder: Path | None = None) -> tuple[Path, str]:
-    """Where the measured effects of the models in `folder` are read from, and the command that writes them.
-
-    The shipped models' numbers live in bench/results/; any other models' next to their checkpoints, so that a
-    page serving other models (EXPLORER_PRETRAINED) never shows the shipped models' numbers as theirs.
-    """
-    folder = folder or PRETRAINED
-    if folder.resolve() == (ROOT / "pretrained").resolve():
-        return EFFECTS_JSON, EVALUATE
-    path = folder / "evaluate_causalm.json"
-    return path, f"python -m explorer evaluate causalm --folder {folder} --json {path}"
-
-
-def effects_table(concept: str, path: Path | None = None, folder: Path | None = None) -> pd.DataFrame:
-    """The concept's test-set measurements per bias level (rows) and metric (columns, METRICS), for the models
-    in `folder` (default: the page's), or from the JSON at `path`.
-
-    Raises:
-        EffectsMissing: The JSON is missing, unreadable or has no numbers for `concept`; the message names
-            the command that writes it.
-    """
-    source, command = effects_source(folder)
-    path = path or source
-    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    if not path.exists():
-        raise EffectsMissing(f"The concept effects have not been measured yet: `{where}` is missing. It is written "
-                             f"by\n\n```\n{command}\n```\n\n(after the models are trained with "
-                             f"`{rebuild_causalm(folder=folder)}`).")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise EffectsMissing(f"`{where}` could not be read ({err}). Write it again with\n\n"
-                             f"```\n{command}\n```") from err
-    rows = {lv: [data.get(f"{concept}.{lv}.{m}") for m in METRICS + INTERVALS] for lv in LEVELS}
-    rows = {lv: v for lv, v in rows.items() if any(x is not None for x in v[:len(METRICS)])}
-    if not rows:
-        raise EffectsMissing(f"`{where}` has no numbers for the {concept} concept. Write it again with\n\n"
-                             f"```\n{command}\n```")
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(METRICS + INTERVALS)).astype(float)
-    frame.index.name = "level"
-    return frame
-
-
-def level_words(concept: str, level: str) -> str:
-    """What a bias level means for a concept's training data, from the constants that made it."""
-    if concept == "adjectives":
-        from explorer.data.rotten import BIAS_LEVELS
-
-        return (f"the task model was trained on reviews where being rich in adjectives and being *fresh* "
-                f"correlate at {BIAS_LEVELS[level]:.2f}")
-    from explorer.scm.templates import TARGET_CLASS, TEMPLATE_BIAS
-
-    who = "about a woman" if concept == "gender" else "with a Black-associated name"
-    share = TEMPLATE_BIAS[level]
-    if share == 0:
-        return "the task model's training sentences carry no injected bias"
-    return (f"in the task model's training data, {share:.0%} of the sentences {who} were relabelled "
-            f"*{TARGET_CLASS[concept]}* whatever their emotion word said")
-
-
-def effects_reading(frame: pd.DataFrame, concept: str, level: str) -> str:
-    """The measurements of one level in plain words (Markdown), generated from the numbers."""
-    if level not in frame.index:
-        return f"No measurements for the {level} level."
-    r = {k: (None if pd.isna(v) else float(v)) for k, v in frame.loc[level].items()}
-    gt, est, corr = r.get("ate_gt"), r.get("treate"), r.get("conexp")
-    what = ("probability of *fresh* (vs *rotten*)" if concept == "adjectives"
-            else "probability of each emotion (averaged over the four)")
-    effect = [f"At the **{level}** level ({level_words(concept, level)}), {ACTIONS[concept].lower()} changes the "
-           f"original model's {what} by **{_num(gt)}** on average (ATE_gt, on the test set's true rewritten "
-           f"texts); the counterfactual model estimates **{_num(est)}** without seeing any rewritten text (TReATE)."]
-    if gt is not None and est is not None and corr is not None:
-        better = abs(est - gt) <= abs(corr - gt)
-        effect.append(f"The correlational shortcut CONEXP, which only compares test texts with and without the "
-                   f"concept, says {_num(corr)}: {'further from' if better else 'closer to'} the measured effect "
-                   f"than TReATE{'' if better else ' at this level'}.")
-    units = "reviews" if concept == "adjectives" else "persons"
-    gone: list[str] = []
-    sure: list[str] = []
-    acc: list[str] = []
-    po, pcf, maj = r.get("probe_o"), r.get("probe_cf"), r.get("probe_majority")
-    if None not in (po, pcf, maj):
-        verdict = ("the counterfactual encoder has forgotten it" if pcf <= maj + 0.05
-                   else "the counterfactual encoder still carries some of it")
-        if pcf < maj - 0.05:  # worse than guessing: the probe fitted noise that misleads it on new texts
-            verdict += (" (the probe even does worse than guessing: with nothing left to learn, it picked up "
-                        "chance patterns that mislead it on new texts)")
-        gone.append(f"A linear probe reads the concept from the original encoder {po:.0%} of the time and from the "
-                   f"counterfactual encoder {pcf:.0%} (always guessing the commoner value: {maj:.0%}): {verdict}.")
-    lo, hi = r.get("probe_cf_excess_ci_low"), r.get("probe_cf_excess_ci_high")
-    if None not in (lo, hi) and lo <= 0.05 < hi:
-        gone.append(f"That verdict is not firm: with another sample of test {units}, the probe on the counterfactual "
-                   f"encoder could land anywhere from {lo * 100:+.0f} to {hi * 100:+.0f} points around the "
-                   "majority guess (95% interval).")
-    ho, hcf = r.get("probe_o_heldout"), r.get("probe_cf_heldout")
-    if None not in (ho, hcf, maj):
-        # The probe above learns on the training texts, the very ones CF's eraser was fitted on; this one learns
-        # on other people (or reviews), so it asks whether the concept is gone for texts CF was never shown.
-        held = ("gone there too" if hcf <= maj + 0.05 else "still largely there" if hcf - maj > (ho - maj) / 2
-                else "partly there")
-        gone.append(f"A probe that learns from other {units} (the validation set) instead reads it from the test "
-                   f"{units} {ho:.0%} of the time from the original encoder and {hcf:.0%} from the counterfactual "
-                   f"one: for {units} the counterfactual encoder was not trained on, the concept is {held}.")
-    lo, hi = r.get("gap_ci_low"), r.get("gap_ci_high")
-    if None not in (lo, hi, gt, est):
-        sure.append(f"The gap between TReATE and ATE_gt, {_num(abs(est - gt))}, would be between {_num(lo)} and "
-                   f"{_num(hi)} with another sample of test {units} (95% interval).")
-    ao, acf = r.get("acc_o"), r.get("acc_cf")
-    if ao is not None and acf is not None:
-        acc.append(f"Task accuracy ({TASKS[concept]}): {ao:.1%} for the original model, {acf:.1%} for the "
-                   "counterfactual one.")
-    # a short paragraph per question, so a reader can stop after the first
-    parts = [" ".join(effect)]
-    parts += [f"**Is the concept gone from the counterfactual model?** {' '.join(gone)}"] if gone else []
-    parts += [f"**How firm are these numbers?** {' '.join(sure)}"] if sure else []
-    parts += [f"**Accuracy.** {' '.join(acc)}"] if acc else []
-    return "\n\n".join(parts)

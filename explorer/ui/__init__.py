@@ -1,14 +1,10 @@
-"""The only Streamlit code in the package: the cached service, widgets built from specs, and rendering.
+"""The only Streamlit code in the package: what every page shares (`common/`: the do() controls, the link, the
+cached loader and its error card, all built from VarSpecs), one module of widgets and rendering per page, and
+the app's shell (`loader.py`: the sidebar, the route through app.py, the background load).
 
-Pages import this package and stay thin: widgets -> one `explorer` call -> render.
+Pages stay thin: widgets -> one service call -> render.
 """
 
-from explorer.ui.loader import load_service, prewarm, run_through_app, sidebar
-from explorer.ui.models import classifier_list, model_cards
-from explorer.ui.render import (attributes, causal_graph, clamp_notes, downstream_note, example_picture, pictures,
-                                predictions)
-from explorer.ui.widgets import apply_link, intervention_controls, link_notes, sample_picker, write_link
+from explorer.ui.loader import prewarm, run_through_app, sidebar
 
-__all__ = ["apply_link", "attributes", "causal_graph", "clamp_notes", "classifier_list", "downstream_note",
-           "example_picture", "intervention_controls", "link_notes", "load_service", "model_cards", "pictures",
-           "predictions", "prewarm", "run_through_app", "sample_picker", "sidebar", "write_link"]
+__all__ = ["prewarm", "run_through_app", "sidebar"]

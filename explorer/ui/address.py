@@ -52,3 +52,8 @@ def write(key: str, params: dict[str, str], widgets: tuple[str, ...]) -> None:
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
+
+
+def widgets(key: str) -> dict:
+    """The values of the link's widgets as they were when the page last wrote its link under `key`."""
+    return dict(st.session_state.get(f"{key}.widgets", {}))

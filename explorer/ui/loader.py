@@ -1,21 +1,16 @@
-"""The cached what-if service, and the one place that turns loading failures into page messages."""
+"""What every run of the app shares: one model thread per call, the sidebar, the route through app.py, and the
+Text page's models loading in the background. The pages' services load through `explorer.ui.common.loader`."""
 
 from __future__ import annotations
 
 import os
-import re
 import threading
 
 import streamlit as st
 import torch
 
-from explorer.checkpoints import CheckpointError
-from explorer.data.mnist import MnistSourceError
 from explorer.device import describe, pick_device
 from explorer.paths import PRETRAINED, ROOT
-from explorer.services.image import REBUILD, ImageService
-
-_COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
 
 # One CPU thread per model call in the server process (set at import, so the sidebar reports it too):
 # a what-if is a batch of 2 small images, too little work to split across cores, and split work waits
@@ -23,42 +18,6 @@ _COMMAND = re.compile(r"Rebuild (?:it|them) with: (.+?)\s*$")
 # 16 ms with 2; while a training job ran, 18 ms with 1 thread and 711 ms with 2. Concurrent sessions
 # then get a core each instead of fighting over both.
 torch.set_num_threads(1)
-
-
-@st.cache_resource(show_spinner="Loading the models and 10,000 test digits (once per server, ~10 s)…")
-def shared_service() -> ImageService:
-    # One instance per server process, shared read-only by every session: what_if() is pure in its
-    # arguments, so sharing is safe and saves each visitor the load. Exceptions are not cached by
-    # Streamlit, so after a fix a page reload retries.
-    return ImageService(pick_device())
-
-
-def load_service(stop: bool = True) -> ImageService | None:
-    """The shared service; on failure shows what went wrong and the command that fixes it.
-
-    Args:
-        stop: end the page after the message (pages that need the models); False returns None so a
-            page can still show what does not depend on them.
-    """
-    try:
-        return shared_service()
-    except CheckpointError as err:
-        match = _COMMAND.search(str(err))
-        command = match.group(1) if match else REBUILD
-        st.error(f"**The trained models could not be loaded.**\n\n{err}\n\n"
-                 f"Run this in the project folder, then reload the page:\n\n```\n{command}\n```")
-    except MnistSourceError as err:
-        st.error(f"**The handwritten digits (MNIST test set) could not be read.**\n\n{err}\n\n"
-                 "Reinstall the project's dependencies, then reload the page:\n\n```\nmake install\n```")
-    except (ImportError, OSError, RuntimeError, ValueError) as err:
-        # Anything else raised while loading (e.g. the third-party classifier's package) is still a
-        # set-up problem, not something the visitor can fix on the page: name it instead of a traceback.
-        st.error(f"**The models could not be loaded** ({type(err).__name__}: {err}).\n\n"
-                 "Reinstall the dependencies and rebuild the models, then reload the page:\n\n"
-                 f"```\nmake install\n{REBUILD}\n```")
-    if stop:
-        st.stop()
-    return None
 
 
 def prewarm() -> None:
@@ -74,9 +33,11 @@ def prewarm() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _prewarm_thread() -> threading.Thread:
-    from explorer.ui.text_whatif import DEFAULT_CONCEPT, shared_text_whatif
+    # Imported here, not at the top (no cycle to dodge): the text page's modules take ~0.3 s to import, which the
+    # first page a visitor opens need not wait for.
+    from explorer.ui.text_whatif import DEFAULT_CONCEPT, TEXT
 
-    service = shared_text_whatif()  # the pages' own instance: its lock makes a page that asks first wait, once
+    service = TEXT.shared()  # the pages' own instance: its lock makes a page that asks first wait, once
     thread = threading.Thread(target=_load_quietly, args=(service, DEFAULT_CONCEPT), name="prewarm", daemon=True)
     thread.start()
     return thread
@@ -84,7 +45,7 @@ def _prewarm_thread() -> threading.Thread:
 
 def _load_quietly(service, concept: str) -> None:
     try:
-        service.pair(concept)
+        service.load(concept)
     except Exception:  # noqa: BLE001 - not cached on failure: the page's own load retries and says what to do
         pass
 

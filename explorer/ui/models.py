@@ -1,4 +1,5 @@
-"""The Home page's model list: the shipped checkpoints' cards, read from `pretrained/*/card.json`."""
+"""The Home page's model list: the classifiers' descriptions and the shipped checkpoints' cards, as the services
+read them (`ImageService.page`, `explorer.services.common.model_cards`)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from explorer.checkpoints import read_card
-from explorer.paths import PRETRAINED
 from explorer.services.image import REBUILD
+from explorer.ui.render import NAMES
 
 # Card metric -> what it means for a reader who does not train models. Keys ending in a variable's or a bias
 # level's name ("val_mae_light", "val_acc.gentle") are read by their stem.
@@ -74,22 +74,22 @@ def _metric(name: str, value: object) -> str:
     return f"- {words}: **{shown}**"
 
 
-def classifier_list(classifiers: dict) -> None:
-    """The digit classifiers every what-if asks, by the names the Image page uses, each with its description."""
-    from explorer.ui.render import NAMES
-
+def classifier_list(classifiers: dict[str, str]) -> None:
+    """The digit classifiers every what-if asks ({name: description}), by the names the Image page uses."""
     st.markdown("Classifiers asked *\"which digit is this?\"* on every what-if:\n"
-                + "\n".join(f"- **{NAMES.get(n, n)}**: {c.description}" for n, c in classifiers.items()))
+                + "\n".join(f"- **{NAMES.get(n, n)}**: {words}" for n, words in classifiers.items()))
 
 
-def model_cards(folder: Path = PRETRAINED) -> int:
-    """One bordered box per checkpoint folder with its description, metrics, date and command.
+def model_cards(cards: list[tuple[str, dict]], folder: Path) -> int:
+    """One bordered box per checkpoint (folder name, card) with its description, metrics, date and command.
+
+    Args:
+        cards: the checkpoints' cards, as `explorer.services.common.model_cards` reads them from `folder`.
+        folder: where they were read from, named when there are none.
 
     Returns:
         The number of cards shown (0 shows how to build them).
     """
-    cards = [(p.name, read_card(p)) for p in sorted(folder.iterdir()) if p.is_dir()] if folder.is_dir() else []
-    cards = [(name, card) for name, card in cards if card is not None]
     if not cards:
         st.warning(f"No trained models found in `{folder}`. Build them with:\n\n```\n{REBUILD}\n```")
         return 0

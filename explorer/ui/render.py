@@ -8,11 +8,13 @@ import numpy as np
 import streamlit as st
 
 from explorer.scm.graph import Dag
+from explorer.services.image import CLASSIFIERS, ImageResult
 from explorer.types import VarSpec
 from explorer.ui.charts import fast_figure, flip_text, graph_spec, probability_spec
+from explorer.ui.common.controls import asked
+from explorer.ui.common.format import fmt, value_range
+from explorer.ui.image_whatif import PAGE
 from explorer.ui.images import DISPLAY, difference_png, png, side_by_side
-from explorer.ui.widgets import fmt, linked_value
-from explorer.services.image import CLASSIFIERS, ImageResult
 
 NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN"}
 SHORT = NAMES  # chart titles have room for ~30 characters: the names fit
@@ -115,15 +117,14 @@ def downstream_note(result: ImageResult, specs: dict[str, VarSpec]) -> None:
 def clamp_notes(result: ImageResult, specs: dict[str, VarSpec]) -> None:
     """Says when a requested value was outside its range and was clamped (e.g. from a shared link)."""
     for name in result.clamped:
-        spec, asked = specs[name], linked_value(name)
-        asked_text = f"{asked:g}" if asked is not None else "a value"
-        if asked is not None and spec.kind == "categorical" and spec.low <= asked <= spec.high:
+        spec, value = specs[name], asked(PAGE, name)
+        asked_text = f"{value:g}" if value is not None else "a value"
+        if value is not None and spec.kind == "categorical" and spec.low <= value <= spec.high:
             st.warning(f"**{spec.label} = {asked_text} is not a whole number, so it was rounded to "
                        f"{fmt(spec, result.cf[name], unit=True)}.**")
             continue
-        st.warning(f"**{spec.label} = {asked_text} is outside its range ({fmt(spec, spec.low)}–"
-                   f"{fmt(spec, spec.high, unit=True)}), so it was clamped to "
-                   f"{fmt(spec, result.cf[name], unit=True)}.**")
+        st.warning(f"**{spec.label} = {asked_text} is outside its range ({value_range(spec)}), so it was clamped "
+                   f"to {fmt(spec, result.cf[name], unit=True)}.**")
 
 
 def percent(p: float) -> str:

@@ -6,13 +6,13 @@ escaping. Figures are plain dicts wrapped without validation by `charts.fast_fig
 
 from __future__ import annotations
 
-import html
 
 import pandas as pd
 
-from explorer.services.audit import METRIC_NAMES
 from explorer.counterfactual.text import visible
-from explorer.services.text import INTERVALS, TextResult
+from explorer.services.audit import METRIC_NAMES
+from explorer.services.text import TextResult
+from explorer.services.text_effects import INTERVALS
 from explorer.ui.charts import CF_COLOUR, ORIGINAL_COLOUR
 
 MODELS = (("o", "original model (O)", ORIGINAL_COLOUR), ("cf", "counterfactual model (CF)", CF_COLOUR))
@@ -37,15 +37,15 @@ def probability_spec(result: TextResult) -> dict:
     Sized for a phone as well as a laptop: the panels share one probability axis (its labels only on the
     left), titles are centred over their panels, and the margins grow to fit the class names.
     """
-    panels = [("Your text", result.probs)]
-    if result.counterfactual.changed:
-        panels.append(("Rewritten text", result.probs_cf_text))
+    panels = [("Your text", 0)]  # which of each model's (on the text, on the rewrite) probabilities
+    if result.rewrite.changed:
+        panels.append(("Rewritten text", 1))
     gap = 0.05
     width = (1 - gap * (len(panels) - 1)) / len(panels)
     data, annotations = [], []
     layout = {"barmode": "group", "height": 340, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
               "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0}}
-    for i, (title, probs) in enumerate(panels):
+    for i, (title, on) in enumerate(panels):
         left = i * (width + gap)
         layout[f"xaxis{_axis(i)}"] = {"domain": [left, left + width], "anchor": f"y{_axis(i)}",
                                       "type": "category", "fixedrange": True, "automargin": True,
@@ -58,7 +58,7 @@ def probability_spec(result: TextResult) -> dict:
                             "yanchor": "bottom", "yshift": 6, "xref": "paper", "yref": "paper",
                             "showarrow": False, "font": {"size": 13}})
         for which, name, colour in MODELS:
-            data.append({"type": "bar", "x": list(result.classes), "y": [float(v) for v in probs[which]],
+            data.append({"type": "bar", "x": list(result.classes), "y": [float(v) for v in result.probs[which][on]],
                          "name": name, "marker": {"color": colour}, "legendgroup": which, "showlegend": i == 0,
                          "xaxis": f"x{_axis(i)}", "yaxis": f"y{_axis(i)}",
                          "hovertemplate": f"%{{x}}: %{{y:.1%}}<extra>{name}</extra>"})
@@ -120,13 +120,13 @@ def _trim(start: int, piece: str, style: str) -> tuple[int, int, str]:
 def original_html(result: TextResult) -> str:
     """The analysed text with the words the counterfactual changes (orange) or removes (struck through)."""
     marks = [_trim(c.start, c.old, CHANGED_STYLE if c.new.strip() else REMOVED_STYLE)
-             for c in result.counterfactual.changes if visible(c)]
-    return highlighted_html(result.text, marks, result.read_chars)
+             for c in result.rewrite.changes if visible(c)]
+    return highlighted_html(result.obs, marks, result.read_chars)
 
 
 def counterfactual_html(result: TextResult) -> str:
     """The rewritten text with the words that replaced the original's highlighted (green)."""
-    cf = result.counterfactual
+    cf = result.rewrite
     marks = [_trim(start, c.new, ADDED_STYLE) for c, (start, _) in zip(cf.changes, cf.cf_spans())
              if visible(c) and c.new.strip()]
     return highlighted_html(cf.text_cf, marks)
@@ -136,7 +136,7 @@ def prediction_lines(result: TextResult) -> list[str]:
     """One Markdown line per (model, text): the class it picks and how sure it is."""
     rows = [("o", False, "**Original model (O)** on your text"),
             ("cf", False, "**Counterfactual model (CF)** on your text")]
-    if result.counterfactual.changed:
+    if result.rewrite.changed:
         rows += [("o", True, "**Original model (O)** on the rewritten text"),
                  ("cf", True, "**Counterfactual model (CF)** on the rewritten text")]
     out = []

@@ -1,0 +1,2 @@
+"""What every page shares, built from the world's VarSpecs: the do() controls (`controls.py`), the link
+(`link.py`), the cached loader with its one error card (`loader.py`), and how values are written (`format.py`)."""

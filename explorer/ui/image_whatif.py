@@ -1,0 +1,131 @@
+"""Streamlit pieces of the Image what-if page: its backend, its link, the digit picker and its do() controls.
+
+Widget keys (tests and links address them): `index`, `random`, `pick_<digit>`, `coloured`, `do_<var>` and
+`value_<var>` (from `explorer.ui.common.controls`), `reset`. The address bar is a shareable link to what is on
+screen: `?index=12&world=colour&thickness=4.5`.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import streamlit as st
+
+from explorer.checkpoints import CheckpointError
+from explorer.data.mnist import MnistSourceError
+from explorer.device import pick_device
+from explorer.services.image import REBUILD, ImagePage, ImageService
+from explorer.types import VarSpec
+from explorer.ui.common.controls import DoWords, do_controls
+from explorer.ui.common.link import PageLink, read_values, value_params
+from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
+from explorer.ui.images import THUMB, png
+
+PAGE = "image"
+WORDS = DoWords(item="digit")
+LINK = PageLink(PAGE, ("index", "coloured", "do_", "value_"), marker="index", notes_stay=True)
+_OTHER_WORLD = {"hue": " (it exists only in the colour world: add world=colour)"}
+_INDEX_NOTE = "_index_note"  # a digit number past the last one was typed: said once, then cleared
+
+
+def _image_service() -> ImageService:
+    return ImageService(pick_device())
+
+
+def _fixes(part: str | None) -> list[Fix]:
+    return [Fix((CheckpointError,), "The trained models could not be loaded.", REBUILD, own_command=True),
+            Fix((MnistSourceError,), "The handwritten digits (MNIST test set) could not be read.", "make install",
+                "Reinstall the project's dependencies, then reload the page"),
+            # anything else raised while loading (e.g. the third-party classifier's package) is still a set-up
+            # problem, not something the visitor can fix on the page: named instead of a traceback
+            Fix(SETUP_ERRORS, "The models could not be loaded", f"make install\n{REBUILD}",
+                "Reinstall the dependencies and rebuild the models, then reload the page", quote=False)]
+
+
+IMAGE = Backend(PAGE, _image_service, "Loading the models and 10,000 test digits (once per server, ~10 s)…", _fixes)
+
+
+# --- the link -------------------------------------------------------------------------------------------
+def _apply(view: ImagePage, params: dict[str, str]) -> list[str]:
+    """`?index=12&world=colour&thickness=4.5` -> the widgets' state; returns what was wrong with the link.
+
+    Out-of-range values are kept as asked, so the service itself clamps them and reports which ones it clamped;
+    the sliders show the clamped value.
+    """
+    notes = []
+    coloured = params.get("world", "grey").lower() in ("colour", "color", "coloured", "colored")
+    st.session_state["coloured"] = coloured
+    if "index" in params:
+        try:
+            asked = int(float(params["index"]))
+            index = min(max(asked, 0), view.n - 1)
+            st.session_state["index"] = index
+            if index != asked:
+                notes.append(f"The link asked for test digit #{asked}; the test set has #0–#{view.n - 1}, "
+                             f"so #{index} is shown.")
+        except ValueError:
+            notes.append(f"The link's index={params['index']!r} is not a number, so it was ignored.")
+    return notes + read_values(params, view.worlds[coloured].specs, PAGE, WORDS, ("index", "world"), _OTHER_WORLD)[0]
+
+
+def read_link(view: ImagePage) -> list[str]:
+    """The digit, world and do() settings from the address bar when it says what to show; returns its notes."""
+    return LINK.read(functools.partial(_apply, view), view.worlds[True].specs)  # the colour world has every name
+
+
+def write_link(index: int, coloured: bool, do: dict[str, float], specs: dict[str, VarSpec]) -> None:
+    """Keeps the address bar a shareable link to exactly what is on screen."""
+    LINK.write({"index": str(index)} | ({"world": "colour"} if coloured else {}) | value_params(do, specs))
+
+
+# --- picking a digit ----------------------------------------------------------------------------------
+def _set_index(index: int) -> None:
+    st.session_state["index"] = int(index)
+
+
+def _clamp_index(n: int) -> None:
+    asked = int(st.session_state["index"])
+    if asked > n - 1:
+        st.session_state["index"] = n - 1
+        st.session_state[_INDEX_NOTE] = f"There are {n:,} test digits (#0–#{n - 1}): #{asked:,} does not exist, so " \
+                                        f"#{n - 1} is shown."
+
+
+def _random_index(n: int) -> None:
+    st.session_state["index"] = int(np.random.default_rng().integers(n))
+
+
+def sample_picker(view: ImagePage) -> tuple[int, bool]:
+    """Index box, random button, world toggle and a clickable gallery; returns (index, coloured)."""
+    n = view.n
+    st.session_state.setdefault("index", 0)
+    left, mid, right = st.columns([2, 1, 2], vertical_alignment="bottom")
+    # No max_value: the browser would leave a number past it in the box, marked only by a small red "!", while
+    # the page kept showing the last digit. The callback clamps it and the page says so.
+    index = left.number_input(f"Test digit number (0–{n - 1})", min_value=0, step=1, key="index",
+                              on_change=_clamp_index, args=(n,),
+                              help="Each number is one real handwritten digit from the MNIST test set.")
+    if _INDEX_NOTE in st.session_state:
+        left.warning(st.session_state.pop(_INDEX_NOTE))
+    mid.button("Random digit", key="random", icon=":material/casino:", on_click=_random_index, args=(n,))
+    coloured = right.toggle("Colour world (hue follows the digit 95% of the time)", key="coloured",
+                            help="In the colour world each digit is tinted; the tint usually gives the "
+                                 "digit away, so a classifier may learn colour as a shortcut.")
+    st.caption("Or click one of these examples:")
+    # One wrapping row of small tiles (thumbnail over its button), not st.columns(10): columns stack one
+    # under the other below ~640 px, which put the ten examples ~1,000 px deep on a phone. The row keeps
+    # all ten on one line on a laptop and wraps to two lines of five on a phone.
+    with st.container(horizontal=True, gap=12, key="gallery"):
+        for i, digit, source in view.gallery:
+            with st.container(width=THUMB, gap="xxsmall"):
+                st.image(png(source.astype(np.float32), THUMB), width=THUMB, output_format="PNG")
+                # "Use", not the test-set number: a label such as "#3" under a picture of a 0 reads as the digit
+                st.button("Use", key=f"pick_{digit}", on_click=_set_index, args=(i,),
+                          help=f"Show test digit number {i}", width="stretch")
+    return int(index), bool(coloured)
+
+
+def controls(specs: dict[str, VarSpec], factual: dict[str, float], index: int, coloured: bool) -> dict[str, float]:
+    """The do() checkboxes and sliders for this digit and world (see `explorer.ui.common.controls`)."""
+    return do_controls(PAGE, specs, factual, (index, coloured), WORDS)
