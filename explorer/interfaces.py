@@ -35,6 +35,10 @@ class SCM(Protocol):
         """The causal graph (`explorer.scm.graph.Dag`) over the variables (and the image, where drawn)."""
         ...
 
+    def sample(self, n: int, seed: int) -> tuple[Any, dict[str, Any]]:
+        """(exogenous noise, values) of `n` samples from the observational distribution."""
+        ...
+
     def abduct(self, obs: Mapping[str, Any], known: Mapping[str, Any] | None = None) -> Any:
         """Exogenous noise from observed values; `known` carries noise the values cannot reveal."""
         ...

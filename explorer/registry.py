@@ -105,3 +105,12 @@ def load_text_pair(concept: str, folder: Path | None = None, device: torch.devic
 def read_card(folder: Path) -> dict | None:
     """A model's card alone (for listing models), or None when absent or unreadable."""
     return checkpoints.read_card(folder)
+
+
+def model_cards(folder: Path | None = None) -> list[tuple[str, dict]]:
+    """(folder name, card) of every model under `folder` (default: the shipped ones) with a readable card."""
+    folder = folder or PRETRAINED
+    if not folder.is_dir():
+        return []
+    cards = [(p.name, read_card(p)) for p in sorted(folder.iterdir()) if p.is_dir()]
+    return [(name, card) for name, card in cards if card is not None]

@@ -5,7 +5,7 @@ import streamlit as st
 from explorer import ui
 from explorer.device import describe
 from explorer.paths import PRETRAINED
-from explorer.services.common import model_cards
+from explorer.registry import model_cards
 from explorer.ui.common.loader import load
 from explorer.ui.image_whatif import IMAGE
 from explorer.ui.models import classifier_list, model_cards as show_cards

@@ -18,7 +18,8 @@ from explorer.counterfactual.procedure import counterfactual
 from explorer.datasets.pendulum import to_input
 from explorer.models.causal_vae import CausalVAE
 from explorer.scm.graph import Dag
-from explorer.scm.pendulum import VARIABLES, denormalise, normalise
+from explorer.scm.pendulum import SPECS, VARIABLES, denormalise, normalise
+from explorer.types import VarSpec
 
 
 def graph_of(model: CausalVAE) -> Dag:
@@ -53,8 +54,21 @@ class ConceptSCM:
         self.model, self.layer = model, model.causal
 
     @property
+    def specs(self) -> dict[str, VarSpec]:
+        """The concepts in latent units: each spans [-1, 1] over its slider's range in scene units."""
+        return {k: VarSpec(k, "continuous", -1.0, 1.0, 0.0, 0.01, SPECS[k].label, "latent") for k in VARIABLES}
+
+    @property
     def graph(self) -> Dag:
         return graph_of(self.model)
+
+    def sample(self, n: int, seed: int) -> tuple[tuple[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]:
+        """Concepts drawn from the learned mechanisms: each node's Gaussian residual, propagated in order."""
+        gen = torch.Generator().manual_seed(seed)
+        eps = torch.randn(n, len(VARIABLES), generator=gen) * self.layer.log_sd.detach().exp()  # (n, d)
+        eps = eps.to(self.layer.log_sd.device)
+        z = self.layer.propagate(eps, torch.zeros_like(eps), {})  # (n, d): roots are their residual
+        return (eps, z), _columns(z)
 
     def abduct(self, obs: Mapping[str, torch.Tensor], known=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(noise eps (B, d), factual latents (B, d)): a cut edge feeds its parent's factual value."""

@@ -120,8 +120,11 @@ class PendulumSCM:
         noise = self.sample_noise(n, seed)
         return noise, self.counterfactual(noise)
 
-    def abduct(self, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Exact noise from observed values: roots are their noise, shadows minus their mechanism."""
+    def abduct(self, obs: dict[str, np.ndarray], known: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Exact noise from observed values: roots are their noise, shadows minus their mechanism.
+
+        Every noise term can be read off the values, so `known` (the SCM contract's extra noise) is not needed.
+        """
         theta, phi = np.asarray(obs["pendulum"], np.float64), np.asarray(obs["light"], np.float64)
         noise = {"pendulum": theta.copy(), "light": phi.copy()}
         for child, mech in MECHANISMS.items():

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from explorer.checkpoints import read_card
-from explorer.paths import PRETRAINED
 from explorer.types import VarSpec
 
 
@@ -24,11 +20,3 @@ def clamp_do(do: dict[str, float], specs: dict[str, VarSpec], noun: str = "varia
         if changed:
             clamped.append(name)
     return do_ok, clamped
-
-
-def model_cards(folder: Path = PRETRAINED) -> list[tuple[str, dict]]:
-    """(folder name, card) of every model under `folder` that has a readable card, by name (the Home page's list)."""
-    if not folder.is_dir():
-        return []
-    cards = [(p.name, read_card(p)) for p in sorted(folder.iterdir()) if p.is_dir()]
-    return [(name, card) for name, card in cards if card is not None]
