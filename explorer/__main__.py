@@ -106,6 +106,11 @@ def _evaluate(args: argparse.Namespace) -> int:
         extra = {"keep_between": args.keep_bank_control} if args.world == "causalm-names" else {}
         result = run(tuple(args.only.split(",")) if args.only else default, limit=args.limit,
                      folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split, **extra)
+    elif args.world == "search":
+        from explorer.evaluate.search import evaluate_search
+
+        result = evaluate_search(n=args.n, seed=args.seed, progress=lambda what: print(f"[search] {what}",
+                                                                                          file=sys.stderr))
     elif args.world == "pendulum":
         from explorer.evaluate.pendulum import evaluate_pendulum
 
@@ -234,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     ev = sub.add_parser("evaluate", help="score the shipped models")
-    ev.add_argument("world", choices=["morpho", "pendulum", "causalm", "causalm-erasure", "causalm-names"],
+    ev.add_argument("world", choices=["morpho", "pendulum", "search", "causalm", "causalm-erasure", "causalm-names"],
                     help="causalm-erasure: what CF's adversary and its LEACE eraser each contribute; "
                          "causalm-names: the eraser's name-identity rank (both: use --split val, where settings "
                          "are chosen)")

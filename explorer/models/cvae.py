@@ -45,8 +45,13 @@ class CVAEConfig:
 
 
 def encode_parents(parents: Values, cfg: CVAEConfig) -> torch.Tensor:
-    """Named parents -> a (B, cond_dim) vector: one-hot digit, standardised thickness and intensity."""
-    digit = F.one_hot(parents["digit"].long(), cfg.n_digits).float()  # (B, 10)
+    """Named parents -> a (B, cond_dim) vector: one-hot digit, standardised thickness and intensity.
+
+    The digit may also come as (B, 10) class probabilities: a relaxed digit, through which a counterfactual
+    search can move by gradient (`explorer/counterfactual/search/aip.py`).
+    """
+    d = parents["digit"]
+    digit = d.float() if d.dim() == 2 else F.one_hot(d.long(), cfg.n_digits).float()  # (B, 10)
     t = ((parents["thickness"].float() - T_MEAN) / T_SD)[:, None]  # (B, 1)
     i = ((parents["intensity"].float() - I_MEAN) / I_SD)[:, None]  # (B, 1)
     parts = [digit, t, i]

@@ -1,0 +1,92 @@
+"""The image world as a search space: the generator's attribute-informed latent space, differentiably.
+
+A point of the space is the attributes (digit as class probabilities, thickness, intensity, hue) plus the
+image's own latent. `render` decodes a point into what the classifier sees, keeping gradients to every
+coordinate; attributes left out of a search follow the SCM's mechanisms (`follow`), as in the Image what-if.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.counterfactual.search.base import Query
+from explorer.models.cvae import MorphoCVAE
+from explorer.scm.morpho import HUE_SD, I_LOW, I_SPAN, SPECS, MorphoSCM
+
+CONTINUOUS = ("thickness", "intensity", "hue")
+T_PIVOT = 2.5  # thickness at which intensity's mechanism sits at its midpoint (scm/morpho.py)
+
+
+def hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
+    """(B,) hue in [0, 1) -> (B, 3, 1, 1) fully saturated colour, differentiable almost everywhere.
+
+    The HSV-to-RGB formula with saturation and value 1, as `colorsys` computes it for `explorer.scm.morpho.tint`.
+    """
+    k = (torch.tensor([5.0, 3.0, 1.0], device=hue.device) + 6.0 * hue[:, None]) % 6.0  # (B, 3)
+    rgb = 1.0 - torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)  # (B, 3)
+    return rgb[:, :, None, None]
+
+
+class MorphoSpace:
+    """Abducts queries and renders points of the space through the shipped generator."""
+
+    def __init__(self, generator: MorphoCVAE, device: torch.device | str = "cpu"):
+        self.generator, self.device = generator, torch.device(device)
+
+    def world(self, query: Query) -> MorphoSCM:
+        return MorphoSCM(0.95) if query.coloured else MorphoSCM()
+
+    def attributes(self, query: Query) -> tuple[str, ...]:
+        """The continuous attributes of the query's world."""
+        return CONTINUOUS if query.coloured else CONTINUOUS[:2]
+
+    def abduct(self, query: Query) -> tuple[dict[str, np.ndarray], torch.Tensor]:
+        """(the SCM's noise, the image latents (B, Z)) of the factual digits, without gradients."""
+        noise = self.world(query).abduct(query.obs, query.noise)
+        parents = self.parents({k: torch.as_tensor(np.asarray(query.obs[k])) for k in ("digit", "thickness",
+                                                                                       "intensity")})
+        with torch.inference_mode():
+            latents = self.generator.abduct(query.grey.to(self.device), parents)
+        return noise, latents.clone()
+
+    def parents(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Values -> the generator's parents on its device (digit as class indices or (B, 10) probabilities)."""
+        digit = values["digit"]
+        digit = digit.to(self.device) if digit.dim() == 2 else digit.long().to(self.device)
+        return {"digit": digit, "thickness": values["thickness"].float().to(self.device),
+                "intensity": values["intensity"].float().to(self.device)}
+
+    def follow(self, values: dict[str, torch.Tensor], noise: dict[str, np.ndarray], coloured: bool
+               ) -> dict[str, torch.Tensor]:
+        """Fills in intensity and hue that were not set, from their mechanisms (differentiable).
+
+        `values` holds the digit ((B,) classes or (B, 10) probabilities) and thickness, and may hold intensity
+        and hue (set by the search); what is missing follows its parents as the SCM says.
+        """
+        out = dict(values)
+        u = {k: torch.as_tensor(np.asarray(v), dtype=torch.float32, device=self.device) for k, v in noise.items()
+             if k in ("u_i", "u_hc", "u_hn", "u_hu")}
+        if "intensity" not in out:
+            out["intensity"] = I_LOW + I_SPAN * torch.sigmoid(2.0 * (out["thickness"] - T_PIVOT) + u["u_i"])
+        if coloured and "hue" not in out:
+            d = out["digit"]
+            digit = d @ torch.arange(10.0, device=d.device) if d.dim() == 2 else d.float()  # expected digit
+            follows = (digit + 0.5) / 10.0 + HUE_SD * u["u_hn"]
+            out["hue"] = torch.where(u["u_hc"] > 0.5, follows, u["u_hu"]) % 1.0
+        return out
+
+    def render(self, latents: torch.Tensor, values: dict[str, torch.Tensor], coloured: bool) -> torch.Tensor:
+        """(B, Z) latents + every parent -> (B, C, 28, 28) images on 0-255, with gradients to all of them."""
+        grey = self.generator.decode(latents, self.parents(values))  # (B, 1, 28, 28)
+        return grey * hue_to_rgb(values["hue"].to(grey.device)) if coloured else grey
+
+    def bounds(self, name: str) -> tuple[float, float]:
+        """The range a search may move attribute `name` in: the page's slider range."""
+        return SPECS[name].low, SPECS[name].high
+
+
+def soft_digit(logits: torch.Tensor) -> torch.Tensor:
+    """(B, 10) free logits -> (B, 10) class probabilities fed to the decoder."""
+    return F.softmax(logits, dim=1)

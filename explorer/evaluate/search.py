@@ -1,0 +1,171 @@
+"""`python -m explorer evaluate search`: counterfactual searches scored against the truth, side by side.
+
+For every method x shipped classifier x mode, on test digits (the colour-trained CNN in the colour world):
+- modes: `any` (any class but the current one), `random` (a random other class), `style_only` (digit and
+  latent locked: every answer is a pure do() on the continuous attributes, whose TRUE counterfactual the SCM
+  renders exactly);
+- metrics: `success`; `oracle_agrees` (the independent oracle reads what the classifier now reads; in
+  `style_only`, the digit did not change, so it must still read the original digit); `attr_distance` (each
+  attribute's change over its range, a changed digit counting 1); `pixel_l1` (0-255); `n_changed`;
+  `plausibility` (the generator's reconstruction error of the answer: low when the answer looks like data);
+  `holds_on_true` (`style_only`: the TRUE re-rendering of the found do() flips the classifier too);
+  `ms_per_query_median` / `_p95` (batch of 1, one thread) and `queries_per_s` (batched).
+Keys are `<method>.<classifier>.<mode>.<metric>`. Every value is computed here on the test split.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from explorer.counterfactual.search.base import Query, SearchConfig, SearchResult
+from explorer.counterfactual.search.methods import METHODS
+from explorer.counterfactual.search.space import MorphoSpace
+from explorer.data.mnist import load_mnist
+from explorer.datasets.morpho import load_morpho, noise_for
+from explorer.device import pick_device
+from explorer.registry import MORPHO, THIRD_PARTY, load_classifier, load_generator
+from explorer.scm import morphology
+from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, SPECS, MorphoSCM
+
+CLASSIFIERS = (MORPHO["classifier"], MORPHO["classifier_hue"], THIRD_PARTY)
+MODES = ("any", "random", "style_only")
+CHUNK = 100  # queries per batched search: bounds the decoder's activations and gradients in memory
+TIMED = 5  # batch-1 queries timed per method, classifier and mode
+
+
+def queries(n: int, coloured: bool, seed: int) -> tuple[Query, np.ndarray]:
+    """`n` test digits drawn with `seed` as one query (colour world: the page's confounded hue), and their indices."""
+    data = load_morpho("test")
+    k = np.sort(np.random.default_rng(seed).choice(len(data), size=min(n, len(data)), replace=False))
+    if not coloured:
+        return Query(torch.from_numpy(data.images[k]).float()[:, None], {a: v[k] for a, v in data.values.items()},
+                     {a: v[k] for a, v in data.noise.items()}), k
+    scm = MorphoSCM(CONFOUNDED_HUE_STRENGTH)
+    noise = noise_for("test", scm)
+    values = scm.counterfactual(noise)
+    return Query(torch.from_numpy(data.images[k]).float()[:, None], {a: v[k] for a, v in values.items()},
+                 {a: v[k] for a, v in noise.items()}, coloured=True), k
+
+
+def _slice(query: Query, sl: slice | np.ndarray) -> Query:
+    return Query(query.grey[sl], {a: v[sl] for a, v in query.obs.items()}, {a: v[sl] for a, v in query.noise.items()},
+                 query.coloured)
+
+
+def _read(clf, images: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        return torch.cat([clf.predict_proba(images[s:s + CHUNK]).argmax(1) for s in range(0, len(images), CHUNK)]
+                         ).cpu().numpy()
+
+
+def _attr_distance(result: SearchResult, query: Query) -> np.ndarray:
+    """(B,) each continuous attribute's change over its range, plus 1 for a changed digit."""
+    out = (np.asarray(result.values["digit"]) != query.obs["digit"]).astype(float)
+    for name in ("thickness", "intensity", "hue"):
+        if name in query.obs and name in result.values:
+            out += np.abs(np.asarray(result.values[name]) - query.obs[name]) / (SPECS[name].high - SPECS[name].low)
+    return out
+
+
+def _plausibility(space: MorphoSpace, result: SearchResult, query: Query) -> np.ndarray:
+    """(B,) L1 (0-255) between the answer and the generator's reconstruction of it under its own values."""
+    grey = result.images.amax(1, keepdim=True).float()  # (B, 1, 28, 28): the stroke before any tint
+    values = {k: torch.as_tensor(np.asarray(result.values[k])) for k in ("digit", "thickness", "intensity")}
+    with torch.inference_mode():
+        parents = space.parents(values)
+        recon = space.generator.decode(space.generator.abduct(grey, parents), parents)
+    return (recon.cpu() - grey).abs().flatten(1).mean(1).numpy()
+
+
+def _holds_on_true(clf, result: SearchResult, query: Query, skels: list[np.ndarray]) -> np.ndarray:
+    """(B,) whether the SCM's TRUE rendering of each answer's values makes the classifier read the same class."""
+    scm = MorphoSCM(CONFOUNDED_HUE_STRENGTH) if query.coloured else MorphoSCM()
+    true = np.stack([scm.render(s, {k: float(np.asarray(v)[j]) for k, v in result.values.items()})
+                     for j, s in enumerate(skels)])
+    images = torch.from_numpy(true if query.coloured else true[:, None]).float()
+    return _read(clf, images) == result.pred
+
+
+def _batched(method, query: Query, clf, target: np.ndarray | None, config: SearchConfig) -> tuple[SearchResult, float]:
+    parts, start = [], time.perf_counter()
+    for s in range(0, len(query), CHUNK):
+        sl = slice(s, s + CHUNK)
+        parts.append(method.search(_slice(query, sl), clf, None if target is None else target[sl], config))
+    seconds = time.perf_counter() - start
+    cat = lambda xs: np.concatenate(xs)  # noqa: E731
+    merged = SearchResult(parts[0].method, cat([p.found for p in parts]), sum((p.do for p in parts), []),
+                          {k: cat([np.asarray(p.values[k]) for p in parts]) for k in parts[0].values},
+                          torch.cat([p.images.cpu() for p in parts]), cat([p.pred for p in parts]),
+                          cat([p.target for p in parts]), cat([p.latent_shift for p in parts]),
+                          cat([p.steps for p in parts]), None, sum((p.notes for p in parts), []))
+    return merged, seconds
+
+
+def _timed(method, query: Query, clf, target: np.ndarray | None, config: SearchConfig) -> list[float]:
+    """Seconds of batch-1 searches on the first TIMED queries, on one thread."""
+    threads, out = torch.get_num_threads(), []
+    torch.set_num_threads(1)
+    try:
+        for i in range(min(TIMED, len(query))):
+            start = time.perf_counter()
+            method.search(_slice(query, slice(i, i + 1)), clf, None if target is None else target[i:i + 1], config)
+            out.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def score(method, space: MorphoSpace, clf, oracle, query: Query, skels: list[np.ndarray], mode: str,
+          seed: int) -> dict[str, float]:
+    """Every metric of one method on one classifier in one mode."""
+    current = _read(clf, query.images())
+    target = None
+    if mode == "random":
+        target = (current + np.random.default_rng(seed).integers(1, 10, len(query))) % 10
+    config = SearchConfig(locks=("digit", "latent") if mode == "style_only" else (), seed=seed)
+    result, seconds = _batched(method, query, clf, target, config)
+    ok = result.found
+    said = _read(oracle, result.images)
+    expected = query.obs["digit"] if mode == "style_only" else result.pred
+    mean = lambda v: float(np.mean(v[ok])) if ok.any() else float("nan")  # noqa: E731
+    times = np.array(_timed(method, query, clf, target, config))
+    r = {"success": float(ok.mean()), "oracle_agrees": mean(said == expected),
+         "attr_distance": mean(_attr_distance(result, query)),
+         "pixel_l1": mean((result.images - query.images()).abs().flatten(1).mean(1).numpy()),
+         "n_changed": mean(np.array([len(d) for d in result.do], float)),
+         "plausibility": mean(_plausibility(space, result, query)),
+         "ms_per_query_median": float(np.median(times) * 1000), "ms_per_query_p95": float(np.percentile(times, 95) * 1000),
+         "queries_per_s": len(query) / seconds}
+    if mode == "style_only" and result.method != "pixel":
+        r["holds_on_true"] = mean(_holds_on_true(clf, result, query, skels))
+    return r
+
+
+def evaluate_search(n: int = 500, seed: int = 0, methods: dict[str, Callable] | None = None,
+                    classifiers: tuple[str, ...] = CLASSIFIERS, modes: tuple[str, ...] = MODES,
+                    progress: Callable[[str], None] | None = None) -> dict[str, float]:
+    """The table of issue 18 section 2 as flat keys `<method>.<classifier>.<mode>.<metric>`."""
+    start, device = time.time(), pick_device()
+    generator, _ = load_generator(device)
+    space = MorphoSpace(generator, device)
+    oracle = load_classifier(MORPHO["oracle"], device)
+    methods = methods or {name: build(space) for name, build in METHODS.items()}
+    sources = load_mnist("test").images
+    r: dict[str, float] = {"n": float(n)}
+    for name in classifiers:
+        clf = load_classifier(name, device)
+        query, k = queries(n, name == MORPHO["classifier_hue"], seed)
+        skels = [morphology.skeleton(sources[i]) for i in k]
+        for mode in modes:
+            for method_name, method in methods.items():
+                if progress:
+                    progress(f"{method_name} · {name} · {mode}")
+                for metric, value in score(method, space, clf, oracle, query, skels, mode, seed + 1).items():
+                    r[f"{method_name}.{name}.{mode}.{metric}"] = value
+    r["seconds"] = time.time() - start
+    return r
+

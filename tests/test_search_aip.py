@@ -1,0 +1,104 @@
+"""AIP (explorer/counterfactual/search/aip.py): a hand-checkable case, locks, ranges, and the re-checked answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from explorer.counterfactual.search.aip import AIPSearch
+from explorer.counterfactual.search.base import Query, SearchConfig
+from explorer.counterfactual.search.space import MorphoSpace
+from explorer.models.cnn import TorchClassifier
+from explorer.registry import MORPHO, load_classifier
+from explorer.scm.morpho import SPECS
+
+
+def _query(test_data, k) -> Query:
+    k = np.asarray(k)
+    return Query(torch.from_numpy(test_data.images[k]).float()[:, None],
+                 {a: v[k] for a, v in test_data.values.items()}, {a: v[k] for a, v in test_data.noise.items()})
+
+
+class _Brightness(nn.Module):
+    """Class 1 ("bright") when the mean pixel exceeds `c`: logits (0, w * (mean - c))."""
+
+    def __init__(self, c: float, w: float = 1.0):
+        super().__init__()
+        self.c, self.w = c, w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        score = self.w * (x.mean((1, 2, 3)) - self.c)  # (B,)
+        return torch.stack([torch.zeros_like(score), score], 1)  # (B, 2)
+
+
+@pytest.fixture(scope="module")
+def aip(generator, cpu):
+    return AIPSearch(MorphoSpace(generator, cpu))
+
+
+def test_one_attribute_against_a_linear_classifier_lands_just_past_the_closed_form_boundary(aip, generator,
+                                                                                           test_data, cpu):
+    """Only intensity may move. The decoder's last step scales the drawing so its median foreground pixel is the
+    intensity, so the mean pixel is proportional to intensity: the boundary is known in closed form."""
+    space = MorphoSpace(generator, cpu)
+    margin, w = 0.5, 1.0
+    for k in np.flatnonzero(test_data.values["intensity"][:40] < 170)[:2]:  # room to brighten below 255
+        query = _query(test_data, [k])
+        _, latents = space.abduct(query)
+        values = {n: torch.as_tensor(np.asarray(v), dtype=torch.float32) for n, v in query.obs.items()}
+        values["digit"] = torch.as_tensor(query.obs["digit"]).long()
+        with torch.inference_mode():
+            per_grey = float(space.render(latents, values, False).mean() / values["intensity"][0])
+        asked = float(query.obs["intensity"][0]) + 40.0
+        clf = TorchClassifier("brightness", _Brightness(per_grey * asked, w), 1, cpu, classes=["dark", "bright"])
+        config = SearchConfig(locks=("digit", "thickness", "latent"), steps=150, lr=0.3, margin=margin)
+        result = aip.search(query, clf, 1, config)
+        assert result.found.all(), result.notes
+        boundary = asked + margin / (w * per_grey)  # the intensity at which the margin is just met
+        found = float(result.values["intensity"][0])
+        assert boundary - 1.0 <= found <= boundary + 6.0, (found, boundary)  # just past it: the cost bites
+        assert set(result.do[0]) == {"intensity"}
+        assert result.values["thickness"][0] == query.obs["thickness"][0]
+
+
+def test_locks_ranges_and_the_re_checked_answer(aip, test_data, cpu):
+    clf = load_classifier(MORPHO["classifier"], cpu)
+    query = _query(test_data, range(8))
+    result = aip.search(query, clf, None, SearchConfig(locks=("digit",)))
+    assert result.images.shape == (8, 1, 28, 28) and result.found.mean() >= 0.5
+    assert all("digit" not in d for d in result.do)
+    np.testing.assert_array_equal(result.values["digit"], query.obs["digit"])
+    for name in ("thickness", "intensity"):
+        assert (result.values[name] >= SPECS[name].low - 1e-6).all() and (result.values[name] <= SPECS[name].high + 1e-6).all()
+    # the answer is what the classifier reads on the returned images: re-read, it is not the factual class
+    with torch.inference_mode():
+        again = clf.predict_proba(result.images).argmax(1).numpy()
+        factual = clf.predict_proba(query.images()).argmax(1).numpy()
+    np.testing.assert_array_equal(again, result.pred)
+    assert (again[result.found] != factual[result.found]).all()
+    # and the values are the SCM's own answer to the do() set: intensity follows thickness unless set
+    for i, d in enumerate(result.do):
+        if "thickness" in d and "intensity" not in d:
+            assert result.values["intensity"][i] != pytest.approx(query.obs["intensity"][i], abs=1e-3)
+
+
+def test_digit_only_reaches_a_chosen_target_and_the_oracle_agrees(aip, test_data, cpu):
+    clf = load_classifier(MORPHO["classifier"], cpu)
+    oracle = load_classifier(MORPHO["oracle"], cpu)
+    query = _query(test_data, range(6))
+    target = (query.obs["digit"] + 4) % 10
+    result = aip.search(query, clf, target, SearchConfig(locks=("thickness", "intensity", "latent")))
+    assert result.found.mean() >= 5 / 6, result.notes
+    assert all(set(d) <= {"digit"} for d in result.do)
+    with torch.inference_mode():
+        read = oracle.predict_proba(result.images).argmax(1).numpy()
+    assert (read[result.found] == target[result.found]).mean() >= 0.8  # a real digit change, not a trick
+
+
+def test_everything_locked_ends_with_a_message(aip, test_data, cpu):
+    clf = load_classifier(MORPHO["classifier"], cpu)
+    result = aip.search(_query(test_data, [0]), clf, 3,
+                        SearchConfig(locks=("digit", "thickness", "intensity", "latent")))
+    assert not result.found.any() and "every attribute is locked" in result.notes[0]
