@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install run test browser-deps bench evaluate train clean-cache \
-        train-pendulum evaluate-pendulum train-causalm evaluate-causalm
+        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ evaluate-pendulum: install
 train-causalm: install
 	$(BIN)/python -m explorer train causalm
 
+evaluate-search: install
+	$(BIN)/python -m explorer evaluate search --n 100 --json bench/results/evaluate_search.json
+
 evaluate-causalm: install
 	$(BIN)/python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json
 
@@ -55,6 +58,7 @@ bench: install browser-deps
 	$(BIN)/python bench/bench_text_page.py
 	$(BIN)/python bench/bench_text_first_visit.py
 	PYTHONPATH=$(CURDIR) $(BIN)/python bench/bench_text.py
+	$(BIN)/python bench/bench_search.py
 
 clean-cache:
 	rm -rf .cache

@@ -12,6 +12,7 @@ page = st.navigation([
     st.Page("pages/image_whatif.py", title="Image what-if", icon=":material/image:"),
     st.Page("pages/causal_graph_lab.py", title="Causal graph lab", icon=":material/account_tree:"),
     st.Page("pages/text_whatif.py", title="Text what-if", icon=":material/text_fields:"),
+    st.Page("pages/flip_classifier.py", title="Flip a classifier", icon=":material/swap_horiz:"),
 ])
 ui.sidebar()
 page.run()

@@ -34,6 +34,8 @@ if service is not None:
     example_picture(service.what_if(0, {"thickness": 5.0}))  # one live explorer call: do(thickness = 5 px)
 st.page_link("pages/image_whatif.py", label="Try it yourself on the Image what-if page", icon=":material/image:")
 st.page_link("pages/text_whatif.py", label="Or ask it of a text: the Text what-if page", icon=":material/text_fields:")
+st.page_link("pages/flip_classifier.py", label="Find the smallest change that flips a classifier",
+             icon=":material/swap_horiz:")
 
 st.header("The models shipped with the app")
 view = service.page() if service is not None else None

@@ -64,7 +64,7 @@ def _apply(view: ImagePage, params: dict[str, str]) -> list[str]:
             if index != asked:
                 notes.append(f"The link asked for test digit #{asked}; the test set has #0–#{view.n - 1}, "
                              f"so #{index} is shown.")
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, or inf
             notes.append(f"The link's index={params['index']!r} is not a number, so it was ignored.")
     return notes + read_values(params, view.worlds[coloured].specs, PAGE, WORDS, ("index", "world"), _OTHER_WORLD)[0]
 

@@ -22,6 +22,7 @@ from explorer.counterfactual.search.base import (ANY, Query, SearchConfig, Searc
 from explorer.counterfactual.search.descent import no_flip_note
 from explorer.counterfactual.search.space import MorphoSpace, soft_digit
 from explorer.interfaces import Classifier
+from explorer.scm.morpho import SPECS
 from explorer.types import VarSpec
 
 DIGIT_CONFIDENCE = 4.0  # initial logit of the factual digit: its probability starts at ~0.86, free to move
@@ -35,6 +36,30 @@ EDGE = 1e-3  # keeps an attribute's starting value off its range's ends, where t
 def _logit(p: torch.Tensor) -> torch.Tensor:
     p = p.clamp(EDGE, 1 - EDGE)
     return torch.log(p) - torch.log1p(-p)
+
+
+class _Attributes:
+    """The searched attributes as free parameters: a logit of the position in the range, so a value cannot
+    leave its slider's range; hue instead is circular (red sits at both ends of the wheel), so it is its own
+    parameter taken modulo 1 and its distance is measured round the circle."""
+
+    def __init__(self, space: MorphoSpace, start: dict[str, torch.Tensor], names: list[str]):
+        self.space, self.start = space, start
+        self.low = {a: space.bounds(a)[0] for a in names}
+        self.span = {a: space.bounds(a)[1] - space.bounds(a)[0] for a in names}
+        self.raw = {a: (start[a].clone() if a == "hue" else _logit((start[a] - self.low[a]) / self.span[a])
+                        ).requires_grad_(True) for a in names}
+
+    def values(self) -> dict[str, torch.Tensor]:
+        return {a: (r % 1.0 if a == "hue" else self.low[a] + self.span[a] * torch.sigmoid(r)) for a, r in self.raw.items()}
+
+    def cost(self, values: dict[str, torch.Tensor]) -> torch.Tensor | float:
+        """(B,) each attribute's change over its range (hue: the shorter way round)."""
+        total = 0.0
+        for a in self.raw:
+            d = (values[a] - self.start[a]).abs()  # (B,)
+            total = total + (torch.minimum(d, 1.0 - d) if a == "hue" else d / self.span[a])
+        return total
 
 
 class AIPSearch:
@@ -64,22 +89,22 @@ class AIPSearch:
         if not (searched or free_digit or free_latent):
             return self._nothing(query, current, goal, "no counterfactual found: every attribute is locked")
         start = {a: torch.as_tensor(np.asarray(query.obs[a]), dtype=torch.float32) for a in self.space.attributes(query)}
-        span = {a: self.space.bounds(a)[1] - self.space.bounds(a)[0] for a in start}
-        raw = {a: _logit((start[a] - self.space.bounds(a)[0]) / span[a]).requires_grad_(True) for a in searched}
+        attrs = _Attributes(self.space, start, searched)
         digit0 = torch.as_tensor(np.asarray(query.obs["digit"]), dtype=torch.long)  # (B,)
         digit_logits = (DIGIT_CONFIDENCE * torch.nn.functional.one_hot(digit0, 10).float()).requires_grad_(free_digit)
         shift = torch.zeros_like(latents0, requires_grad=free_latent)  # (B, Z)
-        groups = [{"params": list(raw.values()), "lr": config.lr * LR_SCALE["attributes"]}] if searched else []
+        groups = [{"params": list(attrs.raw.values()), "lr": config.lr * LR_SCALE["attributes"]}] if searched else []
         groups += [{"params": [p], "lr": config.lr * LR_SCALE[k]}
                    for k, p, free in (("digit", digit_logits, free_digit), ("latent", shift, free_latent)) if free]
         opt = torch.optim.Adam(groups)
         cur_t, goal_t = torch.as_tensor(current), torch.as_tensor(goal)
         first = np.full(n, -1)
-        frames_at = set(np.linspace(0, config.steps - 1, config.frames).round().astype(int).tolist())
-        path = []
+        path, stride = [], 1  # images along the search, thinned as it goes so memory stays bounded
+        params = [p for p in (*attrs.raw.values(), digit_logits, shift) if p.requires_grad]
+        kept = [p.detach().clone() for p in params]  # each query's parameters when it first flipped clearly
 
         def point() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-            values = {a: self.space.bounds(a)[0] + span[a] * torch.sigmoid(raw[a]) for a in searched}
+            values = attrs.values()
             soft = soft_digit(digit_logits)  # (B, 10)
             # straight through: the decoder sees the hardened digit, so a flip found here survives hardening;
             # the gradient still reaches every digit's logit through the soft probabilities
@@ -93,22 +118,33 @@ class AIPSearch:
             values, images = point()
             logits = classifier.logits(images)  # (B, K)
             hinge = margin_loss(logits, cur_t, goal_t, config.margin)  # (B,)
-            attr = sum(((values[a] - start[a]).abs() / span[a]) for a in searched) if searched else 0.0
+            attr = attrs.cost(values)  # (B,)
             gave_up = 1.0 - soft_digit(digit_logits).gather(1, digit0[:, None])[:, 0]  # (B,) factual digit's lost mass
             moved = (shift ** 2).mean(1)  # (B,)
             loss = hinge + config.attr_weight * attr + config.digit_weight * gave_up + config.latent_weight * moved
-            if step in frames_at:
+            if step % stride == 0:
                 path.append(images.detach())
+                if len(path) >= 4 * config.frames:
+                    path, stride = path[::2], stride * 2
             done = (hinge.detach() == 0).numpy() & (first < 0)
             first[done] = step
+            with torch.no_grad():
+                for p, keep in zip(params, kept):
+                    keep[done] = p[done]
             if (first >= 0).all():
                 break
             opt.zero_grad()
-            (loss * torch.as_tensor(first < 0, dtype=loss.dtype)).sum().backward()  # finished queries stay put
+            loss.sum().backward()  # queries are independent: the sum gives each its own gradient
             opt.step()
-        return self._harden(query, classifier, noise, latents0, shift.detach(), digit_logits.detach(),
-                            {a: (self.space.bounds(a)[0] + span[a] * torch.sigmoid(r.detach())) for a, r in raw.items()},
-                            start, current, goal, first, path, config)
+            with torch.no_grad():  # finished queries go back to where they flipped (Adam's momentum moves them)
+                for p, keep in zip(params, kept):
+                    p[first >= 0] = keep[first >= 0]
+        path.append(images.detach())
+        frames = [path[i] for i in np.linspace(0, len(path) - 1, config.frames).round().astype(int)]
+        with torch.no_grad():
+            moved = {a: v.detach() for a, v in attrs.values().items()}
+        return self._harden(query, classifier, noise, latents0, shift.detach(), digit_logits.detach(), moved,
+                            start, current, goal, first, frames, config)
 
     def _harden(self, query, classifier, noise, latents0, shift, digit_logits, moved, start, current, goal, first,
                 path, config) -> SearchResult:
@@ -117,7 +153,9 @@ class AIPSearch:
         digit = digit_logits.argmax(1).numpy()  # (B,)
         do = []
         for i in range(n):
-            d = {a: round(float(v[i]), 2) for a, v in moved.items() if abs(float(v[i] - start[a][i])) >= 0.005}
+            # a move under half a slider step is no change: it would not show on the page's slider
+            d = {a: round(float(v[i]), 2) for a, v in moved.items()
+                 if abs(float(v[i] - start[a][i])) >= SPECS[a].step / 2}
             if digit[i] != int(query.obs["digit"][i]):
                 d["digit"] = int(digit[i])
             do.append(d)

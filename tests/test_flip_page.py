@@ -1,0 +1,267 @@
+"""The Flip-a-classifier page: AppTest (Run, target, locks, the link, uploads) and one Chromium run.
+
+The searches run with a small step budget (EXPLORER_SEARCH_STEPS) so that the file stays quick on 2 cores; the
+page's answers are checked against the service that produced them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from apptest_pages import ROOT, no_exceptions, open_page
+from explorer.data.upload_onnx import OnnxUploadError
+from explorer.models.cnn import CNNConfig, DigitCNN
+from explorer.models.onnx_classifier import ENGINE_ORT, ENGINE_TORCH, load_onnx_classifier
+from explorer.paths import PRETRAINED
+from explorer.services.search import UploadOptions
+
+PAGE = "pages/flip_classifier.py"
+STEPS = 40  # search steps (generations for the random search): enough for the shipped classifiers on digit #3
+READY = 150_000  # ms: the first page load imports torch and loads the models
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # as test_browser.py
+CHROMIUM = Path("/usr/bin/chromium")
+ANSWERS = ("AIP's answer", "Pixel search's answer", "Style-only search's answer", "Random search's answer")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def few_steps():
+    """A fresh service with a small step budget, and no background load of the text models while we run."""
+    from explorer.ui.flip import FLIP, STEPS_ENV
+
+    saved = {k: os.environ.get(k) for k in (STEPS_ENV, "EXPLORER_PREWARM")}
+    os.environ.update({STEPS_ENV: str(STEPS), "EXPLORER_PREWARM": "0"})
+    FLIP.shared.clear()
+    yield
+    for k, v in saved.items():
+        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    FLIP.shared.clear()
+
+
+@pytest.fixture(scope="module")
+def service(few_steps):
+    from explorer.ui.flip import FLIP
+
+    return FLIP.shared()  # the instance the page uses (Streamlit's resource cache is per process)
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(test_data) -> bytes:
+    """A small CNN trained for a few seconds on 200 test digits, exported here into memory (never a file)."""
+    torch.manual_seed(0)
+    module = DigitCNN(CNNConfig(width=8, hidden=16, dropout=0.0))
+    x = torch.from_numpy(test_data.images).float()[:, None]  # (200, 1, 28, 28) on 0-255
+    y = torch.from_numpy(test_data.values["digit"]).long()  # (200,)
+    opt = torch.optim.Adam(module.parameters(), lr=3e-3)
+    for _ in range(150):  # fits these digits (~75% on others): a flip then means something
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(module(x), y).backward()
+        opt.step()
+    buf = io.BytesIO()
+    torch.onnx.export(module.eval(), (x[:1],), buf, dynamo=False, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    return buf.getvalue()
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c for im in at.image for c in (im.captions or [])]
+
+
+def _run(at: AppTest) -> AppTest:
+    at.button(key="flip_run").click().run(timeout=120)
+    no_exceptions(at)
+    return at
+
+
+def _kept(at: AppTest):
+    return at.session_state["_flip_result"][1]  # (settings, FlipResult) of the last Run
+
+
+def test_run_shows_the_factual_and_every_method_with_pictures_and_readings(service):
+    at = open_page(PAGE, {"index": "3"})
+    assert at.number_input(key="flip_index").value == 3
+    assert not at.image  # nothing is searched before Run
+    _run(at)
+    captions = _captions(at)
+    for caption in ("Original: test digit #3", *ANSWERS):
+        assert caption in captions, captions
+    result = _kept(at)
+    assert list(result.answers) == list(service.page().methods) and not result.skipped
+    assert result.answers["aip"].found, result.answers["aip"].note
+    text = "\n".join(m.value for m in at.markdown)
+    for a in result.answers.values():
+        assert f"reads **{a.reading.label}**" in text and f"The oracle reads **{a.oracle.label}**" in text
+        if a.found:  # "any other class": the classifier no longer reads what it read on the factual digit
+            assert a.reading.index != result.reading.index
+    assert 2 <= len(result.path) <= 6 and "Path: answer" in captions
+    # the TRUE counterfactual exists unless AIP changed the digit; either way the page says which
+    assert ("True answer: redrawn by the world's known rules" in captions) == (result.true_image is not None)
+    if result.true_image is None:
+        assert any("No true answer" in i.value for i in at.info)
+    assert at.query_params == {"index": "3", "classifier": "morpho-cnn"}
+    link = at.get("page_link")[-1].proto
+    assert "image_whatif" in link.page
+    assert "index=3" in link.query_string
+
+
+def test_target_and_locks_are_honoured_and_written_to_the_link(service):
+    at = open_page(PAGE, {"index": "3"})
+    at.selectbox(key="flip_target").set_value(5)
+    at.checkbox(key="lock_digit").check()
+    _run(at)
+    result = _kept(at)
+    assert result.target == 5 and result.locks == ("digit",)
+    assert "digit" not in result.answers["aip"].do and "digit" not in result.answers["random"].do
+    for a in result.answers.values():
+        assert a.found == (a.reading.index == 5), (a.method, a.note)
+        assert a.found or a.note
+    assert at.query_params == {"index": "3", "classifier": "morpho-cnn", "target": "5", "locks": "digit"}
+    table = next((m.value for m in at.markdown if m.value.startswith("| attribute")), "")
+    assert "| digit |" not in table
+    # the same settings straight from the service give the same answer
+    again = service.flip(3, "morpho-cnn", 5, ("digit",), False)
+    assert again.answers["aip"].do == result.answers["aip"].do
+
+
+def test_every_lock_leaves_nothing_to_search_and_says_so(service):
+    result = service.flip(3, "morpho-cnn", None, ("digit", "thickness", "intensity", "latent"), False)
+    for method in ("aip", "latent", "random"):
+        assert not result.answers[method].found and "no counterfactual found" in result.answers[method].note
+    assert result.true_image is None and result.true_note
+
+
+def test_colour_world_offers_hue_and_the_link_carries_the_world():
+    at = open_page(PAGE, {"index": "12", "world": "colour", "classifier": "morpho-cnn-hue", "locks": "digit,latent"})
+    assert at.toggle(key="flip_coloured").value and at.checkbox(key="lock_hue") is not None
+    assert at.checkbox(key="lock_digit").value and at.checkbox(key="lock_latent").value
+    _run(at)
+    result = _kept(at)
+    assert result.coloured and result.answers["aip"].image.shape == (3, 28, 28)
+    assert at.query_params["world"] == "colour" and at.query_params["locks"] == "digit,latent"
+
+
+def test_bad_link_values_are_named_not_raised():
+    at = open_page(PAGE, {"index": "abc", "classifier": "nope", "target": "x", "locks": "digit,wings", "foo": "1"})
+    warnings = "\n".join(w.value for w in at.warning)
+    for named in ("index='abc'", "classifier='nope'", "target='x'", "'wings'", "foo='1'"):
+        assert named in warnings, warnings
+    assert at.selectbox(key="flip_classifier").value == "morpho-cnn" and at.checkbox(key="lock_digit").value
+
+
+def test_an_upload_that_is_not_onnx_is_refused_with_its_message_and_nothing_is_kept():
+    before = sorted(PRETRAINED.iterdir())
+    at = open_page(PAGE)
+    at.file_uploader(key="flip_upload").set_value(("model.onnx", b"not a model at all", "application/octet-stream"))
+    at.run()
+    at.button(key="flip_add").click().run()
+    no_exceptions(at)
+    assert any("not an ONNX model" in e.value for e in at.error), [e.value for e in at.error]
+    assert at.session_state["_flip_uploads"] == {}
+    assert len(at.selectbox(key="flip_classifier").options) == 3
+    assert sorted(PRETRAINED.iterdir()) == before
+
+
+def test_an_uploaded_onnx_model_is_picked_and_flipped_on_the_page(tiny_onnx):
+    at = open_page(PAGE, {"index": "3"})
+    at.file_uploader(key="flip_upload").set_value(("tiny.onnx", tiny_onnx, "application/octet-stream"))
+    at.run()
+    at.button(key="flip_add").click().run(timeout=120)
+    no_exceptions(at)
+    assert any("Added **tiny.onnx (uploaded)**" in s.value for s in at.success)
+    assert at.selectbox(key="flip_classifier").value == "tiny.onnx (uploaded)"
+    _run(at)
+    assert all(c in _captions(at) for c in ANSWERS)
+    assert at.query_params["classifier"] == "tiny.onnx (uploaded)"
+
+
+def test_a_tiny_exported_onnx_model_works_through_the_service_with_and_without_gradients(service, tiny_onnx):
+    data = tiny_onnx
+    clf = service.add_upload(data, UploadOptions(name="tiny (uploaded)"))
+    assert clf.engine == ENGINE_TORCH and clf.differentiable
+    result = service.flip(3, clf.name, None, (), False, {clf.name: clf})
+    assert result.engine == ENGINE_TORCH and list(result.answers) == ["aip", "pixel", "latent", "random"]
+    assert result.answers["aip"].found, result.answers["aip"].note
+    assert all(a.found == (a.reading.index != result.reading.index) and (a.found or a.note)
+               for a in result.answers.values()), [(a.method, a.found, a.note) for a in result.answers.values()]
+    # run by onnxruntime (no gradients): only the gradient-free random search, and the others say why not
+    ort = load_onnx_classifier(data, name="tiny (onnxruntime)", prefer_gradients=False)
+    assert ort.engine == ENGINE_ORT
+    result = service.flip(3, ort.name, None, (), False, {ort.name: ort})
+    assert list(result.answers) == ["random"] and set(result.skipped) == {"aip", "pixel", "latent"}
+    assert result.lead == "random" and not result.differentiable
+    with pytest.raises(OnnxUploadError, match="not a number"):
+        UploadOptions.from_text("x", 255, mean="a lot")
+    with pytest.raises(ValueError, match="unknown classifier"):
+        service.flip(3, "tiny (uploaded)", None, (), False)  # another visitor's upload is not there
+
+
+# --- Chromium -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server():
+    """`streamlit run app.py` on a free port, as tests/test_browser.py starts it, with the small step budget."""
+    from explorer.ui.flip import STEPS_ENV
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, STEPS_ENV: str(STEPS), "EXPLORER_PREWARM": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"streamlit did not become healthy: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+_CAPTIONS_JS = "() => [...document.querySelectorAll('[data-testid=stImage]')].map(e => e.innerText)"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                                                  "(`make browser-deps` installs it)")
+def test_in_chromium_run_shows_the_answers(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(f"{server}/flip_classifier?index=3")
+            run = page.locator(".st-key-flip_run button")
+            run.wait_for(timeout=READY)
+            assert page.locator(".st-key-flip_index input").input_value() == "3"
+            run.click()
+            page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
+                                   timeout=60_000)
+            shown = page.evaluate(_CAPTIONS_JS)
+            for caption in ("Original: test digit #3", *ANSWERS):
+                assert any(caption in s for s in shown), shown
+            assert "index=3" in page.url and "classifier=morpho-cnn" in page.url
+        finally:
+            browser.close()
