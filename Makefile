@@ -46,7 +46,7 @@ train-causalm: install
 	$(BIN)/python -m explorer train causalm
 
 evaluate-search: install
-	$(BIN)/python -m explorer evaluate search --n 100 --json bench/results/evaluate_search.json
+	$(BIN)/python -m explorer evaluate search --n 40 --json bench/results/evaluate_search.json
 
 evaluate-causalm: install
 	$(BIN)/python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json

@@ -120,13 +120,13 @@ def _timed(method, query: Query, clf, target: np.ndarray | None, config: SearchC
 
 
 def score(method, space: MorphoSpace, clf, oracle, query: Query, skels: list[np.ndarray], mode: str,
-          seed: int) -> dict[str, float]:
+          seed: int, steps: int = SearchConfig.steps) -> dict[str, float]:
     """Every metric of one method on one classifier in one mode."""
     current = _read(clf, query.images())
     target = None
     if mode == "random":
         target = (current + np.random.default_rng(seed).integers(1, 10, len(query))) % 10
-    config = SearchConfig(locks=("digit", "latent") if mode == "style_only" else (), seed=seed)
+    config = SearchConfig(locks=("digit", "latent") if mode == "style_only" else (), steps=steps, seed=seed)
     result, seconds = _batched(method, query, clf, target, config)
     ok = result.found
     said = _read(oracle, result.images)
@@ -147,7 +147,8 @@ def score(method, space: MorphoSpace, clf, oracle, query: Query, skels: list[np.
 
 def evaluate_search(n: int = 500, seed: int = 0, methods: dict[str, Callable] | None = None,
                     classifiers: tuple[str, ...] = CLASSIFIERS, modes: tuple[str, ...] = MODES,
-                    progress: Callable[[str], None] | None = None) -> dict[str, float]:
+                    progress: Callable[[str], None] | None = None, steps: int = SearchConfig.steps
+                    ) -> dict[str, float]:
     """The table of issue 18 section 2 as flat keys `<method>.<classifier>.<mode>.<metric>`."""
     start, device = time.time(), pick_device()
     generator, _ = load_generator(device)
@@ -164,7 +165,7 @@ def evaluate_search(n: int = 500, seed: int = 0, methods: dict[str, Callable] | 
             for method_name, method in methods.items():
                 if progress:
                     progress(f"{method_name} · {name} · {mode}")
-                for metric, value in score(method, space, clf, oracle, query, skels, mode, seed + 1).items():
+                for metric, value in score(method, space, clf, oracle, query, skels, mode, seed + 1, steps).items():
                     r[f"{method_name}.{name}.{mode}.{metric}"] = value
     r["seconds"] = time.time() - start
     return r
