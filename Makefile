@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install run test browser-deps bench evaluate train clean-cache \
-        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search
+        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ train-causalm: install
 
 evaluate-search: install
 	$(BIN)/python -m explorer evaluate search --n 40 --json bench/results/evaluate_search.json
+
+# The Flip page's precomputed "What flips this model?" audits: each shipped classifier on each world, 100 digits.
+AUDITED := morpho-cnn morpho-cnn-hue digit-recognizer-py
+audits: install
+	mkdir -p assets/audits
+	for c in $(AUDITED); do for w in grey colour; do \
+	  $(BIN)/python -m explorer audit-classifier --classifier $$c --world $$w --n 100 \
+	    --json assets/audits/$$c.$$w.json || exit 1; done; done
 
 evaluate-causalm: install
 	$(BIN)/python -m explorer evaluate causalm --json bench/results/evaluate_causalm.json

@@ -1,4 +1,4 @@
-"""Command line: `python -m explorer {train,evaluate,export,data} ...`."""
+"""Command line: `python -m explorer {train,evaluate,export,data,audit-text,audit-classifier} ...`."""
 
 from __future__ import annotations
 
@@ -195,6 +195,60 @@ def _audit_text(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_classifier(args: argparse.Namespace) -> int:
+    """`audit-classifier`: what flips a shipped or an ONNX classifier; one-line errors, exit status 2."""
+    from tqdm.auto import tqdm
+
+    from explorer.data.upload_onnx import OnnxUploadError
+    from explorer.device import pick_device
+    from explorer.evaluate.audit_classifier import audit_classifier, check_request, to_markdown
+    from explorer.models.onnx_classifier import load_onnx_classifier
+    from explorer.registry import DIGIT_CLASSIFIERS, load_classifier
+
+    device = pick_device()
+    if args.classifier is not None:
+        if args.classifier not in DIGIT_CLASSIFIERS:
+            print(f"error: unknown classifier {args.classifier!r}; shipped: {', '.join(DIGIT_CLASSIFIERS)} "
+                  "(or pass --onnx FILE)", file=sys.stderr)
+            return 2
+        clf = load_classifier(args.classifier, device)
+    else:
+        path = Path(args.onnx)
+        if not path.is_file():
+            print(f"error: {path}: no such file; --onnx takes an .onnx model file", file=sys.stderr)
+            return 2
+        try:
+            clf = load_onnx_classifier(path.read_bytes(), name=path.stem, scale=args.input_scale,
+                                       mean=args.mean, std=args.std,
+                                       prefer_gradients=not args.onnxruntime_only, device=device)
+        except OnnxUploadError as err:
+            print(f"error: {path}: {' '.join(str(err).split())}", file=sys.stderr)
+            return 2
+    try:  # the options are checked before a single digit is searched
+        check_request(clf, args.n, args.world, args.steps, args.method)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for out in (args.json, args.markdown):
+        if out and not Path(out).parent.is_dir():
+            print(f"error: {out}: its folder does not exist", file=sys.stderr)
+            return 2
+    with tqdm(unit="digit", desc=f"what flips {clf.name}", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        report = audit_classifier(clf, args.n, args.world, seed=args.seed, steps=args.steps, method=args.method,
+                                  progress=progress)
+    text = to_markdown(report)
+    if args.json:  # written whole, after the audit: nothing half-written
+        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    print(text)
+    return 0
+
+
 def data_seed_for_colour(split: str) -> int:
     """The hue-noise seeds used by training (train, val) and evaluation (test)."""
     from explorer.datasets.morpho import DEFAULT_SEED
@@ -275,6 +329,25 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("--rows", help="also write every row's predictions from both models here (CSV)")
     au.add_argument("--batch-size", type=int, default=256, help="texts per model call")
     au.set_defaults(fn=_audit_text)
+    ac = sub.add_parser("audit-classifier", help="what flips a digit classifier: the search per attribute set")
+    which = ac.add_mutually_exclusive_group(required=True)
+    which.add_argument("--classifier", help="a shipped classifier: morpho-cnn, morpho-cnn-hue, digit-recognizer-py")
+    which.add_argument("--onnx", help="your own model: an .onnx file taking (B, 1 or 3, 28, 28), 10 outputs")
+    ac.add_argument("--input-scale", type=float, choices=[1.0, 255.0], default=255.0,
+                    help="--onnx: the pixel range the model expects, 0-1 (1) or 0-255 (255)")
+    ac.add_argument("--mean", type=float, nargs="+", help="--onnx: normalisation mean, one per channel or one")
+    ac.add_argument("--std", type=float, nargs="+", help="--onnx: normalisation std, one per channel or one")
+    ac.add_argument("--onnxruntime-only", action="store_true",
+                    help="--onnx: run the model by onnxruntime even when it converts to PyTorch (no gradients)")
+    ac.add_argument("--world", choices=["grey", "colour"], required=True, help="the world the test digits come from")
+    ac.add_argument("--n", type=int, default=100, help="test digits")
+    ac.add_argument("--steps", type=int, default=200, help="search steps (or generations) per digit at most")
+    ac.add_argument("--method", choices=["auto", "aip", "random", "both"], default="auto",
+                    help="auto: AIP when the model has gradients, else the random search; both: a flip by either")
+    ac.add_argument("--seed", type=int, default=0)
+    ac.add_argument("--json", help="write the report here (JSON)")
+    ac.add_argument("--markdown", help="also write the report here (Markdown)")
+    ac.set_defaults(fn=_audit_classifier)
     args = parser.parse_args(argv)
     return args.fn(args)
 

@@ -25,6 +25,7 @@ MORPHO = {"classifier": "morpho-cnn", "classifier_hue": "morpho-cnn-hue", "oracl
           "generator": "morpho-cvae"}
 PENDULUM = {"vae": "pendulum-causal-vae", "regressor": "pendulum-regressor"}
 THIRD_PARTY = "digit-recognizer-py"  # a PyPI package, not a folder: loaded weights-only from the package
+DIGIT_CLASSIFIERS = (MORPHO["classifier"], MORPHO["classifier_hue"], THIRD_PARTY)  # the shipped digit readers
 
 
 def causalm_folder(concept: str, which: str) -> str:

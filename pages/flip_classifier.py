@@ -5,9 +5,12 @@ import streamlit as st
 
 from explorer import ui
 from explorer.data.upload_onnx import OnnxUploadError
+from explorer.services.audit_page import AuditUnavailable
 from explorer.services.search import UploadOptions
 from explorer.ui import flip as flip_ui
+from explorer.ui import flip_audit as audit_ui
 from explorer.ui.common.loader import load
+from explorer.ui.common.uploads import uploads
 
 ui.run_through_app()
 
@@ -40,24 +43,46 @@ with st.expander("Bring your own classifier (ONNX)", icon=":material/upload:"):
 name = flip_ui.classifier_picker(view, picker)
 classes = flip_ui.classes_of(view, name)
 
-st.subheader("2 · Ask for a flip")
-target, locks = flip_ui.question(view, classes, coloured)
-settings = (index, coloured, name, target, locks)
-if flip_ui.run_button():
-    with st.spinner("Searching with AIP and the baselines…", show_time=True):
-        result = service.flip(index, name, target, locks, coloured, flip_ui.uploads())  # the page's one call
-    flip_ui.keep(settings, result)
-result = flip_ui.kept(settings)
-flip_ui.write_link(index, coloured, name, target, locks, classes)
-
-if result is not None:
-    st.subheader("3 · The answers, side by side")
-    flip_ui.answers(result)
-    st.subheader(f"4 · {flip_ui.METHODS[result.lead]}'s answer up close")
-    left, right = st.columns(2, gap="large")
-    with left:
-        flip_ui.changes(result, view.specs[coloured])
-    with right:
-        flip_ui.true_answer(result)
-    flip_ui.path_strip(result)
-    flip_ui.image_link(result)
+tabs = flip_ui.tabs()  # only the open tab runs
+if tabs["flip"].open:
+    with tabs["flip"]:
+        st.subheader("2 · Ask for a flip")
+        target, locks = flip_ui.question(view, classes, coloured)
+        settings = (index, coloured, name, target, locks)
+        if flip_ui.run_button():
+            with st.spinner("Searching with AIP and the baselines…", show_time=True):
+                result = service.flip(index, name, target, locks, coloured, uploads())  # the tab's one call
+            flip_ui.keep(settings, result)
+        result = flip_ui.kept(settings)
+        flip_ui.write_link(index, coloured, name, target, locks, classes)
+        if result is not None:
+            st.subheader("3 · The answers, side by side")
+            flip_ui.answers(result)
+            st.subheader(f"4 · {flip_ui.METHODS[result.lead]}'s answer up close")
+            left, right = st.columns(2, gap="large")
+            with left:
+                flip_ui.changes(result, view.specs[coloured])
+            with right:
+                flip_ui.true_answer(result)
+            flip_ui.path_strip(result)
+            flip_ui.image_link(result)
+else:
+    with tabs["audit"]:  # what flips this model, over many digits: precomputed, or computed for an upload
+        world = "colour" if coloured else "grey"
+        audit_ui.heading(name, world)
+        audits = load(audit_ui.AUDIT)
+        flip_ui.write_link(index, coloured, name, None, (), classes, tab="audit")
+        if name in view.classifiers:  # shipped: read from assets/audits/ (`make audits`)
+            try:
+                audit_ui.show(audits.shipped(name, world))  # the tab's one call
+            except AuditUnavailable as err:
+                audit_ui.missing(err)
+        elif (job := audit_ui.request(name, world, uploads()[name])) is not None:  # an upload: on request
+            if job.pending:  # new, or interrupted by a widget: the parts done are kept and skipped
+                bar = audit_ui.Progress()
+                try:
+                    job.view = audits.compute(name, world, job.n, uploads(), bar, job.done)  # the tab's one call
+                except Exception as err:  # noqa: BLE001 - the visitor's own model failing: said, not a traceback
+                    job.error = audit_ui.why(err)  # (Streamlit's stop and rerun are BaseExceptions: they pass)
+                bar.close()
+            audit_ui.outcome(job)

@@ -12,7 +12,8 @@ ui.run_through_app()
 st.title("What if this digit had been written differently?")
 st.markdown("Pick a real handwritten digit, then **set** one of its causes, e.g. *what if it had been "
             "written with a thicker pen?* The model redraws the **same** digit under your change, and "
-            "three classifiers say which digit they see, before and after.")
+            "three classifiers (and any you uploaded on the Flip a classifier page) say which digit they see, "
+            "before and after.")
 service = load(image_ui.IMAGE)
 view = service.page()  # the picker's range and gallery, both worlds' variables and graphs
 for note in image_ui.read_link(view):  # `?index=12&world=colour&thickness=4.5`, a shared link or Back
@@ -34,7 +35,8 @@ def what_if(index: int, coloured: bool) -> None:
                    "drawn brighter here), unless you tick intensity too.")
         do = image_ui.controls(world.specs, service.factual(index, coloured), index, coloured)
 
-    result = service.what_if(index, do, coloured)  # abduction -> action -> prediction
+    readers, others = image_ui.digit_readers()  # the visitor's uploaded classifiers, this session only
+    result = service.what_if(index, do, coloured, readers)  # abduction -> action -> prediction
 
     with shown:
         render.clamp_notes(result, world.specs)
@@ -43,6 +45,8 @@ def what_if(index: int, coloured: bool) -> None:
         render.attributes(result, world.specs)
     st.subheader("3 · What the classifiers see")
     render.predictions(result)
+    image_ui.uploads_note(readers, others)
+    image_ui.flip_link(result.index, coloured)
     st.subheader("4 · The causal graph of this world")
     render.causal_graph(result, world.graph)
     image_ui.write_link(result.index, coloured, do, world.specs)

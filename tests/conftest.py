@@ -36,3 +36,34 @@ def test_data():
     from explorer.datasets.morpho import load_morpho
 
     return load_morpho("test", limit=200)
+
+
+@pytest.fixture(scope="session")
+def space(generator, cpu):
+    """The image world's search space over the shipped generator (the searches' common ground)."""
+    from explorer.counterfactual.search.space import MorphoSpace
+
+    return MorphoSpace(generator, cpu)
+
+
+@pytest.fixture(scope="session")
+def cnn(cpu):
+    from explorer.registry import MORPHO, load_classifier
+
+    return load_classifier(MORPHO["classifier"], cpu)
+
+
+@pytest.fixture(scope="session")
+def hue_cnn(cpu):
+    from explorer.registry import MORPHO, load_classifier
+
+    return load_classifier(MORPHO["classifier_hue"], cpu)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Batches of a few digits: a second thread costs more in hand-offs than it saves (5x on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

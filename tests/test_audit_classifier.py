@@ -13,12 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.counterfactual.search.space import MorphoSpace
 from explorer.evaluate import audit_classifier as audit_module
 from explorer.evaluate.audit_classifier import (LABELS, SINGLE, attribute_sets, audit_classifier, held, locks_for,
                                                 reading, to_markdown)
 from explorer.models.cnn import TorchClassifier
-from explorer.registry import MORPHO, load_classifier
 
 # Hue alone, digit locked, colour world, measured (seed 0): the colour-trained CNN flips for 14 % of 50 digits
 # with AIP (200 steps; 2 of these 12 with 50-100 steps, 1 with 20-40) and for 36 % of 50 with the random search
@@ -27,21 +25,6 @@ from explorer.registry import MORPHO, load_classifier
 # unchanged. Floors sit well below the measurements on these 12 digits.
 HUE_N = 12
 HUE_CASES = [("auto", 60, 1 / HUE_N), ("both", 10, 0.3)]  # (method, steps, floor of the hue CNN's success)
-
-
-@pytest.fixture(scope="module")
-def space(generator, cpu):
-    return MorphoSpace(generator, cpu)
-
-
-@pytest.fixture(scope="module")
-def cnn(cpu):
-    return load_classifier(MORPHO["classifier"], cpu)
-
-
-@pytest.fixture(scope="module")
-def hue_cnn(cpu):
-    return load_classifier(MORPHO["classifier_hue"], cpu)
 
 
 class _NoGradients:

@@ -194,12 +194,12 @@ def test_a_tiny_exported_onnx_model_works_through_the_service_with_and_without_g
     assert result.answers["aip"].found, result.answers["aip"].note
     assert all(a.found == (a.reading.index != result.reading.index) and (a.found or a.note)
                for a in result.answers.values()), [(a.method, a.found, a.note) for a in result.answers.values()]
-    # run by onnxruntime (no gradients): only the gradient-free random search, and the others say why not
+    # run by onnxruntime (no gradients): black-box AIP and the random search, and the others say why not
     ort = load_onnx_classifier(data, name="tiny (onnxruntime)", prefer_gradients=False)
     assert ort.engine == ENGINE_ORT
     result = service.flip(3, ort.name, None, (), False, {ort.name: ort})
-    assert list(result.answers) == ["random"] and set(result.skipped) == {"aip", "pixel", "latent"}
-    assert result.lead == "random" and not result.differentiable
+    assert list(result.answers) == ["aip-blackbox", "random"] and set(result.skipped) == {"aip", "pixel", "latent"}
+    assert result.lead == "aip-blackbox" and not result.differentiable
     with pytest.raises(OnnxUploadError, match="not a number"):
         UploadOptions.from_text("x", 255, mean="a lot")
     with pytest.raises(ValueError, match="unknown classifier"):
@@ -263,5 +263,35 @@ def test_in_chromium_run_shows_the_answers(server):
             for caption in ("Original: test digit #3", *ANSWERS):
                 assert any(caption in s for s in shown), shown
             assert "index=3" in page.url and "classifier=morpho-cnn" in page.url
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                                                  "(`make browser-deps` installs it)")
+def test_in_chromium_the_audit_tab_shows_the_chart_and_goes_into_the_link(server):
+    """A click on "What flips this model?" draws the shipped classifier's precomputed audit (assets/audits/)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(f"{server}/flip_classifier?index=3&world=colour&classifier=morpho-cnn-hue")
+            tab = page.get_by_role("tab", name="What flips this model?")
+            tab.wait_for(timeout=READY)
+            tab.click()
+            chart = page.locator(".st-key-flip_audit_chart .js-plotly-plot")  # the chart, drawn by plotly.js
+            chart.wait_for(timeout=30_000)
+            bars = page.locator(".st-key-flip_audit_chart g.trace.bars")
+            assert bars.count() == 2  # the digit kept, the digit free
+            assert "colour (hue) alone" in chart.inner_text()
+            assert page.get_by_text("What flips Project CNN (colour-trained)?").is_visible()
+            page.wait_for_function("() => location.search.includes('tab=audit')", timeout=10_000)
+            assert "classifier=morpho-cnn-hue" in page.url and "world=colour" in page.url
+            page.get_by_role("tab", name="Flip this digit").click()
+            page.locator(".st-key-flip_run button").wait_for(timeout=30_000)
+            page.wait_for_function("() => !location.search.includes('tab=')", timeout=10_000)
         finally:
             browser.close()

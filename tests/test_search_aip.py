@@ -5,32 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+
+from toys import Brightness, brightness_boundary, digit_query
 
 from explorer.counterfactual.search.aip import AIPSearch
-from explorer.counterfactual.search.base import Query, SearchConfig
+from explorer.counterfactual.search.base import SearchConfig
 from explorer.counterfactual.search.space import MorphoSpace
 from explorer.models.cnn import TorchClassifier
 from explorer.registry import MORPHO, load_classifier
 from explorer.scm.morpho import SPECS
-
-
-def _query(test_data, k) -> Query:
-    k = np.asarray(k)
-    return Query(torch.from_numpy(test_data.images[k]).float()[:, None],
-                 {a: v[k] for a, v in test_data.values.items()}, {a: v[k] for a, v in test_data.noise.items()})
-
-
-class _Brightness(nn.Module):
-    """Class 1 ("bright") when the mean pixel exceeds `c`: logits (0, w * (mean - c))."""
-
-    def __init__(self, c: float, w: float = 1.0):
-        super().__init__()
-        self.c, self.w = c, w
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        score = self.w * (x.mean((1, 2, 3)) - self.c)  # (B,)
-        return torch.stack([torch.zeros_like(score), score], 1)  # (B, 2)
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +28,9 @@ def test_one_attribute_against_a_linear_classifier_lands_just_past_the_closed_fo
     space = MorphoSpace(generator, cpu)
     margin, w = 0.5, 1.0
     for k in np.flatnonzero(test_data.values["intensity"][:40] < 170)[:2]:  # room to brighten below 255
-        query = _query(test_data, [k])
-        _, latents = space.abduct(query)
-        values = {n: torch.as_tensor(np.asarray(v), dtype=torch.float32) for n, v in query.obs.items()}
-        values["digit"] = torch.as_tensor(query.obs["digit"]).long()
-        with torch.inference_mode():
-            per_grey = float(space.render(latents, values, False).mean() / values["intensity"][0])
-        asked = float(query.obs["intensity"][0]) + 40.0
-        clf = TorchClassifier("brightness", _Brightness(per_grey * asked, w), 1, cpu, classes=["dark", "bright"])
+        query = digit_query(test_data, [k])
+        per_grey, asked = brightness_boundary(space, query)
+        clf = TorchClassifier("brightness", Brightness(per_grey * asked, w), 1, cpu, classes=["dark", "bright"])
         config = SearchConfig(locks=("digit", "thickness", "latent"), steps=150, lr=0.3, margin=margin)
         result = aip.search(query, clf, 1, config)
         assert result.found.all(), result.notes
@@ -65,7 +43,7 @@ def test_one_attribute_against_a_linear_classifier_lands_just_past_the_closed_fo
 
 def test_locks_ranges_and_the_re_checked_answer(aip, test_data, cpu):
     clf = load_classifier(MORPHO["classifier"], cpu)
-    query = _query(test_data, range(8))
+    query = digit_query(test_data, range(8))
     result = aip.search(query, clf, None, SearchConfig(locks=("digit",)))
     assert result.images.shape == (8, 1, 28, 28) and result.found.mean() >= 0.5
     assert all("digit" not in d for d in result.do)
@@ -87,7 +65,7 @@ def test_locks_ranges_and_the_re_checked_answer(aip, test_data, cpu):
 def test_digit_only_reaches_a_chosen_target_and_the_oracle_agrees(aip, test_data, cpu):
     clf = load_classifier(MORPHO["classifier"], cpu)
     oracle = load_classifier(MORPHO["oracle"], cpu)
-    query = _query(test_data, range(6))
+    query = digit_query(test_data, range(6))
     target = (query.obs["digit"] + 4) % 10
     result = aip.search(query, clf, target, SearchConfig(locks=("thickness", "intensity", "latent")))
     assert result.found.mean() >= 5 / 6, result.notes
@@ -99,6 +77,6 @@ def test_digit_only_reaches_a_chosen_target_and_the_oracle_agrees(aip, test_data
 
 def test_everything_locked_ends_with_a_message(aip, test_data, cpu):
     clf = load_classifier(MORPHO["classifier"], cpu)
-    result = aip.search(_query(test_data, [0]), clf, 3,
+    result = aip.search(digit_query(test_data, [0]), clf, 3,
                         SearchConfig(locks=("digit", "thickness", "intensity", "latent")))
     assert not result.found.any() and "every attribute is locked" in result.notes[0]

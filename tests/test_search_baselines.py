@@ -10,36 +10,22 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.counterfactual.search.base import ANY, Query, SearchConfig, margin_loss
+from toys import digit_query, reads
+
+from explorer.counterfactual.search.base import ANY, SearchConfig, margin_loss
 from explorer.counterfactual.search.latent import LatentSearch
 from explorer.counterfactual.search.descent import descend
 from explorer.counterfactual.search.pixel import PixelSearch
 from explorer.counterfactual.search.random_search import RandomSearch
-from explorer.counterfactual.search.space import MorphoSpace, hue_to_rgb
-from explorer.datasets.morpho import noise_for
+from explorer.counterfactual.search.space import hue_to_rgb
 from explorer.models.cnn import TorchClassifier
-from explorer.registry import MORPHO, load_classifier
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, SPECS, MorphoSCM
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 METHODS = (PixelSearch, LatentSearch, RandomSearch)
 N = 6  # digits per search: enough to catch a method that rarely works, few enough to stay fast
-
-
-def _query(test_data, k, coloured: bool = False) -> Query:
-    k = np.asarray(k)
-    if coloured:  # the colour world the hue CNN was trained in; thickness and intensity as in the grey split
-        scm = MorphoSCM(CONFOUNDED_HUE_STRENGTH)
-        noise = noise_for("test", scm)
-        values = scm.counterfactual(noise)
-    else:
-        noise, values = test_data.noise, test_data.values
-    return Query(torch.from_numpy(test_data.images[k]).float()[:, None], {a: v[k] for a, v in values.items()},
-                 {a: v[k] for a, v in noise.items()}, coloured)
-
-
-def _reads(clf, images: torch.Tensor) -> np.ndarray:
-    with torch.inference_mode():
-        return clf.predict_proba(images).argmax(1).numpy()
 
 
 class _Stubborn(nn.Module):
@@ -63,30 +49,6 @@ class _Line(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([torch.zeros_like(x), 10.0 * x], 1)  # (B, 2)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Batches of a few digits: a second thread costs more in hand-offs than it saves (5x on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def space(generator, cpu):
-    return MorphoSpace(generator, cpu)
-
-
-@pytest.fixture(scope="module")
-def cnn(cpu):
-    return load_classifier(MORPHO["classifier"], cpu)
-
-
-@pytest.fixture(scope="module")
-def hue_cnn(cpu):
-    return load_classifier(MORPHO["classifier_hue"], cpu)
 
 
 # --- the shared pieces, by hand ------------------------------------------------------------------------------
@@ -133,8 +95,8 @@ def test_descend_keeps_the_flip_and_freezes_a_finished_query_while_the_others_go
 # --- every baseline: shapes, the re-read answer, ranges ----------------------------------------------------
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
 def test_found_answers_are_read_as_asked(method, space, cnn, test_data):
-    query = _query(test_data, range(N))
-    current = _reads(cnn, query.images())
+    query = digit_query(test_data, range(N))
+    current = reads(cnn, query.images())
     target = (current + 1) % 10  # a set target for half the batch, any other class for the rest
     target[N // 2:] = ANY
     config = SearchConfig(steps=40, frames=4)
@@ -143,7 +105,7 @@ def test_found_answers_are_read_as_asked(method, space, cnn, test_data):
     assert result.images.shape == (N, 1, 28, 28) and result.path.shape == (N, 4, 1, 28, 28)
     assert len(result.do) == len(result.notes) == N and result.latent_shift.shape == result.steps.shape == (N,)
     assert result.found.mean() >= 0.5, result.notes
-    again = _reads(cnn, result.images)
+    again = reads(cnn, result.images)
     np.testing.assert_array_equal(again, result.pred)  # the answer is what the classifier reads on the images
     set_target = np.arange(N) < N // 2
     assert (again[result.found & set_target] == target[result.found & set_target]).all()
@@ -159,7 +121,7 @@ def test_found_answers_are_read_as_asked(method, space, cnn, test_data):
 
 
 def test_pixel_answers_are_pixel_edits_inside_0_255(space, cnn, test_data):
-    query = _query(test_data, range(N))
+    query = digit_query(test_data, range(N))
     result = PixelSearch(space).search(query, cnn, None, SearchConfig(steps=60))
     assert result.images.min() >= 0.0 and result.images.max() <= 255.0
     assert result.do == [{}] * N and (result.latent_shift == 0).all()
@@ -169,7 +131,7 @@ def test_pixel_answers_are_pixel_edits_inside_0_255(space, cnn, test_data):
 
 
 def test_latent_search_never_changes_an_attribute(space, hue_cnn, test_data):
-    query = _query(test_data, range(N), coloured=True)
+    query = digit_query(test_data, range(N), coloured=True)
     result = LatentSearch(space).search(query, hue_cnn, None, SearchConfig(steps=40))
     assert result.images.shape == (N, 3, 28, 28)
     assert result.do == [{}] * N
@@ -180,7 +142,7 @@ def test_latent_search_never_changes_an_attribute(space, hue_cnn, test_data):
 
 def test_random_search_with_the_digit_locked_keeps_it_and_re_makes_the_answer_by_the_scm(space, hue_cnn,
                                                                                         test_data):
-    query = _query(test_data, range(N), coloured=True)
+    query = digit_query(test_data, range(N), coloured=True)
     result = RandomSearch(space).search(query, hue_cnn, None, SearchConfig(locks=("digit",), steps=10))
     assert result.found.mean() >= 0.5, result.notes  # the colour-trained CNN flips on style (hue) alone
     assert all("digit" not in d for d in result.do)
@@ -197,7 +159,7 @@ def test_random_search_with_the_digit_locked_keeps_it_and_re_makes_the_answer_by
 
 
 def test_random_search_is_seeded(space, cnn, test_data):
-    query = _query(test_data, range(3))
+    query = digit_query(test_data, range(3))
     runs = [RandomSearch(space).search(query, cnn, None, SearchConfig(steps=3, seed=s)) for s in (7, 7, 8)]
     assert runs[0].do == runs[1].do and runs[0].do != runs[2].do
 
@@ -206,7 +168,7 @@ def test_random_search_is_seeded(space, cnn, test_data):
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: m.name)
 def test_an_unreachable_target_ends_with_a_note(method, space, test_data, cpu):
     stubborn = TorchClassifier("stubborn", _Stubborn(), 1, cpu)
-    query = _query(test_data, range(2))
+    query = digit_query(test_data, range(2))
     result = method(space).search(query, stubborn, 1, SearchConfig(steps=3))
     assert not result.found.any() and (result.steps == -1).all()
     assert result.notes == [result.notes[0]] * 2 and result.notes[0].startswith("no counterfactual found in 3")
@@ -214,7 +176,7 @@ def test_an_unreachable_target_ends_with_a_note(method, space, test_data, cpu):
 
 
 def test_every_attribute_locked_ends_with_a_note(space, cnn, test_data, cpu):
-    query = _query(test_data, range(2))
+    query = digit_query(test_data, range(2))
     locks = ("digit", "thickness", "intensity", "hue")
     # this classifier reads the generator's redrawing of the factual as another class: an empty do() must still
     # not count as an answer

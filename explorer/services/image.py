@@ -1,11 +1,13 @@
 """The image what-if service: one call from the page, everything it shows comes back.
 
 Loaded once per server process and shared read-only between sessions; each call is pure in its
-arguments, so two users moving sliders at once never see each other's results.
+arguments, so two users moving sliders at once never see each other's results. A visitor's uploaded classifiers
+(kept in their session by the Flip page) come in as an argument of `what_if` and are asked beside the shipped ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,7 +16,7 @@ import torch
 from explorer.counterfactual.image import image_counterfactual
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import noise_for
-from explorer.interfaces import WhatIfResult
+from explorer.interfaces import Classifier, WhatIfResult
 from explorer.model_thread import on_model_thread
 from explorer.models.cnn import TorchClassifier
 from explorer.registry import MORPHO, REBUILD_MORPHO, THIRD_PARTY, load_classifier, load_generator
@@ -126,8 +128,12 @@ class ImageService:
         return self.worlds[coloured].render(skel, {k: float(v[0]) for k, v in values.items()})
 
     @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
-    def what_if(self, index: int, do: dict[str, float], coloured: bool = False) -> ImageResult:
-        """Abduction -> action -> prediction for test sample `index` under `do` (values clamped to range)."""
+    def what_if(self, index: int, do: dict[str, float], coloured: bool = False,
+                uploaded: Mapping[str, Classifier] | None = None) -> ImageResult:
+        """Abduction -> action -> prediction for test sample `index` under `do` (values clamped to range).
+
+        `uploaded`: the visitor's own classifiers by name, asked after the shipped ones (`probs` keeps that order).
+        """
         index = int(min(max(index, 0), len(self) - 1))
         scm = self.worlds[coloured]
         do_ok, clamped = clamp_do(do, scm.specs, "variable", "this world has")
@@ -145,19 +151,20 @@ class ImageService:
         return ImageResult(
             obs={k: float(v[0]) for k, v in obs.items()}, cf=cf_values, true_cf=None if unknown else cf_values,
             intervened=sorted(do_ok), downstream=sorted(scm.graph.descendants(list(do_ok)) - set(do_ok)),
-            clamped=clamped, probs=self._predict(original, generated), index=index,
+            clamped=clamped, probs=self._predict(original, generated, uploaded or {}), index=index,
             original=original, generated=generated,
             true_image=None if unknown else self.render_true(skel, cf, coloured),
             difference=_grey(generated) - _grey(original),
             measured_obs=_measure(original), measured_cf=_measure(generated),
             causes={n: sorted(scm.graph.descendants([n]) - set(do_ok)) for n in sorted(do_ok)})
 
-    def _predict(self, original: np.ndarray, generated: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    def _predict(self, original: np.ndarray, generated: np.ndarray,
+                 uploaded: Mapping[str, Classifier]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         batch = torch.from_numpy(np.stack([_chw(original), _chw(generated)])).float()  # (2, C, 28, 28)
         out = {}
         with torch.inference_mode():
-            for name, clf in self.classifiers.items():
-                p = clf.predict_proba(batch).cpu().numpy()  # (2, 10)
+            for name, clf in {**self.classifiers, **uploaded}.items():
+                p = clf.predict_proba(batch).cpu().numpy()  # (2, K): 10 for the shipped ones
                 out[name] = (p[0], p[1])
         return out
 

@@ -1,10 +1,11 @@
 """The Flip-a-classifier service: one call per Run, AIP and every baseline on one digit, everything the page shows.
 
 `FlipService.flip` asks "what is the smallest change to test digit `index` that makes this classifier say
-`target`?" of every search in `explorer.counterfactual.search.methods.METHODS`, with the same `SearchConfig`, and
-returns one `FlipResult`: each method's answer with the classifier's and the independent oracle's readings, the
-attribute changes, the TRUE counterfactual of AIP's do() drawn by the SCM (none after a change of digit: the SCM
-takes each digit's shape from real handwriting), AIP's path and the do() the Image what-if page can open.
+`target`?" of every search in `explorer.counterfactual.search.methods.METHODS` (`BLACK_BOX` for a classifier
+without gradients), with the same `SearchConfig`, and returns one `FlipResult`: each method's answer with the
+classifier's and the independent oracle's readings, the attribute changes, the TRUE counterfactual of AIP's do()
+drawn by the SCM (none after a change of digit: the SCM takes each digit's shape from real handwriting), AIP's path
+and the do() the Image what-if page can open.
 
 It reuses the Image what-if service's test digits, their noise and values in both worlds, the generator and the
 classifiers (one copy per server process); only the oracle is loaded here. Uploaded classifiers are checked here
@@ -20,7 +21,7 @@ import numpy as np
 import torch
 
 from explorer.counterfactual.search.base import Query, SearchConfig, SearchResult
-from explorer.counterfactual.search.methods import METHODS
+from explorer.counterfactual.search.methods import BLACK_BOX, METHODS
 from explorer.counterfactual.search.space import MorphoSpace
 from explorer.data.upload_onnx import OnnxUploadError
 from explorer.interfaces import Classifier
@@ -31,7 +32,7 @@ from explorer.scm import morphology
 from explorer.services.image import ImageService
 from explorer.types import VarSpec
 
-LEAD, GRADIENT_FREE = "aip", "random"  # the method; the one baseline that needs no gradients
+LEAD = "aip"  # the method; for a classifier without gradients the lead is BLACK_BOX's first, black-box AIP
 LATENT = "latent"  # the image's own latent ("style"): lockable, but no variable of the SCM
 FRAMES = 6  # images along the lead method's path
 
@@ -88,8 +89,8 @@ class FlipResult:
     Attributes:
         obs: the digit's factual values; original: its picture; reading, oracle: what both read on it.
         answers: {method: Answer} for the methods run, in METHODS order; skipped: {method: why it did not run}.
-        lead: the method whose do() gets the TRUE counterfactual, the path and the link ("aip"; "random" for a
-            classifier without gradients).
+        lead: the method whose do() gets the TRUE counterfactual, the path and the link ("aip"; "aip-blackbox" for
+            a classifier without gradients).
         true_image: the SCM's re-drawing of the lead's do() (None: see `true_note`), with both readings.
         path: the lead's images along its search (start ... answer), up to FRAMES.
         link_do: the lead's do(), for the Image what-if page (the latent offset cannot travel in a link).
@@ -231,9 +232,9 @@ class FlipService:
         query = Query(torch.from_numpy(grey)[None, None].float(), obs, noise, coloured)
         config = replace(self.config, locks=locks)
         differentiable = bool(getattr(clf, "differentiable", True))
-        run = METHODS if differentiable else {GRADIENT_FREE: METHODS[GRADIENT_FREE]}
+        run = METHODS if differentiable else BLACK_BOX
         results = {name: make(self.space).search(query, clf, target, config) for name, make in run.items()}
-        lead = LEAD if LEAD in results else GRADIENT_FREE
+        lead = next(iter(run))  # each dict lists its lead first
         path = self._path(results[lead], query, clf, target, config)
         original = query.images()[0].numpy()  # (C, 28, 28), tinted in the colour world
         out = FlipResult(index, coloured, clf.name, getattr(clf, "engine", "PyTorch"), differentiable,

@@ -1,9 +1,10 @@
 """Streamlit pieces of the Flip-a-classifier page: its backend, its link, the controls, the upload and the answers.
 
 Widget keys (tests and links address them): `flip_index`, `flip_coloured`, `flip_classifier`, `flip_target`,
-`lock_<name>` (digit, thickness, intensity, hue, latent), `flip_run`; in the upload box `flip_upload`,
-`flip_scale`, `flip_mean`, `flip_std`, `flip_classes`, `flip_add`. The address bar is a shareable link to the
-settings: `?index=3&world=colour&classifier=morpho-cnn-hue&target=8&locks=digit,latent`.
+`lock_<name>` (digit, thickness, intensity, hue, latent), `flip_run`, `flip_tab` (the open tab's label); in the
+upload box `flip_upload`, `flip_scale`, `flip_mean`, `flip_std`, `flip_classes`, `flip_add`. The address bar is a
+shareable link to the settings: `?index=3&world=colour&classifier=morpho-cnn-hue&target=8&locks=digit,latent`, and
+`&tab=audit` when the second tab ("What flips this model?", `explorer/ui/flip_audit.py`) is open.
 """
 
 from __future__ import annotations
@@ -22,23 +23,28 @@ from explorer.types import VarSpec
 from explorer.ui.common.format import fmt
 from explorer.ui.common.link import PageLink
 from explorer.ui.common.loader import Backend
+from explorer.ui.common.uploads import uploads
 from explorer.ui.image_whatif import IMAGE
 from explorer.ui.images import png
 from explorer.ui.render import NAMES, percent
 
 PAGE = "flip"
-LINK = PageLink(PAGE, ("flip_index", "flip_coloured", "flip_classifier", "flip_target", "lock_"), marker="flip_index")
+LINK = PageLink(PAGE, ("flip_index", "flip_coloured", "flip_classifier", "flip_target", "lock_", "flip_tab"),
+                marker="flip_index")
+TABS = {"flip": "Flip this digit", "audit": "What flips this model?"}  # the link's tab= -> the tab's label
 STEPS_ENV = "EXPLORER_SEARCH_STEPS"  # a smaller step budget for tests; unset: the searches' own default
 CARD = 112  # px: one answer's picture (28 x 4); two cards fit side by side on a phone
-METHODS = {"aip": "AIP", "pixel": "Pixel search", "latent": "Style-only search", "random": "Random search"}
+METHODS = {"aip": "AIP", "pixel": "Pixel search", "latent": "Style-only search", "random": "Random search",
+           "aip-blackbox": "Black-box AIP (CMA-ES)"}
 METHOD_WORDS = {"aip": "changes named attributes (digit, thickness, intensity, hue) and a little of the "
                        "handwriting style, and redraws the digit with the generator",
                 "pixel": "edits the pixels directly (Wachter et al.)",
                 "latent": "changes only the handwriting style in the generator; the attributes stay",
-                "random": "tries random do() sets and keeps the smallest that works; needs no gradients"}
+                "random": "tries random do() sets and keeps the smallest that works; needs no gradients",
+                "aip-blackbox": "AIP's objective without gradients: CMA-ES moves the attributes and a few style "
+                                "directions, scoring a whole population with one call of the classifier"}
 LOCKS = {"digit": "the digit", "thickness": "thickness", "intensity": "intensity", "hue": "hue",
          "latent": "the handwriting style (latent)"}
-_UPLOADS = "_flip_uploads"  # {name: classifier}: this visitor's uploaded models, in their session only
 _KEPT = "_flip_result"  # (settings, FlipResult) of the last Run
 # Clicks are also recorded by the buttons' callbacks: a button's one-run True was lost in AppTest runs (as on the
 # lab page's export), a session flag is not.
@@ -53,11 +59,6 @@ def _flip_service() -> FlipService:
 
 FLIP = Backend(PAGE, _flip_service, "Loading the models and 10,000 test digits (once per server, ~10 s)…",
                IMAGE.fixes)
-
-
-def uploads() -> dict[str, Classifier]:
-    """This visitor's uploaded classifiers (gone when the session ends; never written to disk)."""
-    return st.session_state.setdefault(_UPLOADS, {})
 
 
 def name_of(name: str) -> str:
@@ -108,7 +109,12 @@ def _apply(view: FlipPage, params: dict[str, str]) -> list[str]:
                      f"{', '.join(view.locks[True])}); ignored.")
     if "hue" in asked and not state["flip_coloured"]:
         notes.append("The link locks hue, which exists only in the colour world (add world=colour); ignored.")
-    unknown = [k for k in params if k not in ("index", "world", "classifier", "target", "locks")]
+    tab = params.get("tab", "flip")
+    state["flip_tab"] = TABS.get(tab, TABS["flip"])
+    if tab not in TABS:
+        notes.append(f"The link's tab={tab!r} is not one of this page's tabs ({', '.join(TABS)}), so the first is "
+                     "shown.")
+    unknown = [k for k in params if k not in ("index", "world", "classifier", "target", "locks", "tab")]
     notes += [f"The link's setting {k}={params[k]!r} is not one this page reads; ignored." for k in unknown]
     return notes
 
@@ -119,11 +125,17 @@ def read_link(view: FlipPage) -> list[str]:
 
 
 def write_link(index: int, coloured: bool, classifier: str, target: int | None, locks: tuple[str, ...],
-               classes: list[str]) -> None:
-    """Keeps the address bar a shareable link to the settings on screen."""
+               classes: list[str], tab: str = "flip") -> None:
+    """Keeps the address bar a shareable link to the settings on screen (the second tab has no target or locks)."""
     LINK.write({"index": str(index)} | ({"world": "colour"} if coloured else {}) | {"classifier": classifier}
                | ({"target": classes[target]} if target is not None else {})
-               | ({"locks": ",".join(locks)} if locks else {}))
+               | ({"locks": ",".join(locks)} if locks else {}) | ({"tab": tab} if tab != "flip" else {}))
+
+
+def tabs() -> dict:
+    """The page's two tabs, {name: container}: only the open one runs (its `.open` is True)."""
+    st.session_state.setdefault("flip_tab", TABS["flip"])
+    return dict(zip(TABS, st.tabs(list(TABS.values()), key="flip_tab", on_change="rerun")))
 
 
 # --- the controls ---------------------------------------------------------------------------------------
@@ -170,14 +182,14 @@ def question(view: FlipPage, classes: list[str], coloured: bool) -> tuple[int | 
     if st.session_state.get("flip_target", ANY) not in range(ANY, len(classes)):
         st.session_state["flip_target"] = ANY  # another classifier's class
     st.session_state.setdefault("flip_target", ANY)
-    target = st.selectbox("Make it say", [ANY, *range(len(classes))], key="flip_target",
+    target = st.selectbox("Make it say", [ANY, *range(len(classes))], key="flip_target", persist_state="page",
                           format_func=lambda k: "any other class" if k == ANY else classes[k],
                           help="The class the classifier should read after the change.")
     st.markdown("**Keep fixed** (the search may not change these)")
     locks = []
     with st.container(horizontal=True, gap="medium"):
         for lock in view.locks[coloured]:
-            if st.checkbox(LOCKS[lock], key=f"lock_{lock}"):
+            if st.checkbox(LOCKS[lock], key=f"lock_{lock}", persist_state="page"):
                 locks.append(lock)
     return (None if target == ANY else int(target)), tuple(locks)
 
@@ -213,7 +225,7 @@ def keep_upload(clf: Classifier) -> None:
     uploads()[clf.name] = clf
     st.session_state["flip_classifier"] = clf.name
     gradients = "gradient searches (AIP and every baseline)" if getattr(clf, "differentiable", False) else \
-        "only the gradient-free random search (it gives no gradients)"
+        "black-box AIP (CMA-ES) and the random search (it gives no gradients)"
     st.success(f"Added **{clf.name}**, run with {getattr(clf, 'engine', 'PyTorch')}: {gradients}. {clf.description}")
 
 
@@ -275,7 +287,8 @@ def answers(result: FlipResult) -> None:
                  "classifier, the change fooled the classifier without changing the digit a reader sees.")
     if not result.differentiable:
         st.warning(f"**{name_of(result.classifier)}** is run by {result.engine} and gives no gradients, so AIP and "
-                   "the gradient baselines cannot run: only the random search, which just reads the classifier.")
+                   "the gradient baselines cannot run: black-box AIP (CMA-ES) and the random search run instead, "
+                   "which only read the classifier's outputs.")
 
 
 def changes(result: FlipResult, specs: dict[str, VarSpec]) -> None:

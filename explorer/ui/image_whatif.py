@@ -2,7 +2,8 @@
 
 Widget keys (tests and links address them): `index`, `random`, `pick_<digit>`, `coloured`, `do_<var>` and
 `value_<var>` (from `explorer.ui.common.controls`), `reset`. The address bar is a shareable link to what is on
-screen: `?index=12&world=colour&thickness=4.5`.
+screen: `?index=12&world=colour&thickness=4.5`. A visitor's uploaded classifiers (added on the Flip page, kept in
+their session: `explorer.ui.common.uploads`) are asked beside the shipped ones.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import streamlit as st
 from explorer.checkpoints import CheckpointError
 from explorer.data.mnist import MnistSourceError
 from explorer.device import pick_device
+from explorer.interfaces import Classifier
 from explorer.services.image import REBUILD, ImagePage, ImageService
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords, do_controls
 from explorer.ui.common.link import PageLink, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
+from explorer.ui.common.uploads import uploads
 from explorer.ui.images import THUMB, png
 
 PAGE = "image"
@@ -27,6 +30,7 @@ WORDS = DoWords(item="digit")
 LINK = PageLink(PAGE, ("index", "coloured", "do_", "value_"), marker="index", notes_stay=True)
 _OTHER_WORLD = {"hue": " (it exists only in the colour world: add world=colour)"}
 _INDEX_NOTE = "_index_note"  # a digit number past the last one was typed: said once, then cleared
+DIGITS = [str(d) for d in range(10)]
 
 
 def _image_service() -> ImageService:
@@ -129,3 +133,30 @@ def sample_picker(view: ImagePage) -> tuple[int, bool]:
 def controls(specs: dict[str, VarSpec], factual: dict[str, float], index: int, coloured: bool) -> dict[str, float]:
     """The do() checkboxes and sliders for this digit and world (see `explorer.ui.common.controls`)."""
     return do_controls(PAGE, specs, factual, (index, coloured), WORDS)
+
+
+# --- the visitor's own classifiers, and the way to the Flip page -------------------------------------------
+def digit_readers() -> tuple[dict[str, Classifier], list[str]]:
+    """The visitor's uploaded classifiers that read the digits 0-9 (the page compares digit readers), and the
+    names of those that read other classes."""
+    mine = uploads()
+    readers = {n: c for n, c in mine.items() if list(c.classes) == DIGITS}
+    return readers, [n for n in mine if n not in readers]
+
+
+def uploads_note(readers: dict[str, Classifier], others: list[str]) -> None:
+    """Says which of the visitor's uploaded models are asked here, and why the others are not."""
+    if readers:
+        st.caption(f"Also asked: your uploaded model{'s' * (len(readers) > 1)} "
+                   f"{', '.join(f'**{n}**' for n in readers)}, in this session only (added on the Flip a "
+                   "classifier page).")
+    if others:
+        st.caption(f"Not shown: {', '.join(f'**{n}**' for n in others)}, which read{'s' * (len(others) == 1)} "
+                   "other classes than the digits 0–9; flip it on the Flip a classifier page.")
+
+
+def flip_link(index: int, coloured: bool) -> None:
+    """A link that opens this digit, in this world, on the Flip a classifier page."""
+    st.page_link("pages/flip_classifier.py", icon=":material/swap_horiz:",
+                 label="What is the smallest change that flips a classifier? Open this digit in Flip a classifier",
+                 query_params={"index": str(index)} | ({"world": "colour"} if coloured else {}))

@@ -30,6 +30,8 @@ DIGIT_CONFIDENCE = 4.0  # initial logit of the factual digit: its probability st
 # order in which the search tries things. The digit's logits move fastest, so the search tries another digit
 # before it distorts the style; the attributes move slowest, so they change only where they pay.
 LR_SCALE = {"digit": 3.0, "latent": 0.5, "attributes": 0.3}
+PATIENCE = 25  # steps the other restarts of a query get once one of them has flipped
+STALL, STALL_GAIN = 60, 0.01  # a query whose best hinge has not fallen by STALL_GAIN in STALL steps gives up
 EDGE = 1e-3  # keeps an attribute's starting value off its range's ends, where the logit parametrisation is flat
 
 
@@ -43,23 +45,92 @@ class _Attributes:
     leave its slider's range; hue instead is circular (red sits at both ends of the wheel), so it is its own
     parameter taken modulo 1 and its distance is measured round the circle."""
 
-    def __init__(self, space: MorphoSpace, start: dict[str, torch.Tensor], names: list[str]):
-        self.space, self.start = space, start
+    def __init__(self, space: MorphoSpace, start: dict[str, torch.Tensor], names: list[str],
+                 init: dict[str, torch.Tensor]):
+        self.space, self.start = space, start  # `start`: the factual values, which every change is measured from
         self.low = {a: space.bounds(a)[0] for a in names}
         self.span = {a: space.bounds(a)[1] - space.bounds(a)[0] for a in names}
-        self.raw = {a: (start[a].clone() if a == "hue" else _logit((start[a] - self.low[a]) / self.span[a])
+        self.raw = {a: (init[a].clone() if a == "hue" else _logit((init[a] - self.low[a]) / self.span[a])
                         ).requires_grad_(True) for a in names}
 
     def values(self) -> dict[str, torch.Tensor]:
         return {a: (r % 1.0 if a == "hue" else self.low[a] + self.span[a] * torch.sigmoid(r)) for a, r in self.raw.items()}
 
-    def cost(self, values: dict[str, torch.Tensor]) -> torch.Tensor | float:
-        """(B,) each attribute's change over its range (hue: the shorter way round)."""
+    def cost(self, values: dict[str, torch.Tensor], rows: torch.Tensor) -> torch.Tensor | float:
+        """(A,) each attribute's change over its range (hue: the shorter way round), for `values` of `rows`."""
         total = 0.0
         for a in self.raw:
-            d = (values[a] - self.start[a]).abs()  # (B,)
+            d = (values[a] - self.start[a][rows]).abs()  # (A,)
             total = total + (torch.minimum(d, 1.0 - d) if a == "hue" else d / self.span[a])
         return total
+
+
+def _repeat(query: Query, r: int) -> Query:
+    """Each query `r` times in a row: (B*R) rows, query-major."""
+    if r == 1:
+        return query
+    return Query(query.grey.repeat_interleave(r, 0), {k: np.repeat(np.asarray(v), r) for k, v in query.obs.items()},
+                 {k: np.repeat(np.asarray(v), r) for k, v in query.noise.items()}, query.coloured)
+
+
+def _starts(space: MorphoSpace, start: dict[str, torch.Tensor], names: list[str], r: int, seed: int
+            ) -> dict[str, torch.Tensor]:
+    """Where each row's searched attributes start: restart 0 at the factual; restart k turns hue k/R of the way
+    round the wheel and draws the other attributes uniformly inside their ranges (seeded)."""
+    if r == 1:
+        return start
+    k = torch.arange(len(start[names[0]])) % r  # (BR,) each row's restart
+    gen = torch.Generator().manual_seed(seed)
+    out = {}
+    for a in names:
+        low, high = space.bounds(a)
+        if a == "hue":
+            moved = (start[a] + k / r) % 1.0
+        else:
+            moved = low + (high - low) * (EDGE + (1 - 2 * EDGE) * torch.rand(len(k), generator=gen))
+        out[a] = torch.where(k == 0, start[a], moved)
+    return out
+
+
+class _Stopping:
+    """Which rows still search. A row stops when it flips clearly; a query (its R rows) stops PATIENCE steps after
+    its first flip (a later restart may still find a cheaper one), or gives up when its best hinge has not fallen
+    by STALL_GAIN in STALL steps (nothing is coming: the search is pressed against a range's end or a lock)."""
+
+    def __init__(self, n: int, r: int):
+        self.n, self.r = n, r
+        self.first = np.full(n * r, -1)  # (BR,) the step each row first flipped
+        self.halted = np.zeros(n * r, bool)  # (BR,)
+        self.best = np.full(n, np.inf)  # (B,) each query's best hinge so far
+        self.since = np.zeros(n, int)  # (B,) steps since it last improved by STALL_GAIN
+        self.flipped_at = np.full(n, -1)  # (B,) the step of its first flip
+
+    def active(self) -> np.ndarray:
+        return ~self.halted
+
+    def update(self, step: int, rows: np.ndarray, hinge: np.ndarray) -> np.ndarray:
+        """Takes the active rows' hinges at `step`; returns (BR,) the rows that stop now."""
+        before = self.halted.copy()
+        flip = rows[hinge == 0]
+        self.first[flip] = step
+        self.halted[flip] = True
+        q = rows // self.r
+        best = np.full(self.n, np.inf)
+        np.minimum.at(best, q, hinge)
+        seen = np.unique(q)
+        gained = best[seen] < self.best[seen] - STALL_GAIN
+        self.since[seen] = np.where(gained, 0, self.since[seen] + 1)
+        self.best[seen] = np.minimum(self.best[seen], best[seen])
+        new = np.unique(flip // self.r)
+        self.flipped_at[new[self.flipped_at[new] < 0]] = step
+        over = ((self.flipped_at >= 0) & (step - self.flipped_at >= PATIENCE)) | (self.since >= STALL)
+        self.halted |= np.repeat(over, self.r)
+        return self.halted & ~before
+
+    def cheapest(self, cost: np.ndarray) -> np.ndarray:
+        """(B,) for each query the row with the cheapest flip (its first row when none flipped)."""
+        c = np.where(self.first >= 0, cost, np.inf).reshape(self.n, self.r)  # (B, R)
+        return np.arange(self.n) * self.r + np.where(np.isfinite(c).any(1), c.argmin(1), 0)
 
 
 class AIPSearch:
@@ -75,76 +146,106 @@ class AIPSearch:
                 "lr": VarSpec("lr", "continuous", 0.01, 0.5, 0.1, 0.01, "step size"),
                 "margin": VarSpec("margin", "continuous", 0.0, 5.0, 1.0, 0.1, "logit margin of the flip"),
                 "attr_weight": VarSpec("attr_weight", "continuous", 0.0, 5.0, 1.0, 0.1, "cost of an attribute change"),
-                "latent_weight": VarSpec("latent_weight", "continuous", 0.0, 1.0, 0.05, 0.01, "cost of a latent change")}
+                "latent_weight": VarSpec("latent_weight", "continuous", 0.0, 1.0, 0.05, 0.01, "cost of a latent change"),
+                "restarts": VarSpec("restarts", "continuous", 1, 8, 4, 1, "starting points per digit")}
 
     def search(self, query: Query, classifier: Classifier, target: int | np.ndarray | None,
                config: SearchConfig) -> SearchResult:
-        """The closest do() set (+ latent offset) found that makes `classifier` read `target` (None: any other)."""
+        """The closest do() set (+ latent offset) found that makes `classifier` read `target` (None: any other).
+
+        Each query is searched from `config.restarts` starting points at once (rows q*R ... q*R + R-1): the
+        factual, then the searched attributes elsewhere in their ranges (hue turned round the wheel). A
+        classifier's reading is rarely monotone in an attribute (a colour CNN reads some hues as another digit
+        and the hues either side of them as the factual one), so descent from the factual alone misses flips
+        that lie past a bump. Every restart pays its distance from the factual; the cheapest flip is kept.
+        """
         n, locks = len(query), set(config.locks)
-        noise, latents0 = self.space.abduct(query)  # SCM noise; (B, Z) image latents
         current = read(classifier, query.images())  # (B,) what the classifier reads now
         goal = targets(target, n)
         searched = [a for a in self.space.attributes(query) if a not in locks]
         free_digit, free_latent = "digit" not in locks, "latent" not in locks
         if not (searched or free_digit or free_latent):
             return self._nothing(query, current, goal, "no counterfactual found: every attribute is locked")
-        start = {a: torch.as_tensor(np.asarray(query.obs[a]), dtype=torch.float32) for a in self.space.attributes(query)}
-        attrs = _Attributes(self.space, start, searched)
-        digit0 = torch.as_tensor(np.asarray(query.obs["digit"]), dtype=torch.long)  # (B,)
+        r = max(1, int(config.restarts)) if searched else 1  # restarts differ only in where attributes start
+        rows = _repeat(query, r)  # B*R rows, query-major
+        noise, latents0 = self.space.abduct(rows)  # SCM noise; (BR, Z) image latents
+        start = {a: torch.as_tensor(np.asarray(rows.obs[a]), dtype=torch.float32) for a in self.space.attributes(query)}
+        attrs = _Attributes(self.space, start, searched, _starts(self.space, start, searched, r, config.seed))
+        digit0 = torch.as_tensor(np.asarray(rows.obs["digit"]), dtype=torch.long)  # (BR,)
         digit_logits = (DIGIT_CONFIDENCE * torch.nn.functional.one_hot(digit0, 10).float()).requires_grad_(free_digit)
-        shift = torch.zeros_like(latents0, requires_grad=free_latent)  # (B, Z)
+        shift = torch.zeros_like(latents0, requires_grad=free_latent)  # (BR, Z)
         groups = [{"params": list(attrs.raw.values()), "lr": config.lr * LR_SCALE["attributes"]}] if searched else []
         groups += [{"params": [p], "lr": config.lr * LR_SCALE[k]}
                    for k, p, free in (("digit", digit_logits, free_digit), ("latent", shift, free_latent)) if free]
         opt = torch.optim.Adam(groups)
-        cur_t, goal_t = torch.as_tensor(current), torch.as_tensor(goal)
-        first = np.full(n, -1)
-        path, stride = [], 1  # images along the search, thinned as it goes so memory stays bounded
+        cur_t = torch.as_tensor(np.repeat(current, r))
+        goal_t = torch.as_tensor(np.repeat(goal, r))
         params = [p for p in (*attrs.raw.values(), digit_logits, shift) if p.requires_grad]
-        kept = [p.detach().clone() for p in params]  # each query's parameters when it first flipped clearly
+        stop = _Stopping(n, r)
+        kept = [p.detach().clone() for p in params]  # each row's parameters where it stopped
+        shown = query.images().repeat_interleave(r, 0).float()  # (BR, C, 28, 28) each row's latest image
+        path, stride = [], 1  # images along the search, thinned as it goes so memory stays bounded
 
-        def point() -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-            values = attrs.values()
-            soft = soft_digit(digit_logits)  # (B, 10)
+        def point(act: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+            """The active rows' values and (A, C, 28, 28) images; only they are decoded and differentiated."""
+            values = {a: v[act] for a, v in attrs.values().items()}
+            soft = soft_digit(digit_logits[act])  # (A, 10)
             # straight through: the decoder sees the hardened digit, so a flip found here survives hardening;
             # the gradient still reaches every digit's logit through the soft probabilities
             hard = torch.nn.functional.one_hot(soft.argmax(1), 10).to(soft.dtype)
             values["digit"] = hard + soft - soft.detach()
-            values.setdefault("thickness", start["thickness"])
-            values = self.space.follow(values, noise, query.coloured)
-            return values, self.space.render(latents0 + shift, values, query.coloured)  # (B, C, 28, 28)
+            values.setdefault("thickness", start["thickness"][act])
+            values = self.space.follow(values, {k: v[act.numpy()] for k, v in noise.items()}, query.coloured)
+            return values, self.space.render(latents0[act] + shift[act], values, query.coloured)
 
         for step in range(config.steps):
-            values, images = point()
-            logits = classifier.logits(images)  # (B, K)
-            hinge = margin_loss(logits, cur_t, goal_t, config.margin)  # (B,)
-            attr = attrs.cost(values)  # (B,)
-            gave_up = 1.0 - soft_digit(digit_logits).gather(1, digit0[:, None])[:, 0]  # (B,) factual digit's lost mass
-            moved = (shift ** 2).mean(1)  # (B,)
+            act = torch.as_tensor(np.flatnonzero(stop.active()))  # (A,) rows still searching
+            if len(act) == 0:
+                break
+            values, images = point(act)
+            logits = classifier.logits(images)  # (A, K)
+            hinge = margin_loss(logits, cur_t[act], goal_t[act], config.margin)  # (A,)
+            attr = attrs.cost(values, act)  # (A,)
+            gave_up = 1.0 - soft_digit(digit_logits[act]).gather(1, digit0[act, None])[:, 0]  # (A,) factual's lost mass
+            moved = (shift[act] ** 2).mean(1)  # (A,)
             loss = hinge + config.attr_weight * attr + config.digit_weight * gave_up + config.latent_weight * moved
+            shown[act] = images.detach().to(shown.dtype)
             if step % stride == 0:
-                path.append(images.detach())
+                path.append(shown.clone())
                 if len(path) >= 4 * config.frames:
                     path, stride = path[::2], stride * 2
-            done = (hinge.detach() == 0).numpy() & (first < 0)
-            first[done] = step
+            halted = stop.update(step, act.numpy(), hinge.detach().numpy())  # (BR,) rows that stop here
             with torch.no_grad():
                 for p, keep in zip(params, kept):
-                    keep[done] = p[done]
-            if (first >= 0).all():
+                    keep[halted] = p[halted]
+            if not stop.active().any():
                 break
-            opt.zero_grad()
-            loss.sum().backward()  # queries are independent: the sum gives each its own gradient
+            # the gradient of the summed loss gives each row its own; only the searched values get one (not the
+            # generator's or the classifier's weights), which halves the backward pass
+            grads = torch.autograd.grad(loss.sum(), params)
+            for p, g in zip(params, grads):
+                p.grad = g
             opt.step()
-            with torch.no_grad():  # finished queries go back to where they flipped (Adam's momentum moves them)
+            with torch.no_grad():  # stopped rows go back to where they stopped (Adam's momentum moves them)
+                done = ~stop.active()
                 for p, keep in zip(params, kept):
-                    p[first >= 0] = keep[first >= 0]
-        path.append(images.detach())
-        frames = [path[i] for i in np.linspace(0, len(path) - 1, config.frames).round().astype(int)]
+                    p[done] = keep[done]
+        path.append(shown.clone())
         with torch.no_grad():
+            for p, keep in zip(params, kept):  # rows that ran to the end keep their last point
+                running = stop.active()
+                keep[running] = p[running]
+                p.copy_(keep)
             moved = {a: v.detach() for a, v in attrs.values().items()}
-        return self._harden(query, classifier, noise, latents0, shift.detach(), digit_logits.detach(), moved,
-                            start, current, goal, first, frames, config)
+            every = torch.arange(len(rows))
+            cost = (config.attr_weight * attrs.cost(moved, every)
+                    + config.digit_weight * (1.0 - soft_digit(digit_logits).gather(1, digit0[:, None])[:, 0])
+                    + config.latent_weight * (shift ** 2).mean(1)).numpy()  # (BR,) what each row's answer costs
+        pick = stop.cheapest(cost)  # (B,) the row kept for each query
+        frames = [path[i][pick] for i in np.linspace(0, len(path) - 1, config.frames).round().astype(int)]
+        return self._harden(query, classifier, {k: v[pick] for k, v in noise.items()}, latents0[pick],
+                            shift.detach()[pick], digit_logits.detach()[pick], {a: v[pick] for a, v in moved.items()},
+                            {a: v[pick] for a, v in start.items()}, current, goal, stop.first[pick], frames, config)
 
     def _harden(self, query, classifier, noise, latents0, shift, digit_logits, moved, start, current, goal, first,
                 path, config) -> SearchResult:

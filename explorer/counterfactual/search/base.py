@@ -57,6 +57,7 @@ class SearchConfig:
         latent_weight: cost of the image's own latent moving away from the factual (mean squared).
         digit_weight: cost of giving up the factual digit.
         frames: images kept along the path, for the page's strip.
+        restarts: starting points per query (AIP: the factual and R-1 others, the cheapest flip kept).
         seed: for restarts and gradient-free methods.
     """
 
@@ -68,6 +69,7 @@ class SearchConfig:
     latent_weight: float = 0.05
     digit_weight: float = 0.5
     frames: int = 6
+    restarts: int = 4
     seed: int = 0
 
 
