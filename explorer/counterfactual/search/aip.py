@@ -77,7 +77,7 @@ def _starts(space: MorphoSpace, start: dict[str, torch.Tensor], names: list[str]
             ) -> dict[str, torch.Tensor]:
     """Where each row's searched attributes start: restart 0 at the factual; restart k turns hue k/R of the way
     round the wheel and draws the other attributes uniformly inside their ranges (seeded)."""
-    if r == 1:
+    if r == 1 or not names:
         return start
     k = torch.arange(len(start[names[0]])) % r  # (BR,) each row's restart
     gen = torch.Generator().manual_seed(seed)
@@ -166,13 +166,23 @@ class AIPSearch:
         free_digit, free_latent = "digit" not in locks, "latent" not in locks
         if not (searched or free_digit or free_latent):
             return self._nothing(query, current, goal, "no counterfactual found: every attribute is locked")
-        r = max(1, int(config.restarts)) if searched else 1  # restarts differ only in where attributes start
+        asked = free_digit and bool((goal != ANY).all())  # a class was asked for and the digit may become it
+        # restarts differ in where the attributes start and, with a class asked for, in the digit (restart 1)
+        r = max(1, int(config.restarts)) if searched else min(2, int(config.restarts)) if asked else 1
         rows = _repeat(query, r)  # B*R rows, query-major
         noise, latents0 = self.space.abduct(rows)  # SCM noise; (BR, Z) image latents
         start = {a: torch.as_tensor(np.asarray(rows.obs[a]), dtype=torch.float32) for a in self.space.attributes(query)}
-        attrs = _Attributes(self.space, start, searched, _starts(self.space, start, searched, r, config.seed))
+        at_target = (torch.arange(len(rows)) % r == 1) if asked and r > 1 else torch.zeros(len(rows), dtype=torch.bool)
+        inits = _starts(self.space, start, searched, r, config.seed)
+        inits = {a: torch.where(at_target, start[a], v) for a, v in inits.items()}
+        attrs = _Attributes(self.space, start, searched, inits)
         digit0 = torch.as_tensor(np.asarray(rows.obs["digit"]), dtype=torch.long)  # (BR,)
-        digit_logits = (DIGIT_CONFIDENCE * torch.nn.functional.one_hot(digit0, 10).float()).requires_grad_(free_digit)
+        # restart 1 of a query with a class asked for starts as that digit, its style as the factual's: the
+        # plainest answer a reader would give ("write it as a 3"), which descent from the factual digit can miss
+        # when the classifier flips more cheaply on style first
+        digit_start = torch.where(at_target, torch.as_tensor(np.repeat(goal, r)), digit0)  # (BR,)
+        digit_logits = (DIGIT_CONFIDENCE * torch.nn.functional.one_hot(digit_start, 10).float()
+                        ).requires_grad_(free_digit)
         shift = torch.zeros_like(latents0, requires_grad=free_latent)  # (BR, Z)
         groups = [{"params": list(attrs.raw.values()), "lr": config.lr * LR_SCALE["attributes"]}] if searched else []
         groups += [{"params": [p], "lr": config.lr * LR_SCALE[k]}
