@@ -80,3 +80,12 @@ def test_everything_locked_ends_with_a_message(aip, test_data, cpu):
     result = aip.search(digit_query(test_data, [0]), clf, 3,
                         SearchConfig(locks=("digit", "thickness", "intensity", "latent")))
     assert not result.found.any() and "every attribute is locked" in result.notes[0]
+
+
+def test_implausibility_is_zero_on_the_worlds_own_digits_and_large_on_a_thick_dim_one(generator, test_data, cpu):
+    space = MorphoSpace(generator, cpu)
+    own = {a: torch.as_tensor(test_data.values[a], dtype=torch.float32) for a in ("thickness", "intensity")}
+    assert (space.implausibility(own) == 0).float().mean() >= 0.99  # u_i beyond 3 SD: 0.3 % of draws
+    odd = space.implausibility({"thickness": torch.tensor([5.0, 5.0]), "intensity": torch.tensor([70.0, 250.0])})
+    # thickness 5, intensity 70: u_i = logit(6 / 191) - 5 = -8.43, i.e. 16.9 SDs of 0.5, 13.9 beyond the 3 allowed
+    assert float(odd[0]) == pytest.approx(13.86 ** 2, rel=0.02) and float(odd[1]) == 0.0

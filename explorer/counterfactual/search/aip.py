@@ -147,6 +147,8 @@ class AIPSearch:
                 "margin": VarSpec("margin", "continuous", 0.0, 5.0, 1.0, 0.1, "logit margin of the flip"),
                 "attr_weight": VarSpec("attr_weight", "continuous", 0.0, 5.0, 1.0, 0.1, "cost of an attribute change"),
                 "latent_weight": VarSpec("latent_weight", "continuous", 0.0, 1.0, 0.05, 0.01, "cost of a latent change"),
+                "plausibility_weight": VarSpec("plausibility_weight", "continuous", 0.0, 1.0, 0.1, 0.01,
+                                               "cost of a do() set the world would hardly produce"),
                 "restarts": VarSpec("restarts", "continuous", 1, 8, 4, 1, "starting points per digit")}
 
     def search(self, query: Query, classifier: Classifier, target: int | np.ndarray | None,
@@ -218,7 +220,9 @@ class AIPSearch:
             attr = attrs.cost(values, act)  # (A,)
             gave_up = 1.0 - soft_digit(digit_logits[act]).gather(1, digit0[act, None])[:, 0]  # (A,) factual's lost mass
             moved = (shift[act] ** 2).mean(1)  # (A,)
-            loss = hinge + config.attr_weight * attr + config.digit_weight * gave_up + config.latent_weight * moved
+            odd = self.space.implausibility(values)  # (A,)
+            loss = (hinge + config.attr_weight * attr + config.digit_weight * gave_up + config.latent_weight * moved
+                    + config.plausibility_weight * odd)
             shown[act] = images.detach().to(shown.dtype)
             if step % stride == 0:
                 path.append(shown.clone())
@@ -250,8 +254,11 @@ class AIPSearch:
             every = torch.arange(len(rows))
             cost = (config.attr_weight * attrs.cost(moved, every)
                     + config.digit_weight * (1.0 - soft_digit(digit_logits).gather(1, digit0[:, None])[:, 0])
-                    + config.latent_weight * (shift ** 2).mean(1)).numpy()  # (BR,) what each row's answer costs
-        pick = stop.cheapest(cost)  # (B,) the row kept for each query
+                    + config.latent_weight * (shift ** 2).mean(1))  # (BR,) what each row's answer costs
+            if "intensity" in moved:  # else intensity follows thickness and the noise stays the factual's
+                cost = cost + config.plausibility_weight * self.space.implausibility(
+                    {"thickness": moved.get("thickness", start["thickness"]), "intensity": moved["intensity"]})
+        pick = stop.cheapest(cost.numpy())  # (B,) the row kept for each query
         frames = [path[i][pick] for i in np.linspace(0, len(path) - 1, config.frames).round().astype(int)]
         return self._harden(query, classifier, {k: v[pick] for k, v in noise.items()}, latents0[pick],
                             shift.detach()[pick], digit_logits.detach()[pick], {a: v[pick] for a, v in moved.items()},

@@ -56,6 +56,8 @@ class SearchConfig:
         attr_weight: cost of moving an attribute across its whole range.
         latent_weight: cost of the image's own latent moving away from the factual (mean squared).
         digit_weight: cost of giving up the factual digit.
+        plausibility_weight: cost of a do() set the world would hardly produce (AIP: the SCM noise it implies,
+            squared, beyond 3 standard deviations), where the generator has seen few digits and draws poorly.
         frames: images kept along the path, for the page's strip.
         restarts: starting points per query (AIP: the factual and R-1 others, the cheapest flip kept).
         seed: for restarts and gradient-free methods.
@@ -68,6 +70,7 @@ class SearchConfig:
     attr_weight: float = 1.0
     latent_weight: float = 0.05
     digit_weight: float = 0.5
+    plausibility_weight: float = 0.1
     frames: int = 6
     restarts: int = 4
     seed: int = 0

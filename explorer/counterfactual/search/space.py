@@ -13,10 +13,11 @@ import torch.nn.functional as F
 
 from explorer.counterfactual.search.base import Query
 from explorer.models.cvae import MorphoCVAE
-from explorer.scm.morpho import HUE_SD, I_LOW, I_SPAN, SPECS, MorphoSCM
+from explorer.scm.morpho import HUE_SD, I_LOW, I_NOISE_SD, I_SPAN, SPECS, MorphoSCM
 
 CONTINUOUS = ("thickness", "intensity", "hue")
 T_PIVOT = 2.5  # thickness at which intensity's mechanism sits at its midpoint (scm/morpho.py)
+Z_FREE = 3.0  # standard deviations of SCM noise an answer may imply before it counts as implausible
 
 
 def hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
@@ -76,6 +77,18 @@ class MorphoSpace:
             follows = (digit + 0.5) / 10.0 + HUE_SD * u["u_hn"]
             out["hue"] = torch.where(u["u_hc"] > 0.5, follows, u["u_hu"]) % 1.0
         return out
+
+    def implausibility(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """(B,) how far outside the world the values lie: intensity's noise u_i that thickness and intensity
+        imply, in standard deviations beyond Z_FREE, squared (0 for every digit the world draws, bar 0.3 %).
+
+        A thick, dim digit (thickness 5, intensity 70: u_i = -8.6, 17 SDs) is one the world almost never makes
+        and the generator never saw: classifiers flip on the generator's drawing of it but not on the TRUE one.
+        Hue needs no term: in the colour world any hue has a fair chance (its uniform branch).
+        """
+        frac = ((values["intensity"] - I_LOW) / I_SPAN).clamp(1e-4, 1 - 1e-4)  # (B,)
+        u_i = torch.logit(frac) - 2.0 * (values["thickness"] - T_PIVOT)  # (B,) as MorphoSCM.abduct
+        return torch.relu(u_i.abs() / I_NOISE_SD - Z_FREE) ** 2
 
     def render(self, latents: torch.Tensor, values: dict[str, torch.Tensor], coloured: bool) -> torch.Tensor:
         """(B, Z) latents + every parent -> (B, C, 28, 28) images on 0-255, with gradients to all of them."""
