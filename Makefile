@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install run test browser-deps bench evaluate train clean-cache \
-        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits
+        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits train-census-world
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ train-pendulum: install
 
 evaluate-pendulum: install
 	$(BIN)/python -m explorer evaluate pendulum --n 1000 --json bench/results/evaluate_pendulum.json
+
+train-census-world: install
+	$(BIN)/python -m explorer train census-world
 
 train-causalm: install
 	$(BIN)/python -m explorer train causalm

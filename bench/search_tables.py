@@ -1,8 +1,7 @@
-"""The Markdown tables of docs/search.md, made from a report of `python -m explorer evaluate search --json PATH`.
+"""The Markdown tables of docs/search.md, made from the reports themselves: every figure is read, none typed in.
 
-    python bench/search_tables.py bench/results/evaluate_search.json
-
-Prints one table per mode; every figure is read from the report, none typed in.
+    python bench/search_tables.py bench/results/evaluate_search.json   # evaluate search: one table per mode
+    python bench/search_tables.py --audits assets/audits                # audit-classifier: one row per report
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from pathlib import Path
 
 ORDER = ["aip", "pixel", "latent", "random"]  # the method first, then its baselines
 MODES = {"any": "target: any other class", "random": "target: a random other class",
@@ -47,6 +47,24 @@ def tables(report: dict) -> str:
     return "\n".join(out)
 
 
+SETS = ("hue", "thickness", "intensity", "style", "style_latent")
+
+
+def audit_table(folder: Path) -> str:
+    """One row per audit report in `folder`: the share of digits each attribute set flips with the digit kept."""
+    head = ["classifier", "world", "digits", "method"] + [s.replace("_", " + ") for s in SETS] + ["most often"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for path in sorted(folder.glob("*.json")):
+        r = json.loads(path.read_text())
+        cells = [r["classifier"], r["world"], f"{r['n']:.0f}", r["method"]]
+        cells += [_cell(r.get(f"by_attributes.{s}.success"), 2) for s in SETS]
+        out.append("| " + " | ".join(cells + [str(r.get("most_flipping") or "—")]) + " |")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
-    with open(sys.argv[1] if len(sys.argv) > 1 else "bench/results/evaluate_search.json") as f:
-        print(tables(json.load(f)))
+    if sys.argv[1:2] == ["--audits"]:
+        print(audit_table(Path(sys.argv[2] if len(sys.argv) > 2 else "assets/audits")))
+    else:
+        with open(sys.argv[1] if len(sys.argv) > 1 else "bench/results/evaluate_search.json") as f:
+            print(tables(json.load(f)))

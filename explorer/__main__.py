@@ -15,6 +15,8 @@ def _train(args: argparse.Namespace) -> int:
         return _train_pendulum(args)
     if args.world == "causalm":
         return _train_causalm(args)
+    if args.world == "census-world":
+        return _train_census_world(args)
     from explorer.training.morpho import COMPONENTS, TrainConfig, train_morpho
 
     comps = tuple(args.only.split(",")) if args.only else COMPONENTS
@@ -55,6 +57,19 @@ def _train_pendulum(args: argparse.Namespace) -> int:
     if args.out:
         cfg.out = Path(args.out)
     train_pendulum(cfg)
+    return 0
+
+
+def _train_census_world(args: argparse.Namespace) -> int:
+    from explorer.scm.census import CensusWorldConfig
+    from explorer.training.census_world import train_census_world
+
+    cfg = CensusWorldConfig(command="python -m explorer " + " ".join(sys.argv[1:]))
+    if args.seed is not None:
+        cfg.seed = args.seed
+    if args.out:
+        cfg.out = Path(args.out)
+    train_census_world(cfg)
     return 0
 
 
@@ -260,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m explorer", description="Counterfactual Explorer")
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
-    tr.add_argument("world", choices=["morpho", "pendulum", "causalm"])
+    tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world"],
+                    help="census-world: the SCM fitted to Adult (data, graph and fidelity in docs/census.md)")
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
                                    "(pendulum: regressor,vae; causalm: adjectives,gender,race)")
     tr.add_argument("--gen-epochs", type=int, default=6)
@@ -288,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--trainable-layers", type=int,
                     help="causalm: top encoder layers CausaLM re-trains (default 2; the rest stay frozen)")
     tr.add_argument("--seed", type=int, help="causalm: seed of stage 1's batches and masks and of the heads "
-                                            "(default: 2028 for adjectives, 2026 for the templates; O and CF always share it)")
+                                            "(default: 2028 for adjectives, 2026 for the templates; O and CF always share it); "
+                                            "census-world: seed of the world samples its fidelity is measured on (default 0)")
     tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)

@@ -22,6 +22,16 @@ METRIC_WORDS = {
     "val_effectiveness_mae": "after do({x}), how far the drawn scene's {x} is from the value set",
     "val_gt_cf_mse": "pixel error of the what-if against the true answer after do({x})",
 }
+# Whole card keys of the census world (pretrained/census_world): how close the fitted world is to the real table.
+CENSUS_WORDS = {
+    "classifier.real_to_real.accuracy": "income read right by a model trained and tested on real rows",
+    "classifier.world_to_real.accuracy": "income read right on real rows by a model trained on the world's rows",
+    "classifier.real_to_world.accuracy": "income read right on the world's rows by a model trained on real rows",
+    "tv.median": "typical column's difference from the real table (total variation, median; 0 is identical)",
+    "tv.max": "most different column's difference from the real table (total variation, 0 is identical)",
+    "dependence.mean_abs_diff": "pairs of columns: average dependence difference from the real table (Cramér's V)",
+    "dependence.max_abs_diff": "pairs of columns: largest dependence difference from the real table (Cramér's V)",
+}
 
 
 # What each kind of model does in the app, for a reader who does not train models (the card's own description,
@@ -31,6 +41,8 @@ KIND_WORDS = {
     "generator": "Draws the what-if digit on the Image page.",
     "causal-vae": "Draws the what-if pendulum scene and holds the arrows it learned (Causal graph lab).",
     "regressor": "Reads a scene's values off a picture, to check what the lab's model drew (Causal graph lab).",
+    "census-world": "A census world fitted to the Adult table, whose counterfactuals are known exactly (table lab, "
+                    "to come).",
 }
 _LEVEL_ORDER = {"balanced": 0, "gentle": 1, "aggressive": 2}
 
@@ -55,6 +67,8 @@ def _order(key: str) -> tuple:
 
 def _words(name: str) -> tuple[str, bool]:
     """(the metric's words, whether its value is a share) for a card key."""
+    if name in CENSUS_WORDS:
+        return CENSUS_WORDS[name], name.endswith(".accuracy")
     stem, _, level = name.partition(".")
     if stem == "val_acc":
         return METRIC_WORDS[stem] + (f" ({level} bias level)" if level else ""), True
