@@ -9,6 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
+                                 save, seed, strategy)
+
 
 def _train(args: argparse.Namespace) -> int:
     if args.world == "pendulum":
@@ -119,8 +122,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         run, default = {"causalm-erasure": (erasure_ablation, CONCEPTS), "causalm-names": (name_rank_sweep, ("race",))
                         }.get(args.world, (evaluate_causalm, CONCEPTS))
         extra = {"keep_between": args.keep_bank_control} if args.world == "causalm-names" else {}
-        result = run(tuple(args.only.split(",")) if args.only else default, limit=args.limit,
-                     folder=Path(args.folder) if args.folder else PRETRAINED, split=args.split, **extra)
+        if (concepts := _only(args, CONCEPTS, "concept") if args.only else default) is None:
+            return 2
+        result = run(concepts, limit=args.limit, folder=Path(args.folder) if args.folder else PRETRAINED,
+                     split=args.split, **extra)
     elif args.world == "search":
         from explorer.evaluate.search import evaluate_search
 
@@ -136,7 +141,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = evaluate_morpho(n=args.n, seed=args.seed)
     text = json.dumps(result, indent=2, sort_keys=True)
     if args.json:
-        Path(args.json).write_text(text + "\n")
+        save(args.json, text + "\n")
     print(text)
     return 0
 
@@ -189,7 +194,7 @@ def _audit_text(args: argparse.Namespace) -> int:
         model = load_audit_model(args.model)
     except (CheckpointError, BaseModelMissing) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     with tqdm(total=len(frame), unit="text", desc=f"auditing with {model.name}", file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -200,12 +205,10 @@ def _audit_text(args: argparse.Namespace) -> int:
         except AuditError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
-    if args.json:
-        Path(args.json).write_text(report.to_json())
-    if args.markdown:
-        Path(args.markdown).write_text(report.to_markdown())
-    if args.rows:
-        Path(args.rows).write_text(report.to_rows_csv())
+    for path, write in ((args.json, report.to_json), (args.markdown, report.to_markdown),
+                        (args.rows, report.to_rows_csv)):
+        if path:
+            save(path, write())
     print(report.to_markdown())
     return 0
 
@@ -228,10 +231,7 @@ def _audit_classifier(args: argparse.Namespace) -> int:
             return 2
         clf = load_classifier(args.classifier, device)
     else:
-        path = Path(args.onnx)
-        if not path.is_file():
-            print(f"error: {path}: no such file; --onnx takes an .onnx model file", file=sys.stderr)
-            return 2
+        path = Path(args.onnx)  # a file that can be read: checked while parsing
         try:
             clf = load_onnx_classifier(path.read_bytes(), name=path.stem, scale=args.input_scale,
                                        mean=args.mean, std=args.std,
@@ -244,10 +244,6 @@ def _audit_classifier(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for out in (args.json, args.markdown):
-        if out and not Path(out).parent.is_dir():
-            print(f"error: {out}: its folder does not exist", file=sys.stderr)
-            return 2
     with tqdm(unit="digit", desc=f"what flips {clf.name}", file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
@@ -257,9 +253,9 @@ def _audit_classifier(args: argparse.Namespace) -> int:
                                   progress=progress)
     text = to_markdown(report)
     if args.json:  # written whole, after the audit: nothing half-written
-        Path(args.json).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        save(args.json, json.dumps(report, indent=2, sort_keys=True) + "\n")
     if args.markdown:
-        Path(args.markdown).write_text(text)
+        save(args.markdown, text)
     print(text)
     return 0
 
@@ -272,42 +268,44 @@ def data_seed_for_colour(split: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m explorer", description="Counterfactual Explorer")
+    # every value is checked here (explorer/cli_checks.py): a bad one is one `error:` line, exit 2, nothing run
+    parser = OneLineParser(prog="python -m explorer", description="Counterfactual Explorer")
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
     tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world"],
                     help="census-world: the SCM fitted to Adult (data, graph and fidelity in docs/census.md)")
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
                                    "(pendulum: regressor,vae; causalm: adjectives,gender,race)")
-    tr.add_argument("--gen-epochs", type=int, default=6)
-    tr.add_argument("--clf-epochs", type=int, default=2)
-    tr.add_argument("--limit", type=int, help="train on the first N samples only")
-    tr.add_argument("--devices", type=int, default=1, help="processes / GPUs for DDP")
-    tr.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp")
-    tr.add_argument("--out", help="folder for checkpoints (default: pretrained/)")
+    tr.add_argument("--gen-epochs", type=count(1, 10_000), default=6)
+    tr.add_argument("--clf-epochs", type=count(1, 10_000), default=2)
+    tr.add_argument("--limit", type=count(1), help="train on the first N samples only")
+    tr.add_argument("--devices", type=count(1, 64), default=1, help="processes / GPUs for DDP")
+    tr.add_argument("--strategy", type=strategy, default="auto", help="Lightning strategy, e.g. ddp")
+    tr.add_argument("--out", type=output_folder, help="folder for checkpoints (default: pretrained/)")
     tr.add_argument("--graph", choices=["partial", "learned", "fixed"], default="partial",
                     help="pendulum: which edges the causal layer learns (partial: edges into the roots are "
                          "known absent, the rest learned)")
-    tr.add_argument("--epochs", type=int, help="pendulum: VAE epochs; causalm: stage-1 epochs")
-    tr.add_argument("--n-train", type=int, help="pendulum: training scenes")
-    tr.add_argument("--interventional-fraction", type=float,
+    tr.add_argument("--epochs", type=count(1, 10_000), help="pendulum: VAE epochs; causalm: stage-1 epochs")
+    # scenes are held in memory: 100,000 of them take ~1.2 GB
+    tr.add_argument("--n-train", type=count(1, 100_000), help="pendulum: training scenes")
+    tr.add_argument("--interventional-fraction", type=real(0, 1),
                     help="pendulum: share of training scenes where do() set the shadows (default 0.4)")
-    tr.add_argument("--adv-weight", type=float,
+    tr.add_argument("--adv-weight", type=real(0),
                     help="causalm: weight of the adversarial losses (default: 3 for adjectives, 1 for the templates)")
     tr.add_argument("--clean-pass", action=argparse.BooleanOptionalAction, default=None,
                     help="causalm: sentence and control heads read a second, unmasked pass (~1.5x slower; "
                          "default: on for adjectives, off for the templates)")
     tr.add_argument("--erase", action=argparse.BooleanOptionalAction, default=True,
                     help="causalm: fit a LEACE linear eraser on CF's pooled output after stage 1 (default: on)")
-    tr.add_argument("--base", help="causalm: a local Hugging Face BERT folder to build on instead of the packaged "
-                                   "all-MiniLM-L6-v2 (nothing is downloaded)")
-    tr.add_argument("--trainable-layers", type=int,
+    tr.add_argument("--base", type=input_folder, help="causalm: a local Hugging Face BERT folder to build on "
+                                                      "instead of the packaged all-MiniLM-L6-v2 (nothing is downloaded)")
+    tr.add_argument("--trainable-layers", type=count(1),
                     help="causalm: top encoder layers CausaLM re-trains (default 2; the rest stay frozen)")
-    tr.add_argument("--seed", type=int, help="causalm: seed of stage 1's batches and masks and of the heads "
+    tr.add_argument("--seed", type=seed, help="causalm: seed of stage 1's batches and masks and of the heads "
                                             "(default: 2028 for adjectives, 2026 for the templates; O and CF always share it); "
                                             "census-world: seed of the world samples its fidelity is measured on (default 0)")
-    tr.add_argument("--regressor-epochs", type=int, help="pendulum: regressor epochs")
-    tr.add_argument("--n-regressor", type=int, help="pendulum: regressor training renders")
+    tr.add_argument("--regressor-epochs", type=count(1, 10_000), help="pendulum: regressor epochs")
+    tr.add_argument("--n-regressor", type=count(1, 100_000), help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     ev = sub.add_parser("evaluate", help="score the shipped models")
     ev.add_argument("world", choices=["morpho", "pendulum", "search", "causalm", "causalm-erasure", "causalm-names"],
@@ -315,58 +313,68 @@ def main(argv: list[str] | None = None) -> int:
                          "causalm-names: the eraser's name-identity rank (both: use --split val, where settings "
                          "are chosen)")
     ev.add_argument("--only", help="causalm: comma-separated concepts (default: all)")
-    ev.add_argument("--limit", type=int, help="causalm: first N texts of every split (smoke runs)")
+    ev.add_argument("--limit", type=count(1), help="causalm: first N texts of every split (smoke runs)")
     ev.add_argument("--split", choices=["test", "val"], default="test",
                     help="causalm: val to compare training settings (never choose them on test)")
-    ev.add_argument("--folder", help="causalm: checkpoint folder (default: pretrained/)")
+    ev.add_argument("--folder", type=input_folder, help="causalm: checkpoint folder (default: pretrained/)")
     ev.add_argument("--keep-bank-control", action="store_true",
                     help="causalm-names: also keep the name bank's gender gap out of the erased directions")
-    ev.add_argument("--n", type=int, default=1000)
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--json", help="write the metrics here")
+    ev.add_argument("--n", type=count(1, 10_000), default=1000, help="test examples (the digits' test set has 10,000)")
+    ev.add_argument("--seed", type=seed, default=0)
+    ev.add_argument("--json", type=output_file, help="write the metrics here")
     ev.set_defaults(fn=_evaluate)
     ex = sub.add_parser("export", help="a de-biased dataset (zip of PNGs + CSV) from the causal-layer VAE")
     ex.add_argument("world", choices=["pendulum"])
     ex.add_argument("--cut", action="append", metavar="PARENT:CHILD", help="an edge to cut (repeatable)")
-    ex.add_argument("--n", type=int, default=1000)
-    ex.add_argument("--seed", type=int, default=0)
-    ex.add_argument("--out", required=True, help="the zip file to write")
+    ex.add_argument("--n", type=count(1), default=1000, help="samples (the export refuses more than 100,000)")
+    ex.add_argument("--seed", type=seed, default=0)
+    ex.add_argument("--out", type=output_file, required=True, help="the zip file to write")
     ex.set_defaults(fn=_export)
     da = sub.add_parser("data", help="build the derived-data cache")
     da.add_argument("world", choices=["morpho"])
-    da.add_argument("--strength", type=float, help="also report the colour world's realised hue-digit correlation")
+    da.add_argument("--strength", type=real(0, 1), help="also report the colour world's realised hue-digit correlation")
     da.set_defaults(fn=_data)
     au = sub.add_parser("audit-text", help="concept effects of a CausaLM model on your own CSV of texts")
-    au.add_argument("--csv", required=True, help="UTF-8 CSV with a `text` column (optional: label, concept, text_cf, group)")
+    au.add_argument("--csv", type=input_file, required=True,
+                    help="UTF-8 CSV with a `text` column (optional: label, concept, text_cf, group)")
     au.add_argument("--model", default="emotion-gender",
                     help="emotion-gender, emotion-race or sentiment-adjectives, optionally with "
                          ":balanced, :gentle or :aggressive")
-    au.add_argument("--json", help="write the report here (JSON)")
-    au.add_argument("--markdown", help="also write the report here (Markdown)")
-    au.add_argument("--rows", help="also write every row's predictions from both models here (CSV)")
-    au.add_argument("--batch-size", type=int, default=256, help="texts per model call")
+    au.add_argument("--json", type=output_file, help="write the report here (JSON)")
+    au.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")
+    au.add_argument("--rows", type=output_file, help="also write every row's predictions from both models here (CSV)")
+    au.add_argument("--batch-size", type=count(1, 65_536), default=256, help="texts per model call")
     au.set_defaults(fn=_audit_text)
     ac = sub.add_parser("audit-classifier", help="what flips a digit classifier: the search per attribute set")
     which = ac.add_mutually_exclusive_group(required=True)
     which.add_argument("--classifier", help="a shipped classifier: morpho-cnn, morpho-cnn-hue, digit-recognizer-py")
-    which.add_argument("--onnx", help="your own model: an .onnx file taking (B, 1 or 3, 28, 28), 10 outputs")
+    which.add_argument("--onnx", type=input_file,
+                       help="your own model: an .onnx file taking (B, 1 or 3, 28, 28), 10 outputs")
     ac.add_argument("--input-scale", type=float, choices=[1.0, 255.0], default=255.0,
                     help="--onnx: the pixel range the model expects, 0-1 (1) or 0-255 (255)")
-    ac.add_argument("--mean", type=float, nargs="+", help="--onnx: normalisation mean, one per channel or one")
-    ac.add_argument("--std", type=float, nargs="+", help="--onnx: normalisation std, one per channel or one")
+    ac.add_argument("--mean", type=real(), nargs="+", help="--onnx: normalisation mean, one per channel or one")
+    ac.add_argument("--std", type=real(0, above=True), nargs="+",
+                    help="--onnx: normalisation std, one per channel or one")
     ac.add_argument("--onnxruntime-only", action="store_true",
                     help="--onnx: run the model by onnxruntime even when it converts to PyTorch (no gradients)")
     ac.add_argument("--world", choices=["grey", "colour"], required=True, help="the world the test digits come from")
-    ac.add_argument("--n", type=int, default=100, help="test digits")
-    ac.add_argument("--steps", type=int, default=200, help="search steps (or generations) per digit at most")
+    ac.add_argument("--n", type=count(1, 10_000), default=100, help="test digits (the test set has 10,000)")
+    ac.add_argument("--steps", type=count(1, 100_000), default=200,
+                    help="search steps (or generations) per digit at most")
     ac.add_argument("--method", choices=["auto", "aip", "random", "both"], default="auto",
                     help="auto: AIP when the model has gradients, else the random search; both: a flip by either")
-    ac.add_argument("--seed", type=int, default=0)
-    ac.add_argument("--json", help="write the report here (JSON)")
-    ac.add_argument("--markdown", help="also write the report here (Markdown)")
+    ac.add_argument("--seed", type=seed, default=0)
+    ac.add_argument("--json", type=output_file, help="write the report here (JSON)")
+    ac.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")
     ac.set_defaults(fn=_audit_classifier)
     args = parser.parse_args(argv)
-    return args.fn(args)
+    from explorer.checkpoints import CheckpointError
+
+    try:
+        return args.fn(args)
+    except CheckpointError as err:  # a model missing or damaged, not a bad value: the message names the rebuild
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

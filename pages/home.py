@@ -6,6 +6,7 @@ from explorer import ui
 from explorer.device import describe
 from explorer.paths import PRETRAINED
 from explorer.registry import model_cards
+from explorer.ui.common.link import ignored
 from explorer.ui.common.loader import load
 from explorer.ui.image_whatif import IMAGE
 from explorer.ui.models import classifier_list, model_cards as show_cards
@@ -14,6 +15,8 @@ from explorer.ui.render import example_picture
 ui.run_through_app()
 
 st.title("Counterfactual Explorer")
+for note in ignored(st.query_params.to_dict(), ()):  # this page reads nothing from its address: a link is told so
+    st.warning(note)
 st.markdown("""
 A **counterfactual** answers *"what would have happened if …?"* about **one particular case**, not about
 cases on average. Take one handwritten digit: *what would this very digit have looked like if its writer

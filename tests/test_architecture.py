@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("explorer.counterfactual", "explorer.metrics"),
     ("explorer.training",),
     ("explorer.services", "explorer.evaluate"),
-    ("explorer.__main__",),
+    ("explorer.__main__", "explorer.cli_checks"),  # the command line and its shared argument checks
     ("explorer.ui",),
     ("pages", "app"),
 ]

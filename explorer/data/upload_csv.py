@@ -21,7 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from explorer.data import file_size
+
 OPTIONAL = ("label", "concept", "text_cf", "group")
+# On the page (the command line takes whole files): its audit reads the first 2,000 rows, well under 1 MB of
+# texts, and a bigger file would only cost the server memory to parse. Below server.maxUploadSize, which is
+# the ONNX upload's 50 MB.
+MAX_UPLOAD_BYTES = 10 * 2**20
 _BINARY = {b"PK\x03\x04": "an Excel workbook or a zip archive", b"%PDF": "a PDF document",
            b"\xd0\xcf\x11\xe0": "an old Excel (.xls) or Word file"}
 
@@ -75,23 +81,28 @@ def _separator(text: str) -> str:
     return ","
 
 
-def read_audit_csv(data: bytes | str | Path) -> pd.DataFrame:
+def read_audit_csv(data: bytes | str | Path, max_bytes: int | None = None) -> pd.DataFrame:
     """A CSV to audit, as strings, with lower-case column names; notices go in `frame.attrs["notes"]`.
 
     Args:
         data: The file's bytes, or a path to it.
+        max_bytes: the largest file accepted (None: any; the page passes MAX_UPLOAD_BYTES).
 
     Returns:
         A frame with `text` and whichever of `label`, `concept`, `text_cf` the file has.
 
     Raises:
-        AuditError: Empty, binary or undecodable file; not CSV; no `text` column; no rows.
+        AuditError: Too big, empty, binary or undecodable file; not CSV; no `text` column; no rows.
     """
     if isinstance(data, (str, Path)):
         try:
             data = Path(data).read_bytes()
         except OSError as err:
             raise AuditError(f"Cannot read {data}: {err.strerror or err}.") from err
+    if max_bytes is not None and len(data) > max_bytes:
+        raise AuditError(f"The file is {file_size(len(data))}; the page audits files up to {file_size(max_bytes)}. "
+                         "Upload its first rows (the header and up to 2,000 texts), or audit the whole file with "
+                         "`python -m explorer audit-text --csv FILE --json report.json`.")
     text, notes = _decode(bytes(data))
     frame = _frame(text, notes)
     if "text" not in frame.columns:

@@ -19,6 +19,8 @@ import onnx
 import onnx.inliner
 from google.protobuf.message import DecodeError
 
+from explorer.data import file_size
+
 MAX_BYTES = 50 * 2**20  # 50 MB: a digit CNN is well under 1 MB
 STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
 EXPORT_HINT = "Export the model again with your framework's ONNX exporter (in PyTorch, `torch.onnx.export`)."
@@ -39,8 +41,9 @@ def read_onnx(data: bytes, *, max_bytes: int = MAX_BYTES) -> onnx.ModelProto:
         max_bytes: the largest file accepted.
     """
     if len(data) > max_bytes:
-        raise OnnxUploadError(f"The file is {_size(len(data))}; the limit is {_size(max_bytes)}. Upload a smaller "
-                              "model (a digit classifier needs well under 1 MB), e.g. with fewer or narrower layers.")
+        raise OnnxUploadError(f"The file is {file_size(len(data))}; the limit is {file_size(max_bytes)}. Upload a "
+                              "smaller model (a digit classifier needs well under 1 MB), e.g. with fewer or narrower "
+                              "layers.")
     if not data:
         raise OnnxUploadError("The file is empty. Upload an .onnx file exported from your model.")
     model = _parse(data)
@@ -107,6 +110,3 @@ def _refuse_external_data(model: onnx.ModelProto) -> None:
                                   "Save it as one self-contained .onnx file (a small model is saved that way by "
                                   "default; in `onnx.save_model` use `save_as_external_data=False`).")
 
-
-def _size(n: int) -> str:
-    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.1f} KB" if n >= 2**10 else f"{n} bytes"

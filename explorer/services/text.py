@@ -27,6 +27,7 @@ import torch
 
 from explorer.counterfactual.text import TextCounterfactual, text_counterfactual
 from explorer.data.safe_pickle import DataPackageError
+from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.datasets.text_tasks import CONCEPTS
 from explorer.interfaces import WhatIfResult
 from explorer.models.causalm_pair import CausalmPair
@@ -233,7 +234,7 @@ class TextService:
         Raises:
             AuditError: the file cannot be audited (the message says why, for the user).
         """
-        frame = read_audit_csv(data)
+        frame = read_audit_csv(data, max_bytes=MAX_UPLOAD_BYTES)  # the command line reads whole files
         return audit(frame, self.audit_model(model), max_rows=max_rows, progress=progress)
 
 

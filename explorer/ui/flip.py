@@ -20,8 +20,8 @@ from explorer.data.upload_onnx import MAX_BYTES
 from explorer.interfaces import Classifier
 from explorer.services.search import Answer, FlipPage, FlipResult, FlipService, Reading
 from explorer.types import VarSpec
-from explorer.ui.common.format import fmt
-from explorer.ui.common.link import PageLink
+from explorer.ui.common.format import echo, fmt, listed
+from explorer.ui.common.link import PageLink, colour_world, digit_index, ignored
 from explorer.ui.common.loader import Backend
 from explorer.ui.common.uploads import uploads
 from explorer.ui.image_whatif import IMAGE
@@ -73,22 +73,16 @@ def classes_of(view: FlipPage, name: str) -> list[str]:
 # --- the link -------------------------------------------------------------------------------------------
 def _apply(view: FlipPage, params: dict[str, str]) -> list[str]:
     """`?index=3&world=colour&classifier=…&target=8&locks=digit,latent` -> the widgets' state; returns the notes."""
-    notes, state = [], st.session_state
-    state["flip_coloured"] = params.get("world", "grey").lower() in ("colour", "color", "coloured", "colored")
-    if "index" in params:
-        try:
-            asked = int(float(params["index"]))
-            state["flip_index"] = min(max(asked, 0), view.n - 1)
-            if state["flip_index"] != asked:
-                notes.append(f"The link asked for test digit #{asked}; the test set has #0–#{view.n - 1}, so "
-                             f"#{state['flip_index']} is shown.")
-        except (ValueError, OverflowError):  # "abc", "nan"; "inf"
-            notes.append(f"The link's index={params['index']!r} is not a number, so it was ignored.")
+    notes: list[str] = []
+    state = st.session_state
+    state["flip_coloured"] = colour_world(params, notes)
+    if (index := digit_index(params, view.n, notes)) is not None:
+        state["flip_index"] = index
     name = params.get("classifier", view.default)
     known = {**view.classifiers, **uploads()}
     if name not in known:
-        notes.append(f"The link's classifier={name!r} is not one of this app's classifiers (an uploaded model stays "
-                     f"in the session that uploaded it), so {name_of(view.default)} is used.")
+        notes.append(f"The link's classifier={echo(name)} is not one of this app's classifiers (an uploaded model "
+                     f"stays in the session that uploaded it), so {name_of(view.default)} is used.")
         name = view.default
     state["flip_classifier"] = name
     classes = classes_of(view, name)
@@ -98,25 +92,23 @@ def _apply(view: FlipPage, params: dict[str, str]) -> list[str]:
         if target in classes:
             state["flip_target"] = classes.index(target)
         else:
-            notes.append(f"The link's target={target!r} is not a class of {name_of(name)} (any, or one of "
+            notes.append(f"The link's target={echo(target)} is not a class of {name_of(name)} (any, or one of "
                          f"{', '.join(classes)}), so any other class is asked for.")
     asked = [x for x in params.get("locks", "").split(",") if x]
     for lock in view.locks[True]:
         state[f"lock_{lock}"] = lock in asked
     bad = [x for x in asked if x not in view.locks[True]]
     if bad:
-        notes.append(f"The link's locks {', '.join(map(repr, bad))} are not things that can be kept (there are "
+        notes.append(f"The link's locks {listed(bad)} are not things that can be kept (there are "
                      f"{', '.join(view.locks[True])}); ignored.")
     if "hue" in asked and not state["flip_coloured"]:
         notes.append("The link locks hue, which exists only in the colour world (add world=colour); ignored.")
     tab = params.get("tab", "flip")
     state["flip_tab"] = TABS.get(tab, TABS["flip"])
     if tab not in TABS:
-        notes.append(f"The link's tab={tab!r} is not one of this page's tabs ({', '.join(TABS)}), so the first is "
-                     "shown.")
-    unknown = [k for k in params if k not in ("index", "world", "classifier", "target", "locks", "tab")]
-    notes += [f"The link's setting {k}={params[k]!r} is not one this page reads; ignored." for k in unknown]
-    return notes
+        notes.append(f"The link's tab={echo(tab)} is not one of this page's tabs ({', '.join(TABS)}), so the first "
+                     "is shown.")
+    return notes + ignored(params, ("index", "world", "classifier", "target", "locks", "tab"))
 
 
 def read_link(view: FlipPage) -> list[str]:

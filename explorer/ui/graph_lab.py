@@ -27,13 +27,14 @@ from explorer.scm.pendulum import VARIABLES
 from explorer.services.lab import REBUILD, LabExport, LabPage, LabService
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords, do_controls
+from explorer.ui.common.format import echo, listed
 from explorer.ui.common.link import PageLink, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 
 PAGE = "lab"
 WORDS = DoWords(item="scene", tick_help="Ticked: {label} is set to the slider's value, whatever its causes say.",
                 label="{label} (this {item}: {value})", slider_help=None, reset=False, as_asked=False,
-                not_a_number="The link's {name}={text!r} is not a number, so {name} is not set.", unknown=None)
+                not_a_number="The link's {name}={text} is not a number, so {name} is not set.", unknown=None)
 LINK = PageLink(PAGE, ("lab_index", "edge_", "do_", "value_"), marker="lab_index")
 _ARROW_SEP = "-"  # concept names use "_", never "-"
 _CYCLE = "_lab_cycle_message"
@@ -58,14 +59,18 @@ LAB = Backend(PAGE, _lab_service, "Loading the causal-layer VAE and 500 pendulum
 
 # --- the link -------------------------------------------------------------------------------------------
 def _arrows(text: str, notes: list[str], what: str) -> list[tuple[str, str]]:
-    out = []
+    out, bad = [], []
     for item in filter(None, (t.strip() for t in text.split(","))):
         parent, _, child = item.partition(_ARROW_SEP)
         if parent in VARIABLES and child in VARIABLES and parent != child:
             out.append((parent, child))
         else:
-            notes.append(f"The link's {what}={item!r} is not an arrow `cause-effect` between two of "
-                         f"{', '.join(VARIABLES)}, so it was ignored.")
+            bad.append(item)
+    if bad:  # one note for all of them: a crafted link may list thousands
+        one = len(bad) == 1
+        notes.append(f"The link's {what}={listed(bad)} {'is not an arrow' if one else 'are not arrows'} "
+                     f"`cause-effect` between two of {', '.join(VARIABLES)}, so {'it was' if one else 'they were'} "
+                     "ignored.")
     return out
 
 
@@ -95,16 +100,17 @@ def _apply(view: LabPage, params: dict[str, str]) -> list[str]:
             asked = int(params["scene"])
             st.session_state["lab_index"] = min(max(asked, 0), view.n - 1)
             if st.session_state["lab_index"] != asked:
-                notes.append(f"The link's scene #{asked} does not exist (0–{view.n - 1}); scene "
-                             f"#{st.session_state['lab_index']} is shown.")
+                notes.append(f"The link's scene #{echo(str(asked), quote=False)} does not exist (0–{view.n - 1}); "
+                             f"scene #{st.session_state['lab_index']} is shown.")
         except ValueError:
-            notes.append(f"The link's scene={params['scene']!r} is not a whole number, so scene #0 is shown.")
+            notes.append(f"The link's scene={echo(params['scene'])} is not a whole number, so scene #0 is shown.")
     _set_edges(_link_edges(view.learned, params, notes))
     more, unknown = read_values(params, view.specs, PAGE, WORDS, ("scene", "cut", "add"))
     notes += more
     if unknown:
-        notes.append(f"The link's {', '.join(sorted(unknown))} {'is' if len(unknown) == 1 else 'are'} not a "
-                     "setting of this page, so it was ignored.")
+        notes.append(f"The link's {listed(sorted(unknown), quote=False)} {'is' if len(unknown) == 1 else 'are'} not "
+                     f"{'a setting' if len(unknown) == 1 else 'settings'} of this page, so "
+                     f"{'it was' if len(unknown) == 1 else 'they were'} ignored.")
     return notes
 
 

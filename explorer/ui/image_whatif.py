@@ -20,7 +20,7 @@ from explorer.interfaces import Classifier
 from explorer.services.image import REBUILD, ImagePage, ImageService
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords, do_controls
-from explorer.ui.common.link import PageLink, read_values, value_params
+from explorer.ui.common.link import PageLink, colour_world, digit_index, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.common.uploads import uploads
 from explorer.ui.images import THUMB, png
@@ -57,19 +57,10 @@ def _apply(view: ImagePage, params: dict[str, str]) -> list[str]:
     Out-of-range values are kept as asked, so the service itself clamps them and reports which ones it clamped;
     the sliders show the clamped value.
     """
-    notes = []
-    coloured = params.get("world", "grey").lower() in ("colour", "color", "coloured", "colored")
-    st.session_state["coloured"] = coloured
-    if "index" in params:
-        try:
-            asked = int(float(params["index"]))
-            index = min(max(asked, 0), view.n - 1)
-            st.session_state["index"] = index
-            if index != asked:
-                notes.append(f"The link asked for test digit #{asked}; the test set has #0–#{view.n - 1}, "
-                             f"so #{index} is shown.")
-        except (ValueError, OverflowError):  # not a number, or inf
-            notes.append(f"The link's index={params['index']!r} is not a number, so it was ignored.")
+    notes: list[str] = []
+    coloured = st.session_state["coloured"] = colour_world(params, notes)
+    if (index := digit_index(params, view.n, notes)) is not None:
+        st.session_state["index"] = index
     return notes + read_values(params, view.worlds[coloured].specs, PAGE, WORDS, ("index", "world"), _OTHER_WORLD)[0]
 
 

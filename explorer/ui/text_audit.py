@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
+from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.services.audit import (METRIC_NAMES, METRIC_WORDS, AuditReport, describe_model, interval_words,
                                      parse_model_name)
 from explorer.services.text import TextPage
@@ -47,7 +48,8 @@ def audit_controls(view: TextPage) -> tuple[UploadedFile, str] | None:
                          on_change=st.session_state.__setitem__, args=(_AUDIT_PICKED, True),
                          help="Which pair of models (O and CF) reads your texts. It follows the concept and bias "
                               "level chosen in section 1 until you pick another here.")
-    upload = st.file_uploader("Your CSV file (UTF-8)", type=["csv", "txt"], key="audit_file")
+    upload = st.file_uploader("Your CSV file (UTF-8)", type=["csv", "txt"], key="audit_file",
+                              max_upload_size=MAX_UPLOAD_BYTES // 2**20)  # the browser refuses more, so does the reader
     if upload is None:
         st.session_state.pop(_REPORT, None)
         return None

@@ -19,7 +19,8 @@ from explorer.registry import rebuild_causalm
 from explorer.services.audit import METRIC_WORDS
 from explorer.services.text import TextPage, TextResult, TextService
 from explorer.ui.charts import fast_figure
-from explorer.ui.common.link import PageLink
+from explorer.ui.common.format import echo
+from explorer.ui.common.link import PageLink, ignored
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.text_charts import (counterfactual_html, effects_spec, original_html, prediction_lines,
                                      probability_spec, shown_table)
@@ -63,12 +64,12 @@ def _apply(params: dict[str, str]) -> list[str]:
     notes = []
     concept = params.get("concept", DEFAULT_CONCEPT).strip().lower()
     if concept not in CONCEPTS:
-        notes.append(f"The link's concept={params['concept']!r} is not one of {', '.join(CONCEPTS)}, so "
+        notes.append(f"The link's concept={echo(params['concept'])} is not one of {', '.join(CONCEPTS)}, so "
                      f"{DEFAULT_CONCEPT} is shown.")
         concept = DEFAULT_CONCEPT
     level = params.get("level", LEVELS[0]).strip().lower()
     if level not in LEVELS:
-        notes.append(f"The link's level={params['level']!r} is not one of {', '.join(LEVELS)}, so "
+        notes.append(f"The link's level={echo(params['level'])} is not one of {', '.join(LEVELS)}, so "
                      f"{LEVELS[0]} is shown.")
         level = LEVELS[0]
     text = params.get("text", "")
@@ -80,7 +81,7 @@ def _apply(params: dict[str, str]) -> list[str]:
     st.session_state["text_concept"], st.session_state["text_level"] = concept, level
     if text.strip():  # else the concept's first example
         st.session_state["text_input"], st.session_state[_NAME] = text, True
-    return notes
+    return notes + ignored(params, ("concept", "level", "text"))
 
 
 def read_link() -> list[str]:

@@ -25,7 +25,7 @@ class DoWords:
     """How one page words its do() controls and reads their values from a link; the defaults suit any world.
 
     Templates take {name}, {label} (the spec's), {item}, {range}, {value} (the example's own), and in the link's
-    notes {text} (as the link has it) and {hint} (the page's words on a name another world has).
+    notes {text} (as the link has it, through `format.echo`) and {hint} (the page's words on a name another world has).
 
     Attributes:
         item: what one example is called ("digit", "scene", "row").
@@ -46,8 +46,8 @@ class DoWords:
     slider_help: str | None = "{label}: from {range}. Moving the slider ticks do({name})."
     reset: bool = True
     as_asked: bool = True
-    not_a_number: str = "The link's {name}={text!r} is not a number, so it was ignored."
-    unknown: str | None = "The link's setting {name}={text!r} is not a variable of this world{hint}; ignored."
+    not_a_number: str = "The link's {name}={text} is not a number, so it was ignored."
+    unknown: str | None = "The link's setting {name}={text} is not a variable of this world{hint}; ignored."
 
 
 def _synced(page: str) -> str:

@@ -21,7 +21,7 @@ import streamlit as st
 from explorer.types import VarSpec
 from explorer.ui import address
 from explorer.ui.common.controls import DoWords, forget, preset
-from explorer.ui.common.format import fmt
+from explorer.ui.common.format import echo, fmt
 
 
 @dataclass(frozen=True)
@@ -127,14 +127,15 @@ def read_values(params: dict[str, str], specs: dict[str, VarSpec], page: str, wo
             if words.unknown is None:
                 unknown.append(name)
             else:
-                notes.append(words.unknown.format(name=name, text=text, hint=(hints or {}).get(name, "")))
+                notes.append(words.unknown.format(name=echo(name, quote=False), text=echo(text),
+                                                  hint=(hints or {}).get(name, "")))
             continue
         try:
             value = float(text)
             if not math.isfinite(value):
                 raise ValueError(text)
         except ValueError:
-            notes.append(words.not_a_number.format(name=name, text=text))
+            notes.append(words.not_a_number.format(name=name, text=echo(text)))
             continue
         note = preset(page, specs[name], value, words)
         if note:
@@ -145,3 +146,38 @@ def read_values(params: dict[str, str], specs: dict[str, VarSpec], page: str, wo
 def value_params(do: dict[str, float], specs: dict[str, VarSpec]) -> dict[str, str]:
     """The do() settings as link parameters, each as its control shows it (clamped into range)."""
     return {name: fmt(specs[name], specs[name].clamp(value)[0]) for name, value in do.items()}
+
+
+COLOUR = ("colour", "color", "coloured", "colored")
+
+
+def colour_world(params: dict[str, str], notes: list[str]) -> bool:
+    """`world=colour` (any spelling in COLOUR) -> True; absent or `grey` -> False; anything else is named in
+    `notes` and the grey world is shown."""
+    world = params.get("world", "grey").strip().lower()
+    if world not in (*COLOUR, "grey", "gray"):
+        notes.append(f"The link's world={echo(params['world'])} is not grey or colour, so the grey world is shown.")
+    return world in COLOUR
+
+
+def ignored(params: dict[str, str], known: Iterable[str]) -> list[str]:
+    """A note for each of the link's settings that the page does not read."""
+    return [f"The link's setting {echo(k, quote=False)}={echo(v)} is not one this page reads; ignored."
+            for k, v in params.items() if k not in known]
+
+
+def digit_index(params: dict[str, str], n: int, notes: list[str]) -> int | None:
+    """The link's `index` (a test digit of `n`), clamped into range with a note; None when the link has none or
+    it is not a number (said in `notes`)."""
+    if "index" not in params:
+        return None
+    try:
+        asked = int(float(params["index"]))
+    except (ValueError, OverflowError):  # "abc", "nan"; "inf"
+        notes.append(f"The link's index={echo(params['index'])} is not a number, so it was ignored.")
+        return None
+    index = min(max(asked, 0), n - 1)
+    if index != asked:
+        notes.append(f"The link asked for test digit #{echo(str(asked), quote=False)}; the test set has "
+                     f"#0–#{n - 1}, so #{index} is shown.")
+    return index
