@@ -1,4 +1,4 @@
-"""Command line: `python -m explorer {train,evaluate,export,data,audit-text,audit-classifier} ...`."""
+"""Command line: `python -m explorer {train,evaluate,export,data,audit-text,audit-classifier,audit-table} ...`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from explorer.cli_audit_table import add_audit_table, train_adult_models_command
 from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
                                  save, seed, strategy)
 
@@ -20,6 +21,8 @@ def _train(args: argparse.Namespace) -> int:
         return _train_causalm(args)
     if args.world == "census-world":
         return _train_census_world(args)
+    if args.world == "adult-models":
+        return train_adult_models_command(args)
     from explorer.training.morpho import COMPONENTS, TrainConfig, train_morpho
 
     comps = tuple(args.only.split(",")) if args.only else COMPONENTS
@@ -272,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m explorer", description="Counterfactual Explorer")
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
-    tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world"],
-                    help="census-world: the SCM fitted to Adult (data, graph and fidelity in docs/census.md)")
+    tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world", "adult-models"],
+                    help="census-world: the SCM fitted to Adult (data, graph and fidelity in docs/census.md); "
+                         "adult-models: the Adult classifiers audit-table ships (docs/audit-table.md)")
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
                                    "(pendulum: regressor,vae; causalm: adjectives,gender,race)")
     tr.add_argument("--gen-epochs", type=count(1, 10_000), default=6)
@@ -367,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     ac.add_argument("--json", type=output_file, help="write the report here (JSON)")
     ac.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")
     ac.set_defaults(fn=_audit_classifier)
+    add_audit_table(sub)
     args = parser.parse_args(argv)
     from explorer.checkpoints import CheckpointError
 

@@ -26,6 +26,11 @@ def save(folder: Path, state: dict[str, torch.Tensor], card: dict[str, Any]) -> 
     card = {"date": dt.date.today().isoformat(), **card}
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     save_file(tensors, str(folder / "weights.safetensors"))
+    write_card(folder, card)
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    """card.json and its README.md beside a model's files (weights or model.onnx), which are written first."""
     (folder / "card.json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
     (folder / "README.md").write_text(_markdown(folder.name, card))
 

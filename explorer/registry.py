@@ -17,6 +17,7 @@ from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegres
 from explorer.models.causalm_pair import CausalmPair, load_pair
 from explorer.models.cnn import CNNConfig, DigitCNN, TorchClassifier, load_third_party
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
+from explorer.models.table_onnx import TableOnnxModel, load_table_model
 from explorer.models.text_encoder import PACKAGED
 from explorer.paths import PRETRAINED, ROOT
 
@@ -37,6 +38,8 @@ def causalm_folder(concept: str, which: str) -> str:
 REBUILD_MORPHO = "python -m explorer train morpho"
 REBUILD_PENDULUM = "python -m explorer train pendulum"
 REBUILD_CAUSALM = "python -m explorer train causalm"
+TABLE_MODELS = ("adult-logreg", "adult-gbm")  # ONNX classifiers of the Adult table, to audit out of the box
+REBUILD_TABLE_MODELS = "python -m explorer train adult-models"
 
 
 def rebuild_causalm(concept: str | None = None, folder: Path | None = None) -> str:
@@ -115,3 +118,18 @@ def model_cards(folder: Path | None = None) -> list[tuple[str, dict]]:
         return []
     cards = [(p.name, read_card(p)) for p in sorted(folder.iterdir()) if p.is_dir()]
     return [(name, card) for name, card in cards if card is not None]
+
+
+def load_table_classifier(name: str, folder: Path | None = None) -> tuple[TableOnnxModel, dict]:
+    """A shipped table classifier (one of TABLE_MODELS) and its card; CheckpointError naming the rebuild."""
+    folder = folder or PRETRAINED / name
+    card = checkpoints.read_card(folder)
+    path = folder / "model.onnx"
+    if card is None or not path.exists():
+        raise checkpoints.CheckpointError(f"The model files in {folder} are missing. Rebuild them with: "
+                                          f"{REBUILD_TABLE_MODELS}")
+    try:
+        return load_table_model(path.read_bytes(), name), card
+    except ValueError as err:
+        raise checkpoints.CheckpointError(f"The model in {folder} cannot be read ({err}). Rebuild it with: "
+                                          f"{REBUILD_TABLE_MODELS}") from err

@@ -13,10 +13,12 @@ What the model computes (input shape, output size, NaN) is checked later, on a p
 
 from __future__ import annotations
 
+import re
 from typing import Iterator
 
 import onnx
 import onnx.inliner
+import onnxruntime as ort
 from google.protobuf.message import DecodeError
 
 from explorer.data import file_size
@@ -110,3 +112,24 @@ def _refuse_external_data(model: onnx.ModelProto) -> None:
                                   "Save it as one self-contained .onnx file (a small model is saved that way by "
                                   "default; in `onnx.save_model` use `save_as_external_data=False`).")
 
+
+def ort_session(data: bytes) -> ort.InferenceSession:
+    """An onnxruntime session on the CPU with one thread (the server is shared); load errors as OnnxUploadError."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: a visitor's model should not fill the server log
+    try:
+        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime's errors share no base class beyond Exception
+        raise OnnxUploadError(f"onnxruntime {ort.__version__} cannot load this model: {first_line(err)}. "
+                              f"{EXPORT_HINT}") from err
+
+
+def first_line(err: BaseException) -> str:
+    """The error's first line, without onnxruntime's status prefix, source location and C++ signature."""
+    text = str(err).strip()
+    text = text.splitlines()[0] if text else type(err).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
+    text = re.sub(r"^/\S+:\d+ (\S+\(.*?\) )?", "", text)  # "/onnxruntime_src/...cc:256 ns::Model::Model(...) "
+    return text[:300].rstrip(".")

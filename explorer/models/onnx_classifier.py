@@ -15,17 +15,15 @@ become the logits, so `predict_proba` (a softmax) gives the model's own probabil
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 import numpy as np
 import onnx
 import onnx.version_converter
-import onnxruntime as ort
 import torch
 import torch.nn as nn
 
-from explorer.data.upload_onnx import EXPORT_HINT, MAX_BYTES, OnnxUploadError, read_onnx
+from explorer.data.upload_onnx import EXPORT_HINT, MAX_BYTES, OnnxUploadError, first_line, ort_session, read_onnx
 from explorer.models.cnn import DIGITS, TorchClassifier
 
 ENGINE_TORCH = "torch (converted from ONNX)"
@@ -98,7 +96,7 @@ class OnnxClassifier:
         self.name = name
         self.classes = [str(c) for c in classes] if classes else list(DIGITS)
         self.description = description or "Uploaded ONNX model, run with onnxruntime (no gradients: black-box search)."
-        self.session = _session(model if isinstance(model, bytes) else model.SerializeToString())
+        self.session = ort_session(model if isinstance(model, bytes) else model.SerializeToString())
         first = self.session.get_inputs()[0]
         self.input_name, self.input_type, self.input_shape = first.name, first.type, list(first.shape)
         self.output_name = self.session.get_outputs()[0].name
@@ -130,18 +128,6 @@ class OnnxClassifier:
             chunks.append(self.session.run([self.output_name], {self.input_name: np.concatenate([part, pad])})[0]
                           [:len(part)])
         return np.concatenate(chunks) if chunks else np.zeros((0, len(self.classes)), np.float32)
-
-
-def _session(data: bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3  # errors only: a visitor's model should not fill the server log
-    try:
-        return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime's errors share no base class beyond Exception
-        raise OnnxUploadError(f"onnxruntime {ort.__version__} cannot load this model: {_first_line(err)}. "
-                              f"{EXPORT_HINT}") from err
 
 
 def _options(scale: float, mean: Norm, std: Norm, channels: int | None):
@@ -177,7 +163,7 @@ def check_classifier(clf: OnnxClassifier) -> None:
             out = clf.logits(probe)  # (2, K)
     except Exception as err:  # whatever onnxruntime raised while running the graph
         raise OnnxUploadError(f"The model fails to run on a probe batch of two {clf.channels}x{SIDE}x{SIDE} images: "
-                              f"{_first_line(err)}. Check that it runs in your framework on such a batch, then "
+                              f"{first_line(err)}. Check that it runs in your framework on such a batch, then "
                               "export it again.") from err
     k = len(clf.classes)
     if out.dim() != 2 or out.shape[0] != len(probe):
@@ -246,7 +232,7 @@ def to_torch(model: onnx.ModelProto, clf: OnnxClassifier,
     try:
         module = _convert(model)
     except Exception as err:  # onnx2torch raises NotImplementedError, KeyError, ... on graphs it cannot map
-        return None, f"it does not convert to PyTorch ({_first_line(err)})"
+        return None, f"it does not convert to PyTorch ({first_line(err)})"
     wrapped = Prepared(module, clf.scale, clf.mean, clf.std, clf.outputs == "probabilities")
     cpu = TorchClassifier(clf.name, wrapped, clf.channels, torch.device("cpu"), classes=clf.classes)
     gap = _largest_gap(cpu, clf)
@@ -294,12 +280,3 @@ def _largest_gap(converted: TorchClassifier, clf: OnnxClassifier) -> float | Non
             return None
         gap = max(gap, float(((got - want).abs() / (1 + want.abs())).max()))
     return gap
-
-
-def _first_line(err: BaseException) -> str:
-    """The error's first line, without onnxruntime's status prefix, source location and C++ signature."""
-    text = str(err).strip()
-    text = text.splitlines()[0] if text else type(err).__name__
-    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", text)
-    text = re.sub(r"^/\S+:\d+ (\S+\(.*?\) )?", "", text)  # "/onnxruntime_src/...cc:256 ns::Model::Model(...) "
-    return text[:300].rstrip(".")

@@ -32,6 +32,11 @@ CENSUS_WORDS = {
     "dependence.mean_abs_diff": "pairs of columns: average dependence difference from the real table (Cramér's V)",
     "dependence.max_abs_diff": "pairs of columns: largest dependence difference from the real table (Cramér's V)",
 }
+# Whole card keys of the shipped table classifiers (pretrained/adult-logreg, adult-gbm), measured on Adult's test rows.
+TABLE_WORDS = {
+    "test_accuracy": "income read right on held-out people (accuracy)",
+    "test_auc": "how well it ranks higher earners above the rest (AUC: 0.5 is chance, 1 is perfect)",
+}
 
 
 # What each kind of model does in the app, for a reader who does not train models (the card's own description,
@@ -43,6 +48,8 @@ KIND_WORDS = {
     "regressor": "Reads a scene's values off a picture, to check what the lab's model drew (Causal graph lab).",
     "census-world": "A census world fitted to the Adult table, whose counterfactuals are known exactly (table lab, "
                     "to come).",
+    "table-classifier": "Predicts whether a person's income is above 50K from the Adult table's columns; shipped "
+                        "so that an audit (`python -m explorer audit-table`) has a model to examine.",
 }
 _LEVEL_ORDER = {"balanced": 0, "gentle": 1, "aggressive": 2}
 
@@ -69,6 +76,8 @@ def _words(name: str) -> tuple[str, bool]:
     """(the metric's words, whether its value is a share) for a card key."""
     if name in CENSUS_WORDS:
         return CENSUS_WORDS[name], name.endswith(".accuracy")
+    if name in TABLE_WORDS:
+        return TABLE_WORDS[name], name == "test_accuracy"
     stem, _, level = name.partition(".")
     if stem == "val_acc":
         return METRIC_WORDS[stem] + (f" ({level} bias level)" if level else ""), True

@@ -1,0 +1,74 @@
+"""The table audit's report in words: the plain-language reading of its main numbers and its Markdown page.
+
+Every sentence is built from the report's numbers (nothing here computes a metric), so the words and the
+JSON cannot disagree. "Positive decision" is the label's positive value (for Adult: income >50K).
+"""
+
+from __future__ import annotations
+
+from explorer.metrics.group_fairness import FOUR_FIFTHS, BootstrapConfig, gap_interval
+
+SHOWN = ("selection_rate", "true_positive_rate", "false_positive_rate", "false_negative_rate", "accuracy")
+HEADS = ("selection rate", "TPR", "FPR", "FNR", "accuracy")
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def reading(report: dict, counts, boot: BootstrapConfig) -> list[str]:
+    """Plain sentences: the selection gap per protected column (with its interval), the four-fifths rule, the
+    equal-opportunity gap, and the smallest intersectional group's uncertainty."""
+    label, positive = report["data"]["label"], report["data"]["positive"]
+    out = []
+    for col, groups in report["groups"].items():
+        low = min(groups, key=lambda g: groups[g]["selection_rate"])
+        high = max(groups, key=lambda g: groups[g]["selection_rate"])
+        a, b = gap_interval(counts, col, low, high, boot)
+        gap = 100 * (groups[high]["selection_rate"] - groups[low]["selection_rate"])
+        span = "n/a" if a is None else f"{100 * a:.1f} to {100 * b:.1f} points"
+        out.append(f"{col} = {low} got the positive decision ({label} = {positive}) {gap:.1f} points less often "
+                   f"than {col} = {high} ({_pct(groups[low]['selection_rate'])} vs "
+                   f"{_pct(groups[high]['selection_rate'])}; {boot.level:.0%} interval of the gap: {span}).")
+        fair = report["fairness"][col]
+        verdict = "passes" if fair["four_fifths_passes"] else "fails"
+        out.append(f"The lowest {col} group's selection rate is {fair['four_fifths_ratio']:.0%} of the highest's: "
+                   f"it {verdict} the four-fifths rule (at least {FOUR_FIFTHS:.0%} passes).")
+        out.append(f"Among rows whose true {label} is {positive}, the share given the positive decision differs by "
+                   f"up to {100 * fair['equal_opportunity_difference']:.1f} points between {col} groups (equal "
+                   f"opportunity difference); with the false positive rate too, by up to "
+                   f"{100 * fair['equalized_odds_difference']:.1f} points (equalized odds difference).")
+    for key, groups in report["intersections"].items():
+        small = min(groups, key=lambda g: groups[g]["count"])
+        g = groups[small]
+        out.append(f"The smallest {key} group, {small} ({g['count']} rows), has a selection rate of "
+                   f"{_pct(g['selection_rate'])} ({boot.level:.0%} interval {_pct(g['selection_rate_ci_low'])} to "
+                   f"{_pct(g['selection_rate_ci_high'])}): a small group's number is unsure.")
+    return out
+
+
+def _group_table(groups: dict[str, dict]) -> list[str]:
+    lines = ["| group | rows | " + " | ".join(HEADS) + " |", "|---|---:|" + "---:|" * len(HEADS)]
+    for name, g in groups.items():
+        cells = [f"{_pct(g[m])} [{_pct(g[m + '_ci_low'])}, {_pct(g[m + '_ci_high'])}]" for m in SHOWN]
+        lines.append(f"| {name} | {g['count']:,} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def to_markdown(report: dict) -> str:
+    """The report as a Markdown page: what was audited, the reading, then the tables."""
+    d, o = report["data"], report["overall"]
+    lines = ["# Table audit", "",
+             f"{d['rows']:,} rows of {d.get('source', 'the table')}; decisions from {d.get('predictions', 'the model')}; "
+             f"label `{d['label']}` (positive: `{d['positive']}`), threshold {d['threshold']}.", "",
+             f"Overall: accuracy {_pct(o['accuracy'])}, selection rate {_pct(o['selection_rate'])}, base rate "
+             f"{_pct(o['base_rate'])}" + (f", AUC {o['auc']:.3f}." if o["auc"] is not None else "."), "",
+             "## Reading", "", *[f"- {s}" for s in report["reading"]], ""]
+    level = report["bootstrap"]["level"]
+    for title, section in (("Groups", report["groups"]), ("Intersections", report["intersections"])):
+        for col, groups in section.items():
+            lines += [f"## {title}: {col}", "", f"Rate [{level:.0%} interval]", "", *_group_table(groups), ""]
+    lines += ["## Fairness (fairlearn)", "", "| columns | measure | value |", "|---|---|---:|"]
+    for col, fair in report["fairness"].items():
+        lines += [f"| {col} | {k} | {v if isinstance(v, bool) or v is None else f'{v:.4f}'} |" for k, v in fair.items()]
+    return "\n".join(lines) + "\n"
