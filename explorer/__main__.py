@@ -365,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     ac.add_argument("--n", type=count(1, 10_000), default=100, help="test digits (the test set has 10,000)")
     ac.add_argument("--steps", type=count(1, 100_000), default=200,
                     help="search steps (or generations) per digit at most")
-    ac.add_argument("--method", choices=["auto", "aip", "random", "both"], default="auto",
-                    help="auto: AIP when the model has gradients, else the random search; both: a flip by either")
+    ac.add_argument("--method", choices=["auto", "aip", "aip-blackbox", "random", "both"], default="auto",
+                    help="auto: AIP when the model has gradients, else black-box AIP; both: AIP or random search")
     ac.add_argument("--seed", type=seed, default=0)
     ac.add_argument("--json", type=output_file, help="write the report here (JSON)")
     ac.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")

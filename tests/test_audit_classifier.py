@@ -97,9 +97,17 @@ def test_report_keys_locks_progress_and_markdown(space, cnn, monkeypatch):
     assert report["reading"] in text and "What flips morpho-cnn?" in text
 
 
-def test_without_gradients_the_random_search_is_used_and_the_latent_row_says_why(space, cnn):
-    report = audit_classifier(_NoGradients(cnn), 3, "grey", steps=2, space=space, sets=("thickness", "style_latent"))
-    assert report["method"] == "random" and "no gradients" in report["note"]
+def test_without_gradients_black_box_aip_is_used_and_searches_the_latent_too(space, cnn):
+    report = audit_classifier(_NoGradients(cnn), 3, "grey", steps=4, space=space, sets=("thickness", "style_latent"))
+    assert report["method"] == "aip-blackbox" and "no gradients" in report["note"]
+    assert report["sets"] == "thickness,style_latent" and 0.0 <= report["by_attributes.style_latent.success"] <= 1.0
+    assert report["by_attributes.thickness.locks_held"] == report["by_attributes.style_latent.locks_held"] == 1.0
+
+
+def test_the_random_search_when_asked_says_why_the_latent_row_is_missing(space, cnn):
+    report = audit_classifier(_NoGradients(cnn), 3, "grey", steps=2, space=space, method="random",
+                              sets=("thickness", "style_latent"))
+    assert report["method"] == "random" and "random search" in report["note"]
     assert report["sets"] == "thickness" and "by_attributes.style_latent.success" not in report
     assert report["by_attributes.thickness.locks_held"] == 1.0
     assert "not searched" in to_markdown(report)

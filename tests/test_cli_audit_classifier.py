@@ -49,7 +49,7 @@ def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, model_file):
     assert not out.exists() and not (tmp_path / "no").exists()
 
 
-@pytest.mark.parametrize("runtime_only, method", [(False, "aip"), (True, "random")])
+@pytest.mark.parametrize("runtime_only, method", [(False, "aip"), (True, "aip-blackbox")])
 def test_small_audit_of_an_onnx_model_writes_json_and_markdown(capsys, tmp_path, model_file, runtime_only, method):
     out, md = tmp_path / "r.json", tmp_path / "r.md"
     argv = ["audit-classifier", "--onnx", str(model_file), "--world", "grey", "--n", "2", "--steps", "5",
@@ -57,7 +57,7 @@ def test_small_audit_of_an_onnx_model_writes_json_and_markdown(capsys, tmp_path,
     assert main(argv) == 0
     report = json.loads(out.read_text())
     assert report["classifier"] == "tiny" and report["world"] == "grey" and report["n"] == 2
-    assert report["method"] == method  # gradients where the graph converts to PyTorch, else the random search
+    assert report["method"] == method  # gradients where the graph converts to PyTorch, else black-box AIP
     for name in ("thickness", "intensity", "style"):
         assert 0.0 <= report[f"by_attributes.{name}.success"] <= 1.0
         assert report[f"by_attributes.{name}.locks_held"] == 1.0  # the digit stayed locked

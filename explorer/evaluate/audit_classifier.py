@@ -2,8 +2,9 @@
 
 Over `n` test digits, for each attribute set (hue alone in the colour world, thickness alone, intensity alone,
 all style attributes, style + the image's own latent) everything else is locked and the search looks for a
-change that makes the classifier read any other class: AIP when the classifier has gradients, else the
-gradient-free random search (`method` picks one, or both: a flip by either counts). First with the digit
+change that makes the classifier read any other class: AIP when the classifier has gradients, else
+black-box AIP (CMA-ES; `method` may also ask for the random search, or both AIP and the random search: a flip
+by either counts). First with the digit
 locked (a flip there is the classifier changing its mind about a digit that did not change: a shortcut), then
 with the digit free (where changing the digit is the expected way to flip it).
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from explorer.counterfactual.search.aip import AIPSearch
 from explorer.counterfactual.search.base import ANY, Query, SearchConfig
+from explorer.counterfactual.search.blackbox import BlackBoxAIPSearch
 from explorer.counterfactual.search.random_search import RandomSearch
 from explorer.counterfactual.search.space import MorphoSpace
 from explorer.device import pick_device
@@ -33,13 +35,14 @@ from explorer.registry import load_generator
 from explorer.scm.morpho import SPECS
 
 WORLDS = ("grey", "colour")
-METHODS = ("auto", "aip", "random", "both")
+METHODS = ("auto", "aip", "aip-blackbox", "random", "both")
 SINGLE = ("hue", "thickness", "intensity")  # the candidates for `most_flipping`
 EVERYTHING = ("digit", "thickness", "intensity", "hue", "latent")  # what a search may lock
 FOLLOWS = {"intensity": "thickness", "hue": "digit"}  # attribute -> the parent it follows through the SCM
 LABELS = {"hue": "colour (hue) alone", "thickness": "thickness alone", "intensity": "intensity alone",
           "style": "all style attributes", "style_latent": "style + the image's own latent"}
-SEARCHES = {"aip": "AIP (gradient search)", "random": "random search (no gradients needed)",
+SEARCHES = {"aip": "AIP (gradient search)", "aip-blackbox": "black-box AIP (CMA-ES, no gradients needed)",
+            "random": "random search (no gradients needed)",
             "aip+random": "AIP and random search (a flip by either counts)"}
 PLAIN = {"hue": "the colour", "thickness": "the stroke thickness", "intensity": "the brightness"}
 FOOTNOTE = ("Attributes not searched follow the world's mechanisms (thicker strokes are drawn brighter; the colour "
@@ -70,13 +73,13 @@ def audit_classifier(classifier: Classifier, n: int, world: str = "grey", seed: 
 
     Args:
         classifier: any `Classifier` over (B, 1 or 3, 28, 28) images on 0-255; AIP is used when it is
-            `differentiable`, else the gradient-free random search.
+            `differentiable`, else black-box AIP (CMA-ES), which only reads its outputs.
         n, seed: how many test digits, and which (`explorer.evaluate.search.queries`); the searches' seed.
-        steps: optimisation steps (AIP) or generations (random search) per query at most.
+        steps: optimisation steps (AIP) or generations (black-box AIP, random search) per query at most.
         progress: called with (queries done, queries in all) after every chunk of searches.
         space: the search space over the shipped generator (loaded when None).
-        method: "auto" (AIP when the classifier has gradients, else the random search), "aip", "random", or
-            "both" (a digit counts as flipped when either search flips it; needs gradients).
+        method: "auto" (AIP when the classifier has gradients, else black-box AIP), "aip", "aip-blackbox",
+            "random", or "both" (AIP and the random search: a flip by either counts; needs gradients).
         sets: the attribute sets to audit, by report name (default: all of the world's; see `attribute_sets`).
 
     Returns:
@@ -130,15 +133,20 @@ def _method(classifier: Classifier, method: str) -> tuple[tuple[type, ...], str,
     if method not in METHODS:
         raise ValueError(f"the method must be one of {', '.join(METHODS)}, not {method!r}")
     if method in ("aip", "both") and not gradients:
-        raise ValueError(f"AIP needs gradients, and {classifier.name} has none: use the random search")
+        raise ValueError(f"AIP needs gradients, and {classifier.name} has none: use black-box AIP (aip-blackbox) "
+                         "or the random search")
     if method == "both":
         return (AIPSearch, RandomSearch), "aip+random", ("A digit counts as flipped when either AIP or the random "
                                                          "search flips it; AIP's answer is kept when both do.")
     if method == "aip" or (method == "auto" and gradients):
         return (AIPSearch,), "aip", ""
-    why = "The classifier has no gradients, so" if not gradients else "As asked,"
-    return (RandomSearch,), "random", (f"{why} the gradient-free random search was used; it keeps the image's own "
-                                       "latent at the factual, so `style + latent` was not searched.")
+    if method in ("aip-blackbox", "auto"):
+        why = "The classifier has no gradients, so" if not gradients else "As asked,"
+        return (BlackBoxAIPSearch,), "aip-blackbox", (f"{why} black-box AIP (CMA-ES) was used: it only reads the "
+                                                      "classifier's outputs, and moves the image's own latent "
+                                                      "along 6 directions.")
+    return (RandomSearch,), "random", ("As asked, the gradient-free random search was used; it keeps the image's "
+                                       "own latent at the factual, so `style + latent` was not searched.")
 
 
 def _sets(coloured: bool, only: tuple[str, ...] | None, random: bool) -> dict[str, tuple[str, ...]]:

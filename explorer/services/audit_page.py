@@ -45,7 +45,7 @@ Chunk = tuple[int, int, str]  # (the digit group's seed, its size, the attribute
 class AuditRow:
     """One attribute set: the share of digits it flips with the digit locked (`kept`) and free (`free`).
 
-    None: not searched (the gradient-free search cannot move the image's latent).
+    None: not searched (the random search, when asked for, cannot move the image's latent).
     """
 
     name: str
@@ -237,7 +237,7 @@ class AuditService:
         if not MIN_N <= n <= MAX_N:
             raise ValueError(f"the page audits {MIN_N} to {MAX_N} digits, not {n}; for more, use the command line "
                              "(python -m explorer audit-classifier)")
-        sets = tuple(check_request(clf, n, world, self.steps)[3])  # AIP with gradients, else the random search
+        sets = tuple(check_request(clf, n, world, self.steps)[3])  # AIP with gradients, else black-box AIP
         return AuditPlan(name, world, n, seed, digit_groups(n, world == "colour", seed), sets)
 
     def compute(self, name: str, world: str, n: int, uploaded: Mapping[str, Classifier] | None = None,
