@@ -36,6 +36,9 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--n-boot", type=count(100, 100_000), default=1000, help="bootstrap replicates per interval")
     at.add_argument("--seed", type=seed, default=0, help="the bootstrap's seed")
     at.add_argument("--chunk-rows", type=count(1), default=20_000, help="rows scored per chunk")
+    at.add_argument("--cf", action="store_true", help="also counterfactual fairness of each protected column, "
+                                                      "through the census world's causal model (docs/audit-table.md)")
+    at.add_argument("--cf-draws", type=count(1, 1000), default=20, help="posterior noise draws per row for --cf")
     at.add_argument("--json", type=output_file, required=True, help="write the report here (JSON)")
     at.add_argument("--rows", type=output_file, help="also write every row's label and prediction here (CSV)")
     at.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")
@@ -106,6 +109,8 @@ def audit_table_command(args: argparse.Namespace) -> int:
                                        progress=lambda done, total: bar.update(done - bar.n), prepared=prepared)
         except ValueError as err:
             return _fail(str(err))
+    if args.cf:
+        _cf(args, report, rows, frame, predict, protected)
     save(args.json, json.dumps(report, indent=2, ensure_ascii=False) + "\n")  # written whole, after the audit
     if args.rows:
         save(args.rows, rows.to_csv(index=False))
@@ -114,6 +119,24 @@ def audit_table_command(args: argparse.Namespace) -> int:
         save(args.markdown, text)
     print(text)
     return 0
+
+
+def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected: tuple[str, ...]) -> None:
+    """--cf: counterfactual fairness through the census world; a one-line note in the report when it cannot run."""
+    from explorer.checkpoints import CheckpointError
+    from explorer.evaluate.audit_table import add_cf_fairness
+    from explorer.scm.census import load_census_world
+
+    if predict is None:
+        report["cf_fairness"] = {"note": "counterfactual fairness is missing: it asks a model again on "
+                                         "counterfactual rows, and a predictions column cannot be asked"}
+        return
+    try:
+        scm, _ = load_census_world()
+    except CheckpointError as err:
+        report["cf_fairness"] = {"note": f"counterfactual fairness is missing: {' '.join(str(err).split())}"}
+        return
+    add_cf_fairness(report, rows, frame, predict, scm, protected, draws=args.cf_draws, seed=args.seed)
 
 
 def _model(args: argparse.Namespace):

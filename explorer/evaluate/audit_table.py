@@ -26,6 +26,7 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 from explorer.evaluate.audit_table_report import reading
 from explorer.metrics.group_fairness import (JOIN, BootstrapConfig, confusion_counts, disparities, group_metrics,
                                              merge_counts)
+from explorer.scm.table_scm import TableSCM
 
 Predict = Callable[[pd.DataFrame], np.ndarray]  # rows -> (n,) probability of the positive class
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
@@ -201,6 +202,30 @@ def audit_table(frame: pd.DataFrame, config: AuditTableConfig, predict: Predict 
         rows["probability"] = proba
     rows["prediction"] = y_pred
     return report, rows
+
+
+def add_cf_fairness(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, predict: Predict, scm: TableSCM,
+                    protected: Sequence[str], draws: int = 20, seed: int = 0) -> None:
+    """Counterfactual fairness (explorer/metrics/cf_fairness.py) into `report["cf_fairness"]` and per-row columns
+    `cf_<column>_flip_rate`, `cf_<column>_mean_abs_dp`; when the table's columns do not map to the causal model's
+    variables, or a protected column is not one of them, `cf_fairness.note` says why, and nothing else changes."""
+    from explorer.metrics.cf_fairness import CfConfig, cf_fairness
+
+    threshold = report["data"]["threshold"]
+    proba = rows["probability"].to_numpy() if "probability" in rows else None
+    section: dict = {}
+    notes = []
+    for col in protected:
+        try:
+            part, eff = cf_fairness(frame, predict, scm, CfConfig(col, draws, seed, threshold), proba)
+        except ValueError as err:
+            notes.append(f"counterfactual fairness of {col} is missing: {err}")
+            continue
+        section |= part
+        rows[f"cf_{col}_flip_rate"], rows[f"cf_{col}_mean_abs_dp"] = eff.flip, eff.abs_dp
+    if notes:
+        section["note"] = " ".join(notes)
+    report["cf_fairness"] = section
 
 
 def overall(y: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None) -> dict[str, float | None]:

@@ -71,4 +71,26 @@ def to_markdown(report: dict) -> str:
     lines += ["## Fairness (fairlearn)", "", "| columns | measure | value |", "|---|---|---:|"]
     for col, fair in report["fairness"].items():
         lines += [f"| {col} | {k} | {v if isinstance(v, bool) or v is None else f'{v:.4f}'} |" for k, v in fair.items()]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _cf_lines(report.get("cf_fairness"))) + "\n"
+
+
+def _cf_lines(cf: dict | None) -> list[str]:
+    """The counterfactual fairness section: flip rate and mean |dp| per protected column, group and path."""
+    if cf is None:
+        return []
+    lines = ["", "## Counterfactual fairness", ""]
+    if "note" in cf:
+        lines += [cf["note"], ""]
+    heads = ["| column | rows | flip rate | mean abs dp |", "|---|---|---:|---:|"]
+    for col, sec in cf.items():
+        if not isinstance(sec, dict) or "flip_rate" not in sec:
+            continue
+        lines += heads + [f"| {col} | all | {_pct(sec['flip_rate'])} | {sec['mean_abs_dp']:.4f} |"]
+        lines += [f"| {col} | {g} | {_pct(v['flip_rate'])} | {v['mean_abs_dp']:.4f} |" for g, v in sec.items()
+                  if isinstance(v, dict) and "count" in v]
+        lines += [f"| {col} | path {name} | {_pct(v['flip_rate'])} | {v['mean_abs_dp']:.4f} |"
+                  for name, v in sec["path"].items()] + [""]
+    if "held_columns" in cf:
+        lines.append(f"Held at their factual values: {', '.join(cf['held_columns']) or 'none'}; derived: "
+                     f"{', '.join(f'{c} (from {v})' for c, v in cf['derived_columns'].items()) or 'none'}.")
+    return lines

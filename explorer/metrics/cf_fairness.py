@@ -1,0 +1,211 @@
+"""Counterfactual fairness (Kusner et al. 2017, "Counterfactual fairness") of a table classifier, through a TableSCM.
+
+For each row: abduct its noise (continuous columns: the residual, exactly; categorical ones: `draws` posterior
+Gumbel draws, seeded), do(protected = another value), run the SCM's mechanisms, and ask the model again. A row's
+flip rate is the share of draws whose decision (probability >= threshold) differs from the factual one; its
+|dp| is the mean absolute change of the probability over the draws. With more than two protected values, each
+row is moved to every other value and its numbers are averaged over those targets.
+
+Columns the model reads but the SCM does not model keep their factual values ("held"), except a column that is
+a function of one modelled categorical column in the rows given (Adult's education_num of education): it follows
+that column ("derived"). Path-specific versions cut arrows with the SCM's convention (explorer/scm/table_scm.py:
+a child of a cut arrow reads its parent's factual value): "direct" cuts every arrow out of the protected column,
+so only the model's own reading of it changes; "not_<child>" cuts one arrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from explorer.models.table_onnx import column_key
+from explorer.scm.table_scm import TableSCM
+
+Predict = Callable[[pd.DataFrame], np.ndarray]  # rows -> (n,) probability of the positive class
+
+
+@dataclass(frozen=True)
+class CfConfig:
+    """draws: posterior draws per row; paths: {name: arrows cut} (None: `default_paths`)."""
+
+    protected: str = "sex"
+    draws: int = 20
+    seed: int = 0
+    threshold: float = 0.5
+    paths: Mapping[str, tuple[str, ...]] | None = None
+
+
+@dataclass
+class RowEffects:
+    """(n,) per row: flip rate and mean |dp| over draws and targets; `paths` the same per path-specific graph."""
+
+    flip: np.ndarray
+    abs_dp: np.ndarray
+    paths: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def scm_columns(scm: TableSCM, columns) -> dict[str, str]:
+    """{SCM variable: table column}, matched by `column_key` (as the ONNX inputs are); ValueError naming the
+    variables no column matches, since abduction needs every one."""
+    by_key = {column_key(str(c)): str(c) for c in columns}
+    missing = [v for v in scm.variables if column_key(v) not in by_key]
+    if missing:
+        raise ValueError(f"the table has no column for the {scm.name} world's variable(s) {', '.join(missing)}; "
+                         "abduction needs every variable of the causal model")
+    return {v: by_key[column_key(v)] for v in scm.variables}
+
+
+def check_protected(scm: TableSCM, protected: str) -> None:
+    if protected not in scm.columns or not scm.columns[protected].discrete:
+        raise ValueError(f"protected column {protected!r} is not a categorical variable of the {scm.name} world, so "
+                         f"it cannot be intervened on; choose one of "
+                         f"{', '.join(c for c, s in scm.columns.items() if s.discrete)}")
+
+
+def default_paths(scm: TableSCM, protected: str) -> dict[str, tuple[str, ...]]:
+    """"direct": every arrow out of `protected` cut; "not_marital_status": that one arrow cut (when it exists)."""
+    out = {"direct": tuple(f"{protected}:{c}" for c in scm.graph.children(protected))}
+    if (protected, "marital_status") in scm.graph.edges:
+        out["not_marital_status"] = (f"{protected}:marital_status",)
+    return out
+
+
+def derived_columns(frame: pd.DataFrame, mapping: dict[str, str], scm: TableSCM) -> dict[str, tuple[str, dict]]:
+    """{held column: (SCM variable, {category: value})} for held columns that are a function of a categorical
+    variable in these rows, every category of it seen (so a counterfactual category always has its value)."""
+    out = {}
+    used = set(mapping.values())
+    for col in frame.columns:
+        if col in used or frame[col].nunique() < 2:  # a constant is a function of anything: held, not derived
+            continue
+        for var, src in mapping.items():
+            spec = scm.columns[var]
+            if not spec.discrete:
+                continue
+            pairs = pd.DataFrame({"k": frame[src].astype(str), "v": frame[col]}).drop_duplicates()
+            if pairs["k"].is_unique and len(pairs) == spec.levels and len(pairs) < len(frame):
+                out[col] = (var, dict(zip(pairs["k"], pairs["v"])))
+                break
+    return out
+
+
+def cf_frame(frame: pd.DataFrame, cf: dict[str, np.ndarray], mapping: dict[str, str], scm: TableSCM,
+             derived: dict[str, tuple[str, dict]], draws: int) -> pd.DataFrame:
+    """The counterfactual rows for the model: (draws * n) rows, draw d's row i at d * n + i. Modelled columns from
+    `cf` ((draws, n) codes or floats), derived ones through their map, the rest factual (tiled)."""
+    cols = {c: np.tile(frame[c].to_numpy(), draws) for c in frame.columns}
+    for var, col in mapping.items():
+        spec, v = scm.columns[var], cf[var].reshape(-1)  # (draws * n,)
+        cols[col] = np.asarray(spec.categories, dtype=object)[v] if spec.discrete else v
+    for col, (var, table) in derived.items():
+        cols[col] = pd.Series(cols[mapping[var]]).astype(str).map(table).to_numpy()
+    return pd.DataFrame(cols)
+
+
+def row_effects(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: CfConfig,
+                p0: np.ndarray | None = None, derived: dict | None = None) -> tuple[RowEffects, dict]:
+    """Every row's counterfactual flip rate and mean |dp| (and per path); plus what was held and derived
+    (`derived`: as `derived_columns` returns, when known better than from these rows)."""
+    check_protected(scm, config.protected)
+    mapping = scm_columns(scm, frame.columns)
+    frame = frame.reset_index(drop=True)
+    obs = {v: scm.columns[v].encode(frame[c].astype(object).to_numpy() if scm.columns[v].discrete
+                                     else frame[c].to_numpy(), check_range=False) for v, c in mapping.items()}
+    derived = derived_columns(frame, mapping, scm) if derived is None else derived
+    p0 = predict(frame) if p0 is None else p0  # (n,)
+    paths = default_paths(scm, config.protected) if config.paths is None else dict(config.paths)
+    graphs = {None: None, **{name: scm.cut(arrows) for name, arrows in paths.items()}}
+    n, a = len(frame), obs[config.protected]
+    sums = {g: (np.zeros(n), np.zeros(n)) for g in graphs}
+    targets = np.zeros(n)
+    for value in range(scm.columns[config.protected].levels):
+        idx = np.flatnonzero(a != value)
+        if not idx.size:
+            continue
+        targets[idx] += 1
+        sub = {k: v[idx] for k, v in obs.items()}
+        for name, graph in graphs.items():
+            # abduction + action + prediction (TableSCM.counterfactual_draws), then the model on the new rows
+            cf = scm.counterfactual_draws(sub, {config.protected: value}, graph, config.draws, config.seed)
+            p = predict(cf_frame(frame.iloc[idx], cf, mapping, scm, derived, config.draws))
+            p = p.reshape(config.draws, idx.size)  # (draws, n_idx)
+            flips = (p >= config.threshold) != (p0[idx] >= config.threshold)
+            sums[name][0][idx] += flips.mean(0)
+            sums[name][1][idx] += np.abs(p - p0[idx]).mean(0)
+    t = np.maximum(targets, 1)
+    eff = RowEffects(sums[None][0] / t, sums[None][1] / t,
+                     {name: (sums[name][0] / t, sums[name][1] / t) for name in paths})
+    used = set(mapping.values()) | set(derived)
+    about = {"held_columns": [c for c in frame.columns if c not in used],
+             "derived_columns": {c: var for c, (var, _) in derived.items()}}
+    return eff, about
+
+
+def cf_fairness(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: CfConfig,
+                p0: np.ndarray | None = None, derived: dict | None = None) -> tuple[dict, RowEffects]:
+    """The report section {protected: {flip_rate, mean_abs_dp, <group>: {...}, path: {<name>: {...}}}, held_columns,
+    derived_columns, draws, seed, causal_model} and the per-row effects."""
+    eff, about = row_effects(frame, predict, scm, config, p0, derived)
+    groups = frame[scm_columns(scm, frame.columns)[config.protected]].astype(str).to_numpy()
+    section: dict = {"flip_rate": float(eff.flip.mean()), "mean_abs_dp": float(eff.abs_dp.mean())}
+    for g in sorted(set(groups)):
+        m = groups == g
+        section[g] = {"count": int(m.sum()), "flip_rate": float(eff.flip[m].mean()),
+                      "mean_abs_dp": float(eff.abs_dp[m].mean())}
+    section["path"] = {name: {"flip_rate": float(f.mean()), "mean_abs_dp": float(d.mean()),
+                              "cut": list((config.paths or default_paths(scm, config.protected))[name])}
+                       for name, (f, d) in eff.paths.items()}
+    return {config.protected: section, **about, "draws": config.draws, "seed": config.seed,
+            "causal_model": f"the {scm.name} world (explorer/scm/census.py), its true mechanisms with abducted noise"}, eff
+
+
+def world_check(scm: TableSCM, models: Mapping[str, Predict], n: int, config: CfConfig, fill: Mapping[str, object],
+                derived: dict, sample_seed: int = 1) -> dict[str, float]:
+    """The estimate scored against the TRUE counterfactual on `n` rows sampled from `scm` (binary protected only).
+
+    truth: the mechanisms rerun on the rows' own sampled noise under do(protected = the other value); estimate:
+    `row_effects` (noise abducted from the values only); column_only: the protected column alone changed, as a
+    search that ignores the graph does. `fill`: constants for model inputs the world lacks (Adult's capital gain
+    and loss: 0, their most common value); `derived`: as `derived_columns` (education_num from education).
+    Flat keys world.<model>.<protected>.{flip_rate_true, flip_rate_estimate, flip_rate_column_only, abs_error,
+    abs_error_column_only}.
+    """
+    check_protected(scm, config.protected)
+    a = config.protected
+    if scm.columns[a].levels != 2:
+        raise ValueError(f"the world check compares one counterfactual per row; {a!r} has more than two values")
+    noise, values = scm.sample(n, sample_seed)
+    other = {a: 1 - values[a]}
+    frames = {k: world_frame(scm, v, fill, derived) for k, v in
+              (("factual", values), ("true", scm.counterfactual(noise, other)), ("column", {**values, **other}))}
+    out = {}
+    for name, predict in models.items():
+        p = {k: predict(f) for k, f in frames.items()}
+        flip = {k: float(((p[k] >= config.threshold) != (p["factual"] >= config.threshold)).mean())
+                for k in ("true", "column")}
+        eff, _ = row_effects(frames["factual"], predict, scm, replace_paths(config), p["factual"], derived)
+        est = float(eff.flip.mean())
+        key = f"world.{name}.{a}."
+        out |= {key + "flip_rate_true": flip["true"], key + "flip_rate_estimate": est,
+                key + "flip_rate_column_only": flip["column"], key + "abs_error": abs(est - flip["true"]),
+                key + "abs_error_column_only": abs(flip["column"] - flip["true"])}
+    return out
+
+
+def replace_paths(config: CfConfig) -> CfConfig:
+    """`config` without path-specific graphs (the world check scores the total effect only)."""
+    return CfConfig(config.protected, config.draws, config.seed, config.threshold, paths={})
+
+
+def world_frame(scm: TableSCM, values: Mapping[str, np.ndarray], fill: Mapping[str, object],
+                derived: dict) -> pd.DataFrame:
+    """World rows (codes or floats) as a table the model reads: category names, `fill` constants, derived columns."""
+    cols = {v: (np.asarray(s.categories, dtype=object)[values[v]] if s.discrete else values[v])
+            for v, s in scm.columns.items()}
+    n = len(next(iter(cols.values())))
+    cols |= {c: np.full(n, x) for c, x in fill.items()}
+    cols |= {c: pd.Series(cols[var]).map(table).to_numpy() for c, (var, table) in derived.items()}
+    return pd.DataFrame(cols)
