@@ -188,6 +188,10 @@ def _audit_text(args: argparse.Namespace) -> int:
     except AuditError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    clash = [o for o in (args.json, args.markdown, args.rows) if o and Path(o).resolve() == Path(args.csv).resolve()]
+    if clash:  # the report would overwrite the texts it was computed from
+        print(f"error: {clash[0]}: an output may not be the input CSV; write the report elsewhere", file=sys.stderr)
+        return 2
     try:
         frame = read_audit_csv(Path(args.csv))
     except AuditError as err:

@@ -125,6 +125,7 @@ PATHS = [
     ("evaluate morpho --json " + UNWRITABLE + "/e.json", "cannot write"),
     ("audit-text --csv {in}/scores.csv --json {out}/missing/r.json", "does not exist"),
     ("audit-text --csv {in}/scores.csv --json {out}/r.json --rows {out}", "--rows"),
+    ("audit-text --csv {in}/scores.csv --rows {in}/scores.csv", "may not be the input CSV"),
     ("audit-text --csv {in}/scores.csv --markdown " + UNWRITABLE + "/r.md", "cannot write"),
     ("audit-classifier --classifier morpho-cnn --world grey --json {out}/missing/r.json", "does not exist"),
     ("audit-classifier --classifier morpho-cnn --world grey --markdown {out}", "is a folder"),
