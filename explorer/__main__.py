@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.cli_audit_table import add_audit_table, train_adult_models_command
+from explorer.cli_census_export import add_census_export
 from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
                                  save, seed, strategy)
 
@@ -331,13 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--seed", type=seed, default=0)
     ev.add_argument("--json", type=output_file, help="write the metrics here")
     ev.set_defaults(fn=_evaluate)
-    ex = sub.add_parser("export", help="a de-biased dataset (zip of PNGs + CSV) from the causal-layer VAE")
-    ex.add_argument("world", choices=["pendulum"])
+    ex = sub.add_parser("export", help="a de-biased dataset: pendulum (zip of PNGs + CSV) or census (CSV + card)")
+    ex.add_argument("world", choices=["pendulum", "census"], help="census: the census world's TRUE mechanisms")
     ex.add_argument("--cut", action="append", metavar="PARENT:CHILD", help="an edge to cut (repeatable)")
-    ex.add_argument("--n", type=count(1), default=1000, help="samples (the export refuses more than 100,000)")
+    ex.add_argument("--n", type=count(1), default=1000, help="samples (pendulum: at most 100,000; census: 1,000,000)")
     ex.add_argument("--seed", type=seed, default=0)
-    ex.add_argument("--out", type=output_file, required=True, help="the zip file to write")
-    ex.set_defaults(fn=_export)
+    ex.add_argument("--out", type=output_file, required=True, help="the file to write (pendulum .zip, census .csv)")
+    add_census_export(ex, _export)  # export census: explorer/cli_census_export.py
     da = sub.add_parser("data", help="build the derived-data cache")
     da.add_argument("world", choices=["morpho"])
     da.add_argument("--strength", type=real(0, 1), help="also report the colour world's realised hue-digit correlation")

@@ -1,0 +1,68 @@
+"""The command line's `export census`, wired here to keep `__main__.py` short.
+
+`python -m explorer export census --cut sex:occupation [--cut ...] --n N --seed S --out FILE.csv` writes
+FILE.csv (the census world's de-biased rows, explorer/counterfactual/census_debias.py) and FILE.card.json (what
+was cut, how, the dependence of every pair before and after). A cut in a bad format or naming no arrow of the
+world's graph, or a size out of range, is one `error:` line and exit status 2 before anything is written; both
+files are written whole (`save`), and the CSV is removed again if the card cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+from explorer.cli_checks import save
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_census_export(ex: argparse.ArgumentParser, others: Handler) -> None:
+    """Sends `export census` here; the other worlds of the `export` subcommand `ex` stay with `others`."""
+    ex.set_defaults(fn=lambda args: census_export_command(args) if args.world == "census" else others(args))
+
+
+def card_path(out: str | Path) -> Path:
+    """FILE.csv -> FILE.card.json, beside it."""
+    return Path(out).with_suffix(".card.json")
+
+
+def _fail(message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+def census_export_command(args: argparse.Namespace) -> int:
+    """`export census`: checks the cuts, exports, then writes the CSV and its card whole."""
+    import time
+
+    from explorer.counterfactual.census_debias import card_text, export_world, parse_cut, to_csv
+
+    start = time.time()
+    try:
+        cuts = [parse_cut(c) for c in args.cut or []]
+        if not cuts:
+            return _fail("export census needs at least one --cut PARENT:CHILD, e.g. --cut sex:occupation")
+        frame, card = export_world(cuts, n=args.n, seed=args.seed)
+    except ValueError as err:
+        return _fail(str(err))
+    out, card_out = Path(args.out), card_path(args.out)
+    save(out, to_csv(frame))
+    try:
+        save(card_out, card_text(card))
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    print(f"exported {len(frame):,} rows of the census world (seed {args.seed}) in {time.time() - start:.1f} s "
+          f"to {out} and {card_out}")
+    pairs = card["pairs"]
+    for cut in card["cuts"]:
+        key = cut if cut in pairs else ":".join(reversed(cut.split(":")))
+        print(f"cut {cut.replace(':', ' -> ')}: dependence {pairs[key]['before']:.3f} before, "
+              f"{pairs[key]['after']:.3f} after")
+    for remain in card["remaining_paths"]:
+        if remain["paths"]:
+            print(f"note: {remain['note']}")
+    return 0
