@@ -42,7 +42,18 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--json", type=output_file, required=True, help="write the report here (JSON)")
     at.add_argument("--rows", type=output_file, help="also write every row's label and prediction here (CSV)")
     at.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")
+    at.add_argument("--report", type=report_file, help="also write the report here as one self-contained HTML "
+                                                        "file (.html; docs/audit-table.md)")
     at.set_defaults(fn=audit_table_command)
+
+
+def report_file(text: str) -> str:
+    """--report: an .html file to write (checked while parsing, so a wrong suffix writes nothing)."""
+    suffix = Path(text).suffix.lower()
+    if suffix != ".html":
+        raise argparse.ArgumentTypeError(f"{text!r} ends in {suffix or 'no suffix'!r}: the report is HTML; "
+                                         "PDF is not built yet; use .html")
+    return output_file(text)
 
 
 def train_adult_models_command(args: argparse.Namespace) -> int:
@@ -90,7 +101,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
         return _fail("--label is required with --csv; name the column of true outcomes")
     cfg = AuditTableConfig(label=label, protected=protected, positive=args.positive, threshold=args.threshold,
                            chunk_rows=args.chunk_rows, boot=BootstrapConfig(args.n_boot, args.seed))
-    predict, given, about = None, None, {"source": source}
+    predict, given, about, card = None, None, {"source": source}, None
     try:
         prepared = prepare(frame, cfg)  # label and groups checked before a model is loaded
         if args.predictions:
@@ -98,7 +109,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
             given = predictions_column(frame[args.predictions], frame[label], prepared.positive)
             about["predictions"] = f"the column {args.predictions} (group metrics only; no model)"
         else:
-            model, about["predictions"] = _model(args)
+            model, about["predictions"], card = _model(args)
             model.columns(list(frame.columns))  # every input matched to a column before a row is scored
             predict = model.predict_proba
     except (ValueError, CheckpointError) as err:
@@ -117,6 +128,10 @@ def audit_table_command(args: argparse.Namespace) -> int:
     text = to_markdown(report)
     if args.markdown:
         save(args.markdown, text)
+    if args.report:
+        from explorer.evaluate.audit_table_html import to_html
+
+        save(args.report, to_html(report, card))
     print(text)
     return 0
 
@@ -140,13 +155,15 @@ def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected:
 
 
 def _model(args: argparse.Namespace):
-    """(the model, how the report names it): a shipped one from the registry, or the user's file."""
+    """(the model, how the report names it, its card's metrics or None): a shipped one from the registry, or the
+    user's file."""
     if args.shipped:
         from explorer.registry import load_table_classifier
 
         model, card = load_table_classifier(args.shipped)
-        return model, f"the shipped model {args.shipped} (test accuracy {card['metrics']['test_accuracy']:.4f})"
+        return (model, f"the shipped model {args.shipped} (test accuracy {card['metrics']['test_accuracy']:.4f})",
+                card["metrics"])
     from explorer.models.table_onnx import load_table_model
 
     path = Path(args.model)
-    return load_table_model(path.read_bytes(), path.stem), f"the ONNX model {path.name}"
+    return load_table_model(path.read_bytes(), path.stem), f"the ONNX model {path.name}", None
