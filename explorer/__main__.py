@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer.cli_audit_table import add_audit_table, train_adult_models_command
+from explorer.cli_census_evaluate import add_census_evaluate
 from explorer.cli_census_export import add_census_export
 from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
                                  save, seed, strategy)
@@ -317,7 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--n-regressor", type=count(1, 100_000), help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     ev = sub.add_parser("evaluate", help="score the shipped models")
-    ev.add_argument("world", choices=["morpho", "pendulum", "search", "causalm", "causalm-erasure", "causalm-names"],
+    ev.add_argument("world", choices=["morpho", "pendulum", "search", "causalm", "causalm-erasure", "causalm-names",
+                                      "census"],
                     help="causalm-erasure: what CF's adversary and its LEACE eraser each contribute; "
                          "causalm-names: the eraser's name-identity rank (both: use --split val, where settings "
                          "are chosen)")
@@ -331,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--n", type=count(1, 10_000), default=1000, help="test examples (the digits' test set has 10,000)")
     ev.add_argument("--seed", type=seed, default=0)
     ev.add_argument("--json", type=output_file, help="write the metrics here")
-    ev.set_defaults(fn=_evaluate)
+    add_census_evaluate(ev, _evaluate)  # evaluate census: explorer/cli_census_evaluate.py
     ex = sub.add_parser("export", help="a de-biased dataset: pendulum (zip of PNGs + CSV) or census (CSV + card)")
     ex.add_argument("world", choices=["pendulum", "census"], help="census: the census world's TRUE mechanisms")
     ex.add_argument("--cut", action="append", metavar="PARENT:CHILD", help="an edge to cut (repeatable)")

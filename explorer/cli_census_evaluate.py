@@ -1,0 +1,38 @@
+"""The command line's `evaluate census`, wired here to keep `__main__.py` short.
+
+`python -m explorer evaluate census --n 2000 [--seed S] [--json PATH]` prints the ceiling and the two baselines
+against the census world's TRUE counterfactuals (explorer/evaluate/census.py) as JSON, and writes it whole to PATH
+(`save`). A size out of range is refused by the parser (one `error:` line, exit status 2) before the world loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Callable
+
+from explorer.cli_checks import save
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_census_evaluate(ev: argparse.ArgumentParser, others: Handler) -> None:
+    """Sends `evaluate census` here; the other worlds of the `evaluate` subcommand `ev` stay with `others`."""
+    ev.set_defaults(fn=lambda args: census_evaluate_command(args) if args.world == "census" else others(args))
+
+
+def census_evaluate_command(args: argparse.Namespace) -> int:
+    from explorer.checkpoints import CheckpointError
+    from explorer.evaluate.census import evaluate_census
+
+    try:
+        result = evaluate_census(n=args.n, seed=args.seed)
+    except (ValueError, CheckpointError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    text = json.dumps(result, indent=2, sort_keys=True)
+    if args.json:
+        save(args.json, text + "\n")
+    print(text)
+    return 0
