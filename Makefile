@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install run test browser-deps bench evaluate train clean-cache \
-        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits train-census-world train-adult-models
+        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits train-census-world train-adult-models evaluate-census
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,9 @@ evaluate-pendulum: install
 
 train-census-world: install
 	$(BIN)/python -m explorer train census-world
+
+evaluate-census: install
+	$(BIN)/python -m explorer evaluate census --n 2000 --json bench/results/evaluate_census.json
 
 train-adult-models: install
 	$(BIN)/python -m explorer train adult-models
