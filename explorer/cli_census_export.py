@@ -38,14 +38,13 @@ def census_export_command(args: argparse.Namespace) -> int:
     """`export census`: checks the cuts, exports, then writes the CSV and its card whole."""
     import time
 
-    from explorer.counterfactual.census_debias import card_text, export_world, parse_cut, to_csv
+    from explorer.counterfactual.census_debias import card_text, export_world, to_csv
 
     start = time.time()
+    if not args.cut:
+        return _fail("export census needs at least one --cut PARENT:CHILD, e.g. --cut sex:occupation")
     try:
-        cuts = [parse_cut(c) for c in args.cut or []]
-        if not cuts:
-            return _fail("export census needs at least one --cut PARENT:CHILD, e.g. --cut sex:occupation")
-        frame, card = export_world(cuts, n=args.n, seed=args.seed)
+        frame, card = export_world(args.cut, n=args.n, seed=args.seed)
     except ValueError as err:
         return _fail(str(err))
     out, card_out = Path(args.out), card_path(args.out)

@@ -38,14 +38,6 @@ MEASURE = ("bias-corrected Cramer's V (Bergsma 2013), continuous columns binned 
            "(explorer/metrics/tables.py); 0 = independent, 1 = one column fixes the other")
 
 
-def parse_cut(text: str) -> tuple[str, str]:
-    """'PARENT:CHILD' -> (parent, child); a ValueError with an example for anything else."""
-    pair = tuple(text.split(":"))
-    if len(pair) != 2 or not all(p.strip() for p in pair):
-        raise ValueError(f"--cut {text!r} is not PARENT:CHILD, e.g. --cut sex:occupation")
-    return pair[0].strip(), pair[1].strip()
-
-
 def _paths(graph: Dag, start: str, end: str) -> list[list[str]]:
     """Every directed path start -> ... -> end in `graph`, shortest first."""
     out, stack = [], [[start]]
@@ -76,7 +68,7 @@ def remaining_paths(graph: Dag, cuts: Iterable[tuple[str, str]], shown: int = 3)
     return out
 
 
-def export_world(cuts: list[tuple[str, str]], n: int, seed: int, world: TableSCM | None = None
+def export_world(cuts: Iterable[str | tuple[str, str]], n: int, seed: int, world: TableSCM | None = None
                  ) -> tuple[pd.DataFrame, dict]:
     """The census world's de-biased table (module docstring) and its card.
 
@@ -95,8 +87,8 @@ def export_world(cuts: list[tuple[str, str]], n: int, seed: int, world: TableSCM
         raise ValueError(f"the size must be between 1 and {MAX_N:,} rows; got {n:,}")
     if world is None:
         world, _ = load_census_world()
-    pairs = list(dict.fromkeys(tuple(c.split(":")) if isinstance(c, str) else tuple(c) for c in cuts))
-    graph = world.cut(pairs)  # checks every pair before anything is sampled
+    graph = world.cut(cuts)  # parses and checks every arrow before anything is sampled
+    pairs = sorted(world.graph.edges - graph.edges)  # (parent, child) of each arrow cut
     noise, factual = world.sample(n, seed)
     perm = np.random.default_rng([seed, _SHUFFLE_STREAM]).permutation(n)
     do = {p: factual[p][perm] for p in dict.fromkeys(p for p, _ in pairs)}  # each cut parent, shuffled once

@@ -152,9 +152,10 @@ class TableSCM:
         world is a ValueError naming the arrows it has."""
         cut = set()
         for arrow in arrows:
-            pair = tuple(arrow.split(":")) if isinstance(arrow, str) else tuple(arrow)
-            if len(pair) != 2:
-                raise ValueError(f"an arrow is written parent:child, not {arrow!r}")
+            pair = tuple(p.strip() for p in arrow.split(":")) if isinstance(arrow, str) else tuple(arrow)
+            if len(pair) != 2 or not all(pair):
+                raise ValueError(f"{arrow!r} is not PARENT:CHILD; an arrow is written parent:child, e.g. "
+                                 "sex:occupation")
             parent, child = self._known(pair[0]), self._known(pair[1])
             if (parent, child) not in self.graph.edges:
                 out = ", ".join(f"{parent}:{c}" for c in self.graph.children(parent)) or "none"

@@ -172,7 +172,9 @@ class AIPSearch:
         # restarts differ in where the attributes start and, with a class asked for, in the digit (restart 1)
         r = max(1, int(config.restarts)) if searched else min(2, int(config.restarts)) if asked else 1
         rows = _repeat(query, r)  # B*R rows, query-major
-        noise, latents0 = self.space.abduct(rows)  # SCM noise; (BR, Z) image latents
+        noise, latents0 = self.space.abduct(query)  # once per query, then shared by its R rows
+        noise = {k: np.repeat(np.asarray(v), r, axis=0) for k, v in noise.items()}
+        latents0 = latents0.repeat_interleave(r, 0)  # (BR, Z) image latents
         start = {a: torch.as_tensor(np.asarray(rows.obs[a]), dtype=torch.float32) for a in self.space.attributes(query)}
         at_target = (torch.arange(len(rows)) % r == 1) if asked and r > 1 else torch.zeros(len(rows), dtype=torch.bool)
         inits = _starts(self.space, start, searched, r, config.seed)
