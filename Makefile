@@ -6,8 +6,8 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install run test browser-deps bench evaluate train clean-cache \
-        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits train-census-world train-adult-models evaluate-census
+.PHONY: install run test browser-deps classroom bench evaluate train clean-cache \
+        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits train-census-world train-adult-models evaluate-census train-census
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,11 +18,18 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 
 install: $(STAMP)
 
-# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline), and Debian's
+# nginx for the replicas behind a load balancer (deploy/replicas.py, tests/test_deploy.py).
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium nginx-light >/dev/null; }
+
+# Two (REPLICAS) app servers behind nginx on port 8080 (PORT), open to the network: docs/deploy.md
+REPLICAS ?= 2
+PORT ?= 8080
+classroom: install browser-deps
+	$(BIN)/python deploy/replicas.py --replicas $(REPLICAS) --port $(PORT)
 
 run: install
 	$(BIN)/streamlit run app.py
@@ -44,6 +51,10 @@ evaluate-pendulum: install
 
 train-census-world: install
 	$(BIN)/python -m explorer train census-world
+
+train-census: install
+	$(BIN)/python -m explorer train census --data world
+	$(BIN)/python -m explorer train census --data adult
 
 evaluate-census: install
 	$(BIN)/python -m explorer evaluate census --n 2000 --json bench/results/evaluate_census.json

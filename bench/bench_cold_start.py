@@ -26,7 +26,8 @@ RENDERED_JS = """() => {
   const img = box && box.querySelector('img');
   const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
       .some(e => e.innerText.includes('original →'));
-  const charts = document.querySelectorAll('[data-testid=stPlotlyChart] .main-svg').length >= 2;
+  const charts = [...document.querySelectorAll('[data-testid=stImage] img[src^="data:image/svg"]')]
+      .filter(i => i.complete && i.naturalWidth).length >= 2;  // the probabilities and the causal graph
   return Boolean(img && img.complete && img.naturalWidth && preds && charts)
       && document.querySelectorAll('[data-stale=true]').length === 0;
 }"""

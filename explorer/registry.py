@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -17,9 +18,11 @@ from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegres
 from explorer.models.causalm_pair import CausalmPair, load_pair
 from explorer.models.cnn import CNNConfig, DigitCNN, TorchClassifier, load_third_party
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
-from explorer.models.table_onnx import TableOnnxModel, load_table_model
 from explorer.models.text_encoder import PACKAGED
 from explorer.paths import PRETRAINED, ROOT
+
+if TYPE_CHECKING:  # imported where used: onnx and onnxruntime take ~1 s to import, which the image pages need not wait
+    from explorer.models.table_onnx import TableOnnxModel
 
 # Folder names under pretrained/, by role.
 MORPHO = {"classifier": "morpho-cnn", "classifier_hue": "morpho-cnn-hue", "oracle": "morpho-oracle",
@@ -128,6 +131,8 @@ def load_table_classifier(name: str, folder: Path | None = None) -> tuple[TableO
     if card is None or not path.exists():
         raise checkpoints.CheckpointError(f"The model files in {folder} are missing. Rebuild them with: "
                                           f"{REBUILD_TABLE_MODELS}")
+    from explorer.models.table_onnx import load_table_model  # see the imports
+
     try:
         return load_table_model(path.read_bytes(), name), card
     except ValueError as err:

@@ -5,43 +5,41 @@ The figure checks are plain dict checks; the last two tests open the app in Chro
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-
-from explorer.ui.charts import CLASSES, probability_spec
-from explorer.ui.text_charts import probability_spec as text_probability_spec
 from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (fixtures)
 
+from explorer.ui.charts import CLASSES
+from explorer.ui.svg_charts import RADIUS, graph_svg, probability_svg
+from explorer.ui.text_charts import probability_spec as text_probability_spec
+
 PHONE = {"width": 390, "height": 844}
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _probs(pred: int) -> np.ndarray:
     return np.eye(10)[pred] * 0.9 + 0.01
 
 
-def test_probability_panels_are_stacked_full_width_rows_with_every_digit():
-    spec = probability_spec({"a": (_probs(7), _probs(1)), "b": (_probs(7), _probs(7)), "c": (_probs(3), _probs(3))},
-                            {"a": "Project CNN (colour-trained)"})
-    go.Figure(spec)  # full validation
-    layout = spec["layout"]
-    xs = [layout[k] for k in ("xaxis", "xaxis2", "xaxis3")]
-    ys = [layout[k] for k in ("yaxis", "yaxis2", "yaxis3")]
-    # one panel per row, each the full width: no title or tick label can run into a neighbour's
-    assert all(x["domain"] == [0, 1] for x in xs)
-    domains = [y["domain"] for y in ys]
-    assert all(upper[0] > lower[1] for upper, lower in zip(domains, domains[1:]))  # top to bottom, with gaps
-    # all ten digits labelled on every panel (Plotly thinned them to 0 2 4 6 8 on a narrow axis)
-    assert all(x["tickmode"] == "array" and list(x["tickvals"]) == CLASSES for x in xs)
-    # titles start at the left edge, each just above its own panel
-    for note, domain in zip(layout["annotations"], domains):
-        assert note["xanchor"] == "left" and note["x"] == 0 and note["y"] == domain[1]
-    assert layout["annotations"][0]["text"].startswith("<b>Project CNN (colour-trained)<br>")
-    # the rows keep their pixel height whatever the count
-    one = probability_spec({"a": (_probs(7), _probs(7))}, {})["layout"]
-    assert one["height"] < layout["height"] < 700
+def test_probability_panels_are_stacked_rows_with_every_digit():
+    """The Image page's probability picture: one panel per row (titles never run into a neighbour's), all ten
+    digits labelled on every panel, rows of the same height whatever the count."""
+    def panels(n: int) -> ET.Element:
+        names = ["a", "b", "c"][:n]
+        return ET.fromstring(probability_svg({k: (_probs(7), _probs(1 if k == "a" else 7)) for k in names},
+                                             {"a": "Project CNN (colour-trained)"}))
+    root = panels(3)
+    texts = [(t.text, float(t.get("y"))) for t in root.iter(f"{SVG}text")]
+    titles = [y for text, y in texts if text and text.startswith("prediction ")]
+    assert len(titles) == 3 and titles == sorted(titles)
+    assert all(sum(text == d for text, _ in texts) == 3 for d in CLASSES)
+    height = float(root.get("height"))
+    assert float(panels(1).get("height")) < height < 700
+    assert float(root.get("width")) <= 460  # shrinks to a phone's column without scrolling sideways
 
 
 def _text_result(changed: bool):
@@ -70,11 +68,11 @@ def _boxes_overlap(a: dict, b: dict) -> bool:
 
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Chromium at /usr/bin/chromium")
-def test_phone_image_page_gallery_is_compact_and_chart_titles_do_not_overlap(server, browser):  # noqa: F811
+def test_phone_image_page_gallery_is_compact_and_charts_fit(server, browser):  # noqa: F811
     page = browser.new_context(viewport=PHONE).new_page()
     page.goto(f"{server}/image_whatif")
-    chart = page.locator("[data-testid=stPlotlyChart]").first
-    chart.locator(".annotation").first.wait_for(timeout=READY)
+    chart = page.locator("[data-testid=stImage]:has-text('probability for every digit') img")
+    chart.wait_for(timeout=READY)
     # the ten examples: a grid of at most two rows inside the screen, not one column ~1,000 px deep
     tiles = page.locator(".st-key-gallery img")
     assert tiles.count() == 10
@@ -82,16 +80,12 @@ def test_phone_image_page_gallery_is_compact_and_chart_titles_do_not_overlap(ser
     assert len({round(b["y"]) for b in boxes}) <= 2
     assert max(b["x"] + b["width"] for b in boxes) <= PHONE["width"]
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    # the chart's panel titles stay apart
-    chart.scroll_into_view_if_needed()
-    notes = chart.locator(".annotation").evaluate_all(
-        "els => els.map(e => { const r = e.getBoundingClientRect(); "
-        "return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; })")
-    assert len(notes) == 3
-    assert not any(_boxes_overlap(a, b) for i, a in enumerate(notes) for b in notes[i + 1:])
-    # every digit has its tick label on the first panel
-    ticks = chart.locator(".xtick text").all_text_contents()
-    assert [t for t in ticks if t][:10] == CLASSES
+    # the probability picture and the graph shrink into the screen, and are drawn
+    for picture in (chart, page.locator("[data-testid=stImage]:has(img[src^='data:image/svg']) img").last):
+        picture.scroll_into_view_if_needed()
+        box = picture.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] and box["height"] > 100
+        assert picture.evaluate("e => e.complete && e.naturalWidth > 0")
     # a gallery button still picks its digit (Streamlit keeps a hidden twin of a button with help: use the shown one)
     page.locator(".st-key-pick_3 button:visible").first.click()
     page.wait_for_function("() => location.search.includes('index=18')", timeout=STEP)
@@ -127,37 +121,34 @@ def test_phone_lab_table_scrolls_to_its_last_column(server, browser):  # noqa: F
 
 
 # --- the Image page: its causal graph, its pictures and its table ---------------------------------------------
-NODE_PX = 36  # a graph node's radius on screen: marker size 70 and its outline
+def _graph_on_picture(svg: str) -> tuple[dict, dict]:
+    """Node centres and arrows (start, end) in the picture's units, named."""
+    root = ET.fromstring(svg)
+    circles = [c for c in root.iter(f"{SVG}circle") if c.get("r") == str(RADIUS)]
+    names = [t.text for t in root.iter(f"{SVG}text")][:len(circles)]
+    nodes = {n: np.array([float(c.get("cx")), float(c.get("cy"))]) for n, c in zip(names, circles)}
 
+    def nearest(point: np.ndarray) -> str:
+        return min(nodes, key=lambda n: np.linalg.norm(nodes[n] - point))
 
-def _on_screen(spec: dict, width: float, height: float) -> tuple[dict, dict]:
-    """Node centres and arrows (start, end) in the plot area's pixels, named; y grows downwards as on screen."""
-    layout = spec["layout"]
-    (x0, x1), (y0, y1) = layout["xaxis"]["range"], layout["yaxis"]["range"]
-
-    def at(x: float, y: float) -> np.ndarray:
-        return np.array([(x - x0) / (x1 - x0) * width, (y1 - y) / (y1 - y0) * height])
-
-    name = {(x, y): text.replace("<b>", "").replace("</b>", "") for trace in spec["data"]
-            if trace["mode"] == "markers+text" for text, x, y in zip(trace["text"], trace["x"], trace["y"])}
-    nodes = {n: at(*xy) for xy, n in name.items()}
-    arrows = {(name[a["ax"], a["ay"]], name[a["x"], a["y"]]): (at(a["ax"], a["ay"]), at(a["x"], a["y"]))
-              for a in layout["annotations"]}
+    arrows = {}
+    for line in root.iter(f"{SVG}line"):
+        if line.get("marker-end"):
+            start = np.array([float(line.get("x1")), float(line.get("y1"))])
+            end = np.array([float(line.get("x2")), float(line.get("y2"))])
+            arrows[nearest(start), nearest(end)] = (start, end)
     return nodes, arrows
 
 
 @pytest.mark.parametrize("colour_strength", [None, 0.95], ids=["grey", "colour"])
-@pytest.mark.parametrize("plot_px", [(338, 238), (448, 275), (920, 275)], ids=["phone", "narrow", "laptop"])
-def test_image_graph_arrows_pass_clear_of_the_nodes_they_do_not_join(colour_strength, plot_px):
-    """The digit → image arrow ran straight through intensity and read as digit → intensity. Plot areas as
-    measured in Chromium at 390, 800 and 1400 px wide."""
+def test_image_graph_arrows_pass_clear_of_the_nodes_they_do_not_join(colour_strength):
+    """The digit → image arrow once ran straight through intensity and read as digit → intensity. The picture
+    scales as a whole, so clearances in its own units hold at any screen width."""
     from explorer.scm.morpho import MorphoSCM
-    from explorer.ui.charts import graph_spec
 
     graph = MorphoSCM(colour_strength).graph
-    spec = graph_spec(graph, intervened=["digit"], downstream=[n for n in graph.nodes if n in ("hue", "image")])
-    go.Figure(spec)
-    nodes, arrows = _on_screen(spec, *plot_px)
+    downstream = tuple(n for n in graph.nodes if n in ("hue", "image"))
+    nodes, arrows = _graph_on_picture(graph_svg(graph, ("digit",), downstream))
     assert set(nodes) == set(graph.nodes) and set(arrows) == set(graph.edges)
     for (parent, child), (start, end) in arrows.items():
         for name, centre in nodes.items():
@@ -165,9 +156,9 @@ def test_image_graph_arrows_pass_clear_of_the_nodes_they_do_not_join(colour_stre
                 continue
             t = np.clip(np.dot(centre - start, end - start) / np.dot(end - start, end - start), 0, 1)
             clearance = np.linalg.norm(start + t * (end - start) - centre)
-            assert clearance > NODE_PX + 10, f"{parent} → {child} passes {clearance:.0f} px from {name}'s centre"
+            assert clearance > RADIUS + 10, f"{parent} → {child} passes {clearance:.0f} from {name}'s centre"
     centres = list(nodes.values())
-    assert min(np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1:]) > 2 * NODE_PX + 10
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1:]) > 2 * RADIUS + 10
 
 
 @pytest.mark.browser

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET
 
 import numpy as np
-import plotly.graph_objects as go
+import pytest
 from PIL import Image
 
 from explorer.scm.morpho import MorphoSCM
-from explorer.ui.charts import flip_text, graph_spec, probability_spec
+from explorer.ui.charts import (
+    CF_COLOUR,
+    FLIP_COLOUR,
+    ORIGINAL_COLOUR,
+    ROLE_STYLE,
+    flip_text,
+)
 from explorer.ui.images import DISPLAY, difference_rgb, png, side_by_side
+from explorer.ui.svg_charts import PANEL, RADIUS, graph_svg, probability_svg
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def _decode(data: bytes) -> Image.Image:
@@ -53,28 +63,39 @@ def test_side_by_side_is_one_picture():
     assert img.size == ((28 + 4 + 28) * (DISPLAY // 28), DISPLAY)
 
 
-def test_probability_figure_validates_and_marks_flips():
+def _svg(text: str) -> ET.Element:
+    return ET.fromstring(text)  # also checks that it is well-formed XML: a bad escape would fail here
+
+
+def test_probability_picture_marks_flips_and_escapes_names():
     p = np.eye(10)[7] * 0.9 + 0.01  # predicts 7
     q = np.eye(10)[1] * 0.9 + 0.01  # predicts 1
-    spec = probability_spec({"a": (p, q), "b": (p, p)}, {"a": "Model A"})
-    go.Figure(spec)  # full plotly validation: the page skips it for speed, so it must hold here
-    titles = [a["text"] for a in spec["layout"]["annotations"]]
-    assert "Model A" in titles[0] and "prediction flips 7 → 1" in titles[0] and "<b>" in titles[0]
-    assert titles[1].endswith("prediction stays 7")
-    assert len(spec["data"]) == 4 and [t["xaxis"] for t in spec["data"]] == ["x", "x", "x2", "x2"]
+    root = _svg(probability_svg({"a": (p, q), "b": (p, p)}, {"a": "Model <A> & co"}))
+    texts = [(t.text, t.get("fill"), t.get("font-weight")) for t in root.iter(f"{SVG}text")]
+    assert ("Model <A> & co", FLIP_COLOUR, "bold") in texts  # the flipped panel's title: red, bold, escaped
+    assert ("prediction flips 7 → 1", FLIP_COLOUR, "bold") in texts
+    assert any(t[0] == "prediction stays 7" and t[2] == "normal" for t in texts)
+    assert [t[0] for t in texts].count("5") == 2  # every digit labelled on both panels
+    bars = [r for r in root.iter(f"{SVG}rect") if r.get("fill") in (ORIGINAL_COLOUR, CF_COLOUR)]
+    assert len(bars) == 2 * 2 * 10 + 2  # two panels of ten digits x (original, what if), and the legend
+    tallest = max(float(r.get("height")) for r in bars)
+    assert tallest == pytest.approx(PANEL * 0.91, abs=0.1)  # bar height = probability
     assert flip_text(p, q) == "prediction flips 7 → 1"
 
 
-def test_graph_figure_validates_and_colours_roles():
+def test_graph_picture_colours_roles_and_fades_cut_arrows():
     graph = MorphoSCM(0.95).graph
-    spec = graph_spec(graph, intervened=["thickness"], downstream=["image", "intensity"])
-    go.Figure(spec)
-    roles = {t["name"]: [s.replace("<b>", "").replace("</b>", "") for s in t["text"]]
-             for t in spec["data"] if t["mode"] == "markers+text"}
-    assert roles["set by you: do(...)"] == ["thickness"]
-    assert sorted(roles["changes as a consequence"]) == ["image", "intensity"]
-    assert sorted(roles["unchanged"]) == ["digit", "hue"]
-    assert len(spec["layout"]["annotations"]) == len(graph.edges)  # one arrow per edge
-    assert not any(t["name"] == "arrow cut by do(...)" for t in spec["data"])  # thickness has no parents
-    cut = graph_spec(graph, intervened=["intensity"], downstream=["image"])
-    assert any(t["name"] == "arrow cut by do(...)" for t in cut["data"])
+    root = _svg(graph_svg(graph, ("thickness",), ("image", "intensity")))
+    circles = [c for c in root.iter(f"{SVG}circle") if c.get("r") == str(RADIUS)]
+    names = [t.text for t in root.iter(f"{SVG}text")][:len(circles)]
+    fills = dict(zip(names, (c.get("fill") for c in circles)))
+    assert fills["thickness"] == ROLE_STYLE["intervened"][1]
+    assert fills["image"] == fills["intensity"] == ROLE_STYLE["downstream"][1]
+    assert fills["digit"] == fills["hue"] == ROLE_STYLE["unaffected"][1]
+    arrows = [line for line in root.iter(f"{SVG}line") if line.get("marker-end")]
+    assert len(arrows) == len(graph.edges)
+    assert not any("cut" in (t.text or "") for t in root.iter(f"{SVG}text"))  # thickness has no parents
+    cut = _svg(graph_svg(graph, ("intensity",), ("image",)))
+    faded = [line for line in cut.iter(f"{SVG}line") if line.get("marker-end") == "url(#faded)"]
+    assert len(faded) == len(graph.parents("intensity"))
+    assert any("arrow cut by do(...)" == t.text for t in cut.iter(f"{SVG}text"))

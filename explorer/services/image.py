@@ -7,19 +7,27 @@ arguments, so two users moving sliders at once never see each other's results. A
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from explorer.counterfactual.image import image_counterfactual
+from explorer.counterfactual.image import MorphoMechanism
+from explorer.counterfactual.procedure import counterfactual
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import noise_for
 from explorer.interfaces import Classifier, WhatIfResult
 from explorer.model_thread import on_model_thread
 from explorer.models.cnn import TorchClassifier
-from explorer.registry import MORPHO, REBUILD_MORPHO, THIRD_PARTY, load_classifier, load_generator
+from explorer.registry import (
+    MORPHO,
+    REBUILD_MORPHO,
+    THIRD_PARTY,
+    load_classifier,
+    load_generator,
+)
 from explorer.scm import morphology
 from explorer.scm.graph import Dag
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, MorphoSCM, tint
@@ -27,6 +35,7 @@ from explorer.services.common import clamp_do
 from explorer.types import DEFAULT_SEED, VarSpec
 
 REBUILD = REBUILD_MORPHO
+FACTUALS_KEPT = 512  # digits whose slider-independent part is kept: ~30 kB each, a classroom's worth
 # One name per classifier on every page (the list, the charts, the Home page); the descriptions say the rest.
 CLASSIFIERS = {MORPHO["classifier"]: "Project CNN (grey)", MORPHO["classifier_hue"]: "Project CNN (colour-trained)"}
 
@@ -79,6 +88,7 @@ class ImageService:
 
     def __init__(self, device: torch.device, seed: int = DEFAULT_SEED):
         self.device = device
+        self._factuals: OrderedDict[tuple[int, bool], _Factual] = OrderedDict()
         self.generator, self.generator_card = load_generator(device)
         self.classifiers: dict[str, TorchClassifier] = {n: load_classifier(n, device)
                                                         for n in [*CLASSIFIERS, THIRD_PARTY]}
@@ -121,11 +131,36 @@ class ImageService:
 
     def row(self, index: int, coloured: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """(noise, factual values) of one test sample, as length-1 arrays."""
-        pick = lambda d: {k: v[index:index + 1] for k, v in d.items()}  # noqa: E731
+        pick = lambda d: {k: v[index:index + 1] for k, v in d.items()}
         return pick(self.noise[coloured]), pick(self.values[coloured])
 
     def render_true(self, skel: np.ndarray, values: dict[str, np.ndarray], coloured: bool) -> np.ndarray:
         return self.worlds[coloured].render(skel, {k: float(v[0]) for k, v in values.items()})
+
+    def _factual(self, index: int, coloured: bool) -> _Factual:
+        """What a what-if needs of digit `index` that no slider changes, computed once and kept (bounded).
+
+        A visitor moving a slider asks for the same digit again and again: its skeleton, its picture, the
+        generator's abduction of it, its measured attributes and the shipped classifiers' answers on it are the
+        same every time, and were ~40 % of a what-if's work. Runs on the model thread only, so one dict is safe.
+        """
+        key = (index, coloured)
+        if key in self._factuals:
+            self._factuals.move_to_end(key)
+            return self._factuals[key]
+        noise, obs = self.row(index, coloured)
+        skel = morphology.skeleton(self.sources[index])
+        grey_np = morphology.set_intensity(morphology.draw(skel, float(obs["thickness"][0])), float(obs["intensity"][0]))
+        grey = torch.from_numpy(grey_np)[None, None]  # (1, 1, 28, 28)
+        original = tint(grey_np, float(obs["hue"][0])) if coloured else grey_np
+        mechanism = MorphoMechanism(self.generator, self.device, coloured)
+        with torch.inference_mode():
+            latents = mechanism.abduct(grey, obs)  # (1, Z)
+            probs = self._probabilities(original, self.classifiers)
+        self._factuals[key] = _Factual(noise, obs, skel, grey, original, latents, _measure(original), probs)
+        if len(self._factuals) > FACTUALS_KEPT:
+            self._factuals.popitem(last=False)
+        return self._factuals[key]
 
     @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
     def what_if(self, index: int, do: dict[str, float], coloured: bool = False,
@@ -137,36 +172,60 @@ class ImageService:
         index = int(min(max(index, 0), len(self) - 1))
         scm = self.worlds[coloured]
         do_ok, clamped = clamp_do(do, scm.specs, "variable", "this world has")
-        noise, obs = self.row(index, coloured)
-        skel = morphology.skeleton(self.sources[index])
-        grey_np = morphology.set_intensity(morphology.draw(skel, float(obs["thickness"][0])), float(obs["intensity"][0]))
-        grey = torch.from_numpy(grey_np)[None, None]  # (1, 1, 28, 28)
+        f = self._factual(index, coloured)
+        mechanism = _Abducted(MorphoMechanism(self.generator, self.device, coloured), f.latents)
         with torch.inference_mode():
-            cf, cf_img = image_counterfactual(self.generator, scm, grey, obs, noise, do_ok, self.device)
-        original = tint(grey_np, float(obs["hue"][0])) if coloured else grey_np
-        generated = cf_img[0].cpu().numpy() if coloured else cf_img[0, 0].cpu().numpy()
-        cf_values = {k: float(v[0]) for k, v in cf.items()}
+            out = counterfactual(scm, mechanism, f.grey, do_ok, obs=f.obs, known=f.noise)
+            generated = out.x_cf[0].cpu().numpy() if coloured else out.x_cf[0, 0].cpu().numpy()
+            after = self._probabilities(generated, self.classifiers)
+            mine = {n: self._probabilities(np.stack([_chw(f.original), _chw(generated)]), {n: c})[n]
+                    for n, c in (uploaded or {}).items()}  # a visitor's own: both pictures, nothing kept
+        probs = {n: (f.probs[n][0], after[n][0]) for n in self.classifiers} | {n: (p[0], p[1]) for n, p in mine.items()}
+        cf_values = {k: float(v[0]) for k, v in out.cf.items()}
         # do(digit) has no true counterfactual: the SCM takes a digit's shape from the data.
-        unknown = "digit" in do_ok and int(do_ok["digit"]) != int(obs["digit"][0])
+        unknown = "digit" in do_ok and int(do_ok["digit"]) != int(f.obs["digit"][0])
         return ImageResult(
-            obs={k: float(v[0]) for k, v in obs.items()}, cf=cf_values, true_cf=None if unknown else cf_values,
+            obs={k: float(v[0]) for k, v in f.obs.items()}, cf=cf_values, true_cf=None if unknown else cf_values,
             intervened=sorted(do_ok), downstream=sorted(scm.graph.descendants(list(do_ok)) - set(do_ok)),
-            clamped=clamped, probs=self._predict(original, generated, uploaded or {}), index=index,
-            original=original, generated=generated,
-            true_image=None if unknown else self.render_true(skel, cf, coloured),
-            difference=_grey(generated) - _grey(original),
-            measured_obs=_measure(original), measured_cf=_measure(generated),
+            clamped=clamped, probs=probs, index=index, original=f.original, generated=generated,
+            true_image=None if unknown else self.render_true(f.skel, out.cf, coloured),
+            difference=_grey(generated) - _grey(f.original),
+            measured_obs=f.measured, measured_cf=_measure(generated),
             causes={n: sorted(scm.graph.descendants([n]) - set(do_ok)) for n in sorted(do_ok)})
 
-    def _predict(self, original: np.ndarray, generated: np.ndarray,
-                 uploaded: Mapping[str, Classifier]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        batch = torch.from_numpy(np.stack([_chw(original), _chw(generated)])).float()  # (2, C, 28, 28)
-        out = {}
-        with torch.inference_mode():
-            for name, clf in {**self.classifiers, **uploaded}.items():
-                p = clf.predict_proba(batch).cpu().numpy()  # (2, K): 10 for the shipped ones
-                out[name] = (p[0], p[1])
-        return out
+    @staticmethod
+    def _probabilities(images: np.ndarray, classifiers: Mapping[str, Classifier]) -> dict[str, np.ndarray]:
+        """(C, 28, 28) or (H, W) one picture, or (B, C, 28, 28) several -> {name: (B, K) probabilities}."""
+        batch = images if images.ndim == 4 else _chw(images)[None]
+        batch = torch.from_numpy(np.ascontiguousarray(batch)).float()  # (B, C, 28, 28)
+        return {name: clf.predict_proba(batch).cpu().numpy() for name, clf in classifiers.items()}
+
+
+@dataclass(frozen=True)
+class _Factual:
+    """One test digit as every what-if on it starts: values (length-1 arrays), picture, latents, answers."""
+
+    noise: dict[str, np.ndarray]
+    obs: dict[str, np.ndarray]
+    skel: np.ndarray
+    grey: torch.Tensor  # (1, 1, 28, 28)
+    original: np.ndarray  # as shown: (28, 28) grey or (3, 28, 28) tinted
+    latents: torch.Tensor  # (1, Z): the generator's abduction of `grey`
+    measured: dict[str, float]
+    probs: dict[str, np.ndarray]  # shipped classifier -> (1, 10) on `original`
+
+
+class _Abducted:
+    """The image mechanism with its abduction already done (the same latents it would compute again)."""
+
+    def __init__(self, mechanism: MorphoMechanism, latents: torch.Tensor):
+        self.mechanism, self.latents = mechanism, latents
+
+    def abduct(self, x: torch.Tensor, parents: Mapping[str, np.ndarray]) -> torch.Tensor:
+        return self.latents
+
+    def decode(self, latents: torch.Tensor, parents: Mapping[str, np.ndarray]) -> torch.Tensor:
+        return self.mechanism.decode(latents, parents)
 
 
 def _chw(img: np.ndarray) -> np.ndarray:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import streamlit as st
 
 from explorer.scm.graph import Dag
 from explorer.services.image import CLASSIFIERS, ImageResult
 from explorer.types import VarSpec
-from explorer.ui.charts import fast_figure, flip_text, graph_spec, probability_spec
+from explorer.ui.charts import flip_text
 from explorer.ui.common.controls import asked
 from explorer.ui.common.format import fmt, value_range
 from explorer.ui.image_whatif import PAGE
 from explorer.ui.images import DISPLAY, difference_png, png, side_by_side
+from explorer.ui.svg_charts import G_WIDTH, WIDTH, graph_svg, probability_svg
 
 NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN"}
 SHORT = NAMES  # chart titles have room for ~30 characters: the names fit
@@ -29,6 +28,9 @@ _PICTURES_CSS = """<style>
 .st-key-image_pictures_grid [data-testid=stImageContainer] > img,
 .st-key-image_pictures_grid [data-testid=stImageCaption] {width: 100% !important; max-width: 140px !important}
 .st-key-image_pictures_grid [data-testid=stImageContainer] > img {image-rendering: pixelated}
+/* the two SVG charts: their own width on a laptop, the column's on a phone */
+[class*=st-key-image_chart_] [data-testid=stImageContainer], [class*=st-key-image_chart_] img {
+  max-width: 100% !important; height: auto !important}
 </style>"""
 
 
@@ -146,13 +148,6 @@ def prediction_lines(result: ImageResult) -> list[str]:
 
 def predictions(result: ImageResult) -> None:
     """The classifiers' answers as text (flips in red) and as bars."""
-    # A short pause so the pictures reach the browser, load and paint before the charts arrive: the
-    # browser commits deltas that arrive together in one go, and mounting a Plotly chart then blocks it
-    # for ~200 ms on a 2-core machine. The pause must outlast one picture round trip (~40 ms in
-    # bench_latency's no-model baseline). Measured (new picture loaded after the key press, median):
-    # ~380 ms with no pause, 185-240 ms with 30 ms, 140-180 ms with 50-80 ms; noisy, the box was shared.
-    # A newer slider move interrupts the run here, so a fast drag skips the charts until it stops.
-    time.sleep(0.05)
     flips = sum(result.flips().values())
     asked = int(round(result.cf["digit"])) if "digit" in result.intervened else None
     if asked is not None and asked != int(round(result.obs["digit"])):
@@ -169,17 +164,18 @@ def predictions(result: ImageResult) -> None:
     st.caption("The colour-trained CNN learned on tinted digits, where the tint usually gives the digit away: "
                "on grey digits it is often unsure, and in the colour world a change of hue alone can fool it. "
                "The third-party CNN never saw Morpho-MNIST's thickness and brightness changes.")
-    # staticPlot: no hover or zoom layers, a cheaper chart to draw; the numbers are in the sentences above
-    st.plotly_chart(fast_figure(probability_spec(result.probs, SHORT)), key="probabilities",
-                    config={"displayModeBar": False, "staticPlot": True})
+    # An SVG picture, not a Plotly chart: it is redrawn on every slider move (explorer/ui/svg_charts.py says why)
+    with st.container(key="image_chart_probabilities"):
+        st.image(probability_svg(result.probs, SHORT), width=WIDTH,
+                 caption="Each classifier's probability for every digit: grey before, orange after your change.")
 
 
 def causal_graph(result: ImageResult, graph: Dag) -> None:
     """The world's causal graph with the intervention and its consequences highlighted."""
-    # No values on the nodes (the table has them): the figure then stays identical while a slider moves,
-    # and the browser does not redraw it on every step.
-    st.plotly_chart(fast_figure(graph_spec(graph, result.intervened, result.downstream)),
-                    key="graph", config={"displayModeBar": False, "staticPlot": True})
+    # No values on the nodes (the table has them): the picture then stays identical while a slider moves, and is
+    # drawn once per server for each set of ticked boxes (explorer/ui/svg_charts.py).
+    with st.container(key="image_chart_graph"):
+        st.image(graph_svg(graph, tuple(sorted(result.intervened)), tuple(sorted(result.downstream))), width=G_WIDTH)
     st.caption("Arrows point from cause to effect. Setting a variable with do(...) cuts the arrows into it: "
                "its usual causes no longer matter, but everything it causes still follows.")
 
