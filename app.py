@@ -13,6 +13,8 @@ page = st.navigation([
     st.Page("pages/causal_graph_lab.py", title="Causal graph lab", icon=":material/account_tree:"),
     st.Page("pages/text_whatif.py", title="Text what-if", icon=":material/text_fields:"),
     st.Page("pages/flip_classifier.py", title="Flip a classifier", icon=":material/swap_horiz:"),
+    st.Page("pages/audit_model.py", title="Audit a model", icon=":material/fact_check:"),
+    st.Page("pages/table_lab.py", title="Table lab", icon=":material/table_chart:"),
 ])
 ui.sidebar()
 page.run()

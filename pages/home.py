@@ -39,6 +39,10 @@ st.page_link("pages/image_whatif.py", label="Try it yourself on the Image what-i
 st.page_link("pages/text_whatif.py", label="Or ask it of a text: the Text what-if page", icon=":material/text_fields:")
 st.page_link("pages/flip_classifier.py", label="Find the smallest change that flips a classifier",
              icon=":material/swap_horiz:")
+st.page_link("pages/audit_model.py", label="Audit a model on a table: group and counterfactual fairness",
+             icon=":material/fact_check:")
+st.page_link("pages/table_lab.py", label="Ask it of a census record: what if this person had been a woman?",
+             icon=":material/table_chart:")
 
 st.header("The models shipped with the app")
 view = service.page() if service is not None else None

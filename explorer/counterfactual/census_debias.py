@@ -17,7 +17,7 @@ every pair of columns before (the factual sample) and after (the exported rows).
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -68,8 +68,8 @@ def remaining_paths(graph: Dag, cuts: Iterable[tuple[str, str]], shown: int = 3)
     return out
 
 
-def export_world(cuts: Iterable[str | tuple[str, str]], n: int, seed: int, world: TableSCM | None = None
-                 ) -> tuple[pd.DataFrame, dict]:
+def export_world(cuts: Iterable[str | tuple[str, str]], n: int, seed: int, world: TableSCM | None = None,
+                 progress: Callable[[float], None] | None = None) -> tuple[pd.DataFrame, dict]:
     """The census world's de-biased table (module docstring) and its card.
 
     Args:
@@ -77,6 +77,8 @@ def export_world(cuts: Iterable[str | tuple[str, str]], n: int, seed: int, world
         n: rows, 1..MAX_N.
         seed: the sample's and the shuffle's seed.
         world: the census world (default: the shipped one, pretrained/census_world).
+        progress: called with the share done after each stage (the Table lab's progress bar); the rows and the
+            card do not depend on it.
 
     Raises:
         ValueError: a size out of range, an unknown column, or a cut that names no arrow (the message lists
@@ -89,13 +91,17 @@ def export_world(cuts: Iterable[str | tuple[str, str]], n: int, seed: int, world
         world, _ = load_census_world()
     graph = world.cut(cuts)  # parses and checks every arrow before anything is sampled
     pairs = sorted(world.graph.edges - graph.edges)  # (parent, child) of each arrow cut
+    tell = progress or (lambda done: None)
     noise, factual = world.sample(n, seed)
+    tell(0.25)
     perm = np.random.default_rng([seed, _SHUFFLE_STREAM]).permutation(n)
     do = {p: factual[p][perm] for p in dict.fromkeys(p for p, _ in pairs)}  # each cut parent, shuffled once
     after = world.counterfactual(noise, do, graph)
+    tell(0.5)
     specs = world.columns
     edges = bin_edges(factual, specs)
     before_dep, after_dep = dependence_matrix(factual, specs, edges), dependence_matrix(after, specs, edges)
+    tell(0.9)
     names = list(specs)
     frame = to_frame(after, specs)
     for c, s in specs.items():
@@ -114,6 +120,7 @@ def export_world(cuts: Iterable[str | tuple[str, str]], n: int, seed: int, world
         "columns": {c: (list(s.categories) if s.discrete else f"continuous, {'whole numbers' if s.integer else ''}"
                         .rstrip(", ")) for c, s in specs.items()},
     }
+    tell(1.0)
     return frame, card
 
 

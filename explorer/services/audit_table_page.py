@@ -1,0 +1,397 @@
+"""The page "Audit a model" (issue 21 §5): a table, a model, the group and counterfactual fairness audit.
+
+The audit is the command line's (`explorer.evaluate.audit_table`), so the page and `python -m explorer
+audit-table` give the same numbers on the same rows. This service only gets it to the page:
+- the table is a shipped one (its test split, complete rows, as `--table`) or an uploaded CSV (capped, read by
+  `explorer.data.table_csv`); column types are inferred, shown and correctable (`columns`, `retype`);
+- the model is a shipped ONNX model, an uploaded one (`explorer.models.table_onnx`, the same checks as `--model`)
+  or a column of the table's own decisions (`--predictions`);
+- `plan` checks every input before a model is asked anything, then the audit runs as steps (`compute`): one
+  chunk of rows scored per step, then counterfactual fairness one protected column per step. Each step's result
+  is kept in `done`, so an audit a visitor interrupts (by moving a widget) resumes where it stopped, and a
+  progress bar moves between steps. Steps run on the visitor's own script thread, with onnxruntime on one
+  thread: other visitors' pages keep running beside it (not on the shared model thread, which a long audit
+  would hold).
+- the last step assembles the report with the library's own `audit_table` and `add_cf_fairness`, from the
+  probabilities the steps computed, and adds a plain-language reading of every headline number.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from explorer.checkpoints import CheckpointError
+from explorer.data import file_size
+from explorer.data.table_csv import TableReadError, read_table_csv
+from explorer.data.tables import read_table
+from explorer.data.upload_csv import MAX_UPLOAD_BYTES
+from explorer.evaluate.audit_table import (AuditTableConfig, Prepared, add_cf_fairness, audit_table, check_columns,
+                                           positive_value, predictions_column, prepare)
+from explorer.evaluate.audit_table_html import to_html
+from explorer.metrics.group_fairness import BootstrapConfig
+from explorer.models.table_onnx import TableOnnxModel, load_table_model
+from explorer.registry import TABLE_MODELS, load_table_classifier
+from explorer.scm.census import load_census_world
+from explorer.services.audit_table_words import cf_reading, cf_table, fairness_table, group_table, overall_reading
+
+TABLES = {"adult": "Adult census income (test split)", "compas": "COMPAS recidivism (test split)",
+          "german": "German credit (test split)"}
+MIN_ROWS, DEFAULT_ROWS, MAX_ROWS = 50, 2_000, 20_000  # the page's audit; the command line takes whole tables
+CHUNK_ROWS = 500  # rows scored per step: a fraction of a second, so the progress bar moves
+CF_DRAWS = 20  # posterior draws per row, as the command line's default
+CATEGORY, NUMBER = "category", "number"
+Step = tuple[str, object]  # ("score", first row) or ("cf", protected column)
+
+
+class AuditTableError(ValueError):
+    """The page cannot audit what was asked; the message says what went wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class TableChoice:
+    """The rows to audit and what the page proposes for them.
+
+    Attributes:
+        name: a shipped table's name, or the uploaded file's name; shipped: whether it can go in a link.
+        frame: every row (a shipped table: its complete test rows, in file order).
+        label, protected: the proposed label and protected columns (None / () for an upload: the visitor says).
+    """
+
+    name: str
+    frame: pd.DataFrame
+    shipped: bool
+    source: str
+    label: str | None = None
+    protected: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One column as the page shows it: its inferred type, distinct and missing values, a few examples."""
+
+    name: str
+    kind: str
+    distinct: int
+    missing: int
+    examples: str
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """Where the decisions come from: kind "shipped" (`name` in TABLE_MODELS), "upload" (`name` the file's
+    name, `data` its bytes) or "predictions" (`name` a column of the table)."""
+
+    kind: str
+    name: str
+    data: bytes = b""
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """label, positive (None: inferred as the command line does), protected columns, the first `rows` rows,
+    `categories` (the columns read as categories; the rest as numbers), counterfactual fairness or not."""
+
+    label: str
+    positive: str | None
+    protected: tuple[str, ...]
+    rows: int = DEFAULT_ROWS
+    categories: tuple[str, ...] | None = None
+    cf: bool = True
+
+
+@dataclass
+class AuditPlan:
+    """A checked audit, as steps. `model` is None for a predictions column (`given` then holds its values)."""
+
+    frame: pd.DataFrame
+    config: AuditTableConfig
+    prepared: Prepared
+    model: TableOnnxModel | None
+    given: np.ndarray | None
+    about: dict
+    card: dict | None
+    cf: bool
+    cf_note: str = ""
+    scm: object = None
+    table: TableChoice | None = None
+
+    @property
+    def steps(self) -> list[Step]:
+        score = [("score", start) for start in range(0, len(self.frame), CHUNK_ROWS)] if self.model else []
+        return score + ([("cf", c) for c in self.config.protected] if self.cf and self.scm is not None else [])
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """Everything the page shows of one audit.
+
+    Attributes:
+        report: the command line's JSON report; rows: its per-row table (plus the audited rows' values).
+        overall, cf: plain sentences; groups: the library's reading (report["reading"]).
+        group_tables, fairness_tables, cf_tables: {column: table to show}.
+        html, json, rows_csv: the downloads.
+    """
+
+    report: dict
+    rows: pd.DataFrame
+    values: pd.DataFrame
+    overall: list[str]
+    groups: list[str]
+    cf: list[str]
+    group_tables: dict[str, pd.DataFrame]
+    fairness_tables: dict[str, pd.DataFrame]
+    cf_tables: dict[str, pd.DataFrame]
+    html: bytes
+    json: str
+    rows_csv: str
+    table: str
+    shipped: bool
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RowView:
+    """One audited row: its values, true label, probability and decision, and its counterfactual flip rates."""
+
+    n: int
+    values: dict
+    label: str
+    probability: float | None
+    decision: str
+    flip_rates: dict[str, float]
+    lab_link: str
+
+
+# --- the table -----------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=len(TABLES))  # read once per process; nothing changes the frame (retype copies)
+def shipped_table(name: str) -> TableChoice:
+    """A shipped table's complete test rows (as `--table NAME`), its target and its sensitive columns."""
+    if name not in TABLES:
+        raise AuditTableError(f"There is no shipped table called {name!r}; choose one of {', '.join(TABLES)}.")
+    table = read_table(name)
+    frame = table.rows("test", complete=True).reset_index(drop=True)
+    return TableChoice(name, frame, True, f"the {name} table's test split (complete rows)", table.target,
+                       table.sensitive)
+
+
+def uploaded_table(data: bytes, filename: str) -> TableChoice:
+    """An uploaded CSV (UTF-8, a header, at most MAX_UPLOAD_BYTES); AuditTableError says what is wrong."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise AuditTableError(f"The file {filename} is {file_size(len(data))}; the page reads tables up to "
+                              f"{file_size(MAX_UPLOAD_BYTES)}. Upload its first rows, or audit the whole file with "
+                              "`python -m explorer audit-table --csv FILE ...`.")
+    if data[:4] in (b"PK\x03\x04", b"%PDF", b"\xd0\xcf\x11\xe0"):
+        raise AuditTableError(f"The file {filename} is a workbook, an archive or a PDF, not a CSV. Save the table as "
+                              "“CSV UTF-8” and upload that.")
+    try:
+        frame = read_table_csv(io.BytesIO(data))
+    except TableReadError as err:
+        raise AuditTableError(f"The file {filename} cannot be read: {err}.") from None
+    return TableChoice(filename, frame, False, f"the uploaded file {filename}")
+
+
+def columns(frame: pd.DataFrame) -> list[ColumnInfo]:
+    """Each column's inferred type: a number when every filled cell is one, else a category."""
+    out = []
+    for name in frame.columns:
+        col = frame[name]
+        kind = NUMBER if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype) \
+            else CATEGORY
+        shown = ", ".join(map(str, col.dropna().unique()[:3]))
+        out.append(ColumnInfo(str(name), kind, int(col.nunique()), int(col.isna().sum()), shown))
+    return out
+
+
+def retype(frame: pd.DataFrame, categories: tuple[str, ...] | None) -> pd.DataFrame:
+    """`frame` with `categories` read as text and every other column as numbers (None: as inferred)."""
+    if categories is None:
+        return frame
+    out = frame.copy()
+    for info in columns(frame):
+        if info.name in categories and info.kind == NUMBER:
+            out[info.name] = frame[info.name].map(lambda v: v if pd.isna(v) else
+                                                  (str(int(v)) if float(v).is_integer() else str(v)))
+        elif info.name not in categories and info.kind == CATEGORY:
+            numbers = pd.to_numeric(frame[info.name].astype(object), errors="coerce")
+            bad = frame[info.name].notna() & numbers.isna()
+            if bad.any():
+                raise AuditTableError(f"Column {info.name} cannot be read as numbers: row {int(bad.idxmax())} holds "
+                                      f"{str(frame[info.name][bad].iloc[0])!r}. Keep it a category, or fix the file.")
+            out[info.name] = numbers
+    return out
+
+
+def label_values(frame: pd.DataFrame, label: str) -> tuple[list[str], str | None]:
+    """The label's values (when it has two) and the one the command line would take as positive (or None)."""
+    values = sorted(frame[label].dropna().astype(str).unique()) if label in frame.columns else []
+    if len(values) != 2:
+        return values, None
+    try:
+        return values, positive_value(frame[label], None)
+    except ValueError:
+        return values, None
+
+
+# --- the model and the plan ----------------------------------------------------------------------------------
+class AuditTableService:
+    """The page's calls. Shipped models are loaded once per server process and shared (onnxruntime's `run` is
+    safe to call from several threads); an uploaded model lives in its visitor's session."""
+
+    def __init__(self) -> None:
+        self.shipped: dict[str, tuple[TableOnnxModel, dict]] = {}
+        self.scm = None
+
+    def model(self, choice: ModelChoice) -> tuple[TableOnnxModel, str, dict | None]:
+        """(the model, how the report names it, a shipped model's card metrics)."""
+        if choice.kind == "shipped":
+            if choice.name not in TABLE_MODELS:
+                raise AuditTableError(f"There is no shipped model {choice.name!r}; choose one of "
+                                      f"{', '.join(TABLE_MODELS)}.")
+            if choice.name not in self.shipped:
+                self.shipped[choice.name] = load_table_classifier(choice.name)  # CheckpointError names the fix
+            model, card = self.shipped[choice.name]
+            return (model, f"the shipped model {choice.name} (test accuracy "
+                           f"{card['metrics']['test_accuracy']:.4f})", card["metrics"])
+        try:
+            model = load_table_model(choice.data, choice.name.rsplit(".", 1)[0])
+        except ValueError as err:  # OnnxUploadError: not ONNX, custom operators, too big...
+            raise AuditTableError(f"The model {choice.name} cannot be used: {_sentence(str(err))}") from None
+        return model, f"the ONNX model {choice.name}", None
+
+    def census(self):
+        """The census world (loaded once), or the reason it cannot be loaded."""
+        if self.scm is None:
+            self.scm = load_census_world()[0]  # CheckpointError when missing
+        return self.scm
+
+    def plan(self, table: TableChoice, request: AuditRequest, model: ModelChoice) -> AuditPlan:
+        """Every check of the command line, before a model is asked anything; AuditTableError on the first."""
+        if not 1 <= request.rows <= MAX_ROWS:
+            raise AuditTableError(f"The page audits 1 to {MAX_ROWS:,} rows, not {request.rows:,}; for a "
+                                  "whole table use `python -m explorer audit-table`.")
+        if not request.protected:
+            raise AuditTableError("Choose at least one protected column (e.g. sex) whose groups the audit compares.")
+        if request.label in request.protected:
+            raise AuditTableError(f"The column {request.label} is both the label and a protected column; choose another.")
+        frame = retype(table.frame.head(request.rows).reset_index(drop=True), request.categories)
+        config = AuditTableConfig(label=request.label, protected=request.protected, positive=request.positive,
+                                  chunk_rows=CHUNK_ROWS, boot=BootstrapConfig())
+        about = {"source": table.source + (f", its first {len(frame):,}" if len(frame) < len(table.frame) else "")}
+        try:
+            prepared = prepare(frame, config)
+            if model.kind == "predictions":
+                check_columns(frame, [model.name], "predictions")
+                given = predictions_column(frame[model.name], frame[request.label], prepared.positive)
+                about["predictions"] = f"the column {model.name} (group metrics only; no model)"
+                return AuditPlan(frame, config, prepared, None, given, about, None, False,
+                                 "Counterfactual fairness is missing: it asks a model again on counterfactual rows, "
+                                 "and a predictions column cannot be asked.", table=table)
+            onnx, about["predictions"], card = self.model(model)
+            onnx.columns(list(frame.columns))  # every input matched to a column before a row is scored
+        except (ValueError, CheckpointError) as err:  # CheckpointError: a shipped model's files, and their rebuild
+            raise AuditTableError(_sentence(str(err))) from None
+        plan = AuditPlan(frame, config, prepared, onnx, None, about, card, request.cf, table=table)
+        if request.cf:
+            try:
+                plan.scm = self.census()
+            except CheckpointError as err:
+                plan.cf_note = f"Counterfactual fairness is missing: {' '.join(str(err).split())}"
+        return plan
+
+    def step(self, plan: AuditPlan, step: Step, done: MutableMapping[Step, object]) -> object:
+        """One step: a chunk's probabilities, or one protected column's counterfactual fairness."""
+        kind, what = step
+        if kind == "score":
+            return plan.model.predict_proba(plan.frame.iloc[what:what + CHUNK_ROWS])  # (chunk,)
+        proba = _probabilities(plan, done)
+        scratch, rows = {"data": {"threshold": plan.config.threshold}}, pd.DataFrame({"probability": proba})
+        add_cf_fairness(scratch, rows, plan.frame, plan.model.predict_proba, plan.scm, [what], draws=CF_DRAWS,
+                        seed=plan.config.boot.seed)
+        return scratch["cf_fairness"], rows.drop(columns="probability")
+
+    def compute(self, plan: AuditPlan, progress: Callable[[int, int], None] | None = None,
+                done: MutableMapping[Step, object] | None = None) -> AuditView:
+        """Runs the steps not in `done` (each added as it finishes), then the report; AuditTableError when the
+        model fails on the rows (a missing value, a number column holding text, NaN out)."""
+        done = {} if done is None else done
+        steps = plan.steps
+        try:
+            for step in steps:
+                if step not in done:
+                    if progress:
+                        progress(sum(s in done for s in steps), len(steps))
+                    done[step] = self.step(plan, step, done)
+            if progress:
+                progress(len(steps), len(steps))
+            return self.view(plan, done)
+        except ValueError as err:
+            raise AuditTableError(f"The model cannot score these rows: {_sentence(str(err))}") from None
+
+    def view(self, plan: AuditPlan, done: MutableMapping[Step, object]) -> AuditView:
+        """The report (the library's, from the steps' results) and everything the page shows of it."""
+        predict = None
+        if plan.model is not None:
+            proba = _probabilities(plan, done)
+            predict = lambda rows: proba[rows.index.to_numpy()]  # the steps' scores, by row position (0..n-1)
+        report, rows = audit_table(plan.frame, plan.config, predict, plan.given, plan.about, prepared=plan.prepared)
+        if plan.cf or plan.cf_note:
+            report["cf_fairness"] = _merge_cf(plan, done, rows)
+        protected = plan.config.protected
+        cf = report.get("cf_fairness", {})
+        table = plan.table
+        return AuditView(report, rows, plan.frame, overall_reading(report), list(report["reading"]),
+                         cf_reading(cf, protected) if cf else [],
+                         {c: group_table(g) for c, g in (report["groups"] | report["intersections"]).items()},
+                         {c: fairness_table(f) for c, f in report["fairness"].items()},
+                         {c: cf_table(cf[c]) for c in protected if isinstance(cf.get(c), dict)},
+                         to_html(report, plan.card).encode("utf-8"),
+                         json.dumps(report, indent=2, ensure_ascii=False), rows.to_csv(index=False),
+                         table.name if table else "", bool(table and table.shipped))
+
+    def row(self, view: AuditView, n: int) -> RowView:
+        """Row `n` of the audited rows: its values, label, probability, decision and counterfactual flip rates."""
+        if not 0 <= n < len(view.rows):
+            raise AuditTableError(f"Row {n:,} is not among the {len(view.rows):,} audited rows (0–{len(view.rows) - 1}).")
+        r = view.rows.iloc[n]
+        d = view.report["data"]
+        proba = float(r["probability"]) if "probability" in r else None
+        flips = {c[3:-10]: float(r[c]) for c in view.rows.columns if c.startswith("cf_") and c.endswith("_flip_rate")}
+        # the Table lab numbers Adult's complete test rows as this page does (source=adult: not its world's rows)
+        link = f"/table_lab?source=adult&row={n}" if view.shipped and view.table == "adult" else ""
+        decision = d["positive"] if int(r["prediction"]) == 1 else f"not {d['positive']}"
+        label = d["positive"] if int(r["label"]) == 1 else f"not {d['positive']}"
+        return RowView(n, view.values.iloc[n].to_dict(), label, proba, decision, flips, link)
+
+
+def _probabilities(plan: AuditPlan, done: MutableMapping[Step, object]) -> np.ndarray:
+    """(n,) the scored chunks' probabilities, in row order."""
+    return np.concatenate([done[s] for s in plan.steps if s[0] == "score"])
+
+
+def _merge_cf(plan: AuditPlan, done: MutableMapping[Step, object], rows: pd.DataFrame) -> dict:
+    """The protected columns' sections as `add_cf_fairness` over all of them writes them (notes joined)."""
+    if plan.cf_note:
+        return {"note": plan.cf_note}
+    section, notes = {}, []
+    for col in plan.config.protected:
+        part, cols = done[("cf", col)]
+        notes += [part.pop("note")] if "note" in part else []
+        section |= part
+        for name in cols.columns:
+            rows[name] = cols[name].to_numpy()
+    if notes:
+        section["note"] = " ".join(notes)
+    return section
+
+
+def _sentence(text: str) -> str:
+    """An error message of the library as a sentence: capitalised, with a full stop."""
+    text = " ".join(text.split())
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."

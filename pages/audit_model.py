@@ -1,0 +1,74 @@
+"""Audit a model: group and counterfactual fairness of a classifier on a table, for people who do not program.
+
+Pick or upload the data and the model, confirm the columns, then one audit (the command line's `audit-table`)
+runs in steps with a progress bar; the results come in tabs. The calls are `explorer.services.audit_table_page`'s.
+"""
+
+import streamlit as st
+
+from explorer import ui
+from explorer.services.audit_table_page import AuditTableError, columns, shipped_table, uploaded_table
+from explorer.ui import audit_table as audit_ui
+from explorer.ui.common.loader import load
+
+ui.run_through_app()
+
+st.title("Audit a model on a table")
+st.markdown("Does a model treat groups of people differently, and would its decision change had a person been of "
+            "another sex or race? Pick a table and a model (or bring your own: a CSV and an ONNX file), confirm the "
+            "label and the protected attributes, and run the audit: each group's rates with their uncertainty, the "
+            "fairness measures and the four-fifths rule (computed by fairlearn), counterfactual fairness through a "
+            "causal model, every number in words, and a report to hand on.")
+service = load(audit_ui.AUDIT_TABLE)
+for note in audit_ui.read_link(shipped_table):  # `?data=adult&model=adult-logreg&protected=sex,race&audit=1`
+    st.warning(note)
+
+st.subheader("1 · Data and model")
+left, right = st.columns(2)
+with left:
+    name, upload = audit_ui.data_picker()
+try:
+    table = shipped_table(name) if upload is None and name != audit_ui.UPLOAD else \
+        uploaded_table(upload[1], upload[0]) if upload is not None else None
+except AuditTableError as err:
+    audit_ui.failed(str(err))  # nothing is kept: the uploader holds the file, the page reads none of it
+    st.stop()
+if table is None:
+    st.info("Upload a CSV table to go on, or pick a shipped table.", icon=":material/upload:")
+    st.stop()
+with right:
+    model = audit_ui.model_picker(table)
+
+st.subheader("2 · Columns, label and protected attributes")
+request = audit_ui.confirm(table, columns(table.frame))
+asked = audit_ui.run_button()
+if model is None:
+    st.info("Upload your ONNX model to go on, or pick a shipped one.", icon=":material/upload:")
+    st.stop()
+
+key = (table.name, len(table.frame), model.kind, model.name, hash(model.data), request)
+job = audit_ui.job(key, asked)
+if job is not None and job.pending:  # new, or interrupted by a widget: the steps done are kept and skipped
+    bar = audit_ui.Progress()
+    try:
+        plan = service.plan(table, request, model)
+        job.view = service.compute(plan, bar, job.done)  # the page's one call
+    except AuditTableError as err:
+        job.error = str(err)
+    except Exception as err:  # noqa: BLE001 - a visitor's own model failing: said, not a traceback
+        job.error = audit_ui.model_failed(err)  # (Streamlit's stop and rerun are BaseExceptions: they pass)
+    bar.close()
+if job is not None and job.error:
+    audit_ui.failed(job.error)
+elif job is not None and job.view is not None:
+    st.subheader("3 · Results")
+    groups, cf, row, report = st.tabs(list(audit_ui.TABS))
+    with groups:
+        audit_ui.groups_tab(job.view)
+    with cf:
+        audit_ui.cf_tab(job.view)
+    with row:
+        audit_ui.row_tab(job.view, lambda n: service.row(job.view, n))
+    with report:
+        audit_ui.report_tab(job.view)
+audit_ui.write_link(table, model, request, shown=job is not None and job.view is not None)  # after the row picker

@@ -1,0 +1,268 @@
+"""The page "Audit a model": its service against the command line, bad inputs, AppTest and one Chromium visit.
+
+The service's numbers must be the command line's on the same rows (the same CSV through `audit-table --csv`);
+each bad input must end in a message that says what went wrong and what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from apptest_pages import FIRST_LOAD, no_exceptions, open_page
+
+from explorer.__main__ import main
+from explorer.data.upload_csv import MAX_UPLOAD_BYTES
+from explorer.data.upload_onnx import MAX_BYTES
+from explorer.services.audit_table_page import (AuditRequest, AuditTableError, AuditTableService, ModelChoice, columns,
+                                                shipped_table, uploaded_table)
+
+PAGE = "pages/audit_model.py"
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+N = 400  # rows: enough for every sex and race group of Adult, quick enough for counterfactuals
+
+
+@pytest.fixture(scope="module")
+def service() -> AuditTableService:
+    return AuditTableService()
+
+
+@pytest.fixture(scope="module")
+def adult_csv() -> bytes:
+    """Adult's first N complete test rows as a user's CSV (the label then has no order: --positive is needed)."""
+    return shipped_table("adult").frame.head(N).to_csv(index=False).encode()
+
+
+def _plain(x):
+    """A report with NaN made comparable (json has no NaN; a group without positives has a NaN rate)."""
+    return json.loads(json.dumps(x, default=str).replace("NaN", "null"))
+
+
+# --- the service -------------------------------------------------------------------------------------------------
+def test_the_page_s_numbers_are_the_command_line_s_on_the_same_csv(service, adult_csv, tmp_path, capsys):
+    (tmp_path / "t.csv").write_bytes(adult_csv)
+    code = main(["audit-table", "--csv", str(tmp_path / "t.csv"), "--shipped", "adult-logreg", "--label", "income",
+                 "--positive", ">50K", "--protected", "sex,race", "--cf", "--json", str(tmp_path / "cli.json"),
+                 "--rows", str(tmp_path / "rows.csv")])
+    capsys.readouterr()
+    assert code == 0
+    cli = json.loads((tmp_path / "cli.json").read_text())
+    table = uploaded_table(adult_csv, "t.csv")
+    plan = service.plan(table, AuditRequest("income", ">50K", ("sex", "race"), rows=N),
+                        ModelChoice("shipped", "adult-logreg"))
+    seen, done = [], {}
+    view = service.compute(plan, lambda n, total: seen.append((n, total)), done)
+    for key in ("overall", "groups", "intersections", "fairness", "cf_fairness", "reading"):
+        assert _plain(view.report[key]) == _plain(cli[key]), key
+    assert seen[0] == (0, len(plan.steps)) and seen[-1] == (len(plan.steps), len(plan.steps)) and len(plan.steps) > 2
+    rows = pd.read_csv(tmp_path / "rows.csv")
+    np.testing.assert_allclose(view.rows["cf_sex_flip_rate"], rows["cf_sex_flip_rate"])
+    # every headline number read out: the overall ones, the group gaps (the library's), counterfactual fairness
+    assert view.groups == cli["reading"]
+    assert any(f"{100 * cli['overall']['selection_rate']:.1f} %" in s for s in view.overall)
+    assert any(f"{100 * cli['cf_fairness']['sex']['flip_rate']:.1f} %" in s and "another sex" in s for s in view.cf)
+    assert b"<h2>Counterfactual fairness</h2>" in view.html and view.html.startswith(b"<!DOCTYPE html>")
+    # an interrupted audit resumes: only the steps not done run again (here the first chunk of rows)
+    partial = {step: part for step, part in done.items() if step != ("score", 0)}
+    again = service.compute(plan, lambda n, total: seen.append((n, total)), partial)
+    assert seen[-2:] == [(len(plan.steps) - 1, len(plan.steps)), (len(plan.steps), len(plan.steps))]
+    assert _plain(again.report) == _plain(view.report)
+
+
+def test_a_shipped_table_s_first_rows_and_one_row_with_its_lab_link(service):
+    table = shipped_table("adult")
+    assert len(table.frame) == 15_060 and table.label == "income" and table.protected == ("sex", "race")
+    kinds = {c.name: c.kind for c in columns(table.frame)}
+    assert kinds["age"] == "number" and kinds["sex"] == "category"
+    view = service.compute(service.plan(table, AuditRequest("income", None, ("sex",), rows=200, cf=False),
+                                        ModelChoice("shipped", "adult-gbm")))
+    assert view.report["data"]["rows"] == 200 and view.report["data"]["positive"] == ">50K"
+    assert "cf_fairness" not in view.report and view.cf == []
+    row = service.row(view, 7)
+    assert row.lab_link == "/table_lab?source=adult&row=7" and row.values["sex"] == table.frame["sex"].iloc[7]
+    assert row.decision in (">50K", "not >50K") and 0 <= row.probability <= 1
+    with pytest.raises(AuditTableError, match="not among the 200 audited rows"):
+        service.row(view, 200)
+
+
+def test_a_predictions_column_gives_group_metrics_and_says_why_cf_is_missing(service):
+    data = b"sex,y,decided\n" + b"".join(f"{s},{y},{d}\n".encode() for s, y, d in
+                                         [("F", 1, 1), ("F", 0, 0), ("M", 1, 1), ("M", 0, 1)] * 10)
+    plan = service.plan(uploaded_table(data, "mine.csv"), AuditRequest("y", None, ("sex",), rows=40),
+                        ModelChoice("predictions", "decided"))
+    view = service.compute(plan)
+    assert view.report["groups"]["sex"]["M"]["selection_rate"] == 1.0
+    assert view.report["groups"]["sex"]["F"]["selection_rate"] == 0.5
+    assert any("a predictions column cannot be asked" in s for s in view.cf)
+    assert service.row(view, 0).lab_link == ""  # an upload has no Table lab link
+
+
+def test_an_uploaded_onnx_pipeline_exported_by_the_test_is_audited(service):
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.default_rng(5)
+    t = pd.DataFrame({"sex": rng.choice(["F", "M"], 300), "age": rng.uniform(20, 60, 300)})
+    y = ((t.sex == "M") & (t.age > 30)).astype(int)
+    pipe = Pipeline([("prep", ColumnTransformer([("cat", OneHotEncoder(), ["sex"])], remainder="passthrough")),
+                     ("clf", LogisticRegression())]).fit(t, y)
+    onx = to_onnx(pipe, initial_types=[("sex", StringTensorType([None, 1])), ("age", FloatTensorType([None, 1]))],
+                  options={id(pipe): {"zipmap": False}}).SerializeToString()
+    table = uploaded_table(t.assign(y=y).to_csv(index=False).encode(), "t.csv")
+    view = service.compute(service.plan(table, AuditRequest("y", None, ("sex",), rows=300),
+                                        ModelChoice("upload", "mine.onnx", onx)))
+    expected = pipe.predict_proba(t)[:, 1] >= 0.5
+    assert view.report["overall"]["selection_rate"] == pytest.approx(expected.mean(), abs=1 / 300)
+    assert "census world's variable" in view.report["cf_fairness"]["note"]  # not Adult's columns: said why
+    assert any("counterfactual fairness of sex is missing" in s for s in view.cf)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("not onnx", "not an ONNX model"),
+    ("no column", "match no column"),
+    ("one label value", "exactly two"),
+    ("one group", "one group only"),
+    ("empty csv", "empty"),
+    ("not utf-8", "not UTF-8"),
+    ("workbook", "not a CSV"),
+    ("text as numbers", "cannot be read as numbers"),
+])
+def test_bad_inputs_each_give_a_clear_message(service, case, words):
+    rows = [("F", 1, 30.0), ("M", 0, 40.0), ("F", 0, 50.0), ("M", 1, 20.0)] * 5
+    csv = b"sex,y,age\n" + b"".join(f"{s},{y},{a}\n".encode() for s, y, a in rows)
+    request = AuditRequest("y", None, ("sex",), rows=20)
+    model = ModelChoice("shipped", "adult-logreg")
+    with pytest.raises(AuditTableError, match=words) as caught:
+        if case in ("empty csv", "not utf-8", "workbook"):
+            data = {"empty csv": b"", "not utf-8": "sex,y\nFemme é,1\n".encode("cp1252"),
+                    "workbook": b"PK\x03\x04 a zip"}[case]
+            uploaded_table(data, "bad.csv")
+        table = uploaded_table(csv, "t.csv")
+        if case == "not onnx":
+            model = ModelChoice("upload", "model.onnx", b"\x80\x04 a pickle, never unpickled")
+        elif case == "one label value":
+            table = uploaded_table(csv.replace(b",0,", b",1,"), "t.csv")
+        elif case == "one group":
+            table = uploaded_table(csv.replace(b"M,", b"F,"), "t.csv")
+        elif case == "text as numbers":
+            request = AuditRequest("y", None, ("sex",), rows=20, categories=("y",))  # sex read as numbers
+        service.plan(table, request, model)
+    message = str(caught.value)
+    assert message[0].isupper() and message.endswith(".") and "Traceback" not in message
+
+
+# --- the page (AppTest) --------------------------------------------------------------------------------------------
+def test_a_link_to_shipped_data_and_model_shows_groups_and_cf_fairness(service):
+    link = {"data": "adult", "model": "adult-logreg", "protected": "sex", "rows": "300", "audit": "1", "row": "4"}
+    at = open_page(PAGE, link)
+    assert not at.error, [e.value for e in at.error]
+    assert [t.label for t in at.tabs] == ["Groups", "Counterfactual fairness", "One row", "Report"]
+    view = service.compute(service.plan(shipped_table("adult"), AuditRequest("income", ">50K", ("sex",), rows=300),
+                                        ModelChoice("shipped", "adult-logreg")))
+    from explorer.ui.audit_table import plain
+
+    # the page shows text made from data literally (Markdown escaped)
+
+    infos = [i.value for i in at.info]
+    assert any(plain(view.groups[0]) in i for i in infos)  # the groups tab: the library's reading
+    assert any(plain(view.cf[0]) in i for i in infos)  # the counterfactual fairness tab
+    assert len(at.get("plotly_chart")) == 1  # the selection rates with their intervals
+    assert any("four-fifths" in w.value.lower() for w in [*at.warning, *at.success])
+    assert any("/table_lab?source=adult&row=4" in m.value for m in at.markdown)
+    assert at.query_params["audit"] == "1" and at.query_params["data"] == "adult"
+    assert at.number_input(key="at_row").value == 4
+
+
+def test_bad_link_values_are_named_not_raised():
+    at = open_page(PAGE, {"data": "<script>", "model": "mine.onnx", "rows": "abc", "protected": "sex,zzz",
+                          "label": "nope", "colour": "red"})
+    warnings = " ".join(w.value for w in at.warning)
+    for words in ("is not a shipped table", "is not a shipped model", "not a number", "not columns of the adult",
+                  "label=", "not one this page reads"):
+        assert words in warnings, words
+    assert "<script>" not in warnings
+    assert at.selectbox(key="at_data").value == "adult" and at.multiselect(key="at_protected").value == ["sex"]
+
+
+def test_an_uploaded_table_with_a_predictions_column_and_a_bad_upload():
+    at = open_page(PAGE)
+    at.selectbox(key="at_data").set_value("upload").run()
+    assert at.file_uploader(key="audit_model_csv").proto.max_upload_size_mb * 2**20 == MAX_UPLOAD_BYTES
+    at.file_uploader(key="audit_model_csv").set_value(("[bad](x).csv", b"", "text/csv")).run()
+    no_exceptions(at)
+    errors = [e.value for e in at.error]
+    assert any("\\[bad\\](x).csv cannot be read" in e and "the file is empty" in e for e in errors), errors  # no link
+    data = b"gender,hired,decision\n" + b"F,1,1\nF,0,0\nM,1,1\nM,0,1\n" * 10
+    at.file_uploader(key="audit_model_csv").set_value(("mine.csv", data, "text/csv")).run()
+    at.selectbox(key="at_model").set_value("predictions").run()
+    at.selectbox(key="at_predictions").set_value("decision").run()
+    at.selectbox(key="at_label").set_value("hired").run()
+    at.multiselect(key="at_protected").set_value(["gender"]).run()
+    at.button(key="audit_model_run").click().run(timeout=FIRST_LOAD)
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    assert any("gender = F got the positive decision" in i.value for i in at.info)
+    assert any("counterfactual fairness is missing" in i.value.lower() for i in at.info)
+    assert "data" not in at.query_params  # an upload is never in a link
+    at.selectbox(key="at_model").set_value("upload").run()
+    assert at.file_uploader(key="audit_model_onnx").proto.max_upload_size_mb * 2**20 == MAX_BYTES
+
+
+# --- Chromium ------------------------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+def test_in_chromium_a_shared_link_runs_the_audit_and_the_cf_tab_opens():
+    from playwright.sync_api import sync_playwright
+    from test_browser import ARGS, READY, STEP
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=ROOT, env=os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "streamlit did not become healthy"
+            time.sleep(0.3)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(f"{url}/audit_model?data=adult&model=adult-gbm&protected=sex&rows=200&audit=1")
+            page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
+            page.get_by_role("tab", name="Counterfactual fairness").click()
+            page.get_by_text("Had the same people had another sex").first.wait_for(timeout=STEP)
+            assert "audit=1" in page.url and "model=adult-gbm" in page.url
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
