@@ -16,11 +16,12 @@ than the server answers. Measured:
 A baseline in the same run, the same protocol on `bench/baseline_app.py` (a slider and a picture, no model),
 is what Streamlit, the websocket and this machine's browser cost for the same number of visitors.
 
-`--url` measures a running deployment instead (e.g. two replicas behind nginx, docs/deploy.md), with
-`--pids` naming its server processes for memory and CPU.
+`--replicas 2` also measures two replicas behind Debian's nginx (deploy/replicas.py, docs/deploy.md) after the
+one server; `--url` measures a deployment that is already running instead, with `--pids` naming its server
+processes for memory and CPU.
 
-Usage: `python bench/bench_classroom.py [--sessions 16] [--moves 10] [--burst 5] [--url URL --pids P1,P2]
-[--no-baseline] [--out classroom]`.
+Usage: `python bench/bench_classroom.py [--sessions 16] [--moves 10] [--burst 5] [--replicas 2]
+[--url URL --pids P1,P2] [--no-baseline] [--out classroom]`.
 """
 
 from __future__ import annotations
@@ -246,9 +247,23 @@ def _baseline_target() -> Target:
     return Target("baseline (no model)", lambda _k: "/", "baseline picture", ".st-key-value", expected)
 
 
-def _measure(target: Target, app: str | None, url: str | None, pids: list[int], args) -> dict:
-    proc = None
-    if url is None:
+def _deployment(replicas: int):
+    """deploy/replicas.py's Deployment (a script, not a package: loaded by path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("replicas", Path(__file__).resolve().parent.parent / "deploy"
+                                                  / "replicas.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Deployment(replicas=replicas, timeout=300)
+
+
+def _measure(target: Target, app: str | None, url: str | None, pids: list[int], args, replicas: int = 0) -> dict:
+    proc = deployment = None
+    if replicas:
+        deployment = _deployment(replicas).start()
+        url, pids = deployment.url, deployment.pids
+    elif url is None:
         proc, url = start(app, timeout=300)
         pids = [proc.pid]
     try:
@@ -257,6 +272,8 @@ def _measure(target: Target, app: str | None, url: str | None, pids: list[int], 
     finally:
         if proc is not None:
             stop(proc)
+        if deployment is not None:
+            deployment.stop()
     if target.name.startswith("baseline"):
         result["stale_pictures"] += result.pop("leaked_pictures")  # see _baseline_target
         result["leaked_pictures"] = None
@@ -265,7 +282,7 @@ def _measure(target: Target, app: str | None, url: str | None, pids: list[int], 
 
 def _line(name: str, r: dict) -> str:
     lat = r["latency_s"] or {"median": float("nan"), "p95": float("nan")}
-    return (f"{name:24} {lat['median']:7.2f} {lat['p95']:7.2f} {r['lost_moves']:5d}/{r['moves']:<4d} "
+    return (f"{name:40} {lat['median']:7.2f} {lat['p95']:7.2f} {r['lost_moves']:5d}/{r['moves']:<4d} "
             f"{r['stale_pictures']:5d} {r['leaked_pictures']!s:>6} {r['burst_final_state_right']:3d}/{r['sessions']:<3d}"
             f" {r['server_rss_mb']['after_pages_opened']:7.0f} {r['server_rss_mb']['after_moves']:7.0f}"
             f" {r['server_cpu_ms_per_move']:7.1f}")
@@ -280,6 +297,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--url", help="a running deployment to measure instead of a fresh `streamlit run app.py`")
     parser.add_argument("--pids", default="", help="with --url: its server processes, comma-separated")
+    parser.add_argument("--replicas", type=int, default=0,
+                        help="also measure N replicas behind nginx (deploy/replicas.py), after the one server")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--out", default="classroom", help="bench/results/<OUT>.json")
     args = parser.parse_args()
@@ -291,12 +310,16 @@ def main() -> int:
         print("bench_classroom: with --url, name the server processes with --pids P1,P2", file=sys.stderr)
         return 2
     contended, busy = training_running(), cpu_busy()
-    results = {"whatif": _measure(_image_target(), "app.py", args.url, pids, args)}
+    target = _image_target()
+    results = {"whatif": _measure(target, "app.py", args.url, pids, args)}
+    if args.replicas:
+        results[f"whatif, {args.replicas} replicas behind nginx"] = _measure(target, None, None, [], args,
+                                                                              args.replicas)
     if not args.no_baseline:
         results["baseline"] = _measure(_baseline_target(), "bench/baseline_app.py", None, [], args)
     print(f"\n{args.sessions} sessions x {args.moves} moves + a burst of {args.burst}"
           + ("  [a training job was running]" if contended else "") + f"  [CPU {busy:.0%} busy before]")
-    print(f"{'':24} {'median':>7} {'p95':>7} {'lost':>10} {'stale':>5} {'leaked':>6} {'burst ok':>7}"
+    print(f"{'':40} {'median':>7} {'p95':>7} {'lost':>10} {'stale':>5} {'leaked':>6} {'burst ok':>7}"
           f" {'RSS0 MB':>7} {'RSS1 MB':>7} {'CPU ms/move':>7}")
     for name, r in results.items():
         print(_line(name, r))
