@@ -288,6 +288,20 @@ def _line(name: str, r: dict) -> str:
             f" {r['server_cpu_ms_per_move']:7.1f}")
 
 
+def markdown(results: dict) -> str:
+    """The docs' table (docs/performance.md), from a run's results."""
+    lines = ["| what | median | p95 | lost moves | stale / leaked pictures | bursts drawn right | "
+             "server RSS before → after the moves | server CPU per move |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        lat, rss = r["latency_s"], r["server_rss_mb"]
+        leaked = "–" if r["leaked_pictures"] is None else r["leaked_pictures"]
+        lines.append(f"| {name} | {lat['median']:.2f} s | {lat['p95']:.2f} s | {r['lost_moves']} of {r['moves']} | "
+                     f"{r['stale_pictures']} / {leaked} of {r['pictures_checked']} | {r['burst_final_state_right']} of "
+                     f"{r['sessions']} | {rss['after_pages_opened']:.0f} → {rss['after_moves']:.0f} MB | "
+                     f"{r['server_cpu_ms_per_move']:.1f} ms |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=16)
@@ -301,7 +315,13 @@ def main() -> int:
                         help="also measure N replicas behind nginx (deploy/replicas.py), after the one server")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--out", default="classroom", help="bench/results/<OUT>.json")
+    parser.add_argument("--table", metavar="JSON", help="only print the Markdown table of a stored run")
     args = parser.parse_args()
+    if args.table:
+        import json
+
+        print(markdown(json.loads(Path(args.table).read_text())["results"]))
+        return 0
     if args.sessions < 1 or args.moves < 1 or args.burst < 0:
         print("bench_classroom: --sessions and --moves must be at least 1, --burst at least 0", file=sys.stderr)
         return 2
@@ -327,6 +347,7 @@ def main() -> int:
                             "url": args.url or "fresh streamlit run app.py", "results": results,
                             "training_job_running": contended, "cpu_busy_before_run": busy,
                             "loadavg": os.getloadavg()})
+    print(markdown(results))
     print(f"wrote {path}")
     return 0
 

@@ -20,8 +20,8 @@ from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.data.upload_onnx import MAX_BYTES
 from explorer.ui.common.format import ECHO_CHARS
 
-IMAGE, LAB, TEXT, FLIP = (f"pages/{p}.py" for p in ("image_whatif", "causal_graph_lab", "text_whatif",
-                                                    "flip_classifier"))
+IMAGE, LAB, TEXT, FLIP, TABLE, AUDIT = (f"pages/{p}.py" for p in ("image_whatif", "causal_graph_lab", "text_whatif",
+                                                                  "flip_classifier", "table_lab", "audit_model"))
 HOME = None
 LONG = "9" * 5000
 MANY = ",".join(f"x{i}" for i in range(2000))  # a list setting with 2,000 unusable items
@@ -80,6 +80,23 @@ LINKS = [
     (FLIP, {"tab": "zzz"}, "tab='zzz' is not one of this page's tabs"),
     (FLIP, {"world": "zzz"}, "world='zzz' is not grey or colour"),
     (FLIP, {"thickness": "3"}, "setting thickness='3' is not one this page reads"),
+    (TABLE, {"row": "-5"}, "row -5 does not exist (0–9,999); row 0 is shown"),
+    (TABLE, {"row": "abc"}, "row='abc' is not a whole number"),
+    (TABLE, {"row": LONG}, "(5,000 characters\\)"),
+    (TABLE, {"source": "zzz"}, "source='zzz' is not one of adult, world"),
+    (TABLE, {"seed": "nan"}, "seed='nan' is not a whole number"),
+    (TABLE, {"cut": "sex:zzz"}, "is not an arrow `parent:child` between two columns"),
+    (TABLE, {"cut": "age:sex"}, "age → sex, which is not an arrow of the published graph"),
+    (TABLE, {"sex": "Alien"}, "sex='Alien' is not a category of sex"),
+    (TABLE, {"age": "1e309"}, "age='1e309' is not a number"),
+    (TABLE, {"zzz": "1"}, "zzz is not a column or setting of this page"),
+    (AUDIT, {"data": "zzz"}, "data='zzz' is not a shipped table"),
+    (AUDIT, {"model": "zzz"}, "model='zzz' is not a shipped model"),
+    (AUDIT, {"label": "zzz"}, "label='zzz' is not a column of the adult table"),
+    (AUDIT, {"protected": "zzz"}, "protected columns 'zzz' are not columns of the adult table"),
+    (AUDIT, {"rows": "-3"}, "rows=-3 is outside 50–15,060, so 50 is used"),
+    (AUDIT, {"rows": "nan"}, "rows='nan' is not a number"),
+    (AUDIT, {"zzz": "1"}, "setting zzz='1' is not one this page reads"),
     (HOME, {"index": "3"}, "setting index='3' is not one this page reads"),
     (HOME, {"thickness": "nan"}, "setting thickness='nan' is not one this page reads"),
     (HOME, {"tab": LONG}, "(5,000 characters\\)"),

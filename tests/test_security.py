@@ -30,6 +30,8 @@ LINK_SETTINGS = {
     "pages/causal_graph_lab.py": ["scene", "cut", "add", "pendulum", "light", "shadow_length", "zzz"],
     "pages/text_whatif.py": ["concept", "level", "text", "zzz"],
     "pages/flip_classifier.py": ["index", "world", "classifier", "target", "locks", "tab", "zzz"],
+    "pages/table_lab.py": ["source", "seed", "row", "cut", "add", "sex", "education", "occupation", "zzz"],
+    "pages/audit_model.py": ["data", "model", "label", "positive", "protected", "rows", "cf", "zzz"],
 }
 
 
@@ -106,7 +108,8 @@ def test_the_upload_path_imports_no_unpickler_and_evaluates_no_code():
     """The modules an upload passes through: no pickle, joblib, dill or marshal; no eval, exec or compile."""
     upload_path = ["explorer/data/upload_onnx.py", "explorer/data/upload_csv.py", "explorer/models/onnx_classifier.py",
                    "explorer/services/search.py", "explorer/services/text.py", "explorer/ui/flip.py",
-                   "explorer/ui/text_audit.py", "explorer/ui/common/uploads.py"]
+                   "explorer/ui/text_audit.py", "explorer/ui/common/uploads.py", "explorer/services/audit_table_page.py",
+                   "explorer/ui/audit_table.py", "explorer/data/table_csv.py"]
     for name in upload_path:
         tree = ast.parse((ROOT / name).read_text())
         imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
