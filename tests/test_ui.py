@@ -99,3 +99,21 @@ def test_graph_picture_colours_roles_and_fades_cut_arrows():
     faded = [line for line in cut.iter(f"{SVG}line") if line.get("marker-end") == "url(#faded)"]
     assert len(faded) == len(graph.parents("intensity"))
     assert any("arrow cut by do(...)" == t.text for t in cut.iter(f"{SVG}text"))
+
+
+def test_lab_graph_picture_marks_cut_and_idle_arrows():
+    from explorer.scm.graph import Dag
+    from explorer.ui.svg_charts import lab_graph_svg
+
+    nodes = ("a", "b", "c")
+    learned = Dag(nodes, frozenset({("a", "b"), ("a", "c")}))
+    positions = (("a", (0.0, 0.0)), ("b", (1.0, 1.0)), ("c", (1.0, -1.0)))
+    labels = (("a", "a"), ("b", "b\nline two"), ("c", "c"))
+    # the visitor cut a -> c and set b with do(): a -> b is idle, a -> c is cut, nothing else changed
+    root = _svg(lab_graph_svg(positions, labels, frozenset({("a", "b")}), learned, ("b",), ()))
+    arrows = [line for line in root.iter(f"{SVG}line") if line.get("marker-end")]
+    assert len(arrows) == 2 and all(line.get("marker-end") == "url(#faded)" for line in arrows)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert texts.count("✂ cut") == 1 and "line two" in texts  # a two-line label is two lines
+    live = _svg(lab_graph_svg(positions, labels, frozenset({("a", "b"), ("a", "c")}), learned, (), ()))
+    assert all(line.get("marker-end") == "url(#head)" for line in live.iter(f"{SVG}line") if line.get("marker-end"))

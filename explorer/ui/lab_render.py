@@ -17,12 +17,15 @@ from explorer.types import VarSpec
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import fmt
 from explorer.ui.images import png
+from explorer.ui.svg_charts import lab_graph_svg
 
 SIZE = 128  # 64 px scenes shown at 2x: three fit side by side next to the graph and the controls
 STATIC = {"displayModeBar": False, "staticPlot": True}
 POS = {"pendulum": (0.0, 1.0), "light": (0.0, -1.0), "shadow_length": (1.0, 1.0), "shadow_position": (1.0, -1.0)}
-SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow<br>length",
-         "shadow_position": "shadow<br>position"}
+SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow\nlength",
+         "shadow_position": "shadow\nposition"}
+_POSITIONS = tuple((n, POS[n]) for n in VARIABLES)  # hashable: the graph picture is cached on them
+_LABELS = tuple((n, SHORT[n]) for n in VARIABLES)
 
 
 _PICTURES_CSS = """<style>
@@ -31,6 +34,8 @@ _PICTURES_CSS = """<style>
 .st-key-lab_pictures [data-testid=stImageContainer] > img,
 .st-key-lab_pictures [data-testid=stImageCaption] {width: 100% !important}
 .st-key-lab_pictures [data-testid=stImageContainer] > img {border: 1px solid #c9cfd6; border-radius: 2px}
+.st-key-lab_chart_graph [data-testid=stImageContainer], .st-key-lab_chart_graph img {
+  max-width: 100% !important; height: auto !important}
 </style>"""
 
 
@@ -100,35 +105,13 @@ def notes(result: LabResult, specs: dict[str, VarSpec]) -> None:
                 f"has a mechanism that reads it.")
 
 
-def graph_spec(edges: set[tuple[str, str]], learned: Dag, intervened: list[str], downstream: list[str]) -> dict:
-    """The edited graph as a plotly dict: live arrows dark, cut ones (learned but removed) faded with a ✂."""
-    annotations = []
-    for p, c in sorted(set(edges) | set(learned.edges)):
-        (x0, y0), (x1, y1) = POS[p], POS[c]
-        cut, dead = (p, c) not in edges, c in intervened  # do(c) replaces c's mechanism: its arrows are idle
-        colour = "#d5d9de" if cut or dead else "#5b6670"
-        annotations.append({"x": x1, "y": y1, "ax": x0, "ay": y0, "xref": "x", "yref": "y", "axref": "x",
-                            "ayref": "y", "text": "", "showarrow": True, "arrowhead": 3, "arrowsize": 1.3,
-                            "arrowwidth": 2, "standoff": 36, "startstandoff": 36, "arrowcolor": colour})
-        if cut:
-            annotations.append({"x": (x0 + x1) / 2, "y": (y0 + y1) / 2, "xref": "x", "yref": "y",
-                                "text": "✂ cut", "showarrow": False, "font": {"size": 12, "color": "#9aa5b1"}})
-    role = {n: "#f28e2b" if n in intervened else "#4e79a7" if n in downstream else "#d9dde3" for n in VARIABLES}
-    data = [{"type": "scatter", "mode": "markers+text", "x": [POS[n][0] for n in VARIABLES],
-             "y": [POS[n][1] for n in VARIABLES], "text": [f"<b>{SHORT[n]}</b>" for n in VARIABLES],
-             "textposition": "middle center", "hoverinfo": "skip", "showlegend": False,
-             "textfont": {"size": 11, "color": ["#ffffff" if role[n] == "#4e79a7" else "#111111" for n in VARIABLES]},
-             "marker": {"size": 78, "color": [role[n] for n in VARIABLES], "line": {"width": 2, "color": "#5b6670"}}}]
-    axis = {"visible": False, "fixedrange": True}
-    return {"data": data, "layout": {"height": 300, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-                                     "annotations": annotations, "xaxis": {**axis, "range": [-0.45, 1.45]},
-                                     "yaxis": {**axis, "range": [-1.6, 1.6]}, "plot_bgcolor": "rgba(0,0,0,0)"}}
-
-
 def causal_graph(edges: set[tuple[str, str]], learned: Dag, intervened: list[str], downstream: list[str]) -> None:
     """The edited graph, with what was set and what follows coloured."""
-    st.plotly_chart(fast_figure(graph_spec(edges, learned, intervened, downstream)), key="lab_graph",
-                    config=STATIC)
+    # An SVG picture drawn once per (edited graph, ticked boxes), not a Plotly chart: it is redrawn on every slider
+    # move (explorer/ui/svg_charts.py says why)
+    with st.container(key="lab_chart_graph"):
+        st.image(lab_graph_svg(_POSITIONS, _LABELS, frozenset(edges), learned, tuple(sorted(intervened)),
+                               tuple(sorted(downstream))), width=300)
     st.caption("Orange: set by you. Blue: changes as a consequence. Faded arrows are cut, or idle because "
                "do() replaced their effect's mechanism.")
 

@@ -92,54 +92,87 @@ def _svg(width: float, height: float, parts: list[str]) -> str:
             f"width='{width:.0f}' height='{height:.0f}'>" + "".join(parts) + "</svg>")
 
 
-# The causal graph: node circles as on the Plotly version (radius 35 at this scale), arrows that stop at a
-# circle's edge, a legend under it.
+# The causal graphs: node circles coloured by role, arrows that stop at a circle's edge, a legend under them.
 G_WIDTH, G_HEIGHT, RADIUS, UNIT_X, UNIT_Y = 460, 310, 33, 150, 95
 LEGEND_ROW = 22
+ARROW, FADED = "#5b6670", "#d5d9de"
 
 
-@functools.lru_cache(maxsize=64)  # a world has few (intervened, downstream) sets: each drawn once per server
-def graph_svg(graph: Dag, intervened: tuple[str, ...], downstream: tuple[str, ...]) -> str:
-    """The causal graph with nodes coloured by role; arrows into a node set by do() are faded, because the
-    intervention replaces that node's mechanism and its parents no longer matter."""
-    pos = graph_positions(graph)
+def _role(node: str, intervened: tuple[str, ...], downstream: tuple[str, ...]) -> str:
+    return "intervened" if node in intervened else "downstream" if node in downstream else "unaffected"
+
+
+def _graph_picture(pos: dict[str, tuple[float, float]], labels: dict[str, str], roles: dict[str, str],
+                   arrows: list[tuple[str, str, bool, str]], faded_legend: str | None, width: float = G_WIDTH,
+                   height: float = G_HEIGHT, unit: tuple[float, float] = (UNIT_X, UNIT_Y), radius: float = RADIUS,
+                   legend: bool = True) -> str:
+    """Nodes at `pos` (graph units, y up), `labels` (lines split on newlines), `roles` (ROLE_STYLE keys);
+    `arrows`: (parent, child, faded, text written at the arrow's middle or "")."""
     xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
-    cx = (min(xs) + max(xs)) / 2
-    cy = (min(ys) + max(ys)) / 2
-    mid_x, mid_y = G_WIDTH / 2, (G_HEIGHT - 2 * LEGEND_ROW) / 2 + 2
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    rows = 2 if legend else 0  # the legend keeps its two rows: the graph does not jump when a box is ticked
+    mid_x, mid_y = width / 2, (height - rows * LEGEND_ROW) / 2 + 2
 
     def at(node: str) -> tuple[float, float]:
         x, y = pos[node]
-        return mid_x + (x - cx) * UNIT_X, mid_y - (y - cy) * UNIT_Y  # SVG's y grows downwards
+        return mid_x + (x - cx) * unit[0], mid_y - (y - cy) * unit[1]  # SVG's y grows downwards
 
     parts = ["<defs>" + "".join(
         f"<marker id='{name}' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' markerHeight='7' "
         f"orient='auto-start-reverse'><path d='M0,0 L10,5 L0,10 z' fill='{colour}'/></marker>"
-        for name, colour in (("head", "#5b6670"), ("faded", "#d5d9de"))) + "</defs>"]
-    for parent, child in sorted(graph.edges):
+        for name, colour in (("head", ARROW), ("faded", FADED))) + "</defs>"]
+    for parent, child, faded, text in arrows:
         (x0, y0), (x1, y1) = at(parent), at(child)
         length = float(np.hypot(x1 - x0, y1 - y0)) or 1.0
         ux, uy = (x1 - x0) / length, (y1 - y0) / length
-        cut = child in intervened
-        colour, head = ("#d5d9de", "faded") if cut else ("#5b6670", "head")
-        parts.append(f"<line x1='{x0 + ux * (RADIUS + 3):.1f}' y1='{y0 + uy * (RADIUS + 3):.1f}' "
-                     f"x2='{x1 - ux * (RADIUS + 3):.1f}' y2='{y1 - uy * (RADIUS + 3):.1f}' stroke='{colour}' "
+        colour, head = (FADED, "faded") if faded else (ARROW, "head")
+        parts.append(f"<line x1='{x0 + ux * (radius + 3):.1f}' y1='{y0 + uy * (radius + 3):.1f}' "
+                     f"x2='{x1 - ux * (radius + 3):.1f}' y2='{y1 - uy * (radius + 3):.1f}' stroke='{colour}' "
                      f"stroke-width='2' marker-end='url(#{head})'/>")
-    for node in graph.nodes:
-        role = "intervened" if node in intervened else "downstream" if node in downstream else "unaffected"
-        _, fill, ink = ROLE_STYLE[role]
-        x, y = at(node)
-        parts.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{RADIUS}' fill='{fill}' stroke='#5b6670' "
+        if text:
+            parts.append(_text((x0 + x1) / 2, (y0 + y1) / 2 - 4, text, 12, fill="#9aa5b1", text_anchor="middle"))
+    for node, (x, y) in ((n, at(n)) for n in pos):
+        _, fill, ink = ROLE_STYLE[roles[node]]
+        parts.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{radius}' fill='{fill}' stroke='{ARROW}' "
                      "stroke-width='2'/>")
-        size = 12 if len(node) <= 8 else 11  # "thickness", "intensity": inside the circle
-        parts.append(_text(x, y + 4, node, size, fill=ink, font_weight="bold", text_anchor="middle"))
-    x, row = 8.0, G_HEIGHT - LEGEND_ROW - 12  # first legend row: the three roles
-    for label, fill, _ in ROLE_STYLE.values():
-        parts.append(f"<circle cx='{x + 7}' cy='{row - 4}' r='7' fill='{fill}' stroke='#5b6670'/>")
-        parts.append(_text(x + 20, row, label, 12, fill=INK))
-        x += 20 + 6.2 * len(label) + 12
-    if any(child in intervened for _, child in graph.edges):  # second row, only when an arrow is cut
-        row += LEGEND_ROW
-        parts.append(f"<line x1='8' x2='26' y1='{row - 4}' y2='{row - 4}' stroke='#d5d9de' stroke-width='3'/>")
-        parts.append(_text(32, row, "arrow cut by do(...)", 12, fill=INK))
-    return _svg(G_WIDTH, G_HEIGHT, parts)
+        lines = labels[node].split("\n")
+        size = 12 if max(len(t) for t in lines) <= 8 else 11  # "thickness", "intensity": inside the circle
+        for i, line in enumerate(lines):
+            parts.append(_text(x, y + 4 + (i - (len(lines) - 1) / 2) * (size + 2), line, size, fill=ink,
+                               font_weight="bold", text_anchor="middle"))
+    if legend:
+        x, row = 8.0, height - rows * LEGEND_ROW + 10  # first legend row: the three roles
+        for label, fill, _ in ROLE_STYLE.values():
+            parts.append(f"<circle cx='{x + 7}' cy='{row - 4}' r='7' fill='{fill}' stroke='{ARROW}'/>")
+            parts.append(_text(x + 20, row, label, 12, fill=INK))
+            x += 20 + 6.2 * len(label) + 12
+        if faded_legend:  # second row, only when some arrow is faded
+            row += LEGEND_ROW
+            parts.append(f"<line x1='8' x2='26' y1='{row - 4}' y2='{row - 4}' stroke='{FADED}' stroke-width='3'/>")
+            parts.append(_text(32, row, faded_legend, 12, fill=INK))
+    return _svg(width, height, parts)
+
+
+@functools.lru_cache(maxsize=64)  # a world has few (intervened, downstream) sets: each drawn once per server
+def graph_svg(graph: Dag, intervened: tuple[str, ...], downstream: tuple[str, ...]) -> str:
+    """The Image page's causal graph with nodes coloured by role; arrows into a node set by do() are faded,
+    because the intervention replaces that node's mechanism and its parents no longer matter."""
+    arrows = [(p, c, c in intervened, "") for p, c in sorted(graph.edges)]
+    cut = any(faded for _, _, faded, _ in arrows)
+    return _graph_picture(graph_positions(graph), {n: n for n in graph.nodes},
+                          {n: _role(n, intervened, downstream) for n in graph.nodes}, arrows,
+                          "arrow cut by do(...)" if cut else None)
+
+
+@functools.lru_cache(maxsize=256)  # (edited graph, ticked boxes) pairs: few per visitor, drawn once each
+def lab_graph_svg(positions: tuple[tuple[str, tuple[float, float]], ...], labels: tuple[tuple[str, str], ...],
+                  edges: frozenset[tuple[str, str]], learned: Dag, intervened: tuple[str, ...],
+                  downstream: tuple[str, ...]) -> str:
+    """The lab's edited graph: live arrows dark; arrows the model learned but the visitor cut faded and marked
+    "✂ cut"; arrows into a node set by do() faded (idle: do() replaced that node's mechanism). The page's own
+    legend is its caption."""
+    pos = dict(positions)
+    arrows = [(p, c, (p, c) not in edges or c in intervened, "✂ cut" if (p, c) not in edges else "")
+              for p, c in sorted(set(edges) | set(learned.edges))]
+    return _graph_picture(pos, dict(labels), {n: _role(n, intervened, downstream) for n in pos}, arrows, None,
+                          width=300, height=300, unit=(180, 105), radius=38, legend=False)
