@@ -12,6 +12,7 @@ import numpy as np
 from explorer.cli_audit_table import add_audit_table, train_adult_models_command
 from explorer.cli_census_evaluate import add_census_evaluate
 from explorer.cli_census_export import add_census_export
+from explorer.cli_census_train import add_census_train
 from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
                                  save, seed, strategy)
 
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m explorer", description="Counterfactual Explorer")
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
-    tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world", "adult-models"],
+    tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world", "adult-models", "census"],
                     help="census-world: the SCM fitted to Adult (data, graph and fidelity in docs/census.md); "
                          "adult-models: the Adult classifiers audit-table ships (docs/audit-table.md)")
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
@@ -293,9 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--strategy", type=strategy, default="auto", help="Lightning strategy, e.g. ddp")
     tr.add_argument("--out", type=output_folder, help="folder for checkpoints (default: pretrained/)")
     tr.add_argument("--graph", choices=["partial", "learned", "fixed"], default="partial",
-                    help="pendulum: which edges the causal layer learns (partial: edges into the roots are "
+                    help="pendulum, census: which edges the causal layer learns (partial: edges into the roots are "
                          "known absent, the rest learned)")
-    tr.add_argument("--epochs", type=count(1, 10_000), help="pendulum: VAE epochs; causalm: stage-1 epochs")
+    tr.add_argument("--epochs", type=count(1, 10_000), help="pendulum, census: VAE epochs; causalm: stage-1 epochs")
     # scenes are held in memory: 100,000 of them take ~1.2 GB
     tr.add_argument("--n-train", type=count(1, 100_000), help="pendulum: training scenes")
     tr.add_argument("--interventional-fraction", type=real(0, 1),
@@ -317,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--regressor-epochs", type=count(1, 10_000), help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=count(1, 100_000), help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
+    add_census_train(tr, _train)  # train census: explorer/cli_census_train.py
     ev = sub.add_parser("evaluate", help="score the shipped models")
     ev.add_argument("world", choices=["morpho", "pendulum", "search", "causalm", "causalm-erasure", "causalm-names",
                                       "census"],

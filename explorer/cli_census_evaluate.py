@@ -2,7 +2,7 @@
 
 `python -m explorer evaluate census --n 2000 [--seed S] [--json PATH]` prints the ceiling and the two baselines
 against the census world's TRUE counterfactuals (explorer/evaluate/census.py) as JSON, and writes it whole to PATH
-(`save`). A size out of range is refused by the parser (one `error:` line, exit status 2) before the world loads.
+(`save`); with the learned model pretrained/census-vae-world (or `--folder`, another checkpoint of it) its keys too. A size out of range is refused by the parser (one `error:` line, exit status 2) before the world loads.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def census_evaluate_command(args: argparse.Namespace) -> int:
     from explorer.evaluate.census import evaluate_census
 
     try:
-        result = evaluate_census(n=args.n, seed=args.seed)
+        result = evaluate_census(n=args.n, seed=args.seed, model_folder=getattr(args, "folder", None))
     except (ValueError, CheckpointError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

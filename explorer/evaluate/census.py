@@ -14,21 +14,30 @@ Three predictors see only the observed row and are scored against it:
 Keys: `<method>.gt_cf.<intervention>.<column>.accuracy` (categorical) or `.mae_sd` (continuous, mean absolute error
 in SDs of the column over the factual rows), and `.all_correct` (share of rows with every column right, a
 continuous one within 0.25 SD); the ceiling under `ceiling.`, the baselines under `baselines.<name>.`.
+
+When the learned model `pretrained/census-vae-world` exists (or `model_folder` is given), its own keys are added
+at the top level on the same rows: `recon.*`, `gt_cf.*`, `graph.shd`, `effectiveness.*` and `floors`
+(explorer/evaluate/census_model.py). `debias.*` (issue 20, section 4) is to come.
 """
 
 from __future__ import annotations
 
 import time
 import zlib
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
 
+from explorer.evaluate.census_model import floors, score_model
+from explorer.models.table_vae import load_table_vae
+from explorer.paths import PRETRAINED
 from explorer.scm.table_scm import TableSCM
 
 DRAWS = 50  # posterior draws of the ceiling
 TOLERANCE_SD = 0.25  # a continuous value within this many SDs is "right" for all_correct
 N_MAX = 10_000
+MODEL_FOLDER = PRETRAINED / "census-vae-world"
 
 
 def interventions(world: TableSCM, obs: Mapping[str, np.ndarray]) -> dict[str, dict[str, object]]:
@@ -74,8 +83,10 @@ def score(world: TableSCM, guess: Mapping[str, np.ndarray], truth: Mapping[str, 
     return out
 
 
-def evaluate_census(n: int = 2000, seed: int = 0, draws: int = DRAWS, world: TableSCM | None = None) -> dict:
-    """The ceiling and both baselines on `n` world rows of `seed` (nested dict, JSON-ready)."""
+def evaluate_census(n: int = 2000, seed: int = 0, draws: int = DRAWS, world: TableSCM | None = None,
+                    model_folder: Path | None = None) -> dict:
+    """The ceiling and both baselines on `n` world rows of `seed` (nested dict, JSON-ready), and the learned
+    model's keys when `model_folder` (default: pretrained/census-vae-world, if present) holds one."""
     if not 1 <= n <= N_MAX:
         raise ValueError(f"--n must be from 1 to {N_MAX:,}, got {n}")
     if world is None:
@@ -102,6 +113,14 @@ def evaluate_census(n: int = 2000, seed: int = 0, draws: int = DRAWS, world: Tab
                        "sd": sd, "seconds": round(time.time() - start, 2),
                        "descendants": {name: sorted(world.graph.descendants(list(do)))
                                        for name, do in interventions(world, obs).items()}}
+    folder = model_folder or (MODEL_FOLDER if MODEL_FOLDER.exists() else None)
+    if folder is not None:
+        start = time.time()
+        model = load_table_vae(Path(folder))
+        result.update(score_model(model, world, obs, noise, interventions(world, obs), sd, score))
+        result["floors"] = floors(result)
+        result["setup"]["model"] = {"folder": str(folder), "name": model.name, "graph_mode": model.card.get("graph_mode"),
+                                    "seconds": round(time.time() - start, 2)}
     return result
 
 

@@ -1,0 +1,46 @@
+"""The command line's `train census`, wired here to keep `__main__.py` short.
+
+`python -m explorer train census [--data world|adult] [--graph partial|learned|fixed] [--known-arrow P:C ...]
+[--epochs N] [--devices N] [--strategy ddp|auto] [--out FOLDER]` trains the tabular causal-layer VAE (explorer/training/census_vae.py) on
+census-world rows (`world`, the model `evaluate census` scores against the TRUE counterfactuals) or on the real
+Adult training rows (`adult`), and writes weights.safetensors + card.json to pretrained/census-vae-<data>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_census_train(tr: argparse.ArgumentParser, others: Handler) -> None:
+    """Adds `--data` to the `train` subcommand `tr` and sends `train census` here; other worlds stay with `others`."""
+    tr.add_argument("--data", choices=["world", "adult"], default="world",
+                    help="census: train on census-world rows (scored against truth) or on the real Adult rows")
+    tr.add_argument("--known-arrow", action="append", metavar="PARENT:CHILD",
+                    help="census: an arrow known to be present, kept while the rest is learned (repeatable)")
+    tr.set_defaults(fn=lambda args: census_train_command(args) if args.world == "census" else others(args))
+
+
+def census_train_command(args: argparse.Namespace) -> int:
+    from explorer.training.census_vae import CensusVAETrainConfig, train_census_vae
+
+    try:
+        cfg = CensusVAETrainConfig(data=args.data, graph=args.graph, devices=args.devices, strategy=args.strategy,
+                                   known=tuple(args.known_arrow or ()),
+                                   command="python -m explorer " + " ".join(sys.argv[1:]))
+    except ValueError as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 2
+    if args.epochs is not None:
+        # fewer epochs than the default: the graph is learned for the same share of them
+        cfg.harden_epoch = min(cfg.harden_epoch, max(1, args.epochs * cfg.harden_epoch // cfg.epochs))
+        cfg.graph_warmup = min(cfg.graph_warmup, cfg.harden_epoch // 4)
+        cfg.epochs = args.epochs
+    if args.out:
+        cfg.out = Path(args.out)
+    train_census_vae(cfg)
+    return 0

@@ -1,0 +1,210 @@
+"""The tabular causal-layer VAE (CCGM's tabular half), rows in and rows out: the wrapper the Table lab and
+`evaluate census` call, its loader, and the graph helpers of its training.
+
+The network and the three steps of its counterfactual are in `explorer.models.table_vae_net` (its docstring
+states the conventions: do() sets a column and its concept; a cut arrow feeds the child its parent's FACTUAL
+value, as in the pendulum lab and `explorer.scm.table_scm`). Values here are TableSCM's: {column: (n,) array} of
+category codes (int64) or floats, in the census world's column order. A counterfactual row is the best guess over
+`draws` posterior draws (the most frequent category, the median number), as for the world's ceiling.
+Nothing is unpickled: weights.safetensors + card.json.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from explorer import checkpoints
+from explorer.data.tables import ColumnSpec
+from explorer.device import pick_device
+from explorer.models.table_vae_net import TableVAE, TableVAEConfig
+from explorer.scm.graph import Dag
+
+__all__ = ["TableVAE", "TableVAEConfig", "TableVAEModel", "load_table_vae", "fixed_matrix", "shd"]
+DRAWS = 32  # posterior draws of a counterfactual row (the categorical columns' Gumbels)
+ROWS_PER_CALL = 32768  # rows x draws per call of the model: bounds the quadrature's (B, Q, K) tensors
+
+
+def fixed_matrix(columns: tuple[str, ...], mode: str, roots: tuple[str, ...] = (), graph: Dag | None = None,
+                 known: frozenset[tuple[str, str]] = frozenset()) -> list[list[int]]:
+    """What is known about each arrow before training (1 present, 0 absent, -1 learned).
+
+    partial: arrows into `roots` absent, the arrows in `known` present, the rest learned;
+    learned: every arrow learned (but `known`); fixed: `graph`'s arrows, nothing learned.
+    """
+    if mode not in ("partial", "learned", "fixed"):
+        raise ValueError(f"unknown graph mode {mode!r}; choose partial, learned or fixed")
+    if mode == "fixed" and graph is None:
+        raise ValueError("--graph fixed needs the graph to fix")
+    out = []
+    for p in columns:
+        row = []
+        for c in columns:
+            if p == c:
+                row.append(0)
+            elif mode == "fixed":
+                row.append(int((p, c) in graph.edges))
+            elif (p, c) in known:
+                row.append(1)
+            elif mode == "partial" and c in roots:
+                row.append(0)
+            else:
+                row.append(-1)
+        out.append(row)
+    return out
+
+
+def shd(learned: Dag, truth: Dag) -> int:
+    """Structural Hamming distance: arrows missing + arrows extra, a reversed arrow counted once."""
+    missing, extra = truth.edges - learned.edges, learned.edges - truth.edges
+    reversed_ = {(p, c) for p, c in missing if (c, p) in extra}
+    return len(missing) + len(extra) - len(reversed_)
+
+
+def standardiser(values: dict, kinds: dict[str, bool]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, sd) per column of training `values` {column: (n,)}; 0 and 1 for discrete ones (`kinds[c]` True)."""
+    mean, sd = [], []
+    for c, discrete in kinds.items():
+        v = values[c]
+        mean.append(0.0 if discrete else float(v.mean()))
+        sd.append(1.0 if discrete else float(v.std()) or 1.0)
+    return tuple(mean), tuple(sd)
+
+
+def n_params(model: nn.Module) -> int:
+    return int(sum(math.prod(p.shape) for p in model.parameters()))
+
+
+# --- rows in, rows out: the wrapper the Table lab and `evaluate census` use -----------------------------------
+class TableVAEModel:
+    """A trained TableVAE over named columns, in TableSCM's encoding: {column: (n,) codes (int64) or floats}.
+
+    Attributes:
+        name: the checkpoint's folder name (e.g. "census-vae-world").
+        draws: posterior draws per row; a counterfactual row is their best guess, as for the world's ceiling.
+        columns: the columns' specs, in the model's order (the census world's).
+        card: the checkpoint's card (data, graph mode, learned edges, validation metrics).
+    """
+
+    def __init__(self, model: TableVAE, columns: dict[str, ColumnSpec], name: str, card: dict | None = None,
+                 device: torch.device | str = "cpu", draws: int = DRAWS, seed: int = 0):
+        if tuple(columns) != model.cfg.columns:
+            raise ValueError("the column specs must list the model's columns, in its order")
+        self.model, self.columns, self.name, self.card = model.to(device).eval(), columns, name, card or {}
+        self.device, self.draws, self.seed = torch.device(device), draws, seed
+
+    @property
+    def graph(self) -> Dag:
+        """The learned (hardened) graph."""
+        return self.model.graph()
+
+    def counterfactual_rows(self, obs: Mapping[str, np.ndarray], do: Mapping[str, object],
+                            graph: Dag | None = None) -> dict[str, np.ndarray]:
+        """What the observed rows would have been under `do`, in `graph` (None: the learned one).
+
+        Args:
+            obs: every column's observed values, (n,) codes or floats each.
+            do: {column: a category name or code, a number, or one per row} (as TableSCM.encode_do takes).
+            graph: an edited graph over the same columns; arrows of the learned graph it lacks are cut.
+
+        Raises:
+            ValueError: an unknown column, a category the column lacks, a number outside the column's range, rows
+                without every column, or a graph over other columns; each message says what to give instead.
+        """
+        x = self._rows(obs)  # (n, C)
+        codes = self._do(do, len(x))
+        keep = None if graph is None else self._keep(graph)
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)  # same rows in, same rows out
+        n, per = len(x), max(1, ROWS_PER_CALL // max(1, len(x)))
+        draws = []
+        with torch.inference_mode():
+            for start in range(0, self.draws, per):
+                k = min(per, self.draws - start)
+                tiled = {j: v.repeat(k) for j, v in codes.items()}
+                draws.append(self.model.counterfactual(x.repeat(k, 1), tiled, keep, generator)[0].view(k, n, -1))
+            cf = torch.cat(draws)  # (draws, n, C)
+            best = cf.median(0).values  # (n, C): the median number (the smallest expected absolute error) ...
+            best[:, self.model.disc] = cf[:, :, self.model.disc].mode(0).values  # ... and the most frequent category
+        out = self._values(best, x, obs)
+        for name in do:  # the asked values themselves (float64), not their float32 round trip
+            out[name] = np.broadcast_to(self.columns[name].encode(do[name]), (n,)).astype(out[name].dtype)
+        return out
+
+    def concept_readings(self, obs: Mapping[str, np.ndarray], do: Mapping[str, object]) -> dict[str, np.ndarray]:
+        """What the decoder reads off each counterfactual concept (the intervened column's: effectiveness)."""
+        x = self._rows(obs)
+        with torch.inference_mode():
+            _, read = self.model.counterfactual(x, self._do(do, len(x)))
+        return self._values(read)
+
+    def reconstruct_rows(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The VAE's reconstruction of the rows (encoder mean, decoder arg-max)."""
+        with torch.inference_mode():
+            return self._values(self.model.reconstruct(self._rows(obs)))
+
+    # --- checked input --------------------------------------------------------------------------------------
+    def _known(self, name: str) -> int:
+        if name not in self.columns:
+            raise ValueError(f"unknown column {name!r}; the model {self.name} has {', '.join(self.columns)}")
+        return list(self.columns).index(name)
+
+    def _rows(self, obs: Mapping[str, np.ndarray]) -> torch.Tensor:
+        for name in obs:
+            self._known(name)
+        missing = [c for c in self.columns if c not in obs]
+        if missing:
+            raise ValueError(f"observed rows lack the column(s) {missing}; the model needs every column")
+        cols = [np.asarray(s.encode(obs[c], check_range=False), np.float64) for c, s in self.columns.items()]
+        if len({len(c) for c in cols}) != 1:
+            raise ValueError("every observed column must hold the same number of rows")
+        return torch.from_numpy(np.stack(cols, 1)).float().to(self.device)  # (n, C)
+
+    def _do(self, do: Mapping[str, object], n: int) -> dict[int, torch.Tensor]:
+        out = {}
+        for name, value in do.items():
+            j = self._known(name)
+            encoded = self.columns[name].encode(value)
+            if encoded.size not in (1, n):
+                raise ValueError(f"do({name}) has {encoded.size} values for {n} rows; give one, or one per row")
+            out[j] = torch.from_numpy(np.broadcast_to(encoded, (n,)).astype(np.float64)).float().to(self.device)
+        return out
+
+    def _keep(self, graph: Dag) -> torch.Tensor:
+        if set(graph.nodes) != set(self.columns):
+            raise ValueError(f"the graph is over {sorted(graph.nodes)}, not the model's columns {list(self.columns)}")
+        names = list(self.columns)
+        keep = torch.zeros(len(names), len(names), device=self.device)  # (C, C) [parent, child]
+        for p, c in graph.edges:
+            keep[names.index(p), names.index(c)] = 1.0
+        return keep
+
+    def _values(self, rows: torch.Tensor, x: torch.Tensor | None = None, obs: Mapping | None = None
+                ) -> dict[str, np.ndarray]:
+        """(n, C) rows -> {column: codes or floats}. With the float32 input `x` and the observed `obs`, a number
+        is the observed float64 value plus the model's change, so an unmoved one is returned exactly."""
+        arr = rows.cpu().double().numpy()  # (n, C)
+        if x is not None and obs is not None:
+            change = arr - x.cpu().double().numpy()  # (n, C)
+            for j, (c, s) in enumerate(self.columns.items()):
+                if not s.discrete:
+                    arr[:, j] = np.asarray(obs[c], np.float64) + change[:, j]
+        return {c: (np.rint(arr[:, j]).astype(np.int64) if s.discrete else arr[:, j])
+                for j, (c, s) in enumerate(self.columns.items())}
+
+
+def load_table_vae(folder: Path | str, device: torch.device | str | None = None) -> TableVAEModel:
+    """The wrapper from `folder` (weights.safetensors + card.json, nothing unpickled); CheckpointError if absent."""
+    folder = Path(folder)
+    rebuild = f"python -m explorer train census --data {'adult' if folder.name.endswith('adult') else 'world'}"
+    model, card = checkpoints.load_module(folder, lambda cfg: TableVAE(TableVAEConfig(**cfg)), rebuild, "table VAE")
+    try:
+        columns = {s["name"]: ColumnSpec(**{**s, "categories": tuple(s["categories"])}) for s in card["columns"]}
+        return TableVAEModel(model, columns, folder.name, card, device or pick_device())
+    except (KeyError, TypeError, ValueError) as err:
+        raise checkpoints.CheckpointError(f"The table VAE card in {folder} does not match the code ({err}). "
+                                          f"Rebuild it with: {rebuild}") from err

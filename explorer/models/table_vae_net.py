@@ -1,0 +1,250 @@
+"""The tabular causal-layer VAE's network (CCGM's tabular half): one concept per column, the pendulum's causal layer.
+
+    row --encoder--> concepts z (B, C): one scalar per column
+    z_j = g_j(A[:, j] * z) + eps_j          the SAME `CausalLayer` as the pendulum model (causal_vae.py)
+    z --decoder--> row                      each column from its own concept
+
+- A continuous column's concept is its standardised value (observed, like the pendulum's label-supervised
+  concepts), so its exogenous noise is the residual, exactly, as in the census world's additive mechanisms.
+- A categorical or ordinal column's concept is a latent score: q(z_j | row) = Normal(mu_j(row), sigma_j(row)^2)
+  from an MLP over the whole row, and p(x_j = k | z_j) = softmax_k(w_jk z_j + b_jk): the arg-max of lines gives
+  every category one interval of the score, a one-dimensional ordering of the categories learned with the rest.
+  A scalar keeps the shared causal layer (one scalar per node) unchanged.
+- The prior of z is the causal layer, so the KL term of the ELBO is E_q[-log p_causal(z)] - H(q): the causal
+  layer's Gaussian NLL on sampled concepts, minus the encoder's entropy. While the graph is learned the layer
+  adds its sparsity and NOTEARS acyclicity penalties; `harden()` then freezes the DAG (as for the pendulum).
+
+The counterfactual (`TableVAE.counterfactual`, one posterior draw):
+- abduction: z = the encoder's mean; eps = z - g(A z), exact for a continuous column.
+- action: do(column = value) sets the column to the value and its concept to the value standardised, or, for a
+  category k, to the centre of k's concept (the mean encoder score of the training rows in k).
+- prediction: in causal order, each mechanism runs again on its counterfactual parents and the same noise. A
+  continuous column moves by its concept's change times its SD. A categorical column is NOT read off its shifted
+  score: a shift of a score shared by 14 occupations crosses narrow intervals and changed most rows' occupation
+  in trials, where the world's Gumbel-max mechanisms keep most. It is drawn, as the world's are, by Gumbel-max
+  over the model's own P(k | parents) (the decoder's softmax averaged over the causal layer's Normal for the
+  concept), with the Gumbels from their posterior given the observed category (Oberst & Sontag 2019): a column
+  whose parents do not move keeps its value, and one whose parents move changes only as far as its odds do. Its
+  concept stays the factual one if its category stays, else becomes the new category's centre.
+- cut arrows: an arrow of the learned graph missing from the edited graph feeds the child its parent's FACTUAL
+  concept (before any intervention), as in the pendulum lab and `explorer.scm.table_scm`; arrows the learned
+  graph lacks are ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from explorer.models.causal_vae import CausalLayer, CausalVAEConfig
+from explorer.scm.graph import Dag
+
+GH_POINTS = 16  # quadrature points over a concept's Normal when a category's probability is computed
+
+
+@dataclass
+class TableVAEConfig:
+    """Everything needed to rebuild the model; stored in the checkpoint's card.
+
+    `fixed[i][j]` says what is known about the arrow columns[i] -> columns[j]: 1 present, 0 absent, -1 learned
+    (the causal layer's convention). `mean` and `sd` standardise the continuous columns (0 and 1 elsewhere).
+    """
+
+    columns: tuple[str, ...] = ()
+    levels: tuple[int, ...] = ()  # categories per column; 0 for a continuous column
+    mean: tuple[float, ...] = ()
+    sd: tuple[float, ...] = ()
+    fixed: list[list[int]] = field(default_factory=list)
+    hidden: int = 128
+    mech_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        self.columns, self.levels = tuple(self.columns), tuple(int(k) for k in self.levels)
+        self.mean, self.sd = tuple(map(float, self.mean)), tuple(map(float, self.sd))
+        if not self.fixed:
+            d = len(self.columns)
+            self.fixed = [[0 if i == j else -1 for j in range(d)] for i in range(d)]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class TableVAE(nn.Module):
+    """Encoder, the shared causal layer, per-column decoders. Rows are (B, C) floats: codes or raw values."""
+
+    def __init__(self, cfg: TableVAEConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.disc = [j for j, k in enumerate(cfg.levels) if k > 0]  # the categorical / ordinal columns
+        self.cont = [j for j, k in enumerate(cfg.levels) if k == 0]
+        n_in = sum(k if k else 1 for k in cfg.levels)
+        kmax, nd = max([k for k in cfg.levels] + [1]), len(self.disc)
+        self.register_buffer("mean", torch.tensor(cfg.mean, dtype=torch.float32))  # (C,)
+        self.register_buffer("sd", torch.tensor(cfg.sd, dtype=torch.float32))  # (C,)
+        self.causal = CausalLayer(CausalVAEConfig(concepts=cfg.columns, fixed=cfg.fixed, mech_hidden=cfg.mech_hidden))
+        self.encoder = nn.Sequential(nn.Linear(n_in, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden),
+                                     nn.SiLU(), nn.Linear(cfg.hidden, 2 * nd))  # (B, F) -> (B, 2D)
+        # distinct slopes from the start, so every category can own an interval of its concept
+        slopes = torch.linspace(-2.0, 2.0, kmax).repeat(nd, 1)  # (D, K)
+        self.dec_w = nn.Parameter(slopes + 0.1 * torch.randn(nd, kmax))
+        self.dec_b = nn.Parameter(torch.zeros(nd, kmax))
+        valid = torch.stack([torch.arange(kmax) < cfg.levels[j] for j in self.disc]) if nd else torch.ones(0, kmax)
+        self.register_buffer("valid", valid.bool())  # (D, K): which padded levels exist
+        self.register_buffer("centres", torch.zeros(nd, kmax))  # (D, K): each category's concept, set after training
+        nodes, weights = np.polynomial.hermite_e.hermegauss(GH_POINTS)  # for the weight exp(-t^2 / 2)
+        self.register_buffer("gh_nodes", torch.tensor(nodes, dtype=torch.float32), persistent=False)  # (Q,)
+        self.register_buffer("gh_logw", torch.tensor(np.log(weights / weights.sum()), dtype=torch.float32),
+                             persistent=False)  # (Q,)
+
+    # --- the three parts ------------------------------------------------------------------------------
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C) codes / values -> (B, F): one-hot categories, standardised numbers."""
+        parts = []
+        for j, k in enumerate(self.cfg.levels):
+            if k:
+                parts.append(F.one_hot(x[:, j].long().clamp(0, k - 1), k).to(x.dtype))  # (B, k)
+            else:
+                parts.append(((x[:, j] - self.mean[j]) / self.sd[j])[:, None])  # (B, 1)
+        return torch.cat(parts, 1)
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z | row): means (B, C) (continuous columns: their standardised value) and log-variances (B, D)."""
+        h = self.encoder(self.features(x))  # (B, 2D)
+        nd = len(self.disc)
+        z = ((x - self.mean) / self.sd).clone()  # (B, C); discrete entries overwritten below
+        z[:, self.disc] = h[:, :nd]
+        return z, h[:, nd:].clamp(-12.0, 4.0)
+
+    def logits(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, C) concepts -> (B, D, K) category logits of the discrete columns (padding at -1e9)."""
+        zd = z[:, self.disc]  # (B, D)
+        out = zd[:, :, None] * self.dec_w + self.dec_b  # (B, D, K)
+        return out.masked_fill(~self.valid, -1e9)
+
+    def loss(self, x: torch.Tensor, beta: float, sparsity: float, acyclic: float) -> dict[str, torch.Tensor]:
+        """Negative ELBO with the causal layer as the prior, plus the graph penalties while it is learned."""
+        mu, logvar = self.encode(x)
+        z = mu.clone()
+        z[:, self.disc] = mu[:, self.disc] + torch.randn_like(logvar) * (0.5 * logvar).exp()  # (B, C)
+        codes = x[:, self.disc].long()  # (B, D)
+        rec = F.cross_entropy(self.logits(z).transpose(1, 2), codes, reduction="none").sum(1).mean()
+        g = self.causal.loss(z, sparsity, acyclic)
+        entropy = 0.5 * logvar.sum(1).mean()  # H(q) up to a constant
+        kl = g["nll"] - entropy
+        # beta < 1: at beta = 1 a concept that does not encode its column costs no more than one that does (the
+        # KL pays what the reconstruction gains), and training settled on the columns' marginals (posterior
+        # collapse). The graph penalties are scaled with the prior, so `sparsity` is relative to its NLL.
+        return {"loss": rec + beta * (g["loss"] - entropy), "rec": rec, "kl": kl, "nll": g["nll"]}
+
+    # --- after training ----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def set_centres(self, x: torch.Tensor) -> None:
+        """Each category's concept: the mean encoder score of the rows `x` (B, C) in it; a category without rows
+        gets the score where the decoder is surest of it (a grid search)."""
+        mu, _ = self.encode(x)
+        grid = torch.linspace(-8, 8, 1601, device=x.device)  # (G,)
+        for i, j in enumerate(self.disc):
+            probs = torch.softmax(grid[:, None] * self.dec_w[i] + self.dec_b[i], -1)  # (G, K)
+            for k in range(self.cfg.levels[j]):
+                rows = x[:, j] == k
+                self.centres[i, k] = mu[rows, j].mean() if rows.any() else grid[probs[:, k].argmax()]
+
+    def graph(self) -> Dag:
+        """The DAG the causal layer uses (after `harden()`)."""
+        a = self.causal.adjacency()
+        names = self.cfg.columns
+        return Dag(names, frozenset((names[i], names[j]) for i in range(len(names)) for j in range(len(names))
+                                    if a[i, j] > 0))
+
+    # --- the counterfactual ----------------------------------------------------------------------------------
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, C) concepts -> (B, C) codes / values: the decoder's arg-max category, the de-standardised number."""
+        out = z * self.sd + self.mean  # (B, C)
+        out[:, self.disc] = self.logits(z).argmax(-1).to(out.dtype)
+        return out
+
+    def abduct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Abduction: concepts z (B, C) (the encoder's mean) and their exogenous noise eps = z - g(A z) (B, C)."""
+        z, _ = self.encode(x)
+        return z, self.causal.abduct(z)
+
+    def do_concept(self, j: int, value: torch.Tensor) -> torch.Tensor:
+        """Column j's concept for do(column j = value): (B,) codes or values -> (B,) concepts."""
+        if self.cfg.levels[j]:
+            return self.centres[self.disc.index(j)][value.long()]
+        return (value - self.mean[j]) / self.sd[j]
+
+    def category_logits(self, mean: torch.Tensor, j: int) -> torch.Tensor:
+        """log P(column j = k | its parents): the decoder's softmax averaged over the causal layer's
+        Normal(mean, sd_j^2) for the concept (Gauss-Hermite quadrature); (B,) means -> (B, K)."""
+        i, k = self.disc.index(j), self.cfg.levels[j]
+        z = mean[:, None] + self.causal.log_sd[j].exp() * self.gh_nodes  # (B, Q)
+        logits = z[..., None] * self.dec_w[i, :k] + self.dec_b[i, :k]  # (B, Q, K): this column's levels only
+        return torch.logsumexp(F.log_softmax(logits, -1) + self.gh_logw[:, None], dim=1)  # (B, K)
+
+    def counterfactual(self, x: torch.Tensor, do: dict[int, torch.Tensor], keep: torch.Tensor | None = None,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One counterfactual draw of rows (B, C) under do {column index: (B,) codes or values}.
+
+        Args:
+            keep: (C, C) 0/1, the edited graph's arrows; arrows of the learned graph missing from it are cut.
+            generator: the random stream of the categorical columns' posterior Gumbels.
+
+        Returns:
+            (counterfactual rows (B, C), the decoder's reading of every counterfactual concept (B, C): for an
+            intervened column, what its concept decodes to, which `evaluate census` compares with the asked value).
+        """
+        # abduction: concepts and their noise from the observed row
+        z, eps = self.abduct(x)
+        prior = z - eps  # (B, C): g(A z), each concept's mean under its factual parents
+        a = self.causal.adjacency()
+        live = a * keep if keep is not None else a  # (C, C)
+        cut = a - live
+        z_cf, x_cf = z.clone(), x.clone()
+        moved = set(do)
+        for j in self.causal.order():
+            if j not in do and not any(live[i, j] > 0 for i in moved):
+                continue  # nothing upstream moved (or its arrows are cut): the factual value stands
+            # action: an intervened concept is set, its column is the asked value
+            if j in do:
+                x_cf[:, j] = do[j].to(x.dtype)
+                z_cf[:, j] = self.do_concept(j, do[j].to(z.dtype))
+                continue
+            # prediction: the mechanism again, live parents counterfactual, cut ones factual, on the same noise
+            inputs = z_cf * live[:, j] + z * cut[:, j]  # (B, C)
+            mean = self.causal.mechanism(j, inputs)  # (B,)
+            moved.add(j)
+            if not self.cfg.levels[j]:
+                z_cf[:, j] = mean + eps[:, j]
+                x_cf[:, j] = x[:, j] + (z_cf[:, j] - z[:, j]) * self.sd[j]  # exact when unmoved
+                continue
+            # a category by Gumbel-max over the model's own P(k | parents), its Gumbels drawn from their posterior
+            # given the observed category (as the census world abducts), so an unmoved column keeps its value
+            logits_f, logits_cf = self.category_logits(prior[:, j], j), self.category_logits(mean, j)  # (B, K)
+            k = (logits_cf + posterior_gumbels(logits_f, x[:, j].long(), generator)).argmax(-1)  # (B,)
+            x_cf[:, j] = k.to(x.dtype)
+            centre = self.centres[self.disc.index(j)][k]  # (B,): a moved category's concept is its centre
+            z_cf[:, j] = torch.where(k == x[:, j].long(), z[:, j], centre)
+        return x_cf, self.decode(z_cf)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The VAE's own reconstruction (encoder mean, decoder arg-max): (B, C)."""
+        return self.decode(self.encode(x)[0])
+
+
+def posterior_gumbels(logits: torch.Tensor, observed: torch.Tensor, generator: torch.Generator | None = None
+                      ) -> torch.Tensor:
+    """Gumbels (B, K) drawn from their posterior given that category `observed` (B,) won under `logits` (B, K):
+    the top-down construction (Maddison, Tarlow & Minka 2014), as `explorer.scm.table_mechanisms.GumbelMax`."""
+    def gumbel(shape: tuple[int, ...]) -> torch.Tensor:
+        u = torch.rand(shape, generator=generator, device=logits.device).clamp(1e-12, 1 - 1e-7)
+        return -torch.log(-torch.log(u))
+
+    top = torch.logsumexp(logits, -1, keepdim=True) + gumbel((len(logits), 1))  # (B, 1): the maximum
+    others = logits + gumbel(tuple(logits.shape))  # (B, K), then truncated below the maximum
+    perturbed = -torch.logaddexp(-top, -others).scatter(1, observed[:, None], top)  # (B, K)
+    return perturbed - logits

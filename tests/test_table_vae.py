@@ -1,0 +1,196 @@
+"""The tabular causal-layer VAE: its shared causal layer, training, counterfactual rows, files, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from explorer import checkpoints
+from explorer.__main__ import main
+from explorer.models import causal_vae, table_vae_net
+from explorer.models.table_vae import TableVAE, TableVAEConfig, TableVAEModel, fixed_matrix, load_table_vae, shd
+from explorer.paths import PRETRAINED, ROOT
+from explorer.scm.census import CENSUS_COLUMNS, CENSUS_GRAPH, load_census_world
+from explorer.scm.graph import Dag
+from explorer.training.census_vae import ROOTS, to_tensor
+
+SHIPPED = PRETRAINED / "census-vae-world"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # (400, 11) tensors: on the shared 2-core machine two intra-op threads spin against other jobs (a 1 s test
+    # took 40 s); training and `evaluate census` run on one thread for the same reason
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return load_census_world()[0]
+
+
+@pytest.fixture(scope="module")
+def rows(world):
+    return world.sample(300, 7)[1]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_table_vae(SHIPPED, "cpu")
+
+
+def _tiny(world, rows, mode: str = "partial") -> TableVAE:
+    levels = tuple(world.columns[c].levels for c in CENSUS_COLUMNS)
+    mean = tuple(0.0 if k else float(rows[c].mean()) for c, k in zip(CENSUS_COLUMNS, levels))
+    sd = tuple(1.0 if k else float(rows[c].std()) for c, k in zip(CENSUS_COLUMNS, levels))
+    fixed = fixed_matrix(CENSUS_COLUMNS, mode, ROOTS, CENSUS_GRAPH)
+    return TableVAE(TableVAEConfig(CENSUS_COLUMNS, levels, mean, sd, fixed, hidden=16, mech_hidden=8))
+
+
+def test_the_causal_layer_is_the_pendulum_models_class(world, rows):
+    tiny = _tiny(world, rows)
+    assert table_vae_net.CausalLayer is causal_vae.CausalLayer
+    assert type(tiny.causal) is type(causal_vae.CausalVAE(causal_vae.CausalVAEConfig()).causal)
+
+
+def test_fixed_matrix_keeps_roots_parentless_and_known_arrows(world):
+    partial = np.array(fixed_matrix(CENSUS_COLUMNS, "partial", ROOTS, known=frozenset({("sex", "income")})))
+    for j, c in enumerate(CENSUS_COLUMNS):
+        assert (partial[:, j] == 0).all() == (c in ROOTS)
+    assert partial[CENSUS_COLUMNS.index("sex"), CENSUS_COLUMNS.index("income")] == 1
+    fixed = np.array(fixed_matrix(CENSUS_COLUMNS, "fixed", ROOTS, CENSUS_GRAPH))
+    assert fixed.sum() == len(CENSUS_GRAPH.edges) and (fixed >= 0).all()
+
+
+def test_a_tiny_model_learns(world, rows):
+    torch.manual_seed(0)
+    model = _tiny(world, rows)
+    x = to_tensor(rows)  # (300, 11)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(80):
+        loss = model.loss(x, 0.1, 0.01, 0.5)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-10:]) < 0.7 * np.mean(losses[:10])
+
+
+def test_shd_counts_a_reversed_arrow_once():
+    truth = Dag(("a", "b", "c"), frozenset({("a", "b"), ("b", "c")}))
+    assert shd(Dag(("a", "b", "c"), frozenset({("b", "a"), ("b", "c")})), truth) == 1
+    assert shd(Dag(("a", "b", "c"), frozenset({("a", "c")})), truth) == 3
+
+
+def test_counterfactual_keeps_the_asked_value_and_the_non_descendants(model, rows):
+    cf = model.counterfactual_rows(rows, {"education": "Bachelors"})
+    assert (cf["education"] == 12).all()
+    moved = model.graph.descendants(["education"])
+    for c in CENSUS_COLUMNS:
+        if c not in moved and c != "education":
+            np.testing.assert_array_equal(cf[c], rows[c], err_msg=c)
+    empty = model.counterfactual_rows(rows, {})
+    for c in CENSUS_COLUMNS:  # no intervention: the row itself (the abducted decoder error keeps each category)
+        np.testing.assert_allclose(empty[c], rows[c], atol=1e-3, err_msg=c)
+    cf_age = model.counterfactual_rows(rows, {"age": 30})
+    assert (cf_age["age"] == 30).all()
+
+
+def test_a_cut_arrow_feeds_the_factual_parent(model, rows):
+    flip = {"sex": 1 - rows["sex"]}
+    every_cut = Dag(model.graph.nodes, frozenset(e for e in model.graph.edges if e[0] != "sex"))
+    cf = model.counterfactual_rows(rows, flip, every_cut)
+    for c in CENSUS_COLUMNS:
+        if c != "sex":  # sex's children read its factual value, so nothing else moves
+            np.testing.assert_allclose(cf[c], rows[c], atol=1e-3, err_msg=c)
+    free = model.counterfactual_rows(rows, flip)
+    assert any(not np.allclose(free[c], rows[c], atol=1e-3) for c in CENSUS_COLUMNS if c != "sex")
+    child = model.graph.children("sex")[0]
+    one_kept = Dag(model.graph.nodes, every_cut.edges | {("sex", child)})
+    cf_one = model.counterfactual_rows(rows, flip, one_kept)
+    reach = model.graph.descendants([child]) | {child, "sex"}
+    for c in CENSUS_COLUMNS:
+        if c not in reach:
+            np.testing.assert_allclose(cf_one[c], rows[c], atol=1e-3, err_msg=c)
+
+
+def test_the_shipped_checkpoint_round_trips(model, rows, tmp_path):
+    card = json.loads((SHIPPED / "card.json").read_text())
+    assert sorted(f"{p}:{c}" for p, c in model.graph.edges) == card["learned_edges"]
+    assert model.model.causal.hardened
+    checkpoints.save(tmp_path / "copy", model.model.state_dict(), card)
+    again = load_table_vae(tmp_path / "copy", "cpu")
+    do = {"sex": "Female", "age": 45}
+    a, b = model.counterfactual_rows(rows, do), again.counterfactual_rows(rows, do)
+    for c in CENSUS_COLUMNS:
+        np.testing.assert_array_equal(a[c], b[c])
+    with pytest.raises(checkpoints.CheckpointError, match="train census"):
+        load_table_vae(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("do, message", [
+    ({"salary": 3}, "unknown column 'salary'"),
+    ({"age": 200}, r"outside its range \[17, 90\]"),
+    ({"sex": "Robot"}, "unknown category 'Robot' for column 'sex'"),
+    ({"education": 99}, "unknown category 99"),
+])
+def test_bad_do_is_a_clear_value_error(model, rows, do, message):
+    with pytest.raises(ValueError, match=message):
+        model.counterfactual_rows(rows, do)
+
+
+def test_bad_rows_and_graphs_are_clear_value_errors(model, rows):
+    with pytest.raises(ValueError, match="lack the column"):
+        model.counterfactual_rows({k: v for k, v in rows.items() if k != "age"}, {})
+    with pytest.raises(ValueError, match="not the model's columns"):
+        model.counterfactual_rows(rows, {}, Dag(("a", "b")))
+
+
+def test_wrapper_refuses_specs_in_another_order(model):
+    shuffled = dict(reversed(list(model.columns.items())))
+    with pytest.raises(ValueError, match="in its order"):
+        TableVAEModel(model.model, shuffled, "x")
+
+
+def test_train_census_command_writes_a_loadable_model(tmp_path):
+    assert main(["train", "census", "--data", "world", "--epochs", "1", "--known-arrow", "education:income",
+                 "--out", str(tmp_path / "m")]) == 0
+    card = json.loads((tmp_path / "m" / "card.json").read_text())
+    assert card["graph_mode"] == "partial" and "graph_shd" in card["metrics"]
+    assert "education:income" in card["learned_edges"]  # a known arrow is kept, whatever the learning does
+    assert set(load_table_vae(tmp_path / "m", "cpu").columns) == set(CENSUS_COLUMNS)
+
+
+def test_stored_evaluation_has_the_model_keys():
+    result = json.loads((ROOT / "bench" / "results" / "evaluate_census.json").read_text())
+    assert result["setup"]["model"]["name"] == "census-vae-world"
+    assert isinstance(result["graph"]["shd"], float)
+    for name in ("do_sex_flip", "do_age_30", "do_education_bachelors"):
+        assert 0 <= result["effectiveness"][name] <= 1
+        assert 0 <= result["gt_cf"][name]["all_correct"] <= 1
+        for c in CENSUS_COLUMNS:
+            assert set(result["gt_cf"][name][c]) in ({"accuracy"}, {"mae_sd"})
+    assert set(result["recon"]) == set(CENSUS_COLUMNS)
+    assert all("met" in f for f in result["floors"].values())
+
+
+def test_one_mechanism_matches_every_mechanism(model):
+    layer = model.model.causal
+    inputs = torch.randn(5, layer.d)  # (B, d)
+    every = layer.mechanisms(inputs[:, None, :].expand(-1, layer.d, -1))  # (B, d)
+    for j in range(layer.d):
+        torch.testing.assert_close(layer.mechanism(j, inputs), every[:, j], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arrow", ["sex:salary", "income:sex", "income:income"])
+def test_a_bad_known_arrow_is_one_error_line(arrow, capsys):
+    assert main(["train", "census", "--known-arrow", arrow]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --known-arrow") and err.count("\n") == 1
