@@ -1,7 +1,7 @@
 """The command line's `audit-table` and `train adult-models`, wired here to keep `__main__.py` short.
 
-`audit-table` audits a model (an ONNX file or a shipped one) or a predictions column on a CSV or a shipped
-table. Every bad input is one `error:` line and exit status 2, before anything is written: values are checked
+`audit-table` audits a model (an ONNX file or a shipped one) or a predictions column on a CSV, a Parquet file or a
+shipped table. Every bad input is one `error:` line and exit status 2, before anything is written: values are checked
 while parsing (explorer/cli_checks.py), columns and the model's inputs before the first chunk is scored, and
 the outputs are written whole after the audit (`save`).
 """
@@ -23,6 +23,7 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at = sub.add_parser("audit-table", help="group fairness of a model (ONNX) or a predictions column on a table")
     data = at.add_mutually_exclusive_group(required=True)
     data.add_argument("--csv", type=input_file, help="your table: a UTF-8 CSV with a header")
+    data.add_argument("--parquet", type=input_file, help="your table as Parquet (flat columns; nested ones refused)")
     data.add_argument("--table", choices=TABLES, help="a shipped table (its test split, complete rows)")
     model = at.add_mutually_exclusive_group(required=True)
     model.add_argument("--model", type=input_file, help="your model: an .onnx file with one named input per column")
@@ -39,20 +40,23 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--cf", action="store_true", help="also counterfactual fairness of each protected column, "
                                                       "through the census world's causal model (docs/audit-table.md)")
     at.add_argument("--cf-draws", type=count(1, 1000), default=20, help="posterior noise draws per row for --cf")
+    at.add_argument("--recourse", type=count(0, 100_000), default=0, metavar="N",
+                    help="also causal recourse (and the non-causal baseline) for the first N rejected rows, through "
+                         "the census world (0: off; docs/audit-table.md)")
     at.add_argument("--json", type=output_file, required=True, help="write the report here (JSON)")
     at.add_argument("--rows", type=output_file, help="also write every row's label and prediction here (CSV)")
     at.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")
-    at.add_argument("--report", type=report_file, help="also write the report here as one self-contained HTML "
-                                                        "file (.html; docs/audit-table.md)")
+    at.add_argument("--report", type=report_file, help="also write the report here: one self-contained HTML file "
+                                                        "(.html) or a PDF (.pdf); docs/audit-table.md")
     at.set_defaults(fn=audit_table_command)
 
 
 def report_file(text: str) -> str:
-    """--report: an .html file to write (checked while parsing, so a wrong suffix writes nothing)."""
+    """--report: an .html or .pdf file to write (checked while parsing, so a wrong suffix writes nothing)."""
     suffix = Path(text).suffix.lower()
-    if suffix != ".html":
-        raise argparse.ArgumentTypeError(f"{text!r} ends in {suffix or 'no suffix'!r}: the report is HTML; "
-                                         "PDF is not built yet; use .html")
+    if suffix not in (".html", ".pdf"):
+        raise argparse.ArgumentTypeError(f"{text!r} ends in {suffix or 'no suffix'!r}: the report is HTML or PDF; "
+                                         "use .html or .pdf")
     return output_file(text)
 
 
@@ -79,7 +83,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from explorer.checkpoints import CheckpointError
-    from explorer.data.table_csv import read_table_csv
+    from explorer.data.table_csv import read_table_csv, read_table_parquet
     from explorer.data.tables import read_table
     from explorer.evaluate.audit_table import AuditTableConfig, audit_table, check_columns, predictions_column, prepare
     from explorer.evaluate.audit_table_report import to_markdown
@@ -89,16 +93,18 @@ def audit_table_command(args: argparse.Namespace) -> int:
     if not protected:
         return _fail("--protected names no column; pass e.g. --protected sex,race")
     try:
-        if args.csv:
-            frame, source, label = read_table_csv(args.csv), args.csv, args.label
+        if args.csv or args.parquet:
+            path = args.csv or args.parquet
+            frame = read_table_csv(path) if args.csv else read_table_parquet(path)
+            source, label = path, args.label
         else:
             table = read_table(args.table)
             frame = table.rows("test", complete=True).reset_index(drop=True)
             source, label = f"the {args.table} table's test split (complete rows)", args.label or table.target
     except ValueError as err:
-        return _fail(f"{args.csv or args.table}: {err}")
+        return _fail(f"{args.csv or args.parquet or args.table}: {err}")
     if label is None:
-        return _fail("--label is required with --csv; name the column of true outcomes")
+        return _fail("--label is required with --csv or --parquet; name the column of true outcomes")
     cfg = AuditTableConfig(label=label, protected=protected, positive=args.positive, threshold=args.threshold,
                            chunk_rows=args.chunk_rows, boot=BootstrapConfig(args.n_boot, args.seed))
     predict, given, about, card = None, None, {"source": source}, None
@@ -122,16 +128,17 @@ def audit_table_command(args: argparse.Namespace) -> int:
             return _fail(str(err))
     if args.cf:
         _cf(args, report, rows, frame, predict, protected)
-    save(args.json, json.dumps(report, indent=2, ensure_ascii=False) + "\n")  # written whole, after the audit
-    if args.rows:
-        save(args.rows, rows.to_csv(index=False))
+    if args.recourse:
+        _recourse(args, report, rows, frame, predict)
     text = to_markdown(report)
-    if args.markdown:
-        save(args.markdown, text)
-    if args.report:
-        from explorer.evaluate.audit_table_html import to_html
-
-        save(args.report, to_html(report, card))
+    # every output made before the first is written (a report that fails to build leaves no JSON behind), then
+    # each written whole (save: a temporary file renamed over the target)
+    outputs = {args.json: json.dumps(report, indent=2, ensure_ascii=False) + "\n",
+               args.rows: rows.to_csv(index=False) if args.rows else None, args.markdown: text,
+               args.report: _report(args.report, report, card) if args.report else None}
+    for path, data in outputs.items():
+        if path:
+            save(path, data)
     print(text)
     return 0
 
@@ -152,6 +159,33 @@ def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected:
         report["cf_fairness"] = {"note": f"counterfactual fairness is missing: {' '.join(str(err).split())}"}
         return
     add_cf_fairness(report, rows, frame, predict, scm, protected, draws=args.cf_draws, seed=args.seed)
+
+
+def _report(path: str, report: dict, card: dict | None) -> str | bytes:
+    """The report in the format its suffix names (checked while parsing: .html or .pdf)."""
+    if path.lower().endswith(".pdf"):
+        from explorer.evaluate.audit_table_pdf import to_pdf
+
+        return to_pdf(report, card)
+    from explorer.evaluate.audit_table_html import to_html
+
+    return to_html(report, card)
+
+
+def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict) -> None:
+    """--recourse N: both recourse searches on the first N rejected rows; a one-line note when they cannot run."""
+    from explorer.checkpoints import CheckpointError
+    from explorer.evaluate.audit_table_recourse import add_recourse
+    from explorer.scm.census import load_census_world
+
+    try:
+        scm, _ = load_census_world()
+    except CheckpointError as err:
+        report["recourse"] = {"note": f"recourse is missing: {' '.join(str(err).split())}"}
+    else:
+        add_recourse(report, rows, frame, predict, scm, args.recourse)
+    if "note" in report["recourse"] and "causal" not in report["recourse"]:
+        print(f"note: {report['recourse']['note']}", file=sys.stderr)  # the one line saying why
 
 
 def _model(args: argparse.Namespace):

@@ -8,7 +8,9 @@ import streamlit as st
 
 from explorer import ui
 from explorer.services.audit_table_page import AuditTableError, columns, shipped_table, uploaded_table
+from explorer.services.audit_table_recourse import RecourseService
 from explorer.ui import audit_table as audit_ui
+from explorer.ui import audit_table_recourse as recourse_ui
 from explorer.ui.common.loader import load
 
 ui.run_through_app()
@@ -34,7 +36,7 @@ except AuditTableError as err:
     audit_ui.failed(str(err))  # nothing is kept: the uploader holds the file, the page reads none of it
     st.stop()
 if table is None:
-    st.info("Upload a CSV table to go on, or pick a shipped table.", icon=":material/upload:")
+    st.info("Upload a table (CSV or Parquet) to go on, or pick a shipped table.", icon=":material/upload:")
     st.stop()
 with right:
     model = audit_ui.model_picker(table)
@@ -62,13 +64,17 @@ if job is not None and job.error:
     audit_ui.failed(job.error)
 elif job is not None and job.view is not None:
     st.subheader("3 · Results")
-    groups, cf, row, report = st.tabs(list(audit_ui.TABS))
+    # keyed, so the open tab is kept in the session: a rerun (Find recourse, a row number) stays on it
+    groups, cf, row, report = st.tabs(list(audit_ui.TABS), key="audit_model_tab", on_change="rerun")
     with groups:
         audit_ui.groups_tab(job.view)
     with cf:
         audit_ui.cf_tab(job.view)
     with row:
-        audit_ui.row_tab(job.view, lambda n: service.row(job.view, n))
+        shown = audit_ui.row_tab(job.view, lambda n: service.row(job.view, n))
+        recourse = RecourseService(service)  # on this visitor's thread, as the audit's steps
+        recourse_ui.recourse_section(job.key, shown.n, shown.rejected, recourse.controls(),
+                                     lambda values: recourse.find(job.view, shown.n, values))
     with report:
         audit_ui.report_tab(job.view)
 audit_ui.write_link(table, model, request, shown=job is not None and job.view is not None)  # after the row picker

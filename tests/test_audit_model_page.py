@@ -187,6 +187,47 @@ def test_a_link_to_shipped_data_and_model_shows_groups_and_cf_fairness(service):
     assert at.number_input(key="at_row").value == 4
 
 
+def test_find_recourse_on_a_rejected_row_side_by_side_and_all_locked(service):
+    """Row 28 of Adult's test rows is rejected by adult-logreg; both searches answer it, the non-causal answer is
+    inconsistent with the graph; the page shows the service's numbers; every column unticked: the search's refusal."""
+    from explorer.counterfactual.search.recourse import RecourseConfig
+    from explorer.evaluate.audit_table_recourse import table_recourse
+    from explorer.services.audit_table_recourse import RecourseService
+
+    link = {"data": "adult", "model": "adult-logreg", "protected": "sex", "rows": "300", "cf": "0", "audit": "1",
+            "row": "28"}
+    at = open_page(PAGE, link)
+    assert not at.error, [e.value for e in at.error]
+    at.button(key="audit_model_recourse").click().run(timeout=FIRST_LOAD)
+    no_exceptions(at)
+    view = service.compute(service.plan(shipped_table("adult"), AuditRequest("income", ">50K", ("sex",), rows=300,
+                                                                             cf=False),
+                                        ModelChoice("shipped", "adult-logreg")))
+    recourse = RecourseService(service)
+    spec = recourse.controls()
+    found = recourse.find(view, 28, {k: s.default for k, s in spec.items()})
+    causal, alone = found.answers["causal"], found.answers["noncausal"]
+    assert causal["found"] and alone["found"] and alone["inconsistent"] and causal["p_after"] >= 0.5
+    shown = " ".join(m.value for m in at.markdown)
+    assert f"Found, cost **{causal['cost']:.2f}**" in shown and f"Found, cost **{alone['cost']:.2f}**" in shown
+    assert "**Inconsistent with the graph**" in shown and len(at.dataframe) >= 2
+    assert "Download the report (PDF)" in [b.proto.label for b in at.get("download_button")]
+    # the command line's wiring gives the same answer for the same row
+    direct = table_recourse(view.values, view.predict, service.census()).search([28], RecourseConfig())
+    assert direct["causal"][0].do == causal["do"]
+    refused = recourse.find(view, 28, {**{k: s.default for k, s in spec.items()}, "act_sex": 1})
+    assert refused.note.startswith("These settings cannot be searched: sex can never be part of a recourse")
+    accepted = int(np.flatnonzero(view.rows["prediction"].to_numpy() == 1)[0])
+    assert "already gives this row the positive decision" in recourse.find(view, accepted, {}).note
+    for name in spec:
+        if name.startswith("act_"):
+            at.checkbox(key=f"at_rc_{name}").uncheck()
+    at.run()
+    at.button(key="audit_model_recourse").click().run(timeout=FIRST_LOAD)
+    no_exceptions(at)
+    assert sum("every column is locked" in w.value for w in at.warning) == 2  # both searches say it
+
+
 def test_bad_link_values_are_named_not_raised():
     at = open_page(PAGE, {"data": "<script>", "model": "mine.onnx", "rows": "abc", "protected": "sex,zzz",
                           "label": "nope", "colour": "red"})

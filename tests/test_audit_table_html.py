@@ -86,12 +86,12 @@ def test_names_from_the_data_appear_only_escaped(tmp_path, capsys):
     assert EVIL in "".join(parse(html).text)  # shown to the reader as text
 
 
-def test_a_report_that_is_not_html_is_refused_and_nothing_written(tmp_path, capsys):
+def test_a_report_that_is_neither_html_nor_pdf_is_refused_and_nothing_written(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
-    for name in ("r.pdf", "r.md", "report"):
+    for name in ("r.md", "r.docx", "report"):
         code, err = _run(["audit-table", "--table", "adult", "--shipped", "adult-gbm", "--protected", "sex",
                           "--json", str(out / "a.json"), "--report", str(out / name)], capsys)
         assert code == 2 and err.startswith("error:") and err.count("\n") == 1, err
-        assert "PDF is not built yet; use .html" in err
+        assert "use .html or .pdf" in err
     assert not list(out.iterdir())

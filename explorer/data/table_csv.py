@@ -1,15 +1,24 @@
-"""Reading a user's table (CSV) for a model audit: the whole file, columns typed by pandas, one clear error.
+"""Reading a user's table (CSV or Parquet) for a model audit: the whole file, columns typed, one clear error.
 
 UTF-8 (with or without a byte-order mark) only for now: a file in another encoding is refused with what to
 do, rather than guessed (the text audit's reader guesses Windows-1252 for texts; a table's category names
 must match the model's exactly, so a wrong guess would silently become an unknown category).
+
+Parquet (`read_table_parquet`, by pyarrow) carries its own types: numbers stay numbers, strings and dictionary
+columns become categories. A nested column (a struct, list or map per cell) is refused, naming it: an audit reads
+one value per cell, and flattening it is a choice (which field? which element?) the owner of the data should make.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PARQUET_MAGIC = b"PAR1"  # a Parquet file starts (and ends) with these bytes
 
 
 class TableReadError(ValueError):
@@ -33,3 +42,28 @@ def read_table_csv(path: str | Path) -> pd.DataFrame:
         raise TableReadError("the file has a header but no rows; pass a CSV with rows to audit")
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
+
+
+def _nested(field: pa.Field) -> bool:
+    t = field.type
+    return pa.types.is_nested(t) or (pa.types.is_dictionary(t) and pa.types.is_nested(t.value_type))
+
+
+def read_table_parquet(source: str | Path | BinaryIO) -> pd.DataFrame:
+    """Every row of a Parquet file (a path or an open binary file); TableReadError for a file that is not Parquet,
+    one with nested columns (named), or one without rows."""
+    try:
+        handle = pq.ParquetFile(source)
+        nested = [f"{f.name} ({f.type})" for f in handle.schema_arrow if _nested(f)]
+        if nested:
+            raise TableReadError(f"the Parquet file has nested column(s) {', '.join(nested)[:200]}; the audit reads "
+                                 "one value per cell: flatten them into plain columns (one per field) and try again")
+        frame = handle.read().to_pandas()
+    except (pa.ArrowException, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise TableReadError(f"the file cannot be read ({err.strerror or err})") from None
+        raise TableReadError(f"the file cannot be read as Parquet ({' '.join(str(err).split())[:200]})") from None
+    if frame.empty:
+        raise TableReadError("the Parquet file has no rows; pass one with rows to audit")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame.reset_index(drop=True)

@@ -226,6 +226,15 @@ def add_cf_fairness(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, predi
     if notes:
         section["note"] = " ".join(notes)
     report["cf_fairness"] = section
+    if any(isinstance(v, dict) and "flip_rate" in v for v in section.values()):
+        add_graph(report, scm)
+
+
+def add_graph(report: dict, scm: TableSCM) -> None:
+    """`report["causal_graph"]`: the world's name, its variables in causal order and its arrows, so a report says
+    which graph its counterfactuals and recourse followed (the HTML and PDF reports draw it)."""
+    report["causal_graph"] = {"name": scm.name, "nodes": list(scm.order),
+                              "edges": [list(e) for e in sorted(scm.graph.edges)]}
 
 
 def overall(y: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None) -> dict[str, float | None]:

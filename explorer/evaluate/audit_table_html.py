@@ -30,6 +30,9 @@ LIMITS = (
     "Counterfactual fairness (when shown) uses the census world's graph and mechanisms as a stand-in for a "
     "causal model learned from this table; a wrong graph gives wrong counterfactuals, and held columns do not "
     "respond to the protected column.",
+    "Recourse (when shown) is the census world's: its graph decides what follows from a change, costs are equal "
+    "weights by choice (one education level = 11.8 hours a week = a change of job), at most two columns change, and "
+    "an answer changes what the model says, not what the person would earn.",
 )
 
 
@@ -132,6 +135,74 @@ def _cf(cf: dict | None) -> list[str]:
     return out
 
 
+def graph_layout(graph: dict) -> dict[str, tuple[int, int]]:
+    """{node: (layer, slot)}: a node's layer is its longest path from a root, so every arrow points right; nodes
+    of a layer stacked in causal order. Shared with the PDF report, which draws the same picture."""
+    layer: dict[str, int] = {}
+    for node in graph["nodes"]:  # causal order: parents come first
+        layer[node] = 1 + max((layer[a] for a, b in graph["edges"] if b == node), default=-1)
+    slots: dict[int, int] = {}
+    out = {}
+    for node in graph["nodes"]:
+        out[node] = (layer[node], slots.get(layer[node], 0))
+        slots[layer[node]] = out[node][1] + 1
+    return out
+
+
+GRAPH_BOX = (104, 22, 120, 34)  # node width, height; layer and slot spacing (points or pixels)
+
+
+def graph_svg(graph: dict) -> str:
+    """The causal graph as inline SVG: boxes per variable, an arrow per edge."""
+    w, h, dx, dy = GRAPH_BOX
+    pos = {n: (10 + a * dx, 10 + b * dy) for n, (a, b) in graph_layout(graph).items()}
+    width = max(x for x, _ in pos.values()) + w + 20
+    height = max(y for _, y in pos.values()) + h + 20
+    parts = [f'<svg viewBox="0 0 {width} {height}" width="{width}" height="{height}" style="max-width:100%;'
+             f'height:auto" role="img"><title>causal graph: {escape(graph["name"])}</title>',
+             '<defs><marker id="a" markerWidth="8" markerHeight="8" refX="8" refY="4" orient="auto">'
+             '<path d="M0,0 L8,4 L0,8 z" fill="#666"></path></marker></defs>']
+    for a, b in graph["edges"]:
+        (x1, y1), (x2, y2) = pos[a], pos[b]
+        parts.append(f'<line x1="{x1 + w}" y1="{y1 + h / 2}" x2="{x2}" y2="{y2 + h / 2}" stroke="#999" '
+                     'marker-end="url(#a)"></line>')
+    for node, (x, y) in pos.items():
+        parts.append(f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="4" fill="#eef3fa" stroke="#4c78a8"></rect>'
+                     f'<text x="{x + w / 2}" y="{y + 15}" text-anchor="middle">{escape(node)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def _graph(graph: dict | None) -> list[str]:
+    if graph is None:
+        return []
+    arrows = ", ".join(f"{a} → {b}" for a, b in graph["edges"])
+    return ["<h2>Causal graph used</h2>",
+            f"<p>The {escape(graph['name'])} world's graph: counterfactual fairness and recourse follow these arrows "
+            "(its mechanisms fitted to Adult stand in for a causal model of this table).</p>",
+            graph_svg(graph), f"<p>Arrows: {escape(arrows)}.</p>"]
+
+
+def _recourse(rec: dict | None) -> list[str]:
+    """Success, cost and time of both searches, then worked examples: each change old → new, downstream marked."""
+    if rec is None:
+        return []
+    said = rec.get("reading") or [rec["note"]]  # a note alone: why recourse is missing
+    out = ["<h2>Recourse</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in said], "</ul>"]
+    rows = [[name, f"{s['found']} / {s['queries']}", pct(s["success_rate"]), _num(s["cost_median"]),
+             _num(s["seconds_median"]), pct(s.get("inconsistent_rate")) if "inconsistent_rate" in s else "—"]
+            for name, s in (("causal", rec.get("causal")), ("non-causal", rec.get("noncausal"))) if s]
+    out += _table(["method", "answered", "success", "cost median", "s / row median", "inconsistent with the graph"],
+                  rows) if rows else []
+    for ex in rec.get("examples", []):
+        out.append(f"<h3>Row {ex['row']}</h3><p>{escape(ex['sentence'])}</p>")
+        lines = [[method, escape(str(c["column"])), escape(str(c["old"])), escape(str(c["new"])),
+                  "followed the graph" if c["kind"] == "downstream" else "action"]
+                 for method, key in (("causal", "causal"), ("non-causal", "noncausal"))
+                 for c in ex[key]["changes"]]
+        out += _table(["method", "column", "old", "new", "why"], lines, numeric_from=9)
+    return out
+
+
 def to_html(report: dict, card_metrics: dict | None = None) -> str:
     """The report as one HTML page: what was audited, the reading, groups with charts, fairness, counterfactual
     fairness, limitations. `card_metrics`: a shipped model's card metrics, shown under the summary."""
@@ -150,7 +221,8 @@ def to_html(report: dict, card_metrics: dict | None = None) -> str:
             "<h2>Reading</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in report["reading"]], "</ul>",
             "<h2>Groups</h2>", *_groups("Groups", report["groups"], level, chart=True),
             *_groups("Intersections", report["intersections"], level, chart=False),
-            *_fairness(report), *_cf(report.get("cf_fairness")),
+            *_fairness(report), *_graph(report.get("causal_graph")), *_cf(report.get("cf_fairness")),
+            *_recourse(report.get("recourse")),
             "<h2>Limitations</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in LIMITS], "</ul>"]
     return "\n".join(['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
                       "<title>Table audit</title>", f"<style>{CSS}</style></head><body>", *body,

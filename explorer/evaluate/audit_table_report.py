@@ -71,7 +71,15 @@ def to_markdown(report: dict) -> str:
     lines += ["## Fairness (fairlearn)", "", "| columns | measure | value |", "|---|---|---:|"]
     for col, fair in report["fairness"].items():
         lines += [f"| {col} | {k} | {v if isinstance(v, bool) or v is None else f'{v:.4f}'} |" for k, v in fair.items()]
-    return "\n".join(lines + _cf_lines(report.get("cf_fairness"))) + "\n"
+    return "\n".join(lines + _cf_lines(report.get("cf_fairness")) + _recourse_lines(report.get("recourse"))) + "\n"
+
+
+def _recourse_lines(rec: dict | None) -> list[str]:
+    """The recourse section: its reading and one line per worked example."""
+    if rec is None:
+        return []
+    return ["", "## Recourse", "", *[f"- {s}" for s in rec.get("reading") or [rec["note"]]], "",
+            *[f"- {ex['sentence']}" for ex in rec.get("examples", [])]]
 
 
 def _cf_lines(cf: dict | None) -> list[str]:

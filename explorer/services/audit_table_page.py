@@ -1,5 +1,7 @@
 """The page "Audit a model" (issue 21 §5): a table, a model, the group and counterfactual fairness audit.
 
+(The tables and their columns: `audit_table_data.py`; recourse for one row: `audit_table_recourse.py`.)
+
 The audit is the command line's (`explorer.evaluate.audit_table`), so the page and `python -m explorer
 audit-table` give the same numbers on the same rows. This service only gets it to the page:
 - the table is a shipped one (its test split, complete rows, as `--table`) or an uploaded CSV (capped, read by
@@ -18,8 +20,6 @@ audit-table` give the same numbers on the same rows. This service only gets it t
 
 from __future__ import annotations
 
-import functools
-import io
 import json
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -28,59 +28,22 @@ import numpy as np
 import pandas as pd
 
 from explorer.checkpoints import CheckpointError
-from explorer.data import file_size
-from explorer.data.table_csv import TableReadError, read_table_csv
-from explorer.data.tables import read_table
-from explorer.data.upload_csv import MAX_UPLOAD_BYTES
-from explorer.evaluate.audit_table import (AuditTableConfig, Prepared, add_cf_fairness, audit_table, check_columns,
-                                           positive_value, predictions_column, prepare)
+from explorer.evaluate.audit_table import (AuditTableConfig, Prepared, add_cf_fairness, add_graph, audit_table,
+                                           check_columns, predictions_column, prepare)
 from explorer.evaluate.audit_table_html import to_html
+from explorer.evaluate.audit_table_pdf import to_pdf
 from explorer.metrics.group_fairness import BootstrapConfig
 from explorer.models.table_onnx import TableOnnxModel, load_table_model
 from explorer.registry import TABLE_MODELS, load_table_classifier
 from explorer.scm.census import load_census_world
+from explorer.services.audit_table_data import (TABLES, AuditTableError, ColumnInfo, TableChoice,  # noqa: F401
+                                                columns, label_values, retype, shipped_table, uploaded_table)
 from explorer.services.audit_table_words import cf_reading, cf_table, fairness_table, group_table, overall_reading
 
-TABLES = {"adult": "Adult census income (test split)", "compas": "COMPAS recidivism (test split)",
-          "german": "German credit (test split)"}
 MIN_ROWS, DEFAULT_ROWS, MAX_ROWS = 50, 2_000, 20_000  # the page's audit; the command line takes whole tables
 CHUNK_ROWS = 500  # rows scored per step: a fraction of a second, so the progress bar moves
 CF_DRAWS = 20  # posterior draws per row, as the command line's default
-CATEGORY, NUMBER = "category", "number"
 Step = tuple[str, object]  # ("score", first row) or ("cf", protected column)
-
-
-class AuditTableError(ValueError):
-    """The page cannot audit what was asked; the message says what went wrong and what to do."""
-
-
-@dataclass(frozen=True)
-class TableChoice:
-    """The rows to audit and what the page proposes for them.
-
-    Attributes:
-        name: a shipped table's name, or the uploaded file's name; shipped: whether it can go in a link.
-        frame: every row (a shipped table: its complete test rows, in file order).
-        label, protected: the proposed label and protected columns (None / () for an upload: the visitor says).
-    """
-
-    name: str
-    frame: pd.DataFrame
-    shipped: bool
-    source: str
-    label: str | None = None
-    protected: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ColumnInfo:
-    """One column as the page shows it: its inferred type, distinct and missing values, a few examples."""
-
-    name: str
-    kind: str
-    distinct: int
-    missing: int
-    examples: str
 
 
 @dataclass(frozen=True)
@@ -136,7 +99,7 @@ class AuditView:
         report: the command line's JSON report; rows: its per-row table (plus the audited rows' values).
         overall, cf: plain sentences; groups: the library's reading (report["reading"]).
         group_tables, fairness_tables, cf_tables: {column: table to show}.
-        html, json, rows_csv: the downloads.
+        html, json, rows_csv (and pdf, at the end): the downloads.
     """
 
     report: dict
@@ -154,6 +117,8 @@ class AuditView:
     table: str
     shipped: bool
     notes: list[str] = field(default_factory=list)
+    predict: Callable[[pd.DataFrame], np.ndarray] | None = None  # the model, for recourse (None: a predictions column)
+    pdf: bytes = b""  # the same report as `html`, as a PDF (audit_table_pdf.to_pdf; about 0.2 s)
 
 
 @dataclass(frozen=True)
@@ -167,76 +132,7 @@ class RowView:
     decision: str
     flip_rates: dict[str, float]
     lab_link: str
-
-
-# --- the table -----------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=len(TABLES))  # read once per process; nothing changes the frame (retype copies)
-def shipped_table(name: str) -> TableChoice:
-    """A shipped table's complete test rows (as `--table NAME`), its target and its sensitive columns."""
-    if name not in TABLES:
-        raise AuditTableError(f"There is no shipped table called {name!r}; choose one of {', '.join(TABLES)}.")
-    table = read_table(name)
-    frame = table.rows("test", complete=True).reset_index(drop=True)
-    return TableChoice(name, frame, True, f"the {name} table's test split (complete rows)", table.target,
-                       table.sensitive)
-
-
-def uploaded_table(data: bytes, filename: str) -> TableChoice:
-    """An uploaded CSV (UTF-8, a header, at most MAX_UPLOAD_BYTES); AuditTableError says what is wrong."""
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise AuditTableError(f"The file {filename} is {file_size(len(data))}; the page reads tables up to "
-                              f"{file_size(MAX_UPLOAD_BYTES)}. Upload its first rows, or audit the whole file with "
-                              "`python -m explorer audit-table --csv FILE ...`.")
-    if data[:4] in (b"PK\x03\x04", b"%PDF", b"\xd0\xcf\x11\xe0"):
-        raise AuditTableError(f"The file {filename} is a workbook, an archive or a PDF, not a CSV. Save the table as "
-                              "“CSV UTF-8” and upload that.")
-    try:
-        frame = read_table_csv(io.BytesIO(data))
-    except TableReadError as err:
-        raise AuditTableError(f"The file {filename} cannot be read: {err}.") from None
-    return TableChoice(filename, frame, False, f"the uploaded file {filename}")
-
-
-def columns(frame: pd.DataFrame) -> list[ColumnInfo]:
-    """Each column's inferred type: a number when every filled cell is one, else a category."""
-    out = []
-    for name in frame.columns:
-        col = frame[name]
-        kind = NUMBER if pd.api.types.is_numeric_dtype(col) and not isinstance(col.dtype, pd.CategoricalDtype) \
-            else CATEGORY
-        shown = ", ".join(map(str, col.dropna().unique()[:3]))
-        out.append(ColumnInfo(str(name), kind, int(col.nunique()), int(col.isna().sum()), shown))
-    return out
-
-
-def retype(frame: pd.DataFrame, categories: tuple[str, ...] | None) -> pd.DataFrame:
-    """`frame` with `categories` read as text and every other column as numbers (None: as inferred)."""
-    if categories is None:
-        return frame
-    out = frame.copy()
-    for info in columns(frame):
-        if info.name in categories and info.kind == NUMBER:
-            out[info.name] = frame[info.name].map(lambda v: v if pd.isna(v) else
-                                                  (str(int(v)) if float(v).is_integer() else str(v)))
-        elif info.name not in categories and info.kind == CATEGORY:
-            numbers = pd.to_numeric(frame[info.name].astype(object), errors="coerce")
-            bad = frame[info.name].notna() & numbers.isna()
-            if bad.any():
-                raise AuditTableError(f"Column {info.name} cannot be read as numbers: row {int(bad.idxmax())} holds "
-                                      f"{str(frame[info.name][bad].iloc[0])!r}. Keep it a category, or fix the file.")
-            out[info.name] = numbers
-    return out
-
-
-def label_values(frame: pd.DataFrame, label: str) -> tuple[list[str], str | None]:
-    """The label's values (when it has two) and the one the command line would take as positive (or None)."""
-    values = sorted(frame[label].dropna().astype(str).unique()) if label in frame.columns else []
-    if len(values) != 2:
-        return values, None
-    try:
-        return values, positive_value(frame[label], None)
-    except ValueError:
-        return values, None
+    rejected: bool = False  # the model's decision is negative: recourse applies
 
 
 # --- the model and the plan ----------------------------------------------------------------------------------
@@ -343,6 +239,8 @@ class AuditTableService:
         report, rows = audit_table(plan.frame, plan.config, predict, plan.given, plan.about, prepared=plan.prepared)
         if plan.cf or plan.cf_note:
             report["cf_fairness"] = _merge_cf(plan, done, rows)
+            if any(isinstance(v, dict) and "flip_rate" in v for v in report["cf_fairness"].values()):
+                add_graph(report, plan.scm)  # as add_cf_fairness does on the command line
         protected = plan.config.protected
         cf = report.get("cf_fairness", {})
         table = plan.table
@@ -353,7 +251,9 @@ class AuditTableService:
                          {c: cf_table(cf[c]) for c in protected if isinstance(cf.get(c), dict)},
                          to_html(report, plan.card).encode("utf-8"),
                          json.dumps(report, indent=2, ensure_ascii=False), rows.to_csv(index=False),
-                         table.name if table else "", bool(table and table.shipped))
+                         table.name if table else "", bool(table and table.shipped),
+                         predict=plan.model.predict_proba if plan.model is not None else None,
+                         pdf=to_pdf(report, plan.card))
 
     def row(self, view: AuditView, n: int) -> RowView:
         """Row `n` of the audited rows: its values, label, probability, decision and counterfactual flip rates."""
@@ -367,7 +267,8 @@ class AuditTableService:
         link = f"/table_lab?source=adult&row={n}" if view.shipped and view.table == "adult" else ""
         decision = d["positive"] if int(r["prediction"]) == 1 else f"not {d['positive']}"
         label = d["positive"] if int(r["label"]) == 1 else f"not {d['positive']}"
-        return RowView(n, view.values.iloc[n].to_dict(), label, proba, decision, flips, link)
+        return RowView(n, view.values.iloc[n].to_dict(), label, proba, decision, flips, link,
+                       int(r["prediction"]) == 0)
 
 
 def _probabilities(plan: AuditPlan, done: MutableMapping[Step, object]) -> np.ndarray:

@@ -35,7 +35,7 @@ LINK = PageLink(PAGE, ("at_",), marker="at_data")
 UPLOAD, PREDICTIONS = "upload", "predictions"
 MODELS = {**{m: f"{m} (shipped, trained on Adult)" for m in TABLE_MODELS},
           UPLOAD: "my ONNX model (upload)", PREDICTIONS: "a column of my table holds the decisions"}
-DATA = {**TABLES, UPLOAD: "my CSV table (upload)"}
+DATA = {**TABLES, UPLOAD: "my table (CSV or Parquet upload)"}
 _FOR = "_at_for"  # the table the label / protected / types widgets were last set for
 _JOB = "_at_job"  # (settings, _Job): this visitor's last audit, session only
 _ASKED = "_at_asked"  # the Run button's click (or a link's audit=1), recorded for this run
@@ -147,13 +147,14 @@ def write_link(table: TableChoice, model: ModelChoice, request: AuditRequest, sh
 
 # --- the pickers -------------------------------------------------------------------------------------------------
 def data_picker() -> tuple[str, tuple[str, bytes] | None]:
-    """The table: a shipped one's name, or ("upload", (file name, bytes)) once a CSV is uploaded."""
+    """The table: a shipped one's name, or ("upload", (file name, bytes)) once a CSV or Parquet file is uploaded."""
     st.session_state.setdefault("at_data", "adult")
     name = st.selectbox("Data", list(DATA), format_func=DATA.get, key="at_data",
                         help="A shipped table's test split (the rows its models were not fitted on), or your own CSV.")
     if name != UPLOAD:
         return name, None
-    file = st.file_uploader("Your table (CSV, UTF-8, first line names the columns)", type=["csv", "txt"],
+    file = st.file_uploader("Your table (CSV, UTF-8, first line names the columns; or Parquet, flat columns)",
+                            type=["csv", "txt", "parquet"],
                             key="audit_model_csv", max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     st.caption("It stays in your session, in memory: never written to disk, never in a link, gone when you leave.")
     return name, None if file is None else (file.name, file.getvalue())
@@ -351,8 +352,9 @@ def cf_tab(view: AuditView) -> None:
                    "wrong graph gives wrong counterfactuals.")
 
 
-def row_tab(view: AuditView, row: Callable[[int], RowView]) -> None:
-    """One audited row: its decision, and a link into the Table lab to change its values by hand."""
+def row_tab(view: AuditView, row: Callable[[int], RowView]) -> RowView:
+    """One audited row: its decision, and a link into the Table lab to change its values by hand; returns it (the
+    page draws its recourse below: explorer/ui/audit_table_recourse.py)."""
     n = st.number_input(f"Row (0–{len(view.rows) - 1})", min_value=0, max_value=len(view.rows) - 1, step=1,
                         key="at_row")
     shown = row(int(n))
@@ -366,19 +368,21 @@ def row_tab(view: AuditView, row: Callable[[int], RowView]) -> None:
                     "follows.")
     else:
         st.caption("The Table lab opens the shipped Adult rows only: an upload or another table has no link there.")
-    st.caption("Causal recourse (the cheapest change of actionable columns that flips this decision) is not built "
-               "yet.")
-    st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
+    with st.expander("This row's values"):
+        st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
+    return shown
 
 
 def report_tab(view: AuditView) -> None:
     """The downloads: the HTML report to hand on, the JSON report, every row's prediction."""
     st.markdown("The report holds the data summary, the reading, every group's rates with intervals and a chart, "
-                "the fairness measures, counterfactual fairness and the limitations, in one HTML file that opens "
-                "offline.")
-    left, middle, right = st.columns(3)
+                "the fairness measures, counterfactual fairness (with the causal graph it followed) and the "
+                "limitations, in one HTML file that opens offline, or the same as a PDF.")
+    pdf, left, middle, right = st.columns(4)
+    pdf.download_button("Download the report (PDF)", view.pdf, file_name="audit_report.pdf", mime="application/pdf",
+                        key="audit_model_pdf", icon=":material/download:", type="primary")
     left.download_button("Download the report (HTML)", view.html, file_name="audit_report.html", mime="text/html",
-                         key="audit_model_html", icon=":material/download:", type="primary")
+                         key="audit_model_html", icon=":material/download:")
     middle.download_button("Download the report (JSON)", view.json, file_name="audit_report.json",
                            mime="application/json", key="audit_model_json", icon=":material/download:")
     right.download_button("Download every row's prediction (CSV)", view.rows_csv, file_name="audit_rows.csv",

@@ -216,10 +216,11 @@ class RecourseSearch:
         scorer = self.prepare(obs, held, classifier, target, config)
         i, share, scored = cheapest(cands, scorer.score, config.min_share)
         if i < 0:
+            # the baseline scores one row per candidate, not draws
+            how = f" in at least {config.min_share:.0%} of the draws" if self.name == "causal" else ""
             return result(False, f"no change of at most {config.max_changes} of {', '.join(config.actionable)} gives "
-                                 f"the wanted decision in at least {config.min_share:.0%} of the draws ({scored} "
-                                 "candidates tried" + (", list cut at max_candidates" if cut else "") + ")",
-                          evaluated=scored)
+                                 f"the wanted decision{how} ({scored} candidates tried"
+                                 + (", list cut at max_candidates" if cut else "") + ")", evaluated=scored)
         best, more = refine(self.scm, cands.take(slice(i, i + 1)), obs, config, self.scales, scorer.score)
         row, p_after, share = scorer.answer(best)
         do = {c: (plain(self.scm, c, v[0]) if self.scm.columns[c].discrete else float(v[0]))  # exact: re-runnable

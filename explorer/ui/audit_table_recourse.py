@@ -1,0 +1,98 @@
+"""The "One row" tab's recourse: the controls drawn from `RecourseConfig`'s spec, the "Find recourse" button, and
+both answers side by side. The page makes the call (`explorer.services.audit_table_recourse.RecourseService.find`).
+
+Widget keys: `at_rc_<name>` for each control of the spec (`at_rc_act_education`, `at_rc_cost_education`,
+`at_rc_max_changes`...), the button `audit_model_recourse`. The answer is kept in the session for the row and the
+controls it was found for, so moving another widget does not lose it, and a change of row or control hides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+
+import streamlit as st
+
+from explorer.services.audit_table_recourse import EXPLAIN, METHODS, RecourseRow
+from explorer.types import VarSpec
+from explorer.ui.audit_table import plain
+
+_KEPT = "_at_recourse"  # ((audit, row, controls), RecourseRow): the last answer, session only
+_ASKED = "_at_recourse_asked"  # the button's click, recorded by its callback (a rerun in between keeps it)
+SHOWN_SETTINGS = ("max_changes", "min_share", "draws")  # threshold is the audit's; the seed stays at its default
+
+
+def controls(spec: Mapping[str, VarSpec]) -> dict[str, float]:
+    """Ticks and cost weights per column, and the search's settings, in an expander; their values by spec name."""
+    values = {name: s.default for name, s in spec.items() if name not in SHOWN_SETTINGS}
+    columns = [name[4:] for name in spec if name.startswith("act_")]
+    with st.expander("What may change, and what it costs"):
+        st.caption("Sex, race and native country are never offered (who a person is); age only upward, off by "
+                   "default (waiting is not an action); marital status and relationship off by default (telling "
+                   "someone to marry or divorce is no acceptable recourse). Untick every column to see the search "
+                   "refuse.")
+        for col in columns:
+            act, cost = spec[f"act_{col}"], spec[f"cost_{col}"]
+            left, right = st.columns([2, 1], vertical_alignment="bottom")
+            values[act.name] = float(left.checkbox(act.label, value=bool(act.default), key=f"at_rc_{act.name}"))
+            values[cost.name] = right.number_input(cost.label, min_value=cost.low, max_value=cost.high,
+                                                   value=cost.default, step=cost.step, key=f"at_rc_{cost.name}")
+        for col, name in zip(st.columns(len(SHOWN_SETTINGS)), SHOWN_SETTINGS):
+            s = spec[name]
+            whole = float(s.step).is_integer()
+            values[name] = col.number_input(s.label, min_value=int(s.low) if whole else s.low,
+                                            max_value=int(s.high) if whole else s.high,
+                                            value=int(s.default) if whole else s.default,
+                                            step=int(s.step) if whole else s.step, key=f"at_rc_{name}")
+    return values
+
+
+def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str, VarSpec],
+                     find: Callable[[dict[str, float]], RecourseRow]) -> None:
+    """For a rejected row: the controls, the button, and the last answer found for this audit (`audit`: what
+    identifies it, e.g. its settings), this row and these controls."""
+    st.markdown("#### Recourse: what would this person have to change?")
+    if not rejected:
+        st.caption("The model already gives this row the positive decision: recourse is for rejected rows.")
+        return
+    if not spec:
+        st.caption("Recourse needs the census world, which is not available on this server (docs/census.md).")
+        return
+    values = controls(spec)
+    key = (audit, n, tuple(sorted(values.items())))  # another audit, row or control: the answer kept is not shown
+    clicked = st.button("Find recourse", key="audit_model_recourse", icon=":material/route:",
+                        on_click=st.session_state.__setitem__, args=(_ASKED, True))  # as the audit's Run button
+    if st.session_state.pop(_ASKED, False) or clicked:
+        st.session_state[_KEPT] = (key, find(values))  # the search: ~0.1 s each, on this visitor's thread
+    kept = st.session_state.get(_KEPT)
+    if kept is None or kept[0] != key:
+        st.caption("Press **Find recourse** to search both ways for this row with these settings.")
+        return
+    show(kept[1])
+
+
+def show(found: RecourseRow) -> None:
+    """Both answers side by side: success, cost, probability before and after, time, the changes."""
+    if found.note:
+        st.warning(plain(found.note), icon=":material/info:")
+        return
+    for col, (method, title) in zip(st.columns(2), METHODS):
+        a = found.answers[method]
+        with col:
+            st.markdown(f"**{title}**")
+            if not a["found"]:
+                st.warning(plain(f"No answer: {a['note']}"), icon=":material/block:")
+                st.caption(f"{a['seconds']:.2f} s")
+                continue
+            verdict = ""
+            if a.get("inconsistent") is not None:  # the baseline's answer, checked against the graph
+                verdict = "  \n" + ("**Inconsistent with the graph**" if a["inconsistent"]
+                                     else "Consistent with the graph")
+            # the causal answer holds in a share of posterior draws; the baseline's on its one row, and its own do()
+            # run through the world flips in `causal_share` of the draws
+            held = (f"flip in {a['flip_share']:.0%} of the draws" if method == "causal" else
+                    f"through the world: flip in {a['causal_share']:.0%} of the draws")
+            st.markdown(f"Found, cost **{a['cost']:.2f}**: probability {a['p_before']:.2f} → **{a['p_after']:.2f}** "
+                        f"({held}), {a['seconds']:.2f} s{verdict}")
+            st.dataframe(found.changes[method], hide_index=True)
+            st.caption(plain(found.sentences[method]))
+    st.caption(EXPLAIN)
