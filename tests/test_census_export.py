@@ -77,3 +77,12 @@ def test_a_bad_cut_is_one_error_line_and_writes_nothing(tmp_path, capsys, cut, m
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1 and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_world_is_the_default_and_gives_the_same_bytes(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(["export", "census", "--cut", "sex:income", "--n", "300", "--seed", "1", "--out", str(a)]) == 0
+    assert main(["export", "census", "--model", "world", "--cut", "sex:income", "--n", "300", "--seed", "1",
+                 "--out", str(b)]) == 0
+    assert a.read_bytes() == b.read_bytes()
+    assert (tmp_path / "a.card.json").read_bytes() == (tmp_path / "b.card.json").read_bytes()

@@ -17,7 +17,8 @@ continuous one within 0.25 SD); the ceiling under `ceiling.`, the baselines unde
 
 When the learned model `pretrained/census-vae-world` exists (or `model_folder` is given), its own keys are added
 at the top level on the same rows: `recon.*`, `gt_cf.*`, `graph.shd`, `effectiveness.*` and `floors`
-(explorer/evaluate/census_model.py). `debias.*` (issue 20, section 4) is to come.
+(explorer/evaluate/census_model.py), and `debias.*` (issue 20, section 4: the model's de-biased exports against
+the world's, and classifiers trained on them; explorer/evaluate/census_debias_eval.py) with its floors.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Mapping
 
 import numpy as np
 
+from explorer.evaluate.census_debias_eval import DEBIAS_N, debias_floors, evaluate_debias
 from explorer.evaluate.census_model import floors, score_model
 from explorer.models.table_vae import load_table_vae
 from explorer.paths import PRETRAINED
@@ -38,6 +40,7 @@ DRAWS = 50  # posterior draws of the ceiling
 TOLERANCE_SD = 0.25  # a continuous value within this many SDs is "right" for all_correct
 N_MAX = 10_000
 MODEL_FOLDER = PRETRAINED / "census-vae-world"
+ADULT_FOLDER = PRETRAINED / "census-vae-adult"  # its de-biased real rows train one more classifier, when present
 
 
 def interventions(world: TableSCM, obs: Mapping[str, np.ndarray]) -> dict[str, dict[str, object]]:
@@ -84,9 +87,10 @@ def score(world: TableSCM, guess: Mapping[str, np.ndarray], truth: Mapping[str, 
 
 
 def evaluate_census(n: int = 2000, seed: int = 0, draws: int = DRAWS, world: TableSCM | None = None,
-                    model_folder: Path | None = None) -> dict:
+                    model_folder: Path | None = None, debias_n: int = DEBIAS_N) -> dict:
     """The ceiling and both baselines on `n` world rows of `seed` (nested dict, JSON-ready), and the learned
-    model's keys when `model_folder` (default: pretrained/census-vae-world, if present) holds one."""
+    model's keys when `model_folder` (default: pretrained/census-vae-world, if present) holds one, with its
+    de-biased exports of `debias_n` rows (0: none)."""
     if not 1 <= n <= N_MAX:
         raise ValueError(f"--n must be from 1 to {N_MAX:,}, got {n}")
     if world is None:
@@ -119,6 +123,10 @@ def evaluate_census(n: int = 2000, seed: int = 0, draws: int = DRAWS, world: Tab
         model = load_table_vae(Path(folder))
         result.update(score_model(model, world, obs, noise, interventions(world, obs), sd, score))
         result["floors"] = floors(result)
+        if debias_n:
+            adult = load_table_vae(ADULT_FOLDER, "cpu") if ADULT_FOLDER.exists() else None
+            result["debias"] = evaluate_debias(model, world, debias_n, seed, adult)
+            result["floors"].update(debias_floors(result["debias"]))
         result["setup"]["model"] = {"folder": str(folder), "name": model.name, "graph_mode": model.card.get("graph_mode"),
                                     "seconds": round(time.time() - start, 2)}
     return result

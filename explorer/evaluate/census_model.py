@@ -12,7 +12,8 @@ baselines (explorer/evaluate/census.py), the model `pretrained/census-vae-world`
   value (the row itself always holds the asked value; this checks the concept the children were computed from);
 - `floors`: issue 20's floors, each with its value and whether it is met.
 
-Printed as Markdown for docs/census.md by `python -m explorer.evaluate.census_model RESULT.json`.
+Printed as Markdown for docs/census.md by `python -m explorer.evaluate.census_model RESULT.json`, with the
+`debias.*` tables (explorer/evaluate/census_debias_eval.py) when the result has them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Callable, Mapping
 import numpy as np
 import torch
 
+from explorer.evaluate.census_debias_eval import debias_markdown
 from explorer.models.table_vae import TableVAEModel, shd
 from explorer.scm.table_scm import TableSCM
 
@@ -128,4 +130,7 @@ def model_markdown(result: dict) -> str:
 
 if __name__ == "__main__":
     with open(sys.argv[1]) as fh:
-        print(model_markdown(json.load(fh)))
+        result = json.load(fh)
+    print(model_markdown(result))
+    if "debias" in result:
+        print(debias_markdown(result["debias"]))
