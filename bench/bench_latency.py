@@ -40,12 +40,13 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def _moves(page, caption: str, slider: str, n: int, key: str = "ArrowRight") -> list[dict]:
-    """n presses of `key` on `slider`, each timed until the picture captioned `caption` changes."""
+def _moves(page, caption: str, slider: str, n: int, key: str = "ArrowRight", arm: str = ARM_JS) -> list[dict]:
+    """n presses of `key` on `slider`, each timed until `arm`'s promise resolves (by default: until the picture
+    captioned `caption` changes)."""
     page.locator(f"{slider} input[type=range]").focus()
     out = []
     for _ in range(n):
-        page.evaluate(ARM_JS, caption)
+        page.evaluate(arm, caption)
         page.keyboard.press(key)
         out.append(page.evaluate("() => window.__latency"))
         page.wait_for_function(IDLE_JS, timeout=60_000)
@@ -54,7 +55,9 @@ def _moves(page, caption: str, slider: str, n: int, key: str = "ArrowRight") -> 
 
 
 def browser_run(app: str, path: str, caption: str, slider: str, moves: int, warmup: int,
-                 key: str = "ArrowRight") -> list[dict]:
+                 key: str = "ArrowRight", arm: str = ARM_JS, ready: str | None = None) -> list[dict]:
+    """`moves` timed presses on `app` at `path` after `warmup` untimed ones; `ready` is the selector the page has
+    once drawn (default: the picture captioned `caption`)."""
     from playwright.sync_api import sync_playwright
 
     proc, url = start(app)
@@ -62,15 +65,16 @@ def browser_run(app: str, path: str, caption: str, slider: str, moves: int, warm
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            drawn = ready or f"[data-testid=stImage]:has-text('{caption}') img"
             page.goto(url + path)
-            page.wait_for_selector(f"[data-testid=stImage]:has-text('{caption}') img", timeout=300_000)
+            page.wait_for_selector(drawn, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
-            _moves(page, caption, slider, warmup, key)
+            _moves(page, caption, slider, warmup, key, arm)
             # measured moves start from the link again, so they visit the same values as the model-only row
             page.goto(url + path)
-            page.wait_for_selector(f"[data-testid=stImage]:has-text('{caption}') img", timeout=300_000)
+            page.wait_for_selector(drawn, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
-            samples = _moves(page, caption, slider, moves, key)
+            samples = _moves(page, caption, slider, moves, key, arm)
             browser.close()
     finally:
         stop(proc)

@@ -118,7 +118,7 @@ class TableSCM:
         return {node: out[node] for node in self.columns}
 
     def counterfactual_draws(self, obs: Mapping[str, np.ndarray], do: Do | None = None, graph: Dag | None = None,
-                             draws: int = 100, seed: int = 0) -> dict[str, np.ndarray]:
+                             draws: int = 100, seed: int = 0, noise: Noise | None = None) -> dict[str, np.ndarray]:
         """The counterfactual of observed rows, under `draws` draws of their noise's posterior: (draws, n) each.
 
         This is the ceiling of any counterfactual model that sees only the row: the world's TRUE mechanisms
@@ -126,12 +126,20 @@ class TableSCM:
         same in every draw (additive noise is identified); a categorical column's draws spread over the
         categories its posterior allows. `best_guess` reduces the draws to one row.
         """
-        obs = self._encode_rows(obs)
         n = len(next(iter(obs.values())))
-        tiled = {k: np.tile(v, draws) for k, v in obs.items()}  # row i of draw d at d * n + i
+        noise = self.posterior(obs, draws, seed) if noise is None else noise  # `noise`: this posterior, kept
         do_tiled = {k: np.tile(v, draws) for k, v in self.encode_do(do or {}, n).items()}
-        cf = self.counterfactual(self.abduct(tiled, seed=seed), do_tiled, graph)
+        cf = self.counterfactual(noise, do_tiled, graph)
         return {k: v.reshape(draws, n) for k, v in cf.items()}
+
+    def posterior(self, obs: Mapping[str, np.ndarray], draws: int = 100, seed: int = 0) -> Noise:
+        """`draws` draws of the noise's posterior given observed rows, row i of draw d at d * n + i.
+
+        What `counterfactual_draws` abducts; it depends on the rows alone, not on do() or the graph, so a caller
+        asking many what-ifs of one row (the Table lab's slider) abducts once and keeps it.
+        """
+        obs = self._encode_rows(obs)
+        return self.abduct({k: np.tile(v, draws) for k, v in obs.items()}, seed=seed)
 
     def best_guess(self, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """(draws, n) per column -> (n,): the most probable category (the best accuracy a guess can expect),

@@ -37,6 +37,7 @@ from explorer.scm.table_scm import TableSCM
 SOURCES = {"adult": "a real person (Adult test split)", "world": "a person of the census world"}
 WORLD_ROWS = 10_000  # rows of the world's sample per seed offered on the page
 SEED_MAX = 2 ** 31 - 1
+POSTERIORS_KEPT = 256  # persons whose noise posterior is kept (~90 kB each)
 DRAWS = 200  # posterior draws behind the ceiling: the best guess's share is known to about +-3.5 %
 SHOWN_DECIMALS = 1  # a continuous cell "changed" when it differs at the page's precision (one decimal)
 LEARNED_FOLDERS = {"world": "census-vae-world", "adult": "census-vae-adult"}
@@ -129,6 +130,7 @@ class TableLabService:
         pretrained = PRETRAINED if pretrained is None else pretrained
         self.world: TableSCM
         self.world, _ = load_census_world(pretrained / "census_world")
+        self._posteriors: dict[tuple[str, int, int], dict[str, np.ndarray]] = {}  # see _posterior; model thread only
         table = read_adult()
         frame = table.rows("test", complete=True, columns=CENSUS_COLUMNS)
         self.adult = to_values(frame, self.world.columns)
@@ -232,7 +234,8 @@ class TableLabService:
         true_cf = None
         if noise is not None:  # the row's own noise: the TRUE counterfactual
             true_cf = one(self.world.counterfactual({c: v[i:i + 1] for c, v in noise.items()}, do_codes, world_graph))
-        draws = self.world.counterfactual_draws(obs, do_codes, world_graph, DRAWS, seed=0)  # (DRAWS, 1) each
+        draws = self.world.counterfactual_draws(obs, do_codes, world_graph, DRAWS, seed=0,
+                                                noise=self._posterior(source, seed, i, obs))  # (DRAWS, 1) each
         ceiling = one(self.world.best_guess(draws))
         agreement = {c: float(np.mean(d[:, 0] == ceiling[c])) for c, d in draws.items() if self.columns[c].discrete}
         learned, notes = self._learned(source, obs, do_codes, cut, new)
@@ -253,6 +256,16 @@ class TableLabService:
             learned=learned, model=model, changed=self.changed(factual, cf),
             changed_true=self.changed(factual, true_cf) if true_cf is not None else [],
             changed_ceiling=self.changed(factual, ceiling), cut=cut, added=new, notes=notes)
+
+    def _posterior(self, source: str, seed: int, i: int, obs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The person's noise posterior (DRAWS draws), abducted once per person and kept (bounded): a slider
+        move changes do(), not the person, and abduction was a third of a what-if's time."""
+        key = (source, int(seed) if source == "world" else 0, i)
+        if key not in self._posteriors:
+            if len(self._posteriors) >= POSTERIORS_KEPT:
+                self._posteriors.pop(next(iter(self._posteriors)))  # the oldest
+            self._posteriors[key] = self.world.posterior(obs, DRAWS, seed=0)
+        return self._posteriors[key]
 
     def _learned(self, source: str, obs: dict[str, np.ndarray], do: dict[str, float | int], cut: list[Arrow],
                  added: list[Arrow]) -> tuple[dict[str, float | int] | None, list[str]]:
