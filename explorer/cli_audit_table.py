@@ -2,8 +2,10 @@
 
 `audit-table` audits a model (an ONNX file or a shipped one) or a predictions column on a CSV, a Parquet file or a
 shipped table. Every bad input is one `error:` line and exit status 2, before anything is written: values are checked
-while parsing (explorer/cli_checks.py), columns and the model's inputs before the first chunk is scored, and
-the outputs are written whole after the audit (`save`).
+while parsing (explorer/cli_checks.py), columns, the model's inputs and `--map` before the first chunk is scored,
+and the outputs are written whole after the audit (`save`). `--map column=name` maps a column to a model input or a
+census world variable (or both) before matching by name; a label with more than two values audits a model one class
+against the rest (docs/audit-table.md).
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--recourse", type=count(0, 100_000), default=0, metavar="N",
                     help="also causal recourse (and the non-causal baseline) for the first N rejected rows, through "
                          "the census world (0: off; docs/audit-table.md)")
+    at.add_argument("--map", type=column_pairs, action="append", default=[], metavar="COLUMN=NAME",
+                    help="your column COLUMN is what the model's input NAME, or the census world's variable NAME, "
+                         "stands for (repeatable or comma-separated: --map gender=sex,Marital=marital_status); "
+                         "before matching by name (docs/audit-table.md)")
+    at.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="where the chunks run: this process (default) or Ray (docs/audit-table.md)")
+    at.add_argument("--address", metavar="HOST:PORT", help="with --engine ray: a Ray cluster's head (default: a "
+                                                              "local Ray on this machine's CPUs)")
     at.add_argument("--json", type=output_file, required=True, help="write the report here (JSON)")
     at.add_argument("--rows", type=output_file, help="also write every row's label and prediction here (CSV)")
     at.add_argument("--markdown", type=output_file, help="also write the report here (Markdown)")
@@ -58,6 +68,42 @@ def report_file(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} ends in {suffix or 'no suffix'!r}: the report is HTML or PDF; "
                                          "use .html or .pdf")
     return output_file(text)
+
+
+def column_pairs(text: str) -> list[tuple[str, str]]:
+    """--map: "column=name[,column=name...]" as pairs (checked while parsing, so a malformed one writes nothing)."""
+    pairs = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        column, eq, name = (x.strip() for x in part.partition("="))
+        if not (eq and column and name):
+            raise argparse.ArgumentTypeError(f"{part!r} is not COLUMN=NAME; write e.g. --map gender=sex")
+        pairs.append((column, name))
+    if not pairs:
+        raise argparse.ArgumentTypeError("--map names nothing; write e.g. --map gender=sex")
+    return pairs
+
+
+def split_map(pairs: list[tuple[str, str]], columns: list[str], inputs: list[str]) -> tuple[dict, dict]:
+    """--map's pairs as ({column: model input}, {column: census variable}); a NAME that is both goes to both.
+    ValueError (one line) for an unknown column or name, or a column mapped twice to the same kind of name."""
+    from explorer.scm.census import CENSUS_COLUMNS
+
+    to_input: dict[str, str] = {}
+    to_var: dict[str, str] = {}
+    for column, name in pairs:
+        if column not in columns:
+            raise ValueError(f"--map {column}={name}: the table has no column {column!r} (its columns: "
+                             f"{', '.join(columns)})")
+        if name not in inputs and name not in CENSUS_COLUMNS:
+            raise ValueError(f"--map {column}={name}: {name!r} is neither an input of the model "
+                             f"({', '.join(inputs) or 'no model'}) nor a variable of the census world "
+                             f"({', '.join(CENSUS_COLUMNS)})")
+        for kept, known in ((to_input, inputs), (to_var, CENSUS_COLUMNS)):
+            if name in known:
+                if kept.get(column, name) != name:
+                    raise ValueError(f"--map maps the column {column!r} twice ({kept[column]} and {name}); map it once")
+                kept[column] = name
+    return to_input, to_var
 
 
 def train_adult_models_command(args: argparse.Namespace) -> int:
@@ -83,9 +129,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from explorer.checkpoints import CheckpointError
-    from explorer.data.table_csv import read_table_csv, read_table_parquet
-    from explorer.data.tables import read_table
-    from explorer.evaluate.audit_table import AuditTableConfig, audit_table, check_columns, predictions_column, prepare
+    from explorer.evaluate.audit_table import AuditTableConfig, audit_multiclass, audit_table, is_multiclass
     from explorer.evaluate.audit_table_report import to_markdown
     from explorer.metrics.group_fairness import BootstrapConfig
 
@@ -93,43 +137,49 @@ def audit_table_command(args: argparse.Namespace) -> int:
     if not protected:
         return _fail("--protected names no column; pass e.g. --protected sex,race")
     try:
-        if args.csv or args.parquet:
-            path = args.csv or args.parquet
-            frame = read_table_csv(path) if args.csv else read_table_parquet(path)
-            source, label = path, args.label
-        else:
-            table = read_table(args.table)
-            frame = table.rows("test", complete=True).reset_index(drop=True)
-            source, label = f"the {args.table} table's test split (complete rows)", args.label or table.target
+        frame, source, label = _table(args)
     except ValueError as err:
         return _fail(f"{args.csv or args.parquet or args.table}: {err}")
     if label is None:
         return _fail("--label is required with --csv or --parquet; name the column of true outcomes")
     cfg = AuditTableConfig(label=label, protected=protected, positive=args.positive, threshold=args.threshold,
                            chunk_rows=args.chunk_rows, boot=BootstrapConfig(args.n_boot, args.seed))
-    predict, given, about, card = None, None, {"source": source}, None
+    about = {"source": source}
+    multiclass = not args.predictions and is_multiclass(frame, label)
     try:
-        prepared = prepare(frame, cfg)  # label and groups checked before a model is loaded
-        if args.predictions:
-            check_columns(frame, [args.predictions], "predictions")
-            given = predictions_column(frame[args.predictions], frame[label], prepared.positive)
-            about["predictions"] = f"the column {args.predictions} (group metrics only; no model)"
-        else:
-            model, about["predictions"], card = _model(args)
-            model.columns(list(frame.columns))  # every input matched to a column before a row is scored
-            predict = model.predict_proba
-    except (ValueError, CheckpointError) as err:
+        prepared, model, given, card, world_map = _decisions(args, frame, cfg, about, multiclass)
+    except (ValueError, CheckpointError) as err:  # CheckpointError: a shipped model's files, and their rebuild
         return _fail(f"{args.model + ': ' if args.model else ''}{err}")
+    predict = None if model is None else model.predict_proba
+    if problem := _engine_problem(args, multiclass, about):
+        return _fail(problem)
+    failure = None
     with tqdm(total=len(frame), unit="row", desc="auditing", file=sys.stderr) as bar:
         try:
-            report, rows = audit_table(frame, cfg, predict, given, about,
-                                       progress=lambda done, total: bar.update(done - bar.n), prepared=prepared)
-        except ValueError as err:
-            return _fail(str(err))
-    if args.cf:
-        _cf(args, report, rows, frame, predict, protected)
-    if args.recourse:
-        _recourse(args, report, rows, frame, predict)
+            if args.engine == "ray":  # chunks (and --cf's per-row work) as Ray tasks; the numbers are the same
+                from explorer.evaluate.audit_table_ray import audit_table_ray
+
+                report, rows = audit_table_ray(frame, cfg, args.shipped or Path(args.model), address=args.address,
+                                               cf=protected if args.cf else (), cf_draws=args.cf_draws,
+                                               cf_seed=args.seed, column_map=world_map, about=about,
+                                               progress=lambda done, total: bar.update(done - bar.n),
+                                               prepared=prepared)
+            elif multiclass:
+                report, rows = audit_multiclass(frame, cfg, model.predict_labels, about,
+                                                progress=lambda done, total: bar.update(done - bar.n))
+            else:
+                report, rows = audit_table(frame, cfg, predict, given, about,
+                                           progress=lambda done, total: bar.update(done - bar.n), prepared=prepared)
+        except (ValueError, CheckpointError) as err:
+            failure = str(err)
+    if failure:  # said after the bar is closed, so the message is a line of its own
+        return _fail(failure)
+    if multiclass and (args.cf or args.recourse):
+        print(f"note: {report['multiclass']['note']}", file=sys.stderr)  # binary only: said, the rest written
+    elif args.cf and args.engine == "local":  # on Ray, --cf ran with the chunks
+        _cf(args, report, rows, frame, predict, protected, world_map)
+    if args.recourse and not multiclass:
+        _recourse(args, report, rows, frame, predict, world_map)
     text = to_markdown(report)
     # every output made before the first is written (a report that fails to build leaves no JSON behind), then
     # each written whole (save: a temporary file renamed over the target)
@@ -143,7 +193,64 @@ def audit_table_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected: tuple[str, ...]) -> None:
+def _engine_problem(args: argparse.Namespace, multiclass: bool, about: dict) -> str | None:
+    """What --engine/--address cannot do with the other options, in one line, or None."""
+    if args.address and args.engine != "ray":
+        return "--address names a Ray cluster: add --engine ray, or leave --address out"
+    if args.engine != "ray":
+        return None
+    if args.predictions:
+        return "--engine ray sends a model to the cluster; with --predictions there is none: leave --engine out"
+    if multiclass:
+        return "--engine ray audits binary labels; a multiclass audit runs in this process: leave --engine out"
+    if about.get("model_inputs", {}).get("by_map"):
+        return "--engine ray matches the model's inputs to columns by name; rename the columns instead of --map"
+    return None
+
+
+def _table(args: argparse.Namespace):
+    """(rows, how the report names them, the label column or None); ValueError when the file cannot be read."""
+    from explorer.data.table_csv import read_table_csv, read_table_parquet
+    from explorer.data.tables import read_table
+
+    if args.csv or args.parquet:
+        path = args.csv or args.parquet
+        return (read_table_csv(path) if args.csv else read_table_parquet(path)), path, args.label
+    table = read_table(args.table)
+    return (table.rows("test", complete=True).reset_index(drop=True),
+            f"the {args.table} table's test split (complete rows)", args.label or table.target)
+
+
+def _decisions(args: argparse.Namespace, frame, cfg, about: dict, multiclass: bool):
+    """Every check before a row is scored: label and groups (before a model is loaded), the model and its inputs
+    (`--map column=input` first), the predictions column, the map to the census world's variables. Returns
+    (prepared or None, the model or None, a predictions column's values or None, card metrics, {column: variable});
+    ValueError (one line) on the first problem."""
+    from explorer.evaluate.audit_table import check_columns, predictions_column, prepare
+    from explorer.metrics.cf_fairness import match_variables
+    from explorer.scm.census import CENSUS_COLUMNS
+
+    pairs, columns = [p for group in args.map for p in group], list(map(str, frame.columns))
+    prepared = None if multiclass else prepare(frame, cfg)
+    model, given, card = None, None, None
+    if args.predictions:
+        check_columns(frame, [args.predictions], "predictions")
+        _, world_map = split_map(pairs, columns, [])
+        given = predictions_column(frame[args.predictions], frame[cfg.label], prepared.positive)
+        about["predictions"] = f"the column {args.predictions} (group metrics only; no model)"
+    else:
+        model, about["predictions"], card = _model(args)
+        input_map, world_map = split_map(pairs, columns, list(model.inputs))
+        model = model.with_inputs(input_map)
+        used = model.columns(columns)  # every input matched to a column before a row is scored
+        about["model_inputs"] = {"by_name": {i: c for i, c in used.items() if c not in input_map},
+                                 "by_map": {i: c for i, c in used.items() if c in input_map}}
+    match_variables(CENSUS_COLUMNS, columns, world_map)  # a bad --map refused before anything runs
+    return prepared, model, given, card, world_map
+
+
+def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected: tuple[str, ...],
+        world_map: dict[str, str]) -> None:
     """--cf: counterfactual fairness through the census world; a one-line note in the report when it cannot run."""
     from explorer.checkpoints import CheckpointError
     from explorer.evaluate.audit_table import add_cf_fairness
@@ -158,7 +265,8 @@ def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected:
     except CheckpointError as err:
         report["cf_fairness"] = {"note": f"counterfactual fairness is missing: {' '.join(str(err).split())}"}
         return
-    add_cf_fairness(report, rows, frame, predict, scm, protected, draws=args.cf_draws, seed=args.seed)
+    add_cf_fairness(report, rows, frame, predict, scm, protected, draws=args.cf_draws, seed=args.seed,
+                    column_map=world_map)
 
 
 def _report(path: str, report: dict, card: dict | None) -> str | bytes:
@@ -172,9 +280,10 @@ def _report(path: str, report: dict, card: dict | None) -> str | bytes:
     return to_html(report, card)
 
 
-def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict) -> None:
+def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict, world_map: dict[str, str]) -> None:
     """--recourse N: both recourse searches on the first N rejected rows; a one-line note when they cannot run."""
     from explorer.checkpoints import CheckpointError
+    from explorer.evaluate.audit_table import world_view
     from explorer.evaluate.audit_table_recourse import add_recourse
     from explorer.scm.census import load_census_world
 
@@ -183,7 +292,10 @@ def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict) -> N
     except CheckpointError as err:
         report["recourse"] = {"note": f"recourse is missing: {' '.join(str(err).split())}"}
     else:
-        add_recourse(report, rows, frame, predict, scm, args.recourse)
+        world = world_view(frame, predict, scm, world_map)  # the world's names; the model still reads the table's
+        add_recourse(report, rows, world.frame, world.predict, scm, args.recourse)
+        if "causal" in report["recourse"]:
+            report["recourse"]["matching"] = world.matching
     if "note" in report["recourse"] and "causal" not in report["recourse"]:
         print(f"note: {report['recourse']['note']}", file=sys.stderr)  # the one line saying why
 

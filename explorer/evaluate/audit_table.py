@@ -113,13 +113,18 @@ def prepare(frame: pd.DataFrame, config: AuditTableConfig) -> Prepared:
         raise ValueError(f"label column {config.label!r} is empty in {int(label.isna().sum())} row(s); drop or fill "
                          "those rows")
     positive = positive_value(label, config.positive)
+    return Prepared((label.astype(str) == positive).to_numpy(np.int64), positive, protected_groups(frame, config))
+
+
+def protected_groups(frame: pd.DataFrame, config: AuditTableConfig) -> pd.DataFrame:
+    """The protected columns as text, an empty cell the group MISSING; ValueError for a column with one group."""
     groups = frame[list(config.protected)].astype(object).where(frame[list(config.protected)].notna(), MISSING)
     groups = groups.astype(str)
     for col in config.protected:
         if groups[col].nunique() < 2:
             raise ValueError(f"protected column {col!r} has one group only ({groups[col].iloc[0]!r}); an audit compares "
                              "two or more groups")
-    return Prepared((label.astype(str) == positive).to_numpy(np.int64), positive, groups)
+    return groups
 
 
 def predictions_column(col: pd.Series, label: pd.Series, positive: str) -> np.ndarray:
@@ -204,30 +209,71 @@ def audit_table(frame: pd.DataFrame, config: AuditTableConfig, predict: Predict 
     return report, rows
 
 
+@dataclass(frozen=True)
+class WorldView:
+    """The audited rows as the causal model reads them: every matched column renamed to its variable (a column the
+    map displaced, whose name would match a variable, renamed out of the way), and the model asked on the table's own
+    names. `names`: {view name: table column}; `matching`: what the report says of how columns were matched."""
+
+    frame: pd.DataFrame
+    predict: Predict | None
+    names: dict[str, str]
+    matching: dict
+
+
+def world_view(frame: pd.DataFrame, predict: Predict | None, scm: TableSCM,
+               column_map: dict[str, str] | None = None) -> WorldView:
+    """`frame` renamed for `scm` (module `explorer.metrics.cf_fairness`, `match_variables`; ValueError on a bad map)."""
+    from explorer.metrics.cf_fairness import match_variables
+    from explorer.models.table_onnx import column_key
+
+    matched = match_variables(scm.variables, list(frame.columns), column_map)
+    rename = {col: var for var, (col, _) in matched.items()}
+    keys = {column_key(v) for v in scm.variables}
+    rename |= {str(c): f"{c} (not mapped)" for c in frame.columns if str(c) not in rename and column_key(str(c)) in keys}
+    back = {new: old for old, new in rename.items()}
+    view = frame.rename(columns=rename)
+    ask = None if predict is None else (lambda rows: predict(rows.rename(columns=back)))
+    matching = {"by_name": {c: v for v, (c, how) in matched.items() if how == "name"},
+                "by_map": {c: v for v, (c, how) in matched.items() if how == "map"},
+                "variables_without_column": [v for v in scm.variables if v not in matched]}
+    return WorldView(view, ask, {str(c): back.get(str(c), str(c)) for c in view.columns}, matching)
+
+
 def add_cf_fairness(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, predict: Predict, scm: TableSCM,
-                    protected: Sequence[str], draws: int = 20, seed: int = 0) -> None:
+                    protected: Sequence[str], draws: int = 20, seed: int = 0,
+                    column_map: dict[str, str] | None = None) -> None:
     """Counterfactual fairness (explorer/metrics/cf_fairness.py) into `report["cf_fairness"]` and per-row columns
     `cf_<column>_flip_rate`, `cf_<column>_mean_abs_dp`; when the table's columns do not map to the causal model's
-    variables, or a protected column is not one of them, `cf_fairness.note` says why, and nothing else changes."""
+    variables, or a protected column is not one of them, `cf_fairness.note` says why, and nothing else changes.
+    `column_map`: {column: variable} the user confirmed (`--map`), before matching by name; keys stay the table's
+    column names, and `cf_fairness.matching` says which columns were matched by name and which by the map."""
     from explorer.metrics.cf_fairness import CfConfig, cf_fairness
 
     threshold = report["data"]["threshold"]
     proba = rows["probability"].to_numpy() if "probability" in rows else None
+    world = world_view(frame, predict, scm, column_map)
+    to_view = {old: new for new, old in world.names.items()}
     section: dict = {}
     notes = []
     for col in protected:
+        var = to_view.get(col, col)
         try:
-            part, eff = cf_fairness(frame, predict, scm, CfConfig(col, draws, seed, threshold), proba)
+            part, eff = cf_fairness(world.frame, world.predict, scm, CfConfig(var, draws, seed, threshold), proba)
         except ValueError as err:
             notes.append(f"counterfactual fairness of {col} is missing: {err}")
             continue
+        part = {(col if k == var else k): v for k, v in part.items()}
+        part["held_columns"] = [world.names[c] for c in part["held_columns"]]
+        part["derived_columns"] = {world.names[c]: v for c, v in part["derived_columns"].items()}
         section |= part
         rows[f"cf_{col}_flip_rate"], rows[f"cf_{col}_mean_abs_dp"] = eff.flip, eff.abs_dp
     if notes:
         section["note"] = " ".join(notes)
-    report["cf_fairness"] = section
     if any(isinstance(v, dict) and "flip_rate" in v for v in section.values()):
+        section["matching"] = world.matching
         add_graph(report, scm)
+    report["cf_fairness"] = section
 
 
 def add_graph(report: dict, scm: TableSCM) -> None:
@@ -246,4 +292,74 @@ def overall(y: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None) -> dict
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             out["auc"] = float(roc_auc_score(y, proba))
+    return out
+
+
+def is_multiclass(frame: pd.DataFrame, label: str) -> bool:
+    """Whether `label` is a column with more than two values (then a model is audited one class against the rest)."""
+    return label in frame.columns and frame[label].dropna().astype(str).nunique() > 2
+
+
+def audit_multiclass(frame: pd.DataFrame, config: AuditTableConfig, labels_of: Callable[[pd.DataFrame], np.ndarray],
+                     about: dict | None = None, progress: Progress | None = None) -> tuple[dict, pd.DataFrame]:
+    """A multiclass classifier's audit, one class against the rest (`group_fairness.one_vs_rest`): per class, the
+    selection rate, accuracy and the other rates of "predicted c" against "is c" per group, and fairlearn's
+    differences. `labels_of`: rows -> (n,) predicted classes as text. Counterfactual fairness and recourse are
+    binary only (the report's `multiclass.note`)."""
+    from explorer.metrics.group_fairness import one_vs_rest
+
+    check_columns(frame, [config.label], "label")
+    check_columns(frame, config.protected, "protected")
+    label = frame[config.label]
+    if label.isna().any():
+        raise ValueError(f"label column {config.label!r} is empty in {int(label.isna().sum())} row(s); drop or fill "
+                         "those rows")
+    groups = protected_groups(frame, config)
+    y = label.astype(str).to_numpy(object)
+    classes = sorted(set(y))
+    parts, n = [], len(frame)
+    for start in range(0, n, config.chunk_rows):
+        parts.append(np.asarray(labels_of(frame.iloc[start:start + config.chunk_rows])).astype(str))
+        if progress:
+            progress(min(start + config.chunk_rows, n), n)
+    y_pred = np.concatenate(parts) if parts else np.zeros(0, object)
+    unknown = sorted(set(y_pred) - set(classes))
+    if unknown and len(unknown) == len(set(y_pred)):
+        raise ValueError(f"the model predicts {', '.join(unknown[:5])}, none of which is a value of the label "
+                         f"{config.label!r} ({', '.join(classes[:5])}); give the label column the model was trained "
+                         "to predict")
+    sets = [[c] for c in config.protected] + ([list(config.protected)] if len(config.protected) > 1 else [])
+    per_class = one_vs_rest(groups, y, y_pred, classes, sets, config.boot)
+    report = {"data": {"rows": n, "label": config.label, "positive": "each class, one against the rest",
+                       "threshold": "none (the model's predicted class)", "protected": list(config.protected),
+                       "classes": classes, **(about or {})},
+              "overall": {"accuracy": float((y == y_pred).mean()), "selection_rate": None, "base_rate": None,
+                          "auc": None},
+              "groups": {}, "intersections": {}, "fairness": {},
+              "bootstrap": {"n_boot": config.boot.n_boot, "seed": config.boot.seed, "level": config.boot.level,
+                            "method": "stratified: each group's rows resampled on their own"},
+              "multiclass": {"classes": classes, "per_class": per_class,
+                             "note": "a multiclass model: every group metric is one class against the rest "
+                                     "(\"predicted c\" as the decision, \"is c\" as the label); counterfactual "
+                                     "fairness and recourse are binary only and were not computed"}}
+    report["reading"] = multiclass_reading(report)
+    rows = pd.DataFrame({"row": np.arange(n)}).join(groups.reset_index(drop=True))
+    rows["label"], rows["prediction"] = y, y_pred
+    return report, rows
+
+
+def multiclass_reading(report: dict) -> list[str]:
+    """One sentence per class and protected column: the selection-rate gap, one class against the rest."""
+    out = [f"Overall, the model predicts the true {report['data']['label']} for {100 * report['overall']['accuracy']:.1f} % "
+           "of rows; each number below is one class against the rest."]
+    for c, sec in report["multiclass"]["per_class"].items():
+        for col, groups in sec["groups"].items():
+            if JOIN in col:
+                continue
+            low = min(groups, key=lambda g: groups[g]["selection_rate"])
+            high = max(groups, key=lambda g: groups[g]["selection_rate"])
+            out.append(f"Class {c} (against the rest): {col} = {low} is predicted {c} "
+                       f"{100 * (groups[high]['selection_rate'] - groups[low]['selection_rate']):.1f} points less often "
+                       f"than {col} = {high} ({100 * groups[low]['selection_rate']:.1f} % vs "
+                       f"{100 * groups[high]['selection_rate']:.1f} %).")
     return out

@@ -81,6 +81,16 @@ def selection_chart(col: str, groups: dict[str, dict], level: float) -> str:
     return "".join(parts) + "</svg>"
 
 
+def _multiclass(mc: dict | None, level: float) -> list[str]:
+    """A multiclass audit: per class, one against the rest, each group's rates (the binary tables)."""
+    if mc is None:
+        return []
+    out = ["<h2>Multiclass: each class against the rest</h2>", f"<p>{escape(mc['note'])}.</p>"]
+    for c, sec in mc["per_class"].items():
+        out += _groups(f"Class {c} against the rest", sec["groups"], level, chart=False)
+    return out
+
+
 def _groups(title: str, section: dict, level: float, chart: bool) -> list[str]:
     out = []
     for col, groups in section.items():
@@ -127,6 +137,11 @@ def _cf(cf: dict | None) -> list[str]:
         cuts = [f"<li>{escape(name)}: cuts {escape(', '.join(v.get('cut', [])))}</li>"
                 for name, v in sec.get("path", {}).items()]
         out += ["<ul>", *cuts, "</ul>"] if cuts else []
+    if "matching" in cf:
+        m = cf["matching"]
+        out.append("<p>Columns matched to the causal model's variables by name: "
+                   f"{escape(', '.join(f'{c} → {v}' for c, v in m['by_name'].items()) or 'none')}; by your mapping: "
+                   f"{escape(', '.join(f'{c} → {v}' for c, v in m['by_map'].items()) or 'none')}.</p>")
     if "held_columns" in cf:
         held = escape(", ".join(cf["held_columns"]) or "none")
         derived = escape(", ".join(f"{c} (from {v})" for c, v in cf["derived_columns"].items()) or "none")
@@ -221,7 +236,7 @@ def to_html(report: dict, card_metrics: dict | None = None) -> str:
             "<h2>Reading</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in report["reading"]], "</ul>",
             "<h2>Groups</h2>", *_groups("Groups", report["groups"], level, chart=True),
             *_groups("Intersections", report["intersections"], level, chart=False),
-            *_fairness(report), *_graph(report.get("causal_graph")), *_cf(report.get("cf_fairness")),
+            *_fairness(report), *_multiclass(report.get("multiclass"), level), *_graph(report.get("causal_graph")), *_cf(report.get("cf_fairness")),
             *_recourse(report.get("recourse")),
             "<h2>Limitations</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in LIMITS], "</ul>"]
     return "\n".join(['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',

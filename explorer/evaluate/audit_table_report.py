@@ -71,7 +71,31 @@ def to_markdown(report: dict) -> str:
     lines += ["## Fairness (fairlearn)", "", "| columns | measure | value |", "|---|---|---:|"]
     for col, fair in report["fairness"].items():
         lines += [f"| {col} | {k} | {v if isinstance(v, bool) or v is None else f'{v:.4f}'} |" for k, v in fair.items()]
+    lines += _input_lines(d.get("model_inputs")) + _multiclass_lines(report.get("multiclass"), level)
     return "\n".join(lines + _cf_lines(report.get("cf_fairness")) + _recourse_lines(report.get("recourse"))) + "\n"
+
+
+def _input_lines(inputs: dict | None) -> list[str]:
+    """Which model inputs read which column, by name or by the map the user gave."""
+    if not inputs or not inputs.get("by_map"):
+        return []
+    return ["", "## Model inputs", "", "Mapped by you: " + ", ".join(f"{c} → {i}" for i, c in inputs["by_map"].items())
+            + "; matched by name: " + (", ".join(f"{c} → {i}" for i, c in inputs["by_name"].items()) or "none") + "."]
+
+
+def _multiclass_lines(mc: dict | None, level: float) -> list[str]:
+    """A multiclass audit: per class (one against the rest), each group set's rates and fairlearn's measures."""
+    if mc is None:
+        return []
+    lines = ["", "## Multiclass: each class against the rest", "", mc["note"] + ".", ""]
+    for c, sec in mc["per_class"].items():
+        for col, groups in sec["groups"].items():
+            lines += [f"### Class {c} against the rest: {col}", "", f"Rate [{level:.0%} interval]", "",
+                      *_group_table(groups), ""]
+            fair = sec["fairness"][col]
+            lines += ["| measure | value |", "|---|---:|"] + [
+                f"| {k} | {v if isinstance(v, bool) or v is None else f'{v:.4f}'} |" for k, v in fair.items()] + [""]
+    return lines
 
 
 def _recourse_lines(rec: dict | None) -> list[str]:
@@ -98,6 +122,11 @@ def _cf_lines(cf: dict | None) -> list[str]:
                   if isinstance(v, dict) and "count" in v]
         lines += [f"| {col} | path {name} | {_pct(v['flip_rate'])} | {v['mean_abs_dp']:.4f} |"
                   for name, v in sec["path"].items()] + [""]
+    if "matching" in cf:
+        m = cf["matching"]
+        lines.append("Columns matched to the causal model's variables by name: "
+                     f"{', '.join(f'{c} → {v}' for c, v in m['by_name'].items()) or 'none'}; by your map: "
+                     f"{', '.join(f'{c} → {v}' for c, v in m['by_map'].items()) or 'none'}.")
     if "held_columns" in cf:
         lines.append(f"Held at their factual values: {', '.join(cf['held_columns']) or 'none'}; derived: "
                      f"{', '.join(f'{c} (from {v})' for c, v in cf['derived_columns'].items()) or 'none'}.")

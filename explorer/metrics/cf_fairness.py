@@ -11,12 +11,16 @@ a function of one modelled categorical column in the rows given (Adult's educati
 that column ("derived"). Path-specific versions cut arrows with the SCM's convention (explorer/scm/table_scm.py:
 a child of a cut arrow reads its parent's factual value): "direct" cuts every arrow out of the protected column,
 so only the model's own reading of it changes; "not_<child>" cuts one arrow.
+
+Columns are matched to the SCM's variables by `column_key` (case, hyphens, underscores, dots and spaces ignored), or
+by a mapping the user confirms ({column: variable}, `--map column=variable`), which takes precedence
+(`match_variables`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -45,6 +49,30 @@ class RowEffects:
     flip: np.ndarray
     abs_dp: np.ndarray
     paths: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def match_variables(variables: Sequence[str], columns: Sequence[str],
+                    column_map: Mapping[str, str] | None = None) -> dict[str, tuple[str, str]]:
+    """{variable: (column, "map" or "name")} for every variable a column stands for: `column_map` ({column:
+    variable}, confirmed by the user) first, then `column_key` among the columns the map leaves. ValueError (one line)
+    for a column or variable that does not exist, or a variable mapped twice."""
+    column_map, cols = dict(column_map or {}), [str(c) for c in columns]
+    unknown = [c for c in column_map if c not in cols]
+    if unknown:
+        raise ValueError(f"--map names column {unknown[0]!r}, which is not in the table (its columns: {', '.join(cols)})")
+    bad = [v for v in column_map.values() if v not in variables]
+    if bad:
+        raise ValueError(f"--map names variable {bad[0]!r}, which the causal model does not have (its variables: "
+                         f"{', '.join(variables)})")
+    targets = list(column_map.values())
+    twice = sorted({v for v in targets if targets.count(v) > 1})
+    if twice:
+        raise ValueError(f"--map maps several columns ({', '.join(c for c, v in column_map.items() if v == twice[0])}) "
+                         f"to the variable {twice[0]!r}; map one column to each variable")
+    out = {v: (c, "map") for c, v in column_map.items()}
+    by_key = {column_key(c): c for c in cols if c not in column_map}
+    out |= {v: (by_key[column_key(v)], "name") for v in variables if v not in out and column_key(v) in by_key}
+    return out
 
 
 def scm_columns(scm: TableSCM, columns) -> dict[str, str]:

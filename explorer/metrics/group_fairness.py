@@ -157,3 +157,17 @@ def gap_interval(counts: pd.Series, column: str, low: str, high: str, boot: Boot
     rows = weighted_rows(counts, [column])
     reps = replicates(group_cells(rows, group_keys(rows, [column])), boot)
     return _ci(reps[high]["selection_rate"] - reps[low]["selection_rate"], boot.level)
+
+
+def one_vs_rest(groups: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str],
+                sets: Sequence[Sequence[str]], boot: BootstrapConfig) -> dict[str, dict]:
+    """A multiclass model's group metrics, one class against the rest: for each class c, the label "is c" and the
+    decision "predicted c" as 0/1, then the binary audit's numbers (`group_metrics`, `disparities`) for every set
+    of protected columns. {class: {"groups": {columns: {group: ...}}, "fairness": {columns: {...}}}}."""
+    y_true, y_pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
+    out = {}
+    for c in classes:
+        counts = confusion_counts(groups, (y_true == c).astype(np.int64), (y_pred == c).astype(np.int64))
+        out[c] = {"groups": {JOIN.join(cols): group_metrics(counts, cols, boot) for cols in sets},
+                  "fairness": {JOIN.join(cols): disparities(counts, cols, boot) for cols in sets}}
+    return out

@@ -12,8 +12,10 @@ and the caller is told through `.output_kind`). Anything else, or NaN, is refuse
 
 from __future__ import annotations
 
+import copy
+import difflib
 import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,21 +34,48 @@ def column_key(name: str) -> str:
     return re.sub(r"[-_\s.]", "", name).lower()
 
 
-def match_columns(inputs: Sequence[str], columns: Sequence[str]) -> dict[str, str]:
-    """{model input: table column}, by `column_key`; raises ValueError naming inputs that match no column."""
+def match_columns(inputs: Sequence[str], columns: Sequence[str],
+                  input_map: Mapping[str, str] | None = None) -> dict[str, str]:
+    """{model input: table column}: `input_map` ({column: input}, confirmed by the user: `--map column=input`) first,
+    then by `column_key`; ValueError naming inputs that match no column, or a map naming what does not exist."""
+    input_map, cols = dict(input_map or {}), [str(c) for c in columns]
+    for col, name in input_map.items():
+        if col not in cols:
+            raise ValueError(f"--map names column {col!r}, which is not in the table (its columns: {', '.join(cols)})")
+        if name not in inputs:
+            raise ValueError(f"--map names model input {name!r}, which the model does not have (its inputs: "
+                             f"{', '.join(inputs)})")
+    targets = list(input_map.values())
+    twice = sorted({i for i in targets if targets.count(i) > 1})
+    if twice:
+        raise ValueError(f"--map maps several columns ({', '.join(c for c, i in input_map.items() if i == twice[0])}) "
+                         f"to the model input {twice[0]!r}; map one column to each input")
     by_key: dict[str, list[str]] = {}
-    for c in columns:
-        by_key.setdefault(column_key(str(c)), []).append(str(c))
-    missing = [i for i in inputs if column_key(i) not in by_key]
+    for c in cols:
+        by_key.setdefault(column_key(c), []).append(c)
+    out = {i: c for c, i in input_map.items()}
+    missing = [i for i in inputs if i not in out and column_key(i) not in by_key]
     if missing:
         raise ValueError(f"the model's input(s) {', '.join(missing)} match no column of the table (its columns: "
-                         f"{', '.join(map(str, columns))}); rename the column to the input's name (case, hyphens "
-                         "and underscores do not matter) or export the model with one named input per column")
-    twice = [i for i in inputs if len(by_key[column_key(i)]) > 1]
+                         f"{', '.join(cols)}); rename the column to the input's name (case, hyphens and underscores "
+                         "do not matter), map it (`--map column=input`, or the page's mapping) or export the model "
+                         "with one named input per column")
+    twice = [i for i in inputs if i not in out and len(by_key[column_key(i)]) > 1]
     if twice:
         raise ValueError(f"the model's input {twice[0]} matches several columns ({', '.join(by_key[column_key(twice[0])])}); "
-                         "rename or drop all but one of them")
-    return {i: by_key[column_key(i)][0] for i in inputs}
+                         "rename or drop all but one of them, or map one (`--map column=input`)")
+    return out | {i: by_key[column_key(i)][0] for i in inputs if i not in out}
+
+
+def propose_inputs(inputs: Sequence[str], columns: Sequence[str]) -> dict[str, str | None]:
+    """{model input: the column proposed for it}: the column of the same `column_key`, else the closest name
+    (difflib, ratio >= 0.6), else None; a guess the user confirms, never applied unseen."""
+    keys = {column_key(str(c)): str(c) for c in columns}
+    out: dict[str, str | None] = {}
+    for i in inputs:
+        near = difflib.get_close_matches(column_key(i), list(keys), n=1, cutoff=0.6)
+        out[i] = keys.get(column_key(i)) or (keys[near[0]] if near else None)
+    return out
 
 
 class TableOnnxModel:
@@ -70,18 +99,42 @@ class TableOnnxModel:
                                   "are neither strings nor numbers; export it with one string or number input per "
                                   "column")
         self.output_kind = ""
+        self.input_map: dict[str, str] = {}  # {column: input} the user confirmed, before matching by name
 
     def columns(self, table_columns: Sequence[str]) -> dict[str, str]:
         """{model input: table column}; ValueError when an input has no column."""
-        return match_columns(list(self.inputs), table_columns)
+        return match_columns(list(self.inputs), table_columns, self.input_map)
+
+    def with_inputs(self, input_map: Mapping[str, str]) -> TableOnnxModel:
+        """A copy (sharing the session) that reads `input_map`'s columns ({column: input}) for those inputs."""
+        other = copy.copy(self)
+        other.input_map = dict(input_map)
+        return other
+
+    def _outputs(self, frame: pd.DataFrame) -> list[tuple[str, object]]:
+        feeds = {i: self._feed(i, frame[c]) for i, c in self.columns(list(frame.columns)).items()}
+        return list(zip([o.name for o in self.session.get_outputs()], self.session.run(None, feeds)))
+
+    def predict_labels(self, frame: pd.DataFrame) -> np.ndarray:
+        """(n,) the predicted class of every row, as text (a multiclass model's label output, or the class of
+        highest probability in a ZipMap); ValueError when the model gives neither."""
+        outputs = self._outputs(frame)
+        for name, out in outputs:
+            arr = None if isinstance(out, list) else np.asarray(out)
+            if arr is not None and arr.shape[:1] == (len(frame),) and arr.size == len(frame) and arr.dtype.kind in "iuUOb":
+                return arr.reshape(-1).astype(str).astype(object)
+        for name, out in outputs:
+            if isinstance(out, list) and out and isinstance(out[0], dict):
+                return np.asarray([str(max(row, key=row.get)) for row in out], dtype=object)
+        raise ValueError("the model gives no class label per row (an (n,) label output or a ZipMap); export it "
+                         "with its label output (skl2onnx does by default)")
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         """(n,) float64 probability of the positive class (label 1) for every row of `frame`."""
         if not len(frame):
             return np.zeros(0)
-        feeds = {i: self._feed(i, frame[c]) for i, c in self.columns(list(frame.columns)).items()}
-        outputs = self.session.run(None, feeds)
-        names = [o.name for o in self.session.get_outputs()]
+        pairs = self._outputs(frame)
+        names, outputs = [n for n, _ in pairs], [o for _, o in pairs]
         for kind in ("probability", "label"):
             for name, out in zip(names, outputs):
                 p = _read_output(out, kind, len(frame))
@@ -92,6 +145,10 @@ class TableOnnxModel:
                     self.output_kind = kind
                     return p
         shapes = ", ".join(f"{n} {np.shape(o) if not isinstance(o, list) else 'list'}" for n, o in zip(names, outputs))
+        wide = [np.shape(o)[1] for o in outputs if not isinstance(o, list) and np.ndim(o) == 2 and np.shape(o)[1] > 2]
+        if wide:
+            raise ValueError(f"the model gives {wide[0]} classes ({shapes}); a multiclass model is audited one class "
+                             "against the rest with a label column that holds those classes (more than two values)")
         raise ValueError(f"the model's outputs ({shapes}) are neither a probability in [0, 1] nor a 0/1 label. "
                          + PROBE_EXPORT)
 

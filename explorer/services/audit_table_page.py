@@ -33,9 +33,10 @@ from explorer.evaluate.audit_table import (AuditTableConfig, Prepared, add_cf_fa
 from explorer.evaluate.audit_table_html import to_html
 from explorer.evaluate.audit_table_pdf import to_pdf
 from explorer.metrics.group_fairness import BootstrapConfig
-from explorer.models.table_onnx import TableOnnxModel, load_table_model
+from explorer.metrics.cf_fairness import match_variables
+from explorer.models.table_onnx import TableOnnxModel, column_key, load_table_model, propose_inputs
 from explorer.registry import TABLE_MODELS, load_table_classifier
-from explorer.scm.census import load_census_world
+from explorer.scm.census import CENSUS_COLUMNS, load_census_world
 from explorer.services.audit_table_data import (TABLES, AuditTableError, ColumnInfo, TableChoice,  # noqa: F401
                                                 columns, label_values, retype, shipped_table, uploaded_table)
 from explorer.services.audit_table_words import cf_reading, cf_table, fairness_table, group_table, overall_reading
@@ -67,6 +68,8 @@ class AuditRequest:
     rows: int = DEFAULT_ROWS
     categories: tuple[str, ...] | None = None
     cf: bool = True
+    column_map: tuple[tuple[str, str], ...] = ()  # (column, census variable) the visitor confirmed (`--map`)
+    input_map: tuple[tuple[str, str], ...] = ()  # (column, model input) the visitor confirmed (`--map`)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class AuditPlan:
     cf_note: str = ""
     scm: object = None
     table: TableChoice | None = None
+    column_map: dict[str, str] = field(default_factory=dict)  # {column: census variable}, before names
 
     @property
     def steps(self) -> list[Step]:
@@ -161,6 +165,20 @@ class AuditTableService:
             raise AuditTableError(f"The model {choice.name} cannot be used: {_sentence(str(err))}") from None
         return model, f"the ONNX model {choice.name}", None
 
+    def inputs_to_confirm(self, model: ModelChoice | None, table_columns) -> dict[str, str | None]:
+        """{model input: the column proposed for it} for the model's inputs no column matches by name ({} for a
+        predictions column, or a model that cannot be read: `plan` says why). An upload is read from the visitor's
+        bytes on each call, never kept."""
+        if model is None or model.kind not in ("shipped", "upload"):
+            return {}
+        try:
+            inputs = list(self.model(model)[0].inputs)
+        except (AuditTableError, CheckpointError):
+            return {}
+        cols = [str(c) for c in table_columns]
+        matched = {column_key(c) for c in cols}
+        return {i: p for i, p in propose_inputs(inputs, cols).items() if column_key(i) not in matched}
+
     def census(self):
         """The census world (loaded once), or the reason it cannot be loaded."""
         if self.scm is None:
@@ -190,10 +208,15 @@ class AuditTableService:
                                  "Counterfactual fairness is missing: it asks a model again on counterfactual rows, "
                                  "and a predictions column cannot be asked.", table=table)
             onnx, about["predictions"], card = self.model(model)
-            onnx.columns(list(frame.columns))  # every input matched to a column before a row is scored
+            onnx = onnx.with_inputs(dict(request.input_map))  # a copy: a shipped model is shared
+            used = onnx.columns(list(frame.columns))  # every input matched to a column before a row is scored
+            about["model_inputs"] = {"by_name": {i: c for i, c in used.items() if c not in dict(request.input_map)},
+                                     "by_map": {i: c for i, c in used.items() if c in dict(request.input_map)}}
+            match_variables(CENSUS_COLUMNS, list(map(str, frame.columns)), dict(request.column_map))
         except (ValueError, CheckpointError) as err:  # CheckpointError: a shipped model's files, and their rebuild
-            raise AuditTableError(_sentence(str(err))) from None
-        plan = AuditPlan(frame, config, prepared, onnx, None, about, card, request.cf, table=table)
+            raise AuditTableError(_sentence(str(err).replace("--map", "The mapping"))) from None
+        plan = AuditPlan(frame, config, prepared, onnx, None, about, card, request.cf, table=table,
+                         column_map=dict(request.column_map))
         if request.cf:
             try:
                 plan.scm = self.census()
@@ -209,7 +232,7 @@ class AuditTableService:
         proba = _probabilities(plan, done)
         scratch, rows = {"data": {"threshold": plan.config.threshold}}, pd.DataFrame({"probability": proba})
         add_cf_fairness(scratch, rows, plan.frame, plan.model.predict_proba, plan.scm, [what], draws=CF_DRAWS,
-                        seed=plan.config.boot.seed)
+                        seed=plan.config.boot.seed, column_map=plan.column_map)
         return scratch["cf_fairness"], rows.drop(columns="probability")
 
     def compute(self, plan: AuditPlan, progress: Callable[[int, int], None] | None = None,
@@ -269,6 +292,14 @@ class AuditTableService:
         label = d["positive"] if int(r["label"]) == 1 else f"not {d['positive']}"
         return RowView(n, view.values.iloc[n].to_dict(), label, proba, decision, flips, link,
                        int(r["prediction"]) == 0)
+
+
+def variables_to_confirm(table_columns) -> dict[str, str | None]:
+    """{census variable: the column proposed for it} for the variables no column matches by name (the page asks the
+    visitor to confirm a mapping; "not in my table" is an answer): the closest name, or None."""
+    cols = [str(c) for c in table_columns]
+    matched = {column_key(c) for c in cols}
+    return {v: p for v, p in propose_inputs(CENSUS_COLUMNS, cols).items() if column_key(v) not in matched}
 
 
 def _probabilities(plan: AuditPlan, done: MutableMapping[Step, object]) -> np.ndarray:

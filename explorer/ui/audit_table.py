@@ -3,8 +3,8 @@ the progress bar and the results in tabs. The page makes the calls (`explorer.se
 
 Widget keys (tests and links address them): `at_data`, `at_model`, `at_predictions`, `at_categories`, `at_label`,
 `at_positive`, `at_protected`, `at_rows`, `at_cf`, `at_row`; outside the link: the uploads `audit_model_csv` and
-`audit_model_onnx` and the button `audit_model_run`. The address bar is a shareable link for shipped data and
-models: `?data=adult&model=adult-logreg&label=income&protected=sex,race&rows=2000&cf=1&audit=1&row=3`; the One row
+`audit_model_onnx`, the button `audit_model_run` and the mappings `atmap_...` (audit_table_map.py). A link holds
+shipped data and models: `?data=adult&model=adult-logreg&label=income&protected=sex,race&rows=2000&cf=1&audit=1&row=3`; the One row
 tab links into the Table lab (`/table_lab?source=adult&row=3`: the same numbering of Adult's test rows). Uploads
 are never in a link: they stay in the visitor's session (the uploader's memory), never on disk.
 """
@@ -22,7 +22,8 @@ from explorer.data.upload_onnx import MAX_BYTES
 from explorer.registry import TABLE_MODELS
 from explorer.services.audit_table_page import (DEFAULT_ROWS, MAX_ROWS, MIN_ROWS, TABLES, AuditRequest,
                                                 AuditTableService, AuditView, ColumnInfo, ModelChoice, RowView, Step,
-                                                TableChoice, label_values)
+                                                TableChoice, label_values, variables_to_confirm)
+from explorer.ui.audit_table_map import forget_mappings, input_mapping, variable_mapping
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import echo, listed
 from explorer.ui.common.link import PageLink, ignored
@@ -39,6 +40,7 @@ DATA = {**TABLES, UPLOAD: "my table (CSV or Parquet upload)"}
 _FOR = "_at_for"  # the table the label / protected / types widgets were last set for
 _JOB = "_at_job"  # (settings, _Job): this visitor's last audit, session only
 _ASKED = "_at_asked"  # the Run button's click (or a link's audit=1), recorded for this run
+_INPUTS = "_at_input_map"  # the model-input mapping the visitor confirmed (session only, never in a link)
 
 
 def _service() -> AuditTableService:
@@ -165,6 +167,7 @@ def model_picker(table: TableChoice) -> ModelChoice | None:
     if st.session_state.get(_FOR) != (table.name, len(table.frame)):  # a new table: before its widgets are drawn
         set_defaults(table)
     st.session_state.setdefault("at_model", TABLE_MODELS[0])
+    st.session_state[_INPUTS] = ()  # set again below when an uploaded model's inputs are mapped
     kind = st.selectbox("Model", list(MODELS), format_func=MODELS.get, key="at_model",
                         help="The shipped models read Adult's columns; yours may read any table's, matched by name.")
     if kind == PREDICTIONS:
@@ -173,13 +176,17 @@ def model_picker(table: TableChoice) -> ModelChoice | None:
                               cols, key="at_predictions")
         st.caption("Group metrics only: counterfactual fairness asks a model again, and a column cannot be asked.")
         return ModelChoice(PREDICTIONS, column)
-    if kind != UPLOAD:
-        return ModelChoice("shipped", kind)
     file = st.file_uploader("Your model (.onnx, one named input per column)", type=["onnx"], key="audit_model_onnx",
-                            max_upload_size=MAX_BYTES // 2**20)
-    st.caption("Only ONNX is read (never a pickle); it is run by onnxruntime from memory and kept in your session "
-               "only. Export a scikit-learn pipeline with skl2onnx, one input per column (docs/audit-table.md).")
-    return None if file is None else ModelChoice(UPLOAD, file.name, file.getvalue())
+                            max_upload_size=MAX_BYTES // 2**20) if kind == UPLOAD else None
+    if kind == UPLOAD:
+        st.caption("Only ONNX is read (never a pickle); it is run by onnxruntime from memory and kept in your session "
+                   "only. Export a scikit-learn pipeline with skl2onnx, one input per column (docs/audit-table.md).")
+    choice = ModelChoice("shipped", kind) if kind != UPLOAD else \
+        None if file is None else ModelChoice(UPLOAD, file.name, file.getvalue())
+    cols = [str(c) for c in table.frame.columns]
+    if choice is not None:  # inputs no column matches by name: the visitor maps them (the shipped model: cached)
+        st.session_state[_INPUTS] = input_mapping(AUDIT_TABLE.shared().inputs_to_confirm(choice, cols), cols)
+    return choice
 
 
 def set_defaults(table: TableChoice) -> None:
@@ -193,6 +200,7 @@ def set_defaults(table: TableChoice) -> None:
     state["at_rows"] = min(DEFAULT_ROWS, len(table.frame))
     state.setdefault("at_cf", True)
     state.pop("at_row", None)
+    forget_mappings()  # another table: its mappings start again
     state["at_predictions"] = cols[0]  # not a column of the table before
     state[_FOR] = (table.name, len(table.frame))
 
@@ -234,7 +242,9 @@ def confirm(table: TableChoice, infos: list[ColumnInfo]) -> AuditRequest:
                                   "tables.")
     cf = right.toggle("Counterfactual fairness (a few seconds more)", key="at_cf",
                       help="Through the census world's causal model, on tables with Adult's columns.")
-    return AuditRequest(label, positive, tuple(protected), int(rows), tuple(state["at_categories"]), bool(cf))
+    column_map = variable_mapping(variables_to_confirm(cols), cols) if cf else ()
+    return AuditRequest(label, positive, tuple(protected), int(rows), tuple(state["at_categories"]), bool(cf),
+                        column_map, tuple(state.get(_INPUTS, ())))
 
 
 def run_button() -> bool:

@@ -1,0 +1,139 @@
+"""The audit at scale: 1,000,000 rows, group metrics + counterfactual fairness, in-process and on a local Ray.
+
+Rows come from the census world (`world.sample(n, seed)`) as the Adult columns adult-logreg reads (capital gain
+and loss 0, education_num following education as in Adult's test split). Each engine runs in its own child
+process, so each peak memory (ru_maxrss) is that engine's alone: the in-process run's whole process; for Ray, the
+driver process and, per worker, its ru_maxrss reported by the tasks (the largest is shown); Ray's own daemons
+(raylet, GCS) and the shared-memory object store are not counted. Nothing is written to pretrained/.
+
+Usage: `PYTHONPATH=. python bench/bench_audit_scale.py [--n 1000000] [--cf-draws 20] [--engines local,ray]
+[--no-cf]`. Writes bench/results/audit_scale.json (with --no-cf, group metrics only: audit_scale_groups.json) and
+prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import write  # noqa: E402  (bench/ is on the path when run as a script)
+
+ROOT = Path(__file__).resolve().parent.parent
+FILL = {"capital_gain": 0.0, "capital_loss": 0.0}  # their most common value; the world does not model them
+
+
+def table(n: int, seed: int):
+    """n census-world rows as the table adult-logreg reads."""
+    from explorer.data.tables import read_adult
+    from explorer.metrics.cf_fairness import derived_columns, scm_columns, world_frame
+    from explorer.scm.census import load_census_world
+
+    world = load_census_world()[0]
+    adult = read_adult().rows("test", complete=True).reset_index(drop=True)
+    derived = derived_columns(adult, scm_columns(world, adult.columns), world)
+    _, values = world.sample(n, seed)
+    return world_frame(world, values, FILL, derived)
+
+
+def child(args: argparse.Namespace) -> dict:
+    """One engine's run in this process: build the rows, audit them, report times, memory and the key numbers."""
+    from tqdm.auto import tqdm
+
+    from explorer.evaluate.audit_table import AuditTableConfig
+    from explorer.evaluate.audit_table_ray import audit_table_engine
+    from explorer.metrics.group_fairness import BootstrapConfig
+
+    start = time.perf_counter()
+    frame = table(args.n, args.seed)
+    built = time.perf_counter() - start
+    config = AuditTableConfig(label="income", protected=("sex", "race"), positive=">50K", chunk_rows=args.chunk_rows,
+                              boot=BootstrapConfig(1000, 0))
+    cf = () if args.no_cf else ("sex",)
+    with tqdm(total=len(frame), unit="row", desc=f"audit ({args.engine})", file=sys.stderr, mininterval=5) as bar:
+        start = time.perf_counter()
+        report, _ = audit_table_engine(frame, config, "adult-logreg", engine=args.engine, cf=cf,
+                                       cf_draws=args.cf_draws, cf_seed=0, num_cpus=args.ray_cpus,
+                                       progress=lambda done, total: bar.update(done - bar.n))
+        wall = time.perf_counter() - start
+    cf = report["cf_fairness"]["sex"] if "cf_fairness" in report else {"path": {"direct": {}}}
+    return {"engine": args.engine, "rows": len(frame), "build_s": round(built, 1), "wall_s": round(wall, 1),
+            "rows_per_s": round(len(frame) / wall), "peak_rss_mib": round(peak_mib(), 1),
+            "worker_peak_rss_mib": report["engine"]["worker_peak_rss_mib"] if args.engine == "ray" else None,
+            "workers": report["engine"]["workers"], "chunks": report["engine"]["chunks"],
+            "model_builds": report["engine"]["model_builds"],
+            "numbers": {"selection_rate.Female": report["groups"]["sex"]["Female"]["selection_rate"],
+                        "selection_rate.Male": report["groups"]["sex"]["Male"]["selection_rate"],
+                        "dp_difference.sex": report["fairness"]["sex"]["demographic_parity_difference"],
+                        "dp_difference.race": report["fairness"]["race"]["demographic_parity_difference"],
+                        "cf.flip_rate": cf.get("flip_rate", math.nan),
+                        "cf.mean_abs_dp": cf.get("mean_abs_dp", math.nan),
+                        "cf.direct.flip_rate": cf["path"]["direct"].get("flip_rate", math.nan)}}
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def run_engine(args: argparse.Namespace, engine: str) -> dict:
+    """The child process for one engine; its JSON comes back through a temporary file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        cmd = [sys.executable, __file__, "--child", engine, "--out", str(out), "--n", str(args.n),
+               "--seed", str(args.seed), "--cf-draws", str(args.cf_draws), "--chunk-rows", str(args.chunk_rows),
+               "--ray-cpus", str(args.ray_cpus)] + (["--no-cf"] if args.no_cf else [])
+        subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return json.loads(out.read_text())
+
+
+def markdown(runs: list[dict], draws: int) -> str:
+    lines = [f"| engine | rows | wall time | rows/s | peak memory (process) | peak memory (one Ray worker) | "
+             f"flip rate (sex, {draws} draws) | DP difference (sex) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        worker = f"{r['worker_peak_rss_mib']:.0f} MiB × {r['workers']}" if r["worker_peak_rss_mib"] else "—"
+        lines.append(f"| {r['engine']} | {r['rows']:,} | {r['wall_s']:.0f} s ({r['wall_s'] / 60:.1f} min) | "
+                     f"{r['rows_per_s']:,} | {r['peak_rss_mib']:.0f} MiB | {worker} | "
+                     f"{r['numbers']['cf.flip_rate']:.4f} | {r['numbers']['dp_difference.sex']:.4f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cf-draws", type=int, default=20)
+    parser.add_argument("--chunk-rows", type=int, default=20_000)
+    parser.add_argument("--ray-cpus", type=int, default=2)
+    parser.add_argument("--engines", default="local,ray")
+    parser.add_argument("--no-cf", action="store_true", help="group metrics only")
+    parser.add_argument("--child", choices=["local", "ray"])
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    if args.child:
+        args.engine = args.child
+        Path(args.out).write_text(json.dumps(child(args)))
+        return
+    runs = []
+    for engine in args.engines.split(","):
+        runs.append(run_engine(args, engine))
+        # written after each engine, so a run cut short keeps what it measured
+        write("audit_scale_groups" if args.no_cf else "audit_scale",
+              {"n": args.n, "cf_draws": args.cf_draws, "chunk_rows": args.chunk_rows, "ray_cpus": args.ray_cpus,
+               "load_average": os.getloadavg(), "runs": runs,
+               "memory": "ru_maxrss of each engine's own process; for Ray also the largest worker's "
+                         "(reported by its tasks); Ray's daemons and object store not counted"})
+    if len(runs) == 2:
+        a, b = (r["numbers"] for r in runs)
+        print("max |local - ray| over the key numbers:", max(abs(a[k] - b[k]) for k in a if math.isfinite(a[k])))
+    print(markdown(runs, args.cf_draws))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""`audit-table` on more than one core or machine: the same chunks, run in this process or as Ray tasks.
+
+Each chunk does, in one call (`audit_chunk_cf`), everything the audit needs per row: the model's probabilities,
+the decisions and confusion counts per group (`audit_table.audit_chunk`, unchanged), and, per protected column,
+every row's counterfactual flip rate and mean |dp| (`cf_fairness.row_effects`, unchanged). Chunks come back in
+any order; counts add up exactly (`audit_table.merge`), per-row effects are put back in row order, and the report
+is built from them as `audit_table` + `add_cf_fairness` build it, so the two engines give the same numbers.
+
+Why one chunk's counterfactual numbers need care: `TableSCM.counterfactual_draws` draws the posterior noise of
+all the rows it is given from ONE seeded stream, so a row's draws depend on which rows share its call. Each
+chunk therefore gets its own seed from (seed, the chunk's first row) (`chunk_seed`): the result depends on
+`chunk_rows` but not on the engine, the order or the machine; the first chunk keeps `seed` itself, so an audit
+in one chunk equals `add_cf_fairness` exactly (the tests check both).
+
+Ray (imported inside functions only: the app's pages never import it): the ONNX file travels as bytes (data,
+never a pickled model), each worker builds its onnxruntime session once (`model_for`, keyed by the bytes'
+sha256) and loads the census world once (`census_world`) from its own copy of the repository.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from explorer.checkpoints import CheckpointError
+from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, Prepared, Progress, add_graph, audit_chunk,
+                                           merge, overall, prepare, world_view)
+from explorer.evaluate.audit_table_report import reading
+from explorer.metrics.cf_fairness import (CfConfig, RowEffects, check_protected, default_paths, derived_columns,
+                                          row_effects, scm_columns)
+from explorer.metrics.group_fairness import JOIN, disparities, group_metrics
+from explorer.models.table_onnx import TableOnnxModel, load_table_model
+from explorer.paths import ROOT
+from explorer.scm.table_scm import TableSCM
+
+ENGINES = ("local", "ray")
+_MODELS: dict[str, TableOnnxModel] = {}  # per process: sha256 of the ONNX bytes -> the model built from them
+_WORLDS: list[TableSCM] = []  # per process: the census world, loaded on first use
+CAUSAL_MODEL = "the {} world (explorer/scm/census.py), its true mechanisms with abducted noise"
+
+
+@dataclass(frozen=True)
+class CfPlan:
+    """The counterfactual part, settled once on the whole table before any chunk runs.
+
+    Attributes:
+        protected: the table's columns intervened on (those the world can move; the others are in `notes`).
+        variables: the world's variable of each of them.
+        draws, seed: posterior draws per row and the audit's seed (each chunk derives its own: `chunk_seed`).
+        derived: `derived_columns` of the WHOLE table, so a chunk that lacks a category derives the same columns.
+        about: held and derived columns, as the report lists them (the table's names).
+        names: {name in the world's view: table column} (`audit_table.world_view`: columns renamed to variables).
+        matching: how columns were matched to variables (by name, by the map), as the report says it.
+        notes: one sentence per protected column that cannot be moved, saying why.
+    """
+
+    protected: tuple[str, ...]
+    variables: tuple[str, ...]
+    draws: int
+    seed: int
+    derived: dict
+    about: dict
+    names: dict
+    matching: dict
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class ChunkOutput:
+    """One chunk's work: its audit share, {protected column: per-row effects}, and which worker did it (pid, whether
+    it built the model in this call, its peak resident memory in KiB) so tests and the bench can check both."""
+
+    audit: ChunkResult
+    cf: dict[str, RowEffects]
+    worker: int
+    loaded: bool
+    max_rss_kb: int
+
+
+def model_for(data: bytes, name: str) -> tuple[TableOnnxModel, bool]:
+    """The model of these ONNX bytes, built once per process: (model, True when built by this call)."""
+    key = hashlib.sha256(data).hexdigest()
+    if key in _MODELS:
+        return _MODELS[key], False
+    _MODELS[key] = load_table_model(data, name)
+    return _MODELS[key], True
+
+
+def census_world() -> TableSCM:
+    """The census world, loaded once per process (CheckpointError naming the rebuild when its files are missing)."""
+    if not _WORLDS:
+        from explorer.scm.census import load_census_world
+
+        _WORLDS.append(load_census_world()[0])
+    return _WORLDS[0]
+
+
+def chunk_seed(seed: int, start: int) -> int:
+    """The posterior draws' seed of the chunk starting at row `start` (module docstring: why per chunk)."""
+    return seed if start == 0 else int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
+
+
+def audit_chunk_cf(rows: pd.DataFrame, start: int, y: np.ndarray, groups: pd.DataFrame, model_bytes: bytes,
+                   name: str, threshold: float, plan: CfPlan | None) -> ChunkOutput:
+    """One chunk: predictions and confusion counts, then each protected column's per-row counterfactual effects."""
+    model, loaded = model_for(model_bytes, name)
+    result = audit_chunk(rows, start, y, groups, model.predict_proba, None, threshold)
+    effects = {}
+    if plan and plan.protected:  # as add_cf_fairness: the rows renamed for the world, the model on its own names
+        view = rows.rename(columns={c: v for v, c in plan.names.items()})
+        ask = lambda part: model.predict_proba(part.rename(columns=plan.names))  # noqa: E731
+    for col, var in zip(plan.protected, plan.variables) if plan else ():
+        config = CfConfig(var, plan.draws, chunk_seed(plan.seed, start), threshold)
+        effects[col], _ = row_effects(view, ask, census_world(), config, result.proba, plan.derived)
+    return ChunkOutput(result, effects, os.getpid(), loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def plan_cf(frame: pd.DataFrame, scm: TableSCM, protected: Sequence[str], draws: int, seed: int,
+            column_map: dict[str, str] | None = None) -> CfPlan:
+    """What `add_cf_fairness` would move, hold and derive on this table, checked in its order; a column it would
+    refuse becomes the same note. ValueError on a bad `column_map`, as there."""
+    world = world_view(frame.reset_index(drop=True), None, scm, column_map)
+    to_view = {old: new for new, old in world.names.items()}
+    movable, variables, notes, mapping = [], [], [], {}
+    for col in protected:
+        var = to_view.get(col, col)
+        try:
+            check_protected(scm, var)  # row_effects checks these two, in this order
+            mapping = scm_columns(scm, world.frame.columns)
+        except ValueError as err:
+            notes.append(f"counterfactual fairness of {col} is missing: {err}")
+            continue
+        movable.append(col)
+        variables.append(var)
+    derived = derived_columns(world.frame, mapping, scm) if movable else {}
+    used = set(mapping.values()) | set(derived)
+    about = {"held_columns": [world.names[c] for c in world.frame.columns if c not in used],
+             "derived_columns": {world.names[c]: var for c, (var, _) in derived.items()}}
+    return CfPlan(tuple(movable), tuple(variables), draws, seed, derived, about, world.names, world.matching,
+                  tuple(notes))
+
+
+def chunk_slices(n: int, chunk_rows: int) -> list[slice]:
+    return [slice(s, min(s + chunk_rows, n)) for s in range(0, n, chunk_rows)]
+
+
+def run_local(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, model_bytes: bytes, name: str,
+              plan: CfPlan | None, progress: Progress | None = None) -> list[ChunkOutput]:
+    """Every chunk in this process, in order (one chunk's rows in memory at a time, times `draws` for --cf)."""
+    out = []
+    for part in chunk_slices(len(frame), config.chunk_rows):
+        out.append(audit_chunk_cf(frame.iloc[part], part.start, prepared.y[part], prepared.groups.iloc[part],
+                                  model_bytes, name, config.threshold, plan))
+        if progress:
+            progress(part.stop, len(frame))
+    return out
+
+
+def run_ray(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, model_bytes: bytes, name: str,
+            plan: CfPlan | None, progress: Progress | None = None) -> list[ChunkOutput]:
+    """Every chunk as a Ray task on the connected cluster. At most two chunks per CPU are in flight, so the object
+    store (and this process) hold a bounded number of chunks whatever the table's size."""
+    import ray
+
+    task = ray.remote(num_cpus=1)(audit_chunk_cf)
+    model_ref, plan_ref = ray.put(model_bytes), ray.put(plan)  # stored once, read by every task
+    limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    pending, out, done = [], [], 0
+    parts = chunk_slices(len(frame), config.chunk_rows)
+
+    def collect(refs) -> None:
+        nonlocal done
+        for chunk in ray.get(refs):
+            out.append(chunk)
+            done += len(chunk.audit.y_pred)
+            if progress:
+                progress(done, len(frame))
+
+    try:
+        for part in parts:
+            if len(pending) >= limit:
+                ready, pending = ray.wait(pending, num_returns=1)
+                collect(ready)
+            pending.append(task.remote(frame.iloc[part], part.start, prepared.y[part], prepared.groups.iloc[part],
+                                       model_ref, name, config.threshold, plan_ref))
+        collect(pending)
+    except ray.exceptions.RayTaskError as err:  # a chunk's ValueError (NaN from the model...) is the audit's error
+        if isinstance(err.cause, ValueError):
+            raise ValueError(str(err.cause)) from None
+        raise
+    return out
+
+
+def build_report(frame: pd.DataFrame, config: AuditTableConfig, prepared: Prepared, chunks: Sequence[ChunkOutput],
+                 about: dict | None) -> tuple[dict, pd.DataFrame]:
+    """The report and per-row file from merged chunks: the same assembly as `audit_table` after its `merge`."""
+    proba, y_pred, counts = merge([c.audit for c in chunks])
+    report = {"data": {"rows": len(frame), "label": config.label, "positive": prepared.positive,
+                       "threshold": config.threshold, "protected": list(config.protected), **(about or {})},
+              "overall": overall(prepared.y, y_pred, proba),
+              "groups": {c: group_metrics(counts, [c], config.boot) for c in config.protected},
+              "intersections": {}, "fairness": {},
+              "bootstrap": {"n_boot": config.boot.n_boot, "seed": config.boot.seed, "level": config.boot.level,
+                            "method": "stratified: each group's rows resampled on their own"}}
+    sets = [[c] for c in config.protected] + ([list(config.protected)] if len(config.protected) > 1 else [])
+    for cols in sets:
+        report["fairness"][JOIN.join(cols)] = disparities(counts, cols, config.boot)
+    if len(config.protected) > 1:
+        report["intersections"][JOIN.join(config.protected)] = group_metrics(counts, config.protected, config.boot)
+    report["reading"] = reading(report, counts, config.boot)
+    rows = pd.DataFrame({"row": np.arange(len(frame))}).join(prepared.groups.reset_index(drop=True))
+    rows["label"] = prepared.y
+    rows["probability"] = proba
+    rows["prediction"] = y_pred
+    return report, rows
+
+
+def add_cf(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, chunks: Sequence[ChunkOutput], plan: CfPlan,
+           scm: TableSCM) -> None:
+    """`report["cf_fairness"]` and the per-row cf columns from the chunks, as `add_cf_fairness` writes them."""
+    ordered = sorted(chunks, key=lambda c: c.audit.start)
+    section: dict = {}
+    mapping = scm_columns(scm, plan.names) if plan.protected else {}  # {variable: its name in the world's view}
+    for col, var in zip(plan.protected, plan.variables):
+        eff = [c.cf[col] for c in ordered]
+        flip, abs_dp = np.concatenate([e.flip for e in eff]), np.concatenate([e.abs_dp for e in eff])  # (n,)
+        groups = frame[plan.names[mapping[var]]].astype(str).to_numpy()
+        part: dict = {"flip_rate": float(flip.mean()), "mean_abs_dp": float(abs_dp.mean())}
+        for g in sorted(set(groups)):
+            m = groups == g
+            part[g] = {"count": int(m.sum()), "flip_rate": float(flip[m].mean()),
+                       "mean_abs_dp": float(abs_dp[m].mean())}
+        paths = default_paths(scm, var)
+        part["path"] = {p: {"flip_rate": float(np.concatenate([e.paths[p][0] for e in eff]).mean()),
+                            "mean_abs_dp": float(np.concatenate([e.paths[p][1] for e in eff]).mean()),
+                            "cut": list(paths[p])} for p in eff[0].paths}
+        section |= {col: part, **plan.about, "draws": plan.draws, "seed": plan.seed,
+                    "causal_model": CAUSAL_MODEL.format(scm.name)}
+        rows[f"cf_{col}_flip_rate"], rows[f"cf_{col}_mean_abs_dp"] = flip, abs_dp
+    if plan.notes:
+        section["note"] = " ".join(plan.notes)
+    if plan.protected:
+        section["matching"] = plan.matching
+        add_graph(report, scm)
+    report["cf_fairness"] = section
+
+
+def connect(address: str | None, num_cpus: int | None) -> bool:
+    """Ray ready for tasks: an address connects to that cluster, None starts a local one (`num_cpus` CPUs) unless
+    Ray already runs in this process. True when this call started it (the caller shuts it down). A cluster that
+    cannot be reached is a one-line ValueError naming the address and what to do."""
+    import ray
+
+    if address is not None:
+        reachable(address)
+    if ray.is_initialized():
+        return False
+    env = {"env_vars": {"PYTHONPATH": str(ROOT)}}  # workers import explorer from this repository's path
+    try:
+        if address is None:
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, runtime_env=env)
+        else:
+            ray.init(address=address, log_to_driver=False, runtime_env=env)
+    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as err:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise ValueError(f"cannot start or reach {where} ({' '.join(str(err).split())[:200]}); " + HINT) from None
+    return True
+
+
+HINT = ("start the head with `ray start --head --port=6379` and pass --address HOST:6379, "
+        "or leave out --address for a local Ray")
+
+
+def reachable(address: str, timeout: float = 5.0) -> None:
+    """ValueError unless HOST:PORT (or ray://HOST:PORT) answers a TCP connect within `timeout` s; "auto" is left to
+    Ray. Checked before ray.init, so a wrong address is one line within seconds, not Ray's own retries."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"--address {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379); {HINT}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise ValueError(f"no Ray cluster answers at {address} ({err.strerror or err}); {HINT}") from None
+
+
+def model_bytes_of(model: bytes | str | Path) -> tuple[bytes, str]:
+    """(ONNX bytes, name) from bytes, a shipped model's name (adult-logreg, adult-gbm) or an .onnx path."""
+    if isinstance(model, bytes):
+        return model, "model"
+    from explorer.registry import TABLE_MODELS, load_table_classifier
+
+    if str(model) in TABLE_MODELS:
+        load_table_classifier(str(model))  # CheckpointError naming the rebuild when the files are missing
+        from explorer.paths import PRETRAINED
+
+        return (PRETRAINED / str(model) / "model.onnx").read_bytes(), str(model)
+    path = Path(model)
+    return path.read_bytes(), path.stem
+
+
+def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: bytes | str | Path, *,
+                       engine: str = "local", cf: Sequence[str] = (), cf_draws: int = 20, cf_seed: int = 0,
+                       column_map: dict[str, str] | None = None,
+                       address: str | None = None, num_cpus: int | None = None, about: dict | None = None,
+                       progress: Progress | None = None, prepared: Prepared | None = None) -> tuple[dict, pd.DataFrame]:
+    """`audit_table` (+ `add_cf_fairness` for the columns in `cf`) in chunks, in this process or on Ray.
+
+    Args:
+        frame, config, about, progress, prepared: as `audit_table`.
+        model: the ONNX file's bytes, a shipped model's name, or a path to an .onnx file.
+        engine: "local" (this process) or "ray" (tasks on the cluster at `address`; None: a local Ray with
+            `num_cpus` CPUs, shut down at the end; an already running Ray in this process is used as it is).
+        cf: the protected columns whose counterfactual fairness is measured (through the census world);
+            cf_draws, cf_seed, column_map: as `add_cf_fairness`'s draws, seed and column_map (`--map`).
+    Returns:
+        (report, rows) as `audit_table` returns them, with `cf_fairness` and the cf_ row columns when `cf`.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
+    prepared = prepared or prepare(frame, config)
+    data, name = model_bytes_of(model)
+    model_for(data, name)[0].columns(list(frame.columns))  # every input matched before a chunk is sent anywhere
+    scm, plan = None, None
+    if cf:
+        try:
+            scm = census_world()
+            plan = plan_cf(frame, scm, cf, cf_draws, cf_seed, column_map)
+        except CheckpointError as err:  # as the command line's --cf: a note, the group metrics still run
+            note = "counterfactual fairness is missing: " + " ".join(str(err).split())
+            plan = CfPlan((), (), cf_draws, cf_seed, {}, {}, {}, {}, (note,))
+    if engine == "local":
+        chunks = run_local(frame, prepared, config, data, name, plan, progress)
+    else:
+        import ray
+
+        started = connect(address, num_cpus)
+        try:
+            chunks = run_ray(frame, prepared, config, data, name, plan, progress)
+        finally:
+            if started:
+                ray.shutdown()
+    report, rows = build_report(frame, config, prepared, chunks, about)
+    if plan is not None:
+        add_cf(report, rows, frame, chunks, plan, scm)
+    report["engine"] = engine_summary(engine, chunks)
+    return report, rows
+
+
+def engine_summary(engine: str, chunks: Sequence[ChunkOutput]) -> dict:
+    """Where the chunks ran: engine, chunks, worker processes, model builds, the workers' peak memory (MiB)."""
+    peak: dict[int, int] = {}
+    for c in chunks:
+        peak[c.worker] = max(peak.get(c.worker, 0), c.max_rss_kb)
+    return {"name": engine, "chunks": len(chunks), "workers": len(peak), "model_builds": sum(c.loaded for c in chunks),
+            "worker_peak_rss_mib": round(max(peak.values(), default=0) / 1024, 1)}
+
+
+def audit_table_ray(frame: pd.DataFrame, config: AuditTableConfig, model: bytes | str | Path,
+                    address: str | None = None, num_cpus: int | None = None, **kwargs) -> tuple[dict, pd.DataFrame]:
+    """`audit_table_engine(..., engine="ray")`: the audit as Ray tasks (see there)."""
+    return audit_table_engine(frame, config, model, engine="ray", address=address, num_cpus=num_cpus, **kwargs)
