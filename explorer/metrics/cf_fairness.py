@@ -155,9 +155,12 @@ def row_effects(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: Cf
             continue
         targets[idx] += 1
         sub = {k: v[idx] for k, v in obs.items()}
+        # abduction once for every graph: the posterior depends on the rows alone (the same draws as before,
+        # so the numbers are bit-identical; abduction was most of the time)
+        noise = scm.posterior(sub, config.draws, config.seed)
         for name, graph in graphs.items():
-            # abduction + action + prediction (TableSCM.counterfactual_draws), then the model on the new rows
-            cf = scm.counterfactual_draws(sub, {config.protected: value}, graph, config.draws, config.seed)
+            # action + prediction (TableSCM.counterfactual_draws on the kept posterior), then the model on the new rows
+            cf = scm.counterfactual_draws(sub, {config.protected: value}, graph, config.draws, config.seed, noise=noise)
             p = predict(cf_frame(frame.iloc[idx], cf, mapping, scm, derived, config.draws))
             p = p.reshape(config.draws, idx.size)  # (draws, n_idx)
             flips = (p >= config.threshold) != (p0[idx] >= config.threshold)
