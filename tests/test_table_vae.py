@@ -45,12 +45,13 @@ def model():
     return load_table_vae(SHIPPED, "cpu")
 
 
-def _tiny(world, rows, mode: str = "partial") -> TableVAE:
+def _tiny(world, rows, mode: str = "partial", concept_dim: int = 1) -> TableVAE:
     levels = tuple(world.columns[c].levels for c in CENSUS_COLUMNS)
     mean = tuple(0.0 if k else float(rows[c].mean()) for c, k in zip(CENSUS_COLUMNS, levels))
     sd = tuple(1.0 if k else float(rows[c].std()) for c, k in zip(CENSUS_COLUMNS, levels))
     fixed = fixed_matrix(CENSUS_COLUMNS, mode, ROOTS, CENSUS_GRAPH)
-    return TableVAE(TableVAEConfig(CENSUS_COLUMNS, levels, mean, sd, fixed, hidden=16, mech_hidden=8))
+    return TableVAE(TableVAEConfig(CENSUS_COLUMNS, levels, mean, sd, fixed, hidden=16, mech_hidden=8,
+                                   concept_dim=concept_dim))
 
 
 def test_the_causal_layer_is_the_pendulum_models_class(world, rows):
@@ -183,9 +184,10 @@ def test_stored_evaluation_has_the_model_keys():
 
 def test_one_mechanism_matches_every_mechanism(model):
     layer = model.model.causal
-    inputs = torch.randn(5, layer.d)  # (B, d)
-    every = layer.mechanisms(inputs[:, None, :].expand(-1, layer.d, -1))  # (B, d)
-    for j in range(layer.d):
+    n = len(layer.node)  # the concept units (a vector node has several)
+    inputs = torch.randn(5, n)  # (B, n)
+    every = layer.mechanisms(inputs[:, None, :].expand(-1, n, -1))  # (B, n)
+    for j in range(n):
         torch.testing.assert_close(layer.mechanism(j, inputs), every[:, j], rtol=1e-5, atol=1e-5)
 
 
@@ -194,3 +196,48 @@ def test_a_bad_known_arrow_is_one_error_line(arrow, capsys):
     assert main(["train", "census", "--known-arrow", arrow]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --known-arrow") and err.count("\n") == 1
+
+
+def test_scalar_nodes_keep_the_pendulum_layers_masks():
+    layer = causal_vae.CausalLayer(causal_vae.CausalVAEConfig())
+    mask = torch.rand(4, 4)
+    assert torch.equal(layer.unit_mask(mask), mask) and layer.w1.shape[:2] == (4, 4)
+
+
+def test_vector_nodes_share_their_parents(world, rows):
+    torch.manual_seed(0)
+    tiny = _tiny(world, rows, concept_dim=2)
+    layer = tiny.causal
+    assert len(layer.node) == 2 * len(tiny.disc) + len(tiny.cont)
+    mask = (torch.rand(11, 11) > 0.5).float()
+    units = layer.unit_mask(mask)  # (n, n): every unit of a node reads the same parents' units
+    for j in range(11):
+        for i in range(11):
+            assert (units[layer.units[i]][:, layer.units[j]] == mask[i, j]).all()
+    z = torch.randn(3, len(layer.node), requires_grad=True)
+    child = layer.units[CENSUS_COLUMNS.index("occupation")][1]
+    layer.mechanism(child, z * units[:, child]).sum().backward()
+    parents = {u for i in range(11) if mask[i, CENSUS_COLUMNS.index("occupation")] for u in layer.units[i]}
+    assert {u for u in range(len(layer.node)) if z.grad[:, u].abs().sum() > 0} <= parents
+
+
+def test_a_tiny_vector_model_learns_and_keeps_rows(world, rows):
+    torch.manual_seed(0)
+    tiny = _tiny(world, rows, concept_dim=2)
+    x = to_tensor(rows)
+    opt = torch.optim.Adam(tiny.parameters(), lr=1e-2)
+    first = float(tiny.loss(x, 0.1, 0.01, 0.5)["loss"].detach())
+    for _ in range(60):
+        loss = tiny.loss(x, 0.1, 0.01, 0.5)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.7 * first
+    tiny.causal.harden()
+    tiny.set_centres(x)
+    wrapped = TableVAEModel(tiny, world.columns, "tiny", device="cpu", draws=4)
+    empty = wrapped.counterfactual_rows(rows, {})
+    for c in CENSUS_COLUMNS:
+        np.testing.assert_allclose(empty[c], rows[c], atol=1e-3, err_msg=c)
+    cf = wrapped.counterfactual_rows(rows, {"education": "Bachelors"})
+    assert (cf["education"] == 12).all()

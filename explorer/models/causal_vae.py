@@ -40,10 +40,16 @@ class CausalVAEConfig:
     dec_grid: int = 32  # the per-pixel MLP runs on a 32 x 32 grid, each cell drawing 2 x 2 pixels
     fourier: int = 6  # sine/cosine frequencies per concept and per pixel coordinate, fed to the decoder
     mech_hidden: int = 64
+    # latent dims per concept (the causal layer's vector nodes; () = one each, the pendulum's): a width-m node is
+    # m scalar units that share the node's parents (the mask's rows and columns are tied per node block)
+    widths: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.concepts = tuple(self.concepts)
         d = len(self.concepts)
+        self.widths = tuple(int(w) for w in self.widths) or (1,) * d
+        if len(self.widths) != d or min(self.widths) < 1:
+            raise ValueError(f"widths must give each of the {d} concepts at least one unit, not {self.widths}")
         if not self.fixed:
             self.fixed = [[0 if i == j else -1 for j in range(d)] for i in range(d)]
 
@@ -122,24 +128,34 @@ class BroadcastDecoder(nn.Module):
 
 
 class CausalLayer(nn.Module):
-    """z_j = g_j(A[:, j] * z) + eps_j for every node j; A = fixed entries + learned edge probabilities."""
+    """z_j = g_j(A[:, j] * z) + eps_j for every node j; A = fixed entries + learned edge probabilities.
+
+    A node may be a vector (`cfg.widths`): its units are scalar units of the layer, each with its own g and noise,
+    that read the same parents. The graph (A, the penalties, `harden`, `order`) is over the d nodes; the masks of
+    the mechanisms are over the n units (`unit_mask`). With width 1 everywhere (the pendulum) n = d and nothing
+    differs from the scalar layer.
+    """
 
     def __init__(self, cfg: CausalVAEConfig):
         super().__init__()
         d, h = len(cfg.concepts), cfg.mech_hidden
         self.d, self.names = d, tuple(cfg.concepts)
+        node = torch.repeat_interleave(torch.arange(d), torch.tensor(cfg.widths))  # (n,): each unit's node
+        self.register_buffer("node", node, persistent=False)
+        self.units = [[u for u in range(len(node)) if node[u] == j] for j in range(d)]  # node j's units
+        n = len(node)
         fixed = torch.tensor(cfg.fixed, dtype=torch.float32)  # (d, d): 1, 0 or -1 (learn)
         self.register_buffer("fixed", fixed)
         self.logits = nn.Parameter(torch.zeros(d, d))  # learned edges start undecided (p = 0.5)
         self.register_buffer("hard", torch.full((d, d), -1.0))  # -1 until harden(); then the 0/1 graph
         self.register_buffer("frozen_probs", torch.zeros(d, d))  # the edge probabilities harden() decided on
-        self.w1 = nn.Parameter(torch.randn(d, d, h) / math.sqrt(d))  # node j's MLP: d inputs -> h
-        self.b1 = nn.Parameter(torch.zeros(d, h))
-        self.w2 = nn.Parameter(torch.randn(d, h, h) / math.sqrt(h))
-        self.b2 = nn.Parameter(torch.zeros(d, h))
-        self.w3 = nn.Parameter(torch.zeros(d, h))
-        self.b3 = nn.Parameter(torch.zeros(d))
-        self.log_sd = nn.Parameter(torch.full((d,), -1.0))  # residual scale per node
+        self.w1 = nn.Parameter(torch.randn(n, n, h) / math.sqrt(n))  # unit u's MLP: n inputs -> h
+        self.b1 = nn.Parameter(torch.zeros(n, h))
+        self.w2 = nn.Parameter(torch.randn(n, h, h) / math.sqrt(h))
+        self.b2 = nn.Parameter(torch.zeros(n, h))
+        self.w3 = nn.Parameter(torch.zeros(n, h))
+        self.b3 = nn.Parameter(torch.zeros(n))
+        self.log_sd = nn.Parameter(torch.full((n,), -1.0))  # residual scale per unit
 
     @property
     def hardened(self) -> bool:
@@ -160,22 +176,27 @@ class CausalLayer(nn.Module):
         """The 0/1 graph in use: the hardened one, or the current probabilities rounded."""
         return self.hard if self.hardened else (self.probabilities() > 0.5).float()
 
+    def unit_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        """A node mask (..., d, d) [parent, child] -> the units' (..., n, n): each node's block tied (width 1
+        everywhere: the same values)."""
+        return mask[..., self.node, :][..., :, self.node]
+
     def mechanisms(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(B, d, d) per-node masked inputs (row j feeds node j) -> (B, d) predictions g_j."""
+        """(B, n, n) per-unit masked inputs (row u feeds unit u) -> (B, n) predictions g_u."""
         h = F.silu(torch.einsum("bji,jih->bjh", inputs, self.w1) + self.b1)  # (B, d, H)
         h = F.silu(torch.einsum("bjh,jhk->bjk", h, self.w2) + self.b2)  # (B, d, H)
         return (h * self.w3).sum(-1) + self.b3  # (B, d)
 
     def mechanism(self, j: int, inputs: torch.Tensor) -> torch.Tensor:
-        """Node j's prediction alone, g_j: (B, d) masked inputs -> (B,); `mechanisms` computes every node's, d
+        """Unit j's prediction alone, g_j: (B, n) masked inputs -> (B,); `mechanisms` computes every unit's, n
         times the work when a caller that walks the graph node by node needs one (the table VAE)."""
         h = F.silu(inputs @ self.w1[j] + self.b1[j])  # (B, H)
         h = F.silu(h @ self.w2[j] + self.b2[j])  # (B, H)
         return h @ self.w3[j] + self.b3[j]  # (B,)
 
     def predict(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """g(mask * z): (B, d) latents, (d, d) or (B, d, d) mask [parent, child] -> (B, d)."""
-        m = mask.transpose(-1, -2)  # (..., child, parent)
+        """g(mask * z): (B, n) latents, (d, d) or (B, d, d) node mask [parent, child] -> (B, n)."""
+        m = self.unit_mask(mask).transpose(-1, -2)  # (..., child, parent) over units
         return self.mechanisms(z[:, None, :] * m)  # (B, d)
 
     def loss(self, z: torch.Tensor, sparsity: float, acyclic: float, temperature: float = 0.5,
@@ -183,8 +204,8 @@ class CausalLayer(nn.Module):
         """Gaussian NLL of each node given its (sampled) parents, plus the graph penalties while learning.
 
         Args:
-            z: (B, d) latents (labels) of the scenes.
-            intervened: (B, d) 0/1, which nodes of each scene were set by do(). A do() cuts the node from
+            z: (B, n) latents (labels) of the scenes (n = d at width 1).
+            intervened: (B, n) 0/1, which nodes of each scene were set by do(). A do() cuts the node from
                 its parents, so its mechanism is fitted on the other scenes only (each node's NLL is a mean
                 over the scenes where it was not intervened on); it still feeds its children as a parent.
         """
@@ -196,9 +217,9 @@ class CausalLayer(nn.Module):
             u = torch.rand(z.shape[0], self.d, self.d, device=z.device).clamp(1e-6, 1 - 1e-6)
             sample = torch.sigmoid((self.logits + torch.log(u) - torch.log1p(-u)) / temperature)  # (B, d, d)
             mask = torch.where(self.fixed >= 0, self.fixed, sample) * (1 - torch.eye(self.d, device=z.device))
-        resid = (z - self.predict(z, mask)) / self.log_sd.exp()  # (B, d)
-        keep = torch.ones_like(z) if intervened is None else 1.0 - intervened.to(z.dtype)  # (B, d)
-        per_node = ((0.5 * resid ** 2 + self.log_sd) * keep).sum(0) / keep.sum(0).clamp(min=1.0)  # (d,)
+        resid = (z - self.predict(z, mask)) / self.log_sd.exp()  # (B, n)
+        keep = torch.ones_like(z) if intervened is None else 1.0 - intervened.to(z.dtype)  # (B, n)
+        per_node = ((0.5 * resid ** 2 + self.log_sd) * keep).sum(0) / keep.sum(0).clamp(min=1.0)  # (n,)
         nll = per_node.sum()
         out = {"nll": nll, "loss": nll}
         if not self.hardened:
@@ -245,12 +266,12 @@ class CausalLayer(nn.Module):
         return [self.names.index(n) for n in self._dag(self.adjacency()).topological_order()]
 
     def abduct(self, z: torch.Tensor) -> torch.Tensor:
-        """Exogenous noise eps = z - g(A * z): (B, d) -> (B, d)."""
+        """Exogenous noise eps = z - g(A * z): (B, n) -> (B, n)."""
         return z - self.predict(z, self.adjacency())
 
     def propagate(self, eps: torch.Tensor, z_factual: torch.Tensor, do: dict[int, torch.Tensor],
                   keep: torch.Tensor | None = None) -> torch.Tensor:
-        """Counterfactual latents in topological order.
+        """Counterfactual latents in topological order (scalar nodes only: the table VAE walks vector ones itself).
 
         Args:
             eps: abducted noise (B, d).

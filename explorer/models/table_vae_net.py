@@ -1,7 +1,8 @@
 """The tabular causal-layer VAE's network (CCGM's tabular half): one concept per column, the pendulum's causal layer.
 
-    row --encoder--> concepts z (B, C): one scalar per column
-    z_j = g_j(A[:, j] * z) + eps_j          the SAME `CausalLayer` as the pendulum model (causal_vae.py)
+    row --encoder--> concepts z (B, n): one per column, a scalar or (categorical, `concept_dim` m) m units
+    z_u = g_u(A[:, node(u)] * z) + eps_u    the SAME `CausalLayer` as the pendulum model (causal_vae.py); a
+                                            vector node's m units share its parents (tied mask blocks)
     z --decoder--> row                      each column from its own concept
 
 - A continuous column's concept is its standardised value (observed, like the pendulum's label-supervised
@@ -9,7 +10,10 @@
 - A categorical or ordinal column's concept is a latent score: q(z_j | row) = Normal(mu_j(row), sigma_j(row)^2)
   from an MLP over the whole row, and p(x_j = k | z_j) = softmax_k(w_jk z_j + b_jk): the arg-max of lines gives
   every category one interval of the score, a one-dimensional ordering of the categories learned with the rest.
-  A scalar keeps the shared causal layer (one scalar per node) unchanged.
+  With `concept_dim` m > 1 the concept is a vector: q is a diagonal Normal over m units, p(x_j = k | z_j) =
+  softmax_k(w_jk . z_j + b_jk) gives every category a convex region of the plane (m = 2), and the layer's node
+  for the column has m units with one parent set (`CausalLayer`'s vector nodes), so P(k | parents) is no longer
+  a window sliding along one ordering. m = 1 is the scalar model (and the shipped checkpoints' layout).
 - The prior of z is the causal layer, so the KL term of the ELBO is E_q[-log p_causal(z)] - H(q): the causal
   layer's Gaussian NLL on sampled concepts, minus the encoder's entropy. While the graph is learned the layer
   adds its sparsity and NOTEARS acyclicity penalties; `harden()` then freezes the DAG (as for the pendulum).
@@ -61,6 +65,7 @@ class TableVAEConfig:
     fixed: list[list[int]] = field(default_factory=list)
     hidden: int = 128
     mech_hidden: int = 64
+    concept_dim: int = 1  # latent dims of a categorical column's concept (a vector node of the causal layer)
 
     def __post_init__(self) -> None:
         self.columns, self.levels = tuple(self.columns), tuple(int(k) for k in self.levels)
@@ -82,23 +87,43 @@ class TableVAE(nn.Module):
         self.disc = [j for j, k in enumerate(cfg.levels) if k > 0]  # the categorical / ordinal columns
         self.cont = [j for j, k in enumerate(cfg.levels) if k == 0]
         n_in = sum(k if k else 1 for k in cfg.levels)
-        kmax, nd = max([k for k in cfg.levels] + [1]), len(self.disc)
+        kmax, nd, m = max([k for k in cfg.levels] + [1]), len(self.disc), cfg.concept_dim
         self.register_buffer("mean", torch.tensor(cfg.mean, dtype=torch.float32))  # (C,)
         self.register_buffer("sd", torch.tensor(cfg.sd, dtype=torch.float32))  # (C,)
-        self.causal = CausalLayer(CausalVAEConfig(concepts=cfg.columns, fixed=cfg.fixed, mech_hidden=cfg.mech_hidden))
+        widths = tuple(m if k else 1 for k in cfg.levels)
+        self.causal = CausalLayer(CausalVAEConfig(concepts=cfg.columns, fixed=cfg.fixed, mech_hidden=cfg.mech_hidden,
+                                                  widths=widths))
+        self.units = self.causal.units  # column j's concept units (1, or m for a categorical column)
+        self.cont_units = [self.units[j][0] for j in self.cont]
+        self.register_buffer("disc_units", torch.tensor([self.units[j] for j in self.disc]).view(nd, m),
+                             persistent=False)  # (D, m)
         self.encoder = nn.Sequential(nn.Linear(n_in, cfg.hidden), nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden),
-                                     nn.SiLU(), nn.Linear(cfg.hidden, 2 * nd))  # (B, F) -> (B, 2D)
-        # distinct slopes from the start, so every category can own an interval of its concept
+                                     nn.SiLU(), nn.Linear(cfg.hidden, 2 * nd * m))  # (B, F) -> (B, 2Dm)
+        # distinct slopes from the start, so every category can own an interval of its concept (its first dim;
+        # the others start random, so the categories spread over the plane)
         slopes = torch.linspace(-2.0, 2.0, kmax).repeat(nd, 1)  # (D, K)
-        self.dec_w = nn.Parameter(slopes + 0.1 * torch.randn(nd, kmax))
+        w = slopes + 0.1 * torch.randn(nd, kmax)
+        if m > 1:  # (D, K, m); at m = 1 the shipped (D, K) layout is kept
+            w = torch.cat([w[..., None], torch.randn(nd, kmax, m - 1)], -1)
+        self.dec_w = nn.Parameter(w)
         self.dec_b = nn.Parameter(torch.zeros(nd, kmax))
         valid = torch.stack([torch.arange(kmax) < cfg.levels[j] for j in self.disc]) if nd else torch.ones(0, kmax)
         self.register_buffer("valid", valid.bool())  # (D, K): which padded levels exist
-        self.register_buffer("centres", torch.zeros(nd, kmax))  # (D, K): each category's concept, set after training
-        nodes, weights = np.polynomial.hermite_e.hermegauss(GH_POINTS)  # for the weight exp(-t^2 / 2)
-        self.register_buffer("gh_nodes", torch.tensor(nodes, dtype=torch.float32), persistent=False)  # (Q,)
-        self.register_buffer("gh_logw", torch.tensor(np.log(weights / weights.sum()), dtype=torch.float32),
-                             persistent=False)  # (Q,)
+        # each category's concept, set after training: (D, K) at m = 1 (the shipped layout), else (D, K, m)
+        self.register_buffer("centres", torch.zeros((nd, kmax) if m == 1 else (nd, kmax, m)))
+        q = GH_POINTS if m == 1 else 6  # quadrature points per dim: a product grid of q^m points
+        nodes, weights = np.polynomial.hermite_e.hermegauss(q)  # for the weight exp(-t^2 / 2)
+        grid = np.stack(np.meshgrid(*[nodes] * m, indexing="ij"), -1).reshape(-1, m)  # (Q, m)
+        logw = np.log(weights / weights.sum())
+        logw = np.stack(np.meshgrid(*[logw] * m, indexing="ij"), -1).reshape(-1, m).sum(1)  # (Q,)
+        self.register_buffer("gh_nodes", torch.tensor(grid, dtype=torch.float32), persistent=False)  # (Q, m)
+        self.register_buffer("gh_logw", torch.tensor(logw, dtype=torch.float32), persistent=False)  # (Q,)
+
+    def weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's slopes (D, K, m) and the category centres (D, K, m), whatever the stored layout."""
+        nd, kmax = self.dec_b.shape
+        m = self.cfg.concept_dim
+        return self.dec_w.view(nd, kmax, m), self.centres.view(nd, kmax, m)
 
     # --- the three parts ------------------------------------------------------------------------------
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,24 +137,28 @@ class TableVAE(nn.Module):
         return torch.cat(parts, 1)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """q(z | row): means (B, C) (continuous columns: their standardised value) and log-variances (B, D)."""
-        h = self.encoder(self.features(x))  # (B, 2D)
-        nd = len(self.disc)
-        z = ((x - self.mean) / self.sd).clone()  # (B, C); discrete entries overwritten below
-        z[:, self.disc] = h[:, :nd]
-        return z, h[:, nd:].clamp(-12.0, 4.0)
+        """q(z | row): means (B, n) over the concept units (a continuous column's: its standardised value) and the
+        log-variances (B, Dm) of the categorical units (in `disc_units` order)."""
+        h = self.encoder(self.features(x))  # (B, 2Dm)
+        nu = self.disc_units.numel()
+        z = x.new_zeros(len(x), len(self.causal.node))  # (B, n)
+        z[:, self.cont_units] = (x[:, self.cont] - self.mean[self.cont]) / self.sd[self.cont]
+        z[:, self.disc_units.flatten()] = h[:, :nu]
+        return z, h[:, nu:].clamp(-12.0, 4.0)
 
     def logits(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, C) concepts -> (B, D, K) category logits of the discrete columns (padding at -1e9)."""
-        zd = z[:, self.disc]  # (B, D)
-        out = zd[:, :, None] * self.dec_w + self.dec_b  # (B, D, K)
+        """(B, n) concepts -> (B, D, K) category logits of the discrete columns (padding at -1e9)."""
+        zd = z[:, self.disc_units]  # (B, D, m)
+        w, _ = self.weights()
+        out = (zd[:, :, None, :] * w).sum(-1) + self.dec_b  # (B, D, K)
         return out.masked_fill(~self.valid, -1e9)
 
     def loss(self, x: torch.Tensor, beta: float, sparsity: float, acyclic: float) -> dict[str, torch.Tensor]:
         """Negative ELBO with the causal layer as the prior, plus the graph penalties while it is learned."""
         mu, logvar = self.encode(x)
         z = mu.clone()
-        z[:, self.disc] = mu[:, self.disc] + torch.randn_like(logvar) * (0.5 * logvar).exp()  # (B, C)
+        du = self.disc_units.flatten()
+        z[:, du] = mu[:, du] + torch.randn_like(logvar) * (0.5 * logvar).exp()  # (B, n)
         codes = x[:, self.disc].long()  # (B, D)
         rec = F.cross_entropy(self.logits(z).transpose(1, 2), codes, reduction="none").sum(1).mean()
         g = self.causal.loss(z, sparsity, acyclic)
@@ -146,12 +175,17 @@ class TableVAE(nn.Module):
         """Each category's concept: the mean encoder score of the rows `x` (B, C) in it; a category without rows
         gets the score where the decoder is surest of it (a grid search)."""
         mu, _ = self.encode(x)
+        w, centres = self.weights()  # centres: a view of the buffer, filled in place
         grid = torch.linspace(-8, 8, 1601, device=x.device)  # (G,)
         for i, j in enumerate(self.disc):
-            probs = torch.softmax(grid[:, None] * self.dec_w[i] + self.dec_b[i], -1)  # (G, K)
+            probs = torch.softmax(grid[:, None] * w[i, :, 0] + self.dec_b[i], -1)  # (G, K), along the first dim
             for k in range(self.cfg.levels[j]):
                 rows = x[:, j] == k
-                self.centres[i, k] = mu[rows, j].mean() if rows.any() else grid[probs[:, k].argmax()]
+                if rows.any():
+                    centres[i, k] = mu[rows][:, self.disc_units[i]].mean(0)
+                else:
+                    centres[i, k] = 0.0
+                    centres[i, k, 0] = grid[probs[:, k].argmax()]
 
     def graph(self) -> Dag:
         """The DAG the causal layer uses (after `harden()`)."""
@@ -162,28 +196,31 @@ class TableVAE(nn.Module):
 
     # --- the counterfactual ----------------------------------------------------------------------------------
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, C) concepts -> (B, C) codes / values: the decoder's arg-max category, the de-standardised number."""
-        out = z * self.sd + self.mean  # (B, C)
+        """(B, n) concepts -> (B, C) codes / values: the decoder's arg-max category, the de-standardised number."""
+        out = z.new_zeros(len(z), len(self.cfg.columns))  # (B, C)
+        out[:, self.cont] = z[:, self.cont_units] * self.sd[self.cont] + self.mean[self.cont]
         out[:, self.disc] = self.logits(z).argmax(-1).to(out.dtype)
         return out
 
     def abduct(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Abduction: concepts z (B, C) (the encoder's mean) and their exogenous noise eps = z - g(A z) (B, C)."""
+        """Abduction: concepts z (B, n) (the encoder's mean) and their exogenous noise eps = z - g(A z) (B, n)."""
         z, _ = self.encode(x)
         return z, self.causal.abduct(z)
 
     def do_concept(self, j: int, value: torch.Tensor) -> torch.Tensor:
-        """Column j's concept for do(column j = value): (B,) codes or values -> (B,) concepts."""
+        """Column j's concept for do(column j = value): (B,) codes or values -> (B, w) concepts (w its units)."""
         if self.cfg.levels[j]:
-            return self.centres[self.disc.index(j)][value.long()]
-        return (value - self.mean[j]) / self.sd[j]
+            return self.weights()[1][self.disc.index(j)][value.long()]  # (B, m)
+        return ((value - self.mean[j]) / self.sd[j])[:, None]
 
     def category_logits(self, mean: torch.Tensor, j: int) -> torch.Tensor:
         """log P(column j = k | its parents): the decoder's softmax averaged over the causal layer's
-        Normal(mean, sd_j^2) for the concept (Gauss-Hermite quadrature); (B,) means -> (B, K)."""
+        Normal(mean, diag sd_j^2) for the concept (Gauss-Hermite quadrature); (B, m) means -> (B, K)."""
         i, k = self.disc.index(j), self.cfg.levels[j]
-        z = mean[:, None] + self.causal.log_sd[j].exp() * self.gh_nodes  # (B, Q)
-        logits = z[..., None] * self.dec_w[i, :k] + self.dec_b[i, :k]  # (B, Q, K): this column's levels only
+        sd = self.causal.log_sd[self.units[j]].exp()  # (m,)
+        z = mean[:, None, :] + sd * self.gh_nodes  # (B, Q, m)
+        w = self.weights()[0][i, :k]  # (K, m): this column's levels only
+        logits = (z[:, :, None, :] * w).sum(-1) + self.dec_b[i, :k]  # (B, Q, K)
         return torch.logsumexp(F.log_softmax(logits, -1) + self.gh_logw[:, None], dim=1)  # (B, K)
 
     def counterfactual(self, x: torch.Tensor, do: dict[int, torch.Tensor], keep: torch.Tensor | None = None,
@@ -204,31 +241,33 @@ class TableVAE(nn.Module):
         a = self.causal.adjacency()
         live = a * keep if keep is not None else a  # (C, C)
         cut = a - live
+        live_u, cut_u = self.causal.unit_mask(live), self.causal.unit_mask(cut)  # (n, n): each column's block tied
         z_cf, x_cf = z.clone(), x.clone()
         moved = set(do)
         for j in self.causal.order():
             if j not in do and not any(live[i, j] > 0 for i in moved):
                 continue  # nothing upstream moved (or its arrows are cut): the factual value stands
             # action: an intervened concept is set, its column is the asked value
+            u = self.units[j]  # this column's concept units
             if j in do:
                 x_cf[:, j] = do[j].to(x.dtype)
-                z_cf[:, j] = self.do_concept(j, do[j].to(z.dtype))
+                z_cf[:, u] = self.do_concept(j, do[j].to(z.dtype))
                 continue
             # prediction: the mechanism again, live parents counterfactual, cut ones factual, on the same noise
-            inputs = z_cf * live[:, j] + z * cut[:, j]  # (B, C)
-            mean = self.causal.mechanism(j, inputs)  # (B,)
+            inputs = z_cf * live_u[:, u[0]] + z * cut_u[:, u[0]]  # (B, n): the units of a column share parents
+            mean = torch.stack([self.causal.mechanism(v, inputs) for v in u], 1)  # (B, w)
             moved.add(j)
             if not self.cfg.levels[j]:
-                z_cf[:, j] = mean + eps[:, j]
-                x_cf[:, j] = x[:, j] + (z_cf[:, j] - z[:, j]) * self.sd[j]  # exact when unmoved
+                z_cf[:, u[0]] = mean[:, 0] + eps[:, u[0]]
+                x_cf[:, j] = x[:, j] + (z_cf[:, u[0]] - z[:, u[0]]) * self.sd[j]  # exact when unmoved
                 continue
             # a category by Gumbel-max over the model's own P(k | parents), its Gumbels drawn from their posterior
             # given the observed category (as the census world abducts), so an unmoved column keeps its value
-            logits_f, logits_cf = self.category_logits(prior[:, j], j), self.category_logits(mean, j)  # (B, K)
+            logits_f, logits_cf = self.category_logits(prior[:, u], j), self.category_logits(mean, j)  # (B, K)
             k = (logits_cf + posterior_gumbels(logits_f, x[:, j].long(), generator)).argmax(-1)  # (B,)
             x_cf[:, j] = k.to(x.dtype)
-            centre = self.centres[self.disc.index(j)][k]  # (B,): a moved category's concept is its centre
-            z_cf[:, j] = torch.where(k == x[:, j].long(), z[:, j], centre)
+            centre = self.weights()[1][self.disc.index(j)][k]  # (B, m): a moved category's concept is its centre
+            z_cf[:, u] = torch.where((k == x[:, j].long())[:, None], z[:, u], centre)
         return x_cf, self.decode(z_cf)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

@@ -60,6 +60,7 @@ class CensusVAETrainConfig:
     acyclic: float = 0.05
     hidden: int = 128
     mech_hidden: int = 64
+    concept_dim: int = 1  # latent dims of a categorical column's concept (a vector node of the causal layer)
     devices: int = 1
     strategy: str = "auto"
     out: Path | None = None  # default pretrained/census-vae-<data>
@@ -140,7 +141,8 @@ def build_model(cfg: CensusVAETrainConfig, train: dict[str, np.ndarray], columns
     known = frozenset(tuple(a.split(":")) for a in cfg.known)
     fixed = fixed_matrix(CENSUS_COLUMNS, cfg.graph, ROOTS, CENSUS_GRAPH, known)
     model_cfg = TableVAEConfig(columns=CENSUS_COLUMNS, levels=tuple(columns[c].levels for c in CENSUS_COLUMNS),
-                               mean=mean, sd=sd, fixed=fixed, hidden=cfg.hidden, mech_hidden=cfg.mech_hidden)
+                               mean=mean, sd=sd, fixed=fixed, hidden=cfg.hidden, mech_hidden=cfg.mech_hidden,
+                               concept_dim=cfg.concept_dim)
     model = TableVAE(model_cfg)
     with torch.no_grad():
         model.causal.logits.fill_(cfg.edge_init)
