@@ -13,6 +13,7 @@ from explorer.cli_audit_table import add_audit_table, train_adult_models_command
 from explorer.cli_census_evaluate import add_census_evaluate
 from explorer.cli_census_export import add_census_export
 from explorer.cli_census_train import add_census_train
+from explorer.cli_cf_generator import add_cf_generator_train
 from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
                                  save, seed, strategy)
 
@@ -282,7 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m explorer", description="Counterfactual Explorer")
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
-    tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world", "adult-models", "census"],
+    tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world", "adult-models", "census",
+                                      "cf-generator"],
                     help="census-world: the SCM fitted to Adult (data, graph and fidelity in docs/census.md); "
                          "adult-models: the Adult classifiers audit-table ships (docs/audit-table.md)")
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
@@ -319,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--n-regressor", type=count(1, 100_000), help="pendulum: regressor training renders")
     tr.set_defaults(fn=_train)
     add_census_train(tr, _train)  # train census: explorer/cli_census_train.py
+    add_cf_generator_train(tr)  # train cf-generator: explorer/cli_cf_generator.py
     ev = sub.add_parser("evaluate", help="score the shipped models")
     ev.add_argument("world", choices=["morpho", "pendulum", "search", "causalm", "causalm-erasure", "causalm-names",
                                       "census"],

@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("explorer.training",),
     ("explorer.services", "explorer.evaluate"),
     ("explorer.__main__", "explorer.cli_checks", "explorer.cli_audit_table",
-     "explorer.cli_census_export", "explorer.cli_census_evaluate", "explorer.cli_census_train"),  # the command line, its shared
+     "explorer.cli_census_export", "explorer.cli_census_evaluate", "explorer.cli_census_train",
+     "explorer.cli_cf_generator"),  # the command line, its shared
     # argument checks, and the subcommands wired outside __main__.py to keep it under MAX_LINES
     ("explorer.ui",),
     ("pages", "app"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -105,3 +107,21 @@ def test_checkpoint_round_trip(tmp_path):
         assert torch.equal(v, loaded.state_dict()[k])
     torch.save(model.state_dict(), tmp_path / "w.pt")
     assert torch.load(tmp_path / "w.pt", weights_only=True).keys() == model.state_dict().keys()
+
+
+def test_train_cf_generator_from_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    run = lambda *a: subprocess.run([sys.executable, "-m", "explorer", "train", "cf-generator", *a],  # noqa: E731
+                                    cwd=root, capture_output=True, text=True, timeout=300)
+    missing = run("--out", str(tmp_path))
+    assert missing.returncode == 2 and missing.stderr.strip().startswith("error:") and "--strength" in missing.stderr
+    small = run("--strength", "0.9", "--limit", "64", "--out", str(tmp_path))
+    assert small.returncode == 2 and "less than one batch" in small.stderr and "Traceback" not in small.stderr
+    assert not any(tmp_path.iterdir())
+    done = run("--strength", "0.9", "--epochs", "1", "--limit", "256", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-1000:]
+    folder = tmp_path / "rgb-cvae-plain-s0.9"
+    assert (folder / "weights.safetensors").exists() and "train cf-generator" in (folder / "card.json").read_text()
