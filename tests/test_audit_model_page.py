@@ -7,18 +7,13 @@ each bad input must end in a message that says what went wrong and what to do, n
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from apptest_pages import FIRST_LOAD, no_exceptions, open_page
+from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (fixtures)
 
 from explorer.__main__ import main
 from explorer.data.upload_csv import MAX_UPLOAD_BYTES
@@ -28,7 +23,6 @@ from explorer.services.audit_table_page import (AuditRequest, AuditTableError, A
 
 PAGE = "pages/audit_model.py"
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
 N = 400  # rows: enough for every sex and race group of Adult, quick enough for counterfactuals
 
 
@@ -264,46 +258,13 @@ def test_an_uploaded_table_with_a_predictions_column_and_a_bad_upload():
 
 
 # --- Chromium ------------------------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
-def test_in_chromium_a_shared_link_runs_the_audit_and_the_cf_tab_opens():
-    from playwright.sync_api import sync_playwright
-    from test_browser import ARGS, READY, STEP
-
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true"], cwd=ROOT, env=os.environ.copy(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "streamlit did not become healthy"
-            time.sleep(0.3)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.goto(f"{url}/audit_model?data=adult&model=adult-gbm&protected=sex&rows=200&audit=1")
-            page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
-            page.get_by_role("tab", name="Counterfactual fairness").click()
-            page.get_by_text("Had the same people had another sex").first.wait_for(timeout=STEP)
-            assert "audit=1" in page.url and "model=adult-gbm" in page.url
-            browser.close()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def test_in_chromium_a_shared_link_runs_the_audit_and_the_cf_tab_opens(server, browser):  # noqa: F811
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server}/audit_model?data=adult&model=adult-gbm&protected=sex&rows=200&audit=1")
+    page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
+    page.get_by_role("tab", name="Counterfactual fairness").click()
+    page.get_by_text("Had the same people had another sex").first.wait_for(timeout=STEP)
+    assert "audit=1" in page.url and "model=adult-gbm" in page.url
+    page.context.close()

@@ -188,6 +188,12 @@ def audit_table(frame: pd.DataFrame, config: AuditTableConfig, predict: Predict 
     """
     prepared = prepared or prepare(frame, config)
     proba, y_pred, counts = merge(run_chunks(frame, prepared, config, predict, given, progress))
+    return assemble(frame, config, prepared, proba, y_pred, counts, about)
+
+
+def assemble(frame: pd.DataFrame, config: AuditTableConfig, prepared: Prepared, proba: np.ndarray | None,
+             y_pred: np.ndarray, counts: pd.Series, about: dict | None) -> tuple[dict, pd.DataFrame]:
+    """The report and the per-row file from merged chunks (`merge`), wherever the chunks ran (here or on Ray)."""
     report = {"data": {"rows": len(frame), "label": config.label, "positive": prepared.positive,
                        "threshold": config.threshold, "protected": list(config.protected), **(about or {})},
               "overall": overall(prepared.y, y_pred, proba),

@@ -31,12 +31,10 @@ import numpy as np
 import pandas as pd
 
 from explorer.checkpoints import CheckpointError
-from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, Prepared, Progress, add_graph, audit_chunk,
-                                           merge, overall, prepare, world_view)
-from explorer.evaluate.audit_table_report import reading
-from explorer.metrics.cf_fairness import (CfConfig, RowEffects, check_protected, default_paths, derived_columns,
-                                          row_effects, scm_columns)
-from explorer.metrics.group_fairness import JOIN, disparities, group_metrics
+from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, Prepared, Progress, add_graph, assemble,
+                                           audit_chunk, merge, prepare, world_view)
+from explorer.metrics.cf_fairness import (CAUSAL_MODEL, CfConfig, RowEffects, check_protected, default_paths,
+                                          derived_columns, effect_section, row_effects, scm_columns)
 from explorer.models.table_onnx import TableOnnxModel, load_table_model
 from explorer.paths import ROOT
 from explorer.scm.table_scm import TableSCM
@@ -44,7 +42,6 @@ from explorer.scm.table_scm import TableSCM
 ENGINES = ("local", "ray")
 _MODELS: dict[str, TableOnnxModel] = {}  # per process: sha256 of the ONNX bytes -> the model built from them
 _WORLDS: list[TableSCM] = []  # per process: the census world, loaded on first use
-CAUSAL_MODEL = "the {} world (explorer/scm/census.py), its true mechanisms with abducted noise"
 
 
 @dataclass(frozen=True)
@@ -201,26 +198,8 @@ def run_ray(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, m
 
 def build_report(frame: pd.DataFrame, config: AuditTableConfig, prepared: Prepared, chunks: Sequence[ChunkOutput],
                  about: dict | None) -> tuple[dict, pd.DataFrame]:
-    """The report and per-row file from merged chunks: the same assembly as `audit_table` after its `merge`."""
-    proba, y_pred, counts = merge([c.audit for c in chunks])
-    report = {"data": {"rows": len(frame), "label": config.label, "positive": prepared.positive,
-                       "threshold": config.threshold, "protected": list(config.protected), **(about or {})},
-              "overall": overall(prepared.y, y_pred, proba),
-              "groups": {c: group_metrics(counts, [c], config.boot) for c in config.protected},
-              "intersections": {}, "fairness": {},
-              "bootstrap": {"n_boot": config.boot.n_boot, "seed": config.boot.seed, "level": config.boot.level,
-                            "method": "stratified: each group's rows resampled on their own"}}
-    sets = [[c] for c in config.protected] + ([list(config.protected)] if len(config.protected) > 1 else [])
-    for cols in sets:
-        report["fairness"][JOIN.join(cols)] = disparities(counts, cols, config.boot)
-    if len(config.protected) > 1:
-        report["intersections"][JOIN.join(config.protected)] = group_metrics(counts, config.protected, config.boot)
-    report["reading"] = reading(report, counts, config.boot)
-    rows = pd.DataFrame({"row": np.arange(len(frame))}).join(prepared.groups.reset_index(drop=True))
-    rows["label"] = prepared.y
-    rows["probability"] = proba
-    rows["prediction"] = y_pred
-    return report, rows
+    """The report and per-row file from merged chunks: `audit_table`'s own assembly."""
+    return assemble(frame, config, prepared, *merge([c.audit for c in chunks]), about)
 
 
 def add_cf(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, chunks: Sequence[ChunkOutput], plan: CfPlan,
@@ -233,15 +212,9 @@ def add_cf(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, chunks: Sequen
         eff = [c.cf[col] for c in ordered]
         flip, abs_dp = np.concatenate([e.flip for e in eff]), np.concatenate([e.abs_dp for e in eff])  # (n,)
         groups = frame[plan.names[mapping[var]]].astype(str).to_numpy()
-        part: dict = {"flip_rate": float(flip.mean()), "mean_abs_dp": float(abs_dp.mean())}
-        for g in sorted(set(groups)):
-            m = groups == g
-            part[g] = {"count": int(m.sum()), "flip_rate": float(flip[m].mean()),
-                       "mean_abs_dp": float(abs_dp[m].mean())}
-        paths = default_paths(scm, var)
-        part["path"] = {p: {"flip_rate": float(np.concatenate([e.paths[p][0] for e in eff]).mean()),
-                            "mean_abs_dp": float(np.concatenate([e.paths[p][1] for e in eff]).mean()),
-                            "cut": list(paths[p])} for p in eff[0].paths}
+        paths = {p: (np.concatenate([e.paths[p][0] for e in eff]), np.concatenate([e.paths[p][1] for e in eff]))
+                 for p in eff[0].paths}  # each path's (flip, |dp|) per row, in row order
+        part = effect_section(RowEffects(flip, abs_dp, paths), groups, default_paths(scm, var))
         section |= {col: part, **plan.about, "draws": plan.draws, "seed": plan.seed,
                     "causal_model": CAUSAL_MODEL.format(scm.name)}
         rows[f"cf_{col}_flip_rate"], rows[f"cf_{col}_mean_abs_dp"] = flip, abs_dp

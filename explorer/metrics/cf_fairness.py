@@ -29,6 +29,7 @@ from explorer.models.table_onnx import column_key
 from explorer.scm.table_scm import TableSCM
 
 Predict = Callable[[pd.DataFrame], np.ndarray]  # rows -> (n,) probability of the positive class
+CAUSAL_MODEL = "the {} world (explorer/scm/census.py), its true mechanisms with abducted noise"  # .format(name)
 
 
 @dataclass(frozen=True)
@@ -181,16 +182,22 @@ def cf_fairness(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: Cf
     derived_columns, draws, seed, causal_model} and the per-row effects."""
     eff, about = row_effects(frame, predict, scm, config, p0, derived)
     groups = frame[scm_columns(scm, frame.columns)[config.protected]].astype(str).to_numpy()
+    section = effect_section(eff, groups, config.paths or default_paths(scm, config.protected))
+    return {config.protected: section, **about, "draws": config.draws, "seed": config.seed,
+            "causal_model": CAUSAL_MODEL.format(scm.name)}, eff
+
+
+def effect_section(eff: RowEffects, groups: np.ndarray, paths: Mapping[str, Sequence]) -> dict:
+    """One protected column's report part from every row's effects: flip rate and mean |dp| overall, per group
+    (`groups`: each row's group, (n,)) and per path (`paths`: {name: the arrows it cuts})."""
     section: dict = {"flip_rate": float(eff.flip.mean()), "mean_abs_dp": float(eff.abs_dp.mean())}
     for g in sorted(set(groups)):
         m = groups == g
         section[g] = {"count": int(m.sum()), "flip_rate": float(eff.flip[m].mean()),
                       "mean_abs_dp": float(eff.abs_dp[m].mean())}
-    section["path"] = {name: {"flip_rate": float(f.mean()), "mean_abs_dp": float(d.mean()),
-                              "cut": list((config.paths or default_paths(scm, config.protected))[name])}
+    section["path"] = {name: {"flip_rate": float(f.mean()), "mean_abs_dp": float(d.mean()), "cut": list(paths[name])}
                        for name, (f, d) in eff.paths.items()}
-    return {config.protected: section, **about, "draws": config.draws, "seed": config.seed,
-            "causal_model": f"the {scm.name} world (explorer/scm/census.py), its true mechanisms with abducted noise"}, eff
+    return section
 
 
 def world_check(scm: TableSCM, models: Mapping[str, Predict], n: int, config: CfConfig, fill: Mapping[str, object],

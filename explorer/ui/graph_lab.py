@@ -15,7 +15,6 @@ a parameter is set with do().
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import streamlit as st
@@ -28,6 +27,7 @@ from explorer.services.lab import REBUILD, LabExport, LabPage, LabService
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords, do_controls
 from explorer.ui.common.format import echo, listed
+from explorer.ui.common.export import ExportAsk, export_asked, export_button
 from explorer.ui.common.link import PageLink, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 
@@ -215,15 +215,6 @@ def edge_editor(learned: Dag) -> None:
 
 
 # --- the export's settings ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExportAsk:
-    """What the visitor asked the export for."""
-
-    cuts: list[tuple[str, str]]
-    n: int
-    seed: int
-
-
 def export_controls(view: LabPage) -> ExportAsk | None:
     """The arrows to cut, N, the seed and the button; returns what was asked when the button was pressed."""
     learned = sorted(view.learned.edges)
@@ -245,17 +236,9 @@ def export_controls(view: LabPage) -> ExportAsk | None:
         a, b = st.columns(2)
         n = a.number_input("Number of samples N", 10, 20_000, step=100, key="export_n")
         seed = b.number_input("Seed", 0, 2 ** 31 - 1, step=1, key="export_seed")
-        # the click is also recorded by a callback: the button's one-run True was lost in AppTest runs of
-        # this fragment, the session flag is not
-        go = st.button("Generate the de-biased dataset", key="export_go", icon=":material/dataset:",
-                       on_click=st.session_state.__setitem__, args=(_EXPORT_ASKED, True))
+        go = export_button("Generate the de-biased dataset", "export_go", _EXPORT_ASKED)
     st.session_state[_EXPORT_KEPT] = {k: st.session_state[k] for k in defaults}
-    if not (st.session_state.pop(_EXPORT_ASKED, False) or go):
-        return None
-    if not cuts:
-        st.warning("Choose at least one arrow to cut: without a cut the export would copy the bias.")
-        return None
-    return ExportAsk(list(cuts), int(n), int(seed))
+    return export_asked(go, _EXPORT_ASKED, cuts, n, seed)
 
 
 class ExportProgress:

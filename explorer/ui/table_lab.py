@@ -28,6 +28,7 @@ from explorer.scm.graph import CycleError, Dag
 from explorer.services.table_lab import (EXPORT_MAX, REBUILD_WORLD, SEED_MAX, SOURCES, TableExport, TableLabService,
                                          TablePage)
 from explorer.ui.common.format import echo, listed
+from explorer.ui.common.export import ExportAsk, export_asked, export_button
 from explorer.ui.common.link import PageLink
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.table_lab_render import value_text
@@ -326,13 +327,6 @@ def controls(view: TablePage, factual: dict[str, float | int], person: Person) -
 
 
 # --- the export's settings ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ExportAsk:
-    cuts: list[str]
-    n: int
-    seed: int
-
-
 def export_controls(view: TablePage) -> ExportAsk | None:
     """The arrows to cut, N, the seed and the button; returns what was asked when the button was pressed."""
     arrows = [f"{p}:{c}" for p, c in sorted(view.published.edges)]
@@ -346,15 +340,8 @@ def export_controls(view: TablePage) -> ExportAsk | None:
         a, b = st.columns(2)
         n = a.number_input(f"Rows N (up to {EXPORT_MAX:,})", 100, EXPORT_MAX, step=1000, key="tl_export_n")
         seed = b.number_input("Seed", 0, SEED_MAX, step=1, key="tl_export_seed")
-        # the click is also kept by a callback: a button's one-run True can be lost in a fragment's rerun
-        go = st.button("Make the de-biased table", key="tl_export_go", icon=":material/dataset:",
-                       on_click=st.session_state.__setitem__, args=(_EXPORT_ASKED, True))
-    if not (st.session_state.pop(_EXPORT_ASKED, False) or go):
-        return None
-    if not cuts:
-        st.warning("Choose at least one arrow to cut: without a cut the export would copy the bias.")
-        return None
-    return ExportAsk(list(cuts), int(n), int(seed))
+        go = export_button("Make the de-biased table", "tl_export_go", _EXPORT_ASKED)
+    return export_asked(go, _EXPORT_ASKED, cuts, n, seed)
 
 
 class ExportProgress:
