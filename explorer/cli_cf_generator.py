@@ -33,14 +33,14 @@ def cf_generator_command(args: argparse.Namespace) -> int:
     if args.strength is None:
         print("error: train cf-generator needs --strength, e.g. --strength 0.99", file=sys.stderr)
         return 2
-    cfg = RGBTrainConfig(strength=args.strength, variant=args.variant, devices=args.devices, strategy=args.strategy,
-                         out=Path(args.out) if args.out else PRETRAINED, command="python -m explorer " + " ".join(sys.argv[1:]))
-    if args.epochs is not None:
-        cfg.epochs = args.epochs
-    if args.limit is not None:
-        if args.limit < cfg.batch:  # a training epoch is whole batches: fewer images than one make no step
-            print(f"error: --limit {args.limit} is less than one batch; pass at least {cfg.batch}", file=sys.stderr)
-            return 2
-        cfg.limit = args.limit
+    try:
+        cfg = RGBTrainConfig(strength=args.strength, variant=args.variant, devices=args.devices,
+                             strategy=args.strategy, out=Path(args.out) if args.out else PRETRAINED,
+                             command="python -m explorer " + " ".join(sys.argv[1:]),
+                             **({"epochs": args.epochs} if args.epochs is not None else {}),
+                             **({"limit": args.limit} if args.limit is not None else {}))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     train_rgb_generator(cfg)
     return 0

@@ -54,6 +54,12 @@ class RGBTrainConfig:
     out: Path = PRETRAINED
     command: str = ""
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"the strength must be from 0 to 1, got {self.strength}")
+        if self.limit < self.batch:  # an epoch is whole batches: fewer images than one make no step at all
+            raise ValueError(f"--limit {self.limit} is less than one batch; pass at least {self.batch}")
+
 
 class RGBGeneratorModule(GeneratorModule):
     """The generator's training step, also logging the robust variant's counterfactual losses."""
