@@ -13,7 +13,7 @@ from explorer.cli_audit_table import add_audit_table, train_adult_models_command
 from explorer.cli_census_evaluate import add_census_evaluate
 from explorer.cli_census_export import add_census_export
 from explorer.cli_census_train import add_census_train
-from explorer.cli_cf_generator import add_cf_generator_train
+from explorer.cli_cf_generator import add_cf_generator_train, add_cf_training
 from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
                                  save, seed, strategy)
 
@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     tr = sub.add_parser("train", help="train the models a page needs")
     tr.add_argument("world", choices=["morpho", "pendulum", "causalm", "census-world", "adult-models", "census",
-                                      "cf-generator"],
+                                      "cf-generator", "cf-training"],
                     help="census-world: the SCM fitted to Adult (data, graph and fidelity in docs/census.md); "
                          "adult-models: the Adult classifiers audit-table ships (docs/audit-table.md)")
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     add_cf_generator_train(tr)  # train cf-generator: explorer/cli_cf_generator.py
     ev = sub.add_parser("evaluate", help="score the shipped models")
     ev.add_argument("world", choices=["morpho", "pendulum", "search", "causalm", "causalm-erasure", "causalm-names",
-                                      "census"],
+                                      "census", "cf-training"],
                     help="causalm-erasure: what CF's adversary and its LEACE eraser each contribute; "
                          "causalm-names: the eraser's name-identity rank (both: use --split val, where settings "
                          "are chosen)")
@@ -339,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--seed", type=seed, default=0)
     ev.add_argument("--json", type=output_file, help="write the metrics here")
     add_census_evaluate(ev, _evaluate)  # evaluate census: explorer/cli_census_evaluate.py
+    add_cf_training(tr, ev)  # train / evaluate cf-training: explorer/cli_cf_generator.py
     ex = sub.add_parser("export", help="a de-biased dataset: pendulum (zip of PNGs + CSV) or census (CSV + card)")
     ex.add_argument("world", choices=["pendulum", "census"], help="census: the census world's TRUE mechanisms")
     ex.add_argument("--cut", action="append", metavar="PARENT:CHILD", help="an edge to cut (repeatable)")

@@ -11,6 +11,7 @@ from explorer.scm.morpho import MorphoSCM, tint
 from explorer.types import Values
 
 GREY_PARENTS = ("digit", "thickness", "intensity")
+RGB_PARENTS = GREY_PARENTS + ("hue",)
 
 
 def _parents(values: dict[str, np.ndarray], device: torch.device, keys=GREY_PARENTS) -> Values:
@@ -39,6 +40,21 @@ class MorphoMechanism:
             return grey
         rgb = torch.from_numpy(tint(np.ones((1, 1), np.float32), parents["hue"]))  # (B, 3, 1, 1)
         return grey * rgb.to(grey.device)
+
+
+class RGBMechanism:
+    """An RGB generator that draws the hue itself (issue 19, explorer/models/rgb_cvae.py) behind the SCM's values."""
+
+    def __init__(self, model: Mechanism, device: torch.device):
+        self.model, self.device = model, device
+
+    def abduct(self, x: torch.Tensor, parents: dict[str, np.ndarray]) -> torch.Tensor:
+        """RGB images (B, 3, 28, 28) 0-255 -> latents (B, Z)."""
+        return self.model.abduct(x.to(self.device), _parents(parents, self.device, RGB_PARENTS))
+
+    def decode(self, latents: torch.Tensor, parents: dict[str, np.ndarray]) -> torch.Tensor:
+        """Latents (B, Z) -> RGB images (B, 3, 28, 28) 0-255 under the parents, hue drawn by the network."""
+        return self.model.decode(latents, _parents(parents, self.device, RGB_PARENTS))
 
 
 def image_counterfactual(model: Mechanism, scm: MorphoSCM, grey: torch.Tensor,

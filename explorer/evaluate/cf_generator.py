@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from explorer.counterfactual.image import RGBMechanism
 from explorer.counterfactual.procedure import counterfactual
 from explorer.datasets.confounded import STRENGTHS, load_confounded
 from explorer.device import pick_device
@@ -39,26 +40,6 @@ from explorer.training.rgb_generator import VARIANTS, load_rgb_generator
 TARGETS = ("rare", "random")
 METRICS = ("hue_mae", "l1_true", "oracle_same")
 CARD_METRICS = ("train_seconds", "val_neg_elbo")  # copied from each generator's card into the result
-
-
-class RGBMechanism:
-    """The RGB generator behind the SCM's numpy values (the `Mechanism` protocol, as counterfactual/image.py)."""
-
-    def __init__(self, model: RGBCVAE, device: torch.device):
-        self.model, self.device = model, device
-
-    def _parents(self, values: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {k: torch.as_tensor(np.asarray(values[k]), device=self.device,
-                                   dtype=torch.long if k == "digit" else torch.float32)
-                for k in ("digit", "thickness", "intensity", "hue")}
-
-    def abduct(self, x: torch.Tensor, parents: dict[str, np.ndarray]) -> torch.Tensor:
-        """RGB images (B, 3, 28, 28) 0-255 -> latents (B, Z)."""
-        return self.model.abduct(x.to(self.device), self._parents(parents))
-
-    def decode(self, latents: torch.Tensor, parents: dict[str, np.ndarray]) -> torch.Tensor:
-        """Latents (B, Z) -> RGB images (B, 3, 28, 28) 0-255 under the parents, hue drawn by the network."""
-        return self.model.decode(latents, self._parents(parents))
 
 
 def asked_hues(digit: np.ndarray, seed: int) -> dict[str, np.ndarray]:
