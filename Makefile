@@ -7,7 +7,8 @@ export HF_HUB_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
 .PHONY: install run test browser-deps classroom bench evaluate train clean-cache \
-        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits train-census-world train-adult-models evaluate-census train-census
+        train-pendulum evaluate-pendulum train-causalm evaluate-causalm evaluate-search audits train-census-world train-adult-models evaluate-census train-census \
+        train-cf-grid evaluate-cf-training train-cf-shipped
 
 $(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,18 @@ train-census: install
 evaluate-census: install
 	$(BIN)/python -m explorer evaluate census --n 2000 --json bench/results/evaluate_census.json
 
+# Issue 19's grid: 7 methods x 4 strengths x 3 seeds into .cache/cf-training/ (docs/confounding.md), then its scores;
+# the two shipped classifiers are the grid's seed-0 runs at 0.99, retrained into pretrained/ by train-cf-shipped.
+train-cf-grid: install
+	$(BIN)/python -m explorer.training.cf_grid --jobs 2
+
+evaluate-cf-training: install
+	$(BIN)/python -m explorer evaluate cf-training --json bench/results/evaluate_cf_training.json
+
+train-cf-shipped: install
+	for m in erm cf_regularise; do $(BIN)/python -m explorer train cf-training --strength 0.99 --method $$m \
+	  --seed 0 --out pretrained || exit 1; done
+
 train-adult-models: install
 	$(BIN)/python -m explorer train adult-models
 
@@ -69,7 +82,7 @@ evaluate-search: install
 	$(BIN)/python -m explorer evaluate search --n 40 --json bench/results/evaluate_search.json
 
 # The Flip page's precomputed "What flips this model?" audits: each shipped classifier on each world, 100 digits.
-AUDITED := morpho-cnn morpho-cnn-hue digit-recognizer-py
+AUDITED := morpho-cnn morpho-cnn-hue digit-recognizer-py cf-cnn-s0.99-erm-seed0 cf-cnn-s0.99-cf_regularise-seed0
 audits: install
 	mkdir -p assets/audits
 	for c in $(AUDITED); do for w in grey colour; do \

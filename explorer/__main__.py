@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     au.set_defaults(fn=_audit_text)
     ac = sub.add_parser("audit-classifier", help="what flips a digit classifier: the search per attribute set")
     which = ac.add_mutually_exclusive_group(required=True)
-    which.add_argument("--classifier", help="a shipped classifier: morpho-cnn, morpho-cnn-hue, digit-recognizer-py")
+    which.add_argument("--classifier", help="a shipped classifier, e.g. morpho-cnn-hue (a wrong name lists them all)")
     which.add_argument("--onnx", type=input_file,
                        help="your own model: an .onnx file taking (B, 1 or 3, 28, 28), 10 outputs")
     ac.add_argument("--input-scale", type=float, choices=[1.0, 255.0], default=255.0,

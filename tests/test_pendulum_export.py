@@ -47,6 +47,8 @@ def test_cutting_an_edge_makes_the_pair_independent_and_keeps_the_parent_distrib
     assert seen[-1] == 1.0 and len(seen) == 6  # batches of 500
     assert result.corr_before[1, 3] > 0.8  # real scenes: the position follows the light
     assert abs(result.corr_after[1, 3]) < 0.06
+    # the confounding measure (any dependence, not only linear) says the same: the cut pair is now independent
+    assert result.confounding_before[1, 3] > 0.1 and result.confounding_after[1, 3] < 0.02
     # do(light = shuffled light): the light labels are exactly the real lights, reordered
     lights = np.sort(result.values["light"])
     assert lights[0] >= 54 - 1e-3 and lights[-1] <= 132 + 1e-3

@@ -28,6 +28,7 @@ from PIL import Image
 from explorer.checkpoints import CheckpointError
 from explorer.counterfactual.pendulum import graph_of, model_counterfactual
 from explorer.device import pick_device
+from explorer.metrics.confounding import confounding_matrix
 from explorer.models.causal_vae import CausalVAE
 from explorer.registry import load_vae
 from explorer.scm.graph import CycleError, Dag
@@ -57,6 +58,10 @@ class ExportResult:
     seconds: float = 0.0
     path: Path | None = None
     extra: dict = field(default_factory=dict)
+    # (d, d) confounding C of every pair (docs/confounding.md: 0 independent, 1 one determines the other), which
+    # unlike a correlation also sees dependence that is not linear; same order as the correlations
+    confounding_before: np.ndarray | None = None
+    confounding_after: np.ndarray | None = None
 
     def summary(self) -> str:
         lines = [f"exported {self.n} samples (seed {self.seed}) in {self.seconds:.1f} s"
@@ -65,7 +70,9 @@ class ExportResult:
             i, j = VARIABLES.index(p), VARIABLES.index(c)
             note = " (not an edge of the model's graph)" if (p, c) in self.extra.get("not_in_graph", []) else ""
             lines.append(f"cut {p} -> {c}{note}: correlation {self.corr_before[i, j]:+.3f} before, "
-                         f"{self.corr_after[i, j]:+.3f} after")
+                         f"{self.corr_after[i, j]:+.3f} after" + ("" if self.confounding_before is None else
+                         f"; confounding {self.confounding_before[i, j]:.3f} before, "
+                         f"{self.confounding_after[i, j]:.3f} after"))
         return "\n".join(lines)
 
 
@@ -93,6 +100,13 @@ def parse_cuts(cuts: list[str] | list[tuple[str, str]]) -> list[tuple[str, str]]
 
 def _corr(values: dict[str, np.ndarray]) -> np.ndarray:
     return np.corrcoef(np.stack([values[k] for k in VARIABLES]))  # (d, d)
+
+
+def _confounding(values: dict[str, np.ndarray]) -> np.ndarray:
+    """(d, d) confounding matrix of the scene's concepts, all continuous, in VARIABLES order."""
+    _, matrix = confounding_matrix({k: np.asarray(values[k]) for k in VARIABLES},
+                                   dict.fromkeys(VARIABLES, "continuous"))
+    return matrix
 
 
 def generate(model: CausalVAE, cuts: list, n: int, seed: int, device: torch.device | str = "cpu",
@@ -127,7 +141,8 @@ def generate(model: CausalVAE, cuts: list, n: int, seed: int, device: torch.devi
             progress(sl.stop / n)
     return ExportResult(cuts=cuts, n=n, seed=seed, values=labels, images=images, corr_before=_corr(values),
                         corr_after=_corr(labels), seconds=time.time() - start,
-                        extra={"not_in_graph": [e for e in cuts if e not in learned.edges]})
+                        extra={"not_in_graph": [e for e in cuts if e not in learned.edges]},
+                        confounding_before=_confounding(values), confounding_after=_confounding(labels))
 
 
 def to_zip(result: ExportResult) -> bytes:

@@ -126,6 +126,8 @@ def evaluate_pendulum(n: int = 1000, seed: int = 0, debias_n: int = DEBIAS_N) ->
     export = generate(model, [DEFAULT_CUT], debias_n, seed, device)
     r["debias.corr_before"] = float(export.corr_before[i, k])
     r["debias.corr_after"] = float(export.corr_after[i, k])
+    r["debias.confounding_before"] = float(export.confounding_before[i, k])  # C of docs/confounding.md
+    r["debias.confounding_after"] = float(export.confounding_after[i, k])
     read = _read(regressor, export.images)
     r["debias.corr_after_measured"] = float(np.corrcoef(read[:, i], read[:, k])[0, 1])
     r["debias.n"] = float(debias_n)

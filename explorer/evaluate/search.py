@@ -27,11 +27,11 @@ from explorer.counterfactual.search.space import MorphoSpace
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import load_morpho, noise_for
 from explorer.device import pick_device
-from explorer.registry import DIGIT_CLASSIFIERS, MORPHO, load_classifier, load_generator
+from explorer.registry import MORPHO, THIRD_PARTY, load_classifier, load_generator
 from explorer.scm import morphology
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, SPECS, MorphoSCM
 
-CLASSIFIERS = DIGIT_CLASSIFIERS
+CLASSIFIERS = (MORPHO["classifier"], MORPHO["classifier_hue"], THIRD_PARTY)  # the table of docs/search.md
 MODES = ("any", "random", "style_only")
 CHUNK = 100  # queries per batched search: bounds the decoder's activations and gradients in memory
 TIMED = 5  # batch-1 queries timed per method, classifier and mode

@@ -37,7 +37,10 @@ from explorer.types import DEFAULT_SEED, VarSpec
 REBUILD = REBUILD_MORPHO
 FACTUALS_KEPT = 512  # digits whose slider-independent part is kept: ~30 kB each, a classroom's worth
 # One name per classifier on every page (the list, the charts, the Home page); the descriptions say the rest.
-CLASSIFIERS = {MORPHO["classifier"]: "Project CNN (grey)", MORPHO["classifier_hue"]: "Project CNN (colour-trained)"}
+CLASSIFIERS = {MORPHO["classifier"]: "Project CNN (grey)", MORPHO["classifier_hue"]: "Project CNN (colour-trained)",
+               # issue 19's pair: trained where 99 % of digits wear their own colour, plainly and with counterfactuals
+               "cf-cnn-s0.99-erm-seed0": "CNN, colour 99 % (plain)",
+               "cf-cnn-s0.99-cf_regularise-seed0": "CNN, colour 99 % (CF-regularised)"}
 
 
 @dataclass
