@@ -18,6 +18,7 @@ from explorer.models.causal_vae import CausalVAE, CausalVAEConfig, ConceptRegres
 from explorer.models.causalm_pair import CausalmPair, load_pair
 from explorer.models.cnn import CNNConfig, DigitCNN, TorchClassifier, load_third_party
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
+from explorer.models.rgb_cvae import RGBCVAE, RGBConfig
 from explorer.models.text_encoder import PACKAGED
 from explorer.paths import PRETRAINED, ROOT
 
@@ -76,6 +77,24 @@ def load_generator(device: torch.device, folder: Path | None = None) -> tuple[Mo
     model, card = checkpoints.load_module(folder or PRETRAINED / MORPHO["generator"],
                                           lambda c: MorphoCVAE(CVAEConfig(**c)),
                                           f"{REBUILD_MORPHO} --only generator", "generator")
+    return model.to(device), card
+
+
+def rgb_generator_folder(variant: str, strength: float) -> str:
+    """`rgb-cvae-<variant>-s<strength>` (issue 19's RGB generators), the strength as :g prints it (s0, s0.99, s1)."""
+    return f"rgb-cvae-{variant}-s{strength:g}"
+
+
+def rebuild_rgb_generator(variant: str, strength: float) -> str:
+    return f"python -m explorer train cf-generator --strength {strength:g} --variant {variant}"
+
+
+def load_rgb_generator(variant: str, strength: float, device: torch.device,
+                       folder: Path | None = None) -> tuple[RGBCVAE, dict]:
+    """A trained RGB generator that draws hue itself, and its card."""
+    model, card = checkpoints.load_module(folder or PRETRAINED / rgb_generator_folder(variant, strength),
+                                          lambda c: RGBCVAE(RGBConfig(**c)), rebuild_rgb_generator(variant, strength),
+                                          "RGB generator")
     return model.to(device), card
 
 

@@ -33,9 +33,9 @@ from explorer.counterfactual.procedure import counterfactual
 from explorer.datasets.confounded import STRENGTHS, load_confounded
 from explorer.device import pick_device
 from explorer.models.rgb_cvae import RGBCVAE, circular_error, measured_hue
-from explorer.registry import MORPHO, load_classifier
+from explorer.registry import MORPHO, load_classifier, load_rgb_generator
 from explorer.scm.morpho import MorphoSCM, tint
-from explorer.training.rgb_generator import VARIANTS, load_rgb_generator
+from explorer.training.rgb_generator import VARIANTS
 
 TARGETS = ("rare", "random")
 METRICS = ("hue_mae", "l1_true", "oracle_same")

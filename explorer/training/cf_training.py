@@ -41,9 +41,9 @@ from explorer.device import pick_device
 from explorer.metrics.split_confounding import digit_hue
 from explorer.models.cnn import CNNConfig, DigitCNN
 from explorer.paths import cache_dir
+from explorer.registry import load_rgb_generator
 from explorer.training.cf_bank import Bank, load_bank
 from explorer.training.modules import PrintProgress
-from explorer.training.rgb_generator import load_rgb_generator
 from explorer.types import DEFAULT_SEED
 
 METHODS = ("erm", "cf_augment", "cf_regularise", "grad_supervision", "grad_supervision_random", "true_augment",

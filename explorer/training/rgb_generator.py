@@ -5,7 +5,7 @@
 Each run sees only the training split of its own strength (`explorer/datasets/confounded.py`), a subset of it so
 that all eight runs (4 strengths x 2 variants) fit in 45 minutes on a shared 2-core CPU, and writes
 `pretrained/rgb-cvae-<variant>-s<strength>/` with its card (data, strength, epochs, validation loss, time,
-command). The folder names live here until the registry learns them (with the `train cf-generator` wiring).
+command); the registry knows the folder names and loads them (`load_rgb_generator`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from explorer.device import pick_device
 from explorer.metrics.split_confounding import digit_hue
 from explorer.models.rgb_cvae import RGBCVAE, RGBConfig
 from explorer.paths import PRETRAINED
+from explorer.registry import load_rgb_generator  # noqa: F401 (where the training code's users look for it)
+from explorer.registry import rebuild_rgb_generator as rebuild_command
+from explorer.registry import rgb_generator_folder as folder_name
 from explorer.training.datasets import MorphoTorch
 from explorer.training.modules import GeneratorModule, PrintProgress
 from explorer.types import DEFAULT_SEED
@@ -70,24 +73,6 @@ class RGBGeneratorModule(GeneratorModule):
         self.log_dict({k: v for k, v in out.items() if k in ("loss", "recon", "effectiveness", "cycle", "stroke")},
                       prog_bar=True, on_step=True)
         return out["loss"]
-
-
-def folder_name(variant: str, strength: float) -> str:
-    """`rgb-cvae-<variant>-s<strength>`, the strength as printed by :g (s0, s0.9, s0.99, s1)."""
-    return f"rgb-cvae-{variant}-s{strength:g}"
-
-
-def rebuild_command(variant: str, strength: float) -> str:
-    return f"python -m explorer.training.rgb_generator --strength {strength:g} --variant {variant}"
-
-
-def load_rgb_generator(variant: str, strength: float, device: torch.device,
-                       folder: Path | None = None) -> tuple[RGBCVAE, dict]:
-    """A trained RGB generator and its card; CheckpointError naming the command when missing or damaged."""
-    model, card = checkpoints.load_module(folder or PRETRAINED / folder_name(variant, strength),
-                                          lambda c: RGBCVAE(RGBConfig(**c)), rebuild_command(variant, strength),
-                                          "RGB generator")
-    return model.to(device), card
 
 
 def torch_split(data: ConfoundedData) -> MorphoTorch:
