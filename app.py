@@ -15,6 +15,8 @@ page = st.navigation([
     st.Page("pages/flip_classifier.py", title="Flip a classifier", icon=":material/swap_horiz:"),
     st.Page("pages/audit_model.py", title="Audit a model", icon=":material/fact_check:"),
     st.Page("pages/table_lab.py", title="Table lab", icon=":material/table_chart:"),
+    st.Page("pages/train_with_counterfactuals.py", title="Train with counterfactuals",
+            icon=":material/model_training:"),
 ])
 ui.sidebar()
 page.run()

@@ -20,8 +20,9 @@ from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.data.upload_onnx import MAX_BYTES
 from explorer.ui.common.format import ECHO_CHARS
 
-IMAGE, LAB, TEXT, FLIP, TABLE, AUDIT = (f"pages/{p}.py" for p in ("image_whatif", "causal_graph_lab", "text_whatif",
-                                                                  "flip_classifier", "table_lab", "audit_model"))
+IMAGE, LAB, TEXT, FLIP, TABLE, AUDIT, TRAIN = (
+    f"pages/{p}.py" for p in ("image_whatif", "causal_graph_lab", "text_whatif", "flip_classifier", "table_lab",
+                              "audit_model", "train_with_counterfactuals"))
 HOME = None
 LONG = "9" * 5000
 MANY = ",".join(f"x{i}" for i in range(2000))  # a list setting with 2,000 unusable items
@@ -97,6 +98,11 @@ LINKS = [
     (AUDIT, {"rows": "-3"}, "rows=-3 is outside 50–15,060, so 50 is used"),
     (AUDIT, {"rows": "nan"}, "rows='nan' is not a number"),
     (AUDIT, {"zzz": "1"}, "setting zzz='1' is not one this page reads"),
+    (TRAIN, {"strength": "0.5"}, "strength='0.5' is not one of this page's strengths"),
+    (TRAIN, {"strength": LONG}, "(5,000 characters\\)"),
+    (TRAIN, {"methods": MANY}, "and 1,995 more are not methods"),
+    (TRAIN, {"methods": "unconfounded"}, "methods 'unconfounded' are not methods Train now offers"),
+    (TRAIN, {"zzz": "1"}, "setting zzz='1' is not one this page reads"),
     (HOME, {"index": "3"}, "setting index='3' is not one this page reads"),
     (HOME, {"thickness": "nan"}, "setting thickness='nan' is not one this page reads"),
     (HOME, {"tab": LONG}, "(5,000 characters\\)"),

@@ -32,6 +32,7 @@ LINK_SETTINGS = {
     "pages/flip_classifier.py": ["index", "world", "classifier", "target", "locks", "tab", "zzz"],
     "pages/table_lab.py": ["source", "seed", "row", "cut", "add", "sex", "education", "occupation", "zzz"],
     "pages/audit_model.py": ["data", "model", "label", "positive", "protected", "rows", "cf", "zzz"],
+    "pages/train_with_counterfactuals.py": ["strength", "methods", "zzz"],
 }
 
 

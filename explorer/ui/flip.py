@@ -163,7 +163,8 @@ def classifier_picker(view: FlipPage, where) -> str:
         st.session_state["flip_classifier"] = view.default
     with where:
         name = st.selectbox("Classifier to flip", options, key="flip_classifier", format_func=name_of,
-                            help="The shipped classifiers, and any model you uploaded below (this session only).")
+                            help="The shipped classifiers, any model you uploaded below, and any you trained on the "
+                                 "Train with counterfactuals page (this session only).")
         words = mine[name].description if name in mine else view.classifiers[name]
         st.caption(words)
     return name

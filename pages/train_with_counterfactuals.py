@@ -1,0 +1,38 @@
+"""Train with counterfactuals: a classifier learns the colour shortcut where colour follows the digit, and
+counterfactual images (the same digit in other colours, or another digit in the same colour) unlearn it."""
+
+import streamlit as st
+
+from explorer import ui
+from explorer.ui import cf_training as cf
+from explorer.ui.common.loader import load
+
+ui.run_through_app()
+
+st.title("Train with counterfactuals")
+st.markdown("In this world a digit's **colour** usually follows the digit: at strength 0.99, 99 of 100 training "
+            "3s wear the 3s' colour. A classifier trained there can get the answer from the colour alone, and "
+            "does: shown digits coloured at random, it fails. **Counterfactual** images, the same digit redrawn "
+            "in another colour by a generator, teach it that colour is not the digit.")
+service = load(cf.CF)
+cf.link_notes(cf.read_link())  # `?strength=0.99&methods=erm,cf_regularise`: what was wrong with it
+
+strength = cf.strength_picker()
+st.subheader(f"1 · The training data at strength {strength:g}")
+cf.training_data(service, strength)  # the samples and the confounding matrix
+
+st.subheader("2 · What the grid of trained models found")
+cf.results(service.results())
+
+st.subheader("3 · The counterfactuals the methods train with")
+cf.examples(service, strength)
+
+st.subheader("4 · Train now")
+methods = cf.method_picker()
+cf.write_link(strength, methods)
+if cf.train_button(methods):
+    try:
+        cf.started(service.submit(strength, methods))  # queued behind any other visitor's training
+    except ValueError as err:
+        cf.refused(err)
+cf.live(service)
