@@ -12,8 +12,8 @@ ui.run_through_app()
 st.title("What if this digit had been written differently?")
 st.markdown("Pick a real handwritten digit, then **set** one of its causes, e.g. *what if it had been "
             "written with a thicker pen?* The model redraws the **same** digit under your change, and "
-            "three classifiers (and any you uploaded on the Flip a classifier page) say which digit they see, "
-            "before and after.")
+            "the shipped classifiers (and any you uploaded or trained on the other pages) say which digit they "
+            "see, before and after; two of them learned where colour gives the digit away, one with counterfactuals.")
 service = load(image_ui.IMAGE)
 view = service.page()  # the picker's range and gallery, both worlds' variables and graphs
 for note in image_ui.read_link(view):  # `?index=12&world=colour&thickness=4.5`, a shared link or Back
