@@ -41,3 +41,17 @@ def test_tiny_training_with_two_ddp_processes(tmp_path):
     with torch.inference_mode():
         img = generator.decode(generator.abduct(x, parents), parents)
     assert img.shape == (4, 1, 28, 28) and torch.isfinite(img).all()
+
+
+def test_gradient_supervision_trains_with_two_ddp_processes(tmp_path):
+    """The double backward of gradient supervision under DDP (issue 19's `--devices/--strategy`)."""
+    cmd = [sys.executable, "-m", "explorer", "train", "cf-training", "--strength", "0.99", "--method",
+           "grad_supervision", "--limit", "512", "--epochs", "1", "--devices", "2", "--strategy", "ddp",
+           "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True,
+                          text=True, timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-3000:]
+    assert "MEMBER: 2/2" in log and " gs " in log  # both ranks joined, and the gradient loss was logged
+    card = json.loads((tmp_path / "cf-cnn-s0.99-grad_supervision-seed0" / "card.json").read_text())
+    assert card["train"]["devices"] == 2 and card["method"] == "grad_supervision"
