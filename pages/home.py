@@ -43,6 +43,8 @@ st.page_link("pages/audit_model.py", label="Audit a model on a table: group and 
              icon=":material/fact_check:")
 st.page_link("pages/table_lab.py", label="Ask it of a census record: what if this person had been a woman?",
              icon=":material/table_chart:")
+st.page_link("pages/train_with_counterfactuals.py", label="Watch a model learn a shortcut, and counterfactuals "
+             "unlearn it", icon=":material/model_training:")
 
 st.header("The models shipped with the app")
 view = service.page() if service is not None else None
