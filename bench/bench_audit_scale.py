@@ -51,6 +51,7 @@ def child(args: argparse.Namespace) -> dict:
     from explorer.evaluate.audit_table_ray import audit_table_engine
     from explorer.metrics.group_fairness import BootstrapConfig
 
+    load_start = os.getloadavg()  # the machine is shared: what else was running when this engine started
     start = time.perf_counter()
     frame = table(args.n, args.seed)
     built = time.perf_counter() - start
@@ -69,6 +70,8 @@ def child(args: argparse.Namespace) -> dict:
             "worker_peak_rss_mib": report["engine"]["worker_peak_rss_mib"] if args.engine == "ray" else None,
             "workers": report["engine"]["workers"], "chunks": report["engine"]["chunks"],
             "model_builds": report["engine"]["model_builds"],
+            "load_average_start": [round(x, 2) for x in load_start],
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
             "numbers": {"selection_rate.Female": report["groups"]["sex"]["Female"]["selection_rate"],
                         "selection_rate.Male": report["groups"]["sex"]["Male"]["selection_rate"],
                         "dp_difference.sex": report["fairness"]["sex"]["demographic_parity_difference"],

@@ -266,7 +266,7 @@ def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected:
         report["cf_fairness"] = {"note": f"counterfactual fairness is missing: {' '.join(str(err).split())}"}
         return
     add_cf_fairness(report, rows, frame, predict, scm, protected, draws=args.cf_draws, seed=args.seed,
-                    column_map=world_map)
+                    column_map=world_map, chunk_rows=args.chunk_rows)  # the same chunks as --engine ray
 
 
 def _report(path: str, report: dict, card: dict | None) -> str | bytes:

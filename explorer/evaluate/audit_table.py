@@ -30,6 +30,7 @@ from explorer.scm.table_scm import TableSCM
 
 Predict = Callable[[pd.DataFrame], np.ndarray]  # rows -> (n,) probability of the positive class
 Progress = Callable[[int, int], None]  # (rows done, rows in all)
+CF_CHUNK_ROWS = 20_000  # the default chunk of `AuditTableConfig`, so `add_cf_fairness` chunks as the engines do
 MISSING = "(missing)"  # a protected value left empty is a group of its own, never dropped silently
 _TRUE = {"1", "1.0", "true", "yes", "y"}
 _FALSE = {"0", "0.0", "false", "no", "n"}
@@ -52,7 +53,7 @@ class AuditTableConfig:
     protected: tuple[str, ...]
     positive: str | None = None
     threshold: float = 0.5
-    chunk_rows: int = 20_000
+    chunk_rows: int = CF_CHUNK_ROWS
     boot: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 
@@ -248,12 +249,18 @@ def world_view(frame: pd.DataFrame, predict: Predict | None, scm: TableSCM,
 
 def add_cf_fairness(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, predict: Predict, scm: TableSCM,
                     protected: Sequence[str], draws: int = 20, seed: int = 0,
-                    column_map: dict[str, str] | None = None) -> None:
+                    column_map: dict[str, str] | None = None, chunk_rows: int = CF_CHUNK_ROWS,
+                    progress: Progress | None = None) -> None:
     """Counterfactual fairness (explorer/metrics/cf_fairness.py) into `report["cf_fairness"]` and per-row columns
     `cf_<column>_flip_rate`, `cf_<column>_mean_abs_dp`; when the table's columns do not map to the causal model's
     variables, or a protected column is not one of them, `cf_fairness.note` says why, and nothing else changes.
     `column_map`: {column: variable} the user confirmed (`--map`), before matching by name; keys stay the table's
-    column names, and `cf_fairness.matching` says which columns were matched by name and which by the map."""
+    column names, and `cf_fairness.matching` says which columns were matched by name and which by the map.
+
+    Rows go through the causal model `chunk_rows` at a time (memory ~ chunk_rows x draws counterfactual rows),
+    each chunk with its own seed (`cf_fairness.chunk_seed`), as the chunked engines do, so the numbers equal
+    `audit_table_engine`'s with the same chunk size, in this process or on Ray. progress(rows done, rows) after
+    each chunk; None: a bar on a terminal's stderr when there is more than one chunk (none elsewhere)."""
     from explorer.metrics.cf_fairness import CfConfig, cf_fairness
 
     threshold = report["data"]["threshold"]
@@ -262,18 +269,31 @@ def add_cf_fairness(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, predi
     to_view = {old: new for new, old in world.names.items()}
     section: dict = {}
     notes = []
-    for col in protected:
-        var = to_view.get(col, col)
-        try:
-            part, eff = cf_fairness(world.frame, world.predict, scm, CfConfig(var, draws, seed, threshold), proba)
-        except ValueError as err:
-            notes.append(f"counterfactual fairness of {col} is missing: {err}")
-            continue
-        part = {(col if k == var else k): v for k, v in part.items()}
-        part["held_columns"] = [world.names[c] for c in part["held_columns"]]
-        part["derived_columns"] = {world.names[c]: v for c, v in part["derived_columns"].items()}
-        section |= part
-        rows[f"cf_{col}_flip_rate"], rows[f"cf_{col}_mean_abs_dp"] = eff.flip, eff.abs_dp
+    total = len(frame) * len(protected)
+    bar = None
+    if progress is None and len(frame) > chunk_rows:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="row", desc="counterfactual fairness", disable=None)  # None: off a terminal
+        progress = lambda done, _: bar.update(done - bar.n)  # noqa: E731
+    try:
+        for i, col in enumerate(protected):
+            var = to_view.get(col, col)
+            step = None if progress is None else (lambda done, n, i=i: progress(i * n + done, total))
+            try:
+                part, eff = cf_fairness(world.frame, world.predict, scm, CfConfig(var, draws, seed, threshold), proba,
+                                        chunk_rows=chunk_rows, progress=step)
+            except ValueError as err:
+                notes.append(f"counterfactual fairness of {col} is missing: {err}")
+                continue
+            part = {(col if k == var else k): v for k, v in part.items()}
+            part["held_columns"] = [world.names[c] for c in part["held_columns"]]
+            part["derived_columns"] = {world.names[c]: v for c, v in part["derived_columns"].items()}
+            section |= part
+            rows[f"cf_{col}_flip_rate"], rows[f"cf_{col}_mean_abs_dp"] = eff.flip, eff.abs_dp
+    finally:
+        if bar is not None:
+            bar.close()
     if notes:
         section["note"] = " ".join(notes)
     if any(isinstance(v, dict) and "flip_rate" in v for v in section.values()):

@@ -6,11 +6,12 @@ every row's counterfactual flip rate and mean |dp| (`cf_fairness.row_effects`, u
 any order; counts add up exactly (`audit_table.merge`), per-row effects are put back in row order, and the report
 is built from them as `audit_table` + `add_cf_fairness` build it, so the two engines give the same numbers.
 
-Why one chunk's counterfactual numbers need care: `TableSCM.counterfactual_draws` draws the posterior noise of
-all the rows it is given from ONE seeded stream, so a row's draws depend on which rows share its call. Each
-chunk therefore gets its own seed from (seed, the chunk's first row) (`chunk_seed`): the result depends on
-`chunk_rows` but not on the engine, the order or the machine; the first chunk keeps `seed` itself, so an audit
-in one chunk equals `add_cf_fairness` exactly (the tests check both).
+Why one chunk's counterfactual numbers need care: `row_effects` draws the posterior noise of all the rows it is
+given from seeded streams (one per column, explorer/scm/table_posterior.py), so a row's draws depend on which
+rows share its call. Each chunk therefore gets its own seed from (seed, the chunk's first row)
+(`cf_fairness.chunk_seed`): the result depends on `chunk_rows` but not on the engine, the order or the machine;
+the first chunk keeps `seed` itself, so an audit in one chunk equals `add_cf_fairness` exactly (the tests check
+both), and `add_cf_fairness` chunks the same way (its `chunk_rows`, 20,000 by default).
 
 Ray (imported inside functions only: the app's pages never import it): the ONNX file travels as bytes (data,
 never a pickled model), each worker builds its onnxruntime session once (`model_for`, keyed by the bytes'
@@ -33,8 +34,8 @@ import pandas as pd
 from explorer.checkpoints import CheckpointError
 from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, Prepared, Progress, add_graph, assemble,
                                            audit_chunk, merge, prepare, world_view)
-from explorer.metrics.cf_fairness import (CAUSAL_MODEL, CfConfig, RowEffects, check_protected, default_paths,
-                                          derived_columns, effect_section, row_effects, scm_columns)
+from explorer.metrics.cf_fairness import (CAUSAL_MODEL, CfConfig, RowEffects, check_protected, chunk_seed,
+                                          default_paths, derived_columns, effect_section, row_effects, scm_columns)
 from explorer.models.table_onnx import TableOnnxModel, load_table_model
 from explorer.paths import ROOT
 from explorer.scm.table_scm import TableSCM
@@ -98,11 +99,6 @@ def census_world() -> TableSCM:
 
         _WORLDS.append(load_census_world()[0])
     return _WORLDS[0]
-
-
-def chunk_seed(seed: int, start: int) -> int:
-    """The posterior draws' seed of the chunk starting at row `start` (module docstring: why per chunk)."""
-    return seed if start == 0 else int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
 
 
 def audit_chunk_cf(rows: pd.DataFrame, start: int, y: np.ndarray, groups: pd.DataFrame, model_bytes: bytes,

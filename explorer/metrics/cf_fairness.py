@@ -121,17 +121,50 @@ def derived_columns(frame: pd.DataFrame, mapping: dict[str, str], scm: TableSCM)
     return out
 
 
-def cf_frame(frame: pd.DataFrame, cf: dict[str, np.ndarray], mapping: dict[str, str], scm: TableSCM,
-             derived: dict[str, tuple[str, dict]], draws: int) -> pd.DataFrame:
-    """The counterfactual rows for the model: (draws * n) rows, draw d's row i at d * n + i. Modelled columns from
-    `cf` ((draws, n) codes or floats), derived ones through their map, the rest factual (tiled)."""
-    cols = {c: np.tile(frame[c].to_numpy(), draws) for c in frame.columns}
+def cf_frame(frame: pd.DataFrame, cf: Mapping[str, np.ndarray], mapping: dict[str, str], scm: TableSCM,
+             derived: dict[str, tuple[str, dict]], pick: np.ndarray) -> pd.DataFrame:
+    """The counterfactual rows for the model at flat positions `pick` (draw d's row i at d * n + i), one per
+    position. Modelled columns from `cf` ((n,) when the same in every draw, else (draws, n): codes or floats),
+    derived ones through their map, the rest factual."""
+    n = len(frame)
+    row = pick % n  # (m,)
+    cols = {c: frame[c].to_numpy()[row] for c in frame.columns}
     for var, col in mapping.items():
-        spec, v = scm.columns[var], cf[var].reshape(-1)  # (draws * n,)
+        spec, v = scm.columns[var], cf[var]
+        v = v.reshape(-1)[pick] if v.ndim == 2 else v[row]  # (m,)
         cols[col] = np.asarray(spec.categories, dtype=object)[v] if spec.discrete else v
     for col, (var, table) in derived.items():
-        cols[col] = pd.Series(cols[mapping[var]]).astype(str).map(table).to_numpy()
+        # the map applied to the categories once, then looked up by code (as mapping every row's name did)
+        by_code = pd.Series(np.asarray(scm.columns[var].categories, dtype=object)).astype(str).map(table).to_numpy()
+        v = cf[var]
+        cols[col] = by_code[v.reshape(-1)[pick] if v.ndim == 2 else v[row]]
     return pd.DataFrame(cols)
+
+
+def distinct_rows(cf: Mapping[str, np.ndarray], variables, draws: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pick, inverse): flat positions d * n + i of the distinct counterfactual rows among the draws * n, and
+    for every position the index of its distinct row in `pick`. Rows are the same when they are the same row i
+    with the same values of `variables` (the held columns are row i's own); many draws give a row the same
+    counterfactual, and a table model, a function of the row, need not be asked twice (in the "direct" graph
+    every draw of a row is the same row)."""
+    key = np.broadcast_to(np.arange(n, dtype=np.int64), (draws, n)).reshape(-1)  # (draws * n,): row i
+    radix = n
+    for var in variables:
+        v = cf[var]
+        if v.ndim != 2:  # the same in every draw: already told by the row
+            continue
+        if v.dtype.kind in "iu":  # category codes are dense already
+            ids = v.reshape(-1)  # (draws * n,)
+        else:  # floats: numbered by value
+            ids = np.unique(v.reshape(-1), return_inverse=True)[1].reshape(-1)  # (draws * n,)
+        size = int(ids.max()) + 1
+        if radix * size >= 2 ** 62:  # the next product could overflow: renumber the key densely first
+            key = np.unique(key, return_inverse=True)[1].astype(np.int64)
+            radix = int(key.max()) + 1
+        key = key * size + ids
+        radix *= size
+    _, pick, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return pick, inverse.reshape(-1)
 
 
 def row_effects(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: CfConfig,
@@ -147,7 +180,7 @@ def row_effects(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: Cf
     p0 = predict(frame) if p0 is None else p0  # (n,)
     paths = default_paths(scm, config.protected) if config.paths is None else dict(config.paths)
     graphs = {None: None, **{name: scm.cut(arrows) for name, arrows in paths.items()}}
-    n, a = len(frame), obs[config.protected]
+    n, a, d = len(frame), obs[config.protected], config.draws
     sums = {g: (np.zeros(n), np.zeros(n)) for g in graphs}
     targets = np.zeros(n)
     for value in range(scm.columns[config.protected].levels):
@@ -155,16 +188,17 @@ def row_effects(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: Cf
         if not idx.size:
             continue
         targets[idx] += 1
-        sub = {k: v[idx] for k, v in obs.items()}
-        # abduction once for every graph: the posterior depends on the rows alone (the same draws as before,
-        # so the numbers are bit-identical; abduction was most of the time)
-        noise = scm.posterior(sub, config.draws, config.seed)
+        part = frame.iloc[idx].reset_index(drop=True)
+        # abduction once for every graph (the posterior depends on the rows alone), vectorised over the draws
+        # (explorer/scm/table_posterior.py); only the columns downstream of the protected one are drawn
+        post = scm.posterior_draws({k: v[idx] for k, v in obs.items()}, d, config.seed, [config.protected])
+        do = scm.encode_do({config.protected: value}, idx.size)
         for name, graph in graphs.items():
-            # action + prediction (TableSCM.counterfactual_draws on the kept posterior), then the model on the new rows
-            cf = scm.counterfactual_draws(sub, {config.protected: value}, graph, config.draws, config.seed, noise=noise)
-            p = predict(cf_frame(frame.iloc[idx], cf, mapping, scm, derived, config.draws))
-            p = p.reshape(config.draws, idx.size)  # (draws, n_idx)
-            flips = (p >= config.threshold) != (p0[idx] >= config.threshold)
+            cf = post.counterfactual(do, graph)  # action + prediction: (n_idx,) or (draws, n_idx) per column
+            # the model once per distinct counterfactual row, then spread back over the draws
+            pick, inverse = distinct_rows(cf, mapping, d, idx.size)
+            p = predict(cf_frame(part, cf, mapping, scm, derived, pick))[inverse].reshape(d, idx.size)
+            flips = (p >= config.threshold) != (p0[idx] >= config.threshold)  # (draws, n_idx)
             sums[name][0][idx] += flips.mean(0)
             sums[name][1][idx] += np.abs(p - p0[idx]).mean(0)
     t = np.maximum(targets, 1)
@@ -176,11 +210,43 @@ def row_effects(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: Cf
     return eff, about
 
 
+def chunk_seed(seed: int, start: int) -> int:
+    """The posterior draws' seed of the chunk starting at row `start`. A call draws the noise of all its rows from
+    one seeded stream, so a row's draws depend on which rows share its call: each chunk has its own seed, derived
+    from (seed, its first row), so the numbers depend on the chunk size but not on where or in which order chunks
+    run; the first chunk keeps `seed`, so a table in one chunk gets the unchunked numbers."""
+    return seed if start == 0 else int(np.random.SeedSequence([seed, start]).generate_state(1)[0])
+
+
 def cf_fairness(frame: pd.DataFrame, predict: Predict, scm: TableSCM, config: CfConfig,
-                p0: np.ndarray | None = None, derived: dict | None = None) -> tuple[dict, RowEffects]:
+                p0: np.ndarray | None = None, derived: dict | None = None, chunk_rows: int | None = None,
+                progress: Callable[[int, int], None] | None = None) -> tuple[dict, RowEffects]:
     """The report section {protected: {flip_rate, mean_abs_dp, <group>: {...}, path: {<name>: {...}}}, held_columns,
-    derived_columns, draws, seed, causal_model} and the per-row effects."""
-    eff, about = row_effects(frame, predict, scm, config, p0, derived)
+    derived_columns, draws, seed, causal_model} and the per-row effects.
+
+    chunk_rows: None: every row in one call; else `row_effects` chunk by chunk (memory ~ chunk_rows x draws rows),
+    each chunk with its `chunk_seed` and the columns derived on the whole table; progress(rows done, rows) after each.
+    """
+    frame = frame.reset_index(drop=True)
+    n = len(frame)
+    if chunk_rows is None or n <= chunk_rows:
+        eff, about = row_effects(frame, predict, scm, config, p0, derived)
+    else:
+        if derived is None:  # settled on the whole table, so every chunk derives the same columns
+            derived = derived_columns(frame, scm_columns(scm, frame.columns), scm)
+        parts = []
+        for start in range(0, n, chunk_rows):
+            part = slice(start, min(start + chunk_rows, n))
+            seeded = CfConfig(config.protected, config.draws, chunk_seed(config.seed, start), config.threshold,
+                              config.paths)
+            parts.append(row_effects(frame.iloc[part], predict, scm, seeded, None if p0 is None else p0[part],
+                                     derived))
+            if progress:
+                progress(part.stop, n)
+        effs, about = [e for e, _ in parts], parts[0][1]
+        eff = RowEffects(np.concatenate([e.flip for e in effs]), np.concatenate([e.abs_dp for e in effs]),
+                         {p: (np.concatenate([e.paths[p][0] for e in effs]),
+                              np.concatenate([e.paths[p][1] for e in effs])) for p in effs[0].paths})
     groups = frame[scm_columns(scm, frame.columns)[config.protected]].astype(str).to_numpy()
     section = effect_section(eff, groups, config.paths or default_paths(scm, config.protected))
     return {config.protected: section, **about, "draws": config.draws, "seed": config.seed,

@@ -24,6 +24,7 @@ import numpy as np
 from explorer.data.tables import ColumnSpec
 from explorer.scm.graph import Dag
 from explorer.scm.table_mechanisms import Mechanism
+from explorer.scm.table_posterior import PosteriorDraws
 from explorer.types import VarSpec
 
 Noise = dict[str, np.ndarray]
@@ -84,7 +85,7 @@ class TableSCM:
         """
         if known is not None:
             return {k: np.asarray(v) for k, v in known.items()}
-        obs = self._encode_rows(obs)
+        obs = self.encode_rows(obs)
         rng = np.random.default_rng(seed)
         return {node: self.mechanisms[node].abduct(obs[node], obs, rng) for node in self.order}
 
@@ -100,7 +101,7 @@ class TableSCM:
         """
         n = len(next(iter(noise.values())))
         do = self.encode_do(do or {}, n)
-        graph = self._check_graph(graph)
+        graph = self.check_graph(graph)
         cut = self.graph.edges - graph.edges
         factual = self._run(noise, {}, set()) if cut and do else None
         return self._run(noise, do, cut, factual)
@@ -138,8 +139,15 @@ class TableSCM:
         What `counterfactual_draws` abducts; it depends on the rows alone, not on do() or the graph, so a caller
         asking many what-ifs of one row (the Table lab's slider) abducts once and keeps it.
         """
-        obs = self._encode_rows(obs)
+        obs = self.encode_rows(obs)
         return self.abduct({k: np.tile(v, draws) for k, v in obs.items()}, seed=seed)
+
+    def posterior_draws(self, obs: Mapping[str, np.ndarray], draws: int, seed: int, movable: Iterable[str],
+                        noise: Noise | None = None) -> PosteriorDraws:
+        """`draws` posterior draws of the rows' noise and their counterfactuals under do() on `movable`,
+        vectorised over draws and graphs (explorer/scm/table_posterior.py: the same posterior as `posterior`, drawn
+        another way; given `posterior`'s draws as `noise`, the same values as `counterfactual_draws`)."""
+        return PosteriorDraws(self, obs, draws, seed, movable, noise)
 
     def best_guess(self, draws: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """(draws, n) per column -> (n,): the most probable category (the best accuracy a guess can expect),
@@ -182,7 +190,8 @@ class TableSCM:
             out[name] = np.broadcast_to(encoded, (n,)).copy()
         return out
 
-    def _encode_rows(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def encode_rows(self, obs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Every column's observed values as codes or floats, (n,) each; ValueError on a missing or unknown column."""
         missing = [c for c in self.columns if c not in obs]
         if missing:
             raise ValueError(f"observed rows lack the column(s) {missing}; abduction needs every column")
@@ -195,7 +204,8 @@ class TableSCM:
             raise ValueError(f"unknown column {name!r}; the {self.name} world has {', '.join(self.columns)}")
         return name
 
-    def _check_graph(self, graph: Dag | None) -> Dag:
+    def check_graph(self, graph: Dag | None) -> Dag:
+        """`graph` (default: the world's own), after checking that it is over the world's columns."""
         if graph is None:
             return self.graph
         if set(graph.nodes) != set(self.columns):
