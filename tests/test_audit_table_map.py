@@ -74,6 +74,14 @@ def test_renamed_columns_mapped_give_the_same_audit_as_the_original_names(small,
     assert b["recourse"]["causal"] == a["recourse"]["causal"] | {"seconds_median": b["recourse"]["causal"]["seconds_median"],
                                                                  "seconds_p95": b["recourse"]["causal"]["seconds_p95"]}
     assert b["recourse"]["matching"]["by_map"]["gender"] == "sex"
+    # every report says how the columns were matched: the PDF's text and the HTML as the Markdown does
+    from explorer.evaluate.audit_table_html import to_html
+    from explorer.evaluate.audit_table_pdf import to_pdf
+
+    pdf, html = to_pdf(b, compress=False), to_html(b)
+    for words in ("Model inputs mapped by you", "Columns matched to the causal model"):
+        assert words.encode() in pdf and words in html, words
+    assert "gender → sex" in html and "civil → marital_status" in html  # column → variable or model input
 
 
 def test_without_the_map_the_renamed_label_leaves_a_note(small, tmp_path, capsys):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from html import escape
 
-from explorer.evaluate.audit_table_report import HEADS, SHOWN
+from explorer.evaluate.audit_table_report import HEADS, SHOWN, inputs_sentence, matching_sentence
 from explorer.metrics.group_fairness import FOUR_FIFTHS
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -138,10 +138,7 @@ def _cf(cf: dict | None) -> list[str]:
                 for name, v in sec.get("path", {}).items()]
         out += ["<ul>", *cuts, "</ul>"] if cuts else []
     if "matching" in cf:
-        m = cf["matching"]
-        out.append("<p>Columns matched to the causal model's variables by name: "
-                   f"{escape(', '.join(f'{c} → {v}' for c, v in m['by_name'].items()) or 'none')}; by your mapping: "
-                   f"{escape(', '.join(f'{c} → {v}' for c, v in m['by_map'].items()) or 'none')}.</p>")
+        out.append(f"<p>{escape(matching_sentence(cf['matching']))}</p>")
     if "held_columns" in cf:
         held = escape(", ".join(cf["held_columns"]) or "none")
         derived = escape(", ".join(f"{c} (from {v})" for c, v in cf["derived_columns"].items()) or "none")
@@ -232,11 +229,14 @@ def to_html(report: dict, card_metrics: dict | None = None) -> str:
                ["bootstrap", escape(f"{report['bootstrap']['n_boot']} replicates, seed {report['bootstrap']['seed']}"
                                     f", {report['bootstrap'].get('method', '')}")]]
     summary += [[f"model card: {escape(k)}", _num(v)] for k, v in (card_metrics or {}).items()]
+    inputs = inputs_sentence(d.get("model_inputs"))
     body = ["<h1>Table audit</h1>", "<h2>Data summary</h2>", *_table(["", "value"], summary, numeric_from=9),
+            *([f"<p>{escape(inputs)}</p>"] if inputs else []),
             "<h2>Reading</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in report["reading"]], "</ul>",
             "<h2>Groups</h2>", *_groups("Groups", report["groups"], level, chart=True),
             *_groups("Intersections", report["intersections"], level, chart=False),
-            *_fairness(report), *_multiclass(report.get("multiclass"), level), *_graph(report.get("causal_graph")), *_cf(report.get("cf_fairness")),
+            *_fairness(report), *_multiclass(report.get("multiclass"), level), *_graph(report.get("causal_graph")),
+            *_cf(report.get("cf_fairness")),
             *_recourse(report.get("recourse")),
             "<h2>Limitations</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in LIMITS], "</ul>"]
     return "\n".join(['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',

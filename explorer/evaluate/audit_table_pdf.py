@@ -24,7 +24,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from explorer.evaluate.audit_table_html import GRAPH_BOX, LIMITS, graph_layout, pct
-from explorer.evaluate.audit_table_report import HEADS, SHOWN
+from explorer.evaluate.audit_table_report import HEADS, SHOWN, inputs_sentence, matching_sentence
 
 STYLES = getSampleStyleSheet()
 BLUE = colors.HexColor("#4c78a8")
@@ -112,7 +112,9 @@ def _summary(report: dict, card: dict | None) -> list:
                         f"{pct(o['base_rate'])}" + (f", AUC {o['auc']:.3f}" if o.get("auc") is not None else "")],
             ["bootstrap", f"{b['n_boot']} replicates, seed {b['seed']}, {b.get('method', '')}"]]
     rows += [[f"model card: {k}", _num(v)] for k, v in (card or {}).items()]
-    return [para("Data summary", "Heading2"), table(["", "value"], rows, [4 * cm, WIDTH - 4 * cm])]
+    inputs = inputs_sentence(d.get("model_inputs"))
+    return [para("Data summary", "Heading2"), table(["", "value"], rows, [4 * cm, WIDTH - 4 * cm]),
+            *([para(inputs)] if inputs else [])]
 
 
 def _num(v) -> str:
@@ -164,6 +166,8 @@ def _cf(cf: dict | None) -> list:
         rows += [[f"path {name}", pct(v["flip_rate"]), f"{v['mean_abs_dp']:.4f}", ", ".join(v.get("cut", []))]
                  for name, v in sec.get("path", {}).items()]
         out += [para(col, "Heading3"), table(["rows", "flip rate", "mean |dp|", "arrows cut"], rows)]
+    if "matching" in cf:
+        out.append(para(matching_sentence(cf["matching"])))
     if "held_columns" in cf:
         derived = ", ".join(f"{c} (from {v})" for c, v in cf["derived_columns"].items()) or "none"
         out.append(para(f"Held at their factual values: {', '.join(cf['held_columns']) or 'none'}; derived: "

@@ -75,12 +75,24 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines + _cf_lines(report.get("cf_fairness")) + _recourse_lines(report.get("recourse"))) + "\n"
 
 
-def _input_lines(inputs: dict | None) -> list[str]:
-    """Which model inputs read which column, by name or by the map the user gave."""
+def inputs_sentence(inputs: dict | None) -> str | None:
+    """Which model inputs read which column, when the user mapped some by hand (`--map`); None otherwise."""
     if not inputs or not inputs.get("by_map"):
-        return []
-    return ["", "## Model inputs", "", "Mapped by you: " + ", ".join(f"{c} → {i}" for i, c in inputs["by_map"].items())
-            + "; matched by name: " + (", ".join(f"{c} → {i}" for i, c in inputs["by_name"].items()) or "none") + "."]
+        return None
+    return ("Model inputs mapped by you: " + ", ".join(f"{c} → {i}" for i, c in inputs["by_map"].items())
+            + "; matched by name: " + (", ".join(f"{c} → {i}" for i, c in inputs["by_name"].items()) or "none") + ".")
+
+
+def matching_sentence(m: dict) -> str:
+    """How the table's columns were matched to the causal model's variables (`cf_fairness.matching`)."""
+    return ("Columns matched to the causal model's variables by name: "
+            f"{', '.join(f'{c} → {v}' for c, v in m['by_name'].items()) or 'none'}; by your map: "
+            f"{', '.join(f'{c} → {v}' for c, v in m['by_map'].items()) or 'none'}.")
+
+
+def _input_lines(inputs: dict | None) -> list[str]:
+    sentence = inputs_sentence(inputs)
+    return [] if sentence is None else ["", "## Model inputs", "", sentence]
 
 
 def _multiclass_lines(mc: dict | None, level: float) -> list[str]:
@@ -123,10 +135,7 @@ def _cf_lines(cf: dict | None) -> list[str]:
         lines += [f"| {col} | path {name} | {_pct(v['flip_rate'])} | {v['mean_abs_dp']:.4f} |"
                   for name, v in sec["path"].items()] + [""]
     if "matching" in cf:
-        m = cf["matching"]
-        lines.append("Columns matched to the causal model's variables by name: "
-                     f"{', '.join(f'{c} → {v}' for c, v in m['by_name'].items()) or 'none'}; by your map: "
-                     f"{', '.join(f'{c} → {v}' for c, v in m['by_map'].items()) or 'none'}.")
+        lines.append(matching_sentence(cf["matching"]))
     if "held_columns" in cf:
         lines.append(f"Held at their factual values: {', '.join(cf['held_columns']) or 'none'}; derived: "
                      f"{', '.join(f'{c} (from {v})' for c, v in cf['derived_columns'].items()) or 'none'}.")
