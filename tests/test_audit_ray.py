@@ -125,6 +125,22 @@ def test_columns_mapped_by_hand_are_followed_as_add_cf_fairness_follows_them(loc
     np.testing.assert_allclose(rows_ray["cf_sex_flip_rate"], rows["cf_sex_flip_rate"], rtol=0, atol=1e-12)
 
 
+def test_model_inputs_mapped_by_hand_are_read_on_the_workers(local_ray, table):
+    """--map column=input: the model's `sex` and `hours_per_week` inputs read columns named `gender` and `hours`;
+    the workers build the model once and follow the map, so the audit equals the one with the original names."""
+    renamed = {"sex": "gender", "hours_per_week": "hours"}
+    frame = table.iloc[:1000]
+    config = AuditTableConfig(label="income", protected=("sex",), positive=">50K", boot=BootstrapConfig(200, 0))
+    expected, _ = audit_table_ray(frame, config, "adult-logreg", cf=("sex",), cf_draws=2)
+    config_b = AuditTableConfig(label="income", protected=("gender",), positive=">50K", boot=BootstrapConfig(200, 0))
+    report, rows = audit_table_ray(frame.rename(columns=renamed), config_b, "adult-logreg", cf=("gender",), cf_draws=2,
+                                   input_map={"gender": "sex", "hours": "hours_per_week"},
+                                   column_map={"gender": "sex", "hours": "hours_per_week"})
+    assert report["overall"] == expected["overall"]
+    assert report["groups"]["gender"] == expected["groups"]["sex"]
+    assert report["cf_fairness"]["gender"]["flip_rate"] == expected["cf_fairness"]["sex"]["flip_rate"]
+
+
 @pytest.mark.parametrize("extra, words", [
     (["--address", "127.0.0.1:1"], "--address names a Ray cluster: add --engine ray"),
     (["--engine", "ray", "--address", "127.0.0.1:1"], "no Ray cluster answers at 127.0.0.1:1"),

@@ -83,13 +83,14 @@ class ChunkOutput:
     max_rss_kb: int
 
 
-def model_for(data: bytes, name: str) -> tuple[TableOnnxModel, bool]:
-    """The model of these ONNX bytes, built once per process: (model, True when built by this call)."""
+def model_for(data: bytes, name: str, input_map: dict[str, str] | None = None) -> tuple[TableOnnxModel, bool]:
+    """The model of these ONNX bytes, built once per process: (model, True when built by this call), reading the
+    columns `input_map` ({column: model input}, `--map`) gives for those inputs (the session itself is shared)."""
     key = hashlib.sha256(data).hexdigest()
-    if key in _MODELS:
-        return _MODELS[key], False
-    _MODELS[key] = load_table_model(data, name)
-    return _MODELS[key], True
+    loaded = key not in _MODELS
+    if loaded:
+        _MODELS[key] = load_table_model(data, name)
+    return (_MODELS[key].with_inputs(input_map) if input_map else _MODELS[key]), loaded
 
 
 def census_world() -> TableSCM:
@@ -102,9 +103,10 @@ def census_world() -> TableSCM:
 
 
 def audit_chunk_cf(rows: pd.DataFrame, start: int, y: np.ndarray, groups: pd.DataFrame, model_bytes: bytes,
-                   name: str, threshold: float, plan: CfPlan | None) -> ChunkOutput:
+                   name: str, threshold: float, plan: CfPlan | None,
+                   input_map: dict[str, str] | None = None) -> ChunkOutput:
     """One chunk: predictions and confusion counts, then each protected column's per-row counterfactual effects."""
-    model, loaded = model_for(model_bytes, name)
+    model, loaded = model_for(model_bytes, name, input_map)
     result = audit_chunk(rows, start, y, groups, model.predict_proba, None, threshold)
     effects = {}
     if plan and plan.protected:  # as add_cf_fairness: the rows renamed for the world, the model on its own names
@@ -146,19 +148,21 @@ def chunk_slices(n: int, chunk_rows: int) -> list[slice]:
 
 
 def run_local(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, model_bytes: bytes, name: str,
-              plan: CfPlan | None, progress: Progress | None = None) -> list[ChunkOutput]:
+              plan: CfPlan | None, progress: Progress | None = None,
+              input_map: dict[str, str] | None = None) -> list[ChunkOutput]:
     """Every chunk in this process, in order (one chunk's rows in memory at a time, times `draws` for --cf)."""
     out = []
     for part in chunk_slices(len(frame), config.chunk_rows):
         out.append(audit_chunk_cf(frame.iloc[part], part.start, prepared.y[part], prepared.groups.iloc[part],
-                                  model_bytes, name, config.threshold, plan))
+                                  model_bytes, name, config.threshold, plan, input_map))
         if progress:
             progress(part.stop, len(frame))
     return out
 
 
 def run_ray(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, model_bytes: bytes, name: str,
-            plan: CfPlan | None, progress: Progress | None = None) -> list[ChunkOutput]:
+            plan: CfPlan | None, progress: Progress | None = None,
+            input_map: dict[str, str] | None = None) -> list[ChunkOutput]:
     """Every chunk as a Ray task on the connected cluster. At most two chunks per CPU are in flight, so the object
     store (and this process) hold a bounded number of chunks whatever the table's size."""
     import ray
@@ -183,7 +187,7 @@ def run_ray(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, m
                 ready, pending = ray.wait(pending, num_returns=1)
                 collect(ready)
             pending.append(task.remote(frame.iloc[part], part.start, prepared.y[part], prepared.groups.iloc[part],
-                                       model_ref, name, config.threshold, plan_ref))
+                                       model_ref, name, config.threshold, plan_ref, input_map))
         collect(pending)
     except ray.exceptions.RayTaskError as err:  # a chunk's ValueError (NaN from the model...) is the audit's error
         if isinstance(err.cause, ValueError):
@@ -279,7 +283,7 @@ def model_bytes_of(model: bytes | str | Path) -> tuple[bytes, str]:
 
 def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: bytes | str | Path, *,
                        engine: str = "local", cf: Sequence[str] = (), cf_draws: int = 20, cf_seed: int = 0,
-                       column_map: dict[str, str] | None = None,
+                       column_map: dict[str, str] | None = None, input_map: dict[str, str] | None = None,
                        address: str | None = None, num_cpus: int | None = None, about: dict | None = None,
                        progress: Progress | None = None, prepared: Prepared | None = None) -> tuple[dict, pd.DataFrame]:
     """`audit_table` (+ `add_cf_fairness` for the columns in `cf`) in chunks, in this process or on Ray.
@@ -291,6 +295,7 @@ def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: byt
             `num_cpus` CPUs, shut down at the end; an already running Ray in this process is used as it is).
         cf: the protected columns whose counterfactual fairness is measured (through the census world);
             cf_draws, cf_seed, column_map: as `add_cf_fairness`'s draws, seed and column_map (`--map`).
+        input_map: {column: model input} for the inputs `--map` gave a column by hand (the others by name).
     Returns:
         (report, rows) as `audit_table` returns them, with `cf_fairness` and the cf_ row columns when `cf`.
     """
@@ -298,7 +303,7 @@ def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: byt
         raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     prepared = prepared or prepare(frame, config)
     data, name = model_bytes_of(model)
-    model_for(data, name)[0].columns(list(frame.columns))  # every input matched before a chunk is sent anywhere
+    model_for(data, name, input_map)[0].columns(list(frame.columns))  # every input matched before a chunk is sent
     scm, plan = None, None
     if cf:
         try:
@@ -308,13 +313,13 @@ def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: byt
             note = "counterfactual fairness is missing: " + " ".join(str(err).split())
             plan = CfPlan((), (), cf_draws, cf_seed, {}, {}, {}, {}, (note,))
     if engine == "local":
-        chunks = run_local(frame, prepared, config, data, name, plan, progress)
+        chunks = run_local(frame, prepared, config, data, name, plan, progress, input_map)
     else:
         import ray
 
         started = connect(address, num_cpus)
         try:
-            chunks = run_ray(frame, prepared, config, data, name, plan, progress)
+            chunks = run_ray(frame, prepared, config, data, name, plan, progress, input_map)
         finally:
             if started:
                 ray.shutdown()
