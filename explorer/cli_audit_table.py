@@ -162,6 +162,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
                 report, rows = audit_table_ray(frame, cfg, args.shipped or Path(args.model), address=args.address,
                                                cf=protected if args.cf else (), cf_draws=args.cf_draws,
                                                cf_seed=args.seed, column_map=world_map, about=about,
+                                               input_map={c: i for i, c in about["model_inputs"]["by_map"].items()},
                                                progress=lambda done, total: bar.update(done - bar.n),
                                                prepared=prepared)
             elif multiclass:
@@ -203,8 +204,6 @@ def _engine_problem(args: argparse.Namespace, multiclass: bool, about: dict) -> 
         return "--engine ray sends a model to the cluster; with --predictions there is none: leave --engine out"
     if multiclass:
         return "--engine ray audits binary labels; a multiclass audit runs in this process: leave --engine out"
-    if about.get("model_inputs", {}).get("by_map"):
-        return "--engine ray matches the model's inputs to columns by name; rename the columns instead of --map"
     return None
 
 

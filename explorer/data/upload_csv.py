@@ -28,7 +28,7 @@ OPTIONAL = ("label", "concept", "text_cf", "group")
 # texts, and a bigger file would only cost the server memory to parse. Below server.maxUploadSize, which is
 # the ONNX upload's 50 MB.
 MAX_UPLOAD_BYTES = 10 * 2**20
-_BINARY = {b"PK\x03\x04": "an Excel workbook or a zip archive", b"%PDF": "a PDF document",
+BINARY = {b"PK\x03\x04": "an Excel workbook or a zip archive", b"%PDF": "a PDF document",
            b"\xd0\xcf\x11\xe0": "an old Excel (.xls) or Word file"}
 
 
@@ -40,7 +40,7 @@ def _decode(raw: bytes) -> tuple[str, list[str]]:
     """The file's text and what the reader had to assume (see the module docstring)."""
     if not raw.strip():
         raise AuditError("The file is empty. Upload a CSV whose first line names the columns, e.g. `text,label`.")
-    for magic, what in _BINARY.items():
+    for magic, what in BINARY.items():
         if raw.startswith(magic):
             raise AuditError(f"This file is {what}, not a CSV. Save it as CSV (in Excel: File → Save As → "
                              "“CSV UTF-8”) and upload that.")

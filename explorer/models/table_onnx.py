@@ -18,9 +18,11 @@ import re
 from typing import Mapping, Sequence
 
 import numpy as np
+import onnxruntime as ort
 import pandas as pd
 
-from explorer.data.upload_onnx import OnnxUploadError, ort_session, read_onnx
+from explorer.data import file_size
+from explorer.data.upload_onnx import OnnxUploadError, first_line, ort_session, read_onnx
 
 MAX_BYTES = 100 * 2**20  # 100 MB: a gradient-boosted model of thousands of trees stays well below it
 PROBE_EXPORT = ("Export it with a probability output (skl2onnx: `options={'zipmap': False}` gives an (n, 2) "
@@ -88,6 +90,9 @@ class TableOnnxModel:
     """
 
     def __init__(self, data: bytes, name: str):
+        if len(data) > MAX_BYTES:  # said here: read_onnx's own message speaks of image classifiers
+            raise OnnxUploadError(f"the file is {file_size(len(data))}; a table model may be up to "
+                                  f"{file_size(MAX_BYTES)}. Export a smaller one (e.g. fewer or shallower trees)")
         model = read_onnx(data, max_bytes=MAX_BYTES)  # OnnxUploadError (a ValueError) says what is wrong
         self.name = name
         self.session = ort_session(model.SerializeToString())
@@ -113,7 +118,16 @@ class TableOnnxModel:
 
     def _outputs(self, frame: pd.DataFrame) -> list[tuple[str, object]]:
         feeds = {i: self._feed(i, frame[c]) for i, c in self.columns(list(frame.columns)).items()}
-        return list(zip([o.name for o in self.session.get_outputs()], self.session.run(None, feeds)))
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # fatal only: the failure is said once, in the ValueError below
+        try:
+            outputs = self.session.run(None, feeds, quiet)
+        except Exception as err:  # onnxruntime's errors share no base class beyond Exception
+            raise ValueError(f"the model fails on the table's rows ({_run_error(err)}); a category it never saw, "
+                             "or an input of the wrong shape, are the usual causes: check those columns' values, "
+                             "or export the model so that it takes them (e.g. OneHotEncoder(handle_unknown="
+                             "'ignore'))") from None
+        return list(zip([o.name for o in self.session.get_outputs()], outputs))
 
     def predict_labels(self, frame: pd.DataFrame) -> np.ndarray:
         """(n,) the predicted class of every row, as text (a multiclass model's label output, or the class of
@@ -167,6 +181,14 @@ class TableOnnxModel:
                 raise ValueError(f"the model's input {name} takes numbers, but column {col.name} holds text such "
                                  f"as {str(col.iloc[0])!r}; pass a table whose {col.name} is numeric") from None
         return values if self._ranks[name] == 1 else values.reshape(-1, 1)
+
+
+def _run_error(err: Exception) -> str:
+    """onnxruntime's run failure as "its OneHotEncoder node: Unknown Category ...", without status codes, source
+    locations and C++ signatures (which say nothing to the user and push the useful words past the cut)."""
+    text = " ".join(str(err).split())
+    found = re.search(r"running (\w+) node\..*?Status Message: (?:/\S+:\d+ (?:\S+\(.*?\) )?)?(.*)", text)
+    return f"its {found[1]} node: {found[2][:300].rstrip('.')}" if found else first_line(err)
 
 
 def _read_output(out: object, kind: str, n: int) -> np.ndarray | None:
