@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from onnx import TensorProto, helper
 
-from explorer.__main__ import main
+from test_audit_table import _run  # main(argv) with the parser's SystemExit(2) read as a return code
 
 ROWS = pd.DataFrame({"sex": ["F", "M"] * 10, "age": np.linspace(20, 60, 20), "colour": ["red", "blue"] * 10,
                      "y": [0, 1, 1, 0] * 5})
@@ -168,15 +168,6 @@ CASES = [
     ("missing model file", MODEL + "missing.onnx", "no such file"),
     ("--map to a missing column", PRED + " --map gender=sex", "no column 'gender'"),
 ]
-
-
-def _run(argv: list[str], capsys) -> tuple[int, str]:
-    """Parse errors raise SystemExit(2); the command's own refusals return 2."""
-    try:
-        code = main(argv)
-    except SystemExit as stop:
-        code = stop.code
-    return code, capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
