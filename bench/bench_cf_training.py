@@ -28,7 +28,7 @@ from explorer.datasets.confounded import load_confounded  # noqa: E402
 from explorer.models.cnn import CNNConfig, DigitCNN  # noqa: E402
 from explorer.training.cf_bank import true_bank  # noqa: E402
 from explorer.training.cf_training import METHODS, CFTrainConfig, CFTrainingModule  # noqa: E402
-from explorer.training.rgb_generator import load_rgb_generator  # noqa: E402
+from explorer.registry import load_rgb_generator  # noqa: E402
 
 BATCH = 128
 EPOCH_DIGITS = 20_000

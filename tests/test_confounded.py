@@ -13,8 +13,9 @@ from explorer import checkpoints
 from explorer.datasets.confounded import band, confounded_values, load_confounded
 from explorer.metrics.split_confounding import digit_hue
 from explorer.models.rgb_cvae import RGBCVAE, RGBConfig, chroma, hue_to_rgb, measured_hue
+from explorer.registry import load_rgb_generator
 from explorer.scm.morpho import hue_rgb, tint
-from explorer.training.rgb_generator import load_rgb_generator, torch_split
+from explorer.training.rgb_generator import torch_split
 
 
 def tiny(robust: bool = False) -> RGBCVAE:

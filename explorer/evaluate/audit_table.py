@@ -105,14 +105,20 @@ def positive_value(col: pd.Series, positive: str | None) -> str:
                      "positive decision with --positive")
 
 
-def prepare(frame: pd.DataFrame, config: AuditTableConfig) -> Prepared:
-    """Labels and groups checked; ValueError with what to do on the first problem."""
+def checked_label(frame: pd.DataFrame, config: AuditTableConfig) -> pd.Series:
+    """The label column, once it and the protected columns are in the table and no label is missing."""
     check_columns(frame, [config.label], "label")
     check_columns(frame, config.protected, "protected")
     label = frame[config.label]
     if label.isna().any():
         raise ValueError(f"label column {config.label!r} is empty in {int(label.isna().sum())} row(s); drop or fill "
                          "those rows")
+    return label
+
+
+def prepare(frame: pd.DataFrame, config: AuditTableConfig) -> Prepared:
+    """Labels and groups checked; ValueError with what to do on the first problem."""
+    label = checked_label(frame, config)
     positive = positive_value(label, config.positive)
     return Prepared((label.astype(str) == positive).to_numpy(np.int64), positive, protected_groups(frame, config))
 
@@ -334,12 +340,7 @@ def audit_multiclass(frame: pd.DataFrame, config: AuditTableConfig, labels_of: C
     binary only (the report's `multiclass.note`)."""
     from explorer.metrics.group_fairness import one_vs_rest
 
-    check_columns(frame, [config.label], "label")
-    check_columns(frame, config.protected, "protected")
-    label = frame[config.label]
-    if label.isna().any():
-        raise ValueError(f"label column {config.label!r} is empty in {int(label.isna().sum())} row(s); drop or fill "
-                         "those rows")
+    label = checked_label(frame, config)
     groups = protected_groups(frame, config)
     y = label.astype(str).to_numpy(object)
     classes = sorted(set(y))

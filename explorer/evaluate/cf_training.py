@@ -50,13 +50,10 @@ class TestSets:
     """The test images of one strength, built once and shared by every model of that strength."""
 
     def __init__(self, strength: float, n: int | None, seed: int):
-        self.splits = {}
-        for kind in SPLITS:
-            data = load_confounded(kind, strength, limit=n)
-            self.splits[kind] = (data.rgb(), data.values["digit"])
-        iid = load_confounded("iid", strength, limit=n)
-        new_hue = np.random.default_rng([seed, 19]).random(len(iid))  # (n,) uniform: the TRUE do(hue)
-        self.iid_cf = tint(iid.grey.astype(np.float32), new_hue)
+        data = {kind: load_confounded(kind, strength, limit=n) for kind in SPLITS}
+        self.splits = {kind: (d.rgb(), d.values["digit"]) for kind, d in data.items()}
+        new_hue = np.random.default_rng([seed, 19]).random(len(data["iid"]))  # (n,) uniform: the TRUE do(hue)
+        self.iid_cf = tint(data["iid"].grey.astype(np.float32), new_hue)
 
 
 def score(model: torch.nn.Module, sets: TestSets, device: torch.device) -> dict[str, float]:

@@ -25,7 +25,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from explorer.models.table_onnx import column_key
+from explorer.models.table_onnx import check_map, column_key
 from explorer.scm.table_scm import TableSCM
 
 Predict = Callable[[pd.DataFrame], np.ndarray]  # rows -> (n,) probability of the positive class
@@ -58,18 +58,7 @@ def match_variables(variables: Sequence[str], columns: Sequence[str],
     variable}, confirmed by the user) first, then `column_key` among the columns the map leaves. ValueError (one line)
     for a column or variable that does not exist, or a variable mapped twice."""
     column_map, cols = dict(column_map or {}), [str(c) for c in columns]
-    unknown = [c for c in column_map if c not in cols]
-    if unknown:
-        raise ValueError(f"--map names column {unknown[0]!r}, which is not in the table (its columns: {', '.join(cols)})")
-    bad = [v for v in column_map.values() if v not in variables]
-    if bad:
-        raise ValueError(f"--map names variable {bad[0]!r}, which the causal model does not have (its variables: "
-                         f"{', '.join(variables)})")
-    targets = list(column_map.values())
-    twice = sorted({v for v in targets if targets.count(v) > 1})
-    if twice:
-        raise ValueError(f"--map maps several columns ({', '.join(c for c, v in column_map.items() if v == twice[0])}) "
-                         f"to the variable {twice[0]!r}; map one column to each variable")
+    check_map(column_map, cols, variables, "variable", "the causal model")
     out = {v: (c, "map") for c, v in column_map.items()}
     by_key = {column_key(c): c for c in cols if c not in column_map}
     out |= {v: (by_key[column_key(v)], "name") for v in variables if v not in out and column_key(v) in by_key}

@@ -36,22 +36,29 @@ def column_key(name: str) -> str:
     return re.sub(r"[-_\s.]", "", name).lower()
 
 
+def check_map(mapping: Mapping[str, str], columns: Sequence[str], names: Sequence[str], what: str, owner: str) -> None:
+    """`--map column=name` checked against the table and `owner`'s names (`what`: "model input", "variable"):
+    ValueError (one line) for a column not in the table, a name `owner` does not have, or one name given twice."""
+    for col, name in mapping.items():
+        if col not in columns:
+            raise ValueError(f"--map names column {col!r}, which is not in the table (its columns: "
+                             f"{', '.join(columns)})")
+        if name not in names:
+            raise ValueError(f"--map names {what} {name!r}, which {owner} does not have (its "
+                             f"{what.split()[-1]}s: {', '.join(names)})")
+    targets = list(mapping.values())
+    twice = sorted({n for n in targets if targets.count(n) > 1})
+    if twice:
+        raise ValueError(f"--map maps several columns ({', '.join(c for c, n in mapping.items() if n == twice[0])}) "
+                         f"to the {what} {twice[0]!r}; map one column to each {what.split()[-1]}")
+
+
 def match_columns(inputs: Sequence[str], columns: Sequence[str],
                   input_map: Mapping[str, str] | None = None) -> dict[str, str]:
     """{model input: table column}: `input_map` ({column: input}, confirmed by the user: `--map column=input`) first,
     then by `column_key`; ValueError naming inputs that match no column, or a map naming what does not exist."""
     input_map, cols = dict(input_map or {}), [str(c) for c in columns]
-    for col, name in input_map.items():
-        if col not in cols:
-            raise ValueError(f"--map names column {col!r}, which is not in the table (its columns: {', '.join(cols)})")
-        if name not in inputs:
-            raise ValueError(f"--map names model input {name!r}, which the model does not have (its inputs: "
-                             f"{', '.join(inputs)})")
-    targets = list(input_map.values())
-    twice = sorted({i for i in targets if targets.count(i) > 1})
-    if twice:
-        raise ValueError(f"--map maps several columns ({', '.join(c for c, i in input_map.items() if i == twice[0])}) "
-                         f"to the model input {twice[0]!r}; map one column to each input")
+    check_map(input_map, cols, inputs, "model input", "the model")
     by_key: dict[str, list[str]] = {}
     for c in cols:
         by_key.setdefault(column_key(c), []).append(c)

@@ -34,11 +34,11 @@ from explorer.metrics.split_confounding import split_confounding
 from explorer.model_thread import on_model_thread
 from explorer.models.cnn import TorchClassifier
 from explorer.paths import ROOT
+from explorer.registry import load_rgb_generator
 from explorer.scm.morpho import tint
 from explorer.training.cf_bank import generator_bank
 from explorer.training.cf_training import METHODS, CFTrainConfig, folder_name, load_cf_classifier, \
     train_cf_classifier
-from explorer.training.rgb_generator import load_rgb_generator
 from explorer.types import DEFAULT_SEED
 
 TRAINABLE = tuple(m for m in METHODS if m != "unconfounded")  # the reference trains on other data: not offered

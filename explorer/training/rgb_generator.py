@@ -28,9 +28,7 @@ from explorer.device import pick_device
 from explorer.metrics.split_confounding import digit_hue
 from explorer.models.rgb_cvae import RGBCVAE, RGBConfig
 from explorer.paths import PRETRAINED
-from explorer.registry import load_rgb_generator  # noqa: F401 (where the training code's users look for it)
-from explorer.registry import rebuild_rgb_generator as rebuild_command
-from explorer.registry import rgb_generator_folder as folder_name
+from explorer.registry import rebuild_rgb_generator as rebuild_command, rgb_generator_folder as folder_name
 from explorer.training.datasets import MorphoTorch
 from explorer.training.modules import GeneratorModule, PrintProgress
 from explorer.types import DEFAULT_SEED
