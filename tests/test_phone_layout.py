@@ -116,6 +116,7 @@ def test_phone_lab_table_scrolls_to_its_last_column(server, browser):  # noqa: F
     assert last["x"] + last["width"] <= PHONE["width"]  # "shadow position" can be scrolled into view
     # three pictures side by side, none wider than the screen's third
     pics = page.locator(".st-key-lab_pictures img")
+    page.wait_for_function("() => document.querySelectorAll('.st-key-lab_pictures img').length >= 3", timeout=STEP)
     assert pics.count() == 3
     tops = {round(pics.nth(i).bounding_box()["y"]) for i in range(3)}
     assert len(tops) == 1 and all(pics.nth(i).bounding_box()["width"] < PHONE["width"] / 3 for i in range(3))
