@@ -86,6 +86,9 @@ def test_implausibility_is_zero_on_the_worlds_own_digits_and_large_on_a_thick_di
     space = MorphoSpace(generator, cpu)
     own = {a: torch.as_tensor(test_data.values[a], dtype=torch.float32) for a in ("thickness", "intensity")}
     assert (space.implausibility(own) == 0).float().mean() >= 0.99  # u_i beyond 3 SD: 0.3 % of draws
-    odd = space.implausibility({"thickness": torch.tensor([5.0, 5.0]), "intensity": torch.tensor([70.0, 250.0])})
-    # thickness 5, intensity 70: u_i = logit(6 / 191) - 5 = -8.43, i.e. 16.9 SDs of 0.5, 13.9 beyond the 3 allowed
-    assert float(odd[0]) == pytest.approx(13.86 ** 2, rel=0.02) and float(odd[1]) == 0.0
+    odd = space.implausibility({"thickness": torch.tensor([4.5, 4.5, 5.5]), "intensity": torch.tensor([70.0, 250.0,
+                                                                                                      254.53])})
+    # thickness 4.5, intensity 70: u_i = logit(6 / 191) - 4 = -7.43, i.e. 14.9 SDs of 0.5, 11.9 beyond the 3 allowed
+    assert float(odd[0]) == pytest.approx(11.86 ** 2, rel=0.02) and float(odd[1]) == 0.0
+    # thickness 5.5 with the intensity it implies (u_i = 0): u_t = 5 lies 3.5 SDs up Gamma(10, rate 5)'s tail (Wilson-Hilferty), 0.5 beyond the 3
+    assert float(odd[2]) == pytest.approx(0.49 ** 2, rel=0.05)

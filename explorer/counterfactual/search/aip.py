@@ -21,6 +21,7 @@ from explorer.counterfactual.search.base import (ANY, Query, SearchConfig, Searc
                                                  read, targets)
 from explorer.counterfactual.search.descent import no_flip_note
 from explorer.counterfactual.search.space import MorphoSpace, soft_digit
+from explorer.counterfactual.search.style_scan import AXIS, LOCAL, LOCAL_FROM, SCAN, StyleScan, closest, scan, strip
 from explorer.interfaces import Classifier
 from explorer.scm.morpho import SPECS
 from explorer.types import VarSpec
@@ -32,6 +33,10 @@ DIGIT_CONFIDENCE = 4.0  # initial logit of the factual digit: its probability st
 LR_SCALE = {"digit": 3.0, "latent": 0.5, "attributes": 0.3}
 PATIENCE = 25  # steps the other restarts of a query get once one of them has flipped
 STALL, STALL_GAIN = 60, 0.01  # a query whose best hinge has not fallen by STALL_GAIN in STALL steps gives up
+# Style only: descent (from the scan's closest misses) follows a scan that found no flip only where the scan came
+# within this many logits of one. Farther, no flip is usually there (the grey CNNs: docs/search.md), and descent
+# would spend seconds finding that out.
+POLISH_WITHIN = 2.0
 EDGE = 1e-3  # keeps an attribute's starting value off its range's ends, where the logit parametrisation is flat
 
 
@@ -168,6 +173,16 @@ class AIPSearch:
         free_digit, free_latent = "digit" not in locks, "latent" not in locks
         if not (searched or free_digit or free_latent):
             return self._nothing(query, current, goal, "no counterfactual found: every attribute is locked")
+        if not (free_digit or free_latent):  # only the style moves: 2-3 numbers, scanned (style_scan.py)
+            return self._style(query, classifier, searched, current, goal, config)
+        return self._descend(query, classifier, searched, current, goal, config)
+
+    def _descend(self, query: Query, classifier: Classifier, searched: list[str], current: np.ndarray,
+                 goal: np.ndarray, config: SearchConfig, begin: dict[str, torch.Tensor] | None = None
+                 ) -> SearchResult:
+        """Gradient descent from `config.restarts` starting points per query (`begin`: {a: (B*R,)} given ones)."""
+        n, locks = len(query), set(config.locks)
+        free_digit, free_latent = "digit" not in locks, "latent" not in locks
         asked = free_digit and bool((goal != ANY).all())  # a class was asked for and the digit may become it
         # restarts differ in where the attributes start and, with a class asked for, in the digit (restart 1)
         r = max(1, int(config.restarts)) if searched else min(2, int(config.restarts)) if asked else 1
@@ -177,7 +192,7 @@ class AIPSearch:
         latents0 = latents0.repeat_interleave(r, 0)  # (BR, Z) image latents
         start = {a: torch.as_tensor(np.asarray(rows.obs[a]), dtype=torch.float32) for a in self.space.attributes(query)}
         at_target = (torch.arange(len(rows)) % r == 1) if asked and r > 1 else torch.zeros(len(rows), dtype=torch.bool)
-        inits = _starts(self.space, start, searched, r, config.seed)
+        inits = _starts(self.space, start, searched, r, config.seed) if begin is None else begin
         inits = {a: torch.where(at_target, start[a], v) for a, v in inits.items()}
         attrs = _Attributes(self.space, start, searched, inits)
         digit0 = torch.as_tensor(np.asarray(rows.obs["digit"]), dtype=torch.long)  # (BR,)
@@ -266,8 +281,35 @@ class AIPSearch:
                             shift.detach()[pick], digit_logits.detach()[pick], {a: v[pick] for a, v in moved.items()},
                             {a: v[pick] for a, v in start.items()}, current, goal, stop.first[pick], frames, config)
 
+    def _style(self, query: Query, classifier: Classifier, searched: list[str], current: np.ndarray,
+               goal: np.ndarray, config: SearchConfig) -> SearchResult:
+        """The digit and latent locked: the cheapest flip of a scan of the attributes' box, pulled back toward the
+        factual (style_scan.py), then hardened and re-checked like every answer."""
+        noise, latents0 = self.space.abduct(query)
+        scanner = StyleScan(self.space, query, classifier, searched, noise, latents0, current, goal, config)
+        best, found, pool = scan(scanner)
+        missed = np.flatnonzero(~found)
+        starts, gap = closest(pool, missed, max(1, int(config.restarts)))
+        near = gap.numpy() <= POLISH_WITHIN
+        if near.any():  # descent from the closest misses: flip regions narrower than the scan's spacing
+            q = missed[near]
+            sub = Query(query.grey[q], {k: np.asarray(v)[q] for k, v in query.obs.items()},
+                        {k: np.asarray(v)[q] for k, v in query.noise.items()}, query.coloured)
+            polished = self._descend(sub, classifier, searched, current[q], goal[q], config,
+                                     {a: v[near].reshape(-1) for a, v in starts.items()})
+            for j in np.flatnonzero(polished.found):
+                found[q[j]] = True
+                for a in searched:
+                    best[a][q[j]] = float(polished.values[a][j])
+        digit_logits = DIGIT_CONFIDENCE * torch.nn.functional.one_hot(scanner.digit, 10).float()  # (B, 10)
+        tried = (f"in a scan of {SCAN + AXIS * len(searched) + LOCAL * LOCAL_FROM} do() sets of "
+                 f"{', '.join(searched[:-1]) + ' and ' if len(searched) > 1 else ''}{searched[-1]} "
+                 "(digit and latent kept)")
+        return self._harden(query, classifier, noise, latents0, torch.zeros_like(latents0), digit_logits, best,
+                            scanner.start, current, goal, np.where(found, 0, -1), strip(scanner, best), config, tried)
+
     def _harden(self, query, classifier, noise, latents0, shift, digit_logits, moved, start, current, goal, first,
-                path, config) -> SearchResult:
+                path, config, tried: str | None = None) -> SearchResult:
         """The answer as a do() set: the digit hardened, the SCM's mechanisms applied, re-decoded, re-checked."""
         n = len(query)
         digit = digit_logits.argmax(1).numpy()  # (B,)
@@ -291,7 +333,7 @@ class AIPSearch:
             images = self.space.render(latents0 + shift, torch_values, query.coloured)
         pred = read(classifier, images)
         found = flipped(pred, current, goal)
-        notes = ["" if ok else no_flip_note(f"in {config.steps} steps", p, c, g, list(classifier.classes))
+        notes = ["" if ok else no_flip_note(tried or f"in {config.steps} steps", p, c, g, list(classifier.classes))
                  for ok, p, c, g in zip(found, pred, current, goal)]
         return SearchResult(self.name, found, do, values, images, pred, np.where(goal == ANY, pred, goal),
                             shift.norm(dim=1).numpy(), np.where(found, first, -1),

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from explorer.counterfactual.search.base import Query
 from explorer.models.cvae import MorphoCVAE
-from explorer.scm.morpho import HUE_SD, I_LOW, I_NOISE_SD, I_SPAN, SPECS, MorphoSCM
+from explorer.scm.morpho import HUE_SD, I_LOW, I_NOISE_SD, I_SPAN, SPECS, T_RATE, T_SHAPE, MorphoSCM
 
 CONTINUOUS = ("thickness", "intensity", "hue")
 T_PIVOT = 2.5  # thickness at which intensity's mechanism sits at its midpoint (scm/morpho.py)
@@ -79,16 +79,21 @@ class MorphoSpace:
         return out
 
     def implausibility(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
-        """(B,) how far outside the world the values lie: intensity's noise u_i that thickness and intensity
-        imply, in standard deviations beyond Z_FREE, squared (0 for every digit the world draws, bar 0.3 %).
+        """(B,) how far outside the world the values lie: the SCM noise they imply (intensity's u_i given
+        thickness, and thickness's own u_t), each in standard deviations beyond Z_FREE, squared and summed (0 for
+        every digit the world draws, bar about 0.5 %).
 
         A thick, dim digit (thickness 5, intensity 70: u_i = -8.6, 17 SDs) is one the world almost never makes
         and the generator never saw: classifiers flip on the generator's drawing of it but not on the TRUE one.
-        Hue needs no term: in the colour world any hue has a fair chance (its uniform branch).
+        So is a very thick one (thickness 5.5: u_t = 5, 3.5 SDs): 0.12 % of the training digits are thicker
+        than 4.9. Hue needs no term: in the colour world any hue has a fair chance (its uniform branch).
         """
         frac = ((values["intensity"] - I_LOW) / I_SPAN).clamp(1e-4, 1 - 1e-4)  # (B,)
         u_i = torch.logit(frac) - 2.0 * (values["thickness"] - T_PIVOT)  # (B,) as MorphoSCM.abduct
-        return torch.relu(u_i.abs() / I_NOISE_SD - Z_FREE) ** 2
+        # u_t = thickness - 0.5 ~ Gamma(T_SHAPE, rate T_RATE), as a standard normal deviate (Wilson-Hilferty)
+        u_t = (values["thickness"] - 0.5).clamp(min=1e-4)  # (B,)
+        z_t = ((u_t * T_RATE / T_SHAPE) ** (1 / 3) - (1 - 1 / (9 * T_SHAPE))) * (9 * T_SHAPE) ** 0.5  # (B,)
+        return torch.relu(u_i.abs() / I_NOISE_SD - Z_FREE) ** 2 + torch.relu(z_t.abs() - Z_FREE) ** 2
 
     def render(self, latents: torch.Tensor, values: dict[str, torch.Tensor], coloured: bool) -> torch.Tensor:
         """(B, Z) latents + every parent -> (B, C, 28, 28) images on 0-255, with gradients to all of them."""
