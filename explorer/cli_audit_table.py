@@ -5,7 +5,9 @@ shipped table. Every bad input is one `error:` line and exit status 2, before an
 while parsing (explorer/cli_checks.py), columns, the model's inputs and `--map` before the first chunk is scored,
 and the outputs are written whole after the audit (`save`). `--map column=name` maps a column to a model input or a
 census world variable (or both) before matching by name; a label with more than two values audits a model one class
-against the rest (docs/audit-table.md).
+against the rest (docs/audit-table.md). `--types column=kind` corrects the inferred column types as the page does,
+`--encoding` reads a CSV in another text encoding, and rows the model fails on are left out of every number and
+listed (`data.failed_rows`; a `note:` on stderr), unless half of the rows or more fail (one `error:` line).
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     """The `audit-table` subcommand's options (docs/audit-table.md)."""
     at = sub.add_parser("audit-table", help="group fairness of a model (ONNX) or a predictions column on a table")
     data = at.add_mutually_exclusive_group(required=True)
-    data.add_argument("--csv", type=input_file, help="your table: a UTF-8 CSV with a header")
+    data.add_argument("--csv", type=input_file, help="your table: a CSV with a header (UTF-8, or see --encoding)")
     data.add_argument("--parquet", type=input_file, help="your table as Parquet (flat columns; nested ones refused)")
     data.add_argument("--table", choices=TABLES, help="a shipped table (its test split, complete rows)")
+    at.add_argument("--encoding", type=encoding, metavar="NAME",
+                    help="with --csv: the file's text encoding, any Python codec (cp1252, latin-1, utf-16...); "
+                         "default UTF-8, or UTF-16 when the file starts with its byte-order mark")
     model = at.add_mutually_exclusive_group(required=True)
     model.add_argument("--model", type=input_file, help="your model: an .onnx file with one named input per column")
     model.add_argument("--shipped", choices=["adult-logreg", "adult-gbm"], help="a shipped Adult model")
@@ -49,6 +54,10 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
                     help="your column COLUMN is what the model's input NAME, or the census world's variable NAME, "
                          "stands for (repeatable or comma-separated: --map gender=sex,Marital=marital_status); "
                          "before matching by name (docs/audit-table.md)")
+    at.add_argument("--types", type=column_kinds, action="append", default=[], metavar="COLUMN=KIND",
+                    help="read COLUMN as KIND: category (or categorical) or number (or continuous), as the page's "
+                         "\"Read as categories\" does; the other columns as inferred (repeatable or comma-separated: "
+                         "--types zip=category,score=number)")
     at.add_argument("--engine", choices=["local", "ray"], default="local",
                     help="where the chunks run: this process (default) or Ray (docs/audit-table.md)")
     at.add_argument("--address", metavar="HOST:PORT", help="with --engine ray: a Ray cluster's head (default: a "
@@ -61,6 +70,16 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at.set_defaults(fn=audit_table_command)
 
 
+def encoding(text: str) -> str:
+    """--encoding: a text encoding Python knows (checked while parsing, so a wrong name writes nothing)."""
+    from explorer.services.audit_table_data import check_encoding
+
+    try:
+        return check_encoding(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def report_file(text: str) -> str:
     """--report: an .html or .pdf file to write (checked while parsing, so a wrong suffix writes nothing)."""
     suffix = Path(text).suffix.lower()
@@ -70,16 +89,36 @@ def report_file(text: str) -> str:
     return output_file(text)
 
 
-def column_pairs(text: str) -> list[tuple[str, str]]:
+def column_pairs(text: str, option: str = "--map", example: str = "gender=sex") -> list[tuple[str, str]]:
     """--map: "column=name[,column=name...]" as pairs (checked while parsing, so a malformed one writes nothing)."""
     pairs = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         column, eq, name = (x.strip() for x in part.partition("="))
         if not (eq and column and name):
-            raise argparse.ArgumentTypeError(f"{part!r} is not COLUMN=NAME; write e.g. --map gender=sex")
+            raise argparse.ArgumentTypeError(f"{part!r} is not COLUMN={'KIND' if option == '--types' else 'NAME'}; "
+                                             f"write e.g. {option} {example}")
         pairs.append((column, name))
     if not pairs:
-        raise argparse.ArgumentTypeError("--map names nothing; write e.g. --map gender=sex")
+        raise argparse.ArgumentTypeError(f"{option} names nothing; write e.g. {option} {example}")
+    return pairs
+
+
+TYPE_KINDS = ("category", "categorical", "number", "continuous")  # services.audit_table_data.KINDS (checked equal)
+
+
+def column_kinds(text: str) -> list[tuple[str, str]]:
+    """--types: "column=kind[,...]" as (column, kind) pairs, the kind one of TYPE_KINDS (lower case allowed any
+    way); the columns are checked once the table is read. An ordinal column is read as a category (its order is
+    not used by the audit), and said so."""
+    pairs = []
+    for column, kind in column_pairs(text, "--types", "zip=category"):
+        if kind.lower() == "ordinal":
+            raise argparse.ArgumentTypeError(f"{column}={kind}: the audit reads a column as a category or a number "
+                                             f"(an order of categories is not used); write {column}=category")
+        if kind.lower() not in TYPE_KINDS:
+            raise argparse.ArgumentTypeError(f"{column}={kind}: {kind!r} is not a kind of column; write "
+                                             f"{column}=category or {column}=number")
+        pairs.append((column, kind.lower()))
     return pairs
 
 
@@ -140,18 +179,22 @@ def audit_table_command(args: argparse.Namespace) -> int:
         frame, source, label = _table(args)
     except ValueError as err:
         return _fail(f"{args.csv or args.parquet or args.table}: {err}")
+    try:
+        frame, types = _types(args, frame)
+    except ValueError as err:
+        return _fail(str(err))
     if label is None:
         return _fail("--label is required with --csv or --parquet; name the column of true outcomes")
     cfg = AuditTableConfig(label=label, protected=protected, positive=args.positive, threshold=args.threshold,
                            chunk_rows=args.chunk_rows, boot=BootstrapConfig(args.n_boot, args.seed))
-    about = {"source": source}
+    about = {"source": source, **types}
     multiclass = not args.predictions and is_multiclass(frame, label)
     try:
         prepared, model, given, card, world_map = _decisions(args, frame, cfg, about, multiclass)
     except (ValueError, CheckpointError) as err:  # CheckpointError: a shipped model's files, and their rebuild
         return _fail(f"{args.model + ': ' if args.model else ''}{err}")
     predict = None if model is None else model.predict_proba
-    if problem := _engine_problem(args, multiclass, about):
+    if problem := _engine_problem(args):
         return _fail(problem)
     failure = None
     with tqdm(total=len(frame), unit="row", desc="auditing", file=sys.stderr) as bar:
@@ -175,6 +218,8 @@ def audit_table_command(args: argparse.Namespace) -> int:
             failure = str(err)
     if failure:  # said after the bar is closed, so the message is a line of its own
         return _fail(failure)
+    if report["data"].get("failed_rows", {}).get("count"):  # left out of every number: said, the rest written
+        print(f"note: {report['data']['failed_rows']['note']}", file=sys.stderr)
     if multiclass and (args.cf or args.recourse):
         print(f"note: {report['multiclass']['note']}", file=sys.stderr)  # binary only: said, the rest written
     elif args.cf and args.engine == "local":  # on Ray, --cf ran with the chunks
@@ -194,7 +239,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _engine_problem(args: argparse.Namespace, multiclass: bool, about: dict) -> str | None:
+def _engine_problem(args: argparse.Namespace) -> str | None:
     """What --engine/--address cannot do with the other options, in one line, or None."""
     if args.address and args.engine != "ray":
         return "--address names a Ray cluster: add --engine ray, or leave --address out"
@@ -202,22 +247,40 @@ def _engine_problem(args: argparse.Namespace, multiclass: bool, about: dict) -> 
         return None
     if args.predictions:
         return "--engine ray sends a model to the cluster; with --predictions there is none: leave --engine out"
-    if multiclass:
-        return "--engine ray audits binary labels; a multiclass audit runs in this process: leave --engine out"
     return None
 
 
 def _table(args: argparse.Namespace):
     """(rows, how the report names them, the label column or None); ValueError when the file cannot be read."""
-    from explorer.data.table_csv import read_table_csv, read_table_parquet
+    from explorer.data.table_csv import read_table_parquet
     from explorer.data.tables import read_table
+    from explorer.services.audit_table_data import read_csv
 
-    if args.csv or args.parquet:
-        path = args.csv or args.parquet
-        return (read_table_csv(path) if args.csv else read_table_parquet(path)), path, args.label
+    if args.encoding and not args.csv:
+        raise ValueError("--encoding is a CSV's text encoding; a Parquet file or a shipped table carries its own: "
+                         "leave --encoding out")
+    if args.csv:  # UTF-8, UTF-16 by its byte-order mark, or --encoding; another one is refused with what to try
+        hint = ("save it as 'CSV UTF-8' and try again, or pass its encoding: try --encoding cp1252 (Windows' Western "
+                "European) or the one it was saved in")
+        return read_csv(args.csv, args.encoding, hint), args.csv, args.label
+    if args.parquet:
+        return read_table_parquet(args.parquet), args.parquet, args.label
     table = read_table(args.table)
     return (table.rows("test", complete=True).reset_index(drop=True),
             f"the {args.table} table's test split (complete rows)", args.label or table.target)
+
+
+def _types(args: argparse.Namespace, frame):
+    """(the rows with --types applied, the report's `column_types` and `types_corrected`); ValueError (one line)
+    for a column not in the table or one that cannot be read as numbers."""
+    from explorer.services.audit_table_data import KINDS, column_types, retype_columns
+
+    asked = {c: KINDS[k] for group in args.types for c, k in group}  # a column given twice: the last kind
+    try:
+        frame = retype_columns(frame, asked) if asked else frame
+    except ValueError as err:
+        raise ValueError(str(err) if str(err).startswith("--types") else f"--types: {err}") from None
+    return frame, {"column_types": column_types(frame), "types_corrected": asked}
 
 
 def _decisions(args: argparse.Namespace, frame, cfg, about: dict, multiclass: bool):
@@ -281,6 +344,8 @@ def _report(path: str, report: dict, card: dict | None) -> str | bytes:
 
 def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict, world_map: dict[str, str]) -> None:
     """--recourse N: both recourse searches on the first N rejected rows; a one-line note when they cannot run."""
+    import numpy as np
+
     from explorer.checkpoints import CheckpointError
     from explorer.evaluate.audit_table import world_view
     from explorer.evaluate.audit_table_recourse import add_recourse
@@ -292,7 +357,12 @@ def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict, worl
         report["recourse"] = {"note": f"recourse is missing: {' '.join(str(err).split())}"}
     else:
         world = world_view(frame, predict, scm, world_map)  # the world's names; the model still reads the table's
-        add_recourse(report, rows, world.frame, world.predict, scm, args.recourse)
+        # a row the model failed on has no decision (-1 here): never searched as a rejected row
+        decided = rows.assign(prediction=rows["prediction"].fillna(-1).astype(np.int64))
+        try:
+            add_recourse(report, decided, world.frame, world.predict, scm, args.recourse)
+        except ValueError as err:  # the model fails on a changed row (a category it never saw): said, not a crash
+            report["recourse"] = {"note": f"recourse is missing: {' '.join(str(err).split())[:300]}"}
         if "causal" in report["recourse"]:
             report["recourse"]["matching"] = world.matching
     if "note" in report["recourse"] and "causal" not in report["recourse"]:

@@ -106,3 +106,32 @@ def test_a_binary_model_on_a_label_of_other_classes_is_refused(three_classes, ca
     code, err = _run(["audit-table", "--csv", str(folder / "d.csv"), "--model", str(folder / "m.onnx"), "--label",
                       "code", "--protected", "sex", "--json", str(folder / "d.json")], capsys)
     assert code == 2 and "none of which is a value of the label" in err and not (folder / "d.json").exists()
+
+
+def test_the_ray_engine_audits_a_multiclass_model_with_the_in_process_numbers(three_classes):
+    """A local Ray with one CPU, four chunks, two rows holding a job the model never saw (its one-hot encoder
+    refuses it): the same report and rows as `audit_multiclass` in this process, those two rows left out alike."""
+    ray = pytest.importorskip("ray")
+    from explorer.evaluate.audit_table import AuditTableConfig, audit_multiclass
+    from explorer.evaluate.audit_table_ray import audit_table_ray
+    from explorer.metrics.group_fairness import BootstrapConfig
+    from explorer.models.table_onnx import load_table_model
+
+    table, _, folder = three_classes
+    table = table.copy()
+    table.loc[[7, 333], "job"] = "pilot"
+    config = AuditTableConfig("grade", ("sex", "region"), chunk_rows=150, boot=BootstrapConfig(200, 0))
+    data = (folder / "m.onnx").read_bytes()
+    expected, rows = audit_multiclass(table, config, load_table_model(data, "m").predict_labels)
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        report, rows_ray = audit_table_ray(table, config, data, cf=("sex",))  # cf: binary only, not run
+    finally:
+        ray.shutdown()
+    assert report.pop("engine")["chunks"] == 4
+    assert report == expected and "cf_fairness" not in report
+    assert [e["row"] for e in report["data"]["failed_rows"]["examples"]] == [7, 333]
+    assert report["data"]["failed_rows"]["examples"][0]["error"] == "category 'pilot' of column job was never seen " \
+                                                                    "by the model"
+    pd.testing.assert_frame_equal(rows_ray, rows)
+    assert list(rows.loc[[7, 333], "model_error"] != "") == [True, True] and rows["prediction"].isna().sum() == 2

@@ -157,3 +157,37 @@ def test_the_command_lines_engine_flags_refuse_what_they_cannot_do(tmp_path, ext
     errors = [line for line in done.stderr.replace("\r", "\n").splitlines() if line.startswith("error:")]
     assert done.returncode == 2 and len(errors) == 1 and words in errors[0], done.stderr[-500:]
     assert not out.exists()
+
+
+def test_rows_the_model_fails_on_are_left_out_alike_on_ray_and_in_process(local_ray, table):
+    """A model exported with OneHotEncoder(handle_unknown='error') meets a country it never saw in two rows (of two
+    chunks): Ray and the command line's in-process path (audit_table, then add_cf_fairness) list the same rows and
+    give the same numbers, group metrics and counterfactual fairness."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from explorer.models.table_onnx import load_table_model
+
+    cats, nums = ["native_country", "sex", "race"], ["age", "hours_per_week"]
+    pipe = Pipeline([("prep", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="error"), cats)],
+                                                remainder="passthrough")), ("clf", LogisticRegression(max_iter=3000))])
+    pipe.fit(table[cats + nums].astype({c: str for c in cats}), (table.income.astype(str) == ">50K").astype(int))
+    data = to_onnx(pipe, initial_types=[(c, StringTensorType([None, 1])) for c in cats] +
+                   [(c, FloatTensorType([None, 1])) for c in nums],
+                   options={id(pipe): {"zipmap": False}}).SerializeToString()
+    frame = table.astype({"native_country": object})
+    frame.loc[[5, 1700], "native_country"] = "Martian"
+    on_ray, rows_ray = audit_table_engine(frame, CONFIG, data, engine="ray", cf=("sex",), cf_draws=DRAWS)
+    model = load_table_model(data, "strict")
+    local, rows_local = audit_table(frame, CONFIG, model.predict_proba)
+    add_cf_fairness(local, rows_local, frame, model.predict_proba, load_census_world()[0], ("sex",), DRAWS, 0,
+                    chunk_rows=CONFIG.chunk_rows)
+    assert on_ray.pop("engine")["chunks"] == CHUNKS
+    assert [e["row"] for e in on_ray["data"]["failed_rows"]["examples"]] == [5, 1700]
+    assert_same(on_ray, local)
+    pd.testing.assert_frame_equal(rows_ray, rows_local, rtol=0, atol=1e-12)
+    assert rows_ray["cf_sex_flip_rate"].isna().sum() == 2

@@ -13,6 +13,10 @@ rows share its call. Each chunk therefore gets its own seed from (seed, the chun
 the first chunk keeps `seed` itself, so an audit in one chunk equals `add_cf_fairness` exactly (the tests check
 both), and `add_cf_fairness` chunks the same way (its `chunk_rows`, 20,000 by default).
 
+A multiclass audit (a label with more than two values) runs the same way: each chunk gives its predicted classes
+and the rows the model fails on (`audit_table.multiclass_chunk`), assembled by `audit_table.assemble_multiclass`,
+as `audit_multiclass` does in this process, so both engines give the same numbers.
+
 Ray (imported inside functions only: the app's pages never import it): the ONNX file travels as bytes (data,
 never a pickled model), each worker builds its onnxruntime session once (`model_for`, keyed by the bytes'
 sha256) and loads the census world once (`census_world`) from its own copy of the repository.
@@ -32,8 +36,10 @@ import numpy as np
 import pandas as pd
 
 from explorer.checkpoints import CheckpointError
-from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, Prepared, Progress, add_graph, assemble,
-                                           audit_chunk, merge, prepare, world_view)
+from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, LabelChunk, Prepared, Progress, add_graph,
+                                           assemble, assemble_multiclass, audit_chunk, checked_label, merge,
+                                           multiclass_chunk, prepare, protected_groups, world_view)
+from explorer.evaluate.audit_table_rows import Failed, budget, failures, is_multiclass, kept, refuse, spread
 from explorer.metrics.cf_fairness import (CAUSAL_MODEL, CfConfig, RowEffects, check_protected, chunk_seed,
                                           default_paths, derived_columns, effect_section, row_effects, scm_columns)
 from explorer.models.table_onnx import TableOnnxModel, load_table_model
@@ -76,7 +82,7 @@ class ChunkOutput:
     """One chunk's work: its audit share, {protected column: per-row effects}, and which worker did it (pid, whether
     it built the model in this call, its peak resident memory in KiB) so tests and the bench can check both."""
 
-    audit: ChunkResult
+    audit: ChunkResult | LabelChunk  # LabelChunk: a multiclass audit's
     cf: dict[str, RowEffects]
     worker: int
     loaded: bool
@@ -102,19 +108,25 @@ def census_world() -> TableSCM:
     return _WORLDS[0]
 
 
-def audit_chunk_cf(rows: pd.DataFrame, start: int, y: np.ndarray, groups: pd.DataFrame, model_bytes: bytes,
-                   name: str, threshold: float, plan: CfPlan | None,
-                   input_map: dict[str, str] | None = None) -> ChunkOutput:
-    """One chunk: predictions and confusion counts, then each protected column's per-row counterfactual effects."""
+def audit_chunk_cf(rows: pd.DataFrame, start: int, y: np.ndarray | None, groups: pd.DataFrame | None,
+                   model_bytes: bytes, name: str, threshold: float, plan: CfPlan | None,
+                   input_map: dict[str, str] | None = None, limit: int | None = None) -> ChunkOutput:
+    """One chunk: predictions and confusion counts, then each protected column's per-row counterfactual effects on
+    the rows the model scored (those it fails on are left out, as `add_cf_fairness` leaves them out). `y` None: a
+    multiclass audit's chunk, its predicted classes (`audit_table.multiclass_chunk`)."""
     model, loaded = model_for(model_bytes, name, input_map)
-    result = audit_chunk(rows, start, y, groups, model.predict_proba, None, threshold)
+    if y is None:
+        return ChunkOutput(multiclass_chunk(rows, start, model.predict_labels, limit), {}, os.getpid(), loaded,
+                           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    result = audit_chunk(rows, start, y, groups, model.predict_proba, None, threshold, limit)
     effects = {}
-    if plan and plan.protected:  # as add_cf_fairness: the rows renamed for the world, the model on its own names
-        view = rows.rename(columns={c: v for v, c in plan.names.items()})
+    keep = np.isfinite(result.proba)
+    if plan and plan.protected and keep.any():  # as add_cf_fairness: rows renamed for the world, the model on its own
+        view = rows[keep].rename(columns={c: v for v, c in plan.names.items()})
         ask = lambda part: model.predict_proba(part.rename(columns=plan.names))  # noqa: E731
-    for col, var in zip(plan.protected, plan.variables) if plan else ():
+    for col, var in zip(plan.protected, plan.variables) if plan and keep.any() else ():
         config = CfConfig(var, plan.draws, chunk_seed(plan.seed, start), threshold)
-        effects[col], _ = row_effects(view, ask, census_world(), config, result.proba, plan.derived)
+        effects[col], _ = row_effects(view, ask, census_world(), config, result.proba[keep], plan.derived)
     return ChunkOutput(result, effects, os.getpid(), loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
@@ -147,20 +159,34 @@ def chunk_slices(n: int, chunk_rows: int) -> list[slice]:
     return [slice(s, min(s + chunk_rows, n)) for s in range(0, n, chunk_rows)]
 
 
-def run_local(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, model_bytes: bytes, name: str,
-              plan: CfPlan | None, progress: Progress | None = None,
+def part_args(frame: pd.DataFrame, prepared: Prepared | None, part: slice) -> tuple:
+    """A chunk's rows, first row, labels and groups (None, None for a multiclass audit: `prepared` None)."""
+    if prepared is None:
+        return frame.iloc[part], part.start, None, None
+    return frame.iloc[part], part.start, prepared.y[part], prepared.groups.iloc[part]
+
+
+def failed_of(out: Sequence[ChunkOutput]) -> Failed:
+    return failures([(c.audit.start, c.audit.errors, c.audit.message, c.audit.complete) for c in out])
+
+
+def run_local(frame: pd.DataFrame, prepared: Prepared | None, config: AuditTableConfig, model_bytes: bytes,
+              name: str, plan: CfPlan | None, progress: Progress | None = None,
               input_map: dict[str, str] | None = None) -> list[ChunkOutput]:
     """Every chunk in this process, in order (one chunk's rows in memory at a time, times `draws` for --cf)."""
-    out = []
+    out, failed = [], 0
     for part in chunk_slices(len(frame), config.chunk_rows):
-        out.append(audit_chunk_cf(frame.iloc[part], part.start, prepared.y[part], prepared.groups.iloc[part],
-                                  model_bytes, name, config.threshold, plan, input_map))
+        out.append(audit_chunk_cf(*part_args(frame, prepared, part), model_bytes, name, config.threshold, plan,
+                                  input_map, budget(len(frame)) - failed))
+        failed += len(out[-1].audit.errors)
+        if failed >= budget(len(frame)):  # half of the rows failed: refused now, not after the other chunks
+            refuse(failed_of(out), len(frame))
         if progress:
             progress(part.stop, len(frame))
     return out
 
 
-def run_ray(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, model_bytes: bytes, name: str,
+def run_ray(frame: pd.DataFrame, prepared: Prepared | None, config: AuditTableConfig, model_bytes: bytes, name: str,
             plan: CfPlan | None, progress: Progress | None = None,
             input_map: dict[str, str] | None = None) -> list[ChunkOutput]:
     """Every chunk as a Ray task on the connected cluster. At most two chunks per CPU are in flight, so the object
@@ -170,24 +196,28 @@ def run_ray(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig, m
     task = ray.remote(num_cpus=1)(audit_chunk_cf)
     model_ref, plan_ref = ray.put(model_bytes), ray.put(plan)  # stored once, read by every task
     limit = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-    pending, out, done = [], [], 0
+    pending, out, done, failed = [], [], 0, 0
     parts = chunk_slices(len(frame), config.chunk_rows)
+    sizes = {p.start: p.stop - p.start for p in parts}
 
     def collect(refs) -> None:
-        nonlocal done
+        nonlocal done, failed
         for chunk in ray.get(refs):
             out.append(chunk)
-            done += len(chunk.audit.y_pred)
+            done += sizes[chunk.audit.start]
+            failed += len(chunk.audit.errors)
             if progress:
                 progress(done, len(frame))
+        if failed >= budget(len(frame)):  # half of the rows failed: refused now (the tasks in flight are dropped)
+            refuse(failed_of(out), len(frame))
 
     try:
         for part in parts:
             if len(pending) >= limit:
                 ready, pending = ray.wait(pending, num_returns=1)
                 collect(ready)
-            pending.append(task.remote(frame.iloc[part], part.start, prepared.y[part], prepared.groups.iloc[part],
-                                       model_ref, name, config.threshold, plan_ref, input_map))
+            pending.append(task.remote(*part_args(frame, prepared, part), model_ref, name, config.threshold, plan_ref,
+                                       input_map, budget(len(frame))))
         collect(pending)
     except ray.exceptions.RayTaskError as err:  # a chunk's ValueError (NaN from the model...) is the audit's error
         if isinstance(err.cause, ValueError):
@@ -208,16 +238,18 @@ def add_cf(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, chunks: Sequen
     ordered = sorted(chunks, key=lambda c: c.audit.start)
     section: dict = {}
     mapping = scm_columns(scm, plan.names) if plan.protected else {}  # {variable: its name in the world's view}
+    keep = kept(rows)  # the rows the model scored: the chunks' effects are theirs, in row order
     for col, var in zip(plan.protected, plan.variables):
-        eff = [c.cf[col] for c in ordered]
-        flip, abs_dp = np.concatenate([e.flip for e in eff]), np.concatenate([e.abs_dp for e in eff])  # (n,)
-        groups = frame[plan.names[mapping[var]]].astype(str).to_numpy()
+        eff = [c.cf[col] for c in ordered if col in c.cf]
+        flip, abs_dp = np.concatenate([e.flip for e in eff]), np.concatenate([e.abs_dp for e in eff])  # (kept,)
+        groups = frame[plan.names[mapping[var]]].astype(str).to_numpy()[keep]
         paths = {p: (np.concatenate([e.paths[p][0] for e in eff]), np.concatenate([e.paths[p][1] for e in eff]))
                  for p in eff[0].paths}  # each path's (flip, |dp|) per row, in row order
         part = effect_section(RowEffects(flip, abs_dp, paths), groups, default_paths(scm, var))
         section |= {col: part, **plan.about, "draws": plan.draws, "seed": plan.seed,
                     "causal_model": CAUSAL_MODEL.format(scm.name)}
-        rows[f"cf_{col}_flip_rate"], rows[f"cf_{col}_mean_abs_dp"] = flip, abs_dp
+        spread(rows, f"cf_{col}_flip_rate", flip, keep)  # a failed row has none
+        spread(rows, f"cf_{col}_mean_abs_dp", abs_dp, keep)
     if plan.notes:
         section["note"] = " ".join(plan.notes)
     if plan.protected:
@@ -297,15 +329,20 @@ def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: byt
             cf_draws, cf_seed, column_map: as `add_cf_fairness`'s draws, seed and column_map (`--map`).
         input_map: {column: model input} for the inputs `--map` gave a column by hand (the others by name).
     Returns:
-        (report, rows) as `audit_table` returns them, with `cf_fairness` and the cf_ row columns when `cf`.
+        (report, rows) as `audit_table` returns them, with `cf_fairness` and the cf_ row columns when `cf`. A label
+        with more than two values: `audit_multiclass`'s (predicted classes per chunk; `cf` is binary only, unused).
     """
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
-    prepared = prepared or prepare(frame, config)
+    multiclass = is_multiclass(frame, config.label)
+    if multiclass:  # audit_multiclass's checks, before a chunk is sent
+        checked_label(frame, config)
+        protected_groups(frame, config)
+    prepared = None if multiclass else prepared or prepare(frame, config)
     data, name = model_bytes_of(model)
     model_for(data, name, input_map)[0].columns(list(frame.columns))  # every input matched before a chunk is sent
     scm, plan = None, None
-    if cf:
+    if cf and not multiclass:
         try:
             scm = census_world()
             plan = plan_cf(frame, scm, cf, cf_draws, cf_seed, column_map)
@@ -323,7 +360,10 @@ def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: byt
         finally:
             if started:
                 ray.shutdown()
-    report, rows = build_report(frame, config, prepared, chunks, about)
+    if multiclass:
+        report, rows = assemble_multiclass(frame, config, [c.audit for c in chunks], about)
+    else:
+        report, rows = build_report(frame, config, prepared, chunks, about)
     if plan is not None:
         add_cf(report, rows, frame, chunks, plan, scm)
     report["engine"] = engine_summary(engine, chunks)

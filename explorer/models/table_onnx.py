@@ -7,7 +7,8 @@ matched to a table column by name, ignoring case, hyphens, underscores and space
 
 Outputs, in order of preference: a probability tensor ((n, 2): the second column; (n, 1) or (n,): itself), a
 ZipMap (skl2onnx's default: a list of {class: probability}), or a 0/1 label (then the "probability" is 0 or 1
-and the caller is told through `.output_kind`). Anything else, or NaN, is refused with what to do instead.
+and the caller is told through `.output_kind`). Anything else is refused with what to do instead. A model that
+fails on some rows (onnxruntime stops, or NaN) raises `RowFailure`; `score_rows` finds those rows and says why.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from typing import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import onnxruntime as ort
@@ -29,6 +31,19 @@ PROBE_EXPORT = ("Export it with a probability output (skl2onnx: `options={'zipma
                 "float tensor) or a 0/1 label.")
 _FLOATS = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 _INTS = {"tensor(int64)": np.int64, "tensor(int32)": np.int32}
+NAN = "the model returns NaN for this row"
+SINGLES = 16  # a failing part this small is tried row by row (halving it would cost more failing runs)
+MAX_DIAGNOSED = 200  # rows per batch whose failing column is looked for (one run per input each; the rest reuse)
+
+
+class RowFailure(ValueError):
+    """The model fails on some of the rows it was given: onnxruntime stops, or it returns NaN. The message is the
+    whole batch's; `reason` the short cause ("its OneHotEncoder node: Unknown Category ..." or NAN); `batch` the
+    batch's inputs, to find the rows (`score_rows`) and say why each fails (`Batch.explain`)."""
+
+    def __init__(self, message: str, reason: str = "", batch: Batch | None = None):
+        super().__init__(message)
+        self.reason, self.batch = reason or message, batch
 
 
 def column_key(name: str) -> str:
@@ -123,26 +138,42 @@ class TableOnnxModel:
         other.input_map = dict(input_map)
         return other
 
-    def _outputs(self, frame: pd.DataFrame) -> list[tuple[str, object]]:
-        feeds = {i: self._feed(i, frame[c]) for i, c in self.columns(list(frame.columns)).items()}
+    def feeds(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """{input: the column as the input wants it}; ValueError for a missing value or text for a number (a fault of
+        the whole column, said once, not a row the model fails on)."""
+        return {i: self._feed(i, frame[c]) for i, c in self.columns(list(frame.columns)).items()}
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[tuple[str, object]]:
+        """(output name, value) of every output; RowFailure when onnxruntime fails on these rows."""
         quiet = ort.RunOptions()
-        quiet.log_severity_level = 4  # fatal only: the failure is said once, in the ValueError below
+        quiet.log_severity_level = 4  # fatal only: the failure is said once, in the error below
         try:
-            outputs = self.session.run(None, feeds, quiet)
+            outputs = self.session.run(None, dict(feeds), quiet)
         except Exception as err:  # onnxruntime's errors share no base class beyond Exception
-            raise ValueError(f"the model fails on the table's rows ({_run_error(err)}); a category it never saw, "
-                             "or an input of the wrong shape, are the usual causes: check those columns' values, "
-                             "or export the model so that it takes them (e.g. OneHotEncoder(handle_unknown="
-                             "'ignore'))") from None
+            reason = _run_error(err)
+            raise RowFailure(f"the model fails on the table's rows ({reason}); a category it never saw, or an input "
+                             "of the wrong shape, are the usual causes: check those columns' values, or export the "
+                             "model so that it takes them (e.g. OneHotEncoder(handle_unknown='ignore'))",
+                             reason) from None
         return list(zip([o.name for o in self.session.get_outputs()], outputs))
 
     def predict_labels(self, frame: pd.DataFrame) -> np.ndarray:
         """(n,) the predicted class of every row, as text (a multiclass model's label output, or the class of
-        highest probability in a ZipMap); ValueError when the model gives neither."""
-        outputs = self._outputs(frame)
+        highest probability in a ZipMap); ValueError when the model gives neither, RowFailure (with the `Batch` to
+        find the rows) when it fails on some rows."""
+        feeds = self.feeds(frame)
+        try:
+            return self.labels_of(feeds, len(frame))
+        except RowFailure as err:
+            batch = Batch(self, feeds, "labels", self.columns(list(frame.columns)))
+            raise RowFailure(str(err), err.reason, batch) from None
+
+    def labels_of(self, feeds: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """`predict_labels` of ready feeds (n rows)."""
+        outputs = self.run(feeds)
         for name, out in outputs:
             arr = None if isinstance(out, list) else np.asarray(out)
-            if arr is not None and arr.shape[:1] == (len(frame),) and arr.size == len(frame) and arr.dtype.kind in "iuUOb":
+            if arr is not None and arr.shape[:1] == (n,) and arr.size == n and arr.dtype.kind in "iuUOb":
                 return arr.reshape(-1).astype(str).astype(object)
         for name, out in outputs:
             if isinstance(out, list) and out and isinstance(out[0], dict):
@@ -151,21 +182,31 @@ class TableOnnxModel:
                          "with its label output (skl2onnx does by default)")
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        """(n,) float64 probability of the positive class (label 1) for every row of `frame`."""
+        """(n,) float64 probability of the positive class (label 1) for every row of `frame`; RowFailure (with the
+        `Batch` to find the rows) when the model fails on some rows or returns NaN for them."""
         if not len(frame):
             return np.zeros(0)
-        pairs = self._outputs(frame)
-        names, outputs = [n for n, _ in pairs], [o for _, o in pairs]
+        feeds = self.feeds(frame)
+        try:
+            return self.proba_of(feeds, len(frame), nan_ok=False)
+        except RowFailure as err:
+            batch = Batch(self, feeds, "proba", self.columns(list(frame.columns)))
+            raise RowFailure(str(err), err.reason, batch) from None
+
+    def proba_of(self, feeds: Mapping[str, np.ndarray], n: int, nan_ok: bool = True) -> np.ndarray:
+        """`predict_proba` of ready feeds (n rows); NaN where the model returns it when `nan_ok`."""
+        pairs = self.run(feeds)
+        names, outputs = [name for name, _ in pairs], [out for _, out in pairs]
         for kind in ("probability", "label"):
             for name, out in zip(names, outputs):
-                p = _read_output(out, kind, len(frame))
+                p = _read_output(out, kind, n)
                 if p is not None:
-                    if np.isnan(p).any():
-                        raise ValueError(f"the model returns NaN for {int(np.isnan(p).sum())} of {len(p)} rows "
-                                         f"(output {name}); check those rows' values or the model")
+                    if np.isnan(p).any() and not nan_ok:
+                        raise RowFailure(f"the model returns NaN for {int(np.isnan(p).sum())} of {len(p)} rows "
+                                         f"(output {name}); check those rows' values or the model", NAN)
                     self.output_kind = kind
                     return p
-        shapes = ", ".join(f"{n} {np.shape(o) if not isinstance(o, list) else 'list'}" for n, o in zip(names, outputs))
+        shapes = ", ".join(f"{k} {np.shape(o) if not isinstance(o, list) else 'list'}" for k, o in zip(names, outputs))
         wide = [np.shape(o)[1] for o in outputs if not isinstance(o, list) and np.ndim(o) == 2 and np.shape(o)[1] > 2]
         if wide:
             raise ValueError(f"the model gives {wide[0]} classes ({shapes}); a multiclass model is audited one class "
@@ -214,6 +255,142 @@ def _read_output(out: object, kind: str, n: int) -> np.ndarray | None:
         labels = arr.reshape(n)
         return labels.astype(np.float64) if np.isin(labels, (0, 1)).all() else None
     return None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Rows the model failed on, as its inputs: run again on any subset (by position) and explained row by row.
+
+    Attributes:
+        model: the model; feeds: {input: (n, 1) or (n,) values}; kind: "proba" or "labels" (what `run` returns);
+        columns: {input: the table column it reads}, so an explanation names the user's column.
+    """
+
+    model: TableOnnxModel
+    feeds: dict[str, np.ndarray]
+    kind: str
+    columns: dict[str, str]
+
+    def run(self, idx: np.ndarray) -> np.ndarray:
+        """The rows `idx`: (k,) probabilities (NaN where the model returns NaN) or labels; RowFailure when
+        onnxruntime fails on one of them."""
+        return self.run_feeds({k: v[idx] for k, v in self.feeds.items()})
+
+    def _value(self, name: str, i: int) -> object:
+        value = np.asarray(self.feeds[name][i]).reshape(-1)[0]
+        return value.item() if isinstance(value, np.generic) else value
+
+    def _culprit(self, i: int, good: int) -> str | None:
+        """The first input whose value in row `i`, put into row `good` (which the model scores), fails there too."""
+        for name in self.feeds:
+            sub = {k: v[[good]] for k, v in self.feeds.items()}
+            sub[name] = self.feeds[name][[i]]
+            try:
+                out = self.run_feeds(sub)
+            except RowFailure:
+                return name
+            if out.dtype.kind == "f" and np.isnan(out).any():
+                return name
+        return None
+
+    def run_feeds(self, sub: Mapping[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(sub.values())))  # `run` on feeds of its own (a row with one value swapped)
+        return self.model.proba_of(sub, n) if self.kind == "proba" else self.model.labels_of(sub, n)
+
+    def explain(self, failed: Mapping[int, str], good: int | None) -> dict[int, str]:
+        """{position: why the model fails on it, in plain words}. `failed`: {position: the run's reason}; `good`: a
+        row the model scores (None: the reasons are kept). A value that fails in the good row too is named
+        (a category never seen, a number giving NaN); the value found is reused for the other rows holding it."""
+        known: list[tuple[str, object, str]] = []  # (input, value, sentence)
+        out, tried = {}, 0
+        for i, reason in sorted(failed.items()):
+            hit = next((text for name, value, text in known if self._value(name, i) == value), None)
+            if hit is None and good is not None and tried < MAX_DIAGNOSED:
+                tried += 1
+                name = self._culprit(i, good)
+                if name is not None:
+                    hit = self._sentence(name, self._value(name, i), reason)
+                    known.append((name, self._value(name, i), hit))
+            out[i] = hit or (NAN if reason == NAN else f"the model fails on this row ({reason})")
+        return out
+
+    def _sentence(self, name: str, value: object, reason: str) -> str:
+        col, shown = self.columns.get(name, name), repr(value) if isinstance(value, str) else f"{value:g}"
+        if reason == NAN:
+            return f"the model returns NaN when column {col} is {shown}"
+        if self.model.inputs[name] == "tensor(string)" and "unknown" in reason.lower():
+            return f"category {shown} of column {col} was never seen by the model"
+        return f"the value {shown} of column {col} makes the model fail ({reason})"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Rows scored one by one where the model fails on some.
+
+    Attributes:
+        values: (n,) probabilities (NaN where the model fails) or labels (None where it fails).
+        errors: {position in the rows: why the model fails on it}, empty when every row was scored.
+        message: the whole batch's error when some rows failed (the audit's error when every row fails).
+        complete: False when `budget` failing rows were found before every row was tried (values NaN there).
+    """
+
+    values: np.ndarray
+    errors: dict[int, str]
+    message: str = ""
+    complete: bool = True
+
+
+def locate(run: Callable[[np.ndarray], np.ndarray], n: int,
+           budget: int | None = None) -> tuple[np.ndarray, dict[int, str], bool]:
+    """(values, {position: reason}, complete) of n rows by bisection: a part that fails is halved, a part of at most
+    SINGLES rows tried row by row, so a few failing rows among many cost about 2 x failing x log2(n) runs and every
+    row failing about 1.1 n runs (a failing run costs onnxruntime about 0.5 ms). `budget`: stop once that many rows
+    are found failing (the audit refuses then whatever the rest); `complete` is False when it stopped so."""
+    values, errors, stack = None, {}, [np.arange(n)]
+    while stack and (budget is None or len(errors) < budget):
+        idx = stack.pop()
+        try:
+            part = np.asarray(run(idx))
+        except RowFailure as err:
+            if len(idx) == 1:
+                errors[int(idx[0])] = err.reason
+            elif len(idx) <= SINGLES:
+                stack += [idx[i:i + 1] for i in range(len(idx) - 1, -1, -1)]
+            else:
+                stack += [idx[len(idx) // 2:], idx[:len(idx) // 2]]
+            continue
+        if values is None:
+            values = np.full(n, np.nan) if part.dtype.kind == "f" else np.full(n, None, object)
+        values[idx] = part
+    return (np.full(n, np.nan) if values is None else values), errors, not stack
+
+
+def score_rows(predict: Callable[[pd.DataFrame], np.ndarray], rows: pd.DataFrame,
+               budget: int | None = None) -> Scored:
+    """`predict(rows)`, and where it fails (RowFailure: onnxruntime stops, or NaN) the rows it fails on, each with
+    a plain reason (`locate`, with its `budget`). Any other ValueError (a column's missing values, text for a
+    number) is the whole table's and propagates."""
+    batch, message, complete = None, "", True
+    try:
+        values, errors = np.asarray(predict(rows)), {}
+    except RowFailure as err:
+        batch, message = err.batch, str(err)
+        run = batch.run if batch is not None else (lambda idx: np.asarray(predict(rows.iloc[idx])))
+        values, errors, complete = locate(run, len(rows), budget)
+        rest = np.array([i for i in range(len(rows)) if i not in errors], np.int64)
+        if complete and len(rest):  # the rows scored, again in one run: the numbers of a batch without the others
+            values[rest] = run(rest)
+    if values.dtype.kind == "f":
+        nan = np.flatnonzero(np.isnan(values))
+        if complete:  # else NaN also marks the rows never tried
+            errors |= {int(i): NAN for i in nan if int(i) not in errors}
+        message = message or (f"the model returns NaN for {len(nan)} of {len(values)} rows; check those rows' "
+                              "values or the model" if len(nan) else "")
+    if errors and batch is not None:
+        scored = np.flatnonzero(np.isfinite(values) if values.dtype.kind == "f" else values != None)  # noqa: E711
+        good = next((int(i) for i in scored if int(i) not in errors), None)  # a row the model scores
+        errors = batch.explain(errors, good)
+    return Scored(values, errors, message, complete)
 
 
 def load_table_model(data: bytes, name: str) -> TableOnnxModel:

@@ -7,9 +7,11 @@ Column types are inferred, shown and correctable (`columns`, `retype`); an uploa
 
 from __future__ import annotations
 
+import codecs
 import functools
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,6 +24,8 @@ from explorer.evaluate.audit_table import positive_value
 TABLES = {"adult": "Adult census income (test split)", "compas": "COMPAS recidivism (test split)",
           "german": "German credit (test split)"}
 CATEGORY, NUMBER = "category", "number"
+# the kinds a column is read as, by the page's names and the table specs' (explorer/data/tables.py) synonyms
+KINDS = {CATEGORY: CATEGORY, "categorical": CATEGORY, NUMBER: NUMBER, "continuous": NUMBER}
 
 
 class AuditTableError(ValueError):
@@ -71,9 +75,10 @@ def shipped_table(name: str) -> TableChoice:
                        table.sensitive)
 
 
-def uploaded_table(data: bytes, filename: str) -> TableChoice:
-    """An uploaded CSV (UTF-8, a header) or Parquet file (flat columns), at most MAX_UPLOAD_BYTES; AuditTableError
-    says what is wrong. Parquet is told by its first bytes (PAR1) or its name, so a renamed file is read as it is."""
+def uploaded_table(data: bytes, filename: str, encoding: str | None = None) -> TableChoice:
+    """An uploaded CSV (a header; UTF-8, UTF-16 with a byte-order mark, or `encoding`: `read_csv`) or Parquet file
+    (flat columns), at most MAX_UPLOAD_BYTES; AuditTableError says what is wrong. Parquet is told by its first bytes
+    (PAR1) or its name, so a renamed file is read as it is."""
     parquet = data[:4] == PARQUET_MAGIC or filename.lower().endswith((".parquet", ".pq"))
     if len(data) > MAX_UPLOAD_BYTES:
         raise AuditTableError(f"The file {filename} is {file_size(len(data))}; the page reads tables up to "
@@ -83,10 +88,61 @@ def uploaded_table(data: bytes, filename: str) -> TableChoice:
         raise AuditTableError(f"The file {filename} is a workbook, an archive or a PDF, not a CSV or Parquet file. "
                               "Save the table as “CSV UTF-8” (or Parquet) and upload that.")
     try:
-        frame = read_table_parquet(io.BytesIO(data)) if parquet else read_table_csv(io.BytesIO(data))
+        frame = read_table_parquet(io.BytesIO(data)) if parquet else read_csv(data, encoding)
     except TableReadError as err:
         raise AuditTableError(f"The file {filename} cannot be read: {err}.") from None
     return TableChoice(filename, frame, False, f"the uploaded file {filename}")
+
+
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32's marks first: UTF-16's little-endian one begins UTF-32's
+
+
+def check_encoding(name: str) -> str:
+    """`name` when Python decodes text with it (cp1252, latin-1, utf-16...); TableReadError (one line) otherwise."""
+    try:
+        "".encode(name)  # LookupError for an unknown name and for bytes-to-bytes codecs (base64, rot13...)
+    except LookupError:
+        raise TableReadError(f"{name!r} is not a text encoding Python knows; pass one such as cp1252 (Windows' Western "
+                         "European), latin-1, utf-16 or shift_jis") from None
+    return name
+
+
+def read_csv(source: bytes | str | Path, encoding: str | None = None, hint: str | None = None) -> pd.DataFrame:
+    """Every row of a CSV (a path, or the file's bytes), read by `table_csv.read_table_csv` once it is UTF-8 text.
+
+    encoding: any Python text codec (`check_encoding`); None: UTF-8, or UTF-16 / UTF-32 when the file starts with
+        their byte-order mark (Excel's "Unicode text"). Another encoding is never guessed: a wrong guess would turn
+        a category's name into another one the model never saw.
+    hint: what to do about a file that is not UTF-8, said after the refusal (the command line: "try --encoding
+        cp1252"); None: the refusal as `read_table_csv` says it.
+    Raises TableReadError saying what is wrong and what to do.
+    """
+    head = source[:4] if isinstance(source, bytes) else _first_bytes(source)
+    encoding = encoding or next((name for bom, name in BOMS if head.startswith(bom)), None)
+    if encoding is None:
+        try:
+            return read_table_csv(io.BytesIO(source) if isinstance(source, bytes) else source)
+        except TableReadError as err:  # table_csv's own refusal of bytes that are not UTF-8, with what to try
+            if hint and str(err).startswith("the file is not UTF-8"):
+                raise TableReadError(f"{str(err).split(';')[0]}; {hint}") from None
+            if hint and len(head) == 4 and head[0] and not head[1] and head[2] and not head[3]:  # "s\0e\0"
+                raise TableReadError("the file looks like UTF-16 text without a byte-order mark; try --encoding "
+                                     "utf-16-le") from None
+            raise
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    try:
+        text = data.decode(check_encoding(encoding))
+    except UnicodeError as err:
+        where = f" (byte {err.object[err.start]:#04x} at position {err.start})" if isinstance(err, UnicodeDecodeError) \
+            else ""
+        raise TableReadError(f"the file is not {encoding} text{where}; pass the encoding it was saved in") from None
+    return read_table_csv(io.BytesIO(text.removeprefix("\ufeff").encode("utf-8")))
+
+
+def _first_bytes(path: str | Path, size: int = 4) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(size)
 
 
 def columns(frame: pd.DataFrame) -> list[ColumnInfo]:
@@ -118,6 +174,26 @@ def retype(frame: pd.DataFrame, categories: tuple[str, ...] | None) -> pd.DataFr
                                       f"{str(frame[info.name][bad].iloc[0])!r}. Keep it a category, or fix the file.")
             out[info.name] = numbers
     return out
+
+
+def column_types(frame: pd.DataFrame) -> dict[str, str]:
+    """{column: "category" or "number"}: how each column is read (`columns`), as the report lists them."""
+    return {info.name: info.kind for info in columns(frame)}
+
+
+def retype_columns(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """The page's correction (`retype`) given column by column, as the command line's `--types COLUMN=KIND` gives
+    it: {column: a KINDS name}; the other columns as inferred. AuditTableError for a column not in the table, an
+    unknown kind, or a column that cannot be read as numbers (the first cell that is not one named)."""
+    names = [str(c) for c in frame.columns]
+    for col, kind in kinds.items():
+        if col not in names:
+            raise AuditTableError(f"--types names the column {col!r}, which is not in the table (its columns: "
+                                  f"{', '.join(names)})")
+        if kind not in KINDS:
+            raise AuditTableError(f"--types {col}={kind}: a column is read as one of {', '.join(KINDS)}")
+    asked = {col: KINDS[kind] for col, kind in kinds.items()}
+    return retype(frame, tuple(c for c, k in column_types(frame).items() if asked.get(c, k) == CATEGORY))
 
 
 def label_values(frame: pd.DataFrame, label: str) -> tuple[list[str], str | None]:
