@@ -117,22 +117,53 @@ class TableVAEModel:
                 without every column, or a graph over other columns; each message says what to give instead.
         """
         x = self._rows(obs)  # (n, C)
-        codes = self._do(do, len(x))
-        keep = None if graph is None else self._keep(graph)
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)  # same rows in, same rows out
-        n, per = len(x), max(1, ROWS_PER_CALL // max(1, len(x)))
-        draws = []
+        n = len(x)
+        cf = self._draws(x, self._do(do, n), graph, self.draws, self.seed)  # (draws, n, C)
         with torch.inference_mode():
-            for start in range(0, self.draws, per):
-                k = min(per, self.draws - start)
-                tiled = {j: v.repeat(k) for j, v in codes.items()}
-                draws.append(self.model.counterfactual(x.repeat(k, 1), tiled, keep, generator)[0].view(k, n, -1))
-            cf = torch.cat(draws)  # (draws, n, C)
             best = cf.median(0).values  # (n, C): the median number (the smallest expected absolute error) ...
             best[:, self.model.disc] = cf[:, :, self.model.disc].mode(0).values  # ... and the most frequent category
-        out = self._values(best, x, obs)
-        for name in do:  # the asked values themselves (float64), not their float32 round trip
-            out[name] = np.broadcast_to(self.columns[name].encode(do[name]), (n,)).astype(out[name].dtype)
+        return self._asked(self._values(best, x, obs), do, (n,))
+
+    def counterfactual_draws(self, obs: Mapping[str, np.ndarray], do: Mapping[str, object],
+                             graph: Dag | None = None, draws: int | None = None, seed: int | None = None
+                             ) -> dict[str, np.ndarray]:
+        """Every posterior draw of the counterfactual rows, {column: (draws, n)}: the draws `counterfactual_rows`
+        sums up into one best guess, for callers that average over them (a decision's flip rate over draws).
+
+        Args:
+            obs, do, graph: as `counterfactual_rows`.
+            draws, seed: the number of draws and the seed of their stream (None: the model's own; with both None,
+                the draws are exactly those `counterfactual_rows` sums up).
+        """
+        x = self._rows(obs)  # (n, C)
+        n = len(x)
+        d = self.draws if draws is None else draws
+        cf = self._draws(x, self._do(do, n), graph, d, self.seed if seed is None else seed)  # (d, n, C)
+        tiled = {c: np.tile(np.asarray(obs[c]), d) for c in self.columns}  # draw k's row i at k * n + i
+        flat = self._values(cf.reshape(d * n, -1), x.repeat(d, 1), tiled)  # {column: (d * n,)}
+        return self._asked({c: v.reshape(d, n) for c, v in flat.items()}, do, (d, n))
+
+    def _draws(self, x: torch.Tensor, codes: dict[int, torch.Tensor], graph: Dag | None, draws: int,
+               seed: int) -> torch.Tensor:
+        """`draws` counterfactual draws of the rows x (n, C) under do `codes`: (draws, n, C), ROWS_PER_CALL rows
+        a call, the Gumbels from one stream of `seed` (same rows in, same rows out)."""
+        keep = None if graph is None else self._keep(graph)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        n, per = len(x), max(1, ROWS_PER_CALL // max(1, len(x)))
+        out = []
+        with torch.inference_mode():
+            for start in range(0, draws, per):
+                k = min(per, draws - start)
+                tiled = {j: v.repeat(k) for j, v in codes.items()}
+                out.append(self.model.counterfactual(x.repeat(k, 1), tiled, keep, generator)[0].view(k, n, -1))
+        return torch.cat(out)  # (draws, n, C)
+
+    def _asked(self, out: dict[str, np.ndarray], do: Mapping[str, object], shape: tuple[int, ...]
+               ) -> dict[str, np.ndarray]:
+        """`out` with every intervened column holding the asked values themselves (float64), not their float32
+        round trip; `shape` (n,) or (draws, n)."""
+        for name in do:
+            out[name] = np.broadcast_to(self.columns[name].encode(do[name]), shape).astype(out[name].dtype)
         return out
 
     def concept_readings(self, obs: Mapping[str, np.ndarray], do: Mapping[str, object]) -> dict[str, np.ndarray]:
