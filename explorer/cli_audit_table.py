@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from explorer.cli_checks import count, input_file, output_file, real, save, seed
@@ -47,6 +48,9 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--cf", action="store_true", help="also counterfactual fairness of each protected column, "
                                                       "through the census world's causal model (docs/audit-table.md)")
     at.add_argument("--cf-draws", type=count(1, 1000), default=20, help="posterior noise draws per row for --cf")
+    at.add_argument("--causal-model", choices=["world", "learned"], default="world",
+                    help="--cf through the census world's mechanisms (default) or the table lab's learned model "
+                         "(pretrained/census-vae-adult; in-process only)")
     at.add_argument("--recourse", type=count(0, 100_000), default=0, metavar="N",
                     help="also causal recourse (and the non-causal baseline) for the first N rejected rows, through "
                          "the census world (0: off; docs/audit-table.md)")
@@ -245,6 +249,8 @@ def _engine_problem(args: argparse.Namespace) -> str | None:
         return "--address names a Ray cluster: add --engine ray, or leave --address out"
     if args.engine != "ray":
         return None
+    if args.causal_model == "learned":
+        return "--causal-model learned runs in this process only: leave --engine ray out"
     if args.predictions:
         return "--engine ray sends a model to the cluster; with --predictions there is none: leave --engine out"
     return None
@@ -313,9 +319,11 @@ def _decisions(args: argparse.Namespace, frame, cfg, about: dict, multiclass: bo
 
 def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected: tuple[str, ...],
         world_map: dict[str, str]) -> None:
-    """--cf: counterfactual fairness through the census world; a one-line note in the report when it cannot run."""
+    """--cf: counterfactual fairness through the census world or the learned model (--causal-model); a one-line
+    note in the report when it cannot run."""
     from explorer.checkpoints import CheckpointError
     from explorer.evaluate.audit_table import add_cf_fairness
+    from explorer.metrics.cf_fairness_learned import causal_model_name, learned_model, one_torch_thread
     from explorer.scm.census import load_census_world
 
     if predict is None:
@@ -323,12 +331,16 @@ def _cf(args: argparse.Namespace, report: dict, rows, frame, predict, protected:
                                          "counterfactual rows, and a predictions column cannot be asked"}
         return
     try:
-        scm, _ = load_census_world()
+        scm = learned_model() if args.causal_model == "learned" else load_census_world()[0]
     except CheckpointError as err:
         report["cf_fairness"] = {"note": f"counterfactual fairness is missing: {' '.join(str(err).split())}"}
         return
-    add_cf_fairness(report, rows, frame, predict, scm, protected, draws=args.cf_draws, seed=args.seed,
-                    column_map=world_map, chunk_rows=args.chunk_rows)  # the same chunks as --engine ray
+    learned = args.causal_model == "learned"
+    with one_torch_thread() if learned else nullcontext():  # the learned model's small calls: one thread is faster
+        add_cf_fairness(report, rows, frame, predict, scm, protected, draws=args.cf_draws, seed=args.seed,
+                        column_map=world_map, chunk_rows=args.chunk_rows)  # the same chunks as --engine ray
+    if learned and "causal_model" in report["cf_fairness"]:
+        report["cf_fairness"]["causal_model"] = causal_model_name(scm.vae)
 
 
 def _report(path: str, report: dict, card: dict | None) -> str | bytes:

@@ -41,7 +41,7 @@ from explorer.data.tables import ColumnSpec
 from explorer.metrics.cf_fairness import (CfConfig, Predict, RowEffects, cf_fairness, replace_paths, row_effects,
                                           world_check, world_frame)
 from explorer.models.table_onnx import column_key
-from explorer.models.table_vae import TableVAEModel
+from explorer.models.table_vae import TableVAEModel, load_table_vae
 from explorer.scm.graph import Dag
 from explorer.scm.table_scm import TableSCM
 
@@ -106,6 +106,14 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def learned_model(folder: str = "census-vae-adult") -> LearnedCausalModel:
+    """The shipped learned model of Adult (trained on its rows) as `cf_fairness` takes a causal model; a missing
+    or damaged checkpoint raises CheckpointError (the command line turns it into a note)."""
+    from explorer.paths import PRETRAINED
+
+    return LearnedCausalModel(load_table_vae(PRETRAINED / folder, "cpu"))
 
 
 def causal_model_name(vae: TableVAEModel) -> str:

@@ -59,7 +59,8 @@ class StyleScan:
                  config: SearchConfig):
         self.space, self.query, self.classifier, self.searched, self.config = space, query, classifier, searched, config
         self.noise, self.latents = noise, latents  # (B,) arrays; (B, Z) the factual latents
-        self.start = {a: torch.as_tensor(np.asarray(query.obs[a]), dtype=torch.float32) for a in space.attributes(query)}
+        self.start = {a: torch.as_tensor(np.asarray(query.obs[a]), dtype=torch.float32)
+                      for a in space.attributes(query)}  # (B,) each, the factual values
         self.digit = torch.as_tensor(np.asarray(query.obs["digit"]), dtype=torch.long)  # (B,)
         self.current, self.goal = torch.as_tensor(current), torch.as_tensor(goal)
         self.low = {a: space.bounds(a)[0] for a in searched}
@@ -96,7 +97,8 @@ class StyleScan:
             r = torch.as_tensor(rows)
             hinge = margin_loss(logits.float().cpu(), self.current[r], self.goal[r], self.config.margin)  # (Q*P,)
             odd = self.space.implausibility({k: flat[k].cpu() for k in ("thickness", "intensity")})  # (Q*P,)
-            cost = self.config.attr_weight * self.distance(values, q).reshape(-1) + self.config.plausibility_weight * odd
+            cost = (self.config.attr_weight * self.distance(values, q).reshape(-1)
+                    + self.config.plausibility_weight * odd)  # (Q*P,)
         ok = (hinge == 0) & ((odd == 0) | (self.config.plausibility_weight == 0))
         return Scanned(values, hinge.view(shape), cost.view(shape), ok.view(shape))
 

@@ -1,0 +1,53 @@
+"""`audit-table --cf --causal-model learned`: counterfactual fairness through the table lab's learned model on the
+command line gives the library's numbers (cf_fairness_learned), says which model it used, and refuses Ray."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from explorer.__main__ import main
+from explorer.services.audit_table_page import shipped_table
+
+N = 400
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str]:
+    try:
+        return main(argv), capsys.readouterr().err
+    except SystemExit as stop:
+        return stop.code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    path = tmp_path_factory.mktemp("learned") / "t.csv"
+    shipped_table("adult").frame.head(N).to_csv(path, index=False)
+    return path
+
+
+def test_the_learned_model_on_the_command_line_says_so_and_differs_from_the_world(table, tmp_path, capsys):
+    cf = {}
+    for model in ("learned", "world"):
+        out = tmp_path / f"{model}.json"
+        code, err = _run(["audit-table", "--csv", str(table), "--shipped", "adult-gbm", "--label", "income",
+                          "--positive", ">50K", "--protected", "sex", "--n-boot", "100", "--cf", "--cf-draws", "4",
+                          "--causal-model", model, "--json", str(out)], capsys)
+        assert code == 0, err
+        cf[model] = json.loads(out.read_text())["cf_fairness"]
+    assert cf["learned"]["causal_model"] == "learned:census-vae-adult"
+    assert not cf["world"]["causal_model"].startswith("learned")
+    for report in cf.values():
+        assert 0.0 < report["sex"]["flip_rate"] < 1.0 and set(report["sex"]["path"]) == {"direct", "not_marital_status"}
+    # two causal models, two answers: the learned one changes marital status and relationship more often
+    assert cf["learned"]["sex"]["flip_rate"] != cf["world"]["sex"]["flip_rate"]
+
+
+def test_the_learned_model_is_refused_on_ray_with_one_line(table, tmp_path, capsys):
+    code, err = _run(["audit-table", "--csv", str(table), "--shipped", "adult-gbm", "--label", "income",
+                      "--positive", ">50K", "--protected", "sex", "--cf", "--causal-model", "learned",
+                      "--engine", "ray",
+                      "--json", str(tmp_path / "r.json")], capsys)
+    assert code == 2 and "runs in this process only" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "r.json").exists()
