@@ -136,8 +136,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     elif args.world == "search":
         from explorer.evaluate.search import evaluate_search
 
-        result = evaluate_search(n=args.n, seed=args.seed, progress=lambda what: print(f"[search] {what}",
-                                                                                          file=sys.stderr))
+        result = evaluate_search(n=args.n, seed=args.seed, resume=True,  # chunks kept in .cache: rerun to go on
+                                 progress=lambda what: print(f"[search] {what}", file=sys.stderr))
     elif args.world == "pendulum":
         from explorer.evaluate.pendulum import evaluate_pendulum
 

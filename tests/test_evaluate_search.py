@@ -26,3 +26,25 @@ def test_keys_and_the_headline_on_four_digits(generator, cpu):
     # the pixel answer is further from anything the generator can draw than AIP's
     assert r["pixel.morpho-cnn.any.plausibility"] > r["aip.morpho-cnn.any.plausibility"]
     assert math.isfinite(r["aip.morpho-cnn.any.ms_per_query_median"])
+
+
+def test_a_stopped_run_goes_on_from_the_chunks_it_kept(generator, cpu, tmp_path, monkeypatch):
+    """With `resume`, each chunk's rows are kept as it finishes; the same run again reads them instead of
+    searching, and gives the same numbers (bar the run's own seconds)."""
+    import explorer.evaluate.search as ev
+
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))
+    monkeypatch.setattr(ev, "CHUNK", 2)  # two chunks of two digits
+    space = MorphoSpace(generator, cpu)
+    args = dict(n=4, methods={"aip": AIPSearch(space)}, classifiers=("morpho-cnn",), modes=("any",), steps=40,
+                resume=True)
+    first = evaluate_search(**args)
+    kept = sorted(p.name for p in tmp_path.glob("evaluate-search/*/*.json"))
+    assert kept == ["aip.morpho-cnn.any.0.json", "aip.morpho-cnn.any.2.json"]
+
+    def no_search(*a, **k):
+        raise AssertionError("a kept chunk was searched again")
+
+    monkeypatch.setattr(ev, "chunk_rows", no_search)
+    again = evaluate_search(**args)
+    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in first.items() if k != "seconds"}

@@ -15,7 +15,10 @@ Keys are `<method>.<classifier>.<mode>.<metric>`. Every value is computed here o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -27,6 +30,7 @@ from explorer.counterfactual.search.space import MorphoSpace
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import load_morpho, noise_for
 from explorer.device import pick_device
+from explorer.paths import cache_dir
 from explorer.registry import MORPHO, THIRD_PARTY, load_classifier, load_generator
 from explorer.scm import morphology
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, SPECS, MorphoSCM
@@ -119,54 +123,105 @@ def _timed(method, query: Query, clf, target: np.ndarray | None, config: SearchC
     return out
 
 
-def score(method, space: MorphoSpace, clf, oracle, query: Query, skels: list[np.ndarray], mode: str,
-          seed: int, steps: int = SearchConfig.steps) -> dict[str, float]:
-    """Every metric of one method on one classifier in one mode."""
-    current = _read(clf, query.images())
-    target = None
-    if mode == "random":
-        target = (current + np.random.default_rng(seed).integers(1, 10, len(query))) % 10
+def chunk_rows(method, space: MorphoSpace, clf, oracle, query: Query, skels: list[np.ndarray], mode: str,
+               target: np.ndarray | None, seed: int, steps: int = SearchConfig.steps) -> dict:
+    """One method on one classifier in one mode, on up to CHUNK queries: every metric per row (so chunks merge
+    exactly), the batched search's seconds and the batch-1 timings."""
     config = SearchConfig(locks=("digit", "latent") if mode == "style_only" else (), steps=steps, seed=seed)
     result, seconds = _batched(method, query, clf, target, config)
-    ok = result.found
     said = _read(oracle, result.images)
     expected = query.obs["digit"] if mode == "style_only" else result.pred
-    mean = lambda v: float(np.mean(v[ok])) if ok.any() else float("nan")  # noqa: E731
-    times = np.array(_timed(method, query, clf, target, config))
-    r = {"success": float(ok.mean()), "oracle_agrees": mean(said == expected),
-         "attr_distance": mean(_attr_distance(result, query)),
-         "pixel_l1": mean((result.images - query.images()).abs().flatten(1).mean(1).numpy()),
-         "n_changed": mean(np.array([len(d) for d in result.do], float)),
-         "plausibility": mean(_plausibility(space, result, query)),
-         "ms_per_query_median": float(np.median(times) * 1000), "ms_per_query_p95": float(np.percentile(times, 95) * 1000),
-         "queries_per_s": len(query) / seconds}
+    out = {"found": result.found.tolist(), "oracle_agrees": (said == expected).tolist(),
+           "attr_distance": _attr_distance(result, query).tolist(),
+           "pixel_l1": (result.images - query.images()).abs().flatten(1).mean(1).numpy().tolist(),
+           "n_changed": [float(len(d)) for d in result.do],
+           "plausibility": _plausibility(space, result, query).tolist(),
+           "times": _timed(method, query, clf, target, config), "seconds": seconds}
     if mode == "style_only" and result.method != "pixel":
-        r["holds_on_true"] = mean(_holds_on_true(clf, result, query, skels))
+        out["holds_on_true"] = _holds_on_true(clf, result, query, skels).tolist()
+    return out
+
+
+def aggregate(chunks: list[dict]) -> dict[str, float]:
+    """The metrics of the table from the chunks' rows: success over every row, the rest over the rows that flipped."""
+    ok = np.concatenate([np.asarray(c["found"], bool) for c in chunks])
+    per_row = lambda key: np.concatenate([np.asarray(c[key], float) for c in chunks])  # noqa: E731
+    mean = lambda v: float(np.mean(v[ok])) if ok.any() else float("nan")  # noqa: E731
+    times = np.concatenate([np.asarray(c["times"], float) for c in chunks])
+    r = {"success": float(ok.mean()), **{k: mean(per_row(k)) for k in ("oracle_agrees", "attr_distance", "pixel_l1",
+                                                                       "n_changed", "plausibility")},
+         "ms_per_query_median": float(np.median(times) * 1000),
+         "ms_per_query_p95": float(np.percentile(times, 95) * 1000),
+         "queries_per_s": len(ok) / sum(c["seconds"] for c in chunks)}
+    if "holds_on_true" in chunks[0]:
+        r["holds_on_true"] = mean(per_row("holds_on_true"))
     return r
+
+
+def score(method, space: MorphoSpace, clf, oracle, query: Query, skels: list[np.ndarray], mode: str,
+          seed: int, steps: int = SearchConfig.steps) -> dict[str, float]:
+    """Every metric of one method on one classifier in one mode, on the whole query in one piece."""
+    target = random_targets(clf, query, mode, seed)
+    return aggregate([chunk_rows(method, space, clf, oracle, query, skels, mode, target, seed, steps)])
+
+
+def random_targets(clf, query: Query, mode: str, seed: int) -> np.ndarray | None:
+    """(B,) a random class other than the one read, per query, in mode `random` (None otherwise: any other)."""
+    if mode != "random":
+        return None
+    return (_read(clf, query.images()) + np.random.default_rng(seed).integers(1, 10, len(query))) % 10
+
+
+def _cache_folder(n: int, seed: int, steps: int) -> Path:
+    """Where a run's chunks are kept: named by the run's settings and the code of the searches and of this file,
+    so a changed search never reuses old rows."""
+    code = hashlib.sha256()
+    for path in sorted(Path(__file__).parents[1].joinpath("counterfactual", "search").glob("*.py")) + [Path(__file__)]:
+        code.update(path.read_bytes())
+    return cache_dir() / "evaluate-search" / f"n{n}-seed{seed}-steps{steps}-{code.hexdigest()[:12]}"
 
 
 def evaluate_search(n: int = 500, seed: int = 0, methods: dict[str, Callable] | None = None,
                     classifiers: tuple[str, ...] = CLASSIFIERS, modes: tuple[str, ...] = MODES,
-                    progress: Callable[[str], None] | None = None, steps: int = SearchConfig.steps
-                    ) -> dict[str, float]:
-    """The table of issue 18 section 2 as flat keys `<method>.<classifier>.<mode>.<metric>`."""
+                    progress: Callable[[str], None] | None = None, steps: int = SearchConfig.steps,
+                    resume: bool = False) -> dict[str, float]:
+    """The table of issue 18 section 2 as flat keys `<method>.<classifier>.<mode>.<metric>`.
+
+    The digits are searched CHUNK at a time. With `resume`, each chunk's rows are kept in the cache as it finishes
+    and a rerun of the same command (same settings, same code) starts after the last one kept: a 500-digit run
+    takes hours on a small machine and may be stopped.
+    """
     start, device = time.time(), pick_device()
     generator, _ = load_generator(device)
     space = MorphoSpace(generator, device)
     oracle = load_classifier(MORPHO["oracle"], device)
     methods = methods or {name: build(space) for name, build in METHODS.items()}
     sources = load_mnist("test").images
+    folder = _cache_folder(n, seed, steps) if resume else None
     r: dict[str, float] = {"n": float(n)}
     for name in classifiers:
         clf = load_classifier(name, device)
         query, k = queries(n, name == MORPHO["classifier_hue"], seed)
         skels = [morphology.skeleton(sources[i]) for i in k]
         for mode in modes:
+            target = random_targets(clf, query, mode, seed + 1)
             for method_name, method in methods.items():
-                if progress:
-                    progress(f"{method_name} · {name} · {mode}")
-                for metric, value in score(method, space, clf, oracle, query, skels, mode, seed + 1, steps).items():
+                chunks = []
+                for s in range(0, len(query), CHUNK):
+                    sl = slice(s, s + CHUNK)
+                    kept = folder / f"{method_name}.{name}.{mode}.{s}.json" if folder else None
+                    if kept and kept.exists():
+                        chunks.append(json.loads(kept.read_text()))
+                        continue
+                    if progress:
+                        progress(f"{method_name} · {name} · {mode} · digits {s}-{min(s + CHUNK, len(query)) - 1}")
+                    chunks.append(chunk_rows(method, space, clf, oracle, _slice(query, sl), skels[sl], mode,
+                                             None if target is None else target[sl], seed + 1, steps))
+                    if kept:
+                        kept.parent.mkdir(parents=True, exist_ok=True)
+                        kept.with_suffix(".tmp").write_text(json.dumps(chunks[-1]))
+                        kept.with_suffix(".tmp").replace(kept)  # whole or absent
+                for metric, value in aggregate(chunks).items():
                     r[f"{method_name}.{name}.{mode}.{metric}"] = value
     r["seconds"] = time.time() - start
     return r
-
