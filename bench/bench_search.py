@@ -5,7 +5,11 @@
 2. Batched: all N digits in one call, the machine's threads; queries per second.
 The decoder's forward and backward are AIP's cost; the pixel search runs the classifier only.
 
-Usage: `python bench/bench_search.py [--n 20] [--classifier morpho-cnn]`; writes bench/results/search.json.
+3. `--mode style_only`: the digit and the latent locked, only thickness, intensity (and hue) move: AIP scans that
+   small box (style_scan.py) where the pixel search still edits pixels.
+
+Usage: `python bench/bench_search.py [--n 20] [--classifier morpho-cnn] [--mode any|style_only]`; writes
+bench/results/search.json (search_style_only.<classifier>.json with --mode style_only).
 """
 
 from __future__ import annotations
@@ -40,12 +44,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--classifier", default=MORPHO["classifier"])
+    parser.add_argument("--mode", choices=["any", "style_only"], default="any")
     args = parser.parse_args()
     device = pick_device()
     space = MorphoSpace(load_generator(device)[0], device)
     clf = load_classifier(args.classifier, device)
     query, _ = queries(args.n, args.classifier == MORPHO["classifier_hue"], seed=0)
-    config, rows, found = SearchConfig(), {}, {}
+    config = SearchConfig(locks=("digit", "latent") if args.mode == "style_only" else ())
+    rows, found = {}, {}
     threads = torch.get_num_threads()
     for name in ("aip", "pixel"):
         method = METHODS[name](space)
@@ -63,13 +69,14 @@ def main() -> None:
         rows[f"{name}: {len(query)} queries batched"] = stats([time.perf_counter() - start])
         found[name] = {"batch_1": hits / len(query), "batched": float(result.found.mean())}
     ratio = rows["aip: one query, batch 1, 1 thread"]["median"] / rows["pixel: one query, batch 1, 1 thread"]["median"]
-    print_table(f"counterfactual search, {args.classifier}, target any other class", rows, False, 0.0)
+    print_table(f"counterfactual search, {args.classifier}, target any other class, {args.mode}", rows, False, 0.0)
     print(f"ratio AIP / pixel (median, batch 1): {ratio:.2f}x; success {found}")
-    path = write("search", {"what": "AIP vs the pixel baseline, per query and batched", "classifier": args.classifier,
-                            "n": args.n, "seconds": rows, "ratio_aip_over_pixel": ratio, "success": found,
-                            "queries_per_s": {m: args.n / rows[f"{m}: {args.n} queries batched"]["median"]
-                                              for m in ("aip", "pixel")},
-                            "loadavg": os.getloadavg()})
+    path = write("search" if args.mode == "any" else f"search_{args.mode}.{args.classifier}",
+                 {"what": "AIP vs the pixel baseline, per query and batched", "classifier": args.classifier,
+                  "mode": args.mode, "n": args.n, "seconds": rows, "ratio_aip_over_pixel": ratio, "success": found,
+                  "queries_per_s": {m: args.n / rows[f"{m}: {args.n} queries batched"]["median"]
+                                    for m in ("aip", "pixel")},
+                  "loadavg": os.getloadavg()})
     print(f"written to {path}")
 
 
