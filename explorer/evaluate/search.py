@@ -176,8 +176,9 @@ def _cache_folder(n: int, seed: int, steps: int) -> Path:
     """Where a run's chunks are kept: named by the run's settings and the code of the searches and of this file,
     so a changed search never reuses old rows."""
     code = hashlib.sha256()
-    for path in sorted(Path(__file__).parents[1].joinpath("counterfactual", "search").glob("*.py")) + [Path(__file__)]:
-        code.update(path.read_bytes())
+    searches = Path(__file__).parents[1] / "counterfactual" / "search"
+    for path in sorted(p for p in searches.glob("*.py") if not p.name.startswith("recourse")) + [Path(__file__)]:
+        code.update(path.read_bytes())  # the image searches and this file (the tables' recourse plays no part)
     return cache_dir() / "evaluate-search" / f"n{n}-seed{seed}-steps{steps}-{code.hexdigest()[:12]}"
 
 
