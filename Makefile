@@ -79,7 +79,7 @@ train-causalm: install
 	$(BIN)/python -m explorer train causalm
 
 evaluate-search: install
-	$(BIN)/python -m explorer evaluate search --n 40 --json bench/results/evaluate_search.json
+	$(BIN)/python -m explorer evaluate search --n 500 --json bench/results/evaluate_search.json
 
 # The Flip page's precomputed "What flips this model?" audits: each shipped classifier on each world, 100 digits.
 AUDITED := morpho-cnn morpho-cnn-hue digit-recognizer-py cf-cnn-s0.99-erm-seed0 cf-cnn-s0.99-cf_regularise-seed0
