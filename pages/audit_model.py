@@ -10,6 +10,8 @@ from explorer import ui
 from explorer.services.audit_table_page import AuditTableError, columns, shipped_table, uploaded_table
 from explorer.services.audit_table_recourse import RecourseService
 from explorer.ui import audit_table as audit_ui
+from explorer.ui import audit_table_failed as failed_ui
+from explorer.ui import audit_table_multiclass as multiclass_ui
 from explorer.ui import audit_table_recourse as recourse_ui
 from explorer.ui.common.loader import load
 
@@ -64,17 +66,28 @@ if job is not None and job.error:
     audit_ui.failed(job.error)
 elif job is not None and job.view is not None:
     st.subheader("3 · Results")
-    # keyed, so the open tab is kept in the session: a rerun (Find recourse, a row number) stays on it
-    groups, cf, row, report = st.tabs(list(audit_ui.TABS), key="audit_model_tab", on_change="rerun")
+    failed_ui.failed_rows_note(job.view)  # rows the model could not score (left out of every number), if any
+    # keyed, so a rerun (Find recourse, a row number) stays on the open tab. Not on_change="rerun": with Streamlit
+    # 1.67 the click after a tab's own rerun sometimes sent other widgets' defaults (the link's protected columns
+    # emptied, rows 50), and the audit was gone (10 of 44 Chromium runs of a tab click, then Find recourse; none
+    # of 42 keyed only, then Find recourse or a new row number)
+    groups, cf, row, report = st.tabs(list(audit_ui.TABS), key="audit_model_tab")
+    multiclass = job.view.multiclass  # a label of more than two classes: each audited against the rest
     with groups:
-        audit_ui.groups_tab(job.view)
+        (multiclass_ui.groups_tab if multiclass else audit_ui.groups_tab)(job.view)
     with cf:
-        audit_ui.cf_tab(job.view)
+        if multiclass:
+            multiclass_ui.binary_only(job.view, "Counterfactual fairness")
+        else:
+            audit_ui.cf_tab(job.view)
+    recourse = RecourseService(service)  # on this visitor's thread, as the audit's steps
     with row:
         shown = audit_ui.row_tab(job.view, lambda n: service.row(job.view, n))
-        recourse = RecourseService(service)  # on this visitor's thread, as the audit's steps
-        recourse_ui.recourse_section(job.key, shown.n, shown.rejected, recourse.controls(),
-                                     lambda values: recourse.find(job.view, shown.n, values))
-    with report:
-        audit_ui.report_tab(job.view)
+        if multiclass:
+            multiclass_ui.binary_only(job.view, "Recourse")
+        else:
+            recourse_ui.recourse_section(job.key, shown.n, shown.rejected, recourse.controls(),
+                                         lambda values: recourse.find(job.view, shown.n, values))
+    with report:  # drawn after the One row tab, so a recourse just found is in the downloads
+        audit_ui.report_tab(recourse_ui.with_found(job.key, job.view, lambda found: recourse.report(job.view, found)))
 audit_ui.write_link(table, model, request, shown=job is not None and job.view is not None)  # after the row picker

@@ -257,6 +257,28 @@ def test_an_uploaded_table_with_a_predictions_column_and_a_bad_upload():
     assert at.file_uploader(key="audit_model_onnx").proto.max_upload_size_mb * 2**20 == MAX_BYTES
 
 
+def test_rows_the_model_could_not_score_are_said_above_the_results():
+    """The library's `data.failed_rows` (when present): its note as a warning, its examples in an expander."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        from types import SimpleNamespace
+
+        from explorer.ui.audit_table_failed import failed_rows_note
+
+        failed = {"count": 3, "examples": [{"row": 2, "error": "the model returns NaN"}, {"row": 9, "error": "[x](y)"}],
+                  "note": "3 rows (7.5 %) could not be scored by the model and are left out of every number"}
+        failed_rows_note(SimpleNamespace(report={"data": {"failed_rows": failed}}))
+        failed_rows_note(SimpleNamespace(report={"data": {}}))  # every row scored: nothing drawn
+
+    at = AppTest.from_function(script).run()
+    no_exceptions(at)
+    assert [w.value for w in at.warning] == ["3 rows (7.5 %) could not be scored by the model and are left out of "
+                                             "every number. Listed\\: the first 2 of 3."]
+    assert at.expander[0].label == "Rows the model could not score: the first 2"
+    assert list(at.dataframe[0].value["row"]) == ["2", "9"] and at.dataframe[0].value["error"][1] == "[x](y)"
+
+
 # --- Chromium ------------------------------------------------------------------------------------------------------
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
@@ -267,4 +289,32 @@ def test_in_chromium_a_shared_link_runs_the_audit_and_the_cf_tab_opens(server, b
     page.get_by_role("tab", name="Counterfactual fairness").click()
     page.get_by_text("Had the same people had another sex").first.wait_for(timeout=STEP)
     assert "audit=1" in page.url and "model=adult-gbm" in page.url
+    page.context.close()
+
+
+def _run_done(page) -> None:
+    """Waits until the script run under way has ended: nothing stale, the app's status no longer "running"."""
+    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0 && document"
+                           ".querySelector('[data-testid=stApp]').getAttribute('data-test-script-state') === "
+                           "'notRunning'", timeout=READY)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+def test_in_chromium_recourse_found_on_a_row_is_in_the_downloaded_report(server, browser):  # noqa: F811
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
+    page.goto(f"{server}/audit_model?data=adult&model=adult-logreg&protected=sex&rows=300&cf=0&audit=1&row=28")
+    page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
+    _run_done(page)  # the link's run to its end (the Report tab's downloads), before the first click
+    page.get_by_role("tab", name="One row").click()
+    _run_done(page)
+    page.get_by_role("button", name="Find recourse").click()  # the first loads the census world: READY
+    page.get_by_text("Inconsistent with the graph").first.wait_for(timeout=READY)  # the One row tab stayed open
+    assert page.get_by_text("settings changed since the last audit").count() == 0  # the link's settings kept
+    page.get_by_role("tab", name="Report").click()
+    page.get_by_text("The downloads include the recourse you found").first.wait_for(timeout=STEP)
+    with page.expect_download(timeout=STEP) as got:
+        page.get_by_role("button", name="Download the report (HTML)").click()
+    html = Path(got.value.path()).read_text(encoding="utf-8")
+    assert "<h2>Recourse</h2>" in html and "<h3>Row 28</h3>" in html and "inconsistent</td>" in html
     page.context.close()

@@ -95,3 +95,37 @@ def test_a_report_that_is_neither_html_nor_pdf_is_refused_and_nothing_written(tm
         assert code == 2 and err.startswith("error:") and err.count("\n") == 1, err
         assert "use .html or .pdf" in err
     assert not list(out.iterdir())
+
+
+FAILED = {"count": 3, "examples": [{"row": 2, "error": "column age: 'n/a' is not a number"},
+                                   {"row": 7, "error": f"the model returns NaN {EVIL}"}],
+          "note": "3 rows (37.5 %) could not be scored by the model and are left out of every number; the first: "
+                  "row 2, column age: 'n/a' is not a number"}  # as `audit_table_rows.failed_section` writes it
+
+
+def small_report(**data) -> dict:
+    """A report dict as the audit writes it, on 8 rows of one protected column (what the renderers read)."""
+    rates = {f"{m}{s}": 0.5 for m in ("selection_rate", "true_positive_rate", "false_positive_rate",
+                                      "false_negative_rate", "accuracy") for s in ("", "_ci_low", "_ci_high")}
+    return {"data": {"rows": 8, "label": "y", "positive": "1", "threshold": 0.5, "protected": ["sex"], **data},
+            "overall": {"accuracy": 0.5, "selection_rate": 0.5, "base_rate": 0.5, "auc": None},
+            "groups": {"sex": {"F": {"count": 4, **rates}, "M": {"count": 4, **rates}}}, "intersections": {},
+            "fairness": {}, "reading": ["sex = F got it as often as sex = M"],
+            "bootstrap": {"n_boot": 100, "seed": 0, "level": 0.95}}
+
+
+def test_rows_the_model_could_not_score_have_a_section_only_when_there_are_some():
+    from explorer.evaluate.audit_table_html import to_html
+    from explorer.evaluate.audit_table_report import to_markdown
+
+    html = to_html(small_report(failed_rows=FAILED))
+    parse(html)
+    assert "<h2>Rows the model could not score</h2>" in html
+    assert "3 rows (37.5 %) could not be scored by the model and are left out of every number; the first: row 2, " \
+           "column age: &#x27;n/a&#x27; is not a number. Listed: the first 2 of 3." in html
+    assert "<td>7</td><td>the model returns NaN &lt;script&gt;alert(1)&lt;/script&gt;</td>" in html  # escaped
+    assert html.index("Rows the model could not score") < html.index("<h2>Reading</h2>")  # before the numbers
+    md = to_markdown(small_report(failed_rows=FAILED))
+    assert "## Rows the model could not score" in md and "| 2 | column age: 'n/a' is not a number |" in md
+    for clean in (small_report(), small_report(failed_rows={"count": 0, "examples": [], "note": ""})):
+        assert "could not score" not in to_html(clean) and "could not score" not in to_markdown(clean)

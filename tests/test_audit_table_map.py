@@ -175,3 +175,72 @@ def test_on_the_page_the_visitor_confirms_both_mappings_and_the_link_holds_neith
     assert report["data"]["model_inputs"]["by_map"] == {"sex": "gender", "marital_status": "civil"}
     assert 0 <= report["cf_fairness"]["gender"]["flip_rate"] <= 1
     assert not any(k.startswith("atmap") or k == "map" for k in at.query_params)  # never in the link
+
+
+def test_find_recourse_on_the_page_follows_the_confirmed_mapping(small):
+    """gender and Marital mapped to sex and marital_status (model inputs and census variables): the recourse the page
+    finds for a rejected row is the one found on the original names; without the map, a note says what is missing."""
+    from explorer.services.audit_table_page import AuditRequest, AuditTableService, ModelChoice, uploaded_table
+    from explorer.services.audit_table_recourse import RecourseService
+
+    service = AuditTableService()
+    recourse = RecourseService(service)
+    pairs = (("gender", "sex"), ("Marital", "marital_status"))
+    names = dict(pairs)
+    renamed = small.rename(columns={v: k for k, v in pairs})
+    model = ModelChoice("shipped", "adult-logreg")
+
+    def audit(frame, protected, column_map):  # the model's inputs mapped whenever the columns are renamed
+        table = uploaded_table(frame.to_csv(index=False).encode(), "t.csv")
+        inputs = pairs if protected == "gender" else ()
+        return service.compute(service.plan(table, AuditRequest("income", ">50K", (protected,), rows=len(frame),
+                                                                cf=False, column_map=column_map, input_map=inputs),
+                                            model))
+
+    plain, mapped, unmapped = audit(small, "sex", ()), audit(renamed, "gender", pairs), audit(renamed, "gender", ())
+    values = {k: s.default for k, s in recourse.controls().items()}
+    p = plain.rows["probability"].where(plain.rows["prediction"] == 0, 0.0)
+    row = int(p.to_numpy().argmax())  # the rejected row closest to the threshold: an answer within two changes
+    want, got = recourse.find(plain, row, values), recourse.find(mapped, row, values)
+    assert not got.note and got.answers["causal"]["found"]
+    for method in ("causal", "noncausal"):
+        assert got.answers[method]["do"] == want.answers[method]["do"]
+        assert got.answers[method]["cost"] == want.answers[method]["cost"]
+        assert got.answers[method]["p_after"] == want.answers[method]["p_after"]
+    assert got.matching["by_map"] == names and "gender" not in got.matching["by_name"]
+    report = recourse.report(mapped, [got]).report["recourse"]
+    assert report["matching"]["by_map"] == names
+    assert "census world's columns" in recourse.find(unmapped, row, values).note  # not matched: said why
+
+
+def test_on_the_page_find_recourse_reads_the_confirmed_mapping_with_cf_off(small):
+    """Counterfactual fairness off: the census mapping is still asked for (recourse reads it), and Find recourse on a
+    rejected row searches through it; a predictions column (no model to ask) is asked nothing."""
+    from apptest_pages import FIRST_LOAD, no_exceptions, open_page
+
+    at = open_page("pages/audit_model.py")
+    at.selectbox(key="at_data").set_value("upload").run()
+    data = small.rename(columns={"sex": "gender", "marital_status": "Marital"}).head(120).to_csv(index=False)
+    at.file_uploader(key="audit_model_csv").set_value(("mine.csv", data.encode(), "text/csv")).run()
+    at.selectbox(key="atmap_in_sex").set_value("gender")
+    at.selectbox(key="atmap_in_marital_status").set_value("Marital")
+    at.checkbox(key="atmap_in_ok").check().run()
+    at.selectbox(key="at_positive").set_value(">50K")
+    at.multiselect(key="at_protected").set_value(["gender"])
+    at.toggle(key="at_cf").set_value(False).run()
+    at.selectbox(key="atmap_var_sex").set_value("gender")
+    at.selectbox(key="atmap_var_marital_status").set_value("Marital")
+    at.checkbox(key="atmap_var_ok").check().run()
+    at.button(key="audit_model_run").click().run(timeout=FIRST_LOAD)
+    no_exceptions(at)
+    assert not at.error, [e.value for e in at.error]
+    view = at.session_state["_at_job"].view
+    assert "cf_fairness" not in view.report and view.column_map == {"gender": "sex", "Marital": "marital_status"}
+    rejected = view.rows["probability"].where(view.rows["prediction"] == 0, 0.0)
+    at.number_input(key="at_row").set_value(int(rejected.to_numpy().argmax())).run()
+    at.button(key="audit_model_recourse").click().run(timeout=FIRST_LOAD)
+    no_exceptions(at)
+    found = at.session_state["_at_recourse"][1]
+    assert found.note == "" and found.matching["by_map"] == {"gender": "sex", "Marital": "marital_status"}
+    at.selectbox(key="at_model").set_value("predictions").run()
+    assert not [c for c in at.checkbox if c.key == "atmap_var_ok"]  # no model to ask: no census mapping

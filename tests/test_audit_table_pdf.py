@@ -110,3 +110,14 @@ def test_a_predictions_only_report_has_no_graph_and_still_builds(tmp_path, capsy
     assert code == 0, err
     text = text_of((tmp_path / "r.pdf").read_bytes())
     assert b"Causal graph used" not in text and b"predictions column cannot be asked" in text
+
+
+def test_rows_the_model_could_not_score_print_only_when_there_are_some():
+    from test_audit_table_html import FAILED, small_report
+
+    text = to_pdf(small_report(failed_rows=FAILED), None, compress=False).replace(b") Tj (", b"")
+    assert b"(Rows the model could not score) Tj" in text and b"are left out of every number" in text
+    assert b"Listed: the first 2 of 3." in text and b"(7) Tj" in text  # the note, how many listed, a row
+    assert b"the model returns NaN <script>alert\\(1\\)</script>" in text  # as text, not markup
+    assert text.index(b"Rows the model could not score") < text.index(b"(Reading)")
+    assert b"could not score" not in to_pdf(small_report(), None, compress=False)

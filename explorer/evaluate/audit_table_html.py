@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from html import escape
 
-from explorer.evaluate.audit_table_report import HEADS, SHOWN, inputs_sentence, matching_sentence
+from explorer.evaluate.audit_table_report import (ANSWER_HEADS, FAILED_TITLE, HEADS, SHOWN, answer_rows,
+                                                  failed_rows, inputs_sentence, matching_sentence, settings_sentence)
 from explorer.metrics.group_fairness import FOUR_FIFTHS
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
@@ -88,6 +89,9 @@ def _multiclass(mc: dict | None, level: float) -> list[str]:
     out = ["<h2>Multiclass: each class against the rest</h2>", f"<p>{escape(mc['note'])}.</p>"]
     for c, sec in mc["per_class"].items():
         out += _groups(f"Class {c} against the rest", sec["groups"], level, chart=False)
+        for col, fair in sec["fairness"].items():
+            out += [f"<p>Class {escape(str(c))} against the rest, {escape(col)}: fairness measures</p>",
+                    *_table(["measure", "value"], [[escape(k), _num(v)] for k, v in fair.items()])]
     return out
 
 
@@ -205,14 +209,29 @@ def _recourse(rec: dict | None) -> list[str]:
             for name, s in (("causal", rec.get("causal")), ("non-causal", rec.get("noncausal"))) if s]
     out += _table(["method", "answered", "success", "cost median", "s / row median", "inconsistent with the graph"],
                   rows) if rows else []
+    if rec.get("source"):
+        out.append(f"<p>{escape(rec['source'])}</p>")
     for ex in rec.get("examples", []):
         out.append(f"<h3>Row {ex['row']}</h3><p>{escape(ex['sentence'])}</p>")
+        settings = settings_sentence(ex.get("settings"))
+        out += [f"<p>{escape(settings)}</p>"] if settings else []
+        out += _table(ANSWER_HEADS, [[escape(c) for c in r] for r in answer_rows(ex)], numeric_from=2)
         lines = [[method, escape(str(c["column"])), escape(str(c["old"])), escape(str(c["new"])),
                   "followed the graph" if c["kind"] == "downstream" else "action"]
                  for method, key in (("causal", "causal"), ("non-causal", "noncausal"))
                  for c in ex[key]["changes"]]
         out += _table(["method", "column", "old", "new", "why"], lines, numeric_from=9)
     return out
+
+
+def _failed(data: dict) -> list[str]:
+    """The rows the model failed on (left out of every number): the note and the first few, with their errors."""
+    failed = failed_rows(data)
+    if failed is None:
+        return []
+    rows = [[escape(r), escape(e)] for r, e in failed[1]]
+    return [f"<h2>{FAILED_TITLE}</h2>", f'<p class="note">{escape(failed[0])}</p>',
+            *(_table(["row", "error"], rows, numeric_from=9) if rows else [])]
 
 
 def to_html(report: dict, card_metrics: dict | None = None) -> str:
@@ -231,7 +250,7 @@ def to_html(report: dict, card_metrics: dict | None = None) -> str:
     summary += [[f"model card: {escape(k)}", _num(v)] for k, v in (card_metrics or {}).items()]
     inputs = inputs_sentence(d.get("model_inputs"))
     body = ["<h1>Table audit</h1>", "<h2>Data summary</h2>", *_table(["", "value"], summary, numeric_from=9),
-            *([f"<p>{escape(inputs)}</p>"] if inputs else []),
+            *([f"<p>{escape(inputs)}</p>"] if inputs else []), *_failed(d),
             "<h2>Reading</h2>", "<ul>", *[f"<li>{escape(s)}</li>" for s in report["reading"]], "</ul>",
             "<h2>Groups</h2>", *_groups("Groups", report["groups"], level, chart=True),
             *_groups("Intersections", report["intersections"], level, chart=False),

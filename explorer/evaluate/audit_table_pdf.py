@@ -24,7 +24,8 @@ from reportlab.lib.units import cm
 from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from explorer.evaluate.audit_table_html import GRAPH_BOX, LIMITS, graph_layout, pct
-from explorer.evaluate.audit_table_report import HEADS, SHOWN, inputs_sentence, matching_sentence
+from explorer.evaluate.audit_table_report import (ANSWER_HEADS, FAILED_TITLE, HEADS, SHOWN, answer_rows,
+                                                  failed_rows, inputs_sentence, matching_sentence, settings_sentence)
 
 STYLES = getSampleStyleSheet()
 BLUE = colors.HexColor("#4c78a8")
@@ -113,12 +114,23 @@ def _summary(report: dict, card: dict | None) -> list:
             ["bootstrap", f"{b['n_boot']} replicates, seed {b['seed']}, {b.get('method', '')}"]]
     rows += [[f"model card: {k}", _num(v)] for k, v in (card or {}).items()]
     inputs = inputs_sentence(d.get("model_inputs"))
+    failed = failed_rows(d)  # the rows the model failed on, left out of every number
     return [para("Data summary", "Heading2"), table(["", "value"], rows, [4 * cm, WIDTH - 4 * cm]),
-            *([para(inputs)] if inputs else [])]
+            *([para(inputs)] if inputs else []),
+            *([para(FAILED_TITLE, "Heading2"), para(failed[0])] if failed else []),
+            *([table(["row", "error"], failed[1], [2 * cm, WIDTH - 2 * cm])] if failed and failed[1] else [])]
 
 
 def _num(v) -> str:
     return str(v) if isinstance(v, bool) or v is None else f"{v:.4f}"
+
+
+def _group_table(groups: dict[str, dict]) -> Table:
+    """Each group's rows and rates, each rate with its interval on a line of its own."""
+    rows = [[name, f"{g['count']:,}", *[(pct(g[m]), f"[{pct(g[m + '_ci_low'])}, {pct(g[m + '_ci_high'])}]")
+                                         for m in SHOWN]] for name, g in groups.items()]
+    widths = [3.0 * cm, 1.2 * cm] + [(WIDTH - 4.2 * cm) / len(SHOWN)] * len(SHOWN)  # an interval on a line
+    return table(["group", "rows", *HEADS], rows, widths)
 
 
 def _groups(report: dict) -> list:
@@ -127,10 +139,7 @@ def _groups(report: dict) -> list:
     for title, section, chart in (("Groups", report["groups"], True),
                                   ("Intersections", report["intersections"], False)):
         for col, groups in section.items():
-            rows = [[name, f"{g['count']:,}", *[(pct(g[m]), f"[{pct(g[m + '_ci_low'])}, {pct(g[m + '_ci_high'])}]")
-                                                 for m in SHOWN]] for name, g in groups.items()]
-            widths = [3.0 * cm, 1.2 * cm] + [(WIDTH - 4.2 * cm) / len(SHOWN)] * len(SHOWN)  # an interval on a line
-            out += [para(f"{title}: {col}", "Heading3"), table(["group", "rows", *HEADS], rows, widths)]
+            out += [para(f"{title}: {col}", "Heading3"), _group_table(groups)]
             out += [Spacer(1, 4), selection_chart(col, groups)] if chart else []
     out.append(para("Fairness differences and ratios", "Heading2"))
     for col, fair in report["fairness"].items():
@@ -139,6 +148,23 @@ def _groups(report: dict) -> list:
                                             f"{fair['four_fifths_ratio']:.0%} of the highest's; it {verdict} (at "
                                             "least 80% passes)."),
                 table(["measure", "value"], [[k, _num(v)] for k, v in fair.items()], [8 * cm, 4 * cm])]
+    return out
+
+
+def _multiclass(report: dict) -> list:
+    """A multiclass audit: per class, one against the rest, each group's rates and the fairness measures."""
+    mc = report.get("multiclass")
+    if mc is None:
+        return []
+    level = report["bootstrap"]["level"]
+    out = [para("Multiclass: each class against the rest", "Heading2"), para(mc["note"] + ".")]
+    for c, sec in mc["per_class"].items():
+        for col, groups in sec["groups"].items():
+            out += [para(f"Class {c} against the rest: {col}", "Heading3"), para(f"Rate [{level:.0%} interval]"),
+                    _group_table(groups)]
+            if col in sec["fairness"]:
+                fair = [[k, _num(v)] for k, v in sec["fairness"][col].items()]
+                out += [Spacer(1, 4), table(["measure", "value"], fair, [8 * cm, 4 * cm])]
     return out
 
 
@@ -186,12 +212,15 @@ def _recourse(rec: dict | None) -> list:
     if rows:
         out.append(table(["method", "answered", "success", "cost median", "s / row median",
                           "inconsistent with the graph"], rows))
+    out += [para(rec["source"])] if rec.get("source") else []
     for ex in rec.get("examples", []):
         lines = [[method, c["column"], c["old"], c["new"], "followed the graph" if c["kind"] == "downstream"
                   else "action"] for method, key in (("causal", "causal"), ("non-causal", "noncausal"))
                  for c in ex[key]["changes"]]
+        settings = settings_sentence(ex.get("settings"))
         out.append(KeepTogether([para(f"Row {ex['row']}", "Heading3"), para(ex["sentence"]),
-                                 table(["method", "column", "old", "new", "why"], lines)]))
+                                 *([para(settings)] if settings else []), table(ANSWER_HEADS, answer_rows(ex)),
+                                 Spacer(1, 4), table(["method", "column", "old", "new", "why"], lines)]))
     return out
 
 
@@ -202,7 +231,8 @@ def to_pdf(report: dict, card_metrics: dict | None = None, compress: bool = True
                             bottomMargin=1.5 * cm, title="Table audit", author="Counterfactual Explorer",
                             pageCompression=1 if compress else 0, invariant=1)  # invariant: same bytes each run
     story = [para("Table audit", "Title"), *_summary(report, card_metrics), para("Reading", "Heading2"),
-             *[para(f"- {s}") for s in report["reading"]], *_groups(report), *_graph(report.get("causal_graph")),
+             *[para(f"- {s}") for s in report["reading"]], *_groups(report), *_multiclass(report),
+             *_graph(report.get("causal_graph")),
              *_cf(report.get("cf_fairness")), *_recourse(report.get("recourse")), para("Limitations", "Heading2"),
              *[para(f"- {s}") for s in LIMITS]]
     doc.build(story)

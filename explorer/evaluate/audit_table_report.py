@@ -63,7 +63,7 @@ def to_markdown(report: dict) -> str:
              f"label `{d['label']}` (positive: `{d['positive']}`), threshold {d['threshold']}.", "",
              f"Overall: accuracy {_pct(o['accuracy'])}, selection rate {_pct(o['selection_rate'])}, base rate "
              f"{_pct(o['base_rate'])}" + (f", AUC {o['auc']:.3f}." if o["auc"] is not None else "."), "",
-             "## Reading", "", *[f"- {s}" for s in report["reading"]], ""]
+             *_failed_lines(d), "## Reading", "", *[f"- {s}" for s in report["reading"]], ""]
     level = report["bootstrap"]["level"]
     for title, section in (("Groups", report["groups"]), ("Intersections", report["intersections"])):
         for col, groups in section.items():
@@ -73,6 +73,28 @@ def to_markdown(report: dict) -> str:
         lines += [f"| {col} | {k} | {v if isinstance(v, bool) or v is None else f'{v:.4f}'} |" for k, v in fair.items()]
     lines += _input_lines(d.get("model_inputs")) + _multiclass_lines(report.get("multiclass"), level)
     return "\n".join(lines + _cf_lines(report.get("cf_fairness")) + _recourse_lines(report.get("recourse"))) + "\n"
+
+
+FAILED_TITLE = "Rows the model could not score"
+
+
+def failed_rows(data: dict) -> tuple[str, list[list[str]]] | None:
+    """`data.failed_rows` (the rows the model failed on, left out of every number) as its note, with how many, and
+    one line per example (row, error); None when the audit has no such key, or it counts none (every row scored)."""
+    failed = data.get("failed_rows")
+    if not failed or not failed.get("count"):
+        return None
+    shown, note = failed.get("examples", []), " ".join(str(failed["note"]).split()).rstrip(".")
+    more = f" Listed: the first {len(shown)} of {failed['count']:,}." if 0 < len(shown) < failed["count"] else ""
+    return note[:1].upper() + note[1:] + "." + more, [[str(e["row"]), str(e["error"])] for e in shown]
+
+
+def _failed_lines(data: dict) -> list[str]:
+    failed = failed_rows(data)
+    if failed is None:
+        return []
+    return ["", f"## {FAILED_TITLE}", "", failed[0], *(["", "| row | error |", "|---:|---|"] if failed[1] else []),
+            *[f"| {r} | {e} |" for r, e in failed[1]], ""]
 
 
 def inputs_sentence(inputs: dict | None) -> str | None:
@@ -110,12 +132,42 @@ def _multiclass_lines(mc: dict | None, level: float) -> list[str]:
     return lines
 
 
+ANSWER_HEADS = ["method", "answer", "cost", "probability", "seconds", "against the graph"]
+
+
+def answer_rows(example: dict) -> list[list[str]]:
+    """A recourse example's two answers, a line each (HTML, PDF and Markdown alike): found or not, cost, the
+    probability before and after, seconds, and whether the baseline's answer is one the causal model would give."""
+    out = []
+    for name, key in (("causal", "causal"), ("non-causal", "noncausal")):
+        a = example[key]
+        graph = ("follows it" if key == "causal" else "n/a" if a.get("inconsistent") is None
+                 else "inconsistent" if a["inconsistent"] else "consistent")
+        out.append([name, "found" if a["found"] else "none", f"{a['cost']:.2f}" if a["found"] else "n/a",
+                    f"{a['p_before']:.2f} → {a['p_after']:.2f}", f"{a['seconds']:.2f}", graph])
+    return out
+
+
+def settings_sentence(settings: dict | None) -> str | None:
+    """The search settings of one example (the page's rows each carry theirs); None when the example has none."""
+    if not settings:
+        return None
+    weights = ", ".join(f"{c} {w:g}" for c, w in settings.get("costs", {}).items() if w != 1) or "all 1"
+    return (f"Searched with at most {settings['max_changes']} change(s) among "
+            f"{', '.join(settings['actionable']) or 'no column'}; cost weights: {weights}; {settings['draws']} "
+            f"posterior draws, the flip needed in {settings['min_share']:.0%} of them.")
+
+
 def _recourse_lines(rec: dict | None) -> list[str]:
-    """The recourse section: its reading and one line per worked example."""
+    """The recourse section: its reading and, per worked example, its sentence and both answers' numbers."""
     if rec is None:
         return []
-    return ["", "## Recourse", "", *[f"- {s}" for s in rec.get("reading") or [rec["note"]]], "",
-            *[f"- {ex['sentence']}" for ex in rec.get("examples", [])]]
+    lines = ["", "## Recourse", "", *[f"- {s}" for s in rec.get("reading") or [rec["note"]]], ""]
+    for ex in rec.get("examples", []):
+        lines += [f"### Row {ex['row']}", "", ex["sentence"], *filter(None, [settings_sentence(ex.get("settings"))]),
+                  "", "| " + " | ".join(ANSWER_HEADS) + " |", "|---" * len(ANSWER_HEADS) + "|",
+                  *["| " + " | ".join(r) + " |" for r in answer_rows(ex)], ""]
+    return lines
 
 
 def _cf_lines(cf: dict | None) -> list[str]:

@@ -15,7 +15,9 @@ audit-table` give the same numbers on the same rows. This service only gets it t
   thread: other visitors' pages keep running beside it (not on the shared model thread, which a long audit
   would hold).
 - the last step assembles the report with the library's own `audit_table` and `add_cf_fairness`, from the
-  probabilities the steps computed, and adds a plain-language reading of every headline number.
+  probabilities the steps computed, and adds a plain-language reading of every headline number;
+- a label of more than two values with a model is audited one class against the rest, as the command line does
+  (`audit_multiclass`: the steps score predicted classes; counterfactual fairness and recourse are binary only).
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from explorer.checkpoints import CheckpointError
-from explorer.evaluate.audit_table import (AuditTableConfig, Prepared, add_cf_fairness, add_graph, audit_table,
-                                           check_columns, predictions_column, prepare)
+from explorer.evaluate.audit_table import (AuditTableConfig, Prepared, add_cf_fairness, add_graph, audit_multiclass,
+                                           audit_table, check_columns, checked_label, is_multiclass,
+                                           predictions_column, prepare, protected_groups)
 from explorer.evaluate.audit_table_html import to_html
 from explorer.evaluate.audit_table_pdf import to_pdf
 from explorer.metrics.group_fairness import BootstrapConfig
@@ -39,7 +42,8 @@ from explorer.registry import TABLE_MODELS, load_table_classifier
 from explorer.scm.census import CENSUS_COLUMNS, load_census_world
 from explorer.services.audit_table_data import (TABLES, AuditTableError, ColumnInfo, TableChoice,  # noqa: F401
                                                 columns, label_values, retype, shipped_table, uploaded_table)
-from explorer.services.audit_table_words import cf_reading, cf_table, fairness_table, group_table, overall_reading
+from explorer.services.audit_table_words import (cf_reading, cf_table, fairness_table, group_table,
+                                                 multiclass_overall, overall_reading)
 
 MIN_ROWS, DEFAULT_ROWS, MAX_ROWS = 50, 2_000, 20_000  # the page's audit; the command line takes whole tables
 CHUNK_ROWS = 500  # rows scored per step: a fraction of a second, so the progress bar moves
@@ -74,11 +78,12 @@ class AuditRequest:
 
 @dataclass
 class AuditPlan:
-    """A checked audit, as steps. `model` is None for a predictions column (`given` then holds its values)."""
+    """A checked audit, as steps. `model` is None for a predictions column (`given` then holds its values);
+    `prepared` is None for a multiclass label (`multiclass`: the model is audited one class against the rest)."""
 
     frame: pd.DataFrame
     config: AuditTableConfig
-    prepared: Prepared
+    prepared: Prepared | None
     model: TableOnnxModel | None
     given: np.ndarray | None
     about: dict
@@ -88,11 +93,13 @@ class AuditPlan:
     scm: object = None
     table: TableChoice | None = None
     column_map: dict[str, str] = field(default_factory=dict)  # {column: census variable}, before names
+    multiclass: bool = False
 
     @property
     def steps(self) -> list[Step]:
         score = [("score", start) for start in range(0, len(self.frame), CHUNK_ROWS)] if self.model else []
-        return score + ([("cf", c) for c in self.config.protected] if self.cf and self.scm is not None else [])
+        cf = self.cf and self.scm is not None and not self.multiclass  # binary only, as on the command line
+        return score + ([("cf", c) for c in self.config.protected] if cf else [])
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,8 @@ class AuditView:
         overall, cf: plain sentences; groups: the library's reading (report["reading"]).
         group_tables, fairness_tables, cf_tables: {column: table to show}.
         html, json, rows_csv (and pdf, at the end): the downloads.
+        classes: a multiclass audit's {class: (group_tables, fairness_tables)}, one class against the rest ({}
+            for a yes/no label).
     """
 
     report: dict
@@ -123,6 +132,13 @@ class AuditView:
     notes: list[str] = field(default_factory=list)
     predict: Callable[[pd.DataFrame], np.ndarray] | None = None  # the model, for recourse (None: a predictions column)
     pdf: bytes = b""  # the same report as `html`, as a PDF (audit_table_pdf.to_pdf; about 0.2 s)
+    card: dict | None = None  # a shipped model's card metrics, which the reports show (rebuilt with recourse)
+    column_map: dict[str, str] = field(default_factory=dict)  # {column: census variable} confirmed, for recourse
+    classes: dict[str, tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]] = field(default_factory=dict)
+
+    @property
+    def multiclass(self) -> bool:
+        return "multiclass" in self.report
 
 
 @dataclass(frozen=True)
@@ -199,7 +215,11 @@ class AuditTableService:
                                   chunk_rows=CHUNK_ROWS, boot=BootstrapConfig())
         about = {"source": table.source + (f", its first {len(frame):,}" if len(frame) < len(table.frame) else "")}
         try:
-            prepared = prepare(frame, config)
+            multiclass = model.kind != "predictions" and is_multiclass(frame, request.label)
+            if multiclass:  # the command line's checks of a multiclass audit, before the model is asked
+                checked_label(frame, config)
+                protected_groups(frame, config)
+            prepared = None if multiclass else prepare(frame, config)
             if model.kind == "predictions":
                 check_columns(frame, [model.name], "predictions")
                 given = predictions_column(frame[model.name], frame[request.label], prepared.positive)
@@ -215,9 +235,9 @@ class AuditTableService:
             match_variables(CENSUS_COLUMNS, list(map(str, frame.columns)), dict(request.column_map))
         except (ValueError, CheckpointError) as err:  # CheckpointError: a shipped model's files, and their rebuild
             raise AuditTableError(_sentence(str(err).replace("--map", "The mapping"))) from None
-        plan = AuditPlan(frame, config, prepared, onnx, None, about, card, request.cf, table=table,
-                         column_map=dict(request.column_map))
-        if request.cf:
+        plan = AuditPlan(frame, config, prepared, onnx, None, about, card, request.cf and not multiclass,
+                         table=table, column_map=dict(request.column_map), multiclass=multiclass)
+        if request.cf and not multiclass:
             try:
                 plan.scm = self.census()
             except CheckpointError as err:
@@ -227,8 +247,9 @@ class AuditTableService:
     def step(self, plan: AuditPlan, step: Step, done: MutableMapping[Step, object]) -> object:
         """One step: a chunk's probabilities, or one protected column's counterfactual fairness."""
         kind, what = step
-        if kind == "score":
-            return plan.model.predict_proba(plan.frame.iloc[what:what + CHUNK_ROWS])  # (chunk,)
+        if kind == "score":  # (chunk,) probabilities, or a multiclass model's predicted classes
+            scores = plan.model.predict_labels if plan.multiclass else plan.model.predict_proba
+            return scores(plan.frame.iloc[what:what + CHUNK_ROWS])
         proba = _probabilities(plan, done)
         scratch, rows = {"data": {"threshold": plan.config.threshold}}, pd.DataFrame({"probability": proba})
         add_cf_fairness(scratch, rows, plan.frame, plan.model.predict_proba, plan.scm, [what], draws=CF_DRAWS,
@@ -250,11 +271,15 @@ class AuditTableService:
             if progress:
                 progress(len(steps), len(steps))
             return self.view(plan, done)
+        except AuditTableError:  # said already (a ValueError too)
+            raise
         except ValueError as err:
             raise AuditTableError(f"The model cannot score these rows: {_sentence(str(err))}") from None
 
     def view(self, plan: AuditPlan, done: MutableMapping[Step, object]) -> AuditView:
         """The report (the library's, from the steps' results) and everything the page shows of it."""
+        if plan.multiclass:
+            return self.multiclass_view(plan, done)
         predict = None
         if plan.model is not None:
             proba = _probabilities(plan, done)
@@ -276,7 +301,24 @@ class AuditTableService:
                          json.dumps(report, indent=2, ensure_ascii=False), rows.to_csv(index=False),
                          table.name if table else "", bool(table and table.shipped),
                          predict=plan.model.predict_proba if plan.model is not None else None,
-                         pdf=to_pdf(report, plan.card))
+                         pdf=to_pdf(report, plan.card), card=plan.card, column_map=plan.column_map)
+
+    def multiclass_view(self, plan: AuditPlan, done: MutableMapping[Step, object]) -> AuditView:
+        """A multiclass model's audit (the library's `audit_multiclass`, from the steps' predicted classes): per
+        class, against the rest, each group's rates and fairlearn's measures; no counterfactuals, no recourse."""
+        labels = _probabilities(plan, done)  # (n,) the predicted classes, in row order
+        try:
+            report, rows = audit_multiclass(plan.frame, plan.config, lambda r: labels[r.index.to_numpy()], plan.about)
+        except ValueError as err:  # the model's classes are none of the label's: not a scoring failure
+            raise AuditTableError(_sentence(str(err))) from None
+        classes = {c: ({col: group_table(g) for col, g in sec["groups"].items()},
+                       {col: fairness_table(f) for col, f in sec["fairness"].items()})
+                   for c, sec in report["multiclass"]["per_class"].items()}
+        table = plan.table
+        return AuditView(report, rows, plan.frame, multiclass_overall(report), list(report["reading"]), [], {}, {}, {},
+                         to_html(report, plan.card).encode("utf-8"), json.dumps(report, indent=2, ensure_ascii=False),
+                         rows.to_csv(index=False), table.name if table else "", bool(table and table.shipped),
+                         pdf=to_pdf(report, plan.card), card=plan.card, classes=classes)
 
     def row(self, view: AuditView, n: int) -> RowView:
         """Row `n` of the audited rows: its values, label, probability, decision and counterfactual flip rates."""
@@ -288,6 +330,8 @@ class AuditTableService:
         flips = {c[3:-10]: float(r[c]) for c in view.rows.columns if c.startswith("cf_") and c.endswith("_flip_rate")}
         # the Table lab numbers Adult's complete test rows as this page does (source=adult: not its world's rows)
         link = f"/table_lab?source=adult&row={n}" if view.shipped and view.table == "adult" else ""
+        if view.multiclass:  # the predicted and the true class; recourse is binary only
+            return RowView(n, view.values.iloc[n].to_dict(), str(r["label"]), None, str(r["prediction"]), {}, link)
         decision = d["positive"] if int(r["prediction"]) == 1 else f"not {d['positive']}"
         label = d["positive"] if int(r["label"]) == 1 else f"not {d['positive']}"
         return RowView(n, view.values.iloc[n].to_dict(), label, proba, decision, flips, link,
@@ -303,7 +347,7 @@ def variables_to_confirm(table_columns) -> dict[str, str | None]:
 
 
 def _probabilities(plan: AuditPlan, done: MutableMapping[Step, object]) -> np.ndarray:
-    """(n,) the scored chunks' probabilities, in row order."""
+    """(n,) the scored chunks' probabilities (a multiclass model's classes), in row order."""
     return np.concatenate([done[s] for s in plan.steps if s[0] == "score"])
 
 

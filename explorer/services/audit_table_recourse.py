@@ -4,20 +4,29 @@ The same searches as `audit-table --recourse` (`explorer.evaluate.audit_table_re
 census world and the non-causal baseline, side by side, on the visitor's own script thread (about 0.1 s per search
 on the dev box), so no shared thread is held. The controls come from `RecourseConfig`'s own spec (`config_spec`:
 a tick and a cost weight per column, the search's settings) and go back through `RecourseConfig.from_controls`, so
-the page offers exactly what the search reads.
+the page offers exactly what the search reads. The table's columns reach the census world through the mapping the
+visitor confirmed for counterfactual fairness (`AuditView.column_map`, as `--map` on the command line), and the
+answers a visitor found go into the report's downloads (`report`) as the command line's `--recourse` section.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from explorer.checkpoints import CheckpointError
-from explorer.counterfactual.search.recourse import RecourseConfig, check_config, config_spec
+from explorer.counterfactual.search.recourse import Recourse, RecourseConfig, check_config, config_spec
 from explorer.counterfactual.search.recourse_search import column_scales
-from explorer.evaluate.audit_table_recourse import answer_dict, answer_sentence, table_recourse
+from explorer.evaluate.audit_table import add_graph, world_view
+from explorer.evaluate.audit_table_html import to_html
+from explorer.evaluate.audit_table_pdf import to_pdf
+from explorer.evaluate.audit_table_recourse import (METHODS as SEARCHES, answer_dict, answer_sentence,
+                                                    example_sentence, recourse_reading, summary, table_recourse)
 from explorer.services.audit_table_page import AuditTableService, AuditView
 from explorer.types import VarSpec
 
@@ -43,6 +52,9 @@ class RecourseRow:
     answers: dict[str, dict] = field(default_factory=dict)
     sentences: dict[str, str] = field(default_factory=dict)
     changes: dict[str, pd.DataFrame] = field(default_factory=dict)
+    found: dict[str, Recourse] = field(default_factory=dict)  # the searches' own answers, for the report's numbers
+    config: RecourseConfig | None = None  # the settings searched with
+    matching: dict | None = None  # how the table's columns were matched to the world's variables
 
 
 _SCALES: dict[int, tuple[object, dict[str, float]]] = {}  # id(world) -> (world, its column SDs), once per process
@@ -82,8 +94,9 @@ class RecourseService:
             scm = self.audit.census()
         except CheckpointError as err:
             return RecourseRow(n, f"Recourse is missing: {' '.join(str(err).split())}")
-        try:
-            wired = table_recourse(view.values, view.predict, scm, scales_of(scm))
+        try:  # the world's names, through the mapping the visitor confirmed (as `--map` on the command line)
+            world = world_view(view.values, view.predict, scm, view.column_map)
+            wired = table_recourse(world.frame, world.predict, scm, scales_of(scm))
         except ValueError as err:
             return RecourseRow(n, f"Recourse needs the census world's columns: {' '.join(str(err).split())}.")
         if not wired.valid[n]:
@@ -103,7 +116,52 @@ class RecourseService:
         data = view.report["data"]
         answers = {k: answer_dict(v[0]) for k, v in found.items()}
         return RecourseRow(n, "", answers, {k: answer_sentence(a, data) for k, a in answers.items()},
-                           {k: changes_table(a) for k, a in answers.items()})
+                           {k: changes_table(a) for k, a in answers.items()}, {k: v[0] for k, v in found.items()},
+                           config, world.matching)
+
+    def report(self, view: AuditView, found: Sequence[RecourseRow]) -> AuditView:
+        """The view with the recourse the visitor found (`found`, in the order found) in its report: the JSON's
+        `recourse` and the HTML and PDF reports' "Recourse" section, rendered as the command line's `--recourse`."""
+        rows = [r for r in found if r.found]
+        if not rows:
+            return view
+        scm = self.audit.census()  # loaded already: the rows were found through it
+        report = copy.deepcopy(view.report)
+        report["recourse"] = recourse_section(rows, report["data"], scm.name)
+        if "causal_graph" not in report:  # an audit without counterfactual fairness: the graph recourse followed
+            add_graph(report, scm)
+        return dataclasses.replace(view, report=report, html=to_html(report, view.card).encode("utf-8"),
+                                   json=json.dumps(report, indent=2, ensure_ascii=False), pdf=to_pdf(report, view.card))
+
+
+def settings(config: RecourseConfig) -> dict:
+    """What the report keeps of one search's settings (JSON-ready)."""
+    return {"actionable": list(config.actionable), "costs": {c: config.costs.get(c, 1.0) for c in config.actionable},
+            "max_changes": config.max_changes, "draws": config.draws, "min_share": config.min_share}
+
+
+def recourse_section(rows: Sequence[RecourseRow], data: dict, world: str) -> dict:
+    """`report["recourse"]` for rows searched one at a time on the page, in the command line's keys (`add_recourse`):
+    per method the success, cost and seconds of these answers, and every row as a worked example with its settings."""
+    kept = [settings(r.config) for r in rows]
+    actionable = list(dict.fromkeys(c for k in kept for c in k["actionable"]))
+    section: dict = {"source": f"The rows searched on the page with Find recourse ({len(rows)}), each with the "
+                               "settings it names.",
+                     "rows": len(rows), "causal_model": f"the {world} world (explorer/scm/census.py)",
+                     "actionable": actionable, "max_changes": max(k["max_changes"] for k in kept),
+                     "draws": max(k["draws"] for k in kept), "min_share": min(k["min_share"] for k in kept)}
+    for key in SEARCHES:
+        section[key] = summary([r.found[key] for r in rows], key == "noncausal")
+    section["examples"] = [{"row": r.n, "causal": r.answers["causal"], "noncausal": r.answers["noncausal"],
+                            "sentence": example_sentence(r.n, r.found["causal"], r.found["noncausal"], data),
+                            "settings": k} for r, k in zip(rows, kept)]
+    if any(k != kept[0] for k in kept):
+        section["note"] = ("The rows were searched with different settings (the numbers above are the largest and "
+                           "the columns all that any search could change); each row names its own.")
+    section["reading"] = recourse_reading(section)
+    if rows[-1].matching is not None:
+        section["matching"] = rows[-1].matching
+    return section
 
 
 def changes_table(answer: dict) -> pd.DataFrame:

@@ -40,6 +40,30 @@ def overall_reading(report: dict) -> list[str]:
     return out
 
 
+BINARY_ONLY = ("Counterfactual fairness and recourse are binary only: they ask whether a yes/no decision turns, and "
+               "this model chooses among {n} classes. The command line says the same (docs/audit-table.md).")
+
+
+def multiclass_overall(report: dict) -> list[str]:
+    """What was audited and the overall accuracy of a multiclass model, in words."""
+    d, classes = report["data"], report["multiclass"]["classes"]
+    return [f"Audited: {d['rows']:,} rows of {d.get('source', 'the table')}; the decisions come from "
+            f"{d.get('predictions', 'the model')}.",
+            f"{d['label']} has {len(classes)} classes ({', '.join(map(str, classes))}): each is audited against the "
+            f"rest, its prediction as the decision. The predicted class equals the true {d['label']} for "
+            f"{pct(report['overall']['accuracy'])} of the rows."]
+
+
+def label_note(label: str, values: int, model: bool) -> str:
+    """What the audit does with a label of `values` distinct values other than two (`model`: a model, not a
+    predictions column, gives the decisions)."""
+    if values > 2 and model:
+        return (f"{label} has {values} values: the model is audited one class against the rest (counterfactual "
+                "fairness and recourse are binary only).")
+    return (f"{label} has {values} distinct value(s); the audit needs a yes/no outcome"
+            + (" (or, with a model, more than two classes)." if values > 2 else "."))
+
+
 def cf_reading(cf: dict, protected: tuple[str, ...]) -> list[str]:
     """Counterfactual fairness in words: per protected column the flip rate overall, per group and per path."""
     out = []

@@ -1,12 +1,10 @@
-"""Streamlit pieces of the page "Audit a model": the link, the data and model pickers, the column confirmation,
-the progress bar and the results in tabs. The page makes the calls (`explorer.services.audit_table_page`).
+"""Streamlit pieces of the page "Audit a model": link, pickers, columns, progress, results in tabs (calls: the page's).
 
 Widget keys (tests and links address them): `at_data`, `at_model`, `at_predictions`, `at_categories`, `at_label`,
 `at_positive`, `at_protected`, `at_rows`, `at_cf`, `at_row`; outside the link: the uploads `audit_model_csv` and
 `audit_model_onnx`, the button `audit_model_run` and the mappings `atmap_...` (audit_table_map.py). A link holds
-shipped data and models: `?data=adult&model=adult-logreg&label=income&protected=sex,race&rows=2000&cf=1&audit=1&row=3`; the One row
-tab links into the Table lab (`/table_lab?source=adult&row=3`: the same numbering of Adult's test rows). Uploads
-are never in a link: they stay in the visitor's session (the uploader's memory), never on disk.
+shipped data and models (`_apply` shows one); the One row tab links into the Table lab (`/table_lab?source=adult&row=3`:
+the same numbering of Adult's test rows). Uploads are never in a link: they stay in the visitor's session.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from explorer.registry import TABLE_MODELS
 from explorer.services.audit_table_page import (DEFAULT_ROWS, MAX_ROWS, MIN_ROWS, TABLES, AuditRequest,
                                                 AuditTableService, AuditView, ColumnInfo, ModelChoice, RowView, Step,
                                                 TableChoice, label_values, variables_to_confirm)
+from explorer.services.audit_table_words import label_note
 from explorer.ui.audit_table_map import forget_mappings, input_mapping, variable_mapping
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import echo, listed
@@ -232,7 +231,8 @@ def confirm(table: TableChoice, infos: list[ColumnInfo]) -> AuditRequest:
                                     help="The outcome a person would want (a loan granted, income above 50K).")
     else:
         positive = None
-        middle.warning(f"{label} has {len(values)} distinct value(s); the audit needs a yes/no outcome.")
+        multi = len(values) > 2 and state.get("at_model") != PREDICTIONS  # audited one class against the rest
+        (middle.info if multi else middle.warning)(plain(label_note(label, len(values), multi)))
     protected = right.multiselect("Protected attributes", cols, key="at_protected",
                                   help="The columns whose groups are compared; with two, their intersection too.")
     left, right = st.columns(2, vertical_alignment="bottom")
@@ -242,7 +242,8 @@ def confirm(table: TableChoice, infos: list[ColumnInfo]) -> AuditRequest:
                                   "tables.")
     cf = right.toggle("Counterfactual fairness (a few seconds more)", key="at_cf",
                       help="Through the census world's causal model, on tables with Adult's columns.")
-    column_map = variable_mapping(variables_to_confirm(cols), cols) if cf else ()
+    wanted = (cf or state.get("at_model") != PREDICTIONS) and len(values) <= 2  # cf and recourse read it
+    column_map = variable_mapping(variables_to_confirm(cols), cols, expanded=bool(cf)) if wanted else ()
     return AuditRequest(label, positive, tuple(protected), int(rows), tuple(state["at_categories"]), bool(cf),
                         column_map, tuple(state.get(_INPUTS, ())))
 
@@ -369,7 +370,7 @@ def row_tab(view: AuditView, row: Callable[[int], RowView]) -> RowView:
                         key="at_row")
     shown = row(int(n))
     p = "" if shown.probability is None else f" (probability {shown.probability:.1%})"
-    st.markdown(f"**Decision:** {shown.decision}{p}  \n**True outcome:** {shown.label}")
+    st.markdown(f"**Decision:** {plain(shown.decision)}{p}  \n**True outcome:** {plain(shown.label)}")
     for col, flip in shown.flip_rates.items():
         st.markdown(f"Had this person had another **{plain(col)}** (everything downstream following), the decision would "
                     f"change in **{flip:.0%}** of the counterfactual draws.")
@@ -386,8 +387,8 @@ def row_tab(view: AuditView, row: Callable[[int], RowView]) -> RowView:
 def report_tab(view: AuditView) -> None:
     """The downloads: the HTML report to hand on, the JSON report, every row's prediction."""
     st.markdown("The report holds the data summary, the reading, every group's rates with intervals and a chart, "
-                "the fairness measures, counterfactual fairness (with the causal graph it followed) and the "
-                "limitations, in one HTML file that opens offline, or the same as a PDF.")
+                "the fairness measures, counterfactual fairness (with the causal graph it followed), the recourse "
+                "found on the One row tab and the limitations, in one HTML file that opens offline, or as a PDF.")
     pdf, left, middle, right = st.columns(4)
     pdf.download_button("Download the report (PDF)", view.pdf, file_name="audit_report.pdf", mime="application/pdf",
                         key="audit_model_pdf", icon=":material/download:", type="primary")

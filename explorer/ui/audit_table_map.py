@@ -15,14 +15,14 @@ NOT_IN_TABLE = "(not in my table)"
 
 
 def mapping_editor(title: str, caption: str, unmatched: dict[str, str | None], cols: list[str],
-                   prefix: str) -> tuple[tuple[str, str], ...]:
+                   prefix: str, expanded: bool = True) -> tuple[tuple[str, str], ...]:
     """A select box per name no column matches and a tick that confirms them; returns the confirmed (column, name)
     pairs, () until ticked (or when nothing is unmatched)."""
     if not unmatched:
         return ()
     state, options = st.session_state, [NOT_IN_TABLE, *cols]
     pairs = []
-    with st.expander(title, expanded=True):
+    with st.expander(title, expanded=expanded):
         st.caption(caption)
         for name, proposal in unmatched.items():
             key = f"{prefix}{name}"
@@ -42,12 +42,15 @@ def input_mapping(unmatched: dict[str, str | None], cols: list[str]) -> tuple[tu
                           "check them, then tick the box.", unmatched, cols, f"{MAP}in_")
 
 
-def variable_mapping(unmatched: dict[str, str | None], cols: list[str]) -> tuple[tuple[str, str], ...]:
-    """The census world's variables that no column matches by name, mapped by the visitor."""
-    return mapping_editor("Match your columns to the causal model's variables", "Counterfactual fairness runs through "
-                          "the census world, whose variables below have no column of the same name. Pick the column "
-                          "that holds each (or “not in my table”), then tick the box; columns outside the causal "
-                          "model keep their factual values.", unmatched, cols, f"{MAP}var_")
+def variable_mapping(unmatched: dict[str, str | None], cols: list[str],
+                     expanded: bool = True) -> tuple[tuple[str, str], ...]:
+    """The census world's variables that no column matches by name, mapped by the visitor (folded when only recourse
+    reads the mapping: counterfactual fairness is off)."""
+    return mapping_editor("Match your columns to the causal model's variables", "Counterfactual fairness and "
+                          "recourse run through the census world, whose variables below have no column of the same "
+                          "name. Pick the column that holds each (or “not in my table”), then tick the box; columns "
+                          "outside the causal model keep their factual values.", unmatched, cols, f"{MAP}var_",
+                          expanded)
 
 
 def forget_mappings() -> None:

@@ -4,6 +4,7 @@ both answers side by side. The page makes the call (`explorer.services.audit_tab
 Widget keys: `at_rc_<name>` for each control of the spec (`at_rc_act_education`, `at_rc_cost_education`,
 `at_rc_max_changes`...), the button `audit_model_recourse`. The answer is kept in the session for the row and the
 controls it was found for, so moving another widget does not lose it, and a change of row or control hides it.
+Every answer found for the audit is also kept (up to MAX_FOUND) for the Report tab's downloads (`with_found`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ from collections.abc import Callable, Hashable, Mapping
 
 import streamlit as st
 
+from explorer.services.audit_table_page import AuditView
 from explorer.services.audit_table_recourse import EXPLAIN, METHODS, RecourseRow
 from explorer.types import VarSpec
 from explorer.ui.audit_table import plain
 
 _KEPT = "_at_recourse"  # ((audit, row, controls), RecourseRow): the last answer, session only
+_FOUND = "_at_recourse_found"  # (audit, {(row, controls): RecourseRow}): every answer of this audit, for the report
+_REPORT = "_at_recourse_report"  # ((audit, answers' keys), AuditView): the report with them, built once
+MAX_FOUND = 50  # answers kept for the report (the oldest dropped beyond it)
 _ASKED = "_at_recourse_asked"  # the button's click, recorded by its callback (a rerun in between keeps it)
 SHOWN_SETTINGS = ("max_changes", "min_share", "draws")  # threshold is the audit's; the seed stays at its default
 
@@ -63,6 +68,7 @@ def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str,
                         on_click=st.session_state.__setitem__, args=(_ASKED, True))  # as the audit's Run button
     if st.session_state.pop(_ASKED, False) or clicked:
         st.session_state[_KEPT] = (key, find(values))  # the search: ~0.1 s each, on this visitor's thread
+        _keep(audit, key[1:], st.session_state[_KEPT][1])
     kept = st.session_state.get(_KEPT)
     if kept is None or kept[0] != key:
         st.caption("Press **Find recourse** to search both ways for this row with these settings.")
@@ -96,3 +102,32 @@ def show(found: RecourseRow) -> None:
             st.dataframe(found.changes[method], hide_index=True)
             st.caption(plain(found.sentences[method]))
     st.caption(EXPLAIN)
+
+
+def _keep(audit: Hashable, key: Hashable, found: RecourseRow) -> None:
+    """An answer for the report's downloads (a row searched again with the same settings: the newer answer)."""
+    if not found.found:  # a note alone (accepted row, refused settings...): nothing was searched
+        return
+    kept = st.session_state.get(_FOUND)
+    if kept is None or kept[0] != audit:  # another audit: its answers do not belong in this one's report
+        kept = st.session_state[_FOUND] = (audit, {})
+    kept[1].pop(key, None)
+    kept[1][key] = found
+    while len(kept[1]) > MAX_FOUND:
+        kept[1].pop(next(iter(kept[1])))
+
+
+def with_found(audit: Hashable, view: AuditView, report: Callable[[list[RecourseRow]], AuditView]) -> AuditView:
+    """The audit's view, its downloads holding the recourse found for it this session (`report` builds them once
+    per set of answers), with a line saying how many; `view` itself when none was found."""
+    kept = st.session_state.get(_FOUND)
+    if kept is None or kept[0] != audit or not kept[1]:
+        return view
+    key = (audit, tuple(kept[1]))
+    built = st.session_state.get(_REPORT)
+    if built is None or built[0] != key:
+        built = st.session_state[_REPORT] = (key, report(list(kept[1].values())))  # the PDF: ~0.2 s, once
+    rows, count = sorted({n for n, _ in kept[1]}), len(kept[1])
+    st.caption(f"The downloads include the recourse you found on the One row tab: {count} search"
+               f"{'es' if count > 1 else ''} (row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows))}).")
+    return built[1]
