@@ -49,11 +49,11 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
                                                       "through the census world's causal model (docs/audit-table.md)")
     at.add_argument("--cf-draws", type=count(1, 1000), default=20, help="posterior noise draws per row for --cf")
     at.add_argument("--causal-model", choices=["world", "learned"], default="world",
-                    help="--cf through the census world's mechanisms (default) or the table lab's learned model "
-                         "(pretrained/census-vae-adult; in-process only)")
+                    help="--cf and --recourse through the census world's mechanisms (default) or the table "
+                         "lab's learned model (pretrained/census-vae-adult; in-process only)")
     at.add_argument("--recourse", type=count(0, 100_000), default=0, metavar="N",
                     help="also causal recourse (and the non-causal baseline) for the first N rejected rows, through "
-                         "the census world (0: off; docs/audit-table.md)")
+                         "the census world or, with --causal-model learned, the learned model (0: off)")
     at.add_argument("--map", type=column_pairs, action="append", default=[], metavar="COLUMN=NAME",
                     help="your column COLUMN is what the model's input NAME, or the census world's variable NAME, "
                          "stands for (repeatable or comma-separated: --map gender=sex,Marital=marital_status); "
@@ -360,11 +360,10 @@ def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict, worl
 
     from explorer.checkpoints import CheckpointError
     from explorer.evaluate.audit_table import world_view
-    from explorer.evaluate.audit_table_recourse import add_recourse
-    from explorer.scm.census import load_census_world
+    from explorer.evaluate.audit_table_recourse import add_recourse, causal_models
 
     try:
-        scm, _ = load_census_world()
+        scm, learned = causal_models(args.causal_model)  # the world, and the learned VAE if asked for
     except CheckpointError as err:
         report["recourse"] = {"note": f"recourse is missing: {' '.join(str(err).split())}"}
     else:
@@ -372,7 +371,7 @@ def _recourse(args: argparse.Namespace, report: dict, rows, frame, predict, worl
         # a row the model failed on has no decision (-1 here): never searched as a rejected row
         decided = rows.assign(prediction=rows["prediction"].fillna(-1).astype(np.int64))
         try:
-            add_recourse(report, decided, world.frame, world.predict, scm, args.recourse)
+            add_recourse(report, decided, world.frame, world.predict, scm, args.recourse, learned=learned)
         except ValueError as err:  # the model fails on a changed row (a category it never saw): said, not a crash
             report["recourse"] = {"note": f"recourse is missing: {' '.join(str(err).split())[:300]}"}
         if "causal" in report["recourse"]:

@@ -1,7 +1,10 @@
 """Causal recourse in the table audit (`audit-table --recourse N`, the page's "Find recourse").
 
 The searches are the census world's (`explorer/counterfactual/search/recourse_causal.py` and its non-causal baseline,
-docs/audit-table.md "Causal recourse"); this module only wires them to an audited table:
+docs/audit-table.md "Causal recourse"); with `--causal-model learned` the causal search (and the baseline's graph
+check) propagate through the table lab's learned model instead (`explorer/metrics/recourse_learned.py`), the rows
+still matched and encoded by the world's variables, which that model shares. This module only wires them to an
+audited table:
 
 - the table's columns are matched to the world's variables by the same normalised names as `--cf`
   (`explorer.metrics.cf_fairness.scm_columns`); a table the world cannot read gets a one-line note, nothing else;
@@ -19,6 +22,7 @@ EXAMPLES rows answered by the causal search, both answers side by side, each wit
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -31,6 +35,9 @@ from explorer.counterfactual.search.recourse_causal import CausalRecourse
 from explorer.counterfactual.search.recourse_search import column_scales
 from explorer.evaluate.audit_table import add_graph
 from explorer.metrics.cf_fairness import derived_columns, scm_columns
+from explorer.metrics.cf_fairness_learned import causal_model_name, learned_model, one_torch_thread
+from explorer.metrics.recourse_learned import learned_searches
+from explorer.models.table_vae import TableVAEModel
 from explorer.scm.table_scm import TableSCM
 
 Predict = Callable[[pd.DataFrame], np.ndarray]  # rows -> (n,) probability of the positive class
@@ -61,8 +68,10 @@ class TableRecourse:
 
 
 def table_recourse(frame: pd.DataFrame, predict: Predict, scm: TableSCM,
-                   scales: dict[str, float] | None = None) -> TableRecourse:
-    """The searches for `frame`'s rows; ValueError (one line) when the world has a variable no column matches."""
+                   scales: dict[str, float] | None = None, learned: TableVAEModel | None = None) -> TableRecourse:
+    """The searches for `frame`'s rows; ValueError (one line) when the world has a variable no column matches.
+    With `learned`, what follows an action follows that VAE's graph and mechanisms (`explorer.metrics.
+    recourse_learned`); the columns are still matched and encoded by the world's variables, which the VAE shares."""
     frame = frame.reset_index(drop=True)
     mapping = scm_columns(scm, frame.columns)  # {variable: column}; ValueError naming what is missing
     obs, valid = {}, np.ones(len(frame), bool)
@@ -86,9 +95,22 @@ def table_recourse(frame: pd.DataFrame, predict: Predict, scm: TableSCM,
         return predict(world_rows.rename(columns=rename))  # the model reads the table's own column names
 
     predictor = TablePredictor("model", predict_world, scm, derived)
-    scales = scales if scales is not None else column_scales(scm)
+    scales = scales if scales is not None else column_scales(scm)  # the world's cost units, whichever model
+    if learned is not None:
+        if dict(learned.columns) != dict(scm.columns):
+            raise ValueError(f"the learned model {learned.name} does not have the {scm.name} world's columns and "
+                             "categories, which recourse encodes rows by; use --causal-model world")
+        return TableRecourse(scm, obs, valid, held, predictor, *learned_searches(learned, scales))
     return TableRecourse(scm, obs, valid, held, predictor, CausalRecourse(scm, scales),
                          NonCausalRecourse(scm, scales))
+
+
+def causal_models(kind: str) -> tuple[TableSCM, TableVAEModel | None]:
+    """The census world (its variables match and encode the table) and, for kind "learned", the shipped learned
+    model of Adult the causal search then runs through; CheckpointError when a checkpoint is missing."""
+    from explorer.scm.census import load_census_world
+
+    return load_census_world()[0], (learned_model().vae if kind == "learned" else None)
 
 
 def rejected(rows: pd.DataFrame, valid: np.ndarray, n: int) -> tuple[list[int], int]:
@@ -132,21 +154,23 @@ def answer_dict(a: Recourse) -> dict:
 
 
 def add_recourse(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, predict: Predict | None, scm: TableSCM,
-                 n: int, config: RecourseConfig | None = None) -> None:
-    """`report["recourse"]` for the first `n` rejected rows (module docstring); a `note` alone when it cannot run."""
+                 n: int, config: RecourseConfig | None = None, learned: TableVAEModel | None = None) -> None:
+    """`report["recourse"]` for the first `n` rejected rows (module docstring); a `note` alone when it cannot run.
+    `learned`: the causal search through that learned model (`--causal-model learned`), on one torch thread."""
     if predict is None:
         report["recourse"] = {"note": "recourse is missing: it asks a model again on changed rows, and a "
                                       "predictions column cannot be asked"}
         return
     try:
-        wired = table_recourse(frame, predict, scm)
+        wired = table_recourse(frame, predict, scm, learned=learned)
     except ValueError as err:
         report["recourse"] = {"note": f"recourse is missing: {' '.join(str(err).split())}"}
         return
     config = config or RecourseConfig(threshold=report["data"]["threshold"])
     picked, skipped = rejected(rows, wired.valid, n)
     section: dict = {"rows_asked": n, "rows": len(picked), "rows_skipped": skipped,
-                     "causal_model": f"the {scm.name} world (explorer/scm/census.py)",
+                     "causal_model": (f"the {scm.name} world (explorer/scm/census.py)" if learned is None
+                                      else causal_model_name(learned)),
                      "actionable": list(config.actionable), "max_changes": config.max_changes,
                      "draws": config.draws, "min_share": config.min_share}
     notes = []
@@ -156,17 +180,19 @@ def add_recourse(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, predict:
     if len(picked) < n:
         notes.append(f"only {len(picked)} rejected row(s) could be searched, not {n}")
     if picked:
-        add_graph(report, scm)
-        answers = wired.search(picked, config)
+        add_graph(report, scm if learned is None else wired.causal.scm)  # the graph the answers followed
+        with nullcontext() if learned is None else one_torch_thread():  # the VAE's small calls: one thread
+            answers = wired.search(picked, config)
         for key in METHODS:
             section[key] = summary(answers[key], key == "noncausal")
         both = [(row, c, b) for row, c, b in zip(picked, answers["causal"], answers["noncausal"], strict=True)
                 if c.found]
         # the examples that show what the graph adds (a change that followed, a baseline answer the world would not
         # produce) first, then the rest, each in row order
+        who = "the world" if learned is None else "the learned model"  # whose propagation judged the baseline
         both.sort(key=lambda t: not (any(ch["kind"] == "downstream" for ch in t[1].changes) or t[2].inconsistent))
         section["examples"] = [{"row": row, "causal": answer_dict(c), "noncausal": answer_dict(b),
-                                "sentence": example_sentence(row, c, b, report["data"])}
+                                "sentence": example_sentence(row, c, b, report["data"], who)}
                                for row, c, b in both[:EXAMPLES]]
     if notes:
         section["note"] = "; ".join(notes) + "."
@@ -181,8 +207,9 @@ def moves(changes: list[dict], followed: str = " (followed)") -> str:
                      for c in changes)
 
 
-def answer_sentence(a: Recourse | dict, data: dict) -> str:
-    """One answer in words: what changes (and what follows), its cost, the probability before and after."""
+def answer_sentence(a: Recourse | dict, data: dict, who: str = "the world") -> str:
+    """One answer in words: what changes (and what follows), its cost, the probability before and after; `who`
+    names the causal model the baseline's answer was propagated through."""
     a = a if isinstance(a, dict) else answer_dict(a)
     if not a["found"]:
         return f"no answer: {a['note']}."
@@ -196,17 +223,17 @@ def answer_sentence(a: Recourse | dict, data: dict) -> str:
     text += (f" (cost {a['cost']:.2f}): the probability of {data['label']} = {data['positive']} goes from "
              f"{a['p_before']:.2f} to {a['p_after']:.2f}")
     if a.get("inconsistent"):
-        why = (f"the world would also move {', '.join(a['moved'])}" if a.get("moved") else
-               "propagated through the world the flip does not hold")
+        why = (f"{who} would also move {', '.join(a['moved'])}" if a.get("moved") else
+               f"propagated through {who} the flip does not hold")
         text += f"; inconsistent with the graph: {why}"
     return text + "."
 
 
-def example_sentence(row: int, causal: Recourse, baseline: Recourse, data: dict) -> str:
+def example_sentence(row: int, causal: Recourse, baseline: Recourse, data: dict, who: str = "the world") -> str:
     """Both answers for one rejected row, in words."""
     return (f"Row {row}, rejected at probability {causal.p_before:.2f}. Causal recourse: "
             f"{answer_sentence(causal, data)} Changing the columns alone, every other one kept (as DiCE-style tools "
-            f"do): {answer_sentence(baseline, data)}")
+            f"do): {answer_sentence(baseline, data, who)}")
 
 
 def recourse_reading(section: dict) -> list[str]:
@@ -221,8 +248,9 @@ def recourse_reading(section: dict) -> list[str]:
                    f"{c['seconds_median']:.2f} s per row (median).")
     if b and b["queries"]:
         inc = "" if b["inconsistent_rate"] is None else (
-            f"; {b['inconsistent_rate']:.0%} of its answers are inconsistent with the graph (the world would move "
-            "columns it keeps, or the flip would not hold)")
+            f"; {b['inconsistent_rate']:.0%} of its answers are inconsistent with the graph ("
+            + ("the learned model" if section.get("causal_model", "").startswith("learned:") else "the world")
+            + " would move columns it keeps, or the flip would not hold)")
         out.append(f"Changing columns alone (as DiCE-style tools do) answers {b['found']} of {b['queries']} "
                    f"({b['success_rate']:.0%}){inc}.")
     if section.get("note") and "causal" in section:

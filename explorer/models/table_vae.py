@@ -154,9 +154,37 @@ class TableVAEModel:
         with torch.inference_mode():
             for start in range(0, draws, per):
                 k = min(per, draws - start)
-                tiled = {j: v.repeat(k) for j, v in codes.items()}
-                out.append(self.model.counterfactual(x.repeat(k, 1), tiled, keep, generator)[0].view(k, n, -1))
+                out.append(self.model.counterfactual_draws(x, codes, keep, generator, k).view(k, n, -1))
         return torch.cat(out)  # (draws, n, C)
+
+    # --- abducted noise, then many actions on it (recourse) ------------------------------------------------
+    def posterior_noise(self, obs: Mapping[str, np.ndarray], draws: int, seed: int) -> dict[int, torch.Tensor]:
+        """The categorical columns' noise of the n observed rows, `draws` posterior draws from one stream of
+        `seed`: {column index: (draws * n, K)} Gumbels, draw d's row i at d * n + i (`TableVAE.posterior_noise`)."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        with torch.inference_mode():
+            return self.model.posterior_noise(self._rows(obs), draws, generator)
+
+    def intervene(self, obs: Mapping[str, np.ndarray], value: Mapping[str, np.ndarray],
+                  mask: Mapping[str, np.ndarray], gumbels: Mapping[int, torch.Tensor]) -> dict[str, np.ndarray]:
+        """Counterfactual rows on abducted noise, a different do() per row: B = k * n rows, row b the observed row
+        b % n; `value` {column: (B,) codes or numbers} holds where `mask` {column: (B,) bool} is True, elsewhere
+        the column follows its mechanism; `gumbels` {column index: (B, K)} the categorical noise
+        (`posterior_noise`, tiled as the caller lays its rows out). Deterministic: no draw is made here.
+        Returns {column: (B,)} codes or floats; an unmoved number is the observed one exactly."""
+        x = self._rows(obs)  # (n, C)
+        b = len(next(iter(value.values())))
+        names = list(self.columns)
+        do = {names.index(c): torch.as_tensor(np.asarray(v, np.float64), dtype=torch.float32, device=self.device)
+              for c, v in value.items()}
+        rows = {names.index(c): torch.as_tensor(np.asarray(m, bool), device=self.device) for c, m in mask.items()}
+        with torch.inference_mode():
+            out = self.model._counterfactual(x, do, None, None, b // len(x), rows, dict(gumbels))[0]  # (B, C)
+        reps = b // len(x)
+        values = self._values(out, x.repeat(reps, 1), {c: np.tile(np.asarray(obs[c]), reps) for c in self.columns})
+        for c, v in value.items():  # the asked values themselves, not their float32 round trip
+            values[c] = np.where(mask[c], np.asarray(v).astype(values[c].dtype), values[c])
+        return values
 
     def _asked(self, out: dict[str, np.ndarray], do: Mapping[str, object], shape: tuple[int, ...]
                ) -> dict[str, np.ndarray]:

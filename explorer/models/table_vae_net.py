@@ -215,7 +215,22 @@ class TableVAE(nn.Module):
 
     def category_logits(self, mean: torch.Tensor, j: int) -> torch.Tensor:
         """log P(column j = k | its parents): the decoder's softmax averaged over the causal layer's
-        Normal(mean, diag sd_j^2) for the concept (Gauss-Hermite quadrature); (B, m) means -> (B, K)."""
+        Normal(mean, diag sd_j^2) for the concept (Gauss-Hermite quadrature); (B, m) means -> (B, K).
+
+        Computed once per distinct mean: across the posterior draws of a row most means repeat (every column whose
+        parents are not drawn categories), and the quadrature's (B, Q, K) tensors are most of a counterfactual's
+        time. Each row's arithmetic is elementwise, so the numbers are those of the full batch, bit for bit."""
+        if mean.shape[1] == 1:  # a scalar concept: the flat unique is several times faster than unique over rows
+            uniq, inverse = torch.unique(mean[:, 0], return_inverse=True)
+            uniq = uniq[:, None]  # (U, 1), (B,)
+        else:
+            uniq, inverse = torch.unique(mean, dim=0, return_inverse=True)  # (U, m), (B,)
+        if len(uniq) < len(mean):
+            return self._quadrature(uniq, j)[inverse]
+        return self._quadrature(mean, j)
+
+    def _quadrature(self, mean: torch.Tensor, j: int) -> torch.Tensor:
+        """`category_logits` on every row of `mean` (B, m) -> (B, K)."""
         i, k = self.disc.index(j), self.cfg.levels[j]
         sd = self.causal.log_sd[self.units[j]].exp()  # (m,)
         z = mean[:, None, :] + sd * self.gh_nodes  # (B, Q, m)
@@ -235,9 +250,36 @@ class TableVAE(nn.Module):
             (counterfactual rows (B, C), the decoder's reading of every counterfactual concept (B, C): for an
             intervened column, what its concept decodes to, which `evaluate census` compares with the asked value).
         """
+        x_cf, z_cf = self._counterfactual(x, do, keep, generator, 1)
+        return x_cf, self.decode(z_cf)
+
+    def counterfactual_draws(self, x: torch.Tensor, do: dict[int, torch.Tensor], keep: torch.Tensor | None,
+                             generator: torch.Generator | None, repeats: int) -> torch.Tensor:
+        """`repeats` counterfactual draws of the rows x (n, C) under do {column index: (n,)}: (repeats * n, C),
+        draw r's row i at r * n + i; the same rows, bit for bit, as `counterfactual(x.repeat(repeats, 1), ...)`
+        with do tiled alike, but the abduction and the factual parents' category probabilities (the same in every
+        draw) are computed once, and the concepts are not decoded (callers of draws read the rows only)."""
+        return self._counterfactual(x, do, keep, generator, repeats)[0]
+
+    def _counterfactual(self, x: torch.Tensor, do: dict[int, torch.Tensor], keep: torch.Tensor | None,
+                        generator: torch.Generator | None, repeats: int, mask: dict[int, torch.Tensor] | None = None,
+                        gumbels: dict[int, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(counterfactual rows, their concepts), both (B, C) with B = repeats * n, of the n rows x; see the two
+        above. `do` values (and `mask`) are (n,), tiled over the repeats, or already (B,).
+
+        Args:
+            mask: {column index: (B,) bool}: do() holds only in these rows; elsewhere the column follows its
+                mechanism (recourse scores candidates that change different columns in one pass).
+            gumbels: {categorical column index: (B, K)}: the categorical noise abducted beforehand
+                (`posterior_noise`), so every candidate of a recourse search meets the same draws of it; None:
+                drawn here from `generator`.
+        """
         # abduction: concepts and their noise from the observed row
-        z, eps = self.abduct(x)
-        prior = z - eps  # (B, C): g(A z), each concept's mean under its factual parents
+        z1, eps1 = self.abduct(x)  # (n, C): the draws differ only in their Gumbels, so once per row
+        prior1 = z1 - eps1  # (n, C): g(A z), each concept's mean under its factual parents
+        z, eps, x = z1.repeat(repeats, 1), eps1.repeat(repeats, 1), x.repeat(repeats, 1)  # (B, C), B = repeats * n
+        do = {j: v if len(v) == len(x) else v.repeat(repeats) for j, v in do.items()}
+        mask = {j: v if len(v) == len(x) else v.repeat(repeats) for j, v in (mask or {}).items()}
         a = self.causal.adjacency()
         live = a * keep if keep is not None else a  # (C, C)
         cut = a - live
@@ -249,7 +291,7 @@ class TableVAE(nn.Module):
                 continue  # nothing upstream moved (or its arrows are cut): the factual value stands
             # action: an intervened concept is set, its column is the asked value
             u = self.units[j]  # this column's concept units
-            if j in do:
+            if j in do and j not in mask:
                 x_cf[:, j] = do[j].to(x.dtype)
                 z_cf[:, u] = self.do_concept(j, do[j].to(z.dtype))
                 continue
@@ -260,15 +302,40 @@ class TableVAE(nn.Module):
             if not self.cfg.levels[j]:
                 z_cf[:, u[0]] = mean[:, 0] + eps[:, u[0]]
                 x_cf[:, j] = x[:, j] + (z_cf[:, u[0]] - z[:, u[0]]) * self.sd[j]  # exact when unmoved
+                if j in mask:
+                    self._set(x_cf, z_cf, j, do[j], mask[j])
                 continue
             # a category by Gumbel-max over the model's own P(k | parents), its Gumbels drawn from their posterior
             # given the observed category (as the census world abducts), so an unmoved column keeps its value
-            logits_f, logits_cf = self.category_logits(prior[:, u], j), self.category_logits(mean, j)  # (B, K)
-            k = (logits_cf + posterior_gumbels(logits_f, x[:, j].long(), generator)).argmax(-1)  # (B,)
+            if gumbels is None:
+                logits_f = self._quadrature(prior1[:, u], j).repeat(repeats, 1)  # (B, K): factual, one per row
+                noise = posterior_gumbels(logits_f, x[:, j].long(), generator)
+            else:
+                noise = gumbels[j]
+            k = (self.category_logits(mean, j) + noise).argmax(-1)  # (B,)
             x_cf[:, j] = k.to(x.dtype)
             centre = self.weights()[1][self.disc.index(j)][k]  # (B, m): a moved category's concept is its centre
             z_cf[:, u] = torch.where((k == x[:, j].long())[:, None], z[:, u], centre)
-        return x_cf, self.decode(z_cf)
+            if j in mask:  # action on the masked rows only: the asked value and its concept
+                self._set(x_cf, z_cf, j, do[j], mask[j])
+        return x_cf, z_cf
+
+    def _set(self, x_cf: torch.Tensor, z_cf: torch.Tensor, j: int, value: torch.Tensor, rows: torch.Tensor) -> None:
+        """do(column j = value) on the rows `rows` (B,) bool of x_cf (B, C) and z_cf (B, n), in place."""
+        u = self.units[j]
+        x_cf[:, j] = torch.where(rows, value.to(x_cf.dtype), x_cf[:, j])
+        z_cf[:, u] = torch.where(rows[:, None], self.do_concept(j, value.to(z_cf.dtype)), z_cf[:, u])
+
+    def posterior_noise(self, x: torch.Tensor, repeats: int, generator: torch.Generator | None
+                        ) -> dict[int, torch.Tensor]:
+        """The categorical columns' exogenous noise, abducted: `repeats` draws per row of x (n, C) of the Gumbels
+        from their posterior given the observed category, {column index: (repeats * n, K)}, draw r's row i at
+        r * n + i. (The continuous columns' noise is exact: `abduct`.) With it, `_counterfactual(gumbels=...)`
+        is a deterministic function of the action, as the census world's mechanisms on abducted noise are."""
+        z, eps = self.abduct(x)
+        prior = z - eps  # (n, C)
+        return {j: posterior_gumbels(self._quadrature(prior[:, self.units[j]], j).repeat(repeats, 1),
+                                     x[:, j].long().repeat(repeats), generator) for j in self.disc}
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The VAE's own reconstruction (encoder mean, decoder arg-max): (B, C)."""
@@ -285,5 +352,7 @@ def posterior_gumbels(logits: torch.Tensor, observed: torch.Tensor, generator: t
 
     top = torch.logsumexp(logits, -1, keepdim=True) + gumbel((len(logits), 1))  # (B, 1): the maximum
     others = logits + gumbel(tuple(logits.shape))  # (B, K), then truncated below the maximum
-    perturbed = -torch.logaddexp(-top, -others).scatter(1, observed[:, None], top)  # (B, K)
+    # (the parentheses matter: negating after the scatter put -top at the observed category, which then won only
+    # by chance, so columns whose parents did not move changed anyway)
+    perturbed = (-torch.logaddexp(-top, -others)).scatter(1, observed[:, None], top)  # (B, K): each < top
     return perturbed - logits

@@ -27,9 +27,10 @@ class AloneScorer:
     """Candidates of one row scored on the factual row with only their do() columns changed."""
 
     def __init__(self, scm: TableSCM, obs: dict[str, np.ndarray], held: dict[str, object],
-                 classifier: TablePredictor, target: int, config: RecourseConfig, scales: dict[str, float]):
+                 classifier: TablePredictor, target: int, config: RecourseConfig, scales: dict[str, float],
+                 causal: type[DrawScorer] = DrawScorer):
         self.scm, self.obs, self.held, self.classifier, self.target = scm, obs, held, classifier, target
-        self.config, self.scales = config, scales
+        self.config, self.scales, self.causal = config, scales, causal  # causal: the graph check's propagation
 
     def rows(self, cands: Candidates) -> dict[str, np.ndarray]:
         """(C,) per column: the factual value, or the candidate's where it changes that column."""
@@ -49,7 +50,7 @@ class AloneScorer:
 
     def check(self, best: Candidates) -> dict[str, object]:
         """The answer against the graph: its own do() propagated causally (module docstring)."""
-        causal = DrawScorer(self.scm, self.obs, self.held, self.classifier, self.target, self.config)
+        causal = self.causal(self.scm, self.obs, self.held, self.classifier, self.target, self.config)
         values, _, flips = causal.flips(best)  # (D,) per column; (1, D)
         guess = self.scm.best_guess({c: v[:, None] for c, v in values.items()})  # (1,) each
         acted = set(best.do(0))
@@ -63,7 +64,8 @@ class NonCausalRecourse(RecourseSearch):
     """The cheapest change of actionable columns alone (descendants kept factual) that gives the wanted decision."""
 
     name = "non_causal"
+    causal: type[DrawScorer] = DrawScorer  # the graph check's causal propagation: the world's mechanisms
 
     def prepare(self, obs: dict[str, np.ndarray], held: dict[str, object], classifier: TablePredictor, target: int,
                 config: RecourseConfig) -> Scorer:
-        return AloneScorer(self.scm, obs, held, classifier, target, config, self.scales)
+        return AloneScorer(self.scm, obs, held, classifier, target, config, self.scales, self.causal)

@@ -35,9 +35,14 @@ class DrawScorer:
         self.need = int(np.ceil(config.min_share * self.draws - 1e-9))
         self.screen = self.draws - self.need + 1
         # abduction: one posterior draw per copy of the row; the empty do() gives the factual row back in every draw
-        self.noise = scm.abduct({c: np.repeat(v, self.draws) for c, v in obs.items()}, seed=config.seed)  # (D, ...)
+        self.noise = self.abduct(obs, config)
         self.factual = {c: np.repeat(v, self.draws) for c, v in obs.items()}  # (D,) each
         self.moving = set(config.actionable) | scm.graph.descendants(set(config.actionable))
+
+    def abduct(self, obs: dict[str, np.ndarray], config: RecourseConfig) -> object:
+        """The row's noise, `draws` posterior draws of it ((D, ...) per column); a causal model other than the
+        world (the learned one, `explorer.metrics.recourse_learned`) overrides this and `propagate`."""
+        return self.scm.abduct({c: np.repeat(v, self.draws) for c, v in obs.items()}, seed=config.seed)
 
     def propagate(self, cands: Candidates, draws: slice = slice(None)) -> dict[str, np.ndarray]:
         """(C * D,) values per column over the D draws in `draws`, candidate c's draw d at c * D + d, in ONE pass.
@@ -103,7 +108,8 @@ class CausalRecourse(RecourseSearch):
     """The cheapest do() on actionable columns whose world-propagated row gets the wanted decision."""
 
     name = "causal"
+    scorer: type[DrawScorer] = DrawScorer  # how draws are made and propagated: the world's mechanisms
 
     def prepare(self, obs: dict[str, np.ndarray], held: dict[str, object], classifier: TablePredictor, target: int,
                 config: RecourseConfig) -> Scorer:
-        return DrawScorer(self.scm, obs, held, classifier, target, config)
+        return self.scorer(self.scm, obs, held, classifier, target, config)
