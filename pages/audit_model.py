@@ -12,6 +12,7 @@ from explorer.services.audit_table_recourse import RecourseService
 from explorer.ui import audit_table as audit_ui
 from explorer.ui import audit_table_failed as failed_ui
 from explorer.ui import audit_table_multiclass as multiclass_ui
+from explorer.ui import audit_table_options as options_ui
 from explorer.ui import audit_table_recourse as recourse_ui
 from explorer.ui.common.loader import load
 
@@ -31,11 +32,14 @@ st.subheader("1 · Data and model")
 left, right = st.columns(2)
 with left:
     name, upload = audit_ui.data_picker()
+    encoding = options_ui.encoding_picker(upload)  # shown once a CSV is refused as not UTF-8
 try:
     table = shipped_table(name) if upload is None and name != audit_ui.UPLOAD else \
-        uploaded_table(upload[1], upload[0]) if upload is not None else None
+        uploaded_table(upload[1], upload[0], encoding) if upload is not None else None
 except AuditTableError as err:
-    audit_ui.failed(str(err))  # nothing is kept: the uploader holds the file, the page reads none of it
+    if options_ui.needs_encoding(upload, str(err)):  # not UTF-8: again, with the "Encoding" select box
+        st.rerun()
+    audit_ui.failed(options_ui.refusal(upload, str(err)))  # nothing kept: the uploader holds the file
     st.stop()
 if table is None:
     st.info("Upload a table (CSV or Parquet) to go on, or pick a shipped table.", icon=":material/upload:")
@@ -44,13 +48,14 @@ with right:
     model = audit_ui.model_picker(table)
 
 st.subheader("2 · Columns, label and protected attributes")
-request = audit_ui.confirm(table, columns(table.frame))
+request = options_ui.causal_model(audit_ui.confirm(table, columns(table.frame)), model is None or
+                                  model.kind == "predictions")  # the census world or the learned model
 asked = audit_ui.run_button()
 if model is None:
     st.info("Upload your ONNX model to go on, or pick a shipped one.", icon=":material/upload:")
     st.stop()
 
-key = (table.name, len(table.frame), model.kind, model.name, hash(model.data), request)
+key = (table.name, len(table.frame), table.encoding, model.kind, model.name, hash(model.data), request)
 job = audit_ui.job(key, asked)
 if job is not None and job.pending:  # new, or interrupted by a widget: the steps done are kept and skipped
     bar = audit_ui.Progress()

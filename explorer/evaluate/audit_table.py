@@ -25,7 +25,7 @@ import pandas as pd
 from explorer.evaluate.audit_table_report import reading
 # WorldView, world_view, predictions_column, positive_value, is_multiclass moved to audit_table_rows; other modules
 # import them from here too
-from explorer.evaluate.audit_table_rows import (Failed, WorldView, budget, cf_on_kept, failed_section, failures,
+from explorer.evaluate.audit_table_rows import (Failed, WorldView, budget, cf_on_kept, failed_of, failed_section,
                                                 is_multiclass, kept, mark_rows, multiclass_reading, overall,
                                                 positive_value, predictions_column, refuse, spread,
                                                 world_view)
@@ -146,7 +146,7 @@ def merge(results: Sequence[ChunkResult]) -> tuple[np.ndarray | None, np.ndarray
     order."""
     ordered = sorted(results, key=lambda r: r.start)
     proba = None if ordered[0].proba is None else np.concatenate([r.proba for r in ordered])
-    failed = failures([(r.start, r.errors, r.message, r.complete) for r in ordered])
+    failed = failed_of(ordered)
     return proba, np.concatenate([r.y_pred for r in ordered]), merge_counts([r.counts for r in ordered]), failed
 
 
@@ -154,18 +154,30 @@ def run_chunks(frame: pd.DataFrame, prepared: Prepared, config: AuditTableConfig
                given: np.ndarray | None, progress: Progress | None = None) -> list[ChunkResult]:
     """Every chunk in this process, in order (the local engine); refused (`refuse`) as soon as half of the rows
     failed."""
-    results, n, failed = [], len(frame), 0
+    results, n = [], len(frame)
     for start in range(0, n, config.chunk_rows):
         stop = min(start + config.chunk_rows, n)
-        part = slice(start, stop)
-        results.append(audit_chunk(frame.iloc[part], start, prepared.y[part], prepared.groups.iloc[part], predict,
-                                   None if given is None else given[part], config.threshold, budget(n) - failed))
-        failed += len(results[-1].errors)
-        if failed >= budget(n):
-            refuse(merge(results)[3], n)
+        results.append(next_chunk(frame, start, stop, results, predict, prepared, config.threshold, given))
         if progress:
             progress(stop, n)
     return results
+
+
+def next_chunk(frame: pd.DataFrame, start: int, stop: int, earlier: Sequence, predict: Callable | None,
+               prepared: Prepared | None = None, threshold: float = 0.5, given: np.ndarray | None = None):
+    """Rows start..stop of `frame` after the chunks `earlier`: `audit_chunk` (with the `prepared` labels and
+    groups; None: a multiclass model's `multiclass_chunk`, `predict` giving classes), the rows the model fails on
+    looked for up to the budget left; ValueError (`refuse`) once half of the rows or more failed. The local
+    engines run it chunk after chunk; the page one chunk per step."""
+    limit, part = budget(len(frame)) - sum(len(c.errors) for c in earlier), slice(start, stop)
+    if prepared is None:
+        chunk = multiclass_chunk(frame.iloc[part], start, predict, limit)
+    else:
+        chunk = audit_chunk(frame.iloc[part], start, prepared.y[part], prepared.groups.iloc[part], predict,
+                            None if given is None else given[part], threshold, limit)
+    if len(chunk.errors) >= limit:
+        refuse(failed_of([*earlier, chunk]), len(frame))
+    return chunk
 
 
 def audit_table(frame: pd.DataFrame, config: AuditTableConfig, predict: Predict | None = None,
@@ -325,13 +337,9 @@ def audit_multiclass(frame: pd.DataFrame, config: AuditTableConfig, labels_of: C
     `assemble_multiclass`, as the Ray engine does."""
     checked_label(frame, config)
     protected_groups(frame, config)
-    chunks, n, failed = [], len(frame), 0
+    chunks, n = [], len(frame)
     for start in range(0, n, config.chunk_rows):
-        chunks.append(multiclass_chunk(frame.iloc[start:start + config.chunk_rows], start, labels_of,
-                                       budget(n) - failed))
-        failed += len(chunks[-1].errors)
-        if failed >= budget(n):
-            refuse(failures([(c.start, c.errors, c.message, c.complete) for c in chunks]), n)
+        chunks.append(next_chunk(frame, start, min(start + config.chunk_rows, n), chunks, labels_of))
         if progress:
             progress(min(start + config.chunk_rows, n), n)
     return assemble_multiclass(frame, config, chunks, about)
@@ -349,7 +357,7 @@ def assemble_multiclass(frame: pd.DataFrame, config: AuditTableConfig, chunks: S
     classes = sorted(set(y))
     n = len(frame)
     chunks = sorted(chunks, key=lambda c: c.start)
-    failed = failures([(c.start, c.errors, c.message, c.complete) for c in chunks])
+    failed = failed_of(chunks)
     refuse(failed, n)
     y_pred = np.concatenate([c.labels for c in chunks]) if chunks else np.zeros(0, object)
     keep = np.ones(n, bool)

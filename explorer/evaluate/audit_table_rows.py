@@ -61,6 +61,27 @@ def failures(parts: Sequence[tuple[int, dict[int, str], str, bool]]) -> Failed:
     return Failed(dict(sorted(errors.items())), message, all(c for *_, c in ordered))
 
 
+def failed_of(chunks: Sequence) -> Failed:
+    """`failures` of chunks (`audit_table.ChunkResult` or `LabelChunk`: start, errors, message, complete)."""
+    return failures([(c.start, c.errors, c.message, c.complete) for c in chunks])
+
+
+def merge_cf(parts: Sequence[tuple[dict, pd.DataFrame]], rows: pd.DataFrame) -> dict:
+    """`add_cf_fairness` run one protected column at a time (each part: its `cf_fairness` section and its rows'
+    cf_ columns) as one run over all of them writes it: the sections joined, their notes in one, the columns added
+    to `rows`."""
+    section, notes = {}, []
+    for part, cols in parts:
+        part = dict(part)  # the caller keeps its part (the page's steps are kept in the session)
+        notes += [part.pop("note")] if "note" in part else []
+        section |= part
+        for name in cols.columns:
+            rows[name] = cols[name].to_numpy()
+    if notes:
+        section["note"] = " ".join(notes)
+    return section
+
+
 def refuse(failed: Failed, n: int) -> None:
     """ValueError (one line) when half of the n rows or more failed: every row, the chunk's own message; else how
     many, the first, and that message (what to do)."""
@@ -72,7 +93,8 @@ def refuse(failed: Failed, n: int) -> None:
     row, why = next(iter(failed.errors.items()))
     least = "" if failed.complete else "at least "
     raise ValueError(f"the model cannot score {least}{count:,} of the {n:,} rows ({_share(count, n)}), half of them or "
-                     f"more, so no number would speak for the table; the first: row {row}, {why}. {failed.message}")
+                     f"more, so no number would speak for the table; the first: row {row}, {why}. "
+                     f"{failed.message[:1].upper() + failed.message[1:]}")
 
 
 def _share(count: int, n: int) -> str:

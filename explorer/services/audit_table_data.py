@@ -48,6 +48,7 @@ class TableChoice:
     source: str
     label: str | None = None
     protected: tuple[str, ...] = ()
+    encoding: str | None = None  # an uploaded CSV's text encoding, as read (the report's `data.encoding`)
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ def shipped_table(name: str) -> TableChoice:
 
 def uploaded_table(data: bytes, filename: str, encoding: str | None = None) -> TableChoice:
     """An uploaded CSV (a header; UTF-8, UTF-16 with a byte-order mark, or `encoding`: `read_csv`) or Parquet file
-    (flat columns), at most MAX_UPLOAD_BYTES; AuditTableError says what is wrong. Parquet is told by its first bytes
-    (PAR1) or its name, so a renamed file is read as it is."""
+    (flat columns), at most MAX_UPLOAD_BYTES; AuditTableError says what is wrong (a CSV that is not UTF-8:
+    `NOT_UTF8` in the message, and the page offers ENCODINGS). Parquet is told by its first bytes (PAR1) or
+    its name, so a renamed file is read as it is."""
     parquet = data[:4] == PARQUET_MAGIC or filename.lower().endswith((".parquet", ".pq"))
     if len(data) > MAX_UPLOAD_BYTES:
         raise AuditTableError(f"The file {filename} is {file_size(len(data))}; the page reads tables up to "
@@ -87,12 +89,27 @@ def uploaded_table(data: bytes, filename: str, encoding: str | None = None) -> T
     if data[:4] in (b"PK\x03\x04", b"%PDF", b"\xd0\xcf\x11\xe0"):
         raise AuditTableError(f"The file {filename} is a workbook, an archive or a PDF, not a CSV or Parquet file. "
                               "Save the table as “CSV UTF-8” (or Parquet) and upload that.")
+    if parquet and encoding:
+        raise AuditTableError(f"The file {filename} is Parquet, which carries its own text encoding: choose "
+                              f"{DEFAULT_ENCODING}.")
     try:
         frame = read_table_parquet(io.BytesIO(data)) if parquet else read_csv(data, encoding)
     except TableReadError as err:
         raise AuditTableError(f"The file {filename} cannot be read: {err}.") from None
-    return TableChoice(filename, frame, False, f"the uploaded file {filename}")
+    if parquet:
+        return TableChoice(filename, frame, False, f"the uploaded file {filename}")
+    used = encoding or next((name for bom, name in BOMS if data.startswith(bom)), "utf-8")
+    return TableChoice(filename, frame, False, f"the uploaded file {filename}" +
+                       (f" (read as {used})" if encoding else ""), encoding=used)
 
+
+NOT_UTF8 = "is not UTF-8"  # in the refusal of a CSV in another encoding: the page then offers ENCODINGS
+DEFAULT_ENCODING = "UTF-8 (or UTF-16 with its byte-order mark)"
+ENCODINGS = {DEFAULT_ENCODING: None, "Windows-1252 (cp1252, Western European Excel)": "cp1252",
+             "Latin-1 (ISO-8859-1)": "latin-1", "ISO-8859-15 (Latin-9, with €)": "iso-8859-15",
+             "UTF-16-LE (no byte-order mark)": "utf-16-le", "UTF-16-BE (no byte-order mark)": "utf-16-be",
+             "Windows-1250 (Central European)": "cp1250", "Windows-1251 (Cyrillic)": "cp1251",
+             "Mac Roman": "mac-roman", "Shift JIS (Japanese)": "shift_jis", "GB18030 (Chinese)": "gb18030"}
 
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32's marks first: UTF-16's little-endian one begins UTF-32's
@@ -194,6 +211,28 @@ def retype_columns(frame: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
             raise AuditTableError(f"--types {col}={kind}: a column is read as one of {', '.join(KINDS)}")
     asked = {col: KINDS[kind] for col, kind in kinds.items()}
     return retype(frame, tuple(c for c, k in column_types(frame).items() if asked.get(c, k) == CATEGORY))
+
+
+def about_table(table: TableChoice, frame: pd.DataFrame) -> dict:
+    """What the report's `data` says of the audited rows `frame` (the table's first rows, retyped): the source, an
+    upload's encoding, each column's kind and the kinds the visitor corrected (the command line's `column_types` and
+    `types_corrected`)."""
+    inferred = column_types(table.frame)
+    kinds = column_types(frame)
+    first = f", its first {len(frame):,}" if len(frame) < len(table.frame) else ""
+    return {"source": table.source + first, **({"encoding": table.encoding} if table.encoding else {}),
+            "column_types": kinds, "types_corrected": {c: k for c, k in kinds.items() if inferred.get(c) != k}}
+
+
+def variables_to_confirm(table_columns) -> dict[str, str | None]:
+    """{census variable: the column proposed for it} for the variables no column matches by name (the page asks the
+    visitor to confirm a mapping; "not in my table" is an answer): the closest name, or None."""
+    from explorer.models.table_onnx import column_key, propose_inputs
+    from explorer.scm.census import CENSUS_COLUMNS
+
+    cols = [str(c) for c in table_columns]
+    matched = {column_key(c) for c in cols}
+    return {v: p for v, p in propose_inputs(CENSUS_COLUMNS, cols).items() if column_key(v) not in matched}
 
 
 def label_values(frame: pd.DataFrame, label: str) -> tuple[list[str], str | None]:

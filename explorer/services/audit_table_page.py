@@ -1,28 +1,21 @@
 """The page "Audit a model" (issue 21 §5): a table, a model, the group and counterfactual fairness audit.
 
-(The tables and their columns: `audit_table_data.py`; recourse for one row: `audit_table_recourse.py`.)
-
-The audit is the command line's (`explorer.evaluate.audit_table`), so the page and `python -m explorer
-audit-table` give the same numbers on the same rows. This service only gets it to the page:
-- the table is a shipped one (its test split, complete rows, as `--table`) or an uploaded CSV (capped, read by
-  `explorer.data.table_csv`); column types are inferred, shown and correctable (`columns`, `retype`);
-- the model is a shipped ONNX model, an uploaded one (`explorer.models.table_onnx`, the same checks as `--model`)
-  or a column of the table's own decisions (`--predictions`);
-- `plan` checks every input before a model is asked anything, then the audit runs as steps (`compute`): one
-  chunk of rows scored per step, then counterfactual fairness one protected column per step. Each step's result
-  is kept in `done`, so an audit a visitor interrupts (by moving a widget) resumes where it stopped, and a
-  progress bar moves between steps. Steps run on the visitor's own script thread, with onnxruntime on one
-  thread: other visitors' pages keep running beside it (not on the shared model thread, which a long audit
-  would hold).
-- the last step assembles the report with the library's own `audit_table` and `add_cf_fairness`, from the
-  probabilities the steps computed, and adds a plain-language reading of every headline number;
-- a label of more than two values with a model is audited one class against the rest, as the command line does
-  (`audit_multiclass`: the steps score predicted classes; counterfactual fairness and recourse are binary only).
+The audit is the command line's (`explorer.evaluate.audit_table`), so the page and `audit-table` give the same
+numbers on the same rows (tables, columns and encodings: `audit_table_data.py`; recourse: `audit_table_recourse.py`).
+`plan` checks every input before a model is asked anything; then the audit runs as steps (`compute`): one chunk of
+rows scored per step as the command line scores it (`audit_chunk`: rows the model fails on found, left out of every
+number and listed; half or more failing refused), then counterfactual fairness one protected column per step,
+through the census world or the learned VAE (`causal_model`). Each step's result is kept in `done`, so an
+interrupted audit resumes where it stopped, and a progress bar moves between steps; steps run on the visitor's own
+script thread (onnxruntime and torch on one thread), not on the shared model thread. The last step assembles the
+report with the library's `assemble` (`assemble_multiclass`: a label of more than two values, one class against
+the rest) and adds a plain-language reading of every headline number.
 """
 
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 
@@ -30,9 +23,11 @@ import numpy as np
 import pandas as pd
 
 from explorer.checkpoints import CheckpointError
-from explorer.evaluate.audit_table import (AuditTableConfig, Prepared, add_cf_fairness, add_graph, audit_multiclass,
-                                           audit_table, check_columns, checked_label, is_multiclass,
-                                           predictions_column, prepare, protected_groups)
+from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, LabelChunk, Prepared, add_cf_fairness,
+                                           add_graph, assemble, assemble_multiclass, audit_table, check_columns,
+                                           checked_label, is_multiclass, merge, next_chunk, predictions_column, prepare,
+                                           protected_groups)
+from explorer.evaluate.audit_table_rows import failed_of, merge_cf
 from explorer.evaluate.audit_table_html import to_html
 from explorer.evaluate.audit_table_pdf import to_pdf
 from explorer.metrics.group_fairness import BootstrapConfig
@@ -41,13 +36,15 @@ from explorer.models.table_onnx import TableOnnxModel, column_key, load_table_mo
 from explorer.registry import TABLE_MODELS, load_table_classifier
 from explorer.scm.census import CENSUS_COLUMNS, load_census_world
 from explorer.services.audit_table_data import (TABLES, AuditTableError, ColumnInfo, TableChoice,  # noqa: F401
-                                                columns, label_values, retype, shipped_table, uploaded_table)
+                                                about_table, columns, label_values, retype, shipped_table,
+                                                uploaded_table, variables_to_confirm)
 from explorer.services.audit_table_words import (cf_reading, cf_table, fairness_table, group_table,
                                                  multiclass_overall, overall_reading)
 
 MIN_ROWS, DEFAULT_ROWS, MAX_ROWS = 50, 2_000, 20_000  # the page's audit; the command line takes whole tables
 CHUNK_ROWS = 500  # rows scored per step: a fraction of a second, so the progress bar moves
 CF_DRAWS = 20  # posterior draws per row, as the command line's default
+WORLD, LEARNED = "world", "learned"  # the causal model of counterfactual fairness (`--causal-model`)
 Step = tuple[str, object]  # ("score", first row) or ("cf", protected column)
 
 
@@ -74,6 +71,7 @@ class AuditRequest:
     cf: bool = True
     column_map: tuple[tuple[str, str], ...] = ()  # (column, census variable) the visitor confirmed (`--map`)
     input_map: tuple[tuple[str, str], ...] = ()  # (column, model input) the visitor confirmed (`--map`)
+    causal_model: str = WORLD  # counterfactual fairness through the census world or the learned VAE (recourse: world)
 
 
 @dataclass
@@ -94,6 +92,7 @@ class AuditPlan:
     table: TableChoice | None = None
     column_map: dict[str, str] = field(default_factory=dict)  # {column: census variable}, before names
     multiclass: bool = False
+    causal_model: str = WORLD
 
     @property
     def steps(self) -> list[Step]:
@@ -163,6 +162,7 @@ class AuditTableService:
     def __init__(self) -> None:
         self.shipped: dict[str, tuple[TableOnnxModel, dict]] = {}
         self.scm = None
+        self.learned = None
 
     def model(self, choice: ModelChoice) -> tuple[TableOnnxModel, str, dict | None]:
         """(the model, how the report names it, a shipped model's card metrics)."""
@@ -201,6 +201,17 @@ class AuditTableService:
             self.scm = load_census_world()[0]  # CheckpointError when missing
         return self.scm
 
+    def causal(self, name: str):
+        """The causal model of counterfactual fairness: the census world, or the learned VAE of Adult (loaded once,
+        `cf_fairness_learned.learned_model`; CheckpointError when missing)."""
+        if name != LEARNED:
+            return self.census()
+        if self.learned is None:
+            from explorer.metrics.cf_fairness_learned import learned_model  # torch: only when asked for
+
+            self.learned = learned_model()
+        return self.learned
+
     def plan(self, table: TableChoice, request: AuditRequest, model: ModelChoice) -> AuditPlan:
         """Every check of the command line, before a model is asked anything; AuditTableError on the first."""
         if not 1 <= request.rows <= MAX_ROWS:
@@ -213,7 +224,7 @@ class AuditTableService:
         frame = retype(table.frame.head(request.rows).reset_index(drop=True), request.categories)
         config = AuditTableConfig(label=request.label, protected=request.protected, positive=request.positive,
                                   chunk_rows=CHUNK_ROWS, boot=BootstrapConfig())
-        about = {"source": table.source + (f", its first {len(frame):,}" if len(frame) < len(table.frame) else "")}
+        about = about_table(table, frame)  # source, encoding, column types (as the command line's `--types`)
         try:
             multiclass = model.kind != "predictions" and is_multiclass(frame, request.label)
             if multiclass:  # the command line's checks of a multiclass audit, before the model is asked
@@ -236,10 +247,11 @@ class AuditTableService:
         except (ValueError, CheckpointError) as err:  # CheckpointError: a shipped model's files, and their rebuild
             raise AuditTableError(_sentence(str(err).replace("--map", "The mapping"))) from None
         plan = AuditPlan(frame, config, prepared, onnx, None, about, card, request.cf and not multiclass,
-                         table=table, column_map=dict(request.column_map), multiclass=multiclass)
+                         table=table, column_map=dict(request.column_map), multiclass=multiclass,
+                         causal_model=request.causal_model)
         if request.cf and not multiclass:
             try:
-                plan.scm = self.census()
+                plan.scm = self.causal(request.causal_model)
             except CheckpointError as err:
                 plan.cf_note = f"Counterfactual fairness is missing: {' '.join(str(err).split())}"
         return plan
@@ -247,14 +259,28 @@ class AuditTableService:
     def step(self, plan: AuditPlan, step: Step, done: MutableMapping[Step, object]) -> object:
         """One step: a chunk's probabilities, or one protected column's counterfactual fairness."""
         kind, what = step
-        if kind == "score":  # (chunk,) probabilities, or a multiclass model's predicted classes
-            scores = plan.model.predict_labels if plan.multiclass else plan.model.predict_proba
-            return scores(plan.frame.iloc[what:what + CHUNK_ROWS])
+        if kind == "score":  # a chunk scored as the command line scores it, the rows the model fails on found
+            return self.score(plan, what, done)
         proba = _probabilities(plan, done)
-        scratch, rows = {"data": {"threshold": plan.config.threshold}}, pd.DataFrame({"probability": proba})
-        add_cf_fairness(scratch, rows, plan.frame, plan.model.predict_proba, plan.scm, [what], draws=CF_DRAWS,
-                        seed=plan.config.boot.seed, column_map=plan.column_map)
-        return scratch["cf_fairness"], rows.drop(columns="probability")
+        errors = failed_of(_chunks(plan, done)).errors  # those rows have no counterfactual either (`kept`)
+        rows = pd.DataFrame({"probability": proba, "model_error": [errors.get(i, "") for i in range(len(proba))]})
+        scratch = {"data": {"threshold": plan.config.threshold}}
+        learned = plan.causal_model == LEARNED
+        if learned:
+            from explorer.metrics.cf_fairness_learned import one_torch_thread
+        with one_torch_thread() if learned else nullcontext():  # the VAE's small calls: one thread is faster
+            add_cf_fairness(scratch, rows, plan.frame, plan.model.predict_proba, plan.scm, [what], draws=CF_DRAWS,
+                            seed=plan.config.boot.seed, column_map=plan.column_map)
+        return scratch["cf_fairness"], rows.drop(columns=["probability", "model_error"])
+
+    @staticmethod
+    def score(plan: AuditPlan, start: int, done: MutableMapping[Step, object]) -> ChunkResult | LabelChunk:
+        """The chunk from row `start` as the command line scores it (`next_chunk`), after the chunks done before it;
+        ValueError (`refuse`) once half of the audited rows or more have failed."""
+        earlier = [done[s] for s in plan.steps if s[0] == "score" and s[1] < start]
+        scores = plan.model.predict_labels if plan.multiclass else plan.model.predict_proba
+        return next_chunk(plan.frame, start, start + CHUNK_ROWS, earlier, scores,
+                          None if plan.multiclass else plan.prepared, plan.config.threshold)
 
     def compute(self, plan: AuditPlan, progress: Callable[[int, int], None] | None = None,
                 done: MutableMapping[Step, object] | None = None) -> AuditView:
@@ -273,22 +299,26 @@ class AuditTableService:
             return self.view(plan, done)
         except AuditTableError:  # said already (a ValueError too)
             raise
-        except ValueError as err:
-            raise AuditTableError(f"The model cannot score these rows: {_sentence(str(err))}") from None
+        except ValueError as err:  # `refuse` (half the rows or more) says so itself; else the whole table's error
+            said = _sentence(str(err))
+            raise AuditTableError(said if said.startswith("The model cannot score") else
+                                  f"The model cannot score these rows: {said}") from None
 
     def view(self, plan: AuditPlan, done: MutableMapping[Step, object]) -> AuditView:
         """The report (the library's, from the steps' results) and everything the page shows of it."""
         if plan.multiclass:
             return self.multiclass_view(plan, done)
-        predict = None
-        if plan.model is not None:
-            proba = _probabilities(plan, done)
-            predict = lambda rows: proba[rows.index.to_numpy()]  # the steps' scores, by row position (0..n-1)
-        report, rows = audit_table(plan.frame, plan.config, predict, plan.given, plan.about, prepared=plan.prepared)
+        if plan.model is None:  # a predictions column: no model, nothing fails
+            report, rows = audit_table(plan.frame, plan.config, None, plan.given, plan.about, prepared=plan.prepared)
+        else:  # the steps' chunks merged and assembled as the command line's (failed rows listed, left out)
+            report, rows = assemble(plan.frame, plan.config, plan.prepared, *merge(_chunks(plan, done)), plan.about)
         if plan.cf or plan.cf_note:
-            report["cf_fairness"] = _merge_cf(plan, done, rows)
+            report["cf_fairness"] = {"note": plan.cf_note} if plan.cf_note else \
+                merge_cf([done[("cf", c)] for c in plan.config.protected], rows)
             if any(isinstance(v, dict) and "flip_rate" in v for v in report["cf_fairness"].values()):
                 add_graph(report, plan.scm)  # as add_cf_fairness does on the command line
+                if plan.causal_model == LEARNED:  # as the command line's `--causal-model learned` names it
+                    report["cf_fairness"]["causal_model"] = f"learned:{plan.scm.name}"  # `causal_model_name`
         protected = plan.config.protected
         cf = report.get("cf_fairness", {})
         table = plan.table
@@ -306,9 +336,8 @@ class AuditTableService:
     def multiclass_view(self, plan: AuditPlan, done: MutableMapping[Step, object]) -> AuditView:
         """A multiclass model's audit (the library's `audit_multiclass`, from the steps' predicted classes): per
         class, against the rest, each group's rates and fairlearn's measures; no counterfactuals, no recourse."""
-        labels = _probabilities(plan, done)  # (n,) the predicted classes, in row order
-        try:
-            report, rows = audit_multiclass(plan.frame, plan.config, lambda r: labels[r.index.to_numpy()], plan.about)
+        try:  # the steps' chunks of predicted classes, as the command line's `audit_multiclass` assembles them
+            report, rows = assemble_multiclass(plan.frame, plan.config, _chunks(plan, done), plan.about)
         except ValueError as err:  # the model's classes are none of the label's: not a scoring failure
             raise AuditTableError(_sentence(str(err))) from None
         classes = {c: ({col: group_table(g) for col, g in sec["groups"].items()},
@@ -330,6 +359,12 @@ class AuditTableService:
         flips = {c[3:-10]: float(r[c]) for c in view.rows.columns if c.startswith("cf_") and c.endswith("_flip_rate")}
         # the Table lab numbers Adult's complete test rows as this page does (source=adult: not its world's rows)
         link = f"/table_lab?source=adult&row={n}" if view.shipped and view.table == "adult" else ""
+        if str(r.get("model_error", "") or ""):  # left out of every number: no decision, no recourse
+            label = str(r["label"]) if view.multiclass else d["positive"] if int(r["label"]) == 1 else \
+                f"not {d['positive']}"
+            return RowView(n, view.values.iloc[n].to_dict(), label, None,
+                           f"none: the model could not score this row ({r['model_error']})", {}, link)
+        flips = {c: f for c, f in flips.items() if f == f}  # NaN: a row without counterfactuals
         if view.multiclass:  # the predicted and the true class; recourse is binary only
             return RowView(n, view.values.iloc[n].to_dict(), str(r["label"]), None, str(r["prediction"]), {}, link)
         decision = d["positive"] if int(r["prediction"]) == 1 else f"not {d['positive']}"
@@ -338,33 +373,14 @@ class AuditTableService:
                        int(r["prediction"]) == 0)
 
 
-def variables_to_confirm(table_columns) -> dict[str, str | None]:
-    """{census variable: the column proposed for it} for the variables no column matches by name (the page asks the
-    visitor to confirm a mapping; "not in my table" is an answer): the closest name, or None."""
-    cols = [str(c) for c in table_columns]
-    matched = {column_key(c) for c in cols}
-    return {v: p for v, p in propose_inputs(CENSUS_COLUMNS, cols).items() if column_key(v) not in matched}
+def _chunks(plan: AuditPlan, done: MutableMapping[Step, object]) -> list:
+    """The scored chunks (`ChunkResult`, or a multiclass model's `LabelChunk`), in row order."""
+    return [done[s] for s in plan.steps if s[0] == "score"]
 
 
 def _probabilities(plan: AuditPlan, done: MutableMapping[Step, object]) -> np.ndarray:
-    """(n,) the scored chunks' probabilities (a multiclass model's classes), in row order."""
-    return np.concatenate([done[s] for s in plan.steps if s[0] == "score"])
-
-
-def _merge_cf(plan: AuditPlan, done: MutableMapping[Step, object], rows: pd.DataFrame) -> dict:
-    """The protected columns' sections as `add_cf_fairness` over all of them writes them (notes joined)."""
-    if plan.cf_note:
-        return {"note": plan.cf_note}
-    section, notes = {}, []
-    for col in plan.config.protected:
-        part, cols = done[("cf", col)]
-        notes += [part.pop("note")] if "note" in part else []
-        section |= part
-        for name in cols.columns:
-            rows[name] = cols[name].to_numpy()
-    if notes:
-        section["note"] = " ".join(notes)
-    return section
+    """(n,) the scored chunks' probabilities (NaN where the model failed), in row order."""
+    return np.concatenate([c.proba for c in _chunks(plan, done)])
 
 
 def _sentence(text: str) -> str:

@@ -114,3 +114,14 @@ def cf_table(sec: dict) -> pd.DataFrame:
               for name, v in sec.get("path", {}).items()]
     return pd.DataFrame([{"rows": a, "decisions that flip": f"{100 * f:.1f} %", "mean |Δp|": f"{dp:.3f}",
                           "arrows cut": cut.replace(":", " → ")} for a, f, dp, cut in lines])
+
+
+def cf_caption(cf: dict) -> str:
+    """What the counterfactual fairness tab says of the causal model its numbers went through."""
+    if str(cf.get("causal_model", "")).startswith("learned:"):
+        return (f"Abduction, action, prediction through the learned model {cf['causal_model'][8:]} (the Table lab's "
+                "VAE trained on Adult's rows, its own learned graph; explorer/metrics/cf_fairness_learned.py). On the "
+                "census world, where the truth is known, its flip rates run 0.01–0.02 high (docs/audit-table.md).")
+    return ("Abduction, action, prediction through the census world (explorer/scm/census.py), fitted to Adult: it "
+            "stands in for a causal model learned from your table, which does not exist yet. A wrong graph gives "
+            "wrong counterfactuals.")

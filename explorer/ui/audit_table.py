@@ -21,7 +21,7 @@ from explorer.registry import TABLE_MODELS
 from explorer.services.audit_table_page import (DEFAULT_ROWS, MAX_ROWS, MIN_ROWS, TABLES, AuditRequest,
                                                 AuditTableService, AuditView, ColumnInfo, ModelChoice, RowView, Step,
                                                 TableChoice, label_values, variables_to_confirm)
-from explorer.services.audit_table_words import label_note
+from explorer.services.audit_table_words import cf_caption, label_note
 from explorer.ui.audit_table_map import forget_mappings, input_mapping, variable_mapping
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import echo, listed
@@ -358,9 +358,7 @@ def cf_tab(view: AuditView) -> None:
         st.markdown(f"#### {plain(col)}: decisions that would change")
         st.dataframe(table, hide_index=True)
     if view.cf_tables:
-        st.caption("Abduction, action, prediction through the census world (explorer/scm/census.py), fitted to "
-                   "Adult: it stands in for a causal model learned from your table, which does not exist yet. A "
-                   "wrong graph gives wrong counterfactuals.")
+        st.caption(cf_caption(view.report["cf_fairness"]))  # which causal model: the census world or the learned
 
 
 def row_tab(view: AuditView, row: Callable[[int], RowView]) -> RowView:
