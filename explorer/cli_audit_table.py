@@ -191,7 +191,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
         return _fail("--label is required with --csv or --parquet; name the column of true outcomes")
     cfg = AuditTableConfig(label=label, protected=protected, positive=args.positive, threshold=args.threshold,
                            chunk_rows=args.chunk_rows, boot=BootstrapConfig(args.n_boot, args.seed))
-    about = {"source": source, **types}
+    about = {"source": source, **types, **({"encoding": args.encoding or "utf-8"} if args.csv else {})}
     multiclass = not args.predictions and is_multiclass(frame, label)
     try:
         prepared, model, given, card, world_map = _decisions(args, frame, cfg, about, multiclass)

@@ -26,9 +26,14 @@ def test_the_learned_model_on_the_command_line_says_so_and_differs_from_the_worl
         out = tmp_path / f"{model}.json"
         code, err = _run(["audit-table", "--csv", str(table), "--shipped", "adult-gbm", "--label", "income",
                           "--positive", ">50K", "--protected", "sex", "--n-boot", "100", "--cf", "--cf-draws", "4",
-                          "--causal-model", model, "--json", str(out)], capsys)
+                          "--causal-model", model, "--json", str(out), "--report", str(tmp_path / f"{model}.html")],
+                         capsys)
         assert code == 0, err
         cf[model] = json.loads(out.read_text())["cf_fairness"]
+        assert json.loads(out.read_text())["data"]["encoding"] == "utf-8"
+    # the report says which causal model the numbers went through
+    assert "causal-layer VAE learned from Adult" in (tmp_path / "learned.html").read_text()
+    assert "published graph with mechanisms fitted" in (tmp_path / "world.html").read_text()
     assert cf["learned"]["causal_model"] == "learned:census-vae-adult"
     assert not cf["world"]["causal_model"].startswith("learned")
     for report in cf.values():

@@ -123,5 +123,4 @@ def cf_caption(cf: dict) -> str:
                 "VAE trained on Adult's rows, its own learned graph; explorer/metrics/cf_fairness_learned.py). On the "
                 "census world, where the truth is known, its flip rates run 0.01–0.02 high (docs/audit-table.md).")
     return ("Abduction, action, prediction through the census world (explorer/scm/census.py), fitted to Adult: it "
-            "stands in for a causal model learned from your table, which does not exist yet. A wrong graph gives "
-            "wrong counterfactuals.")
+            "stands in for a causal model of your own table. A wrong graph gives wrong counterfactuals.")
