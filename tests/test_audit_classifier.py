@@ -18,11 +18,10 @@ from explorer.evaluate.audit_classifier import (LABELS, SINGLE, attribute_sets, 
                                                 reading, to_markdown)
 from explorer.models.cnn import TorchClassifier
 
-# Hue alone, digit locked, colour world, measured (seed 0): the colour-trained CNN flips for 14 % of 50 digits
-# with AIP (200 steps; 2 of these 12 with 50-100 steps, 1 with 20-40) and for 36 % of 50 with the random search
-# (30 generations; 7 of these 12 with 10-40), which scans hue's whole circle where AIP's gradient descent stops at
-# the nearest local optimum. The grey CNN: 0 with either, exactly: it reads the brightest channel, which hue leaves
-# unchanged. Floors sit well below the measurements on these 12 digits.
+# Hue alone, digit locked, colour world (seed 0): the colour-trained CNN flips for 43 % of 100 digits with AIP, which
+# scans hue's whole circle when only the style may move (style_scan.py; assets/audits/morpho-cnn-hue.colour.json),
+# and for 36 % of 50 with the random search (30 generations; 7 of these 12 with 10-40). The grey CNN: 0 with
+# either, exactly: it reads the brightest channel, which hue leaves unchanged. Floors sit well below these.
 HUE_N = 12
 HUE_CASES = [("auto", 60, 1 / HUE_N), ("both", 10, 0.3)]  # (method, steps, floor of the hue CNN's success)
 
