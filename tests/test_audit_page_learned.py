@@ -1,7 +1,7 @@
 """The page "Audit a model" with counterfactual fairness through the learned causal model (census-vae-adult): the
 service gives the command line's `--cf --causal-model learned` numbers on the same rows, draws and seed, on one
-torch thread; the page offers the choice, names the model in the report, and says that recourse stays through the
-census world."""
+torch thread; the page offers the choice and names the model in the report; Find recourse then goes through the
+learned model too, as `--recourse N --causal-model learned`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,23 @@ def test_the_learned_model_s_flip_rates_are_the_command_line_s(tmp_path, capsys,
                                          ModelChoice("shipped", "adult-gbm")))
     assert not world.report["cf_fairness"]["causal_model"].startswith("learned")
     assert world.report["cf_fairness"]["sex"]["flip_rate"] != cf["sex"]["flip_rate"]
+    # Find recourse follows the learned model when the audit did, and the report names it
+    from explorer.services.audit_table_recourse import RecourseService
+
+    recourse = RecourseService(service)
+    values = {k: v.default for k, v in recourse.controls().items()}
+    rejected = [i for i in range(N) if int(view.rows["prediction"].iloc[i]) == 0][:3]
+    rows = [recourse.find(view, i, values) for i in rejected]
+    assert all(not r.note for r in rows), [r.note for r in rows]
+    found = [r for r in rows if r.found]
+    assert found and recourse.learned(view) is not None and recourse.learned(world) is None
+    for r in found:  # sex, race and native country never change; age never goes down
+        causal = r.answers["causal"]
+        assert not {"sex", "race", "native_country"} & set(causal["do"] or {}), causal["do"]
+    section = json.loads(recourse.report(view, rows).json)["recourse"]
+    assert section["causal_model"] == "learned:census-vae-adult"
+    assert json.loads(recourse.report(world, [recourse.find(world, i, values) for i in rejected[:1]]).json
+                      )["recourse"]["causal_model"].startswith("the census")
 
 
 def test_on_the_page_the_causal_model_is_chosen_and_named_in_the_report():
@@ -58,7 +75,7 @@ def test_on_the_page_the_causal_model_is_chosen_and_named_in_the_report():
     radio = at.radio(key="atopt_causal")
     assert radio.value == "world" and radio.options == ["the census world (default)",
                                                         "learned from Adult (census-vae-adult)"]
-    assert any("always goes through the census world" in c.value for c in at.caption)
+    assert any("**Find recourse** (One row tab) follow the causal model" in c.value for c in at.caption)
     radio.set_value(LEARNED).run()
     at.button(key="audit_model_run").click().run(timeout=FIRST_LOAD)
     no_exceptions(at)

@@ -1,7 +1,8 @@
 """Recourse for one audited row on the page "Audit a model" ("One row" tab, "Find recourse").
 
 The same searches as `audit-table --recourse` (`explorer.evaluate.audit_table_recourse`): the causal one through the
-census world and the non-causal baseline, side by side, on the visitor's own script thread (about 0.1 s per search
+census world (or, when the audit's counterfactual fairness went through the learned VAE, through it, as
+`--causal-model learned`) and the non-causal baseline, side by side, on the visitor's own script thread (about 0.1 s per search
 on the dev box), so no shared thread is held. The controls come from `RecourseConfig`'s own spec (`config_spec`:
 a tick and a cost weight per column, the search's settings) and go back through `RecourseConfig.from_controls`, so
 the page offers exactly what the search reads. The table's columns reach the census world through the mapping the
@@ -15,6 +16,7 @@ import copy
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -27,7 +29,8 @@ from explorer.evaluate.audit_table_html import to_html
 from explorer.evaluate.audit_table_pdf import to_pdf
 from explorer.evaluate.audit_table_recourse import (METHODS as SEARCHES, answer_dict, answer_sentence,
                                                     example_sentence, recourse_reading, summary, table_recourse)
-from explorer.services.audit_table_page import AuditTableService, AuditView
+from explorer.metrics.cf_fairness_learned import causal_model_name, one_torch_thread
+from explorer.services.audit_table_page import LEARNED, AuditTableService, AuditView
 from explorer.types import VarSpec
 
 METHODS = (("causal", "Causal recourse (what follows from a change follows the graph)"),
@@ -91,12 +94,12 @@ class RecourseService:
             return RecourseRow(n, "Recourse asks the model again on changed rows, and a predictions column cannot be "
                                   "asked.")
         try:
-            scm = self.audit.census()
+            scm, learned = self.audit.census(), self.learned(view)
         except CheckpointError as err:
             return RecourseRow(n, f"Recourse is missing: {' '.join(str(err).split())}")
         try:  # the world's names, through the mapping the visitor confirmed (as `--map` on the command line)
             world = world_view(view.values, view.predict, scm, view.column_map)
-            wired = table_recourse(world.frame, world.predict, scm, scales_of(scm))
+            wired = table_recourse(world.frame, world.predict, scm, scales_of(scm), learned=learned)
         except ValueError as err:
             return RecourseRow(n, f"Recourse needs the census world's columns: {' '.join(str(err).split())}.")
         if not wired.valid[n]:
@@ -108,7 +111,8 @@ class RecourseService:
         except ValueError as err:
             return RecourseRow(n, f"These settings cannot be searched: {' '.join(str(err).split())}.")
         try:
-            found = wired.search([n], config)
+            with nullcontext() if learned is None else one_torch_thread():  # the VAE's small calls: one thread
+                found = wired.search([n], config)
         except Exception as err:  # noqa: BLE001 - a visitor's own model failing on changed rows: said, not raised
             said = " ".join(str(err).split())[:300]
             return RecourseRow(n, f"The model failed on the changed rows ({type(err).__name__}: {said}); recourse "
@@ -119,6 +123,13 @@ class RecourseService:
                            {k: changes_table(a) for k, a in answers.items()}, {k: v[0] for k, v in found.items()},
                            config, world.matching)
 
+    def learned(self, view: AuditView):
+        """The learned VAE when the audit's counterfactual fairness went through it (the page's Causal model
+        choice, as `--causal-model learned` takes recourse through it too), else None."""
+        if not str(view.report.get("cf_fairness", {}).get("causal_model", "")).startswith("learned:"):
+            return None
+        return self.audit.causal(LEARNED).vae
+
     def report(self, view: AuditView, found: Sequence[RecourseRow]) -> AuditView:
         """The view with the recourse the visitor found (`found`, in the order found) in its report: the JSON's
         `recourse` and the HTML and PDF reports' "Recourse" section, rendered as the command line's `--recourse`."""
@@ -127,7 +138,9 @@ class RecourseService:
             return view
         scm = self.audit.census()  # loaded already: the rows were found through it
         report = copy.deepcopy(view.report)
-        report["recourse"] = recourse_section(rows, report["data"], scm.name)
+        learned = self.learned(view)
+        report["recourse"] = recourse_section(rows, report["data"], f"the {scm.name} world (explorer/scm/census.py)"
+                                              if learned is None else causal_model_name(learned))
         if "causal_graph" not in report:  # an audit without counterfactual fairness: the graph recourse followed
             add_graph(report, scm)
         return dataclasses.replace(view, report=report, html=to_html(report, view.card).encode("utf-8"),
@@ -140,14 +153,14 @@ def settings(config: RecourseConfig) -> dict:
             "max_changes": config.max_changes, "draws": config.draws, "min_share": config.min_share}
 
 
-def recourse_section(rows: Sequence[RecourseRow], data: dict, world: str) -> dict:
+def recourse_section(rows: Sequence[RecourseRow], data: dict, causal_model: str) -> dict:
     """`report["recourse"]` for rows searched one at a time on the page, in the command line's keys (`add_recourse`):
     per method the success, cost and seconds of these answers, and every row as a worked example with its settings."""
     kept = [settings(r.config) for r in rows]
     actionable = list(dict.fromkeys(c for k in kept for c in k["actionable"]))
     section: dict = {"source": f"The rows searched on the page with Find recourse ({len(rows)}), each with the "
                                "settings it names.",
-                     "rows": len(rows), "causal_model": f"the {world} world (explorer/scm/census.py)",
+                     "rows": len(rows), "causal_model": causal_model,
                      "actionable": actionable, "max_changes": max(k["max_changes"] for k in kept),
                      "draws": max(k["draws"] for k in kept), "min_share": min(k["min_share"] for k in kept)}
     for key in SEARCHES:

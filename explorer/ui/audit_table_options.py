@@ -65,6 +65,5 @@ def causal_model(request: AuditRequest, predictions: bool) -> AuditRequest:
                       help="The census world: a hand-built graph with mechanisms fitted to Adult. Learned: the "
                            "Table lab's VAE trained on Adult's rows, its own graph (slower than the "
                            "census world).")
-    st.caption("Counterfactual fairness follows the causal model chosen here; **Find recourse** (One row tab) always "
-               "goes through the census world.")
+    st.caption("Counterfactual fairness and **Find recourse** (One row tab) follow the causal model chosen here.")
     return replace(request, causal_model=str(chosen))
