@@ -6,9 +6,11 @@ process, so each peak memory (ru_maxrss) is that engine's alone: the in-process 
 driver process and, per worker, its ru_maxrss reported by the tasks (the largest is shown); Ray's own daemons
 (raylet, GCS) and the shared-memory object store are not counted. Nothing is written to pretrained/.
 
-Usage: `PYTHONPATH=. python bench/bench_audit_scale.py [--n 1000000] [--cf-draws 20] [--engines local,ray]
-[--no-cf]`. Writes bench/results/audit_scale.json (with --no-cf, group metrics only: audit_scale_groups.json) and
-prints a Markdown table.
+Usage: `PYTHONPATH=. python bench/bench_audit_scale.py [--n 1000000] [--cf sex,race] [--cf-draws 20]
+[--engines local,ray] [--no-cf] [--result NAME]`. Writes bench/results/audit_scale.json (with --no-cf, group metrics
+only: audit_scale_groups.json; with --cf naming more than sex, e.g. sex,race: audit_scale_race.json; --result
+names another) and prints a Markdown table. Counterfactual fairness of race costs more than of sex: each row moves
+to every other of its five values (four targets against one).
 """
 
 from __future__ import annotations
@@ -57,14 +59,14 @@ def child(args: argparse.Namespace) -> dict:
     built = time.perf_counter() - start
     config = AuditTableConfig(label="income", protected=("sex", "race"), positive=">50K", chunk_rows=args.chunk_rows,
                               boot=BootstrapConfig(1000, 0))
-    cf = () if args.no_cf else ("sex",)
+    cf = () if args.no_cf else tuple(args.cf.split(","))
     with tqdm(total=len(frame), unit="row", desc=f"audit ({args.engine})", file=sys.stderr, mininterval=5) as bar:
         start = time.perf_counter()
         report, _ = audit_table_engine(frame, config, "adult-logreg", engine=args.engine, cf=cf,
                                        cf_draws=args.cf_draws, cf_seed=0, num_cpus=args.ray_cpus,
                                        progress=lambda done, total: bar.update(done - bar.n))
         wall = time.perf_counter() - start
-    cf = report["cf_fairness"]["sex"] if "cf_fairness" in report else {"path": {"direct": {}}}
+    sections = report.get("cf_fairness", {})
     return {"engine": args.engine, "rows": len(frame), "build_s": round(built, 1), "wall_s": round(wall, 1),
             "rows_per_s": round(len(frame) / wall), "peak_rss_mib": round(peak_mib(), 1),
             "worker_peak_rss_mib": report["engine"]["worker_peak_rss_mib"] if args.engine == "ray" else None,
@@ -76,9 +78,16 @@ def child(args: argparse.Namespace) -> dict:
                         "selection_rate.Male": report["groups"]["sex"]["Male"]["selection_rate"],
                         "dp_difference.sex": report["fairness"]["sex"]["demographic_parity_difference"],
                         "dp_difference.race": report["fairness"]["race"]["demographic_parity_difference"],
-                        "cf.flip_rate": cf.get("flip_rate", math.nan),
-                        "cf.mean_abs_dp": cf.get("mean_abs_dp", math.nan),
-                        "cf.direct.flip_rate": cf["path"]["direct"].get("flip_rate", math.nan)}}
+                        **{key: value for col in ("sex", *cf) for key, value in cf_numbers(sections, col).items()}}}
+
+
+def cf_numbers(sections: dict, col: str) -> dict[str, float]:
+    """A protected column's flip rate, mean |dp| and direct-path flip rate (NaN when not run); sex's keys keep their
+    first names (cf.flip_rate...), so results of earlier runs compare key for key."""
+    cf = sections.get(col, {"path": {"direct": {}}})
+    key = "cf." if col == "sex" else f"cf.{col}."
+    return {key + "flip_rate": cf.get("flip_rate", math.nan), key + "mean_abs_dp": cf.get("mean_abs_dp", math.nan),
+            key + "direct.flip_rate": cf["path"]["direct"].get("flip_rate", math.nan)}
 
 
 def peak_mib() -> float:
@@ -91,20 +100,31 @@ def run_engine(args: argparse.Namespace, engine: str) -> dict:
         out = Path(tmp) / "out.json"
         cmd = [sys.executable, __file__, "--child", engine, "--out", str(out), "--n", str(args.n),
                "--seed", str(args.seed), "--cf-draws", str(args.cf_draws), "--chunk-rows", str(args.chunk_rows),
-               "--ray-cpus", str(args.ray_cpus)] + (["--no-cf"] if args.no_cf else [])
+               "--ray-cpus", str(args.ray_cpus), "--cf", args.cf] + (["--no-cf"] if args.no_cf else [])
         subprocess.run(cmd, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         return json.loads(out.read_text())
 
 
-def markdown(runs: list[dict], draws: int) -> str:
+def markdown(runs: list[dict], draws: int, cf: list[str]) -> str:
+    others = [c for c in cf if c != "sex"]  # a flip-rate column each, after sex's
     lines = [f"| engine | rows | wall time | rows/s | peak memory (process) | peak memory (one Ray worker) | "
-             f"flip rate (sex, {draws} draws) | DP difference (sex) |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             f"flip rate (sex, {draws} draws) | " + "".join(f"flip rate ({c}) | " for c in others) +
+             "DP difference (sex) |", "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * (len(others) + 1)]
     for r in runs:
         worker = f"{r['worker_peak_rss_mib']:.0f} MiB × {r['workers']}" if r["worker_peak_rss_mib"] else "—"
         lines.append(f"| {r['engine']} | {r['rows']:,} | {r['wall_s']:.0f} s ({r['wall_s'] / 60:.1f} min) | "
                      f"{r['rows_per_s']:,} | {r['peak_rss_mib']:.0f} MiB | {worker} | "
-                     f"{r['numbers']['cf.flip_rate']:.4f} | {r['numbers']['dp_difference.sex']:.4f} |")
+                     f"{r['numbers']['cf.flip_rate']:.4f} | " +
+                     "".join(f"{r['numbers'][f'cf.{c}.flip_rate']:.4f} | " for c in others) +
+                     f"{r['numbers']['dp_difference.sex']:.4f} |")
     return "\n".join(lines)
+
+
+def result_name(args: argparse.Namespace) -> str:
+    """--result, else audit_scale_groups (--no-cf), audit_scale (sex alone) or audit_scale_<the others> (sex,race:
+    audit_scale_race, so audit_scale.json keeps the sex-only run)."""
+    others = [c for c in args.cf.split(",") if c != "sex"]
+    return args.result or ("audit_scale_groups" if args.no_cf else "_".join(["audit_scale", *others]))
 
 
 def main() -> None:
@@ -115,7 +135,9 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=20_000)
     parser.add_argument("--ray-cpus", type=int, default=2)
     parser.add_argument("--engines", default="local,ray")
+    parser.add_argument("--cf", default="sex", help="protected columns whose counterfactual fairness is measured")
     parser.add_argument("--no-cf", action="store_true", help="group metrics only")
+    parser.add_argument("--result", help="bench/results/<RESULT>.json (default: from --cf and --no-cf)")
     parser.add_argument("--child", choices=["local", "ray"])
     parser.add_argument("--out")
     args = parser.parse_args()
@@ -127,15 +149,16 @@ def main() -> None:
     for engine in args.engines.split(","):
         runs.append(run_engine(args, engine))
         # written after each engine, so a run cut short keeps what it measured
-        write("audit_scale_groups" if args.no_cf else "audit_scale",
-              {"n": args.n, "cf_draws": args.cf_draws, "chunk_rows": args.chunk_rows, "ray_cpus": args.ray_cpus,
+        write(result_name(args),
+              {"n": args.n, "cf": [] if args.no_cf else args.cf.split(","), "cf_draws": args.cf_draws,
+               "chunk_rows": args.chunk_rows, "ray_cpus": args.ray_cpus,
                "load_average": os.getloadavg(), "runs": runs,
                "memory": "ru_maxrss of each engine's own process; for Ray also the largest worker's "
                          "(reported by its tasks); Ray's daemons and object store not counted"})
     if len(runs) == 2:
         a, b = (r["numbers"] for r in runs)
         print("max |local - ray| over the key numbers:", max(abs(a[k] - b[k]) for k in a if math.isfinite(a[k])))
-    print(markdown(runs, args.cf_draws))
+    print(markdown(runs, args.cf_draws, [] if args.no_cf else args.cf.split(",")))
 
 
 if __name__ == "__main__":

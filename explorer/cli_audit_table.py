@@ -50,7 +50,7 @@ def add_audit_table(sub: argparse._SubParsersAction) -> None:
     at.add_argument("--cf-draws", type=count(1, 1000), default=20, help="posterior noise draws per row for --cf")
     at.add_argument("--causal-model", choices=["world", "learned"], default="world",
                     help="--cf and --recourse through the census world's mechanisms (default) or the table "
-                         "lab's learned model (pretrained/census-vae-adult; in-process only)")
+                         "lab's learned model (pretrained/census-vae-adult)")
     at.add_argument("--recourse", type=count(0, 100_000), default=0, metavar="N",
                     help="also causal recourse (and the non-causal baseline) for the first N rejected rows, through "
                          "the census world or, with --causal-model learned, the learned model (0: off)")
@@ -209,6 +209,7 @@ def audit_table_command(args: argparse.Namespace) -> int:
                 report, rows = audit_table_ray(frame, cfg, args.shipped or Path(args.model), address=args.address,
                                                cf=protected if args.cf else (), cf_draws=args.cf_draws,
                                                cf_seed=args.seed, column_map=world_map, about=about,
+                                               causal_model_name=args.causal_model,
                                                input_map={c: i for i, c in about["model_inputs"]["by_map"].items()},
                                                progress=lambda done, total: bar.update(done - bar.n),
                                                prepared=prepared)
@@ -249,8 +250,6 @@ def _engine_problem(args: argparse.Namespace) -> str | None:
         return "--address names a Ray cluster: add --engine ray, or leave --address out"
     if args.engine != "ray":
         return None
-    if args.causal_model == "learned":
-        return "--causal-model learned runs in this process only: leave --engine ray out"
     if args.predictions:
         return "--engine ray sends a model to the cluster; with --predictions there is none: leave --engine out"
     return None

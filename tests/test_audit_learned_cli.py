@@ -1,5 +1,5 @@
 """`audit-table --cf --causal-model learned`: counterfactual fairness through the table lab's learned model on the
-command line says which model it used, answers otherwise than the census world, and is refused on Ray."""
+command line says which model it used, answers otherwise than the census world."""
 
 from __future__ import annotations
 
@@ -41,11 +41,3 @@ def test_the_learned_model_on_the_command_line_says_so_and_differs_from_the_worl
     # two causal models, two answers: the learned one changes marital status and relationship more often
     assert cf["learned"]["sex"]["flip_rate"] != cf["world"]["sex"]["flip_rate"]
 
-
-def test_the_learned_model_is_refused_on_ray_with_one_line(table, tmp_path, capsys):
-    code, err = _run(["audit-table", "--csv", str(table), "--shipped", "adult-gbm", "--label", "income",
-                      "--positive", ">50K", "--protected", "sex", "--cf", "--causal-model", "learned",
-                      "--engine", "ray",
-                      "--json", str(tmp_path / "r.json")], capsys)
-    assert code == 2 and "runs in this process only" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "r.json").exists()

@@ -19,7 +19,8 @@ as `audit_multiclass` does in this process, so both engines give the same number
 
 Ray (imported inside functions only: the app's pages never import it): the ONNX file travels as bytes (data,
 never a pickled model), each worker builds its onnxruntime session once (`model_for`, keyed by the bytes'
-sha256) and loads the census world once (`census_world`) from its own copy of the repository.
+sha256) and loads the causal model once (`audit_table_ray_learned.causal_model`: the census world, or the learned
+model of Adult with `causal_model_name="learned"`) from its own copy of the repository; only its name travels.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from explorer.checkpoints import CheckpointError
 from explorer.evaluate.audit_table import (AuditTableConfig, ChunkResult, LabelChunk, Prepared, Progress, add_graph,
                                            assemble, assemble_multiclass, audit_chunk, checked_label, merge,
                                            multiclass_chunk, prepare, protected_groups, world_view)
+from explorer.evaluate.audit_table_ray_learned import causal_label, causal_model, causal_threads
 from explorer.evaluate.audit_table_rows import Failed, budget, failures, is_multiclass, kept, refuse, spread
-from explorer.metrics.cf_fairness import (CAUSAL_MODEL, CfConfig, RowEffects, check_protected, chunk_seed,
+from explorer.metrics.cf_fairness import (CfConfig, RowEffects, check_protected, chunk_seed,
                                           default_paths, derived_columns, effect_section, row_effects, scm_columns)
 from explorer.models.table_onnx import TableOnnxModel, load_table_model
 from explorer.paths import ROOT
@@ -48,7 +50,6 @@ from explorer.scm.table_scm import TableSCM
 
 ENGINES = ("local", "ray")
 _MODELS: dict[str, TableOnnxModel] = {}  # per process: sha256 of the ONNX bytes -> the model built from them
-_WORLDS: list[TableSCM] = []  # per process: the census world, loaded on first use
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class CfPlan:
         names: {name in the world's view: table column} (`audit_table.world_view`: columns renamed to variables).
         matching: how columns were matched to variables (by name, by the map), as the report says it.
         notes: one sentence per protected column that cannot be moved, saying why.
+        causal: the causal model's name ("world" or "learned"); each worker loads it once (`causal_model`).
     """
 
     protected: tuple[str, ...]
@@ -75,6 +77,7 @@ class CfPlan:
     names: dict
     matching: dict
     notes: tuple[str, ...] = ()
+    causal: str = "world"
 
 
 @dataclass
@@ -99,15 +102,6 @@ def model_for(data: bytes, name: str, input_map: dict[str, str] | None = None) -
     return (_MODELS[key].with_inputs(input_map) if input_map else _MODELS[key]), loaded
 
 
-def census_world() -> TableSCM:
-    """The census world, loaded once per process (CheckpointError naming the rebuild when its files are missing)."""
-    if not _WORLDS:
-        from explorer.scm.census import load_census_world
-
-        _WORLDS.append(load_census_world()[0])
-    return _WORLDS[0]
-
-
 def audit_chunk_cf(rows: pd.DataFrame, start: int, y: np.ndarray | None, groups: pd.DataFrame | None,
                    model_bytes: bytes, name: str, threshold: float, plan: CfPlan | None,
                    input_map: dict[str, str] | None = None, limit: int | None = None) -> ChunkOutput:
@@ -126,14 +120,17 @@ def audit_chunk_cf(rows: pd.DataFrame, start: int, y: np.ndarray | None, groups:
         ask = lambda part: model.predict_proba(part.rename(columns=plan.names))  # noqa: E731
     for col, var in zip(plan.protected, plan.variables) if plan and keep.any() else ():
         config = CfConfig(var, plan.draws, chunk_seed(plan.seed, start), threshold)
-        effects[col], _ = row_effects(view, ask, census_world(), config, result.proba[keep], plan.derived)
+        with causal_threads(plan.causal):  # the learned model on one torch thread, as in this process
+            scm = causal_model(plan.causal)  # loaded once per worker
+            effects[col], _ = row_effects(view, ask, scm, config, result.proba[keep], plan.derived)
     return ChunkOutput(result, effects, os.getpid(), loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
 def plan_cf(frame: pd.DataFrame, scm: TableSCM, protected: Sequence[str], draws: int, seed: int,
-            column_map: dict[str, str] | None = None) -> CfPlan:
-    """What `add_cf_fairness` would move, hold and derive on this table, checked in its order; a column it would
-    refuse becomes the same note. ValueError on a bad `column_map`, as there."""
+            column_map: dict[str, str] | None = None, causal: str = "world") -> CfPlan:
+    """What `add_cf_fairness` would move, hold and derive on this table through `scm` (the causal model named
+    `causal`), checked in its order; a column it would refuse becomes the same note. ValueError on a bad
+    `column_map`, as there."""
     world = world_view(frame.reset_index(drop=True), None, scm, column_map)
     to_view = {old: new for new, old in world.names.items()}
     movable, variables, notes, mapping = [], [], [], {}
@@ -152,7 +149,7 @@ def plan_cf(frame: pd.DataFrame, scm: TableSCM, protected: Sequence[str], draws:
     about = {"held_columns": [world.names[c] for c in world.frame.columns if c not in used],
              "derived_columns": {world.names[c]: var for c, (var, _) in derived.items()}}
     return CfPlan(tuple(movable), tuple(variables), draws, seed, derived, about, world.names, world.matching,
-                  tuple(notes))
+                  tuple(notes), causal)
 
 
 def chunk_slices(n: int, chunk_rows: int) -> list[slice]:
@@ -247,7 +244,7 @@ def add_cf(report: dict, rows: pd.DataFrame, frame: pd.DataFrame, chunks: Sequen
                  for p in eff[0].paths}  # each path's (flip, |dp|) per row, in row order
         part = effect_section(RowEffects(flip, abs_dp, paths), groups, default_paths(scm, var))
         section |= {col: part, **plan.about, "draws": plan.draws, "seed": plan.seed,
-                    "causal_model": CAUSAL_MODEL.format(scm.name)}
+                    "causal_model": causal_label(scm)}
         spread(rows, f"cf_{col}_flip_rate", flip, keep)  # a failed row has none
         spread(rows, f"cf_{col}_mean_abs_dp", abs_dp, keep)
     if plan.notes:
@@ -315,6 +312,7 @@ def model_bytes_of(model: bytes | str | Path) -> tuple[bytes, str]:
 
 def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: bytes | str | Path, *,
                        engine: str = "local", cf: Sequence[str] = (), cf_draws: int = 20, cf_seed: int = 0,
+                       causal_model_name: str = "world",
                        column_map: dict[str, str] | None = None, input_map: dict[str, str] | None = None,
                        address: str | None = None, num_cpus: int | None = None, about: dict | None = None,
                        progress: Progress | None = None, prepared: Prepared | None = None) -> tuple[dict, pd.DataFrame]:
@@ -325,8 +323,9 @@ def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: byt
         model: the ONNX file's bytes, a shipped model's name, or a path to an .onnx file.
         engine: "local" (this process) or "ray" (tasks on the cluster at `address`; None: a local Ray with
             `num_cpus` CPUs, shut down at the end; an already running Ray in this process is used as it is).
-        cf: the protected columns whose counterfactual fairness is measured (through the census world);
-            cf_draws, cf_seed, column_map: as `add_cf_fairness`'s draws, seed and column_map (`--map`).
+        cf: the protected columns whose counterfactual fairness is measured, through the census world or, with
+            causal_model_name "learned", the learned model of Adult (`--causal-model`); cf_draws, cf_seed,
+            column_map: as `add_cf_fairness`'s draws, seed and column_map (`--map`).
         input_map: {column: model input} for the inputs `--map` gave a column by hand (the others by name).
     Returns:
         (report, rows) as `audit_table` returns them, with `cf_fairness` and the cf_ row columns when `cf`. A label
@@ -344,11 +343,11 @@ def audit_table_engine(frame: pd.DataFrame, config: AuditTableConfig, model: byt
     scm, plan = None, None
     if cf and not multiclass:
         try:
-            scm = census_world()
-            plan = plan_cf(frame, scm, cf, cf_draws, cf_seed, column_map)
+            scm = causal_model(causal_model_name)
+            plan = plan_cf(frame, scm, cf, cf_draws, cf_seed, column_map, causal_model_name)
         except CheckpointError as err:  # as the command line's --cf: a note, the group metrics still run
             note = "counterfactual fairness is missing: " + " ".join(str(err).split())
-            plan = CfPlan((), (), cf_draws, cf_seed, {}, {}, {}, {}, (note,))
+            plan = CfPlan((), (), cf_draws, cf_seed, {}, {}, {}, {}, (note,), causal_model_name)
     if engine == "local":
         chunks = run_local(frame, prepared, config, data, name, plan, progress, input_map)
     else:
