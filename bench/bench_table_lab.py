@@ -5,6 +5,11 @@ the records table's text changes (measured in the page with performance.now()). 
 no-model page of bench/bench_latency.py (a slider and a picture; key press -> new picture), the same round trip
 through Streamlit without a model. A third row times the service call alone, in-process, for the same values.
 
+The server's CPU time per measured move (user + system, read from /proc for the `streamlit run` process over the
+measured moves only, the browser's own time excluded) is reported for the lab and the baseline alike. The app runs
+with EXPLORER_PREWARM=0: otherwise the Text page's models load in the background of the same server while it is
+measured (explorer/ui/loader.py), which under load overlapped the moves and tripled the CPU read for them.
+
 Usage: `python bench/bench_table_lab.py [--moves 24]`.
 """
 
@@ -15,6 +20,7 @@ import json
 import os
 import sys
 
+import bench_latency
 from bench_latency import browser_run
 from common import print_table, stats, write
 from serve import cpu_busy, timed_in_subprocess, training_running
@@ -45,7 +51,7 @@ from explorer.services.table_lab import TableLabService
 torch.set_num_threads(1)  # as the server does (explorer/ui/loader.py)
 service = TableLabService()
 values = json.loads(sys.argv[1])
-service.what_if("world", 12, {"age": values[0]})  # warm-up
+service.what_if("world", 12, {"age": values[0] - 1})  # warm-up, on another value: results are kept
 out = []
 for v in values:
     t = time.perf_counter()
@@ -53,6 +59,37 @@ for v in values:
     out.append(time.perf_counter() - t)
 print("RESULT" + json.dumps(out))
 """
+
+
+class ServerCpu:
+    """Wraps bench_latency's `start` and `_moves` to read the server's CPU seconds around each batch of moves."""
+
+    def __init__(self) -> None:
+        self.pid, self.per_move = 0, float("nan")  # of the last batch (browser_run's measured moves come last)
+        self._start, self._moves = bench_latency.start, bench_latency._moves
+
+    def _cpu(self) -> float:
+        fields = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+    def start(self, *args, **kwargs):
+        proc, url = self._start(*args, **kwargs)
+        self.pid = proc.pid
+        return proc, url
+
+    def moves(self, page, caption: str, slider: str, n: int, *args, **kwargs) -> list[dict]:
+        before = self._cpu()
+        out = self._moves(page, caption, slider, n, *args, **kwargs)
+        self.per_move = (self._cpu() - before) / max(1, n)
+        return out
+
+    def run(self, *args, **kwargs) -> tuple[list[dict], float]:
+        """browser_run(*args, **kwargs) and the server's CPU seconds per measured move."""
+        bench_latency.start, bench_latency._moves = self.start, self.moves
+        try:
+            return browser_run(*args, **kwargs), self.per_move
+        finally:
+            bench_latency.start, bench_latency._moves = self._start, self._moves
 
 
 def main() -> int:
@@ -64,10 +101,11 @@ def main() -> int:
         print("bench_table_lab: --moves must be at least 1 and --warmup at least 0", file=sys.stderr)
         return 2
     contended_before, busy = training_running(), cpu_busy()
-    lab = browser_run("app.py", PATH, "", ".st-key-value_age", args.moves, args.warmup, arm=ARM_TEXT_JS,
-                      ready=".st-key-tl_records table")
-    baseline = browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", args.moves,
-                           args.warmup)
+    os.environ["EXPLORER_PREWARM"] = "0"  # see the module docstring; the servers inherit this environment
+    lab, lab_cpu = ServerCpu().run("app.py", PATH, "", ".st-key-value_age", args.moves, args.warmup,
+                                   arm=ARM_TEXT_JS, ready=".st-key-tl_records table")
+    baseline, baseline_cpu = ServerCpu().run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value",
+                                             args.moves, args.warmup)
     values = [float(START + i + 1) for i in range(args.moves)]
     service = timed_in_subprocess(_SERVICE_ONLY, json.dumps(values), "service-only")
     contended = contended_before or training_running()
@@ -78,8 +116,10 @@ def main() -> int:
         rows["baseline (no model): key press -> new image src"]["median"]
     print_table(f"Table lab, {args.moves} age-slider moves", rows, contended, busy)
     print(f"ratio table lab / baseline (median): {ratio:.2f}x")
+    print(f"server CPU per move: table lab {lab_cpu * 1000:.1f} ms, baseline {baseline_cpu * 1000:.1f} ms")
     path = write("table_lab", {"what": "Table lab: do(age) slider move -> record redrawn (headless Chromium)",
                                "seconds": rows, "ratio_over_baseline": ratio, "moves": args.moves,
+                               "server_cpu_ms_per_move": {"table_lab": lab_cpu * 1000, "baseline": baseline_cpu * 1000},
                                "training_job_running": contended, "cpu_busy_before_run": busy,
                                "loadavg": os.getloadavg(),
                                "raw_ms": {"table_lab": lab, "baseline": baseline,

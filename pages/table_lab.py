@@ -25,30 +25,42 @@ st.subheader("1 · Pick a person")
 person = tl.person_picker(view, lab)
 
 st.subheader("2 · Edit the graph")
-with st.expander("Arrows: which columns each column reads", expanded=False):
-    tl.graph_editor(view)
+editor = st.expander("Arrows: which columns each column reads", key="tl_graph_open", on_change="rerun")
+if editor.open:  # drawn when open only: closed, its 11 multi-selects need not be part of every page the browser redraws
+    with editor:
+        tl.graph_editor(view)
 
 
-@st.fragment
+left, right = st.columns([1, 2], gap="medium")
+
+
+@st.fragment(key=tl.CONTROLS)
+def do_controls(person: tl.Person) -> None:
+    """Redrawn when a box is ticked or the controls are reset; a widget's move reruns `what_if` alone."""
+    st.markdown("**3 · Set columns with do()**")
+    tl.controls(view, lab.factual(person.source, person.index, person.seed), person)
+
+
+@st.fragment(key=tl.ANSWER)
 def what_if(person: tl.Person) -> None:
-    """Only this part reruns when a do() widget moves."""
-    controls, shown = st.columns([1, 2], gap="medium")
-    with controls:
-        st.markdown("**3 · Set columns with do()**")
-        do = tl.controls(view, lab.factual(person.source, person.index, person.seed), person)
+    """The answer to the do() widgets: only this part reruns when one of them moves."""
+    do = tl.current_do(view)
     tl.write_link(person, view, do)  # the address bar: a link to what is on screen
     cut, added = tl.current_edits(view)
     try:
         result = lab.what_if(person.source, person.index, do, cut, added, person.seed)
     except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
-        shown.error(f"**This what-if cannot be answered:** {err}")
+        st.error(f"**This what-if cannot be answered:** {err}")
         return
-    with shown:
-        render.records(result, view)
-        render.notes(result)
+    render.records(result, view)
+    render.notes(result)
 
 
-what_if(person)
+with left:
+    do_controls(person)
+with right:
+    render.records_style()  # the records' style, outside the fragment: sent once per page run, not per move
+    what_if(person)
 
 st.subheader("4 · Published graph and learned graph")
 render.graphs(view, person.source, *tl.current_edits(view))

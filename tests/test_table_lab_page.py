@@ -16,6 +16,7 @@ from apptest_pages import no_exceptions, open_page
 from explorer.data.tables import read_adult
 from explorer.paths import PRETRAINED
 from explorer.scm.census import CENSUS_COLUMNS
+from explorer.ui.table_lab_render import _md
 
 PAGE = "pages/table_lab.py"
 pytestmark = pytest.mark.skipif(not (PRETRAINED / "census_world" / "card.json").exists(),
@@ -66,6 +67,27 @@ def test_a_cut_is_respected(lab):
     expected = lab.world.counterfactual(noise, {"sex": 0}, lab.world.cut(["sex:occupation"]))
     assert one.true_cf == {c: pytest.approx(v[0]) for c, v in expected.items()}
     assert one.cut == [("sex", "occupation")]
+
+
+@pytest.mark.parametrize("source, index, seed, do, cuts", [
+    ("world", 17, 3, {"sex": "Female", "age": 55}, ["sex:occupation"]),
+    ("adult", 40, 0, {"education": "Masters"}, []),
+])
+def test_the_ceiling_is_the_worlds_tiled_posterior_bit_for_bit(lab, source, index, seed, do, cuts):
+    """The page's fast path (the person's posterior kept, only the columns below do() rerun, vectorised) against
+    the world's own counterfactual_draws on that posterior: the same numbers, not just close ones."""
+    from explorer.services.table_lab import DRAWS
+
+    result = lab.what_if(source, index, do, cuts, seed=seed)
+    values, _ = lab._rows(source, seed)
+    obs = {c: v[index:index + 1] for c, v in values.items()}
+    draws = lab.world.counterfactual_draws(obs, do, lab.world.cut(cuts), DRAWS, seed=0,
+                                           noise=lab.world.posterior(obs, DRAWS, seed=0))
+    best = lab.world.best_guess(draws)
+    assert result.ceiling == {c: v[0] for c, v in best.items()}
+    assert result.agreement == {c: float(np.mean(d[:, 0] == best[c][0])) for c, d in draws.items()
+                                if lab.columns[c].discrete}
+    assert lab.what_if(source, index, do, cuts, seed=seed) is result  # asked again: the kept result
 
 
 def test_changed_cells_are_the_cells_that_differ(lab):
@@ -148,8 +170,9 @@ def test_export_reports_progress_and_repeats_its_bytes(lab):
 
 # --- the page in AppTest ----------------------------------------------------------------------------------
 def _table(at) -> dict[str, list[str]]:
-    text = next(m.value for m in at.markdown if m.value.startswith("| column | this person"))
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines()[2:]]
+    text = next(m.value for m in at.markdown if "\n| column | this person" in m.value)  # below "The person: …"
+    table = text[text.index("| column | this person"):]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
     return {r[0].strip("*"): r[1:] for r in rows}
 
 
@@ -160,9 +183,10 @@ def test_page_shows_the_record_and_a_do_change_gives_the_counterfactual(lab):
     shown = _table(at)
     assert shown["sex"][0] == lab.columns["sex"].categories[obs["sex"]]
     other = lab.columns["sex"].categories[1 - obs["sex"]]
-    at.selectbox(key="value_sex").set_value(other).run()
+    at.selectbox(key="value_sex").set_value(other).run()  # the box ticks: the controls and the answer rerun
     no_exceptions(at)
     assert at.checkbox(key="do_sex").value and at.query_params["sex"] == other
+    assert not at.multiselect  # only those two fragments ran (AppTest then holds their elements alone)
     result = lab.what_if("world", 0, {"sex": other}, seed=0)
     shown = _table(at)
     assert shown["sex"][1] == f":orange-background[**{other}** (set by you)]"
@@ -170,7 +194,22 @@ def test_page_shows_the_record_and_a_do_change_gives_the_counterfactual(lab):
         label = lab.columns[name].label
         assert shown[label][2].startswith(":orange-background["), (name, shown[label])
     assert not any("orange" in shown[lab.columns[c].label][2] for c in CENSUS_COLUMNS if c not in result.changed_true)
-    # an arrow that closes a cycle is refused, the box goes back, and the page says why
+    # a move of a ticked widget reruns the answer alone: no widget is re-sent, the records follow
+    at.slider(key="value_age").set_value(45.0).run()  # ticks do(age): controls and answer
+    at.slider(key="value_age").set_value(46.0).run()
+    no_exceptions(at)
+    assert not at.checkbox and not at.slider and at.query_params["age"] == "46"
+    assert _table(at)["age"][1] == ":orange-background[**46** (set by you)]"
+    at.run()  # the whole page again (a browser keeps what the fragments did not redraw; AppTest does not)
+    assert at.slider(key="value_age").value == 46.0 and at.checkbox(key="do_age").value
+    at.checkbox(key="do_age").uncheck().run()  # unticked: its slider goes back to the person's own age
+    at.run()
+    assert at.slider(key="value_age").value == float(round(obs["age"], 1)) and "age" not in at.query_params
+    # the arrows' editor is drawn once opened; an arrow that closes a cycle is refused, the box goes back, and the
+    # page says why
+    assert not [m for m in at.multiselect if m.key.startswith("parents_")]
+    at.session_state["tl_graph_open"] = True
+    at.run()
     at.multiselect(key="parents_sex").select("income").run()
     assert at.multiselect(key="parents_sex").value == [] and "cycle" in at.error[0].value
     # another page and back: the person and the do() setting are as the visitor left them
@@ -185,6 +224,9 @@ def test_a_link_sets_person_cut_and_do_and_the_export_downloads(lab):
     at = open_page(PAGE, {"source": "adult", "row": "12", "cut": "sex:occupation", "education": "Masters"})
     assert not at.warning, [w.value for w in at.warning]
     assert at.radio(key="tl_source").value == "adult" and at.number_input(key="tl_row").value == 12
+    assert "~~sex~~" in next(m.value for m in at.markdown if m.value.startswith("| column | causes"))  # struck
+    at.session_state["tl_graph_open"] = True  # the arrows' editor, opened, shows the cut too
+    at.run()
     assert "sex" not in at.multiselect(key="parents_occupation").value
     assert at.select_slider(key="value_education").value == "Masters"
     assert _table(at)["education"][1] == ":orange-background[**Masters** (set by you)]"
@@ -192,6 +234,20 @@ def test_a_link_sets_person_cut_and_do_and_the_export_downloads(lab):
     at.button(key="tl_export_go").click().run(timeout=120)
     no_exceptions(at)
     assert "**Exported 500 rows** (seed 0)" in at.success[0].value and len(at.get("download_button")) == 2
+
+
+def test_ticking_a_box_sets_its_value_and_reset_undoes_every_do(lab):
+    at = open_page(PAGE, {"source": "world", "row": "3", "age": "40", "sex": "Female"})
+    at.checkbox(key="do_race").check().run()  # the box alone: the answer reruns, the widget holds the person's race
+    race = lab.columns["race"].categories[lab.factual("world", 3)["race"]]
+    assert _table(at)["race"][1] == f":orange-background[**{_md(race)}** (set by you)]"
+    assert at.query_params["race"] == race
+    at.run()
+    at.button(key="tl_reset_do").click().run()
+    at.run()
+    no_exceptions(at)
+    assert not any(box.value for box in at.checkbox) and at.query_params == {"source": "world", "row": "3", "seed": "0"}
+    assert "(set by you)" not in " ".join(" ".join(r) for r in _table(at).values())
 
 
 def test_filter_random_pick_and_switching_source(lab):
@@ -246,6 +302,8 @@ def test_in_chromium_a_slider_reaches_the_table_the_link_and_back_and_a_phone_fi
     page.wait_for_function("() => location.search.includes('age=41')", timeout=STEP)
     page.go_back()  # the address before the move: the table follows it
     page.wait_for_function(f"() => ({_ROW_JS})('age')?.includes('40 (set by you)')", timeout=STEP)
+    page.get_by_text("Arrows: which columns each column reads").click()  # its editor is drawn once opened
+    page.wait_for_selector(".st-key-parents_occupation", timeout=STEP)
     page.context.close()
     phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
     phone.goto(f"{server}/table_lab?source=world&row=0&seed=0&sex=Female")

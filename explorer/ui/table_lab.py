@@ -279,23 +279,41 @@ def graph_editor(view: TablePage) -> None:
 
 
 # --- do() ---------------------------------------------------------------------------------------------
+# A move of a ticked do() widget reruns only the answer (`ANSWER`: the records); the widgets themselves are not
+# re-sent, the browser already shows their new state. Ticking, unticking or resetting also redraws the controls
+# (`CONTROLS`). Each callback names the fragments to rerun (st.rerun with fragment keys, from a callback only).
+CONTROLS, ANSWER = "tl_controls", "tl_answer"
+
+
 def _tick(name: str) -> None:
+    if st.session_state.get(f"do_{name}"):
+        st.rerun(ANSWER)  # the box is ticked already: only the answer changes
     st.session_state[f"do_{name}"] = True  # moving a widget means "set this": tick its box for the visitor
+    st.rerun([CONTROLS, ANSWER])
 
 
 def _untick(name: str, value: str | float) -> None:
-    if not st.session_state.get(f"do_{name}"):
-        st.session_state[f"value_{name}"] = value  # an unticked widget shows the person's own value
+    if st.session_state.get(f"do_{name}"):
+        st.rerun(ANSWER)  # ticked: the widget already shows the value set
+    st.session_state[f"value_{name}"] = value  # an unticked widget shows the person's own value
+    st.rerun([CONTROLS, ANSWER])
 
 
 def _reset(factual: dict[str, str | float]) -> None:
     for name, value in factual.items():
         st.session_state[f"do_{name}"], st.session_state[f"value_{name}"] = False, value
+    st.rerun([CONTROLS, ANSWER])
 
 
-def controls(view: TablePage, factual: dict[str, float | int], person: Person) -> dict[str, str | float]:
+def current_do(view: TablePage) -> dict[str, str | float]:
+    """do() for the ticked boxes, categories by name, as the widgets hold them (`controls` draws them first)."""
+    return {name: st.session_state[f"value_{name}"] for name in view.columns
+            if st.session_state.get(f"do_{name}") and f"value_{name}" in st.session_state}
+
+
+def controls(view: TablePage, factual: dict[str, float | int], person: Person) -> None:
     """Per column a do() box and a widget from its spec: a select box (categorical), a slider over the levels
-    (ordinal) or over the range (continuous). Returns do() for the ticked boxes, categories by name."""
+    (ordinal) or over the range (continuous); `current_do` reads what they set."""
     own = {}
     for name, spec in view.columns.items():
         value = shown(spec, factual[name])
@@ -306,24 +324,20 @@ def controls(view: TablePage, factual: dict[str, float | int], person: Person) -
             if not st.session_state.get(f"do_{name}") or f"value_{name}" not in st.session_state:
                 st.session_state[f"value_{name}"] = own[name]
         st.session_state[_SYNCED] = person
-    do = {}
     for name, spec in view.columns.items():
         label = f"{name} (this person: {value_text(spec, factual[name])})"
-        ticked = st.checkbox(f"**do({name})**", key=f"do_{name}", on_change=_untick, args=(name, own[name]),
-                             help=f"Ticked: {name} is set to the value below, whatever its causes say.")
+        st.checkbox(f"**do({name})**", key=f"do_{name}", on_change=_untick, args=(name, own[name]),
+                    help=f"Ticked: {name} is set to the value below, whatever its causes say.")
         common = {"key": f"value_{name}", "on_change": _tick, "args": (name,)}
         if spec.kind == "categorical":
-            value = st.selectbox(label, spec.categories, **common)
+            st.selectbox(label, spec.categories, **common)
         elif spec.kind == "ordinal":
-            value = st.select_slider(label, spec.categories, **common)
+            st.select_slider(label, spec.categories, **common)
         else:
             step = 1.0 if spec.integer else 0.1
-            value = st.slider(label, float(spec.low), float(spec.high), step=step, format="%.0f" if spec.integer
-                              else "%.1f", **common)
-        if ticked:
-            do[name] = value
+            st.slider(label, float(spec.low), float(spec.high), step=step, format="%.0f" if spec.integer
+                      else "%.1f", **common)
     st.button("Reset: undo all interventions", key="tl_reset_do", on_click=_reset, args=(own,))
-    return do
 
 
 # --- the export's settings ------------------------------------------------------------------------------

@@ -76,6 +76,11 @@ def record_rows(result: TableResult, view: TablePage) -> tuple[list[str], list[l
     return header, rows
 
 
+def records_style() -> None:
+    """The records table's style (it takes no space); drawn outside the what-if fragment, once per page run."""
+    st.html(_scroll_css("tl_records", "30rem"))
+
+
 def records(result: TableResult, view: TablePage) -> None:
     """The factual record next to the counterfactual ones, changed cells highlighted."""
     where = (f"row {result.index:,} of the census world's sample (seed {result.seed})" if result.source == "world"
@@ -83,10 +88,8 @@ def records(result: TableResult, view: TablePage) -> None:
                   "data)")
     header, rows = record_rows(result, view)
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
-    st.html(_scroll_css("tl_records", "30rem"))  # style only: it takes no space
-    with st.container(key="tl_records"):
-        st.markdown(f"**The person:** {where}.")
-        st.markdown("\n".join(lines))
+    with st.container(key="tl_records"):  # one element: each element is one more message for the browser to apply
+        st.markdown(f"**The person:** {where}.\n\n" + "\n".join(lines))
     changed = ", ".join(result.changed) or "nothing"
     st.caption(f"Highlighted: cells that differ from this person's record (changed in the answer: {changed}). "
                "The world's best guess runs the world's mechanisms on the noise's posterior given this record "
