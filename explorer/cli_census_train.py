@@ -22,6 +22,9 @@ def add_census_train(tr: argparse.ArgumentParser, others: Handler) -> None:
                     help="census: train on census-world rows (scored against truth) or on the real Adult rows")
     tr.add_argument("--known-arrow", action="append", metavar="PARENT:CHILD",
                     help="census: an arrow known to be present, kept while the rest is learned (repeatable)")
+    tr.add_argument("--logit-heads", choices=["none", "concepts", "categories"], default="none",
+                    help="census: the categorical columns' mechanisms: P(k | parents) from K logits over the parents' "
+                         "categories (categories), over their concepts (concepts), or the scalar score alone (none)")
     tr.set_defaults(fn=lambda args: census_train_command(args) if args.world == "census" else others(args))
 
 
@@ -31,6 +34,7 @@ def census_train_command(args: argparse.Namespace) -> int:
     try:
         cfg = CensusVAETrainConfig(data=args.data, graph=args.graph, devices=args.devices, strategy=args.strategy,
                                    known=tuple(args.known_arrow or ()),
+                                   logit_heads="" if args.logit_heads == "none" else args.logit_heads,
                                    command="python -m explorer " + " ".join(sys.argv[1:]))
     except ValueError as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)

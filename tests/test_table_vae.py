@@ -45,13 +45,13 @@ def model():
     return load_table_vae(SHIPPED, "cpu")
 
 
-def _tiny(world, rows, mode: str = "partial", concept_dim: int = 1) -> TableVAE:
+def _tiny(world, rows, mode: str = "partial", concept_dim: int = 1, logit_heads: str = "") -> TableVAE:
     levels = tuple(world.columns[c].levels for c in CENSUS_COLUMNS)
     mean = tuple(0.0 if k else float(rows[c].mean()) for c, k in zip(CENSUS_COLUMNS, levels))
     sd = tuple(1.0 if k else float(rows[c].std()) for c, k in zip(CENSUS_COLUMNS, levels))
     fixed = fixed_matrix(CENSUS_COLUMNS, mode, ROOTS, CENSUS_GRAPH)
     return TableVAE(TableVAEConfig(CENSUS_COLUMNS, levels, mean, sd, fixed, hidden=16, mech_hidden=8,
-                                   concept_dim=concept_dim))
+                                   concept_dim=concept_dim, logit_heads=logit_heads))
 
 
 def test_the_causal_layer_is_the_pendulum_models_class(world, rows):
@@ -169,6 +169,21 @@ def test_train_census_command_writes_a_loadable_model(tmp_path):
     assert set(load_table_vae(tmp_path / "m", "cpu").columns) == set(CENSUS_COLUMNS)
 
 
+def test_a_model_with_category_heads_trains_saves_and_loads(tmp_path, rows):
+    from explorer.training.census_vae import CensusVAETrainConfig, train_census_vae
+
+    cfg = CensusVAETrainConfig(graph="fixed", epochs=1, n_world=2000, n_world_val=300, logit_heads="categories",
+                               out=tmp_path / "h")
+    train_census_vae(cfg)
+    card = json.loads((tmp_path / "h" / "card.json").read_text())
+    assert card["config"]["logit_heads"] == "categories" and "val_heads" in card["metrics"]
+    loaded = load_table_vae(tmp_path / "h", "cpu")
+    assert loaded.model.heads is not None
+    cf = loaded.counterfactual_rows(rows, {"education": "Bachelors"})
+    for c in set(CENSUS_COLUMNS) - CENSUS_GRAPH.descendants(["education"]) - {"education"}:
+        np.testing.assert_array_equal(cf[c], rows[c], err_msg=c)
+
+
 def test_stored_evaluation_has_the_model_keys():
     result = json.loads((ROOT / "bench" / "results" / "evaluate_census.json").read_text())
     assert result["setup"]["model"]["name"] == "census-vae-world"
@@ -221,23 +236,93 @@ def test_vector_nodes_share_their_parents(world, rows):
     assert {u for u in range(len(layer.node)) if z.grad[:, u].abs().sum() > 0} <= parents
 
 
-def test_a_tiny_vector_model_learns_and_keeps_rows(world, rows):
-    torch.manual_seed(0)
-    tiny = _tiny(world, rows, concept_dim=2)
-    x = to_tensor(rows)
+def _fit(tiny: TableVAE, x: torch.Tensor, key: str = "loss", steps: int = 60) -> tuple[float, float]:
+    """Adam on the tiny model's loss; (the term `key` before, after)."""
     opt = torch.optim.Adam(tiny.parameters(), lr=1e-2)
-    first = float(tiny.loss(x, 0.1, 0.01, 0.5)["loss"].detach())
-    for _ in range(60):
-        loss = tiny.loss(x, 0.1, 0.01, 0.5)["loss"]
+    first = float(tiny.loss(x, 0.1, 0.01, 0.5)[key].detach())
+    for _ in range(steps):
+        out = tiny.loss(x, 0.1, 0.01, 0.5)
         opt.zero_grad()
-        loss.backward()
+        out["loss"].backward()
         opt.step()
-    assert float(loss.detach()) < 0.7 * first
+    return first, float(out[key].detach())
+
+
+def _keeps_rows(tiny: TableVAE, x: torch.Tensor, world, rows) -> TableVAEModel:
+    """Freezes the tiny model; checks that no do() gives the rows back and do(education) sets it."""
     tiny.causal.harden()
     tiny.set_centres(x)
     wrapped = TableVAEModel(tiny, world.columns, "tiny", device="cpu", draws=4)
     empty = wrapped.counterfactual_rows(rows, {})
     for c in CENSUS_COLUMNS:
         np.testing.assert_allclose(empty[c], rows[c], atol=1e-3, err_msg=c)
+    return wrapped
+
+
+def test_a_tiny_vector_model_learns_and_keeps_rows(world, rows):
+    torch.manual_seed(0)
+    tiny = _tiny(world, rows, concept_dim=2)
+    x = to_tensor(rows)
+    first, last = _fit(tiny, x)
+    assert last < 0.7 * first
+    wrapped = _keeps_rows(tiny, x, world, rows)
+    assert (wrapped.counterfactual_rows(rows, {"education": "Bachelors"})["education"] == 12).all()
+
+
+def test_the_shipped_models_have_no_logit_heads(model):
+    assert model.model.heads is None and not model.model.cfg.logit_heads
+    assert not any(k.startswith("heads.") for k in model.model.state_dict())
+
+
+def test_an_unknown_head_kind_is_a_clear_value_error():
+    with pytest.raises(ValueError, match="'concepts' or 'categories'"):
+        TableVAEConfig(CENSUS_COLUMNS, logit_heads="logits")
+
+
+def test_logit_heads_read_only_the_parents_and_are_detached(world, rows):
+    torch.manual_seed(0)
+    tiny = _tiny(world, rows, mode="fixed", logit_heads="concepts")
+    x = to_tensor(rows)
+    tiny.causal.harden()
+    torch.nn.init.normal_(tiny.heads.w3)  # (zero at the start: every head uniform, no gradient to read)
+    j = CENSUS_COLUMNS.index("occupation")
+    z = tiny.encode(x)[0].detach().requires_grad_(True)
+    tiny._factual_logits(x, z, z, j).sum().backward()  # (the second argument is read by the quadrature only)
+    parents = {CENSUS_COLUMNS.index(p) for p in CENSUS_GRAPH.parents("occupation")}
+    assert {i for i in range(11) if z.grad[:, i].abs().sum() > 0} == parents
+    out = tiny.loss(x, 0.1, 0.0, 0.0)
+    out["heads"].backward()
+    assert all(p.grad is None or not p.grad.any() for p in tiny.encoder.parameters())  # the heads fit, not shape
+
+
+@pytest.mark.parametrize("heads", ["concepts", "categories"])
+def test_a_tiny_model_with_logit_heads_learns_and_keeps_rows(world, rows, heads):
+    torch.manual_seed(0)
+    tiny = _tiny(world, rows, logit_heads=heads)
+    x = to_tensor(rows)
+    first, last = _fit(tiny, x, "heads")
+    assert last < 0.8 * first
+    assert tiny.causal.logits.grad is not None  # the heads' likelihood reaches the learned arrows
+    wrapped = _keeps_rows(tiny, x, world, rows)
     cf = wrapped.counterfactual_rows(rows, {"education": "Bachelors"})
     assert (cf["education"] == 12).all()
+    for c in set(CENSUS_COLUMNS) - wrapped.graph.descendants(["education"]) - {"education"}:
+        np.testing.assert_allclose(cf[c], rows[c], atol=1e-3, err_msg=c)
+
+
+def test_category_heads_read_the_parents_categories_only(world, rows):
+    torch.manual_seed(0)
+    tiny = _tiny(world, rows, mode="fixed", logit_heads="categories")
+    tiny.causal.harden()
+    torch.nn.init.normal_(tiny.heads.w3)
+    x = to_tensor(rows)
+    j, child, parent = (CENSUS_COLUMNS.index(c) for c in ("occupation", "income", "sex"))
+
+    def logits(x: torch.Tensor) -> torch.Tensor:
+        return tiny._factual_logits(x, tiny.encode(x)[0], torch.zeros(1), j)
+
+    flipped = x.clone()
+    flipped[:, child] = 1 - flipped[:, child]  # a child of occupation: not read
+    assert torch.equal(logits(flipped), logits(x))
+    flipped[:, parent] = 1 - flipped[:, parent]
+    assert not torch.allclose(logits(flipped), logits(x))

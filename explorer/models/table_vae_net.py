@@ -14,6 +14,9 @@
   softmax_k(w_jk . z_j + b_jk) gives every category a convex region of the plane (m = 2), and the layer's node
   for the column has m units with one parent set (`CausalLayer`'s vector nodes), so P(k | parents) is no longer
   a window sliding along one ordering. m = 1 is the scalar model (and the shipped checkpoints' layout).
+- `logit_heads` (default "", off; the shipped checkpoints have none): P(x_j = k | parents) = softmax of K logits
+  an MLP computes from the parents' concepts ("concepts") or their categories and numbers ("categories"), in place
+  of the quadrature below (explorer/models/table_vae_heads.py).
 - The prior of z is the causal layer, so the KL term of the ELBO is E_q[-log p_causal(z)] - H(q): the causal
   layer's Gaussian NLL on sampled concepts, minus the encoder's entropy. While the graph is learned the layer
   adds its sparsity and NOTEARS acyclicity penalties; `harden()` then freezes the DAG (as for the pendulum).
@@ -45,6 +48,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer.models.causal_vae import CausalLayer, CausalVAEConfig
+from explorer.models.table_vae_heads import CategoryHeads
 from explorer.scm.graph import Dag
 
 GH_POINTS = 16  # quadrature points over a concept's Normal when a category's probability is computed
@@ -66,10 +70,13 @@ class TableVAEConfig:
     hidden: int = 128
     mech_hidden: int = 64
     concept_dim: int = 1  # latent dims of a categorical column's concept (a vector node of the causal layer)
+    logit_heads: str = ""  # K-logit mechanisms of the categorical columns: "", "concepts", "categories"
 
     def __post_init__(self) -> None:
         self.columns, self.levels = tuple(self.columns), tuple(int(k) for k in self.levels)
         self.mean, self.sd = tuple(map(float, self.mean)), tuple(map(float, self.sd))
+        if self.logit_heads not in ("", "concepts", "categories"):
+            raise ValueError(f"logit_heads must be '', 'concepts' or 'categories', not {self.logit_heads!r}")
         if not self.fixed:
             d = len(self.columns)
             self.fixed = [[0 if i == j else -1 for j in range(d)] for i in range(d)]
@@ -109,6 +116,9 @@ class TableVAE(nn.Module):
         self.dec_b = nn.Parameter(torch.zeros(nd, kmax))
         valid = torch.stack([torch.arange(kmax) < cfg.levels[j] for j in self.disc]) if nd else torch.ones(0, kmax)
         self.register_buffer("valid", valid.bool())  # (D, K): which padded levels exist
+        owner = self.causal.node if cfg.logit_heads == "concepts" else torch.repeat_interleave(
+            torch.arange(len(cfg.levels)), torch.tensor([k if k else 1 for k in cfg.levels]))  # features' columns
+        self.heads = CategoryHeads(owner, self.disc, valid.bool(), cfg.mech_hidden) if cfg.logit_heads else None
         # each category's concept, set after training: (D, K) at m = 1 (the shipped layout), else (D, K, m)
         self.register_buffer("centres", torch.zeros((nd, kmax) if m == 1 else (nd, kmax, m)))
         q = GH_POINTS if m == 1 else 6  # quadrature points per dim: a product grid of q^m points
@@ -164,10 +174,13 @@ class TableVAE(nn.Module):
         g = self.causal.loss(z, sparsity, acyclic)
         entropy = 0.5 * logvar.sum(1).mean()  # H(q) up to a constant
         kl = g["nll"] - entropy
+        heads = self.heads.loss(self.causal, self._head_in(x, z), codes) if self.heads is not None else torch.zeros(())
         # beta < 1: at beta = 1 a concept that does not encode its column costs no more than one that does (the
         # KL pays what the reconstruction gains), and training settled on the columns' marginals (posterior
         # collapse). The graph penalties are scaled with the prior, so `sparsity` is relative to its NLL.
-        return {"loss": rec + beta * (g["loss"] - entropy), "rec": rec, "kl": kl, "nll": g["nll"]}
+        # the heads' cross-entropy is a likelihood of the observed columns, as `rec` is: weight 1
+        return {"loss": rec + beta * (g["loss"] - entropy) + heads, "rec": rec, "kl": kl, "nll": g["nll"],
+                "heads": heads}
 
     # --- after training ----------------------------------------------------------------------------------
     @torch.no_grad()
@@ -277,6 +290,7 @@ class TableVAE(nn.Module):
         # abduction: concepts and their noise from the observed row
         z1, eps1 = self.abduct(x)  # (n, C): the draws differ only in their Gumbels, so once per row
         prior1 = z1 - eps1  # (n, C): g(A z), each concept's mean under its factual parents
+        x1 = x  # (n, C)
         z, eps, x = z1.repeat(repeats, 1), eps1.repeat(repeats, 1), x.repeat(repeats, 1)  # (B, C), B = repeats * n
         do = {j: v if len(v) == len(x) else v.repeat(repeats) for j, v in do.items()}
         mask = {j: v if len(v) == len(x) else v.repeat(repeats) for j, v in (mask or {}).items()}
@@ -308,11 +322,15 @@ class TableVAE(nn.Module):
             # a category by Gumbel-max over the model's own P(k | parents), its Gumbels drawn from their posterior
             # given the observed category (as the census world abducts), so an unmoved column keeps its value
             if gumbels is None:
-                logits_f = self._quadrature(prior1[:, u], j).repeat(repeats, 1)  # (B, K): factual, one per row
+                logits_f = self._factual_logits(x1, z1, prior1, j).repeat(repeats, 1)  # (B, K): factual, one per row
                 noise = posterior_gumbels(logits_f, x[:, j].long(), generator)
             else:
                 noise = gumbels[j]
-            k = (self.category_logits(mean, j) + noise).argmax(-1)  # (B,)
+            if self.heads is None:
+                k = (self.category_logits(mean, j) + noise).argmax(-1)  # (B,)
+            else:
+                now, fact = self._head_in(x_cf, z_cf), self._head_in(x, z)
+                k = (self.heads.logits(j, now, fact, live, cut, self.cfg.levels[j]) + noise).argmax(-1)
             x_cf[:, j] = k.to(x.dtype)
             centre = self.weights()[1][self.disc.index(j)][k]  # (B, m): a moved category's concept is its centre
             z_cf[:, u] = torch.where((k == x[:, j].long())[:, None], z[:, u], centre)
@@ -334,8 +352,21 @@ class TableVAE(nn.Module):
         is a deterministic function of the action, as the census world's mechanisms on abducted noise are."""
         z, eps = self.abduct(x)
         prior = z - eps  # (n, C)
-        return {j: posterior_gumbels(self._quadrature(prior[:, self.units[j]], j).repeat(repeats, 1),
+        return {j: posterior_gumbels(self._factual_logits(x, z, prior, j).repeat(repeats, 1),
                                      x[:, j].long().repeat(repeats), generator) for j in self.disc}
+
+    def _factual_logits(self, x: torch.Tensor, z: torch.Tensor, prior: torch.Tensor, j: int) -> torch.Tensor:
+        """log P(column j = k | its factual parents), (n, K): from the rows x (n, C), their concepts z (n, n_units)
+        and the concepts' means under the factual parents `prior` (z - eps)."""
+        if self.heads is None:
+            return self._quadrature(prior[:, self.units[j]], j)
+        a = self.causal.adjacency()
+        inputs = self._head_in(x, z)
+        return self.heads.logits(j, inputs, inputs, a, torch.zeros_like(a), self.cfg.levels[j])
+
+    def _head_in(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """What the K-logit heads read of rows x (B, C) with concepts z (B, n): the concepts, or the features."""
+        return z if self.cfg.logit_heads == "concepts" else self.features(x)
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """The VAE's own reconstruction (encoder mean, decoder arg-max): (B, C)."""

@@ -61,6 +61,8 @@ class CensusVAETrainConfig:
     hidden: int = 128
     mech_hidden: int = 64
     concept_dim: int = 1  # latent dims of a categorical column's concept (a vector node of the causal layer)
+    logit_heads: str = ""  # K-logit mechanisms of the categorical columns: "", "concepts" or "categories" (the
+    # parents' concepts, or their categories and numbers, in; explorer/models/table_vae_heads.py)
     devices: int = 1
     strategy: str = "auto"
     out: Path | None = None  # default pretrained/census-vae-<data>
@@ -126,7 +128,8 @@ class TableVAEModule(L.LightningModule):
         out = self.model.loss(x, self.cfg.beta * warm, sparsity, self.cfg.acyclic * ramp)
         # 0 * logits keeps every parameter in the graph once it is frozen (DDP requires it)
         loss = out["loss"] + 0.0 * self.model.causal.logits.sum()
-        self.log_dict({"rec": out["rec"], "kl": out["kl"]}, prog_bar=True, on_step=True)
+        logged = {"rec": out["rec"], "kl": out["kl"], **({"heads": out["heads"]} if self.cfg.logit_heads else {})}
+        self.log_dict(logged, prog_bar=True, on_step=True)
         return loss
 
     def configure_optimizers(self):
@@ -142,7 +145,7 @@ def build_model(cfg: CensusVAETrainConfig, train: dict[str, np.ndarray], columns
     fixed = fixed_matrix(CENSUS_COLUMNS, cfg.graph, ROOTS, CENSUS_GRAPH, known)
     model_cfg = TableVAEConfig(columns=CENSUS_COLUMNS, levels=tuple(columns[c].levels for c in CENSUS_COLUMNS),
                                mean=mean, sd=sd, fixed=fixed, hidden=cfg.hidden, mech_hidden=cfg.mech_hidden,
-                               concept_dim=cfg.concept_dim)
+                               concept_dim=cfg.concept_dim, logit_heads=cfg.logit_heads)
     model = TableVAE(model_cfg)
     with torch.no_grad():
         model.causal.logits.fill_(cfg.edge_init)
@@ -169,6 +172,8 @@ def val_metrics(model: TableVAE, x: torch.Tensor) -> dict[str, float]:
     out = model.loss(x, 1.0, 0.0, 0.0)
     recon = model.reconstruct(x)
     metrics = {"val_rec": float(out["rec"]), "val_kl": float(out["kl"])}
+    if model.heads is not None:  # the K-logit mechanisms' cross-entropy given their parents
+        metrics["val_heads"] = float(out["heads"])
     for j, c in enumerate(CENSUS_COLUMNS):
         if model.cfg.levels[j]:
             metrics[f"val_recon_accuracy_{c}"] = float((recon[:, j] == x[:, j]).float().mean())
@@ -211,7 +216,9 @@ def _train(cfg: CensusVAETrainConfig) -> Path:
         "description": "Tabular causal-layer VAE (CCGM's tabular half) over the census world's eleven columns: "
                        "one concept per column (continuous: the standardised value; categorical: a latent "
                        "score), the pendulum model's CausalLayer as the prior, one decoder per column. Built "
-                       "from the CCGM paper's idea; no public code for its tabular half was used.",
+                       "from the CCGM paper's idea; no public code for its tabular half was used."
+                       + (f" The categorical columns' mechanisms are K-logit heads over the parents' "
+                          f"{cfg.logit_heads} (P(k | parents) = softmax of K logits)." if cfg.logit_heads else ""),
         "data": text, "graph_mode": cfg.graph,
         "learned_edges": sorted(f"{p}:{c}" for p, c in dag.edges),
         "edge_probabilities": [[round(float(p), 4) for p in row] for row in model.causal.probabilities()],
