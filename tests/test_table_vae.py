@@ -269,9 +269,13 @@ def test_a_tiny_vector_model_learns_and_keeps_rows(world, rows):
     assert (wrapped.counterfactual_rows(rows, {"education": "Bachelors"})["education"] == 12).all()
 
 
-def test_the_shipped_models_have_no_logit_heads(model):
-    assert model.model.heads is None and not model.model.cfg.logit_heads
-    assert not any(k.startswith("heads.") for k in model.model.state_dict())
+def test_the_shipped_world_model_has_category_heads_and_the_adult_model_none(model):
+    # census-vae-world is trained with `--logit-heads categories`; census-vae-adult keeps the scalar mechanisms
+    assert model.model.heads is not None and model.model.cfg.logit_heads == "categories"
+    assert any(k.startswith("heads.") for k in model.model.state_dict())
+    adult = load_table_vae(SHIPPED.parent / "census-vae-adult", "cpu")
+    assert adult.model.heads is None and not adult.model.cfg.logit_heads
+    assert not any(k.startswith("heads.") for k in adult.model.state_dict())
 
 
 def test_an_unknown_head_kind_is_a_clear_value_error():
