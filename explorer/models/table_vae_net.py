@@ -15,8 +15,8 @@
   for the column has m units with one parent set (`CausalLayer`'s vector nodes), so P(k | parents) is no longer
   a window sliding along one ordering. m = 1 is the scalar model (and the shipped checkpoints' layout).
 - `logit_heads` (default "", off; census-vae-world is trained with "categories", census-vae-adult without):
-  P(x_j = k | parents) = softmax of K logits an MLP computes from the parents' concepts ("concepts") or their categories and numbers ("categories"), in place
-  of the quadrature below (explorer/models/table_vae_heads.py).
+  P(x_j = k | parents) = softmax of K logits an MLP computes from the parents' concepts ("concepts") or their
+  categories and numbers ("categories"), in place of the quadrature below (explorer/models/table_vae_heads.py).
 - The prior of z is the causal layer, so the KL term of the ELBO is E_q[-log p_causal(z)] - H(q): the causal
   layer's Gaussian NLL on sampled concepts, minus the encoder's entropy. While the graph is learned the layer
   adds its sparsity and NOTEARS acyclicity penalties; `harden()` then freezes the DAG (as for the pendulum).
