@@ -300,6 +300,7 @@ class TableVAE(nn.Module):
         live_u, cut_u = self.causal.unit_mask(live), self.causal.unit_mask(cut)  # (n, n): each column's block tied
         z_cf, x_cf = z.clone(), x.clone()
         moved = set(do)
+        fact = None  # what the K-logit heads read of the factual rows (B, ...), made once when first needed
         for j in self.causal.order():
             if j not in do and not any(live[i, j] > 0 for i in moved):
                 continue  # nothing upstream moved (or its arrows are cut): the factual value stands
@@ -329,7 +330,8 @@ class TableVAE(nn.Module):
             if self.heads is None:
                 k = (self.category_logits(mean, j) + noise).argmax(-1)  # (B,)
             else:
-                now, fact = self._head_in(x_cf, z_cf), self._head_in(x, z)
+                fact = self._head_in(x, z) if fact is None else fact
+                now = self._head_in(x_cf, z_cf)  # x_cf changes column by column: read again
                 k = (self.heads.logits(j, now, fact, live, cut, self.cfg.levels[j]) + noise).argmax(-1)
             x_cf[:, j] = k.to(x.dtype)
             centre = self.weights()[1][self.disc.index(j)][k]  # (B, m): a moved category's concept is its centre
