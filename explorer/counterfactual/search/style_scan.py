@@ -17,8 +17,10 @@ reading of hue has several separate bands that descent from the factual walks pa
 
 A flip counts only where the margin is met and, with a plausibility weight, where the world could draw the do()
 set (implausibility 0: intensity's noise within Z_FREE SDs): a thick, dim digit flips classifiers on the
-generator's drawing and not on the TRUE one. The answer is then hardened, re-made by the SCM, re-decoded and
-re-checked as every AIP answer is. Everything is forward passes: about a hundred images per query.
+generator's drawing and not on the TRUE one. The margin is at least the generator's own bias on the classifier
+(`MorphoSpace.bias`), and answers polished by descent are held to the same rule (`vouch`). The answer is then
+hardened, re-made by the SCM, re-decoded and re-checked as every AIP answer is. Everything is forward passes:
+about a hundred images per query.
 """
 
 from __future__ import annotations
@@ -86,8 +88,9 @@ class StyleScan:
                                                 {k: v[s:s + ROWS] for k, v in flat.items()}, self.query.coloured)
                               for s in range(0, len(rows), ROWS)])
 
-    def score(self, q: np.ndarray, values: dict[str, torch.Tensor]) -> Scanned:
-        """Hinge, cost and whether each point counts as a flip, for the points `values` ({a: (Q, P)}) of queries q."""
+    def score(self, q: np.ndarray, values: dict[str, torch.Tensor], margin: float | None = None) -> Scanned:
+        """Hinge, cost and whether each point counts as a flip, for the points `values` ({a: (Q, P)}) of queries q
+        (by `margin`, the config's unless given)."""
         shape = next(iter(values.values())).shape
         rows = np.repeat(q, shape[1])  # (Q*P,)
         flat = self.follow(q, values)
@@ -95,7 +98,8 @@ class StyleScan:
         with torch.inference_mode():
             logits = torch.cat([self.classifier.logits(images[s:s + ROWS]) for s in range(0, len(images), ROWS)])
             r = torch.as_tensor(rows)
-            hinge = margin_loss(logits.float().cpu(), self.current[r], self.goal[r], self.config.margin)  # (Q*P,)
+            hinge = margin_loss(logits.float().cpu(), self.current[r], self.goal[r],
+                                self.config.margin if margin is None else margin)  # (Q*P,)
             odd = self.space.implausibility({k: flat[k].cpu() for k in ("thickness", "intensity")})  # (Q*P,)
             cost = (self.config.attr_weight * self.distance(values, q).reshape(-1)
                     + self.config.plausibility_weight * odd)  # (Q*P,)
@@ -207,6 +211,24 @@ def scan(scanner: StyleScan) -> tuple[dict[str, torch.Tensor], np.ndarray, Scann
     ok = np.zeros(n, bool)
     ok[found] = True
     return best, ok, pool
+
+
+def vouch(scanner: StyleScan, q: np.ndarray, ends: dict[str, torch.Tensor], margin: float
+          ) -> tuple[dict[str, torch.Tensor], np.ndarray]:
+    """Descent's hardened answers `ends` ({a: (Q,)}) for queries q held to the scan's rule: every non-empty subset
+    of the searched attributes moved to its answer's value (the rest at the factual's) is scored, and the cheapest
+    that counts (a flip by `margin`, implausibility 0) is kept. `margin` is the generator's bias, not the search's
+    margin, which descent stops at and hardening's rounding can shave a little off. Descent weighs plausibility
+    softly and drifts every attribute a little: a hue flip that also thins a digit past where the world draws one
+    is kept as the hue alone, and an answer that only flips off the world is no answer. Returns ({a: (Q,)} the
+    kept values, (Q,) whether any)."""
+    k = len(scanner.searched)
+    subsets = [[j for j in range(k) if m >> j & 1] for m in range(1, 2 ** k)]
+    points = {a: torch.stack([ends[a] if j in s else scanner.start[a][q] for s in subsets], 1)
+              for j, a in enumerate(scanner.searched)}  # {a: (Q, 2^k - 1)}
+    got = scanner.score(q, points, margin)
+    idx, ok = _cheapest(got, 1)
+    return {a: v[:, 0] for a, v in _take(got, idx).items()}, ok[:, 0].numpy()
 
 
 def closest(pool: Scanned, q: np.ndarray, r: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
