@@ -23,3 +23,16 @@ def open_page(page: str | None = None, query: dict[str, str] | None = None) -> A
     (at.switch_page(page) if page else at).run(timeout=FIRST_LOAD)
     no_exceptions(at)
     return at
+
+
+def upload_table_and_model(csv: tuple[str, bytes], model: bytes, label: str, protected: list[str]) -> AppTest:
+    """The Audit your own model page with a visitor's table (name, bytes) and ONNX model uploaded, the label and
+    the protected columns chosen (nothing run yet)."""
+    at = open_page("pages/audit_model.py")
+    at.selectbox(key="at_data").set_value("upload").run()
+    at.file_uploader(key="audit_model_csv").set_value((csv[0], csv[1], "text/csv")).run()
+    at.selectbox(key="at_model").set_value("upload").run()
+    at.file_uploader(key="audit_model_onnx").set_value(("m.onnx", model, "application/octet-stream")).run()
+    at.selectbox(key="at_label").set_value(label).run()
+    at.multiselect(key="at_protected").set_value(protected).run()
+    return at

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from apptest_pages import FIRST_LOAD, no_exceptions, open_page
+from apptest_pages import FIRST_LOAD, no_exceptions, upload_table_and_model
 from test_audit_failing_rows import BROKEN, adult, strict, strict_country  # noqa: F401  (fixtures)
 from test_audit_table import _run  # the command line as a test runs it: (exit status, stderr)
 
 from explorer.services.audit_table_page import (AuditRequest, AuditTableError, AuditTableService, ModelChoice,
                                                 uploaded_table)
 
-PAGE = "pages/audit_model.py"
 COMPARED = ("overall", "groups", "intersections", "fairness", "reading")
 
 
@@ -80,13 +79,7 @@ def test_half_of_the_rows_or_more_failing_is_one_message(strict, adult):  # noqa
 
 
 def _upload_and_run(csv: bytes, model: bytes, rows: int):
-    at = open_page(PAGE)
-    at.selectbox(key="at_data").set_value("upload").run()
-    at.file_uploader(key="audit_model_csv").set_value(("t.csv", csv, "text/csv")).run()
-    at.selectbox(key="at_model").set_value("upload").run()
-    at.file_uploader(key="audit_model_onnx").set_value(("m.onnx", model, "application/octet-stream")).run()
-    at.selectbox(key="at_label").set_value("income").run()
-    at.multiselect(key="at_protected").set_value(["sex", "race"]).run()
+    at = upload_table_and_model(("t.csv", csv), model, "income", ["sex", "race"])
     at.number_input(key="at_rows").set_value(rows).run()
     at.toggle(key="at_cf").set_value(False).run()
     at.button(key="audit_model_run").click().run(timeout=FIRST_LOAD)

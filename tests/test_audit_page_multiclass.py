@@ -9,12 +9,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from apptest_pages import FIRST_LOAD, no_exceptions, open_page
+from apptest_pages import FIRST_LOAD, no_exceptions, upload_table_and_model
 
 from explorer.__main__ import main
 from explorer.services.audit_table_page import AuditRequest, AuditTableService, ModelChoice, uploaded_table
-
-PAGE = "pages/audit_model.py"
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +72,7 @@ def test_the_service_gives_the_command_line_s_multiclass_audit(three_classes, tm
 
 def test_on_the_page_a_multiclass_upload_is_audited_class_by_class(three_classes):
     csv, onx, _ = three_classes
-    at = open_page(PAGE)
-    at.selectbox(key="at_data").set_value("upload").run()
-    at.file_uploader(key="audit_model_csv").set_value(("grades.csv", csv, "text/csv")).run()
-    at.selectbox(key="at_model").set_value("upload").run()
-    at.file_uploader(key="audit_model_onnx").set_value(("m.onnx", onx, "application/octet-stream")).run()
-    at.selectbox(key="at_label").set_value("grade").run()
-    at.multiselect(key="at_protected").set_value(["sex", "region"]).run()
+    at = upload_table_and_model(("grades.csv", csv), onx, "grade", ["sex", "region"])
     no_exceptions(at)
     assert any("one class against the rest" in i.value for i in at.info)
     assert not [c for c in at.checkbox if c.key == "atmap_var_ok"]  # no census mapping: cf and recourse binary only
