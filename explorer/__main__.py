@@ -295,9 +295,9 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--devices", type=count(1, 64), default=1, help="processes / GPUs for DDP")
     tr.add_argument("--strategy", type=strategy, default="auto", help="Lightning strategy, e.g. ddp")
     tr.add_argument("--out", type=output_folder, help="folder for checkpoints (default: pretrained/)")
-    tr.add_argument("--graph", choices=["partial", "learned", "fixed"], default="partial",
-                    help="pendulum, census: which edges the causal layer learns (partial: edges into the roots are "
-                         "known absent, the rest learned)")
+    tr.add_argument("--graph", choices=["partial", "learned", "fixed", "tiers"], default="partial",
+                    help="pendulum, census: which edges the causal layer learns (partial: edges into the roots known "
+                         "absent, the rest learned; census only, tiers: also none against the published order)")
     tr.add_argument("--epochs", type=count(1, 10_000), help="pendulum, census: VAE epochs; causalm: stage-1 epochs")
     # scenes are held in memory: 100,000 of them take ~1.2 GB
     tr.add_argument("--n-train", type=count(1, 100_000), help="pendulum: training scenes")

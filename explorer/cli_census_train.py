@@ -1,9 +1,10 @@
 """The command line's `train census`, wired here to keep `__main__.py` short.
 
-`python -m explorer train census [--data world|adult] [--graph partial|learned|fixed] [--known-arrow P:C ...]
-[--epochs N] [--devices N] [--strategy ddp|auto] [--out FOLDER]` trains the tabular causal-layer VAE (explorer/training/census_vae.py) on
-census-world rows (`world`, the model `evaluate census` scores against the TRUE counterfactuals) or on the real
-Adult training rows (`adult`), and writes weights.safetensors + card.json to pretrained/census-vae-<data>.
+`python -m explorer train census [--data world|adult] [--graph partial|learned|fixed|tiers] [--known-arrow P:C ...]
+[--arrow-test ALPHA] [--epochs N] [--devices N] [--strategy ddp|auto] [--out FOLDER]` trains the tabular
+causal-layer VAE (explorer/training/census_vae.py) on census-world rows (`world`, the model `evaluate census`
+scores against the TRUE counterfactuals) or on the real Adult training rows (`adult`), and writes
+weights.safetensors + card.json to pretrained/census-vae-<data>.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Callable
+
+from explorer.cli_checks import real
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -25,7 +28,20 @@ def add_census_train(tr: argparse.ArgumentParser, others: Handler) -> None:
     tr.add_argument("--logit-heads", choices=["none", "concepts", "categories"], default="none",
                     help="census: the categorical columns' mechanisms: P(k | parents) from K logits over the parents' "
                          "categories (categories), over their concepts (concepts), or the scalar score alone (none)")
-    tr.set_defaults(fn=lambda args: census_train_command(args) if args.world == "census" else others(args))
+    tr.add_argument("--arrow-test", type=real(0, 1, above=True), metavar="ALPHA",
+                    help="census, --graph tiers: decide every arrow the tiers allow before training by a "
+                         "likelihood-ratio test at this level (e.g. 0.05), then keep the graph fixed")
+
+    def route(args: argparse.Namespace) -> int:
+        if args.world == "census":
+            return census_train_command(args)
+        if args.graph == "tiers":  # the tiers are the census graph's published order; no other world has them
+            print(f"error: --graph tiers is for census only; {args.world} takes partial, learned or fixed",
+                  file=sys.stderr)
+            return 2
+        return others(args)
+
+    tr.set_defaults(fn=route)
 
 
 def census_train_command(args: argparse.Namespace) -> int:
@@ -33,7 +49,7 @@ def census_train_command(args: argparse.Namespace) -> int:
 
     try:
         cfg = CensusVAETrainConfig(data=args.data, graph=args.graph, devices=args.devices, strategy=args.strategy,
-                                   known=tuple(args.known_arrow or ()),
+                                   known=tuple(args.known_arrow or ()), arrow_test=args.arrow_test or 0.0,
                                    logit_heads="" if args.logit_heads == "none" else args.logit_heads,
                                    command="python -m explorer " + " ".join(sys.argv[1:]))
     except ValueError as err:

@@ -25,22 +25,30 @@ from explorer.device import pick_device
 from explorer.models.table_vae_net import TableVAE, TableVAEConfig
 from explorer.scm.graph import Dag
 
-__all__ = ["TableVAE", "TableVAEConfig", "TableVAEModel", "load_table_vae", "fixed_matrix", "shd"]
+__all__ = ["TableVAE", "TableVAEConfig", "TableVAEModel", "load_table_vae", "fixed_matrix", "tier_rank", "shd",
+           "GRAPH_MODES"]
 DRAWS = 32  # posterior draws of a counterfactual row (the categorical columns' Gumbels)
 ROWS_PER_CALL = 32768  # rows x draws per call of the model: bounds the quadrature's (B, Q, K) tensors
 
 
+GRAPH_MODES = ("partial", "learned", "fixed", "tiers")
+
+
 def fixed_matrix(columns: tuple[str, ...], mode: str, roots: tuple[str, ...] = (), graph: Dag | None = None,
-                 known: frozenset[tuple[str, str]] = frozenset()) -> list[list[int]]:
+                 known: frozenset[tuple[str, str]] = frozenset(),
+                 tiers: tuple[tuple[str, ...], ...] = ()) -> list[list[int]]:
     """What is known about each arrow before training (1 present, 0 absent, -1 learned).
 
     partial: arrows into `roots` absent, the arrows in `known` present, the rest learned;
+    tiers: as partial, and every arrow from a later tier of `tiers` (a causal order of column groups, earliest
+    first) to an earlier one absent: background knowledge orients the arrows, the data say which exist;
     learned: every arrow learned (but `known`); fixed: `graph`'s arrows, nothing learned.
     """
-    if mode not in ("partial", "learned", "fixed"):
-        raise ValueError(f"unknown graph mode {mode!r}; choose partial, learned or fixed")
+    if mode not in GRAPH_MODES:
+        raise ValueError(f"unknown graph mode {mode!r}; choose one of {', '.join(GRAPH_MODES)}")
     if mode == "fixed" and graph is None:
         raise ValueError("--graph fixed needs the graph to fix")
+    rank = tier_rank(columns, tiers) if mode == "tiers" else {}
     out = []
     for p in columns:
         row = []
@@ -51,12 +59,24 @@ def fixed_matrix(columns: tuple[str, ...], mode: str, roots: tuple[str, ...] = (
                 row.append(int((p, c) in graph.edges))
             elif (p, c) in known:
                 row.append(1)
-            elif mode == "partial" and c in roots:
+            elif mode in ("partial", "tiers") and c in roots:
+                row.append(0)
+            elif rank and rank[p] > rank[c]:  # against the causal order
                 row.append(0)
             else:
                 row.append(-1)
         out.append(row)
     return out
+
+
+def tier_rank(columns: tuple[str, ...], tiers: tuple[tuple[str, ...], ...]) -> dict[str, int]:
+    """{column: index of its tier}; a ValueError unless `tiers` holds every column exactly once."""
+    rank = {c: i for i, tier in enumerate(tiers) for c in tier}
+    listed = [c for tier in tiers for c in tier]
+    if len(listed) != len(rank) or set(rank) != set(columns):
+        raise ValueError(f"the tiers must hold every column exactly once; they hold {listed}, the columns are "
+                         f"{list(columns)}")
+    return rank
 
 
 def shd(learned: Dag, truth: Dag) -> int:

@@ -59,6 +59,15 @@ GRAPH_SOURCE = ("Nabi & Shpitser, Fair inference on outcomes (AAAI 2018); Chiapp
                 "fairness (AAAI 2019), Fig. 5a: A = sex; C = age, native country (+ race, added); M = marital "
                 "status; L = education; R = workclass -> occupation -> hours per week (order ours); Y = income; "
                 "relationship (ours) <- sex, age, marital status, -> income")
+# Background knowledge for LEARNING the graph (`train census --graph tiers`): the published graph's causal order,
+# earliest first. An arrow from a later tier to an earlier one is known absent; which arrows exist is still learned.
+# Relationship (ours; not in the published graph) gets a tier of its own right after M: a household role (husband,
+# wife, unmarried...) is defined by sex, age and marital status, its parents here, which all lie in A, C and M.
+CENSUS_TIERS: tuple[tuple[str, ...], ...] = (
+    _AC, ("marital_status",), ("relationship",), ("education",)) + tuple((c,) for c in WORK) + (("income",),)
+TIERS_SOURCE = ("the causal order of Nabi & Shpitser (2018) and Chiappa (2019), Fig. 5a: A, C (roots) -> M -> L "
+                "-> R -> Y, R ordered workclass -> occupation -> hours per week (ours); relationship (ours) in a "
+                "tier of its own right after M, since its parents lie in A, C and M")
 FOLDER = PRETRAINED / "census_world"
 REBUILD = "python -m explorer train census-world"
 

@@ -23,18 +23,22 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
+from scipy.special import log_softmax
+from scipy.stats import chi2
 from torch.utils.data import DataLoader, TensorDataset
 
 from explorer import checkpoints
-from explorer.data.tables import read_adult
-from explorer.models.table_vae import TableVAE, TableVAEConfig, fixed_matrix, n_params, shd, standardiser
+from explorer.data.tables import ColumnSpec, read_adult
+from explorer.models.table_vae import (GRAPH_MODES, TableVAE, TableVAEConfig, fixed_matrix, n_params, shd,
+                                      standardiser, tier_rank)
 from explorer.paths import PRETRAINED
-from explorer.scm.census import CENSUS_COLUMNS, CENSUS_GRAPH, census_rows, load_census_world
+from explorer.scm.census import (CENSUS_COLUMNS, CENSUS_GRAPH, CENSUS_TIERS, TIERS_SOURCE, census_rows,
+                                 load_census_world)
 from explorer.scm.graph import Dag
+from explorer.scm.table_mechanisms import ParentEncoding, design, encoding_for, fit_ridge, fit_softmax
 from explorer.training.modules import PrintProgress
 
 DATA = ("world", "adult")
-GRAPH_MODES = ("partial", "learned", "fixed")
 ROOTS = tuple(c for c in CENSUS_COLUMNS if not CENSUS_GRAPH.parents(c))  # sex, age, race, native_country
 SEEDS = {"train": 1000, "val": 1001, "torch": 2026}
 FOLDERS = {"world": "census-vae-world", "adult": "census-vae-adult"}
@@ -45,7 +49,7 @@ class CensusVAETrainConfig:
     """What to train and how; the main fields are options of `python -m explorer train census`."""
 
     data: str = "world"
-    graph: str = "partial"
+    graph: str = "partial"  # partial, learned, fixed or tiers (explorer.models.table_vae.fixed_matrix)
     n_world: int = 30000  # world rows sampled for training (Adult's complete training rows: 27,156)
     n_world_val: int = 3000
     epochs: int = 50
@@ -55,6 +59,8 @@ class CensusVAETrainConfig:
     beta: float = 0.1  # weight of the KL (the causal prior's NLL minus the encoder's entropy); see TableVAE.loss
     sparsity: float = 0.002
     known: tuple[str, ...] = ()  # "parent:child" arrows known present: kept, not learned (partial, learned)
+    arrow_test: float = 0.0  # tiers only: the level of a likelihood-ratio test that decides every allowed arrow
+    # before training, then fixed (likelihood_ratio_arrows); 0: the causal layer learns them
     edge_init: float = 3.0  # the learned arrows' starting logit (3: probability 0.95)
     graph_warmup: int = 5  # epochs before the sparsity and acyclicity penalties start
     acyclic: float = 0.05
@@ -80,6 +86,13 @@ class CensusVAETrainConfig:
             raise ValueError(f"unknown data {self.data!r}; choose {' or '.join(DATA)}")
         if self.graph not in GRAPH_MODES:
             raise ValueError(f"unknown graph mode {self.graph!r}; choose one of {', '.join(GRAPH_MODES)}")
+        rank = tier_rank(CENSUS_COLUMNS, CENSUS_TIERS)
+        against = [a for a in self.known if rank[a.split(":")[0]] > rank[a.split(":")[1]]]
+        if self.arrow_test and (self.graph != "tiers" or not 0 < self.arrow_test < 1):
+            raise ValueError(f"--arrow-test {self.arrow_test} needs --graph tiers and a level between 0 and 1")
+        if self.graph == "tiers" and against:
+            raise ValueError(f"--known-arrow {', '.join(against)} runs against the tiers of --graph tiers "
+                             f"({' -> '.join('/'.join(t) for t in CENSUS_TIERS)})")
 
 
 def training_rows(cfg: CensusVAETrainConfig) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict, str]:
@@ -142,7 +155,12 @@ class TableVAEModule(L.LightningModule):
 def build_model(cfg: CensusVAETrainConfig, train: dict[str, np.ndarray], columns: dict) -> TableVAE:
     mean, sd = standardiser(train, {c: columns[c].discrete for c in CENSUS_COLUMNS})
     known = frozenset(tuple(a.split(":")) for a in cfg.known)
-    fixed = fixed_matrix(CENSUS_COLUMNS, cfg.graph, ROOTS, CENSUS_GRAPH, known)
+    fixed = fixed_matrix(CENSUS_COLUMNS, cfg.graph, ROOTS, CENSUS_GRAPH, known, CENSUS_TIERS)
+    if cfg.arrow_test:  # the test's graph (with the known arrows), nothing left to learn
+        tested = Dag(CENSUS_COLUMNS, likelihood_ratio_arrows(train, columns, CENSUS_TIERS, cfg.arrow_test) | known)
+        print(f"[census-vae] arrow test at level {cfg.arrow_test}: {len(tested.edges)} arrows, SHD to the world's "
+              f"{shd(tested, CENSUS_GRAPH)}", flush=True)
+        fixed = fixed_matrix(CENSUS_COLUMNS, "fixed", graph=tested)
     model_cfg = TableVAEConfig(columns=CENSUS_COLUMNS, levels=tuple(columns[c].levels for c in CENSUS_COLUMNS),
                                mean=mean, sd=sd, fixed=fixed, hidden=cfg.hidden, mech_hidden=cfg.mech_hidden,
                                concept_dim=cfg.concept_dim, logit_heads=cfg.logit_heads)
@@ -150,6 +168,50 @@ def build_model(cfg: CensusVAETrainConfig, train: dict[str, np.ndarray], columns
     with torch.no_grad():
         model.causal.logits.fill_(cfg.edge_init)
     return model
+
+
+def likelihood_ratio_arrows(train: dict[str, np.ndarray], columns: dict[str, ColumnSpec],
+                            tiers: tuple[tuple[str, ...], ...], alpha: float, l2: float = 1e-6
+                            ) -> frozenset[tuple[str, str]]:
+    """The arrows p -> c (p in an earlier tier than c) that a likelihood-ratio test on the rows `train` keeps.
+
+    With the order known, a column's parents are the predecessors it still depends on given all its other
+    predecessors (under faithfulness), so each allowed arrow is one test: c's mechanism of the world's kind
+    (multinomial logistic over one-hot categories and knotted numbers; linear-Gaussian for a number), fitted on
+    every predecessor with and without p; 2 x the log-likelihood gained against chi-square with the added
+    parameters as degrees of freedom; kept when the p-value is below `alpha`. Columns of one tier get no arrow
+    between them (the census tiers hold one column each after the roots'). `l2` is near zero: a penalty would
+    shrink the likelihood ratio. The causal layer's relaxed masks could not do this on the census world (the
+    weakest true arrows gain ~2e-4 nats a row, less than the encoder's concepts give arrows the world lacks).
+    """
+    rank = tier_rank(tuple(columns), tiers)
+    enc = {c: encoding_for(spec, train[c]) for c, spec in columns.items()}
+    kept = set()
+    for child, spec in columns.items():
+        before = [p for p in columns if rank[p] < rank[child]]
+        if not before:
+            continue
+        full = _log_likelihood(spec, [enc[p] for p in before], train, l2)
+        for p in before:
+            without = _log_likelihood(spec, [enc[q] for q in before if q != p], train, l2)
+            df = (enc[p].width - (1 if enc[p].levels else 0)) * (spec.levels - 1 if spec.discrete else 1)
+            if chi2.sf(2 * (full - without), df) < alpha:
+                kept.add((p, child))
+    return frozenset(kept)
+
+
+def _log_likelihood(spec: ColumnSpec, parents: list[ParentEncoding], train: dict[str, np.ndarray], l2: float
+                    ) -> float:
+    """The training rows' total log-likelihood of column `spec` given `parents` (ParentEncodings)."""
+    y = np.asarray(train[spec.name])
+    n = len(y)
+    x = design(parents, train, n)  # (n, features), sparse
+    if spec.discrete:
+        w, b = fit_softmax(x, y.astype(np.int64), spec.levels, l2)
+        return float(log_softmax(x @ w.T + b, axis=1)[np.arange(n), y.astype(np.int64)].sum())
+    coef, intercept = fit_ridge(x, y.astype(np.float64), l2)
+    resid = y - x @ coef - intercept  # (n,)
+    return float(-0.5 * n * (1.0 + np.log(2 * np.pi * resid.var())))
 
 
 def fit(model: TableVAE, x: torch.Tensor, cfg: CensusVAETrainConfig, name: str = "census-vae") -> L.Trainer:
@@ -197,8 +259,8 @@ def train_census_vae(cfg: CensusVAETrainConfig) -> Path:
 def _train(cfg: CensusVAETrainConfig) -> Path:
     train, val, columns, text = training_rows(cfg)
     x, xv = to_tensor(train), to_tensor(val)
+    start = time.time()  # before build_model: the arrow test (--arrow-test) is part of the training time
     model = build_model(cfg, train, columns)
-    start = time.time()
     trainer = fit(model, x, cfg, FOLDERS[cfg.data])
     out = cfg.out or PRETRAINED / FOLDERS[cfg.data]
     if not trainer.is_global_zero:
@@ -220,6 +282,8 @@ def _train(cfg: CensusVAETrainConfig) -> Path:
                        + (f" The categorical columns' mechanisms are K-logit heads over the parents' "
                           f"{cfg.logit_heads} (P(k | parents) = softmax of K logits)." if cfg.logit_heads else ""),
         "data": text, "graph_mode": cfg.graph,
+        **({"graph_tiers": [list(t) for t in CENSUS_TIERS], "tiers_source": TIERS_SOURCE} if cfg.graph == "tiers"
+           else {}),
         "learned_edges": sorted(f"{p}:{c}" for p, c in dag.edges),
         "edge_probabilities": [[round(float(p), 4) for p in row] for row in model.causal.probabilities()],
         "columns": [asdict(columns[c]) for c in CENSUS_COLUMNS], "parameters": n_params(model),
