@@ -82,3 +82,23 @@ def test_the_arrow_test_needs_tiers_and_a_level():
     with pytest.raises(SystemExit) as stop:
         main(["train", "census", "--arrow-test", "0"])
     assert stop.value.code == 2
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["train", "census", "--data", "adult", "--rows", "5000"], "needs --data world"),
+    (["train", "pendulum", "--rows", "5000"], "--rows is for train census"),
+])
+def test_rows_is_for_world_rows_only(argv, says, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path / "model")]) == 2  # refused before any row is sampled
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and says in err
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("rows", ["10", "2e5", "1000001", "many"])
+def test_rows_must_be_a_whole_number_in_range(rows, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["train", "census", "--rows", rows])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "\n" not in err and "--rows" in err

@@ -173,20 +173,26 @@ def build_model(cfg: CensusVAETrainConfig, train: dict[str, np.ndarray], columns
 def likelihood_ratio_arrows(train: dict[str, np.ndarray], columns: dict[str, ColumnSpec],
                             tiers: tuple[tuple[str, ...], ...], alpha: float, l2: float = 1e-6
                             ) -> frozenset[tuple[str, str]]:
-    """The arrows p -> c (p in an earlier tier than c) that a likelihood-ratio test on the rows `train` keeps.
+    """The arrows p -> c (p in an earlier tier than c) that a likelihood-ratio test on the rows `train` keeps:
+    those whose p-value (arrow_p_values) is below `alpha`."""
+    return frozenset(a for a, p in arrow_p_values(train, columns, tiers, l2).items() if p < alpha)
+
+
+def arrow_p_values(train: dict[str, np.ndarray], columns: dict[str, ColumnSpec],
+                   tiers: tuple[tuple[str, ...], ...], l2: float = 1e-6) -> dict[tuple[str, str], float]:
+    """{(p, c): p-value} of a likelihood-ratio test on the rows `train` for every arrow p -> c the tiers allow.
 
     With the order known, a column's parents are the predecessors it still depends on given all its other
     predecessors (under faithfulness), so each allowed arrow is one test: c's mechanism of the world's kind
     (multinomial logistic over one-hot categories and knotted numbers; linear-Gaussian for a number), fitted on
     every predecessor with and without p; 2 x the log-likelihood gained against chi-square with the added
-    parameters as degrees of freedom; kept when the p-value is below `alpha`. Columns of one tier get no arrow
-    between them (the census tiers hold one column each after the roots'). `l2` is near zero: a penalty would
-    shrink the likelihood ratio. The causal layer's relaxed masks could not do this on the census world (the
+    parameters as degrees of freedom. Columns of one tier get no arrow between them (the census tiers hold one
+    column each after the roots'). `l2` is near zero: a penalty would shrink the likelihood ratio. The causal layer's relaxed masks could not do this on the census world (the
     weakest true arrows gain ~2e-4 nats a row, less than the encoder's concepts give arrows the world lacks).
     """
     rank = tier_rank(tuple(columns), tiers)
     enc = {c: encoding_for(spec, train[c]) for c, spec in columns.items()}
-    kept = set()
+    p_values = {}
     for child, spec in columns.items():
         before = [p for p in columns if rank[p] < rank[child]]
         if not before:
@@ -195,9 +201,8 @@ def likelihood_ratio_arrows(train: dict[str, np.ndarray], columns: dict[str, Col
         for p in before:
             without = _log_likelihood(spec, [enc[q] for q in before if q != p], train, l2)
             df = (enc[p].width - (1 if enc[p].levels else 0)) * (spec.levels - 1 if spec.discrete else 1)
-            if chi2.sf(2 * (full - without), df) < alpha:
-                kept.add((p, child))
-    return frozenset(kept)
+            p_values[(p, child)] = float(chi2.sf(2 * (full - without), df))
+    return p_values
 
 
 def _log_likelihood(spec: ColumnSpec, parents: list[ParentEncoding], train: dict[str, np.ndarray], l2: float
