@@ -54,7 +54,7 @@ train-census-world: install
 	$(BIN)/python -m explorer train census-world
 
 train-census: install
-	$(BIN)/python -m explorer train census --data world --logit-heads categories --graph tiers
+	$(BIN)/python -m explorer train census --data world --logit-heads categories --graph tiers --arrow-test 0.05 --rows 100000
 	$(BIN)/python -m explorer train census --data adult
 
 evaluate-census: install
