@@ -76,6 +76,7 @@ def test_on_the_page_a_multiclass_upload_is_audited_class_by_class(three_classes
     no_exceptions(at)
     assert any("one class against the rest" in i.value for i in at.info)
     assert not [c for c in at.checkbox if c.key == "atmap_var_ok"]  # no census mapping: cf and recourse binary only
+    assert not [r for r in at.radio if r.key == "atopt_causal"]  # nor a causal model to choose
     at.button(key="audit_model_run").click().run(timeout=FIRST_LOAD)
     no_exceptions(at)
     assert not at.error, [e.value for e in at.error]

@@ -56,8 +56,10 @@ def refusal(upload: tuple[str, bytes] | None, message: str) -> str:
 
 def causal_model(request: AuditRequest, predictions: bool) -> AuditRequest:
     """The request with the causal model of counterfactual fairness chosen (asked only when counterfactual
-    fairness is on and a model is asked: a predictions column has none)."""
-    if not request.cf or predictions:
+    fairness is on, a model is asked (a predictions column has none) and the label has two values (a
+    multiclass label is audited one class against the rest, without counterfactual fairness or recourse: no
+    positive decision is chosen for it))."""
+    if not request.cf or predictions or request.positive is None:
         return request
     st.session_state.setdefault(CAUSAL, WORLD)
     chosen = st.radio("Causal model", list(CAUSAL_MODELS), format_func=CAUSAL_MODELS.get, key=CAUSAL,
