@@ -19,10 +19,10 @@ import dataclasses
 import numpy as np
 import torch
 
-from explorer.counterfactual.search.base import (ANY, Query, SearchConfig, SearchResult, flipped, margin_loss,
-                                                 read, targets)
+from explorer.counterfactual.search.base import (ANY, Query, SearchConfig, SearchResult, flipped, lead,
+                                                 margin_loss, read, targets)
 from explorer.counterfactual.search.descent import no_flip_note
-from explorer.counterfactual.search.space import MorphoSpace, lead, soft_digit
+from explorer.counterfactual.search.space import MorphoSpace, soft_digit
 from explorer.counterfactual.search.style_scan import (AXIS, LOCAL, LOCAL_FROM, SCAN, StyleScan, closest, scan,
                                                        strip, vouch)
 from explorer.interfaces import Classifier

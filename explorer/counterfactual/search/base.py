@@ -117,14 +117,17 @@ def margin_loss(logits: torch.Tensor, current: torch.Tensor, target: torch.Tenso
 
     With target ANY the goal is that some class other than `current` leads `current` by `margin`.
     """
-    big = torch.finfo(logits.dtype).max
     anyone = target < 0
-    goal = torch.where(anyone, current, target)  # (B,)
-    own = logits.gather(1, goal[:, None])[:, 0]  # (B,)
-    others = logits.scatter(1, goal[:, None], -big).amax(1)  # (B,) best rival of `goal`
-    toward = torch.clamp(others - own + margin, min=0.0)  # target must beat its best rival
-    away = torch.clamp(own - others + margin, min=0.0)  # the current class must lose to some rival
+    ahead = lead(logits, torch.where(anyone, current, target))  # (B,) how far the goal leads its best rival
+    toward = torch.clamp(margin - ahead, min=0.0)  # target must beat its best rival
+    away = torch.clamp(ahead + margin, min=0.0)  # the current class must lose to some rival
     return torch.where(anyone, away, toward)
+
+
+def lead(logits: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+    """(B, K) logits, (B,) classes -> (B,) how far each class leads its best rival (negative: behind it)."""
+    cls = torch.as_tensor(cls, dtype=torch.long, device=logits.device)[:, None]
+    return logits.gather(1, cls)[:, 0] - logits.scatter(1, cls, -torch.finfo(logits.dtype).max).amax(1)
 
 
 def flipped(pred: np.ndarray, current: np.ndarray, target: np.ndarray) -> np.ndarray:

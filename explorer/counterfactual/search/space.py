@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.counterfactual.search.base import Query
+from explorer.counterfactual.search.base import Query, lead
 from explorer.datasets.morpho import load_morpho, noise_for
 from explorer.models.cvae import MorphoCVAE
 from explorer.scm.morpho import HUE_SD, I_LOW, I_NOISE_SD, I_SPAN, SPECS, T_RATE, T_SHAPE, MorphoSCM
@@ -139,12 +139,6 @@ class MorphoSpace:
     def bounds(self, name: str) -> tuple[float, float]:
         """The range a search may move attribute `name` in: the page's slider range."""
         return SPECS[name].low, SPECS[name].high
-
-
-def lead(logits: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
-    """(B, K) logits, (B,) classes -> (B,) how far each class leads its best rival (negative: behind it)."""
-    cls = torch.as_tensor(cls, dtype=torch.long)[:, None]
-    return logits.gather(1, cls)[:, 0] - logits.scatter(1, cls, -torch.inf).amax(1)
 
 
 def soft_digit(logits: torch.Tensor) -> torch.Tensor:
