@@ -74,9 +74,13 @@ def test_phone_image_page_gallery_is_compact_and_charts_fit(server, browser):  #
     chart = page.locator("[data-testid=stImage]:has-text('probability for every digit') img")
     chart.wait_for(timeout=READY)
     # the ten examples: a grid of at most two rows inside the screen, not one column ~1,000 px deep
-    # (the gallery is drawn in its own element, which may land a moment after the chart)
+    # (the gallery is drawn in its own element, which may land a moment after the chart; measured once every
+    # thumbnail has loaded: in one full-suite run the grid measured three rows, likely while a picture had not
+    # arrived yet and its tile had another size)
     tiles = page.locator(".st-key-gallery img")
-    page.wait_for_function("() => document.querySelectorAll('.st-key-gallery img').length >= 10", timeout=STEP)
+    page.wait_for_function("() => { const t = [...document.querySelectorAll('.st-key-gallery img')];"
+                           " return t.length >= 10 && t.every(i => i.complete && i.naturalWidth > 0); }",
+                           timeout=STEP)
     assert tiles.count() == 10
     boxes = [tiles.nth(i).bounding_box() for i in range(10)]
     assert len({round(b["y"]) for b in boxes}) <= 2
