@@ -5,8 +5,8 @@
 of them; this draws 500 with `--seed` (default 1; about 24 digits are shared with seed 0's) and runs AIP in the
 style_only mode only, on the three shipped classifiers, with the same metrics.
 
-Usage: `PYTHONPATH=. .venv/bin/python bench/search_style_heldout.py [--seed 1] [--n 500]`; writes
-bench/results/evaluate_search_style_seed<seed>.json.
+Usage: `PYTHONPATH=. .venv/bin/python bench/search_style_heldout.py [--seed 1] [--n 500] [--split val]`; writes
+bench/results/evaluate_search_style[_val]_seed<seed>.json.
 """
 
 from __future__ import annotations
@@ -25,13 +25,17 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--split", default="test", choices=("test", "val"),
+                        help="val: validation digits, where a rule may be chosen without looking at test digits")
     args = parser.parse_args()
     device = pick_device()
     space = MorphoSpace(load_generator(device)[0], device)
     r = evaluate_search(n=args.n, seed=args.seed, methods={"aip": AIPSearch(space)}, modes=("style_only",),
-                        progress=lambda m: print(m, flush=True))
-    shared = set(queries(args.n, False, 0)[1].tolist()) & set(queries(args.n, False, args.seed)[1].tolist())
-    r["overlap_with_seed0_digits"] = len(shared)
-    out = Path(__file__).parent / "results" / f"evaluate_search_style_seed{args.seed}.json"
+                        progress=lambda m: print(m, flush=True), split=args.split)
+    if args.split == "test":
+        shared = set(queries(args.n, False, 0)[1].tolist()) & set(queries(args.n, False, args.seed)[1].tolist())
+        r["overlap_with_seed0_digits"] = len(shared)
+    tag = "" if args.split == "test" else f"_{args.split}"
+    out = Path(__file__).parent / "results" / f"evaluate_search_style{tag}_seed{args.seed}.json"
     out.write_text(json.dumps(r, indent=1))
     print({k: round(v, 3) for k, v in r.items() if k.endswith(("success", "holds_on_true"))})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from explorer.counterfactual.search.aip import AIPSearch
 from explorer.counterfactual.search.pixel import PixelSearch
 from explorer.counterfactual.search.space import MorphoSpace
-from explorer.evaluate.search import evaluate_search
+from explorer.datasets.morpho import load_morpho
+from explorer.evaluate.search import evaluate_search, queries
 
 
 def test_keys_and_the_headline_on_four_digits(generator, cpu):
@@ -48,3 +51,14 @@ def test_a_stopped_run_goes_on_from_the_chunks_it_kept(generator, cpu, tmp_path,
     monkeypatch.setattr(ev, "chunk_rows", no_search)
     again = evaluate_search(**args)
     assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in first.items() if k != "seconds"}
+
+
+def test_validation_digits_are_other_digits_than_the_test_ones():
+    """`split="val"` (for choosing a method's settings) draws from the validation split: its images are the
+    validation set's, and not the test set's at the same indices."""
+    val, k = queries(6, False, 0, "val")
+    test, k_test = queries(6, False, 0)
+    np.testing.assert_array_equal(k, k_test)  # the same draw of indices ...
+    np.testing.assert_array_equal(val.grey[:, 0].numpy(), load_morpho("val").images[k])  # ... into another split
+    assert not np.array_equal(val.grey.numpy(), test.grey.numpy())
+    np.testing.assert_array_equal(val.obs["thickness"], load_morpho("val").values["thickness"][k])

@@ -26,7 +26,9 @@ def test_one_attribute_against_a_linear_classifier_lands_just_past_the_closed_fo
     """Only intensity may move. The decoder's last step scales the drawing so its median foreground pixel is the
     intensity, so the mean pixel is proportional to intensity: the boundary is known in closed form. With the digit
     and latent locked the margin is the config's or the generator's bias on this classifier, whichever is larger
-    (MorphoSpace.bias, measured on training digits)."""
+    (MorphoSpace.bias, measured on training digits). The closed form holds to about
+    1 % of the intensity (the decoder's shape moves a little with its intensity condition); on the drawing itself
+    the answer meets the margin and one grey level less does not."""
     space = MorphoSpace(generator, cpu)
     margin, w = 0.5, 1.0
     for k in np.flatnonzero(test_data.values["intensity"][:40] < 170)[:2]:  # room to brighten below 255
@@ -41,7 +43,14 @@ def test_one_attribute_against_a_linear_classifier_lands_just_past_the_closed_fo
         needed = max(margin, aip.space.bias(clf, False))
         boundary = asked + needed / (w * per_grey)  # the intensity at which the margin is just met
         found = float(result.values["intensity"][0])
-        assert boundary - 1.0 <= found <= boundary + 6.0, (found, boundary)  # just past it: the cost bites
+        assert boundary - 0.01 * boundary <= found <= boundary + 6.0, (found, boundary)  # just past it
+        values = {n: torch.as_tensor(np.asarray(v), dtype=torch.float32).repeat(2) for n, v in query.obs.items()}
+        values["digit"] = torch.as_tensor(query.obs["digit"]).long().repeat(2)
+        values["intensity"] = torch.tensor([found, found - 1.0])
+        with torch.inference_mode():
+            logits = clf.logits(aip.space.render(aip.space.abduct(query)[1].repeat(2, 1), values, False))
+        ahead = (logits[:, 1] - logits[:, 0]).numpy()
+        assert ahead[0] >= needed - 1e-3 and ahead[1] < needed, (ahead, needed)  # the cost bites right there
         assert set(result.do[0]) == {"intensity"}
         assert result.values["thickness"][0] == query.obs["thickness"][0]
 

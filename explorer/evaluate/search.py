@@ -41,15 +41,16 @@ CHUNK = 100  # queries per batched search: bounds the decoder's activations and 
 TIMED = 5  # batch-1 queries timed per method, classifier and mode
 
 
-def queries(n: int, coloured: bool, seed: int) -> tuple[Query, np.ndarray]:
-    """`n` test digits drawn with `seed` as one query (colour world: the page's confounded hue), and their indices."""
-    data = load_morpho("test")
+def queries(n: int, coloured: bool, seed: int, split: str = "test") -> tuple[Query, np.ndarray]:
+    """`n` digits of `split` drawn with `seed` as one query (colour world: the page's confounded hue), and their
+    indices."""
+    data = load_morpho(split)
     k = np.sort(np.random.default_rng(seed).choice(len(data), size=min(n, len(data)), replace=False))
     if not coloured:
         return Query(torch.from_numpy(data.images[k]).float()[:, None], {a: v[k] for a, v in data.values.items()},
                      {a: v[k] for a, v in data.noise.items()}), k
     scm = MorphoSCM(CONFOUNDED_HUE_STRENGTH)
-    noise = noise_for("test", scm)
+    noise = noise_for(split, scm)
     values = scm.counterfactual(noise)
     return Query(torch.from_numpy(data.images[k]).float()[:, None], {a: v[k] for a, v in values.items()},
                  {a: v[k] for a, v in noise.items()}, coloured=True), k
@@ -172,37 +173,39 @@ def random_targets(clf, query: Query, mode: str, seed: int) -> np.ndarray | None
     return (_read(clf, query.images()) + np.random.default_rng(seed).integers(1, 10, len(query))) % 10
 
 
-def _cache_folder(n: int, seed: int, steps: int) -> Path:
+def _cache_folder(n: int, seed: int, steps: int, split: str = "test") -> Path:
     """Where a run's chunks are kept: named by the run's settings and the code of the searches and of this file,
     so a changed search never reuses old rows."""
     code = hashlib.sha256()
     searches = Path(__file__).parents[1] / "counterfactual" / "search"
     for path in sorted(p for p in searches.glob("*.py") if not p.name.startswith("recourse")) + [Path(__file__)]:
         code.update(path.read_bytes())  # the image searches and this file (the tables' recourse plays no part)
-    return cache_dir() / "evaluate-search" / f"n{n}-seed{seed}-steps{steps}-{code.hexdigest()[:12]}"
+    name = f"n{n}-seed{seed}-steps{steps}-{code.hexdigest()[:12]}"
+    return cache_dir() / "evaluate-search" / (name if split == "test" else f"{split}-{name}")
 
 
 def evaluate_search(n: int = 500, seed: int = 0, methods: dict[str, Callable] | None = None,
                     classifiers: tuple[str, ...] = CLASSIFIERS, modes: tuple[str, ...] = MODES,
                     progress: Callable[[str], None] | None = None, steps: int = SearchConfig.steps,
-                    resume: bool = False) -> dict[str, float]:
+                    resume: bool = False, split: str = "test") -> dict[str, float]:
     """The table of issue 18 section 2 as flat keys `<method>.<classifier>.<mode>.<metric>`.
 
     The digits are searched CHUNK at a time. With `resume`, each chunk's rows are kept in the cache as it finishes
     and a rerun of the same command (same settings, same code) starts after the last one kept: a 500-digit run
-    takes hours on a small machine and may be stopped.
+    takes hours on a small machine and may be stopped. `split` other than "test" is for choosing a method's
+    settings on digits the reported figures never use ("val").
     """
     start, device = time.time(), pick_device()
     generator, _ = load_generator(device)
     space = MorphoSpace(generator, device)
     oracle = load_classifier(MORPHO["oracle"], device)
     methods = methods or {name: build(space) for name, build in METHODS.items()}
-    sources = load_mnist("test").images
-    folder = _cache_folder(n, seed, steps) if resume else None
+    sources = load_mnist(split).images
+    folder = _cache_folder(n, seed, steps, split) if resume else None
     r: dict[str, float] = {"n": float(n)}
     for name in classifiers:
         clf = load_classifier(name, device)
-        query, k = queries(n, name == MORPHO["classifier_hue"], seed)
+        query, k = queries(n, name == MORPHO["classifier_hue"], seed, split)
         skels = [morphology.skeleton(sources[i]) for i in k]
         for mode in modes:
             target = random_targets(clf, query, mode, seed + 1)
