@@ -9,7 +9,8 @@ Per query at batch 1 (one torch thread, as the server runs a visitor's search): 
 distance of found answers (each SCM value's change over its range, hue the shorter way round, a changed digit 1),
 how many attributes were set, how far the latent moved, whether the oracle agrees (`any`: it reads what the
 classifier now reads; `style_only`: it still reads the original digit), the logit lead of the class read over the
-original class (black-box AIP asks for a margin of 1; the random search takes any flip) and ms per query. Then all
+original class (black-box AIP asks for a margin of 1; the random search takes any flip), in `style_only` whether the
+TRUE counterfactual of the found do() flips the classifier too (`holds_on_true`), and ms per query. Then all
 N in one batch. Black-box AIP also runs with margin 0, to compare distances with the random search like for like.
 
 Usage: `python bench/bench_blackbox.py [--n 20] [--steps 200]`; writes bench/results/blackbox.json.
@@ -32,9 +33,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from explorer.counterfactual.search.base import Query, SearchConfig, SearchResult  # noqa: E402
 from explorer.counterfactual.search.methods import BLACK_BOX  # noqa: E402
 from explorer.counterfactual.search.space import MorphoSpace  # noqa: E402
-from explorer.evaluate.search import queries  # noqa: E402
+from explorer.data.mnist import load_mnist  # noqa: E402
+from explorer.evaluate.search import holds_on_true, queries  # noqa: E402
 from explorer.models.onnx_classifier import load_onnx_classifier  # noqa: E402
 from explorer.registry import MORPHO, load_classifier, load_generator  # noqa: E402
+from explorer.scm import morphology  # noqa: E402
 from explorer.scm.morpho import SPECS  # noqa: E402
 
 MODES = {"any": (), "style_only": ("digit", "latent")}
@@ -69,7 +72,8 @@ def distance(result: SearchResult, query: Query) -> np.ndarray:
     return out
 
 
-def summary(results: list[SearchResult], query: Query, clf, oracle, mode: str) -> dict[str, float]:
+def summary(results: list[SearchResult], query: Query, clf, oracle, mode: str, skels: list[np.ndarray]
+            ) -> dict[str, float]:
     found = np.concatenate([r.found for r in results])
     dist = np.concatenate([distance(r, one(query, i)) for i, r in enumerate(results)])
     images = torch.cat([r.images for r in results])
@@ -81,10 +85,14 @@ def summary(results: list[SearchResult], query: Query, clf, oracle, mode: str) -
     lead = logits[np.arange(len(pred)), pred] - logits[np.arange(len(pred)), original]
     agrees = says == (query.obs["digit"] if mode == "style_only" else pred)
     mean = lambda v: float(v[found].mean()) if found.any() else float("nan")  # noqa: E731
-    return {"success": float(found.mean()), "attr_distance": mean(dist),
-            "n_set": mean(np.array([len(d) for r in results for d in r.do], float)),
-            "latent_shift": mean(np.concatenate([r.latent_shift for r in results])), "oracle_agrees": mean(agrees),
-            "logit_lead": mean(lead)}
+    out = {"success": float(found.mean()), "attr_distance": mean(dist),
+           "n_set": mean(np.array([len(d) for r in results for d in r.do], float)),
+           "latent_shift": mean(np.concatenate([r.latent_shift for r in results])), "oracle_agrees": mean(agrees),
+           "logit_lead": mean(lead), "n_found": int(found.sum())}
+    if mode == "style_only":  # a pure do(): does the TRUE counterfactual flip the classifier too?
+        holds = np.concatenate([holds_on_true(clf, r, one(query, i), skels[i:i + 1]) for i, r in enumerate(results)])
+        out["holds_on_true"] = mean(holds)
+    return out
 
 
 def main() -> None:
@@ -96,6 +104,8 @@ def main() -> None:
     space = MorphoSpace(load_generator(device)[0], device)
     clf, oracle = onnx_runtime(device), load_classifier(MORPHO["oracle"], device)
     query, index = queries(args.n, True, seed=0)
+    sources = load_mnist("test").images
+    skels = [morphology.skeleton(sources[i]) for i in index]
     threads, rows, table = torch.get_num_threads(), {}, {}
     runs = [(name, make, 1.0) for name, make in BLACK_BOX.items()]  # the default margin, then like for like:
     runs.append(("aip-blackbox margin 0", BLACK_BOX["aip-blackbox"], 0.0))
@@ -114,7 +124,7 @@ def main() -> None:
             batched = method.search(query, clf, None, config)
             seconds = time.perf_counter() - start
             timed = rows[f"{name} {mode}: batch 1, 1 thread"] = stats(times)
-            table[f"{name}.{mode}"] = {**summary(results, query, clf, oracle, mode),
+            table[f"{name}.{mode}"] = {**summary(results, query, clf, oracle, mode, skels),
                                        "ms_per_query_median": 1000 * timed["median"],
                                        "ms_per_query_p95": 1000 * timed["p95"],
                                        "batched_success": float(batched.found.mean()),

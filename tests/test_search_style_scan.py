@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from toys import Brightness, brightness_boundary, digit_query, reads
+from toys import Brightness, brightness_boundary, digit_query, reads, redrawn_brighter
 
 from explorer.counterfactual.search.aip import AIPSearch
 from explorer.counterfactual.search.base import SearchConfig
@@ -91,16 +91,7 @@ def test_hue_flips_of_the_colour_cnn_keep_the_digit_and_latent_and_are_re_checke
 def test_a_flip_the_generator_already_makes_is_declined(space, test_data, cpu):
     """A classifier that reads the photo as dark and the generator's redrawing of it (with no do()) as light: any
     style-only "flip" to light would be the generator's doing, so the search declines and says why."""
-    k = 8  # a test digit the decoder redraws brighter than the photo (mean pixel 14.3 against 9.5)
-    query = digit_query(test_data, [k])
-    _, latents = space.abduct(query)
-    values = {n: torch.as_tensor(np.asarray(v), dtype=torch.long if n == "digit" else torch.float32)
-              for n, v in query.obs.items()}
-    with torch.inference_mode():
-        photo, redrawn = float(query.grey.mean()), float(space.render(latents, values, False).mean())
-    assert redrawn - photo > 2.0  # the premise
-    clf = TorchClassifier("darkness", Brightness((photo + redrawn) / 2, -1.0), 1, cpu, classes=["light", "dark"])
-    assert reads(clf, query.images())[0] == 1  # the photo reads "dark" (w < 0: class 1 when darker than c)
+    query, clf = redrawn_brighter(space, test_data, cpu)
     result = AIPSearch(space).search(query, clf, None, STYLE)
     assert not result.found.any()
     assert "its redrawing of this digit already reads light" in result.notes[0], result.notes

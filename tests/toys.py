@@ -8,6 +8,7 @@ from torch import nn
 
 from explorer.counterfactual.search.base import Query
 from explorer.datasets.morpho import noise_for
+from explorer.models.cnn import TorchClassifier
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, MorphoSCM
 
 
@@ -55,3 +56,19 @@ def brightness_boundary(space, query: Query, offset: float = 40.0) -> tuple[floa
     with torch.inference_mode():
         per_grey = float(space.render(latents, values, False).mean() / values["intensity"][0])
     return per_grey, float(query.obs["intensity"][0]) + offset
+
+
+def redrawn_brighter(space, test_data, cpu) -> tuple[Query, nn.Module]:
+    """Test digit 8, which the decoder redraws brighter than the photo (mean pixel 14.3 against 9.5), and a
+    "darkness" classifier (classes light, dark) that reads the photo as dark and the redrawing with no do() as
+    light: any style-only "flip" to light is the generator's doing."""
+    query = digit_query(test_data, [8])
+    _, latents = space.abduct(query)
+    values = {n: torch.as_tensor(np.asarray(v), dtype=torch.long if n == "digit" else torch.float32)
+              for n, v in query.obs.items()}
+    with torch.inference_mode():
+        photo, redrawn = float(query.grey.mean()), float(space.render(latents, values, False).mean())
+    assert redrawn - photo > 2.0  # the premise
+    clf = TorchClassifier("darkness", Brightness((photo + redrawn) / 2, -1.0), 1, cpu, classes=["light", "dark"])
+    assert reads(clf, query.images())[0] == 1  # the photo reads "dark" (w < 0: class 1 when darker than c)
+    return query, clf

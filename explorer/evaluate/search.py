@@ -86,7 +86,7 @@ def _plausibility(space: MorphoSpace, result: SearchResult, query: Query) -> np.
     return (recon.cpu() - grey).abs().flatten(1).mean(1).numpy()
 
 
-def _holds_on_true(clf, result: SearchResult, query: Query, skels: list[np.ndarray]) -> np.ndarray:
+def holds_on_true(clf, result: SearchResult, query: Query, skels: list[np.ndarray]) -> np.ndarray:
     """(B,) whether the SCM's TRUE rendering of each answer's values makes the classifier read the same class."""
     scm = MorphoSCM(CONFOUNDED_HUE_STRENGTH) if query.coloured else MorphoSCM()
     true = np.stack([scm.render(s, {k: float(np.asarray(v)[j]) for k, v in result.values.items()})
@@ -139,7 +139,7 @@ def chunk_rows(method, space: MorphoSpace, clf, oracle, query: Query, skels: lis
            "plausibility": _plausibility(space, result, query).tolist(),
            "times": _timed(method, query, clf, target, config), "seconds": seconds}
     if mode == "style_only" and result.method != "pixel":
-        out["holds_on_true"] = _holds_on_true(clf, result, query, skels).tolist()
+        out["holds_on_true"] = holds_on_true(clf, result, query, skels).tolist()
     return out
 
 

@@ -19,7 +19,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from explorer.counterfactual.search.base import (ANY, Query, SearchConfig, SearchResult, flipped, lead,
+from explorer.counterfactual.search import vouching
+from explorer.counterfactual.search.base import (ANY, Query, SearchConfig, SearchResult, flipped,
                                                  margin_loss, read, targets)
 from explorer.counterfactual.search.descent import no_flip_note
 from explorer.counterfactual.search.space import MorphoSpace, soft_digit
@@ -290,25 +291,14 @@ class AIPSearch:
         factual (style_scan.py), then hardened and re-checked like every answer.
 
         Every such answer is a pure do() whose TRUE counterfactual the world can draw, so a flip that exists only on
-        the generator's drawing is a false alarm about the classifier. The search declines (found False, the
-        reason in the note) where the generator itself may have made the flip: its redrawing of the digit with no
-        do() already reads another class, or the flip is smaller than what the redrawing takes off this digit's
-        lead; the margin is at least the generator's bias on the classifier; descent's answers obey the scan's
+        the generator's drawing is a false alarm about the classifier. The search declines where the generator
+        itself may have made the flip (`vouching.py`, shared with black-box AIP); descent's answers obey the scan's
         hard plausibility rule (`vouch`). Measured in docs/search.md: fewer flips, and those that remain hold."""
         noise, latents0 = self.space.abduct(query)
+        check = vouching.measure(self.space, query, classifier, latents0, current)
         # a flip on the generator's drawing by less than the generator's own bias on this classifier may be the
         # generator's doing: the margin is raised to it (the project's CNNs: below the default margin, no change)
-        bias = max(0.0, self.space.bias(classifier, query.coloured))
-        config = dataclasses.replace(config, margin=max(config.margin, bias))
-        factual = {k: torch.as_tensor(np.asarray(v), dtype=torch.long if k == "digit" else torch.float32)
-                   for k, v in query.obs.items()}
-        with torch.inference_mode():  # the classifier's logits on the photo and on the generator's redrawing of it
-            photo = classifier.logits(query.images().to(self.space.device)).float().cpu()
-            redrawn = classifier.logits(self.space.render(latents0, factual, query.coloured)).float().cpu()
-        anchored = redrawn.argmax(1).numpy() == current  # (B,) else any "flip" would be the generator's doing
-        # this digit's own generator error in the classifier's units: how much the redrawing takes off the lead of
-        # the class read (negative: adds to it); a flip on the generator's drawing must beat it (checked at the end)
-        drop = (lead(photo, torch.as_tensor(current)) - lead(redrawn, torch.as_tensor(current))).numpy()  # (B,)
+        config = dataclasses.replace(config, margin=max(config.margin, check.bias))
         scanner = StyleScan(self.space, query, classifier, searched, noise, latents0, current, goal, config)
         best, found, pool = scan(scanner)
         missed = np.flatnonzero(~found)
@@ -323,13 +313,13 @@ class AIPSearch:
             hit = np.flatnonzero(polished.found)
             kept, ok = vouch(scanner, q[hit], {a: torch.as_tensor(np.asarray(polished.values[a])[hit],
                                                                   dtype=torch.float32) for a in searched},
-                             bias) if len(hit) else ({}, np.zeros(0, bool))
+                             check.bias) if len(hit) else ({}, np.zeros(0, bool))
             for j in np.flatnonzero(ok) if len(hit) else []:
                 found[q[hit[j]]] = True
                 for a in searched:
                     best[a][q[hit[j]]] = float(kept[a][j])
-        found &= anchored
-        loose = torch.as_tensor(~anchored)
+        found &= check.anchored  # else any "flip" would be the generator's doing
+        loose = torch.as_tensor(~check.anchored)
         for a in searched:
             best[a][loose] = scanner.start[a][loose]
         digit_logits = DIGIT_CONFIDENCE * torch.nn.functional.one_hot(scanner.digit, 10).float()  # (B, 10)
@@ -339,18 +329,7 @@ class AIPSearch:
         result = self._harden(query, classifier, noise, latents0, torch.zeros_like(latents0), digit_logits, best,
                               scanner.start, current, goal, np.where(found, 0, -1), strip(scanner, best), config,
                               tried)
-        names = list(classifier.classes)
-        with torch.inference_mode():
-            after = classifier.logits(result.images.to(self.space.device)).float().cpu()
-        short = result.found & (-lead(after, torch.as_tensor(current)).numpy() < drop)  # (B,) within the error
-        for i in np.flatnonzero(~anchored | short):
-            result.found[i] = False
-            result.notes[i] = ("no style-only counterfactual the generator can vouch for: " + (
-                f"its redrawing of this digit already reads {names[int(redrawn[i].argmax())]}, where the classifier "
-                f"reads the digit as {names[int(current[i])]}" if not anchored[i] else
-                f"the flip found ({names[int(result.pred[i])]}) is smaller than the {drop[i]:.1f} logits by which "
-                f"the generator's redrawing of this digit already weakens the classifier's reading"))
-        return result
+        return vouching.decline(check, result, classifier, current, self.space.device)
 
     def _harden(self, query, classifier, noise, latents0, shift, digit_logits, moved, start, current, goal, first,
                 path, config, tried: str | None = None) -> SearchResult:

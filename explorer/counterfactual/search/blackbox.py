@@ -16,14 +16,16 @@ not improved for PATIENCE generations; the cheapest flip is then re-made by the 
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 import zlib
 
 import numpy as np
 import torch
 
+from explorer.counterfactual.search import vouching
 from explorer.counterfactual.search.base import Query, SearchConfig, SearchResult, flipped, margin_loss, read, targets
-from explorer.counterfactual.search.descent import UNFINISHED, answer, do_distance, render_candidates
+from explorer.counterfactual.search.descent import UNFINISHED, answer, candidate_values, do_distance, render_candidates
 from explorer.counterfactual.search.space import MorphoSpace
 from explorer.interfaces import Classifier
 from explorer.scm.morpho import SPECS
@@ -169,6 +171,14 @@ class BlackBoxAIPSearch:
         if not free:
             return answer(self.name, self.space, query, classifier, noise, latents0, [{} for _ in range(n)], current,
                           goal, np.full(n, -1), [], config, None)
+        # digit and latent locked: every answer is a pure do(), which the generator must vouch for (vouching.py):
+        # the margin at least its bias on this classifier, a flip only where the world could draw it (as the style
+        # scan rules: a thick, dim digit flips classifiers on the generator's drawing and not on the TRUE one), and
+        # declined at the end where the generator may have made it
+        check = vouching.measure(self.space, query, classifier, latents0, current) if free == attributes else None
+        if check is not None:
+            config = dataclasses.replace(config, margin=max(config.margin, check.bias))
+        in_world = check is not None and config.plausibility_weight > 0
         genome = Genome(query, self.space, attributes, "digit" in free,
                         self.directions(query, latents0) if "latent" in free else None)
         # one strategy per query, its random stream seeded by the digit's own pixels: a query gets the same answer
@@ -191,7 +201,7 @@ class BlackBoxAIPSearch:
             x = np.stack([np.asarray(strategies[i].ask()) for i in active])  # (A, P, D)
             do, mask, shift = genome.decode(x, active)
             key, flips, hinge, images = self.score(query, classifier, noise, latents0, active, do, mask, shift,
-                                                   current, goal, config)
+                                                   current, goal, config, in_world)
             for row, i in enumerate(active):
                 strategies[i].tell(list(x[row]), key[row].tolist())
             kept.update(gen, active, key, flips, hinge, do, mask, shift, images)
@@ -209,38 +219,44 @@ class BlackBoxAIPSearch:
         flipped_any = kept.key < UNFINISHED  # (B,) some candidate flipped the classifier: keep it, else the factual
         if flipped_any.any():
             self.prune(query, classifier, noise, latents0, np.flatnonzero(flipped_any), kept, current, goal, config,
-                       free)
+                       free, in_world)
         at = np.linspace(0, len(snapshots) - 1, max(config.frames - 1, 0) if snapshots else 0).round().astype(int)
         tried = f"in {config.steps} generations of CMA-ES ({POPULATION} candidates each) over {', '.join(free)}"
-        return answer(self.name, self.space, query, classifier, noise, latents0,
-                      [d if ok else {} for d, ok in zip(kept.do, flipped_any)], current, goal, kept.first,
-                      [snapshots[k] for k in at], config, tried, kept.shift * torch.as_tensor(flipped_any)[:, None])
+        result = answer(self.name, self.space, query, classifier, noise, latents0,
+                        [d if ok else {} for d, ok in zip(kept.do, flipped_any)], current, goal, kept.first,
+                        [snapshots[k] for k in at], config, tried, kept.shift * torch.as_tensor(flipped_any)[:, None])
+        return result if check is None else vouching.decline(check, result, classifier, current, self.space.device)
 
     def score(self, query: Query, classifier: Classifier, noise: dict[str, np.ndarray], latents0: torch.Tensor,
               active: np.ndarray, do: dict[str, np.ndarray], mask: dict[str, np.ndarray], shift: torch.Tensor | None,
-              current: np.ndarray, goal: np.ndarray, config: SearchConfig
+              current: np.ndarray, goal: np.ndarray, config: SearchConfig, in_world: bool = False
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
         """AIP's objective of (A, P) candidates, drawn in one decoder call and read in one classifier call.
 
         Returns (key, flips, hinge), each (A, P), and the images (A*P, C, 28, 28). The key is the objective plus
         UNFINISHED where the classifier does not read the goal: CMA-ES ranks, so every flip ranks before every
-        non-flip (a constraint), and among flips the cheapest, clearest one wins.
+        non-flip (a constraint), and among flips the cheapest, clearest one wins. With `in_world`, a candidate the
+        world could not draw (implausibility above 0) is no flip either.
         """
         per = next(iter(mask.values())).shape[1] if mask else shift.shape[1]
         moved = latents0[active, None] + (0 if shift is None else shift.to(latents0.device))  # (A, P or 1, Z)
+        values = candidate_values(self.space, query, noise, active, per, do, mask)  # {variable: (A*P,)}
         with torch.inference_mode():  # a black-box search only reads
-            images = render_candidates(self.space, query, noise, moved.expand(-1, per, -1).flatten(0, 1), active,
-                                       do, mask)  # (A*P, C, 28, 28)
+            images = self.space.render(moved.expand(-1, per, -1).flatten(0, 1), values,
+                                       query.coloured)  # (A*P, C, 28, 28)
             logits = classifier.logits(images).float().cpu()  # (A*P, K)
         cur, want = (torch.as_tensor(v[active]).repeat_interleave(per) for v in (current, goal))  # (A*P,) each
         hinge = margin_loss(logits, cur, want, config.margin).numpy().reshape(-1, per)  # (A, P)
         flips = flipped(logits.argmax(1).numpy().reshape(-1, per), current[active, None], goal[active, None])
+        if in_world:
+            odd = self.space.implausibility({k: values[k].cpu() for k in ("thickness", "intensity")})  # (A*P,)
+            flips &= (odd == 0).numpy().reshape(-1, per)
         cost = self.cost(query, active, do, mask, shift, config, per)  # (A, P)
         return hinge + cost + UNFINISHED * ~flips, flips, hinge, images
 
     def prune(self, query: Query, classifier: Classifier, noise: dict[str, np.ndarray], latents0: torch.Tensor,
               rows: np.ndarray, kept: Kept, current: np.ndarray, goal: np.ndarray, config: SearchConfig,
-              free: list[str]) -> None:
+              free: list[str], in_world: bool = False) -> None:
         """Tries every subset of each kept answer's changes (the rest put back to the factual) in one batch, and
         keeps the best by the same key, in place. CMA-ES samples every coordinate at once, so its answers carry
         small incidental changes that its Gaussian rarely zeroes; the full set is among the subsets, so this
@@ -258,7 +274,8 @@ class BlackBoxAIPSearch:
         if "latent" in free:
             on = torch.as_tensor(bits[:, free.index("latent")], dtype=torch.float32)  # (P,)
             shift = kept.shift[rows, None] * on[None, :, None]  # (A, P, Z)
-        key, _, _, _ = self.score(query, classifier, noise, latents0, rows, do, mask, shift, current, goal, config)
+        key, _, _, _ = self.score(query, classifier, noise, latents0, rows, do, mask, shift, current, goal, config,
+                                  in_world)
         for row, (i, j) in enumerate(zip(rows, key.argmin(1))):
             kept.do[i] = {a: (int if a == "digit" else float)(do[a][row, j]) for a in do if mask[a][row, j]}
             kept.shift[i] = 0 if shift is None else shift[row, j]

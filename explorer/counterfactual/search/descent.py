@@ -106,10 +106,17 @@ def render_candidates(space: MorphoSpace, query: Query, noise: dict[str, np.ndar
 
     `do` and `mask` are {attribute: (A, P)}: a candidate's value, and whether it sets it; `latents` (A*P, Z) is each
     candidate's image latent (with `do` empty and P = 1: the factuals redrawn). Attributes a candidate does not set
-    follow the SCM's mechanisms, row by row: a candidate that sets only thickness moves intensity, one that sets
-    the digit moves a hue that follows the digit.
+    follow the SCM's mechanisms (`candidate_values`).
     """
-    per, device = len(latents) // len(active), space.device
+    values = candidate_values(space, query, noise, active, len(latents) // len(active), do, mask)
+    return space.render(latents, values, query.coloured)
+
+
+def candidate_values(space: MorphoSpace, query: Query, noise: dict[str, np.ndarray], active: np.ndarray, per: int,
+                     do: dict[str, np.ndarray], mask: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """{variable: (A*per,)} every variable of the candidates (see `render_candidates`), row by row: a candidate
+    that sets only thickness moves intensity, one that sets the digit moves a hue that follows the digit."""
+    device = space.device
 
     def column(a: str) -> torch.Tensor:  # (A*per,) the candidate's value where it sets `a`, else the factual
         factual = np.repeat(np.asarray(query.obs[a], np.float64)[active], per)
@@ -121,7 +128,7 @@ def render_candidates(space: MorphoSpace, query: Query, noise: dict[str, np.ndar
     for a in ("intensity", "hue"):
         if a in do:  # set where the candidate sets it, followed elsewhere
             values[a] = torch.where(torch.as_tensor(mask[a].ravel(), device=device), column(a), values[a])
-    return space.render(latents, values, query.coloured)
+    return values
 
 
 def do_distance(space: MorphoSpace, query: Query, active: np.ndarray, do: dict[str, np.ndarray],
