@@ -25,7 +25,8 @@ index, coloured = image_ui.sample_picker(view)
 
 @st.fragment
 def what_if(index: int, coloured: bool) -> None:
-    """Only this part reruns when a slider moves: the controls, the explorer call and its pictures."""
+    """Only this part reruns when a move ends (a quick slider released, a box ticked): the controls, the explorer
+    call, its pictures and the sweep the quick sliders redraw from while they move."""
     world = view.worlds[coloured]
     st.subheader("2 · Ask what if")
     controls, shown = st.columns([1, 2.6], gap="medium")
@@ -37,6 +38,10 @@ def what_if(index: int, coloured: bool) -> None:
 
     readers, others = image_ui.digit_readers()  # the visitor's uploaded classifiers, this session only
     result = service.what_if(index, do, coloured, readers)  # abduction -> action -> prediction
+    # the quick slider in use: its positions drawn ahead (cached), so a move redraws in the browser
+    sweeps = service.sweep(index, do, coloured, readers, image_ui.live_sliders(world.specs))
+    with controls:
+        image_ui.quick_controls(world.specs, service.factual(index, coloured), do, sweeps, result, render.NAMES)
 
     with shown:
         render.clamp_notes(result, world.specs)

@@ -39,6 +39,18 @@ def _image(at: AppTest, caption_part: str) -> str:
     return urls[0]
 
 
+def _move(at: AppTest, name: str, value: float) -> AppTest:
+    """A quick slider's move (explorer/ui/quick_sliders.py), as its component's callback applies it: AppTest
+    cannot run the component's JavaScript, so the test sets the session keys the callback sets, and reruns."""
+    at.session_state[f"value_{name}"] = value
+    at.session_state[f"do_{name}"] = True
+    return at.run()
+
+
+def _value(at: AppTest, name: str) -> float:
+    return at.session_state[f"value_{name}"]
+
+
 def _text(at: AppTest) -> str:
     return "\n".join(m.value for m in at.markdown)
 
@@ -110,7 +122,7 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
     before_img, before_pred = _image(at, "drawn by the model"), _prediction_lines(at)
     assert before_pred == prediction_lines(factual)
 
-    at.slider(key="value_thickness").set_value(target).run()
+    _move(at, "thickness", target)
     no_exceptions(at)
     assert at.checkbox(key="do_thickness").value, "moving a slider ticks its do() box"
     result = service.what_if(0, {"thickness": target}, False)
@@ -125,7 +137,7 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
 
     at.checkbox(key="do_thickness").uncheck().run()  # unticked: no intervention, slider back to the digit
     no_exceptions(at)
-    assert at.slider(key="value_thickness").value == pytest.approx(factual.obs["thickness"])
+    assert _value(at, "thickness") == pytest.approx(factual.obs["thickness"])
     assert "(set by you)" not in "".join(_table_row(at, "**What if**: value in the causal model"))
     assert _prediction_lines(at) == before_pred
     assert at.query_params == {"index": "0"}
@@ -133,7 +145,7 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
 
 def test_an_older_address_is_shown_on_back_but_never_undoes_a_widget_move():
     at = open_page(WHATIF, {"index": "0"})
-    at.slider(key="value_thickness").set_value(3.0).run()
+    _move(at, "thickness", 3.0)
     assert at.query_params == {"index": "0", "thickness": "3.0"}
     # the browser's Back: the same widgets, an older address -> the page shows what that address says
     at.query_params.clear()
@@ -144,13 +156,13 @@ def test_an_older_address_is_shown_on_back_but_never_undoes_a_widget_move():
     assert "(set by you)" not in "".join(_table_row(at, "**What if**: value in the causal model"))
     # a slider moved again before the browser showed the last link: the run carries the older address, and
     # the move wins (it used to be undone, the slider snapping back to the old link's value)
-    at.slider(key="value_thickness").set_value(3.5).run()
+    _move(at, "thickness", 3.5)
     assert at.query_params == {"index": "0", "thickness": "3.5"}
     at.query_params.clear()
     at.query_params.update({"index": "0"})  # stale: what the browser showed before that run's link arrived
-    at.slider(key="value_thickness").set_value(4.0).run()
+    _move(at, "thickness", 4.0)
     no_exceptions(at)
-    assert at.checkbox(key="do_thickness").value and at.slider(key="value_thickness").value == pytest.approx(4.0)
+    assert at.checkbox(key="do_thickness").value and _value(at, "thickness") == pytest.approx(4.0)
     assert at.query_params == {"index": "0", "thickness": "4.0"}
 
 
@@ -158,7 +170,7 @@ def test_holding_intensity_fixed_stops_the_knock_on_effect(service):
     at = open_page(WHATIF)
     factual = service.what_if(0, {}, False).obs
     at.checkbox(key="do_intensity").check().run()
-    at.slider(key="value_thickness").set_value(5.0).run()
+    _move(at, "thickness", 5.0)
     no_exceptions(at)
     _, thickness, intensity = _table_row(at, "**What if**: value in the causal model")
     assert thickness == "5.0 px (set by you)"
@@ -190,7 +202,7 @@ def test_flip_message_matches_the_classifiers(service):
     assert not [im for im in at.image if im.captions and "the true answer" in im.captions[0]]
     assert any("no true answer" in i.value.lower() for i in at.info)
 
-    at.slider(key="value_thickness").set_value(5.0).run()  # without do(digit), flips are counted as flips
+    _move(at, "thickness", 5.0)  # without do(digit), flips are counted as flips
     at.checkbox(key="do_digit").uncheck().run()
     flips = sum(service.what_if(0, {"thickness": 5.0}, False).flips().values())
     assert not any("You set the digit" in i.value for i in at.info)
@@ -220,11 +232,11 @@ def test_colour_world_adds_hue(service):
     at = open_page(WHATIF)
     at.toggle(key="coloured").set_value(True).run()
     no_exceptions(at)
-    assert at.slider(key="value_hue") is not None
+    assert at.checkbox(key="do_hue") is not None  # its slider is a quick slider
     assert at.query_params.get("world") == "colour"
     header = next(m.value for m in at.markdown if m.value.startswith("| |")).splitlines()[0]
     assert "hue" in header
-    at.slider(key="value_hue").set_value(0.3).run()
+    _move(at, "hue", 0.3)
     no_exceptions(at)
     result = service.what_if(0, {"hue": 0.3}, True)
     assert result.generated.shape == (3, 28, 28)
@@ -235,7 +247,7 @@ def test_link_sets_widgets_and_out_of_range_values_are_clamped_and_reported():
     at = open_page(WHATIF, {"index": "12", "thickness": "99", "intensity": "200"})
     assert at.number_input(key="index").value == 12
     assert at.checkbox(key="do_thickness").value and at.checkbox(key="do_intensity").value
-    assert at.slider(key="value_thickness").value == pytest.approx(5.5)
+    assert _value(at, "thickness") == pytest.approx(5.5)
     warnings = [w.value for w in at.warning]
     assert any("thickness = 99 is outside its range (1.0–5.5 px), so it was clamped to 5.5 px" in w
                for w in warnings), warnings
@@ -246,13 +258,13 @@ def test_link_sets_widgets_and_out_of_range_values_are_clamped_and_reported():
 
 def test_coming_back_from_another_page_keeps_the_digit_and_interventions():
     at = open_page(WHATIF, {"index": "12", "thickness": "99"})
-    at.slider(key="value_thickness").set_value(4.0).run()
+    _move(at, "thickness", 4.0)
     before = _image(at, "drawn by the model")
     at.switch_page("pages/home.py").run()
     at.switch_page(WHATIF).run()
     no_exceptions(at)
     assert at.number_input(key="index").value == 12
-    assert at.checkbox(key="do_thickness").value and at.slider(key="value_thickness").value == pytest.approx(4.0)
+    assert at.checkbox(key="do_thickness").value and _value(at, "thickness") == pytest.approx(4.0)
     assert _image(at, "drawn by the model") == before
     assert not at.warning  # the first link's clamping note is not repeated
     assert at.query_params == {"index": "12", "thickness": "4.0"}

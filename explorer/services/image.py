@@ -8,7 +8,7 @@ arguments, so two users moving sliders at once never see each other's results. A
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +32,7 @@ from explorer.scm import morphology
 from explorer.scm.graph import Dag
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, MorphoSCM, tint
 from explorer.services.common import clamp_do
+from explorer.services.image_sweep import SliderSweep, StartRow, SweepCache
 from explorer.types import DEFAULT_SEED, VarSpec
 
 REBUILD = REBUILD_MORPHO
@@ -92,6 +93,7 @@ class ImageService:
     def __init__(self, device: torch.device, seed: int = DEFAULT_SEED):
         self.device = device
         self._factuals: OrderedDict[tuple[int, bool], _Factual] = OrderedDict()
+        self.sweeps = SweepCache()  # the quick sliders' precomputed positions (explorer/services/image_sweep.py)
         self.generator, self.generator_card = load_generator(device)
         self.classifiers: dict[str, TorchClassifier] = {n: load_classifier(n, device)
                                                         for n in [*CLASSIFIERS, THIRD_PARTY]}
@@ -196,6 +198,24 @@ class ImageService:
             measured_obs=f.measured, measured_cf=_measure(generated),
             causes={n: sorted(scm.graph.descendants([n]) - set(do_ok)) for n in sorted(do_ok)})
 
+    @on_model_thread
+    def sweep(self, index: int, do: dict[str, float], coloured: bool = False,
+              uploaded: Mapping[str, Classifier] | None = None,
+              names: Iterable[str] | None = None) -> dict[str, SliderSweep]:
+        """{slider: its sweep}: for each continuous variable (in `names`, None: all), `what_if`'s picture and every
+        classifier's (shipped, then `uploaded`) probabilities at the slider's positions, `do`'s other values held
+        (clamped to range).
+
+        Batched, and kept per slider until the digit, the world, the readers or the other values change.
+        """
+        index = int(min(max(index, 0), len(self) - 1))
+        scm = self.worlds[coloured]
+        do_ok, _ = clamp_do(do, scm.specs, "variable", "this world has")
+        f = self._factual(index, coloured)
+        mechanism = _Abducted(MorphoMechanism(self.generator, self.device, coloured), f.latents)
+        return self.sweeps.sweeps(scm, mechanism, StartRow(f.noise, f.obs, f.grey), index, coloured, do_ok,
+                                  {**self.classifiers, **(uploaded or {})}, names)
+
     @staticmethod
     def _probabilities(images: np.ndarray, classifiers: Mapping[str, Classifier]) -> dict[str, np.ndarray]:
         """(C, 28, 28) or (H, W) one picture, or (B, C, 28, 28) several -> {name: (B, K) probabilities}."""
@@ -225,7 +245,7 @@ class _Abducted:
         self.mechanism, self.latents = mechanism, latents
 
     def abduct(self, x: torch.Tensor, parents: Mapping[str, np.ndarray]) -> torch.Tensor:
-        return self.latents
+        return self.latents.expand(len(x), *self.latents.shape[1:])  # (B, Z): one digit, B rows (the sweep's)
 
     def decode(self, latents: torch.Tensor, parents: Mapping[str, np.ndarray]) -> torch.Tensor:
         return self.mechanism.decode(latents, parents)

@@ -1,13 +1,15 @@
 """Streamlit pieces of the Image what-if page: its backend, its link, the digit picker and its do() controls.
 
 Widget keys (tests and links address them): `index`, `random`, `pick_<digit>`, `coloured`, `do_<var>` and
-`value_<var>` (from `explorer.ui.common.controls`), `reset`. The address bar is a shareable link to what is on
-screen: `?index=12&world=colour&thickness=4.5`. A visitor's uploaded classifiers (added on the Flip page, kept in
-their session: `explorer.ui.common.uploads`) are asked beside the shipped ones.
+`value_<var>` (from `explorer.ui.common.controls` for the digit; for the continuous variables, whose sliders are
+the quick sliders of `explorer.ui.quick_sliders`, session keys of the same names), `reset`. The address bar is a
+shareable link to what is on screen: `?index=12&world=colour&thickness=4.5`. A visitor's uploaded classifiers
+(added on the Flip page, kept in their session: `explorer.ui.common.uploads`) are asked beside the shipped ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -17,13 +19,16 @@ from explorer.checkpoints import CheckpointError
 from explorer.data.mnist import MnistSourceError
 from explorer.device import pick_device
 from explorer.interfaces import Classifier
-from explorer.services.image import REBUILD, ImagePage, ImageService
+from explorer.services.image import REBUILD, ImagePage, ImageResult, ImageService
+from explorer.services.image_sweep import SliderSweep
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords, do_controls
+from explorer.ui.common.format import slider_value
 from explorer.ui.common.link import PageLink, colour_world, digit_index, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.common.uploads import uploads
 from explorer.ui.images import THUMB, png
+from explorer.ui.quick_sliders import continuous, live, quick_sliders, ticks
 
 PAGE = "image"
 WORDS = DoWords(item="digit")
@@ -122,8 +127,35 @@ def sample_picker(view: ImagePage) -> tuple[int, bool]:
 
 
 def controls(specs: dict[str, VarSpec], factual: dict[str, float], index: int, coloured: bool) -> dict[str, float]:
-    """The do() checkboxes and sliders for this digit and world (see `explorer.ui.common.controls`)."""
-    return do_controls(PAGE, specs, factual, (index, coloured), WORDS)
+    """The do() checkboxes for this digit and world, and the digit's slider; returns `do`.
+
+    The continuous variables' sliders are the quick sliders (`explorer.ui.quick_sliders`), drawn after the
+    what-if by `quick_controls`, since they show its picture.
+    """
+    quick = continuous(specs)
+    do = do_controls(PAGE, {n: s for n, s in specs.items() if n not in quick}, factual, (index, coloured),
+                     dataclasses.replace(WORDS, reset=False))
+    return do | ticks(PAGE, quick, factual, WORDS)
+
+
+def live_sliders(specs: dict[str, VarSpec]) -> list[str]:
+    """The quick slider whose sweep the page asks the service for (`explorer.ui.quick_sliders.live`)."""
+    return live(continuous(specs))
+
+
+def _reset(shown: dict[str, float | int]) -> None:
+    for name, value in shown.items():
+        st.session_state[f"do_{name}"] = False
+        st.session_state[f"value_{name}"] = value
+
+
+def quick_controls(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
+                   sweeps: dict[str, SliderSweep], result: ImageResult, names: dict[str, str]) -> None:
+    """The quick sliders (with the model's picture and readings, swapped in the browser while a slider moves),
+    then the button that unticks every box."""
+    quick_sliders(continuous(specs), factual, do, sweeps, result.generated, result.probs, names, WORDS)
+    shown = {n: slider_value(s, factual[n]) for n, s in specs.items()}
+    st.button("Reset: undo all interventions", key="reset", on_click=_reset, args=(shown,))
 
 
 # --- the visitor's own classifiers, and the way to the Flip page -------------------------------------------

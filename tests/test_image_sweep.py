@@ -1,0 +1,81 @@
+"""The quick sliders' precomputed sweep (explorer/services/image_sweep.py, `ImageService.sweep`).
+
+The picture the page shows while a slider moves must be the counterfactual the service computes for that value:
+each sweep entry is checked against `what_if` at the same value (float tolerance: one batch against one row).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explorer.services.image_sweep import MOST_POSITIONS, positions
+from explorer.types import VarSpec
+
+PIXELS = 1e-2  # of 255: a batched decoder and a one-row one differ in float rounding only (measured ~2e-4)
+PROBS = 1e-4
+
+
+@pytest.fixture(scope="module")
+def service(one_thread):
+    from explorer.device import pick_device
+    from explorer.services.image import ImageService
+
+    return ImageService(pick_device())
+
+
+def test_positions_are_the_step_grid_or_every_kth_step_with_both_ends():
+    fine = positions(VarSpec("t", "continuous", 1.0, 5.5, 2.5, 0.1, "t"))
+    assert len(fine) == 46 and fine[0] == 1.0 and fine[-1] == 5.5
+    assert fine[15] == round(1.0 + 15 * 0.1, 1)  # the same float the page's slider rounds to
+    coarse = positions(VarSpec("i", "continuous", 64.0, 255.0, 160.0, 1.0, "i"))
+    assert len(coarse) <= MOST_POSITIONS + 1 and coarse[0] == 64.0 and coarse[-1] == 255.0
+    assert np.all(np.diff(coarse) > 0) and np.allclose(coarse, np.round(coarse))  # on the 1.0 steps
+
+
+@pytest.mark.parametrize("coloured, do", [(False, {"intensity": 200.0}), (True, {"hue": 0.3, "digit": 4})])
+def test_every_sweep_entry_is_what_if_at_that_value(service, cnn, coloured, do):
+    readers = {"mine": cnn}  # a visitor's uploaded classifier is read beside the shipped ones
+    sweeps = service.sweep(12, do, coloured, readers)
+    names = ["thickness", "intensity"] + (["hue"] if coloured else [])
+    assert list(sweeps) == names  # the continuous sliders, in the world's order
+    shape = (3, 28, 28) if coloured else (28, 28)
+    for name, sweep in sweeps.items():
+        p = len(sweep.values)
+        assert sweep.pictures.shape == (p, *shape)
+        assert set(sweep.probs) == set(service.classifiers) | {"mine"}
+        assert all(q.shape == (p, 10) for q in sweep.probs.values())
+        for i in sorted({0, p // 2, p - 1}):  # ends and middle (all of them: ~10 s)
+            result = service.what_if(12, {**do, name: float(sweep.values[i])}, coloured, readers)
+            assert np.abs(result.generated - sweep.pictures[i]).max() < PIXELS
+            for reader, (_, after) in result.probs.items():
+                assert np.abs(after - sweep.probs[reader][i]).max() < PROBS
+
+
+def test_a_slider_sweep_holds_the_other_do_values(service):
+    held = service.sweep(3, {"intensity": 100.0})["thickness"]
+    free = service.sweep(3, {})["thickness"]
+    assert not np.allclose(held.pictures, free.pictures)  # intensity follows thickness unless held
+    # its own value is not part of its sweep: moving thickness keeps thickness's sweep
+    assert service.sweep(3, {"intensity": 100.0, "thickness": 4.0})["thickness"] is held
+
+
+def test_recomputed_only_when_the_digit_world_others_or_readers_change(service, cnn):
+    before = service.sweeps.computed
+    first = service.sweep(7, {"thickness": 2.0})
+    assert service.sweeps.computed == before + 2  # thickness and intensity
+    assert service.sweep(7, {"thickness": 2.0}) == first
+    moved = service.sweep(7, {"thickness": 3.0})  # a released thickness: only intensity's sweep depends on it
+    assert moved["thickness"] is first["thickness"] and moved["intensity"] is not first["intensity"]
+    assert service.sweeps.computed == before + 3
+    service.sweep(8, {"thickness": 3.0})  # another digit
+    service.sweep(8, {"thickness": 3.0}, True)  # the colour world (and its hue slider)
+    service.sweep(8, {"thickness": 3.0}, True, {"mine": cnn})  # a visitor's own classifier
+    assert service.sweeps.computed == before + 3 + 2 + 3 + 3
+
+
+def test_out_of_range_values_are_held_clamped_as_what_if_clamps_them(service):
+    sweep = service.sweep(12, {"thickness": 99.0})["intensity"]
+    result = service.what_if(12, {"thickness": 99.0, "intensity": float(sweep.values[0])})
+    assert result.clamped == ["thickness"]
+    assert np.abs(result.generated - sweep.pictures[0]).max() < PIXELS
