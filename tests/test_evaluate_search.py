@@ -62,3 +62,16 @@ def test_validation_digits_are_other_digits_than_the_test_ones():
     np.testing.assert_array_equal(val.grey[:, 0].numpy(), load_morpho("val").images[k])  # ... into another split
     assert not np.array_equal(val.grey.numpy(), test.grey.numpy())
     np.testing.assert_array_equal(val.obs["thickness"], load_morpho("val").values["thickness"][k])
+
+
+def test_kept_rows_belong_to_one_generator(tmp_path):
+    """A retrained generator (other weights) never reads the rows another one's run kept."""
+    from explorer.evaluate.search import _cache_folder
+    from explorer.paths import PRETRAINED
+
+    other = tmp_path / "other-generator"
+    other.mkdir()
+    (other / "weights.safetensors").write_bytes(b"other weights")
+    shipped = _cache_folder(500, 0, 200, "test", PRETRAINED / "morpho-cvae")
+    assert _cache_folder(500, 0, 200, "test", other) != shipped
+    assert _cache_folder(500, 0, 200, "test", PRETRAINED / "morpho-cvae") == shipped  # the same one does

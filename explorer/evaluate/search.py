@@ -30,7 +30,7 @@ from explorer.counterfactual.search.space import MorphoSpace
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import load_morpho, noise_for
 from explorer.device import pick_device
-from explorer.paths import cache_dir
+from explorer.paths import PRETRAINED, cache_dir
 from explorer.registry import MORPHO, THIRD_PARTY, load_classifier, load_generator
 from explorer.scm import morphology
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH, SPECS, MorphoSCM
@@ -173,13 +173,14 @@ def random_targets(clf, query: Query, mode: str, seed: int) -> np.ndarray | None
     return (_read(clf, query.images()) + np.random.default_rng(seed).integers(1, 10, len(query))) % 10
 
 
-def _cache_folder(n: int, seed: int, steps: int, split: str = "test") -> Path:
-    """Where a run's chunks are kept: named by the run's settings and the code of the searches and of this file,
-    so a changed search never reuses old rows."""
+def _cache_folder(n: int, seed: int, steps: int, split: str, generator: Path) -> Path:
+    """Where a run's chunks are kept: named by the run's settings, the generator's weights and the code of the
+    searches and of this file, so a changed search or a retrained generator never reuses old rows."""
     code = hashlib.sha256()
     searches = Path(__file__).parents[1] / "counterfactual" / "search"
     for path in sorted(p for p in searches.glob("*.py") if not p.name.startswith("recourse")) + [Path(__file__)]:
         code.update(path.read_bytes())  # the image searches and this file (the tables' recourse plays no part)
+    code.update((generator / "weights.safetensors").read_bytes())
     name = f"n{n}-seed{seed}-steps{steps}-{code.hexdigest()[:12]}"
     return cache_dir() / "evaluate-search" / (name if split == "test" else f"{split}-{name}")
 
@@ -187,21 +188,22 @@ def _cache_folder(n: int, seed: int, steps: int, split: str = "test") -> Path:
 def evaluate_search(n: int = 500, seed: int = 0, methods: dict[str, Callable] | None = None,
                     classifiers: tuple[str, ...] = CLASSIFIERS, modes: tuple[str, ...] = MODES,
                     progress: Callable[[str], None] | None = None, steps: int = SearchConfig.steps,
-                    resume: bool = False, split: str = "test") -> dict[str, float]:
+                    resume: bool = False, split: str = "test", generator: Path | None = None) -> dict[str, float]:
     """The table of issue 18 section 2 as flat keys `<method>.<classifier>.<mode>.<metric>`.
 
     The digits are searched CHUNK at a time. With `resume`, each chunk's rows are kept in the cache as it finishes
     and a rerun of the same command (same settings, same code) starts after the last one kept: a 500-digit run
     takes hours on a small machine and may be stopped. `split` other than "test" is for choosing a method's
-    settings on digits the reported figures never use ("val").
+    settings on digits the reported figures never use ("val"). `generator`: another generator's folder (default:
+    the shipped one), e.g. to compare a retrained one.
     """
     start, device = time.time(), pick_device()
-    generator, _ = load_generator(device)
-    space = MorphoSpace(generator, device)
+    generator = generator or PRETRAINED / MORPHO["generator"]
+    space = MorphoSpace(load_generator(device, generator)[0], device)
     oracle = load_classifier(MORPHO["oracle"], device)
     methods = methods or {name: build(space) for name, build in METHODS.items()}
     sources = load_mnist(split).images
-    folder = _cache_folder(n, seed, steps, split) if resume else None
+    folder = _cache_folder(n, seed, steps, split, generator) if resume else None
     r: dict[str, float] = {"n": float(n)}
     for name in classifiers:
         clf = load_classifier(name, device)

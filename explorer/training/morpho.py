@@ -14,10 +14,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader
 
 from explorer import checkpoints
-from explorer.datasets.morpho import DEFAULT_SEED, load_morpho
+from explorer.datasets.morpho import DEFAULT_SEED, load_morpho, load_morpho_cover
 from explorer.models.cnn import CNNConfig, DigitCNN
 from explorer.models.cvae import CVAEConfig, MorphoCVAE
 from explorer.paths import PRETRAINED
@@ -37,6 +37,9 @@ class TrainConfig:
 
     components: tuple[str, ...] = COMPONENTS
     gen_epochs: int = 6
+    # Train the generator on the split's true counterfactuals at thickness uniform over the slider's range as
+    # well (`load_morpho_cover`): the world itself draws strokes thicker than 4.3 px ~0.5 % of the time.
+    gen_cover: bool = False
     clf_epochs: int = 2
     batch: int = 128
     limit: int | None = None  # train on the first `limit` samples only (tests, smoke runs)
@@ -113,10 +116,14 @@ def train_morpho(cfg: TrainConfig) -> None:
         _train_classifier(NAMES["oracle"], cfg, CNNConfig(width=48, hidden=256, dropout=0.4), grey_train,
                           grey_val, cfg.seed + 7, "Oracle CNN that scores do(digit) counterfactuals.", note)
     if "generator" in cfg.components:
-        _train_generator(cfg, MorphoTorch(train_data), MorphoTorch(val_data), note)
+        train = MorphoTorch(train_data)
+        if cfg.gen_cover:
+            train = ConcatDataset([train, MorphoTorch(load_morpho_cover("train", cfg.seed, cfg.limit))])
+            note += "; and each train digit again, truly re-drawn at thickness uniform on 1.0-5.5 px"
+        _train_generator(cfg, train, MorphoTorch(val_data), note)
 
 
-def _train_generator(cfg: TrainConfig, train: MorphoTorch, val: MorphoTorch, note: str) -> None:
+def _train_generator(cfg: TrainConfig, train: MorphoTorch | ConcatDataset, val: MorphoTorch, note: str) -> None:
     L.seed_everything(cfg.seed, workers=True)
     model_cfg = CVAEConfig(**cfg.extra.get("cvae", {}))
     model = MorphoCVAE(model_cfg)
@@ -129,7 +136,8 @@ def _train_generator(cfg: TrainConfig, train: MorphoTorch, val: MorphoTorch, not
             "kind": "generator", "config": model_cfg.to_dict(), "data": note, "seed": cfg.seed,
             "description": "Hierarchical conditional VAE (7x7 spatial + vector latents, FiLM-conditioned "
                            "decoder): the learned image mechanism of Morpho-MNIST.",
-            "train": {k: v for k, v in asdict(cfg).items() if k in ("gen_epochs", "batch", "limit", "devices")},
+            "train": {k: v for k, v in asdict(cfg).items() if k in ("gen_epochs", "gen_cover", "batch", "limit",
+                                                                           "devices")},
             "metrics": {"val_recon_l1_0_255": l1, "train_seconds": time.time() - start},
             "command": cfg.command})
         print(f"[generator] validation reconstruction L1 (0-255) {l1:.3f}")
