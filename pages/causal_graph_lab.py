@@ -31,17 +31,23 @@ st.fragment(lab_ui.edge_editor)(view.learned)  # its own fragment: a slider move
 
 @st.fragment
 def what_if(index: int) -> None:
-    """Only this part reruns when a slider moves."""
+    """Only this part reruns when a move ends (a quick slider released, a box ticked): the controls, the explorer
+    call, its pictures and the sweep the quick sliders redraw from while they move."""
     edges = lab_ui.current_edges()
     graph_col, controls, shown = st.columns([1.1, 1, 2], gap="medium")
+    factual = lab.factual(index)
     with controls:
-        do = lab_ui.controls(view.specs, lab.factual(index), index)
+        do = lab_ui.controls(view.specs, factual)
     lab_ui.write_link(index, edges, view.learned, do, view.specs)  # the address bar: a link to what is on screen
     try:
         result = lab.what_if(index, do, edges)  # abduction -> action -> prediction, in the edited graph
+        # the quick slider in use: its positions drawn ahead (cached), so a move redraws in the browser
+        sweeps = lab.sweep(index, do, edges, lab_ui.live_sliders(view.specs))
     except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
         st.error(f"**This what-if cannot be answered:** {err}")
         return
+    with controls:
+        lab_ui.quick_controls(view.specs, factual, do, sweeps, result)
     with shown:
         lab_render.notes(result, view.specs)
         lab_render.pictures(result)

@@ -34,6 +34,21 @@ def _row(at: AppTest, label: str) -> list[str]:
     return [c.strip() for c in line.strip("|").split("|")][1:]
 
 
+def _slide(at: AppTest, name: str, value: float) -> AppTest:
+    """A quick slider's move (explorer/ui/quick_sliders.py) as the component's callback applies it: AppTest cannot
+    run the component's JavaScript, so the session keys the callback sets are set here, then the page reruns."""
+    at.session_state[f"value_{name}"], at.session_state[f"do_{name}"] = value, True
+    return at.run()
+
+
+def _quick(at: AppTest, name: str) -> dict:
+    """The quick slider `name` as the page sent it to the component (its label, value, sweep)."""
+    (component,) = [e for e in at.get("bidi_component") if e.key == "lab_quick_sliders"]
+    data = json.loads(component.proto.json)
+    data = json.loads(data) if isinstance(data, str) else data  # the page sends its data as JSON text
+    return next(s for s in data["sliders"] if s["name"] == name)
+
+
 def _fmt(name: str, value: float) -> str:
     from explorer.ui.common.format import fmt
 
@@ -63,7 +78,7 @@ def test_cutting_an_arrow_then_moving_a_slider(lab):
     at = open_page(PAGE)
     factual = lab.factual(0)
     at.checkbox(key="edge_light__shadow_position").uncheck().run()
-    at.slider(key="value_light").set_value(70.0).run()
+    _slide(at, "light", 70.0)
     assert not at.exception, [e.value for e in at.exception]
     assert at.checkbox(key="do_light").value  # moving a slider ticks its do() box
     edges = set(lab.learned_graph.edges) - {edge}
@@ -89,7 +104,7 @@ def test_coming_back_from_another_page_keeps_scene_arrows_and_settings(lab):
     at = open_page(PAGE)
     at.number_input(key="lab_index").set_value(3).run()
     at.checkbox(key="edge_light__shadow_position").uncheck().run()
-    at.slider(key="value_light").set_value(70.0).run()
+    _slide(at, "light", 70.0)
     at.number_input(key="export_n").set_value(250).run()
     at.number_input(key="export_seed").set_value(7).run()
     cuts = at.multiselect(key="export_cuts")
@@ -102,7 +117,7 @@ def test_coming_back_from_another_page_keeps_scene_arrows_and_settings(lab):
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="lab_index").value == 3
     assert at.checkbox(key="edge_light__shadow_position").value is False
-    assert at.checkbox(key="do_light").value and at.slider(key="value_light").value == pytest.approx(70.0)
+    assert at.checkbox(key="do_light").value and at.session_state["value_light"] == pytest.approx(70.0)
     assert _row(at, "**What if**: the model") == before
     assert at.number_input(key="export_n").value == 250 and at.number_input(key="export_seed").value == 7
     assert at.multiselect(key="export_cuts").value == cuts_before and len(cuts_before) == 2
@@ -119,9 +134,9 @@ def test_scenes_outside_a_sliders_range_open_with_the_slider_at_its_end(lab):
         at.number_input(key="lab_index").set_value(index).run()
         assert not at.exception, (index, [e.value for e in at.exception])
         spec, value = lab.specs[name], lab.factual(index)[name]
-        slider = at.slider(key=f"value_{name}")
-        assert slider.value == pytest.approx(spec.clamp(value)[0])
-        assert f"this scene: {value:.1f}" in slider.label  # the label keeps the scene's own value
+        slider = _quick(at, name)
+        assert slider["value"] == pytest.approx(spec.clamp(value)[0])
+        assert f"this scene: {value:.1f}" in slider["label"]  # the label keeps the scene's own value
     at.checkbox(key=f"do_{name}").check().run()  # set to the slider's end: a what-if like any other
     assert not at.exception and _row(at, "**What if**: the model")
 
@@ -158,7 +173,7 @@ _PROBE = textwrap.dedent("""
     at = AppTest.from_file({app!r}, default_timeout=180)
     at.switch_page("pages/causal_graph_lab.py").run()
     print("RESULT" + json.dumps({{"errors": [e.value for e in at.error], "exceptions": [e.value for e in at.exception],
-                                 "sliders": len(at.slider)}}))
+                                 "sliders": len(at.slider) + len(at.get("bidi_component"))}}))
 """)
 
 
@@ -182,7 +197,7 @@ def test_a_link_sets_scene_arrows_and_do_and_the_address_bar_follows(lab):
     assert not at.warning, [w.value for w in at.warning]
     assert at.number_input(key="lab_index").value == 7
     assert at.checkbox(key=f"edge_{p}__{c}").value is False
-    assert at.checkbox(key="do_light").value and at.slider(key="value_light").value == pytest.approx(70.0)
+    assert at.checkbox(key="do_light").value and at.session_state["value_light"] == pytest.approx(70.0)
     expected = lab.what_if(7, {"light": 70.0}, set(lab.learned_graph.edges) - {(p, c)})
     assert _row(at, "**This scene**") == [_fmt(n, lab.factual(7)[n]) for n in VARIABLES]
     model_row = _row(at, "**What if**: the model")
@@ -190,7 +205,7 @@ def test_a_link_sets_scene_arrows_and_do_and_the_address_bar_follows(lab):
     assert model_row[VARIABLES.index(c)] == _fmt(c, expected.encoded[c]) + " (cut: keeps its value)"
     assert at.query_params == {"scene": "7", "cut": f"{p}-{c}", "light": "70"}
     # moving a slider and cutting nothing more: the address bar follows what is on screen
-    at.slider(key="value_pendulum").set_value(10.0).run()
+    _slide(at, "pendulum", 10.0)
     assert at.query_params == {"scene": "7", "cut": f"{p}-{c}", "light": "70", "pendulum": "10"}
 
 

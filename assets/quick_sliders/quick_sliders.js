@@ -1,11 +1,11 @@
-// The Image what-if page's quick sliders (explorer/ui/quick_sliders.py): continuous do() sliders that swap the
-// model's picture and the classifiers' readings in the browser while they move, from a sweep the server computed
-// ahead (explorer/services/image_sweep.py), and send the value to Python only when a move ends (the range input's
-// `change`: on release, or on each key press). Only the slider in use has its sweep; another asks for its own
-// (`want`) when the pointer enters it, it gets the focus or is pressed. Everything is text or a data: URI from the server; names (an
-// uploaded model's included) are set as textContent, never as HTML.
-
-const percent = (p) => (p >= 0.01 && p <= 0.99 ? (p * 100).toFixed(0) : (p * 100).toFixed(2)) + "%";
+// Quick sliders (explorer/ui/quick_sliders.py): continuous do() sliders that swap the model's picture and its
+// readings in the browser while they move, from a sweep the server computed ahead (the Image page's
+// explorer/services/image_sweep.py, the Causal graph lab's explorer/services/lab_sweep.py), and send the value to
+// Python only when a move ends (the range input's `change`: on release, or on each key press). Only the slider in
+// use has its sweep; another asks for its own (`want`) when the pointer enters it, it gets the focus or is pressed.
+// The component knows no world: each reading comes as text ("9 (99.76%)", "70 °") with a flag the page's `mark`
+// follows (" flips"). Everything is text or a data: URI from the server; names (an uploaded model's included) are
+// set as textContent, never as HTML.
 
 function nearest(grid, v) {  // index of the sweep position closest to v (the grid is sorted)
   let best = 0;
@@ -13,22 +13,22 @@ function nearest(grid, v) {  // index of the sweep position closest to v (the gr
   return best;
 }
 
-function showReadings(root, readings) {
+function showReadings(root, readings) {  // per reader: "name: before → now", and the page's mark when flagged
   const data = root.__qs.data;
   const list = root.querySelector(".qs-readings");
   list.replaceChildren(...data.readers.map((name, r) => {
-    const [was, wasP] = data.original[r], [now, nowP] = readings[r];
+    const [now, flagged] = readings[r];
     const li = document.createElement("li");
     const head = document.createElement("b");
     head.textContent = name + ": ";
     const text = document.createElement("span");
-    text.textContent = `${was} (${percent(wasP)}) → ${now} (${percent(nowP)})`;
+    text.textContent = `${data.original[r]} → ${now}`;
     li.append(head, text);
-    if (now !== was) {
-      const flip = document.createElement("span");
-      flip.className = "qs-flip";
-      flip.textContent = " flips";
-      li.append(flip);
+    if (flagged && data.mark) {
+      const mark = document.createElement("span");
+      mark.className = "qs-flip";
+      mark.textContent = data.mark;
+      li.append(mark);
     }
     return li;
   }));
@@ -96,6 +96,7 @@ function draw(root) {  // the server's state: every slider's value, the exact pi
     box.toggleAttribute("data-swept", slider.grid.length > 0);  // its moves redraw in the browser (tests wait on it)
   });
   const picture = root.querySelector(".qs-picture");
+  picture.width = picture.height = data.size;  // the page's size: a 28 px digit at 4x, a 64 px scene at 2x
   picture.src = data.picture;
   root.querySelector(".qs-caption").textContent = data.caption;
   showReadings(root, data.current);

@@ -83,13 +83,33 @@ class StartRow:
     grey: torch.Tensor  # (1, 1, 28, 28)
 
 
-class SweepCache:
-    """The last SWEEPS_KEPT slider sweeps, by (digit, world, slider, the other do() values, readers)."""
+class KeptSweeps:
+    """The last `kept` sweeps by key, the least recently used dropped first; shared by the pages' sweep caches
+    (this one and explorer/services/lab_sweep.py)."""
 
     def __init__(self, kept: int = SWEEPS_KEPT):
         self.kept = kept
-        self._sweeps: OrderedDict[tuple, SliderSweep] = OrderedDict()
-        self.computed = 0  # slider sweeps computed (not found here): tests read it
+        self._sweeps: OrderedDict[tuple, object] = OrderedDict()
+        self.computed = 0  # sweeps computed (not found here): tests read it
+
+    def __contains__(self, key: tuple) -> bool:
+        return key in self._sweeps
+
+    def kept_sweep(self, key: tuple):
+        """The sweep under `key`, now the most recently used."""
+        self._sweeps.move_to_end(key)
+        return self._sweeps[key]
+
+    def store(self, key: tuple, sweep: object) -> None:
+        """Keeps a sweep just computed, dropping the least recently used beyond `kept`."""
+        self._sweeps[key] = sweep
+        self.computed += 1
+        while len(self._sweeps) > self.kept:
+            self._sweeps.popitem(last=False)
+
+
+class SweepCache(KeptSweeps):
+    """The last SWEEPS_KEPT slider sweeps, by (digit, world, slider, the other do() values, readers)."""
 
     @staticmethod
     def key(index: int, coloured: bool, name: str, do: Mapping[str, float],
@@ -104,7 +124,7 @@ class SweepCache:
         (clamped), computing the missing ones."""
         specs = {n: s for n, s in scm.specs.items() if s.kind == "continuous" and (names is None or n in names)}
         keys = {n: self.key(index, coloured, n, do, readers) for n in specs}
-        missing = [n for n in specs if keys[n] not in self._sweeps]
+        missing = [n for n in specs if keys[n] not in self]
         if missing:
             with torch.inference_mode():
                 grids = {n: positions(specs[n]) for n in missing}
@@ -114,14 +134,6 @@ class SweepCache:
             at = np.cumsum([0] + [len(grids[n]) for n in missing])
             for i, n in enumerate(missing):
                 pictures = drawn[n] if coloured else drawn[n][:, 0]  # (P, 28, 28) grey, as what_if returns it
-                self._store(keys[n], SliderSweep(n, grids[n], pictures,
+                self.store(keys[n], SliderSweep(n, grids[n], pictures,
                                                  {r: p[at[i]:at[i + 1]] for r, p in probs.items()}))
-        for n in specs:
-            self._sweeps.move_to_end(keys[n])
-        return {n: self._sweeps[keys[n]] for n in specs}
-
-    def _store(self, key: tuple, sweep: SliderSweep) -> None:
-        self._sweeps[key] = sweep
-        self.computed += 1
-        while len(self._sweeps) > self.kept:
-            self._sweeps.popitem(last=False)
+        return {n: self.kept_sweep(keys[n]) for n in specs}

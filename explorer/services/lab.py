@@ -7,6 +7,7 @@ model's latents in [-1, 1] stay inside.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -23,6 +24,7 @@ from explorer.registry import REBUILD_PENDULUM, load_vae
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, PendulumSCM
 from explorer.services.common import clamp_do
+from explorer.services.lab_sweep import ConceptSweep, LabSweeps
 from explorer.types import VarSpec
 
 REBUILD = REBUILD_PENDULUM
@@ -87,6 +89,7 @@ class LabService:
         self.scm = PendulumSCM()
         self.noise, self.values, self.images = scenes(pool, SEEDS["test"])
         self._page: LabPage | None = None
+        self.sweeps = LabSweeps()  # the quick sliders' precomputed positions (explorer/services/lab_sweep.py)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -134,8 +137,7 @@ class LabService:
             CycleError: the edited graph has a cycle.
             ValueError: an unknown concept in `do`.
         """
-        index = int(min(max(index, 0), len(self) - 1))
-        graph = Dag(VARIABLES, frozenset(edges)) if edges is not None else self.learned_graph  # refuses cycles
+        index, graph = self._scene_graph(index, edges)
         do_ok, clamped = clamp_do(do, self.specs, "concept", "the scene has")
         row = {k: v[index:index + 1] for k, v in self.noise.items()}
         true_cf = self.scm.counterfactual(row, {k: np.array([v]) for k, v in do_ok.items()}, graph)
@@ -151,6 +153,28 @@ class LabService:
             cut=sorted(learned - graph.edges), inert=sorted(graph.edges - learned - TRUE_GRAPH.edges),
             original=self.images[index], recon=out["recon"][0], generated=out["image"][0], true_image=true_img,
             mse=float(((out["image"][0].astype(np.float32) - true_img.astype(np.float32)) / 255.0).__pow__(2).mean()))
+
+    @on_model_thread
+    def sweep(self, index: int, do: dict[str, float], edges: set[tuple[str, str]] | None = None,
+              names: Iterable[str] | None = None) -> dict[str, ConceptSweep]:
+        """{concept: its sweep}: for each concept (in `names`, None: all), the model's picture and concepts of
+        `what_if` at the slider's positions, `do`'s other values held (clamped to range), in the edited graph.
+
+        Batched, and kept per slider until the scene, the graph or the other values change.
+
+        Raises:
+            CycleError: the edited graph has a cycle.
+            ValueError: an unknown concept in `do`.
+        """
+        index, graph = self._scene_graph(index, edges)
+        do_ok, _ = clamp_do(do, self.specs, "concept", "the scene has")
+        return self.sweeps.sweeps(self.model, self.images[index:index + 1], index, do_ok, graph, self.specs,
+                                  self.device, names)
+
+    def _scene_graph(self, index: int, edges: set[tuple[str, str]] | None) -> tuple[int, Dag]:
+        """The scene's index clamped to the pool, and the edited graph (None: the learned one); refuses cycles."""
+        graph = Dag(VARIABLES, frozenset(edges)) if edges is not None else self.learned_graph
+        return int(min(max(index, 0), len(self) - 1)), graph
 
     def export(self, cuts: list[tuple[str, str]], n: int, seed: int,
                progress: Callable[[float], None] | None = None) -> LabExport:

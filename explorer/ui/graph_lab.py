@@ -3,8 +3,9 @@ the export's settings. What they show comes from the page's service calls (`LabS
 `export`); the results are drawn by `explorer.ui.lab_render`.
 
 Widget keys (tests and links address them): `lab_index`, `lab_random`, `edge_<parent>__<child>`,
-`lab_reset_graph`, `do_<concept>` / `value_<concept>` (from `explorer.ui.common.controls`), `export_cuts`,
-`export_n`, `export_seed`, `export_go`.
+`lab_reset_graph`, `do_<concept>` (a checkbox) and `value_<concept>` (the session key of the concept's quick
+slider, `explorer.ui.quick_sliders`, component key `lab_quick_sliders`), `export_cuts`, `export_n`,
+`export_seed`, `export_go`.
 
 The address bar is a shareable link to what is on screen: `?scene=3&cut=light-shadow_position&light=70` opens
 scene 3 with the arrow light → shadow position cut and do(light = 70). `cut` lists learned arrows that are
@@ -14,28 +15,35 @@ a parameter is set with do().
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from explorer.checkpoints import CheckpointError
 from explorer.device import pick_device
 from explorer.scm.graph import CycleError, Dag
 from explorer.scm.pendulum import VARIABLES
-from explorer.services.lab import REBUILD, LabExport, LabPage, LabService
+from explorer.services.lab import REBUILD, LabExport, LabPage, LabResult, LabService
+from explorer.services.lab_sweep import ConceptSweep
 from explorer.types import VarSpec
-from explorer.ui.common.controls import DoWords, do_controls
-from explorer.ui.common.format import echo, listed
+from explorer.ui.common.controls import DoWords
+from explorer.ui.common.format import echo, fmt, listed
 from explorer.ui.common.export import ExportAsk, export_asked, export_button
 from explorer.ui.common.link import PageLink, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
+from explorer.ui.quick_sliders import Encoded, QuickView, draw, live, ticks
 
 PAGE = "lab"
 WORDS = DoWords(item="scene", tick_help="Ticked: {label} is set to the slider's value, whatever its causes say.",
                 label="{label} (this {item}: {value})", slider_help=None, reset=False, as_asked=False,
                 not_a_number="The link's {name}={text} is not a number, so {name} is not set.", unknown=None)
 LINK = PageLink(PAGE, ("lab_index", "edge_", "do_", "value_"), marker="lab_index")
+QUICK = "lab_quick_sliders"  # the quick sliders' component key
+SCENE = 64  # px: the model's scenes, shown by the quick sliders at 2x
 _ARROW_SEP = "-"  # concept names use "_", never "-"
 _CYCLE = "_lab_cycle_message"
 _CHANGED = "_lab_edges_changed"
@@ -145,9 +153,51 @@ def scene_picker(view: LabPage) -> int:
     return int(index)
 
 
-def controls(specs: dict[str, VarSpec], factual: dict[str, float], index: int) -> dict[str, float]:
-    """The do() checkboxes and sliders for this scene (see `explorer.ui.common.controls`)."""
-    return do_controls(PAGE, specs, factual, index, WORDS)
+def controls(specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str, float]:
+    """A do() checkbox per concept; returns `do` for the ticked ones. The concepts' sliders are the quick sliders
+    (`quick_controls`), drawn after the what-if, since they show its picture."""
+    return ticks(PAGE, specs, factual, WORDS)
+
+
+def live_sliders(specs: dict[str, VarSpec]) -> list[str]:
+    """The concept whose sweep the page asks the service for (`explorer.ui.quick_sliders.live`)."""
+    return live(specs, QUICK)
+
+
+def _scene_uri(img: np.ndarray) -> str:
+    """A (64, 64, 3) uint8 scene as a JPEG data: URI. JPEG, not PNG as the digits: the model's scenes are noisy
+    enough that a PNG takes ~5.4 kB and a sweep of 79 ~570 kB a rerun; JPEG at quality 90 without chroma
+    subsampling ~1.3-2 kB, and 0.06 ms to encode."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="JPEG", quality=90, subsampling=0)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _readings(specs: dict[str, VarSpec], cf: dict[str, float]) -> list[list]:
+    return [[fmt(specs[n], cf[n], unit=True), 0] for n in VARIABLES]  # no mark: the table below says what follows
+
+
+@functools.lru_cache(maxsize=32)  # by identity (ConceptSweep has eq=False): the service returns the same object
+def _encoded(sweep: ConceptSweep, specs: tuple[tuple[str, VarSpec], ...]) -> Encoded:
+    named = dict(specs)
+    return ([float(v) for v in sweep.values], [_scene_uri(p) for p in sweep.pictures],
+            [_readings(named, {n: float(sweep.cf[n][i]) for n in VARIABLES}) for i in range(len(sweep.values))])
+
+
+def encoded(sweep: ConceptSweep, specs: dict[str, VarSpec]) -> Encoded:
+    """One concept's sweep as the quick sliders read it: positions, the model's scenes, its concepts at each."""
+    return _encoded(sweep, tuple(specs.items()))
+
+
+def quick_controls(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
+                   sweeps: dict[str, ConceptSweep], result: LabResult) -> None:
+    """The concepts' quick sliders, with the model's what-if scene and the concepts it was drawn from (as the
+    model reads the scene -> under the what-if), swapped in the browser while a slider moves."""
+    view = QuickView(_scene_uri(result.generated), "The model's what-if, redrawn while you move a slider",
+                     [specs[n].label for n in VARIABLES],
+                     [fmt(specs[n], result.encoded[n], unit=True) for n in VARIABLES],
+                     _readings(specs, result.cf), size=2 * SCENE)
+    draw(QUICK, specs, factual, do, {n: encoded(s, specs) for n, s in sweeps.items()}, view, WORDS)
 
 
 # --- the edge editor ----------------------------------------------------------------------------------

@@ -1,12 +1,16 @@
-"""The Image what-if page's quick sliders: continuous do() sliders that redraw the model's picture in the browser.
+"""Quick sliders: continuous do() sliders that redraw the model's picture and its readings in the browser.
 
-Why a custom component: a Python rerun per slider move costs 3.5-5x a page with no model, and most of that is
-the rerun itself and the browser redrawing the fragment (docs/performance.md, "Image what-if"). Here each
-continuous slider (thickness, intensity; hue in the colour world) is a range input in one `st.components.v2`
-component (assets/quick_sliders/) that also holds the model's picture and each classifier's reading. While a
-slider moves, the browser swaps them from the service's precomputed sweep (`ImageService.sweep`); when the move
-ends (release, or a key press) the value reaches Python as the component's `move` state, the callback puts it in
-session state, and the fragment's rerun draws everything else as before.
+Why a custom component: a Python rerun per slider move costs 2.7-5x a page with no model, and most of that is
+the rerun itself and the browser redrawing the fragment (docs/performance.md, "Image what-if", "Causal graph lab").
+Here each continuous slider is a range input in one `st.components.v2` component (assets/quick_sliders/) that also
+holds the model's picture and its readings. While a slider moves, the browser swaps them from the page's
+precomputed sweep of that slider; when the move ends (release, or a key press) the value reaches Python as the
+component's `move` state, the callback puts it in session state, and the fragment's rerun draws everything else.
+
+The component knows no world: a page passes its sliders' sweeps already encoded (`Encoded`: positions, pictures
+as data: URIs, per position each reading's text) and what it shows around them (`QuickView`). The Image what-if
+page calls `quick_sliders` (classifiers' readings of a digit); the Causal graph lab encodes its own sweep
+(explorer/ui/graph_lab.py: the model's concept readings of a scene) and calls `draw`.
 
 Session keys are the ones Streamlit's sliders had: `value_<var>` (the value), `do_<var>` (its do() box, still a
 Streamlit checkbox), so links, tests (AppTest sets them directly: it cannot run the component's JavaScript) and
@@ -20,6 +24,7 @@ import base64
 import functools
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,9 +37,18 @@ from explorer.ui.common.controls import DoWords, asked
 from explorer.ui.common.format import decimals, fmt, slider_value, value_range
 from explorer.ui.images import png
 
-KEY = "quick_sliders"
-_APPLIED = "_quick_sliders_applied"  # session key: the number of the last move applied (the browser waits for it)
-_LIVE = "_quick_sliders_live"  # session key: the slider whose sweep the page sends (the one last moved or asked for)
+KEY = "quick_sliders"  # the Image page's component key; another page passes its own
+Encoded = tuple[list[float], list[str], list]  # one slider's sweep: positions, picture URIs, [[text, flag]] a position
+
+
+def _applied(key: str) -> str:
+    return f"_{key}_applied"  # session key: the number of the last move applied (the browser waits for it)
+
+
+def _live(key: str) -> str:
+    return f"_{key}_live"  # session key: the slider whose sweep the page sends (the one last moved or asked for)
+
+
 _ASSETS = Path(__file__).resolve().parents[2] / "assets" / "quick_sliders"
 _COMPONENT = component(
     "explorer_quick_sliders", html=(_ASSETS / "quick_sliders.html").read_text(),
@@ -75,7 +89,7 @@ def _say(spec: VarSpec, own: float, words: DoWords) -> dict[str, str]:
             "value": fmt(spec, own, unit=True)}
 
 
-def live(specs: dict[str, VarSpec]) -> list[str]:
+def live(specs: dict[str, VarSpec], key: str = KEY) -> list[str]:
     """The slider whose sweep the page computes and sends: the one the visitor last moved or reached for.
 
     One, not all: a sweep depends on the other sliders' values, so after a thickness move every other slider's
@@ -83,28 +97,28 @@ def live(specs: dict[str, VarSpec]) -> list[str]:
     of the rerun). Another slider asks for its sweep when the pointer enters it, it gets the focus or is pressed
     (`want`): one rerun.
     """
-    name = st.session_state.get(_LIVE)
+    name = st.session_state.get(_live(key))
     return [name if name in specs else next(iter(specs))]
 
 
-def _moved(specs: dict[str, VarSpec]) -> None:
+def _moved(specs: dict[str, VarSpec], key: str) -> None:
     """The component's callback: a move ended in the browser; its value becomes the slider's, its box ticked."""
-    move = (st.session_state.get(KEY) or {}).get("move")
+    move = (st.session_state.get(key) or {}).get("move")
     if not isinstance(move, dict) or move.get("name") not in specs:
         return
     spec, value = specs[move["name"]], move.get("value")
     if isinstance(value, (int, float)) and math.isfinite(value):
         st.session_state[f"value_{spec.name}"] = round(slider_value(spec, value), decimals(spec))
         st.session_state[f"do_{spec.name}"] = True  # moving a slider means "set this", as before
-        st.session_state[_LIVE] = spec.name
-    st.session_state[_APPLIED] = move.get("n")
+        st.session_state[_live(key)] = spec.name
+    st.session_state[_applied(key)] = move.get("n")
 
 
-def _wanted(specs: dict[str, VarSpec]) -> None:
+def _wanted(specs: dict[str, VarSpec], key: str) -> None:
     """The component's callback: the visitor reached for a slider whose sweep the page did not send."""
-    want = (st.session_state.get(KEY) or {}).get("want")
+    want = (st.session_state.get(key) or {}).get("want")
     if isinstance(want, dict) and want.get("name") in specs:
-        st.session_state[_LIVE] = want["name"]
+        st.session_state[_live(key)] = want["name"]
 
 
 def data_uri(img: np.ndarray) -> str:
@@ -112,23 +126,84 @@ def data_uri(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png(img, 28)).decode()
 
 
+def percent(p: float) -> str:
+    """A probability as the readings show it: whole percents, two decimals near 0 and 1 ("99.76%")."""
+    return f"{p * 100:.0f}%" if 0.01 <= p <= 0.99 else f"{p * 100:.2f}%"
+
+
+def _class_text(probs: np.ndarray) -> tuple[int, str]:
+    best = int(np.argmax(probs))
+    return best, f"{best} ({percent(round(float(probs[best]), 5))})"  # "9 (99.76%)"
+
+
 @functools.lru_cache(maxsize=32)  # by identity (SliderSweep has eq=False): the service returns the same object
-def _encoded(sweep: SliderSweep, readers: tuple[str, ...]) -> tuple[list[float], list[str], list]:
-    """One sweep as the component reads it: positions, pictures, and per position each reader's (digit, p)."""
+def _encoded(sweep: SliderSweep, readers: tuple[str, ...], original: tuple[int, ...]) -> Encoded:
+    """One digit sweep as the component reads it: positions, pictures, and per position each reader's
+    "digit (p)" with whether it differs from the reader's class on the original (`original`)."""
     best = {r: sweep.probs[r].argmax(axis=1) for r in readers}  # (P,)
-    readings = [[[int(best[r][i]), round(float(sweep.probs[r][i, best[r][i]]), 5)] for r in readers]
-                for i in range(len(sweep.values))]
+    readings = [[[f"{best[r][i]} ({percent(round(float(sweep.probs[r][i, best[r][i]]), 5))})",
+                  int(best[r][i] != was)] for r, was in zip(readers, original)] for i in range(len(sweep.values))]
     return [float(v) for v in sweep.values], [data_uri(p) for p in sweep.pictures], readings
 
 
-def _reading(probs: np.ndarray) -> list:
-    return [int(np.argmax(probs)), round(float(np.max(probs)), 5)]
+@dataclass(frozen=True)
+class QuickView:
+    """What a page's quick sliders show around the sliders, under the intervention on screen.
+
+    Attributes:
+        picture: the model's picture under `do`, as a data: URI (shown when no slider moves).
+        caption: the words under the picture.
+        readers: a name per reading ("morpho-cnn", "light angle").
+        original: per reader, the reading before the what-if ("9 (99.97%)", "118 °").
+        current: per reader, [the reading under `do`, 1 when marked, else 0].
+        mark: the words after a marked reading (" flips"), or "" for none.
+        size: the picture's size on screen, px.
+    """
+
+    picture: str
+    caption: str
+    readers: list[str]
+    original: list[str]
+    current: list[list]
+    mark: str = ""
+    size: int = 112
+
+
+def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
+         swept: dict[str, Encoded], view: QuickView, words: DoWords) -> None:
+    """Draws the component: a slider per continuous variable, the model's picture and its readings.
+
+    Args:
+        key: the component's key (one per page); its session keys derive from it.
+        specs: the continuous variables, in display order.
+        factual: the example's own values (an unticked slider shows them).
+        do: the intervention on screen (a ticked slider shows its value, clamped into range).
+        swept: {slider: its encoded sweep} under `do`, for the `live` slider(s); the others ask for theirs.
+        view: the picture and readings under `do`, and how the page words them.
+        words: the page's wording of its controls.
+    """
+    sliders = []
+    for name, spec in specs.items():
+        grid, pictures, readings = swept.get(name, ([], [], []))
+        say = _say(spec, factual[name], words)
+        sliders.append({"name": name, "label": words.label.format(**say),
+                        "help": words.slider_help.format(**say) if words.slider_help else "",
+                        "low": spec.low, "high": spec.high, "step": spec.step, "decimals": decimals(spec),
+                        "unit": spec.unit, "value": slider_value(spec, do.get(name, factual[name])),
+                        "set": name in do, "grid": grid, "pictures": pictures, "readings": readings})
+    data = {"sliders": sliders, "readers": view.readers, "original": view.original, "current": view.current,
+            "mark": view.mark, "picture": view.picture, "caption": view.caption, "size": view.size,
+            "applied": st.session_state.get(_applied(key))}
+    # as JSON text: a dict is walked by Streamlit for dataframes to send apart (~16 ms a run for this one), a str
+    # goes as it is
+    _COMPONENT(key=key, data=json.dumps(data), on_move_change=functools.partial(_moved, specs, key),
+               on_want_change=functools.partial(_wanted, specs, key), default={"move": None, "want": None})
 
 
 def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
                   sweeps: dict[str, SliderSweep], generated: np.ndarray,
                   probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict[str, str], words: DoWords) -> None:
-    """Draws the component: a slider per continuous variable, the model's picture and the readings.
+    """The Image what-if page's quick sliders: the model's digit and each classifier's reading.
 
     Args:
         specs: the continuous variables, in display order.
@@ -141,21 +216,10 @@ def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict
         words: the page's wording of its controls.
     """
     readers = tuple(probs)
-    sliders = []
-    for name, spec in specs.items():
-        grid, pictures, readings = _encoded(sweeps[name], readers) if name in sweeps else ([], [], [])
-        value = slider_value(spec, do.get(name, factual[name]))
-        say = _say(spec, factual[name], words)
-        sliders.append({"name": name, "label": words.label.format(**say),
-                        "help": words.slider_help.format(**say) if words.slider_help else "",
-                        "low": spec.low, "high": spec.high, "step": spec.step, "decimals": decimals(spec),
-                        "unit": spec.unit, "value": value, "set": name in do, "grid": grid,
-                        "pictures": pictures, "readings": readings})
-    data = {"sliders": sliders, "readers": [names.get(r, r) for r in readers],
-            "original": [_reading(p) for p, _ in probs.values()], "current": [_reading(q) for _, q in probs.values()],
-            "picture": data_uri(generated), "caption": "The model's what-if, redrawn while you move a slider",
-            "applied": st.session_state.get(_APPLIED)}
-    # as JSON text: a dict is walked by Streamlit for dataframes to send apart (~16 ms a run for this one), a str
-    # goes as it is
-    _COMPONENT(key=KEY, data=json.dumps(data), on_move_change=functools.partial(_moved, specs),
-               on_want_change=functools.partial(_wanted, specs), default={"move": None, "want": None})
+    before = [_class_text(p) for p, _ in probs.values()]
+    original = tuple(best for best, _ in before)
+    current = [[text, int(best != was)] for (best, text), was in zip((_class_text(q) for _, q in probs.values()),
+                                                                     original)]
+    view = QuickView(data_uri(generated), "The model's what-if, redrawn while you move a slider",
+                     [names.get(r, r) for r in readers], [text for _, text in before], current, mark=" flips")
+    draw(KEY, specs, factual, do, {n: _encoded(s, readers, original) for n, s in sweeps.items()}, view, words)

@@ -1,0 +1,119 @@
+"""The Causal graph lab's quick sliders (explorer/ui/quick_sliders.py) in Chromium: a move redraws in the browser.
+
+While a concept's slider moves, the component swaps the model's scene from the precomputed sweep
+(`LabService.sweep`), with no server round trip; when the move ends the value reaches Python, the fragment reruns,
+and the address bar follows; a shared link (with a cut arrow) opens with the component at the link's value.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (fixtures)
+from test_image_quick_sliders_browser import IDLE
+
+from explorer.paths import PRETRAINED
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"),
+    pytest.mark.skipif(not (PRETRAINED / "pendulum-causal-vae" / "card.json").exists(),
+                       reason="no shipped pendulum model: python -m explorer train pendulum"),
+]
+
+# What the page shows: the quick picture and readings, and the rerun's own model picture (the three-picture row).
+_STATE = """{quick: document.querySelector('.qs-picture').src,
+  readings: document.querySelector('.qs-readings').innerText,
+  grid: [...document.querySelectorAll('[data-testid=stImageContainer]')]
+      .find(e => e.innerText.includes('drawn by the model')).querySelector('img').src}"""
+# Installed before a key press: on the range input's `input` event (a listener on the document runs after the
+# component's own, in the same task, before any websocket message can be handled) it records the page's state.
+_WATCH_JS = f"""() => {{
+  window.__seen = null;
+  document.addEventListener('input', () => {{ if (window.__seen === null) window.__seen = {_STATE}; }}, {{once: true}});
+  return {_STATE};
+}}"""
+_ROW_JS = "() => [...document.querySelectorAll('tr')].find(r => r.innerText.includes('What if: the model')).innerText"
+
+
+def _pixels(uri: str) -> np.ndarray:
+    """(64, 64, 3) int: a scene the page shows, decoded from its data: URI."""
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"), int)
+
+
+def _lab(browser, query: str):  # noqa: F811
+    """The lab page at `?query`, once the quick sliders show the model's scene and no run is pending."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{query}")
+    page.wait_for_selector(".st-key-value_light input[type=range]", timeout=READY)
+    page.wait_for_selector(".qs-picture[src^='data:image/jpeg']", timeout=READY)
+    page.wait_for_function(IDLE, timeout=STEP)
+    return page
+
+
+def _reach(page, name: str):
+    """Focuses a concept's slider; its sweep arrives (one rerun) unless the page sent it already."""
+    slider = page.locator(f".st-key-value_{name} input[type=range]")
+    slider.focus()
+    page.wait_for_selector(f".st-key-value_{name}[data-swept]", timeout=STEP)
+    page.wait_for_function(IDLE, timeout=STEP)
+    return slider
+
+
+def _press(page, key: str) -> tuple[dict, dict]:
+    """Presses `key` on the focused slider; returns the page's state before, and as the key press's own task left
+    it (before any message from the server could be handled)."""
+    before = page.evaluate(_WATCH_JS)
+    page.keyboard.press(key)
+    page.wait_for_function("() => window.__seen !== null", timeout=STEP)
+    return before, page.evaluate("() => window.__seen")
+
+
+def test_a_keyboard_move_redraws_in_the_browser_then_the_link_follows(server, browser):  # noqa: F811
+    page = _lab(browser, f"{server}/causal_graph_lab?scene=0&light=100")
+    slider = _reach(page, "light")
+    before, seen = _press(page, "ArrowLeft")  # 100 -> 99 degrees
+    # swapped by the component, in the key press's own task: the rerun's picture is still the old one
+    assert seen["quick"] != before["quick"] and seen["quick"].startswith("data:image/jpeg")
+    assert seen["grid"] == before["grid"]
+    assert "light angle: " in seen["readings"] and "→ 99 °" in seen["readings"]
+    assert page.locator(".st-key-value_light .qs-value").inner_text().startswith("99")
+    # the move ended with the key press: Python gets the value, the page and the address bar follow
+    page.wait_for_function("() => location.search.includes('light=99')", timeout=STEP)
+    page.wait_for_function(IDLE, timeout=STEP)
+    assert "99 ° (set by you)" in page.evaluate(_ROW_JS)
+    after = page.evaluate(_WATCH_JS)
+    assert after["grid"] != before["grid"]
+    # what the browser showed while moving is what the server then drew for 99 degrees (the sweep is what_if: equal
+    # to float rounding; both then go through the same JPEG encoder)
+    assert np.abs(_pixels(after["quick"]) - _pixels(seen["quick"])).max() <= 1
+    assert after["readings"] == seen["readings"]
+    assert slider.input_value() == "99" and page.evaluate("document.activeElement.type") == "range"
+    page.context.close()
+
+
+def test_a_shared_link_opens_at_its_value_and_its_cut(server, browser):  # noqa: F811
+    page = _lab(browser, f"{server}/causal_graph_lab?scene=3&cut=light-shadow_position&light=70")
+    shown = {n: (page.locator(f".st-key-value_{n} input[type=range]").input_value(),
+                 page.locator(f".st-key-value_{n} .qs-value").inner_text(),
+                 page.locator(f".st-key-do_{n} input").is_checked()) for n in ("light", "pendulum")}
+    assert shown["light"] == ("70", "70 °", True)
+    assert not page.locator(".st-key-edge_light__shadow_position input").is_checked()
+    # an unticked slider shows the scene's own value; moving it redraws in the browser, in the cut graph
+    assert shown["pendulum"][2] is False
+    _reach(page, "pendulum")
+    before, seen = _press(page, "ArrowRight")
+    assert seen["quick"] != before["quick"] and seen["grid"] == before["grid"]
+    page.wait_for_function("() => location.search.includes('pendulum=')", timeout=STEP)
+    assert "light=70" in page.url and "cut=light-shadow_position" in page.url and "scene=3" in page.url
+    page.wait_for_function(IDLE, timeout=STEP)
+    assert not page.locator(".st-key-edge_light__shadow_position input").is_checked()
+    assert "70 ° (set by you)" in page.evaluate(_ROW_JS)
+    # the sweep was drawn in the cut graph: what the browser showed while moving is what the server then drew
+    after = page.evaluate(_WATCH_JS)
+    assert after["readings"] == seen["readings"] and after["grid"] != before["grid"]
+    page.context.close()
