@@ -1,9 +1,12 @@
 """Table lab: an age-slider move -> the counterfactual record redrawn, in headless Chromium, with a baseline.
 
 For each of N keyboard moves of the do(age) slider on a census-world person, the time from the key press until
-the records table's text changes (measured in the page with performance.now()). Baseline in the same run: the
-no-model page of bench/bench_latency.py (a slider and a picture; key press -> new picture), the same round trip
-through Streamlit without a model. A third row times the service call alone, in-process, for the same values.
+the quick sliders' readings change (swapped in the browser from the precomputed sweep, explorer/ui/
+table_lab_controls.py) and until the records table's text changes (the rerun's answer), measured in the page with
+performance.now(). Before the moves the slider is focused and its sweep awaited (as a visitor's reach for it).
+Baseline in the same run: the no-model page of bench/bench_latency.py (a slider and a picture; key press -> new
+picture), the same round trip through Streamlit without a model. Further rows time the service call alone, in-process, for the same values,
+and each slider's sweep (`TableLabService.sweep`, computed, not found kept) with its encoded size.
 
 The server's CPU time per measured move (user + system, read from /proc for the `streamlit run` process over the
 measured moves only, the browser's own time excluded) is reported for the lab and the baseline alike. The app runs
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+from math import nan
 
 import bench_latency
 from bench_latency import browser_run
@@ -27,18 +31,26 @@ from serve import cpu_busy, timed_in_subprocess, training_running
 
 START = 30  # the link sets do(age = 30); each ArrowRight adds a year
 PATH = f"/table_lab?source=world&seed=0&row=12&age={START}"
-# Resolves with {src} in ms from the next key press until the records table's text differs from before.
+# Resolves with {src, quick} in ms from the next key press until the records table's text differs from before
+# (the rerun's answer), and until the quick sliders' readings did (swapped in the browser from the sweep; null
+# if they never changed, e.g. on a page without quick sliders).
 ARM_TEXT_JS = """(caption) => {
   const box = () => document.querySelector('.st-key-tl_records');
-  const before = box().innerText;
+  const quick = () => document.querySelector('.qs-readings');
+  const before = box().innerText, quickBefore = quick() ? quick().innerText : null;
   window.__latency = new Promise((resolve, reject) => {
-    let t0 = null;
+    let t0 = null, q = null;
     document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    // the component swaps its readings in the range input's own `input` task: read them there (a listener on the
+    // document runs after the component's own)
+    document.addEventListener('input', () => {
+      if (t0 !== null && q === null && quick() && quick().innerText !== quickBefore) q = performance.now() - t0;
+    }, {once: true});
     const obs = new MutationObserver(() => {
       if (t0 === null || !box() || box().innerText === before) return;
       obs.disconnect();
       const ms = performance.now() - t0;
-      resolve({src: ms, loaded: ms});
+      resolve({src: ms, loaded: ms, quick: q});
     });
     obs.observe(document.body, {subtree: true, childList: true, characterData: true});
     setTimeout(() => reject(new Error('the record did not change within 60 s')), 60000);
@@ -57,7 +69,21 @@ for v in values:
     t = time.perf_counter()
     service.what_if("world", 12, {"age": v})
     out.append(time.perf_counter() - t)
-print("RESULT" + json.dumps(out))
+# the quick sliders' sweeps, computed (new other do() values each time) and encoded as the page sends them
+from explorer.ui.table_lab_controls import encoded, readers
+view = service.page()
+names = readers(view, [], [])
+sweeps = {}
+for name in ("age", "hours_per_week"):
+    times = []
+    for k in range(3):
+        held = {"hours_per_week": 30.0 + k} if name == "age" else {"age": 40.0 + k}
+        t = time.perf_counter()
+        sweep = service.sweep("world", 12, held, names=[name])[name]
+        times.append(time.perf_counter() - t)
+    sweeps[name] = {"seconds": times, "positions": len(sweep.values), "encoded_bytes":
+                    len(json.dumps(encoded(sweep, view, names)))}
+print("RESULT" + json.dumps({"call": out, "sweeps": sweeps}))
 """
 
 
@@ -78,6 +104,10 @@ class ServerCpu:
         return proc, url
 
     def moves(self, page, caption: str, slider: str, n: int, *args, **kwargs) -> list[dict]:
+        if page.locator(".qs-slider").count():  # quick sliders: reach for the slider, its sweep arrives first
+            page.locator(f"{slider} input[type=range]").focus()
+            page.wait_for_selector(f"{slider}[data-swept]", timeout=60_000)
+            page.wait_for_function(bench_latency.IDLE_JS, timeout=60_000)
         before = self._cpu()
         out = self._moves(page, caption, slider, n, *args, **kwargs)
         self.per_move = (self._cpu() - before) / max(1, n)
@@ -108,17 +138,26 @@ def main() -> int:
                                              args.moves, args.warmup)
     values = [float(START + i + 1) for i in range(args.moves)]
     service = timed_in_subprocess(_SERVICE_ONLY, json.dumps(values), "service-only")
+    service, sweeps = service["call"], service["sweeps"]
     contended = contended_before or training_running()
-    rows = {"table lab: key press -> record redrawn": stats([s["src"] / 1000 for s in lab]),
+    quick = [s["quick"] / 1000 for s in lab if s.get("quick") is not None]
+    rows = {"table lab: key press -> quick sliders' readings": stats(quick or [nan]),
+            "table lab: key press -> record redrawn": stats([s["src"] / 1000 for s in lab]),
             "baseline (no model): key press -> new image src": stats([s["src"] / 1000 for s in baseline]),
             "table lab call alone (what_if, in-process, 1 thread)": stats(service)}
     ratio = rows["table lab: key press -> record redrawn"]["median"] / \
         rows["baseline (no model): key press -> new image src"]["median"]
     print_table(f"Table lab, {args.moves} age-slider moves", rows, contended, busy)
-    print(f"ratio table lab / baseline (median): {ratio:.2f}x")
+    quick_ratio = rows["table lab: key press -> quick sliders' readings"]["median"] / \
+        rows["baseline (no model): key press -> new image src"]["median"]
+    print(f"ratio table lab / baseline (median): quick readings {quick_ratio:.2f}x, records {ratio:.2f}x")
+    for name, sweep in sweeps.items():
+        print(f"sweep of {name}: {sweep['positions']} positions, {sweep['encoded_bytes'] / 1000:.1f} kB encoded, "
+              f"computed in " + ", ".join(f"{t * 1000:.0f}" for t in sweep["seconds"]) + " ms")
     print(f"server CPU per move: table lab {lab_cpu * 1000:.1f} ms, baseline {baseline_cpu * 1000:.1f} ms")
     path = write("table_lab", {"what": "Table lab: do(age) slider move -> record redrawn (headless Chromium)",
                                "seconds": rows, "ratio_over_baseline": ratio, "moves": args.moves,
+                               "quick_ratio_over_baseline": quick_ratio, "sweeps": sweeps,
                                "server_cpu_ms_per_move": {"table_lab": lab_cpu * 1000, "baseline": baseline_cpu * 1000},
                                "training_job_running": contended, "cpu_busy_before_run": busy,
                                "loadavg": os.getloadavg(),

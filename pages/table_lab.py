@@ -4,6 +4,7 @@ import streamlit as st
 
 from explorer import ui
 from explorer.ui import table_lab as tl
+from explorer.ui import table_lab_controls as tlc
 from explorer.ui import table_lab_render as render
 from explorer.ui.common.loader import load
 
@@ -34,24 +35,27 @@ if editor.open:  # drawn when open only: closed, its 11 multi-selects need not b
 left, right = st.columns([1, 2], gap="medium")
 
 
-@st.fragment(key=tl.CONTROLS)
+@st.fragment(key=tlc.CONTROLS)
 def do_controls(person: tl.Person) -> None:
     """Redrawn when a box is ticked or the controls are reset; a widget's move reruns `what_if` alone."""
     st.markdown("**3 · Set columns with do()**")
-    tl.controls(view, lab.factual(person.source, person.index, person.seed), person)
+    tlc.controls(view, lab.factual(person.source, person.index, person.seed), person)
 
 
-@st.fragment(key=tl.ANSWER)
+@st.fragment(key=tlc.ANSWER)
 def what_if(person: tl.Person) -> None:
-    """The answer to the do() widgets: only this part reruns when one of them moves."""
-    do = tl.current_do(view)
+    """The answer to the do() widgets: only this part reruns when one of them moves (a quick slider on release)."""
+    do = tlc.current_do(view)
     tl.write_link(person, view, do)  # the address bar: a link to what is on screen
     cut, added = tl.current_edits(view)
     try:
         result = lab.what_if(person.source, person.index, do, cut, added, person.seed)
+        # the quick slider in use: what_if at each of its positions (cached), so its moves redraw in the browser
+        sweeps = lab.sweep(person.source, person.index, do, cut, added, person.seed, tlc.live_sliders(view))
     except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
         st.error(f"**This what-if cannot be answered:** {err}")
         return
+    tlc.quick_controls(view, result, do, sweeps, cut, added)
     render.records(result, view)
     render.notes(result)
 

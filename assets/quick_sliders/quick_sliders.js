@@ -67,7 +67,7 @@ function build(root) {  // one labelled range input per slider, kept across reru
       box.classList.add("qs-set");
       if (!now.grid.length) return;  // its sweep is on its way: the value shows, the picture follows on release
       const i = nearest(now.grid, v);
-      root.querySelector(".qs-picture").src = now.pictures[i];
+      if (now.pictures.length) root.querySelector(".qs-picture").src = now.pictures[i];  // none: a page without
       showReadings(root, now.readings[i]);
     });
     input.addEventListener("change", () => {  // the move ended: the value goes to Python (a fragment rerun)
@@ -97,7 +97,8 @@ function draw(root) {  // the server's state: every slider's value, the exact pi
   });
   const picture = root.querySelector(".qs-picture");
   picture.width = picture.height = data.size;  // the page's size: a 28 px digit at 4x, a 64 px scene at 2x
-  picture.src = data.picture;
+  picture.hidden = !data.picture;  // the Table lab has no picture: its readings are the counterfactual row
+  if (data.picture) picture.src = data.picture; else picture.removeAttribute("src");
   root.querySelector(".qs-caption").textContent = data.caption;
   showReadings(root, data.current);
 }

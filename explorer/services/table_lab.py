@@ -36,6 +36,7 @@ from explorer.scm.census import CENSUS_COLUMNS, GRAPH_SOURCE, REBUILD, load_cens
 from explorer.scm.graph import Dag
 from explorer.scm.table_posterior import PosteriorDraws
 from explorer.scm.table_scm import TableSCM
+from explorer.services.table_lab_sweep import ColumnSweep, TableSweeps
 
 SOURCES = {"adult": "a real person (Adult test split)", "world": "a person of the census world"}
 WORLD_ROWS = 10_000  # rows of the world's sample per seed offered on the page
@@ -137,6 +138,7 @@ class TableLabService:
         # per person, what no do() changes (see _person); per what-if, its result (see what_if); model thread only
         self._persons: OrderedDict[tuple[str, int, int], tuple[PosteriorDraws, PosteriorDraws | None]] = OrderedDict()
         self._results: OrderedDict[tuple, TableResult] = OrderedDict()
+        self.sweeps = TableSweeps()  # the quick sliders' answers ahead (explorer/services/table_lab_sweep.py)
         self._graphs: dict[object, Dag] = {}  # a learned model's graph (reading it builds a Dag: ~1 ms a call)
         table = read_adult()
         frame = table.rows("test", complete=True, columns=CENSUS_COLUMNS)
@@ -245,6 +247,38 @@ class TableLabService:
         if len(self._results) > RESULTS_KEPT:
             self._results.popitem(last=False)  # the least recently asked
         return result
+
+    def sweep(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow] = (),
+              added: Iterable[str | Arrow] = (), seed: int = 0, names: Iterable[str] | None = None
+              ) -> dict[str, ColumnSweep]:
+        """{column: its sweep}: for each continuous column in `names` (None: all), `what_if` at every position of
+        its slider, `do`'s other values held (arguments and errors as `what_if`). Kept: a sweep is computed once
+        per (person, column, other do() values, edits, model).
+
+        Not on the model thread as a whole: each position's `what_if` goes there on its own, so a sweep (74-99
+        answers, ~0.5 s) never holds it, and other visitors' calls run in between.
+        """
+        i, do_codes, cut, new, seed = self._sweep_setup(source, index, do, cuts, added, seed)
+        out = {}
+        for name, spec in self.columns.items():
+            if spec.discrete or (names is not None and name not in names):
+                continue
+            others = {k: v for k, v in do.items() if k != name}
+            key = TableSweeps.key(source, seed, i, name, do_codes, cut, new, self.models[source])
+            out[name] = self.sweeps.sweep(key, spec.to_varspec(), lambda v, n=name, held=others: self.what_if(
+                source, i, held | {n: v}, cut, new, seed))
+        return out
+
+    @on_model_thread  # reads the per-person caches, which only the model thread touches
+    def _sweep_setup(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow],
+                     added: Iterable[str | Arrow], seed: int) -> tuple[int, dict, list[Arrow], list[Arrow], int]:
+        """(row, the do() values as codes, the cut arrows, the added ones, the seed) of a sweep, checked as
+        `what_if` checks them."""
+        self._rows(source, seed)
+        i = self._row_index(source, index)
+        do_codes = {c: _scalar(v) for c, v in self.world.encode_do(do, 1).items()}
+        _, cut, new = self.edited(cuts, added)
+        return i, do_codes, cut, new, int(seed) if source == "world" else 0
 
     def _answer(self, source: str, seed: int, i: int, values: dict[str, np.ndarray],
                 noise: dict[str, np.ndarray] | None, do_codes: dict[str, float | int], graph: Dag, cut: list[Arrow],

@@ -10,7 +10,8 @@ component's `move` state, the callback puts it in session state, and the fragmen
 The component knows no world: a page passes its sliders' sweeps already encoded (`Encoded`: positions, pictures
 as data: URIs, per position each reading's text) and what it shows around them (`QuickView`). The Image what-if
 page calls `quick_sliders` (classifiers' readings of a digit); the Causal graph lab encodes its own sweep
-(explorer/ui/graph_lab.py: the model's concept readings of a scene) and calls `draw`.
+(explorer/ui/graph_lab.py: the model's concept readings of a scene) and calls `draw`, and so does the Table lab
+(explorer/ui/table_lab_controls.py: no picture, the counterfactual row's values as readings).
 
 Session keys are the ones Streamlit's sliders had: `value_<var>` (the value), `do_<var>` (its do() box, still a
 Streamlit checkbox), so links, tests (AppTest sets them directly: it cannot run the component's JavaScript) and
@@ -24,6 +25,7 @@ import base64
 import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +40,8 @@ from explorer.ui.common.format import decimals, fmt, slider_value, value_range
 from explorer.ui.images import png
 
 KEY = "quick_sliders"  # the Image page's component key; another page passes its own
-Encoded = tuple[list[float], list[str], list]  # one slider's sweep: positions, picture URIs, [[text, flag]] a position
+Encoded = tuple[list[float], list[str], list]  # one slider's sweep: positions, picture URIs ([] for none), readings
+Moved = Callable[[str, bool], None]  # a page's step after a move: (slider, whether its box was ticked before)
 
 
 def _applied(key: str) -> str:
@@ -101,17 +104,33 @@ def live(specs: dict[str, VarSpec], key: str = KEY) -> list[str]:
     return [name if name in specs else next(iter(specs))]
 
 
-def _moved(specs: dict[str, VarSpec], key: str) -> None:
-    """The component's callback: a move ended in the browser; its value becomes the slider's, its box ticked."""
+def reached(specs: dict[str, VarSpec], key: str) -> list[str]:
+    """As `live`, but no slider until the visitor moves or reaches for one: for a page whose sweep is dear (the
+    Table lab's: ~0.7 s of CPU), computed only for a slider about to be used."""
+    name = st.session_state.get(_live(key))
+    return [name] if name in specs else []
+
+
+def forget_reached(key: str) -> None:
+    """No slider is in use any more (the page changed something else): the next sweep waits to be asked for."""
+    st.session_state.pop(_live(key), None)
+
+
+def _moved(specs: dict[str, VarSpec], key: str, then: Moved | None = None) -> None:
+    """The component's callback: a move ended in the browser; its value becomes the slider's, its box ticked;
+    then the page's `then(name, was_ticked)`, last (it may call st.rerun)."""
     move = (st.session_state.get(key) or {}).get("move")
     if not isinstance(move, dict) or move.get("name") not in specs:
         return
     spec, value = specs[move["name"]], move.get("value")
+    was_ticked = bool(st.session_state.get(f"do_{spec.name}"))
     if isinstance(value, (int, float)) and math.isfinite(value):
         st.session_state[f"value_{spec.name}"] = round(slider_value(spec, value), decimals(spec))
         st.session_state[f"do_{spec.name}"] = True  # moving a slider means "set this", as before
         st.session_state[_live(key)] = spec.name
     st.session_state[_applied(key)] = move.get("n")
+    if then is not None:
+        then(spec.name, was_ticked)
 
 
 def _wanted(specs: dict[str, VarSpec], key: str) -> None:
@@ -151,7 +170,8 @@ class QuickView:
     """What a page's quick sliders show around the sliders, under the intervention on screen.
 
     Attributes:
-        picture: the model's picture under `do`, as a data: URI (shown when no slider moves).
+        picture: the model's picture under `do`, as a data: URI (shown when no slider moves), or "" for a page
+            with no picture (the Table lab: its readings are the counterfactual row's values).
         caption: the words under the picture.
         readers: a name per reading ("morpho-cnn", "light angle").
         original: per reader, the reading before the what-if ("9 (99.97%)", "118 °").
@@ -170,7 +190,7 @@ class QuickView:
 
 
 def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
-         swept: dict[str, Encoded], view: QuickView, words: DoWords) -> None:
+         swept: dict[str, Encoded], view: QuickView, words: DoWords, then: Moved | None = None) -> None:
     """Draws the component: a slider per continuous variable, the model's picture and its readings.
 
     Args:
@@ -181,6 +201,8 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
         swept: {slider: its encoded sweep} under `do`, for the `live` slider(s); the others ask for theirs.
         view: the picture and readings under `do`, and how the page words them.
         words: the page's wording of its controls.
+        then: called after a move is applied (`_moved`), e.g. to choose which fragments rerun; None: the one the
+            component is in.
     """
     sliders = []
     for name, spec in specs.items():
@@ -196,7 +218,7 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
             "applied": st.session_state.get(_applied(key))}
     # as JSON text: a dict is walked by Streamlit for dataframes to send apart (~16 ms a run for this one), a str
     # goes as it is
-    _COMPONENT(key=key, data=json.dumps(data), on_move_change=functools.partial(_moved, specs, key),
+    _COMPONENT(key=key, data=json.dumps(data), on_move_change=functools.partial(_moved, specs, key, then),
                on_want_change=functools.partial(_wanted, specs, key), default={"move": None, "want": None})
 
 

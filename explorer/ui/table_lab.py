@@ -1,9 +1,10 @@
-"""Streamlit widgets of the Table lab page: its backend, its link, the person picker, the graph editor, the do()
-controls and the export's settings. What they show comes from `TableLabService` (page, factual, what_if, export);
-the results are drawn by `explorer.ui.table_lab_render`.
+"""Streamlit widgets of the Table lab page: its backend, its link, the person picker, the graph editor and the
+export's settings (the do() controls and quick sliders: `explorer.ui.table_lab_controls`). What they show comes
+from `TableLabService` (page, factual, what_if, export); the results are drawn by `explorer.ui.table_lab_render`.
 
 Widget keys (tests and links address them): `tl_source`, `tl_seed`, `tl_row`, `tl_random`, `tl_filter_col`,
-`tl_filter_level`, `parents_<column>`, `tl_reset_graph`, `do_<column>` / `value_<column>`, `tl_reset_do`,
+`tl_filter_level`, `parents_<column>`, `tl_reset_graph`, `do_<column>` / `value_<column>` (a continuous column's
+value is the quick sliders' session key, component `tl_quick_sliders`), `tl_reset_do`,
 `tl_export_cuts`, `tl_export_n`, `tl_export_seed`, `tl_export_go`.
 
 The address bar is a shareable link to what is on screen:
@@ -31,12 +32,10 @@ from explorer.ui.common.format import echo, listed
 from explorer.ui.common.export import ExportAsk, export_asked, export_button
 from explorer.ui.common.link import PageLink
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
-from explorer.ui.table_lab_render import value_text
 
 PAGE = "tablelab"
 LINK = PageLink(PAGE, ("tl_source", "tl_seed", "tl_row", "do_", "value_", "parents_"), marker="tl_row")
 OWN = ("source", "seed", "row", "cut", "add")  # the link's settings that are not columns
-_SYNCED = f"_{PAGE}_synced"  # the name explorer.ui.common.controls.forget clears: Back re-syncs the widgets
 _CYCLE, _EDGES = "_tl_cycle_message", "_tl_edges"
 _EXPORT, _EXPORT_ASKED = "_tl_export", "_tl_export_asked"
 
@@ -276,68 +275,6 @@ def graph_editor(view: TablePage) -> None:
               args=(view, view.published.edges))
     if _CYCLE in st.session_state:
         st.error(st.session_state[_CYCLE])
-
-
-# --- do() ---------------------------------------------------------------------------------------------
-# A move of a ticked do() widget reruns only the answer (`ANSWER`: the records); the widgets themselves are not
-# re-sent, the browser already shows their new state. Ticking, unticking or resetting also redraws the controls
-# (`CONTROLS`). Each callback names the fragments to rerun (st.rerun with fragment keys, from a callback only).
-CONTROLS, ANSWER = "tl_controls", "tl_answer"
-
-
-def _tick(name: str) -> None:
-    if st.session_state.get(f"do_{name}"):
-        st.rerun(ANSWER)  # the box is ticked already: only the answer changes
-    st.session_state[f"do_{name}"] = True  # moving a widget means "set this": tick its box for the visitor
-    st.rerun([CONTROLS, ANSWER])
-
-
-def _untick(name: str, value: str | float) -> None:
-    if st.session_state.get(f"do_{name}"):
-        st.rerun(ANSWER)  # ticked: the widget already shows the value set
-    st.session_state[f"value_{name}"] = value  # an unticked widget shows the person's own value
-    st.rerun([CONTROLS, ANSWER])
-
-
-def _reset(factual: dict[str, str | float]) -> None:
-    for name, value in factual.items():
-        st.session_state[f"do_{name}"], st.session_state[f"value_{name}"] = False, value
-    st.rerun([CONTROLS, ANSWER])
-
-
-def current_do(view: TablePage) -> dict[str, str | float]:
-    """do() for the ticked boxes, categories by name, as the widgets hold them (`controls` draws them first)."""
-    return {name: st.session_state[f"value_{name}"] for name in view.columns
-            if st.session_state.get(f"do_{name}") and f"value_{name}" in st.session_state}
-
-
-def controls(view: TablePage, factual: dict[str, float | int], person: Person) -> None:
-    """Per column a do() box and a widget from its spec: a select box (categorical), a slider over the levels
-    (ordinal) or over the range (continuous); `current_do` reads what they set."""
-    own = {}
-    for name, spec in view.columns.items():
-        value = shown(spec, factual[name])
-        # a world row may lie just outside a continuous column's range: its slider sits at the end
-        own[name] = value if spec.discrete else float(min(max(round(value, 1), spec.low), spec.high))
-    if st.session_state.get(_SYNCED) != person:  # another person: the unticked widgets move to their values
-        for name in view.columns:
-            if not st.session_state.get(f"do_{name}") or f"value_{name}" not in st.session_state:
-                st.session_state[f"value_{name}"] = own[name]
-        st.session_state[_SYNCED] = person
-    for name, spec in view.columns.items():
-        label = f"{name} (this person: {value_text(spec, factual[name])})"
-        st.checkbox(f"**do({name})**", key=f"do_{name}", on_change=_untick, args=(name, own[name]),
-                    help=f"Ticked: {name} is set to the value below, whatever its causes say.")
-        common = {"key": f"value_{name}", "on_change": _tick, "args": (name,)}
-        if spec.kind == "categorical":
-            st.selectbox(label, spec.categories, **common)
-        elif spec.kind == "ordinal":
-            st.select_slider(label, spec.categories, **common)
-        else:
-            step = 1.0 if spec.integer else 0.1
-            st.slider(label, float(spec.low), float(spec.high), step=step, format="%.0f" if spec.integer
-                      else "%.1f", **common)
-    st.button("Reset: undo all interventions", key="tl_reset_do", on_click=_reset, args=(own,))
 
 
 # --- the export's settings ------------------------------------------------------------------------------
