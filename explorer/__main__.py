@@ -35,8 +35,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: unknown component(s) {sorted(bad)}; choose from {', '.join(COMPONENTS)}", file=sys.stderr)
         return 2
     train_morpho(TrainConfig(components=comps, gen_epochs=args.gen_epochs, gen_cover=args.gen_cover,
-                             clf_epochs=args.clf_epochs, limit=args.limit, devices=args.devices,
-                             strategy=args.strategy, out=Path(args.out) if args.out else TrainConfig.out,
+                             gen_cf_epochs=args.gen_cf_epochs, clf_epochs=args.clf_epochs, limit=args.limit,
+                             devices=args.devices, strategy=args.strategy, out=Path(args.out or TrainConfig.out),
                              command="python -m explorer " + " ".join(sys.argv[1:])))
     return 0
 
@@ -288,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     tr.add_argument("--only", help="comma-separated: classifier,classifier_hue,oracle,generator "
                                    "(pendulum: regressor,vae; causalm: adjectives,gender,race)")
     tr.add_argument("--gen-epochs", type=count(1, 10_000), default=6)
-    tr.add_argument("--gen-cover", action="store_true", help="morpho: also train the generator on each digit truly "
-                    "redrawn at a thickness uniform over the slider's range (docs/morpho.md; not the shipped one)")
+    tr.add_argument("--gen-cover", action="store_true", help="morpho: also TRUE redrawings at 1-5.5 px (docs/morpho.md)")
+    tr.add_argument("--gen-cf-epochs", type=count(0, 100), default=0, help="morpho: then N epochs on TRUE cf pairs")
     tr.add_argument("--clf-epochs", type=count(1, 10_000), default=2)
     tr.add_argument("--limit", type=count(1), help="train on the first N samples only")
     tr.add_argument("--devices", type=count(1, 64), default=1, help="processes / GPUs for DDP")

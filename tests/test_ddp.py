@@ -20,7 +20,7 @@ def test_tiny_training_with_two_ddp_processes(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "explorer", "train", "morpho", "--limit", "256", "--gen-epochs", "1",
            "--clf-epochs", "1", "--devices", "2", "--strategy", "ddp", "--only", "classifier,generator",
-           "--gen-cover", "--out", str(out)]
+           "--gen-cover", "--gen-cf-epochs", "1", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
@@ -29,6 +29,7 @@ def test_tiny_training_with_two_ddp_processes(tmp_path):
     card = json.loads((out / "morpho-cvae" / "card.json").read_text())
     assert card["train"]["devices"] == 2
     assert card["train"]["gen_cover"] and "truly re-drawn" in card["data"]  # the cover digits were used too
+    assert card["train"]["gen_cf_epochs"] == 1 and "TRUE counterfactual" in card["data"]  # then the pairs
     assert not (out / "morpho-oracle").exists()  # --only was honoured
     # what the two ranks wrote back is one usable model each: it loads and computes (256 digits and one epoch
     # are too few for accuracy to mean anything, so the test checks the checkpoints, not the scores)

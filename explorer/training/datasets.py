@@ -42,3 +42,19 @@ class MorphoTorch(Dataset):
         if self.labels_only:
             return x, self.values["digit"][k]
         return x, {name: v[k] for name, v in self.values.items()}
+
+
+class MorphoPairs(Dataset):
+    """Yields (factual image, its parents, counterfactual image, its parents): the same digits in two renderings,
+    e.g. a split and `load_morpho_cover` of it, whose pictures are the TRUE counterfactuals of the first's."""
+
+    def __init__(self, factual: MorphoData, counterfactual: MorphoData):
+        if len(factual) != len(counterfactual):
+            raise ValueError("the two renderings must hold the same digits")
+        self.factual, self.counterfactual = MorphoTorch(factual), MorphoTorch(counterfactual)
+
+    def __len__(self) -> int:
+        return len(self.factual)
+
+    def __getitem__(self, k: int):
+        return (*self.factual[k], *self.counterfactual[k])

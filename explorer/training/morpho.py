@@ -23,8 +23,8 @@ from explorer.models.cvae import CVAEConfig, MorphoCVAE
 from explorer.paths import PRETRAINED
 from explorer.registry import MORPHO as NAMES
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH
-from explorer.training.datasets import MorphoTorch, colour_values
-from explorer.training.modules import ClassifierModule, GeneratorModule, PrintProgress
+from explorer.training.datasets import MorphoPairs, MorphoTorch, colour_values
+from explorer.training.modules import ClassifierModule, CounterfactualPairModule, GeneratorModule, PrintProgress
 
 COMPONENTS = ("classifier", "classifier_hue", "oracle", "generator")
 HUE_STRENGTH = CONFOUNDED_HUE_STRENGTH  # the confounded training world: 95 % of digits wear "their" colour
@@ -40,6 +40,9 @@ class TrainConfig:
     # Train the generator on the split's true counterfactuals at thickness uniform over the slider's range as
     # well (`load_morpho_cover`): the world itself draws strokes thicker than 4.3 px ~0.5 % of the time.
     gen_cover: bool = False
+    # Then fine-tune it this many epochs on (factual, TRUE counterfactual) pairs: each train digit and its
+    # `load_morpho_cover` redrawing (CounterfactualPairModule).
+    gen_cf_epochs: int = 0
     clf_epochs: int = 2
     batch: int = 128
     limit: int | None = None  # train on the first `limit` samples only (tests, smoke runs)
@@ -130,14 +133,20 @@ def _train_generator(cfg: TrainConfig, train: MorphoTorch | ConcatDataset, val: 
     trainer = _trainer(cfg, cfg.gen_epochs, NAMES["generator"])
     start = time.time()
     trainer.fit(GeneratorModule(model), DataLoader(train, batch_size=cfg.batch, shuffle=True, drop_last=True))
+    if cfg.gen_cf_epochs:
+        pairs = MorphoPairs(load_morpho("train", cfg.seed, cfg.limit), load_morpho_cover("train", cfg.seed, cfg.limit))
+        _trainer(cfg, cfg.gen_cf_epochs, NAMES["generator"] + " (counterfactual pairs)").fit(
+            CounterfactualPairModule(model), DataLoader(pairs, batch_size=cfg.batch, shuffle=True, drop_last=True))
+        note += (f"; then {cfg.gen_cf_epochs} epoch(s) on (train digit, its TRUE counterfactual at a thickness "
+                 "uniform on 1.0-5.5 px) pairs")
     if trainer.is_global_zero:
         l1 = _val_recon_l1(model, val)
         checkpoints.save(cfg.out / NAMES["generator"], model.state_dict(), {
             "kind": "generator", "config": model_cfg.to_dict(), "data": note, "seed": cfg.seed,
             "description": "Hierarchical conditional VAE (7x7 spatial + vector latents, FiLM-conditioned "
                            "decoder): the learned image mechanism of Morpho-MNIST.",
-            "train": {k: v for k, v in asdict(cfg).items() if k in ("gen_epochs", "gen_cover", "batch", "limit",
-                                                                           "devices")},
+            "train": {k: v for k, v in asdict(cfg).items() if k in ("gen_epochs", "gen_cover", "gen_cf_epochs",
+                                                                           "batch", "limit", "devices")},
             "metrics": {"val_recon_l1_0_255": l1, "train_seconds": time.time() - start},
             "command": cfg.command})
         print(f"[generator] validation reconstruction L1 (0-255) {l1:.3f}")
