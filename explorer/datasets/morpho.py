@@ -86,6 +86,27 @@ class _Serial:
         return map(fn, jobs)
 
 
+def _rendered(name: str, split: str, values: dict[str, np.ndarray], limit: int | None, progress: Progress | None,
+              workers: int | None) -> np.ndarray:
+    """(N, 28, 28) uint8: the split's source digits drawn at `values` (already cut to `limit`), from the cache
+    file `<name>.npz` or rendered and cached; a small request with no full cache renders (and caches) only what it
+    needs."""
+    full = cache_dir() / f"{name}.npz"
+    path = full if full.exists() or limit is None else full.with_name(f"{full.stem}_n{limit}.npz")
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return z["images"][:limit]
+    images = _render_all(load_mnist(split).images[:limit], values, progress, workers or os.cpu_count() or 1)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, images=images)
+    tmp.replace(path)  # whole or absent
+    return images
+
+
+def _cut(arrays: dict[str, np.ndarray], limit: int | None) -> dict[str, np.ndarray]:
+    return {k: v[:limit] for k, v in arrays.items()}
+
+
 def load_morpho(split: str, seed: int = DEFAULT_SEED, limit: int | None = None,
                 progress: Progress | None = None, workers: int | None = None) -> MorphoData:
     """The grey-scale Morpho-MNIST split, from cache or rebuilt (with a progress bar) when missing.
@@ -99,23 +120,9 @@ def load_morpho(split: str, seed: int = DEFAULT_SEED, limit: int | None = None,
     """
     scm = MorphoSCM()
     noise = noise_for(split, scm, seed)
-    values = scm.counterfactual(noise)
-    if limit is not None:
-        noise = {k: v[:limit] for k, v in noise.items()}
-        values = {k: v[:limit] for k, v in values.items()}
-    full = cache_dir() / f"morpho_{split}_seed{seed}.npz"
-    # A small request with no full cache renders (and caches) only what it needs.
-    path = full if full.exists() or limit is None else full.with_name(f"{full.stem}_n{limit}.npz")
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            images = z["images"][:limit]
-    else:
-        sources = load_mnist(split).images[:limit]
-        images = _render_all(sources, values, progress, workers or os.cpu_count() or 1)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, images=images)
-        tmp.replace(path)
-    return MorphoData(images, noise, values)
+    values = _cut(scm.counterfactual(noise), limit)
+    images = _rendered(f"morpho_{split}_seed{seed}", split, values, limit, progress, workers)
+    return MorphoData(images, _cut(noise, limit), values)
 
 
 COVER_RANGE = (1.0, 5.5)  # the thickness slider's range, which the searches and the page may ask for
@@ -128,22 +135,11 @@ def load_morpho_cover(split: str, seed: int = DEFAULT_SEED, limit: int | None = 
     Why: the world draws thickness from 0.5 + Gamma(10, rate 5), so strokes thicker than 4.3 px are ~0.5 % of
     the data, yet a search or a slider may ask for any thickness up to 5.5. These are the true counterfactuals
     do(thickness = t) of the split's own digits (same source stroke, same intensity noise, intensity following
-    its mechanism), so a generator trained on them as well learns the same mechanism, over the whole range.
+    its mechanism): training data for a generator over the whole range, or (with `load_morpho`) TRUE pairs.
     """
     scm = MorphoSCM()
     noise = noise_for(split, scm, seed)
     rng = np.random.default_rng([split_seed(split, seed), 77])  # its own stream: the factual noise is untouched
-    values = scm.counterfactual(noise, {"thickness": rng.uniform(*COVER_RANGE, len(noise["u_t"]))})
-    keep = slice(None, limit)
-    noise, values = {k: v[keep] for k, v in noise.items()}, {k: v[keep] for k, v in values.items()}
-    full = cache_dir() / f"morpho_{split}_seed{seed}_cover.npz"
-    path = full if full.exists() or limit is None else full.with_name(f"{full.stem}_n{limit}.npz")
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            images = z["images"][keep]
-    else:
-        images = _render_all(load_mnist(split).images[keep], values, progress, workers or os.cpu_count() or 1)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, images=images)
-        tmp.replace(path)
-    return MorphoData(images, noise, values)
+    values = _cut(scm.counterfactual(noise, {"thickness": rng.uniform(*COVER_RANGE, len(noise["u_t"]))}), limit)
+    images = _rendered(f"morpho_{split}_seed{seed}_cover", split, values, limit, progress, workers)
+    return MorphoData(images, _cut(noise, limit), values)
