@@ -33,6 +33,7 @@ import io
 import os
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,24 @@ START = 1.5  # px: where every visitor's link puts the thickness slider; each Ar
 FIRST_INDEX, INDEX_STEP = 100, 37  # visitor k looks at test digit 100 + 37 k: all different
 TOLERANCE = 3  # of 255: a picture "matches" when every pixel is within this (batched float sums may differ)
 
+# The quick slider's own picture (explorer/ui/quick_sliders.py), swapped in the browser from the slider's sweep:
+# key press -> its new address, in window.__quick (null when it did not change within 5 s: no sweep yet).
+QUICK_ARM_JS = """() => {
+  const img = () => document.querySelector('.qs-picture');
+  const before = img() ? img().src : null;
+  window.__quick = new Promise((resolve) => {
+    let t0 = null;
+    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    const obs = new MutationObserver(() => {
+      if (t0 === null || !img() || img().src === before) return;
+      obs.disconnect();
+      resolve(performance.now() - t0);
+    });
+    obs.observe(document.body, {subtree: true, attributes: true, attributeFilter: ['src']});
+    setTimeout(() => { obs.disconnect(); resolve(null); }, 5000);
+  });
+}"""
+
 _READ_JS = """([caption, slider]) => {
   const box = [...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(caption));
   const img = box && box.querySelector('img');
@@ -82,6 +101,7 @@ class Target:
 class Visitor:
     k: int
     latencies: list[float] = field(default_factory=list)
+    quick: list[float] = field(default_factory=list)  # the quick slider's picture, where the page has one
     lost: int = 0
     checked: int = 0
     stale: int = 0
@@ -148,11 +168,15 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
     await page.locator(f"{target.slider} input[type=range]").focus()
     for _ in range(moves):
         await page.evaluate(ARM_JS.replace("60000", str(int(lost_after * 1000))), target.caption)
+        await page.evaluate(QUICK_ARM_JS)
         await page.keyboard.press("ArrowRight")
         try:
             v.latencies.append((await page.evaluate("() => window.__latency"))["src"] / 1000)
         except Exception:  # noqa: BLE001 - the promise rejects when no new picture came in time
             v.lost += 1
+        quick = await page.evaluate("() => window.__quick")
+        if quick is not None:
+            v.quick.append(quick / 1000)
         await _settle(page, target, lost_after)
         await _check(page, target, v, others)
         await asyncio.sleep(rng.uniform(0.4, 1.2))
@@ -175,8 +199,17 @@ def _server_stats(pids: list[int]) -> tuple[float, float]:
     return rss, cpu
 
 
+def _model_stats(path: Path | None) -> dict:
+    """The server's model-thread counts (explorer/model_thread.py, EXPLORER_MODEL_STATS), zeros before any call."""
+    if path is None or not path.exists():
+        return {"calls": 0, "found_busy": 0, "found_queued": 0, "wait_s": 0.0, "run_s": 0.0}
+    import json
+
+    return json.loads(path.read_text())
+
+
 async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: int, burst: int,
-               lost_after: float, seed: int) -> dict:
+               lost_after: float, seed: int, stats_file: Path | None = None) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -190,6 +223,7 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
             await page.wait_for_function(IDLE_JS, timeout=120_000)
             pages.append(page)
         rss_before, cpu_before = _server_stats(pids)
+        model_before = _model_stats(stats_file)
         visitors = [Visitor(k) for k in range(sessions)]
         go = asyncio.Event()
         tasks = [asyncio.create_task(_visitor(pages[k], target, visitors[k], moves, burst, lost_after,
@@ -200,8 +234,10 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         await asyncio.gather(*tasks)
         wall = time.monotonic() - t0
         rss_after, cpu_after = _server_stats(pids)
+        model = {k: v - model_before[k] for k, v in _model_stats(stats_file).items()}
         await browser.close()
     latencies = [x for v in visitors for x in v.latencies]
+    quick = [x for v in visitors for x in v.quick]
     answered = len(latencies)
     return {
         "sessions": sessions, "moves_per_session": moves, "burst": burst, "wall_s": wall,
@@ -212,6 +248,10 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         "burst_final_state_right": sum(bool(v.burst_ok) for v in visitors),
         "server_rss_mb": {"after_pages_opened": rss_before, "after_moves": rss_after},
         "server_cpu_ms_per_move": 1000 * (cpu_after - cpu_before) / max(1, answered + sessions * burst),
+        "quick_picture_s": stats(quick) if quick else None,
+        # during the moves, the model thread's calls: how many found another running (waited) or another already
+        # waiting (could have shared one batched call with it), and the time they waited and ran
+        "model_thread": model if stats_file else None,
     }
 
 
@@ -263,12 +303,14 @@ def _measure(target: Target, app: str | None, url: str | None, pids: list[int], 
     if replicas:
         deployment = _deployment(replicas).start()
         url, pids = deployment.url, deployment.pids
-    elif url is None:
-        proc, url = start(app, timeout=300)
+    stats_file = None
+    if not replicas and url is None:
+        stats_file = Path(tempfile.mkdtemp()) / "model_stats.json"
+        proc, url = start(app, timeout=300, env={"EXPLORER_MODEL_STATS": str(stats_file)})
         pids = [proc.pid]
     try:
         result = asyncio.run(_run(url, pids, target, args.sessions, args.moves, args.burst, args.lost_after,
-                                  args.seed))
+                                  args.seed, stats_file))
     finally:
         if proc is not None:
             stop(proc)
@@ -285,7 +327,8 @@ def _line(name: str, r: dict) -> str:
     return (f"{name:40} {lat['median']:7.2f} {lat['p95']:7.2f} {r['lost_moves']:5d}/{r['moves']:<4d} "
             f"{r['stale_pictures']:5d} {r['leaked_pictures']!s:>6} {r['burst_final_state_right']:3d}/{r['sessions']:<3d}"
             f" {r['server_rss_mb']['after_pages_opened']:7.0f} {r['server_rss_mb']['after_moves']:7.0f}"
-            f" {r['server_cpu_ms_per_move']:7.1f}")
+            f" {r['server_cpu_ms_per_move']:7.1f}" + (f"  quick picture {q['median'] * 1000:.1f} / {q['p95'] * 1000:.1f} ms"
+                                                        if (q := r.get("quick_picture_s")) else ""))
 
 
 def markdown(results: dict) -> str:

@@ -42,3 +42,26 @@ def test_exceptions_reach_the_caller_unchanged():
 def test_a_nested_call_runs_in_place_instead_of_waiting_on_itself():
     outer, inner = _outer()
     assert outer == inner
+
+
+def test_with_a_stats_file_each_call_counts_the_queue_it_found(tmp_path, monkeypatch):
+    import json
+    import time
+
+    import explorer.model_thread as mt
+
+    path = tmp_path / "model_stats.json"
+    monkeypatch.setattr(mt, "_STATS_FILE", str(path))
+    monkeypatch.setattr(mt, "_STATS", mt._Stats())
+    slow = on_model_thread(lambda: time.sleep(0.05))
+    slow()  # alone: finds the thread idle
+    alone = json.loads(path.read_text())
+    assert alone["calls"] == 1 and alone["found_busy"] == 0 and alone["run_s"] >= 0.04
+    callers = [threading.Thread(target=slow) for _ in range(3)]  # at once: the later ones wait
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    together = json.loads(path.read_text())
+    assert together["calls"] == 4 and together["found_busy"] >= 1 and together["wait_s"] >= 0.04
+    assert not list(tmp_path.glob("*.tmp"))
