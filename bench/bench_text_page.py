@@ -3,11 +3,17 @@
 For each of N typed sentences ("My brother was furious about letter number i.", concept gender): the time
 from the Ctrl+Enter that submits the text until the page shows its rewrite ("My sister …"), and until the whole
 what-if part has settled (nothing stale, the probability chart drawn), measured in the page with
-performance.now(). Baseline in the same run: the same round trip on bench/baseline_text_app.py, which echoes
+performance.now(). On the text page the rewrite, both models' answers and their bars are one Markdown element
+(explorer/ui/text_view.py), so the rewrite shown means the answers and the bars are shown with it. Baseline in the same run: the same round trip on bench/baseline_text_app.py, which echoes
 the text and draws a bar chart without any model. A third row times the explorer call alone, in-process
 (`TextService.what_if`, 1 torch thread as the server runs it), on the same sentences.
 
-Usage: `python bench/bench_text_page.py [--sentences 24]` (set EXPLORER_PRETRAINED to use other checkpoints).
+Also per move: the server's CPU milliseconds (what sets how many visitors a core serves) and the browser's
+main-thread milliseconds (Chrome's Performance metrics), for the page and the baseline.
+
+Usage: `python bench/bench_text_page.py [--sentences 24] [--rounds 2] [--compare APP]` (set EXPLORER_PRETRAINED
+to use other checkpoints). `--compare` times a second version of the page (an app serving it at /text_whatif,
+e.g. one that runs a saved copy of the old page) in the same rounds: a before/after in one run.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from common import print_table, stats, write
 from serve import (CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, timed_in_subprocess,
@@ -26,9 +33,9 @@ SENTENCE = "My brother was furious about letter number {i}."
 REWRITE = "sister was furious about letter number {i}."  # textContent of the rewrite (its marks add no text)
 
 # Resolves with {shown, settled} in ms from the next Ctrl+Enter until the page's text contains `marker`, and
-# until it also has no stale element and a drawn chart. A MutationObserver fires in the same task as the DOM
+# until it also has no stale element and a chart matching `chart` (a CSS selector). A MutationObserver fires in the same task as the DOM
 # change, so the timing is not quantised to animation frames.
-ARM_JS = """(marker) => {
+ARM_JS = """([marker, chart]) => {
   window.__latency = new Promise((resolve, reject) => {
     let t0 = null, shown = null;
     document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
@@ -36,7 +43,7 @@ ARM_JS = """(marker) => {
       if (t0 === null) return;
       if (shown === null && document.body.textContent.includes(marker)) shown = performance.now() - t0;
       if (shown !== null && document.querySelectorAll('[data-stale=true]').length === 0
-          && document.querySelector('.js-plotly-plot')) {
+          && document.querySelector(chart)) {
         obs.disconnect();
         resolve({shown, settled: performance.now() - t0});
       }
@@ -65,12 +72,28 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def _submit(page, texts: list[str]) -> list[dict]:
+PAGE_CHART = "#text-probabilities"  # the text page's bars (explorer/ui/text_view.py CHART_ID)
+BASELINE_CHART = ".js-plotly-plot"  # the baseline's Plotly bars
+
+
+def _cpu_ms(pid: int) -> float:
+    """CPU time (user + system) the server process has used, in ms (10 ms ticks: average over many moves)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def _browser_ms(cdp) -> dict[str, float]:
+    """The page's main-thread time so far (Chrome's Performance metrics), in ms: all tasks, and script."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"task": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
+
+
+def _submit(page, texts: list[str], chart: str) -> list[dict]:
     box = page.locator(".st-key-text_input textarea")
     out = []
-    for i, text in enumerate(texts):
+    for text in texts:
         box.fill(text)
-        page.evaluate(ARM_JS, REWRITE.format(i=text.rsplit(" ", 1)[-1].rstrip(".")))
+        page.evaluate(ARM_JS, [REWRITE.format(i=text.rsplit(" ", 1)[-1].rstrip(".")), chart])
         box.press("Control+Enter")  # a text area sends its value on Ctrl+Enter
         out.append(page.evaluate("() => window.__latency"))
         page.wait_for_function(IDLE_JS, timeout=60_000)
@@ -78,7 +101,9 @@ def _submit(page, texts: list[str]) -> list[dict]:
     return out
 
 
-def browser_run(app: str, path: str, texts: list[str], warmup: list[str]) -> list[dict]:
+def browser_run(app: str, path: str, texts: list[str], warmup: list[str], chart: str) -> dict:
+    """{"samples": [{shown, settled}] per text, "server_cpu_ms", "browser_task_ms", "browser_script_ms": per
+    move, averaged over the texts (the 0.3 s pauses between moves included: an idle server uses ~0)}."""
     from playwright.sync_api import sync_playwright
 
     proc, url = start(app)
@@ -86,48 +111,91 @@ def browser_run(app: str, path: str, texts: list[str], warmup: list[str]) -> lis
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
             page.goto(url + path)
-            page.wait_for_selector(".js-plotly-plot", timeout=300_000)
+            page.wait_for_selector(chart, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
-            _submit(page, warmup)
-            samples = _submit(page, texts)
+            _submit(page, warmup, chart)
+            cpu0, seen0 = _cpu_ms(proc.pid), _browser_ms(cdp)
+            samples = _submit(page, texts, chart)
+            cpu1, seen1 = _cpu_ms(proc.pid), _browser_ms(cdp)
             browser.close()
     finally:
         stop(proc)
-    return samples
+    n = len(texts)
+    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / n, "browser_task_ms": (seen1["task"] - seen0["task"]) / n,
+            "browser_script_ms": (seen1["script"] - seen0["script"]) / n}
+
+
+def _runs(apps: dict[str, tuple[str, str, str]], texts: list[str], warmup: list[str], rounds: int) -> dict:
+    """Each app's runs, the apps taking turns within each round so that drifting load hits them alike."""
+    out = {name: [] for name in apps}
+    for _ in range(rounds):
+        for name, (app, path, chart) in apps.items():
+            out[name].append(browser_run(app, path, texts, warmup, chart))
+    return out
+
+
+def _rows(name: str, runs: list[dict]) -> dict:
+    samples = [s for run in runs for s in run["samples"]]
+    return {f"{name}: Ctrl+Enter -> rewrite shown": stats([s["shown"] / 1000 for s in samples]),
+            f"{name}: Ctrl+Enter -> settled (chart drawn)": stats([s["settled"] / 1000 for s in samples])}
+
+
+def _per_move(runs: list[dict]) -> dict[str, float]:
+    """Server CPU and browser main-thread ms per move, averaged over the runs."""
+    keys = ("server_cpu_ms", "browser_task_ms", "browser_script_ms")
+    return {k: sum(run[k] for run in runs) / len(runs) for k in keys}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sentences", type=int, default=24)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each app, taking turns")
+    parser.add_argument("--compare", metavar="APP", help="a second app serving the page at /text_whatif (e.g. "
+                        "the page's previous version), timed in the same rounds")
     args = parser.parse_args()
+    if args.sentences < 1 or args.warmup < 0 or args.rounds < 1:
+        print("error: --sentences and --rounds must be at least 1, --warmup at least 0", file=sys.stderr)
+        return 2
+    if args.compare and not Path(args.compare).is_file():
+        print(f"error: --compare {args.compare}: no such file", file=sys.stderr)
+        return 2
     contended_before, busy = training_running(), cpu_busy()
     texts = [SENTENCE.format(i=i) for i in range(args.sentences)]
     warmup = [SENTENCE.format(i=1000 + i) for i in range(args.warmup)]
-
-    page = browser_run("app.py", "/text_whatif", texts, warmup)
-    baseline = browser_run("bench/baseline_text_app.py", "/", texts, warmup)
+    apps = {"text page": ("app.py", "/text_whatif", PAGE_CHART)}
+    if args.compare:  # the old page drew its bars with Plotly
+        apps["compared page"] = (str(Path(args.compare).resolve()), "/text_whatif", BASELINE_CHART)
+    apps["baseline (no model)"] = ("bench/baseline_text_app.py", "/", BASELINE_CHART)
+    load_before = os.getloadavg()
+    runs = _runs(apps, texts, warmup, args.rounds)
     model = timed_in_subprocess(_MODEL_ONLY, json.dumps(texts), "model-only")
     contended = contended_before or training_running()
-    rows = {
-        "text page: Ctrl+Enter -> rewrite shown": stats([s["shown"] / 1000 for s in page]),
-        "text page: Ctrl+Enter -> settled (chart drawn)": stats([s["settled"] / 1000 for s in page]),
-        "baseline (no model): Ctrl+Enter -> rewrite shown": stats([s["shown"] / 1000 for s in baseline]),
-        "baseline (no model): Ctrl+Enter -> settled": stats([s["settled"] / 1000 for s in baseline]),
-        "explorer call alone (analyse, in-process)": stats(model),
-    }
-    ratio = rows["text page: Ctrl+Enter -> rewrite shown"]["median"] / \
-        rows["baseline (no model): Ctrl+Enter -> rewrite shown"]["median"]
-    print_table(f"submit-to-answer latency of the text page, {args.sentences} sentences each", rows, contended,
-                busy)
-    print(f"ratio text page / baseline (median, rewrite shown): {ratio:.2f}x")
+    rows = {k: v for name in apps for k, v in _rows(name, runs[name]).items()}
+    rows["explorer call alone (analyse, in-process)"] = stats(model)
+    base = rows["baseline (no model): Ctrl+Enter -> rewrite shown"]
+    ratios = {name: {q: rows[f"{name}: Ctrl+Enter -> rewrite shown"][q] / base[q] for q in ("median", "p95")}
+              for name in apps if not name.startswith("baseline")}
+    per_move = {name: _per_move(runs[name]) for name in apps}
+    print_table(f"submit-to-answer latency of the text page, {args.sentences} sentences x {args.rounds} rounds",
+                rows, contended, busy)
+    for name, ratio in ratios.items():
+        print(f"ratio {name} / baseline, rewrite shown: median {ratio['median']:.2f}x, p95 {ratio['p95']:.2f}x")
+    for name, ms in per_move.items():
+        print(f"{name}: per move, server CPU {ms['server_cpu_ms']:.1f} ms, browser main thread "
+              f"{ms['browser_task_ms']:.1f} ms (script {ms['browser_script_ms']:.1f} ms)")
     path = write("text_page_latency", {
         "what": "submit-to-answer latency of the Text what-if page (headless Chromium, Ctrl+Enter, concept gender)",
-        "seconds": rows, "ratio_page_over_baseline": ratio, "sentences": args.sentences,
-        "training_job_running": contended, "cpu_busy_before_run": busy, "loadavg": os.getloadavg(),
+        "seconds": rows, "ratio_page_over_baseline": ratios["text page"]["median"], "ratios": ratios,
+        "per_move_ms": per_move, "sentences": args.sentences, "rounds": args.rounds, "compare": args.compare,
+        "training_job_running": contended, "cpu_busy_before_run": busy,
+        "loadavg_before_after": [load_before, os.getloadavg()],
         "pretrained": os.environ.get("EXPLORER_PRETRAINED", "pretrained/"),
-        "raw_ms": {"page": page, "baseline": baseline, "model_only": [m * 1000 for m in model]},
+        "raw_ms": {**{name: [r["samples"] for r in runs[name]] for name in apps},
+                   "model_only": [m * 1000 for m in model]},
     })
     print(f"wrote {path}")
     return 0

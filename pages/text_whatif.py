@@ -32,11 +32,10 @@ text_ui.level_caption(level_column, level, view)
 @st.fragment
 def what_if(concept: str, level: str) -> None:
     """Only this part reruns when the text changes: the text, the explorer call and its result."""
-    st.subheader("2 · Type or pick a text")
     text = text_ui.text_input(view)
     text_ui.write_link(concept, level, text, view)
     try:
-        result = service.what_if(text, concept, level)  # both models on the text and on its rewrite
+        result = text_ui.answer(service, text, concept, level)  # both models on the text and on its rewrite
     except TextInputError as err:
         st.info(str(err))
         return
@@ -44,6 +43,7 @@ def what_if(concept: str, level: str) -> None:
 
 
 if load(text_ui.TEXT, part=concept, stop=False) is not None:  # the concept's models, or the card saying why not
+    st.subheader("2 · Type or pick a text")  # outside the fragment: not sent again on every text
     what_if(concept, level)
 
 st.subheader("3 · The concept's effect, measured on the test set")

@@ -9,13 +9,12 @@ import xml.etree.ElementTree as ET
 from types import SimpleNamespace
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (fixtures)
 
 from explorer.ui.charts import CLASSES
 from explorer.ui.svg_charts import RADIUS, graph_svg, probability_svg
-from explorer.ui.text_charts import probability_spec as text_probability_spec
+from explorer.ui.text_view import probability_html
 
 PHONE = {"width": 390, "height": 844}
 SVG = "{http://www.w3.org/2000/svg}"
@@ -48,16 +47,21 @@ def _text_result(changed: bool):
                            rewrite=SimpleNamespace(changed=changed))
 
 
-def test_text_probability_panels_share_one_axis_and_centre_their_titles():
-    spec = text_probability_spec(_text_result(True))
-    go.Figure(spec)
-    layout = spec["layout"]
-    assert layout["yaxis2"]["showticklabels"] is False and layout["yaxis2"]["matches"] == "y"
-    assert "showticklabels" not in layout["yaxis"]  # the left panel keeps the percentages
-    for note, axis in zip(layout["annotations"], (layout["xaxis"], layout["xaxis2"])):
-        assert note["xanchor"] == "center" and note["x"] == pytest.approx(sum(axis["domain"]) / 2)
-    assert layout["xaxis"]["domain"][1] < layout["xaxis2"]["domain"][0]
-    assert len(text_probability_spec(_text_result(False))["layout"]["annotations"]) == 1
+def test_text_probability_panels_are_pictures_that_fit_a_phone_with_centred_titles():
+    """The Text page's bars (explorer/ui/text_view.py): one picture per panel, each narrower than a phone and
+    allowed to shrink to its column, so they stack there instead of shrinking their labels; titles centred."""
+    import re
+
+    def pictures(changed: bool) -> list[ET.Element]:
+        return [ET.fromstring(x) for x in re.findall(r"<svg.*?</svg>", probability_html(_text_result(changed)))]
+
+    panels = pictures(True)[:-1]  # the last picture is the legend
+    assert len(panels) == 2 and len(pictures(False)) == 2
+    for panel in panels:
+        assert float(panel.get("width")) < PHONE["width"] and "max-width:100%" in panel.get("style")
+        title = next(panel.iter(f"{SVG}text"))
+        assert title.get("text-anchor") == "middle"
+        assert float(title.get("x")) == pytest.approx(float(panel.get("viewBox").split()[2]) / 2, abs=25)
 
 
 # --- in a browser, at a phone's size ---------------------------------------------------------------------------

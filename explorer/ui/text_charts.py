@@ -27,45 +27,6 @@ UNREAD_STYLE = "color:#9aa5b1"
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`*_$[]\\~|#{}"}
 
 
-def _axis(i: int) -> str:
-    return "" if i == 0 else str(i + 1)
-
-
-def probability_spec(result: TextResult) -> dict:
-    """Grouped bars, O vs CF model, per class: one panel for the text and one for its rewrite (if any).
-
-    Sized for a phone as well as a laptop: the panels share one probability axis (its labels only on the
-    left), titles are centred over their panels, and the margins grow to fit the class names.
-    """
-    panels = [("Your text", 0)]  # which of each model's (on the text, on the rewrite) probabilities
-    if result.rewrite.changed:
-        panels.append(("Rewritten text", 1))
-    gap = 0.05
-    width = (1 - gap * (len(panels) - 1)) / len(panels)
-    data, annotations = [], []
-    layout = {"barmode": "group", "height": 340, "margin": {"l": 10, "r": 10, "t": 30, "b": 10},
-              "legend": {"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0}}
-    for i, (title, on) in enumerate(panels):
-        left = i * (width + gap)
-        layout[f"xaxis{_axis(i)}"] = {"domain": [left, left + width], "anchor": f"y{_axis(i)}",
-                                      "type": "category", "fixedrange": True, "automargin": True,
-                                      "tickfont": {"size": 11}}
-        layout[f"yaxis{_axis(i)}"] = {"anchor": f"x{_axis(i)}", "range": [0, 1], "tickformat": ".0%",
-                                      "fixedrange": True, "automargin": True,
-                                      **({"title": {"text": "probability"}} if i == 0 else
-                                         {"matches": "y", "showticklabels": False})}
-        annotations.append({"text": f"<b>{title}</b>", "x": left + width / 2, "xanchor": "center", "y": 1,
-                            "yanchor": "bottom", "yshift": 6, "xref": "paper", "yref": "paper",
-                            "showarrow": False, "font": {"size": 13}})
-        for which, name, colour in MODELS:
-            data.append({"type": "bar", "x": list(result.classes), "y": [float(v) for v in result.probs[which][on]],
-                         "name": name, "marker": {"color": colour}, "legendgroup": which, "showlegend": i == 0,
-                         "xaxis": f"x{_axis(i)}", "yaxis": f"y{_axis(i)}",
-                         "hovertemplate": f"%{{x}}: %{{y:.1%}}<extra>{name}</extra>"})
-    layout["annotations"] = annotations
-    return {"data": data, "layout": layout}
-
-
 def effects_spec(frame: pd.DataFrame, level: str | None = None) -> dict:
     """ATE_gt, TReATE and CONEXP per bias level as grouped bars; the chosen level's name in bold."""
     levels = list(frame.index)

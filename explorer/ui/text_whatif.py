@@ -8,10 +8,11 @@ a shareable link to what is on screen: `?concept=race&level=gentle&text=…`.
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from explorer.checkpoints import CheckpointError
-from explorer.counterfactual.text import RULES
 from explorer.datasets.text_tasks import CONCEPTS, LEVELS
 from explorer.device import pick_device
 from explorer.models.text_encoder import BaseModelMissing
@@ -22,14 +23,12 @@ from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import echo
 from explorer.ui.common.link import PageLink, ignored
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
-from explorer.ui.text_charts import (counterfactual_html, effects_spec, original_html, prediction_lines,
-                                     probability_spec, shown_table)
+from explorer.ui.text_charts import effects_spec, shown_table
+from explorer.ui.text_view import result_markdown
 
 CONCEPT_LABELS = {"adjectives": "Adjectives · film-review sentiment (fresh / rotten)",
                   "gender": "Gender · emotion in a sentence about a person",
                   "race": "Race, signalled by a name · emotion in a sentence"}
-REWRITE_TITLES = {"adjectives": "Without its adjectives", "gender": "With the other gender",
-                  "race": "With a name of the other race"}
 DEFAULT_CONCEPT = "gender"  # simple sentences, no tagger to load: the quickest first view
 STATIC = {"displayModeBar": False, "staticPlot": True}
 LINK_MAX_CHARS = 2_000  # longer texts stay out of the address bar (the models read ~300 characters anyway)
@@ -174,22 +173,22 @@ def text_input(view: TextPage) -> str:
                         help="Press Ctrl+Enter (⌘+Enter) or click outside the box to analyse.")
 
 
+@functools.lru_cache(maxsize=256)  # a few KB each; keyed by the service too, so other checkpoints never mix in
+def answer(service: TextService, text: str, concept: str, level: str) -> TextResult:
+    """`service.what_if`, kept per server: a class picks the same examples and opens the same shared links, and
+    Back shows the texts before; each is then drawn without the ~13 ms model call. A TextInputError is raised
+    each time (lru_cache keeps no exceptions). The result is shared between visitors: it is only read."""
+    return service.what_if(text, concept, level)
+
+
 def result_view(result: TextResult) -> None:
-    """The text and its rewrite with the changes marked, both models' answers, and their bars."""
+    """The text and its rewrite with the changes marked, both models' answers, and their bars: one Markdown
+    element (explorer/ui/text_view.py says why), after the rare notes."""
     for note in result.notes:
         st.warning(note)
-    rewrite = result.rewrite
-    left, right = st.columns(2)
-    left.markdown("**Your text** (the rewrite changes the marked words)")
-    left.markdown(original_html(result), unsafe_allow_html=True)
-    right.markdown(f"**{REWRITE_TITLES[result.concept]}** (the rewrite's new words marked)")
-    right.markdown(counterfactual_html(result), unsafe_allow_html=True)
-    st.caption(f"The rewrite: {RULES[result.concept]}." + (f" {rewrite.note}" if rewrite.changed else ""))
-    if not rewrite.changed:
-        st.info(f"**Nothing to rewrite.** {rewrite.note}")
-    st.markdown("\n".join(prediction_lines(result)))
-    st.markdown(result.reading())
-    st.plotly_chart(fast_figure(probability_spec(result)), key="text_probabilities", config=STATIC)
+    if not result.rewrite.changed:
+        st.info(f"**Nothing to rewrite.** {result.rewrite.note}")
+    st.markdown(result_markdown(result), unsafe_allow_html=True)
 
 
 # --- measured effects -------------------------------------------------------------------------------------

@@ -1,0 +1,110 @@
+"""The Text what-if result as one Markdown element: the text and its rewrite side by side, the rewrite's rule,
+both models' answers in words and as bars (an inline SVG picture).
+
+Why one element and no Plotly: the result is redrawn on every Ctrl+Enter. Profiled on the 2-core machine
+(docs/performance.md, "Text what-if"), the old result was 3 layout blocks, 7 Markdown elements and a Plotly
+chart, 20 websocket messages per text, and the browser's main thread worked ~210 ms per text (the no-model
+baseline page: ~40 ms). One Markdown string costs the server well under a millisecond and the browser one
+parse. Nothing is lost: the Plotly chart was static (no hover, no zoom) and its numbers are in the sentences
+above it.
+
+Security: the visitor's text reaches HTML only through `text_charts.escape` (HTML and Markdown syntax as
+numeric entities); every other string in the HTML here (titles, class names from a model card) goes through
+`html.escape`, and so do the Markdown blocks (&, < and >). No Streamlit here, so the tests can read the string.
+"""
+
+from __future__ import annotations
+
+import html
+
+from explorer.counterfactual.text import RULES
+from explorer.services.text import TextResult
+from explorer.ui.text_charts import MODELS, counterfactual_html, original_html, prediction_lines
+
+REWRITE_TITLES = {"adjectives": "Without its adjectives", "gender": "With the other gender",
+                  "race": "With a name of the other race"}
+CHART_ID = "text-probabilities"  # the picture's id: the bench waits for it, tests find it
+FONT = "Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif"
+GRID, MUTED = "#e6e9ef", "#808495"  # the labels take the page's text colour (currentColor): light or dark theme
+
+# A bar panel, in SVG user units: it scales down to its column (phones), never up past these.
+PANEL_W, AXIS_W, PANEL_GAP = 300.0, 40.0, 18.0
+TOP, BARS_H, LABELS_H, LEGEND_H = 26.0, 150.0, 22.0, 28.0
+
+
+def _label(x: float, y: float, words: str, size: int = 12, anchor: str = "start", fill: str | None = None,
+           bold: bool = False) -> str:
+    # font and ink are the picture's (set once on <svg>): fewer bytes per move
+    extra = (f" fill='{fill}'" if fill else "") + (" font-weight='bold'" if bold else "")
+    return (f"<text x='{x:.0f}' y='{y:.0f}' font-size='{size}' text-anchor='{anchor}'{extra}>"
+            f"{html.escape(words)}</text>")
+
+
+def _panel(left: float, title: str, classes: tuple[str, ...], bars: list[tuple[list[float], str]]) -> list[str]:
+    """One panel: its title, the labelled 0/50/100 % grid, a group of bars per class."""
+    out = [_label(left + PANEL_W / 2, TOP - 10, title, 13, "middle", bold=True)]
+    for frac in (0.0, 0.5, 1.0):
+        y = TOP + BARS_H * (1 - frac)
+        out.append(f"<line x1='{left:.1f}' x2='{left + PANEL_W:.1f}' y1='{y:.1f}' y2='{y:.1f}' stroke='{GRID}'/>")
+        out.append(_label(left - 6, y + 4, f"{frac:.0%}", 11, "end", MUTED))
+    slot = PANEL_W / len(classes)  # one class's bars and the air around them
+    width = slot * 0.8 / len(bars)
+    for k, name in enumerate(classes):
+        x0 = left + k * slot + slot * 0.1
+        for j, (values, colour) in enumerate(bars):
+            h = BARS_H * min(max(float(values[k]), 0.0), 1.0)  # (C,) probabilities; clipped against rounding
+            out.append(f"<rect x='{x0 + j * width:.1f}' y='{TOP + BARS_H - h:.1f}' width='{width:.1f}' "
+                       f"height='{h:.1f}' fill='{colour}'/>")
+        out.append(_label(left + (k + 0.5) * slot, TOP + BARS_H + 15, name, 12, "middle"))
+    return out
+
+
+def _svg(width: float, height: float, parts: list[str], label: str) -> str:
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width:.0f} {height:.0f}' width='{width:.0f}' "
+            f"style='max-width:100%;height:auto' font-family='{FONT}' fill='currentColor' role='img' "
+            f"aria-label='{html.escape(label)}'>"
+            + "".join(parts) + "</svg>")
+
+
+def probability_html(result: TextResult) -> str:
+    """Grouped bars, O vs CF model, per class: one panel for the text and one for its rewrite (if any), then a
+    legend. Each panel is its own small picture with the same 0-100 % axis, side by side where they fit and
+    one under the other on a phone, where one wide picture would shrink its labels to a few pixels."""
+    panels = [("Your text", 0)] + ([("Rewritten text", 1)] if result.rewrite.changed else [])
+    width, height = AXIS_W + PANEL_W + 6, TOP + BARS_H + LABELS_H
+    pictures = []
+    for title, on in panels:  # on: 0 = the models on the text, 1 = on its rewrite
+        bars = [(list(result.probs[which][on]), colour) for which, _, colour in MODELS]
+        pictures.append(_svg(width, height, _panel(AXIS_W, title, result.classes, bars),
+                             f"{title}: each class's probability under both models"))
+    legend, x = [], AXIS_W
+    for _, name, colour in MODELS:
+        legend.append(f"<rect x='{x:.1f}' y='4' width='14' height='12' fill='{colour}'/>")
+        legend.append(_label(x + 20, 15, name, 12))
+        x += 20 + 6.2 * len(name) + 16
+    return (f"<div id='{CHART_ID}' style='display:flex;flex-wrap:wrap;column-gap:{PANEL_GAP:.0f}px'>"
+            + "".join(pictures) + _svg(x, LEGEND_H - 6, legend, "legend") + "</div>")
+
+
+def _column(title: str, words: str, body: str) -> str:
+    return (f"<div style='flex:1 1 18rem;min-width:0'><p><strong>{html.escape(title)}</strong> "
+            f"{html.escape(words)}</p>{body}</div>")
+
+
+def result_markdown(result: TextResult) -> str:
+    """Everything the what-if shows for one text, as one Markdown string with HTML blocks (unsafe_allow_html).
+
+    Blocks, separated by blank lines so Markdown reads each on its own: the two texts (an HTML block: they
+    wrap into one column on a phone, as Streamlit's columns did), the rule as a small grey line, the
+    predictions as a Markdown list (one line per model and text, `prediction_lines`), the reading in words,
+    and the bars (an HTML block of small SVG pictures).
+    """
+    texts = ("<div style='display:flex;flex-wrap:wrap;column-gap:1.5rem'>"
+             + _column("Your text", "(the rewrite changes the marked words)", original_html(result))
+             + _column(REWRITE_TITLES[result.concept], "(the rewrite's new words marked)", counterfactual_html(result))
+             + "</div>")
+    rule = f"The rewrite: {RULES[result.concept]}." + (f" {result.rewrite.note}" if result.rewrite.changed else "")
+    # Markdown blocks, with HTML allowed: &, < and > as entities (class names come from a model's card)
+    words = [html.escape(block, quote=False) for block in (f":small[:gray[{rule}]]",
+                                                           "\n".join(prediction_lines(result)), result.reading())]
+    return "\n\n".join([texts, *words, probability_html(result)])
