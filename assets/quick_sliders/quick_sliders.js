@@ -1,16 +1,67 @@
 // Quick sliders (explorer/ui/quick_sliders.py): continuous do() sliders that swap the model's picture and its
 // readings in the browser while they move, from a sweep the server computed ahead (the Image page's
 // explorer/services/image_sweep.py, the Causal graph lab's explorer/services/lab_sweep.py), and send the value to
-// Python only when a move ends (the range input's `change`: on release, or on each key press). Only the slider in
+// Python only when a move ends (the range input's `change`: on release, or on a key press). Only the slider in
 // use has its sweep; another asks for its own (`want`) when the pointer enters it, it gets the focus or is pressed.
 // The component knows no world: each reading comes as text ("9 (99.76%)", "70 °") with a flag the page's `mark`
 // follows (" flips"). Everything is text or a data: URI from the server; names (an uploaded model's included) are
 // set as textContent, never as HTML.
+//
+// Each sweep comes once: a slider names its sweep by a content key, the bulk arrives only when the server does not
+// know this mount holds it (every move and request reports the keys held). A key this mount lacks is asked for once.
+// Moves are coalesced: one in flight at a time, and a held key sends only on release (the picture still swaps on
+// every step). The newest waiting value goes when the server answers, or once the visitor paused for QUIET ms
+// (a slow answer need not delay the last value: Streamlit stops the run it replaces at its next element).
+
+const KEEP = 12;  // sweeps kept per mount (the lab's are ~150 kB each)
+const QUIET = 120;  // ms without a new step after which a waiting value is sent, answered or not (keys repeat ~30 ms)
 
 function nearest(grid, v) {  // index of the sweep position closest to v (the grid is sorted)
   let best = 0;
   for (let i = 1; i < grid.length; i++) if (Math.abs(grid[i] - v) < Math.abs(grid[best] - v)) best = i;
   return best;
+}
+
+function sweepOf(root, slider) {  // the slider's sweep if this mount holds it, else null
+  return (slider.sweep && root.__qs.cache.get(slider.sweep)) || null;
+}
+
+function keep(root, sweeps, used) {  // store the sweeps that came; drop the oldest beyond KEEP, never one in use
+  const cache = root.__qs.cache;
+  for (const [key, sweep] of Object.entries(sweeps || {})) {
+    cache.delete(key);
+    cache.set(key, sweep);
+    root.__qs.asked.delete(key);
+  }
+  for (const key of [...cache.keys()]) {
+    if (cache.size <= KEEP) break;
+    if (!used.has(key)) cache.delete(key);
+  }
+}
+
+function held(root) { return [...root.__qs.cache.keys()]; }
+
+function flush(root) {  // send the newest waiting value as a move (the callback applies it; a fragment rerun)
+  const qs = root.__qs;
+  if (!qs.queued) return;
+  const {name, value} = qs.queued;
+  qs.queued = null;
+  clearTimeout(qs.timer);
+  qs.pending = ++qs.nonce;
+  qs.send("move", {name, value, n: qs.pending, held: held(root)});
+}
+
+function later(root) {  // a waiting value goes after a pause of QUIET ms, if the answer has not sent it first
+  const qs = root.__qs;
+  clearTimeout(qs.timer);
+  qs.timer = setTimeout(() => { if (qs.queued && !qs.holding) flush(root); }, QUIET);
+}
+
+function submit(root, name, value) {  // newest value wins: it waits while a move is in flight or a key is held
+  const qs = root.__qs;
+  qs.queued = {name, value};
+  if (!qs.data.coalesce || (qs.pending === null && !qs.holding)) flush(root);
+  else if (!qs.holding) later(root);
 }
 
 function showReadings(root, readings) {  // per reader: "name: before → now", and the page's mark when flagged
@@ -53,27 +104,36 @@ function build(root) {  // one labelled range input per slider, kept across reru
     Object.assign(input, {type: "range", min: slider.low, max: slider.high, step: slider.step});
     // The page sends one slider's sweep (the one in use); reaching for another asks for its own (one rerun).
     const want = () => {
-      if (root.__qs.data.sliders[s].grid.length || root.__qs.wanted === slider.name) return;
+      if (root.__qs.data.sliders[s].sweep || root.__qs.wanted === slider.name) return;
       root.__qs.wanted = slider.name;
-      root.__qs.send("want", {name: slider.name, n: ++root.__qs.nonce});
+      root.__qs.send("want", {name: slider.name, n: ++root.__qs.nonce, held: held(root)});
     };
     box.addEventListener("pointerenter", want);
     input.addEventListener("focus", want);
     input.addEventListener("pointerdown", () => { root.__qs.dragging = true; want(); });
     input.addEventListener("pointerup", () => { root.__qs.dragging = false; });
+    // a held key repeats: its steps swap the picture, and only the value at release goes to Python
+    input.addEventListener("keydown", (e) => { if (e.repeat) root.__qs.holding = true; });
+    const release = () => {
+      if (!root.__qs.holding) return;
+      root.__qs.holding = false;
+      if (root.__qs.pending === null) flush(root); else later(root);
+    };
+    input.addEventListener("keyup", release);
+    input.addEventListener("blur", release);
     input.addEventListener("input", () => {  // in the browser only: the sweep's picture and readings
       const now = root.__qs.data.sliders[s], v = parseFloat(input.value);
       showValue(box, now, v);
       box.classList.add("qs-set");
-      if (!now.grid.length) return;  // its sweep is on its way: the value shows, the picture follows on release
-      const i = nearest(now.grid, v);
-      if (now.pictures.length) root.querySelector(".qs-picture").src = now.pictures[i];  // none: a page without
-      showReadings(root, now.readings[i]);
+      const sweep = sweepOf(root, now);
+      if (!sweep) return;  // its sweep is on its way: the value shows, the picture follows on release
+      const i = nearest(sweep.grid, v);
+      if (sweep.pictures.length) root.querySelector(".qs-picture").src = sweep.pictures[i];  // none: a page without
+      showReadings(root, sweep.readings[i]);
     });
     input.addEventListener("change", () => {  // the move ended: the value goes to Python (a fragment rerun)
       root.__qs.dragging = false;
-      root.__qs.pending = ++root.__qs.nonce;
-      root.__qs.send("move", {name: slider.name, value: parseFloat(input.value), n: root.__qs.pending});
+      submit(root, slider.name, parseFloat(input.value));
     });
     box.append(label, input);
     return box;
@@ -93,7 +153,7 @@ function draw(root) {  // the server's state: every slider's value, the exact pi
     if (!(root.__qs.dragging && document.activeElement === input)) input.value = String(slider.value);
     showValue(box, slider, slider.value);
     box.classList.toggle("qs-set", slider.set);
-    box.toggleAttribute("data-swept", slider.grid.length > 0);  // its moves redraw in the browser (tests wait on it)
+    box.toggleAttribute("data-swept", sweepOf(root, slider) !== null);  // its moves redraw here (tests wait on it)
   });
   const picture = root.querySelector(".qs-picture");
   picture.width = picture.height = data.size;  // the page's size: a 28 px digit at 4x, a 64 px scene at 2x
@@ -108,13 +168,27 @@ export default function (component) {
   const root = parentElement.querySelector(".qs-root");
   if (!root || !component.data) return;
   const data = JSON.parse(component.data);  // sent as JSON text (explorer/ui/quick_sliders.py says why)
-  root.__qs = root.__qs || {nonce: Date.now(), pending: null, wanted: null, dragging: false, names: null};
-  root.__qs.send = setStateValue;
+  const qs = root.__qs = root.__qs || {nonce: Date.now(), pending: null, wanted: null, dragging: false, names: null,
+                                       cache: new Map(), asked: new Set(), queued: null, holding: false, timer: null};
+  qs.send = setStateValue;
+  qs.data = qs.data || data;  // the first run: `submit` reads `coalesce` from it
+  const used = new Set([...data.sliders, ...qs.data.sliders].map((s) => s.sweep).filter(Boolean));
+  keep(root, data.sweeps, used);  // from any run, even one drawn over: a key names its content
   // A rerun that started before the visitor's last move carries an older state: keep what the visitor sees
   // until the run that applied that move arrives (each move's number comes back as `applied`).
-  if (root.__qs.pending !== null && data.applied !== root.__qs.pending) return;
-  root.__qs.pending = null;
-  root.__qs.wanted = null;
-  root.__qs.data = data;
+  if (qs.pending !== null && data.applied !== qs.pending) return;
+  qs.pending = null;
+  if (qs.queued) {  // a newer value waits (sent now, or on the key's release): this state is already old
+    if (!qs.holding) flush(root);
+    return;
+  }
+  qs.wanted = null;
+  qs.data = data;
   draw(root);
+  // a sweep named but not held (this mount is new, or dropped it): ask once; until it comes, moves show the value
+  const missing = data.sliders.find((s) => s.sweep && !qs.cache.has(s.sweep) && !qs.asked.has(s.sweep));
+  if (missing) {
+    qs.asked.add(missing.sweep);
+    qs.send("want", {name: missing.name, n: ++qs.nonce, held: held(root), need: missing.sweep});
+  }
 }

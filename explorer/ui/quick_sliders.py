@@ -13,6 +13,16 @@ page calls `quick_sliders` (classifiers' readings of a digit); the Causal graph 
 (explorer/ui/graph_lab.py: the model's concept readings of a scene) and calls `draw`, and so does the Table lab
 (explorer/ui/table_lab_controls.py: no picture, the counterfactual row's values as readings).
 
+Each sweep goes to the browser once (issue 22: a lab rerun re-sent 115-168 kB of it): it is named by a hash of its
+encoded content (`Packed.key`), the browser keeps the sweeps it got (per component mount) and reports their keys with
+each move or request (`held`), and a rerun sends only the key of a sweep the browser holds. A key names its content,
+so a stale sweep cannot be shown: another example, world, classifier or do() of the other sliders gives other
+pictures or readings, hence another key. A browser that lacks a key it is sent (a remount: a page switch, the
+fragment re-creating the component) asks for it once (`want` with `need`): one more rerun, never a wrong picture.
+The browser also coalesces moves: one in flight at a time (a newer value goes when it is answered, or after a
+120 ms pause), and while a key is held only its release is sent; the newest value always goes last. `EXPLORER_QUICK_RESEND=1` restores the old traffic (every sweep sent on every rerun,
+every key press a move), for A/B benchmarks (bench/bench_quick_ab.py).
+
 Session keys are the ones Streamlit's sliders had: `value_<var>` (the value), `do_<var>` (its do() box, still a
 Streamlit checkbox), so links, tests (AppTest sets them directly: it cannot run the component's JavaScript) and
 the rest of the page read them unchanged. Each slider wrapper carries the class `st-key-value_<var>`, so browser
@@ -23,8 +33,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
 import json
 import math
+import os
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +147,17 @@ def _moved(specs: dict[str, VarSpec], key: str, then: Moved | None = None) -> No
         then(spec.name, was_ticked)
 
 
+def held(state: object) -> set[str]:
+    """The keys of the sweeps the browser holds, from the component's state (`st.session_state[key]`), as reported
+    with its newest move or request. None reported (a fresh mount: after a page switch Streamlit drops the
+    component's state) means none held."""
+    state = state if isinstance(state, dict) else {}
+    sent = [p for p in (state.get("move"), state.get("want")) if isinstance(p, dict) and isinstance(p.get("n"), int)]
+    newest = max(sent, key=lambda p: p["n"], default={})
+    keys = newest.get("held")
+    return {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
+
+
 def _wanted(specs: dict[str, VarSpec], key: str) -> None:
     """The component's callback: the visitor reached for a slider whose sweep the page did not send."""
     want = (st.session_state.get(key) or {}).get("want")
@@ -163,6 +188,52 @@ def _encoded(sweep: SliderSweep, readers: tuple[str, ...], original: tuple[int, 
     readings = [[[f"{best[r][i]} ({percent(round(float(sweep.probs[r][i, best[r][i]]), 5))})",
                   int(best[r][i] != was)] for r, was in zip(readers, original)] for i in range(len(sweep.values))]
     return [float(v) for v in sweep.values], [data_uri(p) for p in sweep.pictures], readings
+
+
+@dataclass(frozen=True)
+class Packed:
+    """One slider's encoded sweep as the component receives it: its content key and its bulk as JSON text."""
+
+    key: str  # a hash of `text`: equal keys, equal pictures and readings
+    text: str  # {"grid": positions, "pictures": data: URIs, "readings": per position, per reader [text, mark]}
+
+
+def pack(encoded: Encoded) -> Packed:
+    """Serialises one encoded sweep once, and names it by its content."""
+    grid, pictures, readings = encoded
+    text = json.dumps({"grid": grid, "pictures": pictures, "readings": readings}, separators=(",", ":"))
+    return Packed(hashlib.blake2b(text.encode(), digest_size=10).hexdigest(), text)
+
+
+class _Packs:
+    """`pack` per encoded sweep, kept: the pages' encoders are cached per sweep, so the same sweep comes back as the
+    same object. Keyed by identity, and the entry holds that object, so its id cannot be reused while kept."""
+
+    def __init__(self, size: int = 32) -> None:  # as the pages' encoders keep
+        self._items: OrderedDict[int, tuple[Encoded, Packed]] = OrderedDict()
+        self._size, self._lock = size, threading.Lock()  # reruns of many sessions run on their own threads
+
+    def __call__(self, encoded: Encoded) -> Packed:
+        with self._lock:
+            hit = self._items.get(id(encoded))
+            if hit is not None and hit[0] is encoded:
+                self._items.move_to_end(id(encoded))
+                return hit[1]
+        packed = pack(encoded)
+        with self._lock:
+            self._items[id(encoded)] = (encoded, packed)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return packed
+
+
+_PACKS = _Packs()
+
+
+def _data_text(data: dict, sweeps: list[Packed]) -> str:
+    """`data` as JSON text with the sweeps' bulk spliced in under "sweeps" (each serialised once, by `pack`)."""
+    bulk = ",".join(f"{json.dumps(p.key)}:{p.text}" for p in sweeps)
+    return json.dumps(data)[:-1] + ',"sweeps":{' + bulk + "}}"
 
 
 @dataclass(frozen=True)
@@ -198,27 +269,32 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
         specs: the continuous variables, in display order.
         factual: the example's own values (an unticked slider shows them).
         do: the intervention on screen (a ticked slider shows its value, clamped into range).
-        swept: {slider: its encoded sweep} under `do`, for the `live` slider(s); the others ask for theirs.
+        swept: {slider: its encoded sweep} under `do`, for the `live` slider(s); the others ask for theirs. Pass
+            the same object for the same sweep (the pages' encoders are cached): it is packed once (`_PACKS`), and
+            its bulk goes only to a browser that does not hold its key.
         view: the picture and readings under `do`, and how the page words them.
         words: the page's wording of its controls.
         then: called after a move is applied (`_moved`), e.g. to choose which fragments rerun; None: the one the
             component is in.
     """
+    resend = os.environ.get("EXPLORER_QUICK_RESEND") == "1"  # the old traffic, for A/B benchmarks
+    packed = {name: _PACKS(e) for name, e in swept.items()}
+    holds = set() if resend else held(st.session_state.get(key))
     sliders = []
     for name, spec in specs.items():
-        grid, pictures, readings = swept.get(name, ([], [], []))
         say = _say(spec, factual[name], words)
         sliders.append({"name": name, "label": words.label.format(**say),
                         "help": words.slider_help.format(**say) if words.slider_help else "",
                         "low": spec.low, "high": spec.high, "step": spec.step, "decimals": decimals(spec),
                         "unit": spec.unit, "value": slider_value(spec, do.get(name, factual[name])),
-                        "set": name in do, "grid": grid, "pictures": pictures, "readings": readings})
+                        "set": name in do, "sweep": packed[name].key if name in packed else ""})
     data = {"sliders": sliders, "readers": view.readers, "original": view.original, "current": view.current,
             "mark": view.mark, "picture": view.picture, "caption": view.caption, "size": view.size,
-            "applied": st.session_state.get(_applied(key))}
+            "applied": st.session_state.get(_applied(key)), "coalesce": not resend}
     # as JSON text: a dict is walked by Streamlit for dataframes to send apart (~16 ms a run for this one), a str
-    # goes as it is
-    _COMPONENT(key=key, data=json.dumps(data), on_move_change=functools.partial(_moved, specs, key, then),
+    # goes as it is; a sweep's bulk only when the browser does not hold it
+    text = _data_text(data, [p for p in packed.values() if p.key not in holds])
+    _COMPONENT(key=key, data=text, on_move_change=functools.partial(_moved, specs, key, then),
                on_want_change=functools.partial(_wanted, specs, key), default={"move": None, "want": None})
 
 

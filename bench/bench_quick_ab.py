@@ -1,0 +1,211 @@
+"""Quick sliders, A/B in one run: each sweep sent once and moves coalesced (new) against the old traffic (old).
+
+The old traffic is the same code with EXPLORER_QUICK_RESEND=1 (explorer/ui/quick_sliders.py): every rerun re-sends
+the live slider's sweep, and every key press is a move. For each page with quick sliders (Image what-if: thickness,
+Causal graph lab: light, Table lab: age) and each mode, a fresh `streamlit run` (EXPLORER_PREWARM=0, so the Text
+models do not load beside the moves) and headless Chromium:
+
+1. moves: N key presses, each timed in the page from the key press until the quick slider's picture (or readings)
+   changed, and until the rerun's own answer did (the Image page's and the lab's "drawn by the model" picture, the
+   Table lab's records); the bytes the server sent for the move (websocket frames, key press to idle); the
+   server's CPU per move (/proc);
+2. a held key: `--hold` key repeats 33 ms apart (Playwright's repeated keyboard.down sends `repeat` keydowns), then
+   the release: how many messages the browser sent, the bytes back, the server's CPU, the time from the release
+   until the page settled, and whether it settled at the slider's last value (the address bar's);
+3. a burst: 5 presses 40 ms apart (faster than the server answers), then the same counts and check.
+
+The no-model page (bench/baseline_app.py) runs the moves in each round. Modes alternate within a round.
+Usage: `python bench/bench_quick_ab.py [--rounds 2] [--moves 16] [--pages image,lab,table]`; writes
+bench/results/quick_ab.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from bench_latency import QUICK_ARM_JS, _cpu_seconds
+from bench_table_lab import ARM_TEXT_JS
+from bench_table_lab import PATH as TABLE_PATH
+from common import stats, write
+from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop
+
+# page -> (path, caption of the rerun's picture, slider, key, arm, what is on screen once drawn)
+PAGES = {
+    "image": ("/image_whatif?index=0&thickness=1.5", "drawn by the model", "thickness", "ArrowRight", QUICK_ARM_JS,
+              "[data-testid=stImage]:has-text('drawn by the model') img"),
+    "lab": ("/causal_graph_lab?scene=0&light=110", "drawn by the model", "light", "ArrowLeft", QUICK_ARM_JS,
+            "[data-testid=stImage]:has-text('drawn by the model') img"),
+    "table": (TABLE_PATH, "", "age", "ArrowRight", ARM_TEXT_JS, ".st-key-tl_records table"),
+    "baseline": ("/", "baseline picture", "", "ArrowRight", ARM_JS, "[data-testid=stImage] img"),
+}
+# Settled at the slider's value: the address bar (the what-if pages write it from the applied value) equals it.
+SETTLED_JS = """(name) => {
+  if (document.querySelectorAll('[data-stale=true]').length) return false;
+  const input = document.querySelector(`.st-key-value_${name} input[type=range]`);
+  const linked = new URLSearchParams(location.search).get(name);
+  return linked !== null && Math.abs(parseFloat(linked) - parseFloat(input.value)) < 1e-9;
+}"""
+
+
+class Wire:
+    """Counts the websocket frames of one page: bytes received, messages sent."""
+
+    def __init__(self, page) -> None:
+        self.received, self.sent = 0, 0
+        page.on("websocket", self._attach)
+
+    def _attach(self, ws) -> None:
+        ws.on("framereceived", lambda f: setattr(self, "received", self.received + len(f)))
+        ws.on("framesent", lambda f: setattr(self, "sent", self.sent + 1))
+
+    def mark(self) -> tuple[int, int]:
+        return self.received, self.sent
+
+
+def _settle(page, name: str) -> None:
+    time.sleep(0.15)  # a coalesced value may still be on its way: let it start before reading the page
+    if name:
+        page.wait_for_function(SETTLED_JS, arg=name, timeout=60_000)
+    page.wait_for_function(IDLE_JS, timeout=60_000)
+
+
+def _browser_ms(cdp) -> dict[str, float]:
+    """Chromium's own counters (ms): all tasks, and script, of the page so far."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"tasks": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
+
+
+def _moves(page, wire: Wire, pid: int, what: str, n: int) -> dict:
+    _, caption, name, key, arm, _ = PAGES[what]
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    samples, cpu0, browser0 = [], _cpu_seconds(pid), _browser_ms(cdp)
+    for _ in range(n):
+        page.evaluate(arm, caption)
+        got, sent = wire.mark()
+        page.keyboard.press(key)
+        sample = page.evaluate("() => window.__latency")
+        _settle(page, name)
+        samples.append({**sample, "bytes": wire.received - got, "sent": wire.sent - sent})
+        time.sleep(0.2)  # as bench_latency: the next press after the page settled, as a person would
+    browser1 = _browser_ms(cdp)
+    return {"samples": samples, "cpu_ms_per_move": (_cpu_seconds(pid) - cpu0) / n * 1000,
+            "browser_ms_per_move": {k: (browser1[k] - browser0[k]) / n for k in browser1}}
+
+
+def _series(page, wire: Wire, pid: int, what: str, presses: int, gap: float, hold: bool) -> dict:
+    """`presses` steps `gap` seconds apart (one held key, or separate presses), then until the page settled."""
+    _, _, name, key, _, _ = PAGES[what]
+    key = "ArrowLeft" if key == "ArrowRight" else "ArrowRight"  # back the way the moves came: inside the range
+    got, sent, cpu0 = *wire.mark(), _cpu_seconds(pid)
+    for _ in range(presses):
+        page.keyboard.down(key) if hold else page.keyboard.press(key)
+        time.sleep(gap)
+    if hold:
+        page.keyboard.up(key)
+    t = time.perf_counter()
+    _settle(page, name)
+    return {"settle_ms": (time.perf_counter() - t) * 1000, "messages_sent": wire.sent - sent,
+            "bytes": wire.received - got, "cpu_ms": (_cpu_seconds(pid) - cpu0) * 1000,
+            "value": page.locator(f".st-key-value_{name} input[type=range]").input_value()}
+
+
+def session(what: str, mode: str, moves: int, warmup: int, hold: int) -> dict:
+    """One fresh server in `mode` ("old": EXPLORER_QUICK_RESEND=1; "new"), one browser: moves, hold, burst."""
+    from playwright.sync_api import sync_playwright
+
+    path, caption, name, key, _, ready = PAGES[what]
+    env = {"EXPLORER_PREWARM": "0", "EXPLORER_QUICK_RESEND": "1" if mode == "old" else "0"}
+    proc, url = start("bench/baseline_app.py" if what == "baseline" else "app.py", env=env)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            wire = Wire(page)
+            page.goto(url + path)
+            page.wait_for_selector(ready, timeout=300_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            slider = f".st-key-value_{name}" if name else ".st-key-value"
+            page.locator(f"{slider} input[type=range]").focus()
+            if name:  # reach for the slider: its sweep arrives (the Table lab makes it only now)
+                page.wait_for_selector(f"{slider}[data-swept]", timeout=60_000)
+                page.wait_for_function(IDLE_JS, timeout=60_000)
+            _moves(page, wire, proc.pid, what, warmup)
+            out = {"moves": _moves(page, wire, proc.pid, what, moves)}
+            if name:
+                out["hold"] = _series(page, wire, proc.pid, what, hold, 0.033, hold=True)
+                out["burst"] = _series(page, wire, proc.pid, what, 5, 0.040, hold=False)
+            browser.close()
+    finally:
+        stop(proc)
+    return out
+
+
+def summary(run: dict) -> dict:
+    """Median / p95 of one session's moves, in ms and kB, and its hold and burst."""
+    s = run["moves"]["samples"]
+    quick = [x["quick"] / 1000 for x in s if x.get("quick") is not None]
+    row = {"rerun": stats([x["src"] / 1000 for x in s]), "kB_per_move": stats([x["bytes"] / 1000 for x in s]),
+           "messages_per_move": stats([float(x["sent"]) for x in s]), "cpu_ms_per_move": run["moves"]["cpu_ms_per_move"],
+           "browser_ms_per_move": run["moves"]["browser_ms_per_move"]}
+    if quick:
+        row["quick"] = stats(quick)
+    return row | {k: run[k] for k in ("hold", "burst") if k in run}
+
+
+def _line(what: str, mode: str, r: dict, base: float) -> str:
+    q = r.get("quick")
+    text = (f"{what:8} {mode:4} quick {q['median'] * 1000:6.1f} / {q['p95'] * 1000:6.1f} ms  " if q else
+            f"{what:8} {mode:4} {'':29}")
+    text += (f"rerun {r['rerun']['median'] * 1000:6.1f} / {r['rerun']['p95'] * 1000:6.1f} ms "
+             f"({r['rerun']['median'] / base:.2f}x)  {r['kB_per_move']['median']:6.1f} kB/move  "
+             f"CPU {r['cpu_ms_per_move']:5.1f} ms/move  browser {r['browser_ms_per_move']['tasks']:5.1f} ms "
+             f"({r['browser_ms_per_move']['script']:4.1f} script)")
+    for k in ("hold", "burst"):
+        if k in r:
+            h = r[k]
+            text += (f"\n{'':14}{k}: {h['messages_sent']} messages, {h['bytes'] / 1000:.0f} kB, CPU {h['cpu_ms']:.0f} ms, "
+                     f"settled {h['settle_ms']:.0f} ms after the last step at {h['value']}")
+    return text
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--moves", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--hold", type=int, default=20)
+    parser.add_argument("--pages", default="image,lab,table")
+    args = parser.parse_args()
+    pages = args.pages.split(",")
+    if args.rounds < 1 or args.moves < 1 or args.warmup < 0 or args.hold < 2 or not set(pages) <= set(PAGES):
+        print("error: --rounds, --moves at least 1, --warmup at least 0, --hold at least 2, --pages from "
+              + ",".join(p for p in PAGES if p != "baseline"), file=sys.stderr)
+        return 2
+    busy, load_before = cpu_busy(), os.getloadavg()
+    results: list[dict] = []
+    for r in range(args.rounds):
+        base = summary(session("baseline", "new", args.moves, args.warmup, args.hold))
+        results.append({"round": r, "page": "baseline", "mode": "-", **base})
+        base_ms = base["rerun"]["median"]
+        print(f"\nround {r + 1}, load average {os.getloadavg()[0]:.2f}\n" + _line("baseline", "-", base, base_ms),
+              flush=True)
+        for what in pages:
+            for mode in (("old", "new") if r % 2 == 0 else ("new", "old")):
+                row = summary(session(what, mode, args.moves, args.warmup, args.hold))
+                results.append({"round": r, "page": what, "mode": mode, **row, "over_baseline": {
+                    k: row[k]["median"] / base_ms for k in ("quick", "rerun") if k in row}})
+                print(_line(what, mode, row, base_ms), flush=True)
+    path = write("quick_ab", {"what": "quick sliders: sweeps sent once + coalesced moves (new) vs the old traffic",
+                              "moves": args.moves, "hold": args.hold, "rounds": args.rounds, "results": results,
+                              "cpu_busy_before_run": busy, "loadavg_before": load_before,
+                              "loadavg_after": os.getloadavg()})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
