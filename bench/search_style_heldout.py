@@ -6,7 +6,7 @@ of them; this draws 500 with `--seed` (default 1; about 24 digits are shared wit
 style_only mode only, on the three shipped classifiers, with the same metrics.
 
 Usage: `PYTHONPATH=. .venv/bin/python bench/search_style_heldout.py [--seed 1] [--n 500] [--split val]
-[--generator DIR --tag NAME] [--classifiers a,b]`; writes bench/results/evaluate_search_style[_val][_NAME]_seed<seed>.json.
+[--generator DIR --tag NAME] [--classifiers a,b] [--answer-margin]`; writes bench/results/evaluate_search_style[_val][_NAME]_seed<seed>.json.
 Chunks are kept in .cache/evaluate-search/ as `evaluate search` keeps them: a stopped run goes on where it stopped.
 """
 
@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from explorer.counterfactual.search.aip import AIPSearch
-from explorer.counterfactual.search.space import MorphoSpace
+from explorer.counterfactual.search.space import BIAS_DIGITS, MorphoSpace
 from explorer.device import pick_device
 from explorer.evaluate.search import CLASSIFIERS, evaluate_search, queries
 from explorer.paths import PRETRAINED
@@ -33,12 +33,16 @@ if __name__ == "__main__":
                         help="a generator's folder (default: the shipped one)")
     parser.add_argument("--tag", default="", help="added to the output's name (e.g. for another generator)")
     parser.add_argument("--classifiers", default=",".join(CLASSIFIERS))
+    parser.add_argument("--answer-margin", action="store_true",
+                        help="also require the generator's counterfactual bias at the answer's thickness (cf_bias.py)")
     args = parser.parse_args()
     device = pick_device()
-    space = MorphoSpace(load_generator(device, args.generator)[0], device)
+    space = MorphoSpace(load_generator(device, args.generator)[0], device,
+                        cf_digits=BIAS_DIGITS if args.answer_margin else 0)
     r = evaluate_search(n=args.n, seed=args.seed, methods={"aip": AIPSearch(space)}, modes=("style_only",),
                         classifiers=tuple(args.classifiers.split(",")), progress=lambda m: print(m, flush=True),
-                        split=args.split, generator=args.generator, resume=True)
+                        # kept chunks are named by the code, not by this switch: a run with it starts afresh
+                        split=args.split, generator=args.generator, resume=not args.answer_margin)
     if args.split == "test":
         shared = set(queries(args.n, False, 0)[1].tolist()) & set(queries(args.n, False, args.seed)[1].tolist())
         r["overlap_with_seed0_digits"] = len(shared)

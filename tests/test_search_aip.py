@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from toys import Brightness, brightness_boundary, digit_query
+from toys import Brightness, brightness_boundary, digit_query, reads
 
+from explorer.counterfactual.search import vouching
 from explorer.counterfactual.search.aip import AIPSearch
 from explorer.counterfactual.search.base import SearchConfig
 from explorer.counterfactual.search.space import MorphoSpace
@@ -25,8 +26,9 @@ def test_one_attribute_against_a_linear_classifier_lands_just_past_the_closed_fo
                                                                                            test_data, cpu):
     """Only intensity may move. The decoder's last step scales the drawing so its median foreground pixel is the
     intensity, so the mean pixel is proportional to intensity: the boundary is known in closed form. With the digit
-    and latent locked the margin is the config's or the generator's bias on this classifier, whichever is larger
-    (MorphoSpace.bias, measured on training digits). The closed form holds to about
+    and latent locked the margin is the config's, the generator's bias on this classifier (MorphoSpace.bias) or its
+    counterfactual bias at this thickness (cf_bias.py, vouching.py), whichever is largest, all measured on training
+    digits. The closed form holds to about
     1 % of the intensity (the decoder's shape moves a little with its intensity condition); on the drawing itself
     the answer meets the margin and one grey level less does not."""
     space = MorphoSpace(generator, cpu)
@@ -40,7 +42,8 @@ def test_one_attribute_against_a_linear_classifier_lands_just_past_the_closed_fo
         config = SearchConfig(locks=("digit", "thickness", "latent"), steps=150, lr=0.3, margin=margin)
         result = aip.search(query, clf, 1, config)
         assert result.found.all(), result.notes
-        needed = max(margin, aip.space.bias(clf, False))
+        check = vouching.measure(aip.space, query, clf, aip.space.abduct(query)[1], reads(clf, query.images()))
+        needed = float(check.floor(torch.tensor([float(query.obs["thickness"][0])]), max(margin, check.bias))[0])
         boundary = asked + needed / (w * per_grey)  # the intensity at which the margin is just met
         found = float(result.values["intensity"][0])
         assert boundary - 0.01 * boundary <= found <= boundary + 6.0, (found, boundary)  # just past it

@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from toys import Brightness, brightness_boundary, digit_query, reads, redrawn_brighter
 
+from explorer.counterfactual.search import vouching
 from explorer.counterfactual.search.base import ANY, SearchConfig, flipped
 from explorer.counterfactual.search.blackbox import DIRECTIONS, LATENT_BOUND, BlackBoxAIPSearch, reflect
 from explorer.counterfactual.search.methods import BLACK_BOX, METHODS
@@ -52,8 +53,9 @@ def test_one_attribute_lands_on_the_closed_form_boundary_and_nothing_else_moves(
     """Only intensity may move. The decoder's last step scales the drawing so that its median foreground pixel is
     the intensity, so the mean pixel is `per_grey` x intensity: the classifier leads by the margin m from
     intensity (c + m / w) / per_grey on, and AIP's objective (hinge + change) is smallest exactly there. With the
-    digit and latent locked the margin is at least the generator's bias on the classifier (vouching.py), which
-    takes the boundary ~30 grey levels further: asked 10 above the factual, it stays where the world draws."""
+    digit and latent locked the margin is at least the generator's bias on the classifier and its counterfactual
+    bias at this thickness (vouching.py), which take the boundary ~30 grey levels further: asked 10 above the
+    factual, it stays where the world draws."""
     margin, w = 0.5, 1.0
     for k in np.flatnonzero(test_data.values["intensity"][:40] < 170)[:2]:  # room to brighten below 255
         query = digit_query(test_data, [k])
@@ -63,7 +65,9 @@ def test_one_attribute_lands_on_the_closed_form_boundary_and_nothing_else_moves(
         config = SearchConfig(locks=("digit", "thickness", "latent"), steps=STEPS, margin=margin)
         result = BlackBoxAIPSearch(space).search(query, clf, 1, config)
         assert result.found.all(), result.notes
-        boundary = asked + max(margin, space.bias(clf, False)) / (w * per_grey)  # where the margin is just met
+        check = vouching.measure(space, query, clf, space.abduct(query)[1], reads(clf, query.images()))
+        needed = float(check.floor(torch.tensor([float(query.obs["thickness"][0])]), max(margin, check.bias))[0])
+        boundary = asked + needed / (w * per_grey)  # where the margin is just met
         found = float(result.values["intensity"][0])
         assert boundary - 0.01 * boundary <= found <= boundary + 1.5, (found, boundary)  # closed form: to ~1 %
         assert set(result.do[0]) == {"intensity"} and result.latent_shift[0] == 0

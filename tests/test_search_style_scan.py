@@ -9,6 +9,7 @@ from torch import nn
 
 from toys import Brightness, brightness_boundary, digit_query, reads, redrawn_brighter
 
+from explorer.counterfactual.search import vouching
 from explorer.counterfactual.search.aip import AIPSearch
 from explorer.counterfactual.search.base import SearchConfig
 from explorer.counterfactual.search.style_scan import AXIS, LOCAL, LOCAL_FROM, SCAN
@@ -38,8 +39,9 @@ def _cost(values: dict, query, i: int) -> float:
 def test_the_answer_costs_no_more_than_the_known_one_attribute_answer(space, test_data, cpu):
     """Brightness flips at a known intensity with thickness held: moving intensity alone to just past it is an
     answer whose cost is known. With thickness free too, the scan must find one at least as cheap (up to the
-    pull back's resolution), and it must flip the classifier on the re-checked image. The margin is the search's
-    or the generator's bias on this classifier, whichever is larger (MorphoSpace.bias)."""
+    pull back's resolution), and it must flip the classifier on the re-checked image. The margin is the search's,
+    the generator's bias on this classifier (MorphoSpace.bias) or its counterfactual bias at the factual's
+    thickness (vouching.py), whichever is largest."""
     aip = AIPSearch(space)
     for k in np.flatnonzero(test_data.values["intensity"][:40] < 170)[:2]:
         query = digit_query(test_data, [k])
@@ -50,7 +52,8 @@ def test_the_answer_costs_no_more_than_the_known_one_attribute_answer(space, tes
         assert reads(clf, result.images)[0] == 1 and float(result.latent_shift[0]) == 0.0
         assert result.values["digit"][0] == query.obs["digit"][0]
         span = SPECS["intensity"].high - SPECS["intensity"].low
-        margin = max(STYLE.margin, space.bias(clf, False))
+        check = vouching.measure(space, query, clf, space.abduct(query)[1], reads(clf, query.images()))
+        margin = float(check.floor(torch.tensor([float(query.obs["thickness"][0])]), max(STYLE.margin, check.bias))[0])
         alone = asked + margin / per_grey  # intensity alone, just past the margin
         odd = float(space.implausibility({"thickness": torch.tensor([float(query.obs["thickness"][0])]),
                                           "intensity": torch.tensor([alone])})[0])

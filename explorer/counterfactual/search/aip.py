@@ -182,9 +182,10 @@ class AIPSearch:
         return self._descend(query, classifier, searched, current, goal, config)
 
     def _descend(self, query: Query, classifier: Classifier, searched: list[str], current: np.ndarray,
-                 goal: np.ndarray, config: SearchConfig, begin: dict[str, torch.Tensor] | None = None
-                 ) -> SearchResult:
-        """Gradient descent from `config.restarts` starting points per query (`begin`: {a: (B*R,)} given ones)."""
+                 goal: np.ndarray, config: SearchConfig, begin: dict[str, torch.Tensor] | None = None,
+                 check: vouching.Vouching | None = None) -> SearchResult:
+        """Gradient descent from `config.restarts` starting points per query (`begin`: {a: (B*R,)} given ones;
+        `check`, style only: the margin raised to the generator's counterfactual bias at each point's thickness)."""
         n, locks = len(query), set(config.locks)
         free_digit, free_latent = "digit" not in locks, "latent" not in locks
         asked = free_digit and bool((goal != ANY).all())  # a class was asked for and the digit may become it
@@ -237,7 +238,8 @@ class AIPSearch:
                 break
             values, images = point(act)
             logits = classifier.logits(images)  # (A, K)
-            hinge = margin_loss(logits, cur_t[act], goal_t[act], config.margin)  # (A,)
+            need = config.margin if check is None else check.floor(values["thickness"], config.margin)  # (A,)
+            hinge = margin_loss(logits, cur_t[act], goal_t[act], need)  # (A,)
             attr = attrs.cost(values, act)  # (A,)
             gave_up = 1.0 - soft_digit(digit_logits[act]).gather(1, digit0[act, None])[:, 0]  # (A,) factual's lost mass
             moved = (shift[act] ** 2).mean(1)  # (A,)
@@ -299,7 +301,8 @@ class AIPSearch:
         # a flip on the generator's drawing by less than the generator's own bias on this classifier may be the
         # generator's doing: the margin is raised to it (the project's CNNs: below the default margin, no change)
         config = dataclasses.replace(config, margin=max(config.margin, check.bias))
-        scanner = StyleScan(self.space, query, classifier, searched, noise, latents0, current, goal, config)
+        scanner = StyleScan(self.space, query, classifier, searched, noise, latents0, current, goal, config,
+                            None if check.cf is None else check.floor)
         best, found, pool = scan(scanner)
         missed = np.flatnonzero(~found)
         starts, gap = closest(pool, missed, max(1, int(config.restarts)))
@@ -309,7 +312,7 @@ class AIPSearch:
             sub = Query(query.grey[q], {k: np.asarray(v)[q] for k, v in query.obs.items()},
                         {k: np.asarray(v)[q] for k, v in query.noise.items()}, query.coloured)
             polished = self._descend(sub, classifier, searched, current[q], goal[q], config,
-                                     {a: v[near].reshape(-1) for a, v in starts.items()})
+                                     {a: v[near].reshape(-1) for a, v in starts.items()}, check)
             hit = np.flatnonzero(polished.found)
             kept, ok = vouch(scanner, q[hit], {a: torch.as_tensor(np.asarray(polished.values[a])[hit],
                                                                   dtype=torch.float32) for a in searched},

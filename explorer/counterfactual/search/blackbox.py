@@ -201,7 +201,7 @@ class BlackBoxAIPSearch:
             x = np.stack([np.asarray(strategies[i].ask()) for i in active])  # (A, P, D)
             do, mask, shift = genome.decode(x, active)
             key, flips, hinge, images = self.score(query, classifier, noise, latents0, active, do, mask, shift,
-                                                   current, goal, config, in_world)
+                                                   current, goal, config, in_world, check)
             for row, i in enumerate(active):
                 strategies[i].tell(list(x[row]), key[row].tolist())
             kept.update(gen, active, key, flips, hinge, do, mask, shift, images)
@@ -219,7 +219,7 @@ class BlackBoxAIPSearch:
         flipped_any = kept.key < UNFINISHED  # (B,) some candidate flipped the classifier: keep it, else the factual
         if flipped_any.any():
             self.prune(query, classifier, noise, latents0, np.flatnonzero(flipped_any), kept, current, goal, config,
-                       free, in_world)
+                       free, in_world, check)
         at = np.linspace(0, len(snapshots) - 1, max(config.frames - 1, 0) if snapshots else 0).round().astype(int)
         tried = f"in {config.steps} generations of CMA-ES ({POPULATION} candidates each) over {', '.join(free)}"
         result = answer(self.name, self.space, query, classifier, noise, latents0,
@@ -229,14 +229,15 @@ class BlackBoxAIPSearch:
 
     def score(self, query: Query, classifier: Classifier, noise: dict[str, np.ndarray], latents0: torch.Tensor,
               active: np.ndarray, do: dict[str, np.ndarray], mask: dict[str, np.ndarray], shift: torch.Tensor | None,
-              current: np.ndarray, goal: np.ndarray, config: SearchConfig, in_world: bool = False
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
+              current: np.ndarray, goal: np.ndarray, config: SearchConfig, in_world: bool = False,
+              check: vouching.Vouching | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
         """AIP's objective of (A, P) candidates, drawn in one decoder call and read in one classifier call.
 
         Returns (key, flips, hinge), each (A, P), and the images (A*P, C, 28, 28). The key is the objective plus
         UNFINISHED where the classifier does not read the goal: CMA-ES ranks, so every flip ranks before every
         non-flip (a constraint), and among flips the cheapest, clearest one wins. With `in_world`, a candidate the
-        world could not draw (implausibility above 0) is no flip either.
+        world could not draw (implausibility above 0) is no flip either; with `check` (style only), the margin is
+        raised to the generator's counterfactual bias at each candidate's thickness (`vouching.Vouching.floor`).
         """
         per = next(iter(mask.values())).shape[1] if mask else shift.shape[1]
         moved = latents0[active, None] + (0 if shift is None else shift.to(latents0.device))  # (A, P or 1, Z)
@@ -246,7 +247,8 @@ class BlackBoxAIPSearch:
                                        query.coloured)  # (A*P, C, 28, 28)
             logits = classifier.logits(images).float().cpu()  # (A*P, K)
         cur, want = (torch.as_tensor(v[active]).repeat_interleave(per) for v in (current, goal))  # (A*P,) each
-        hinge = margin_loss(logits, cur, want, config.margin).numpy().reshape(-1, per)  # (A, P)
+        need = config.margin if check is None else check.floor(values["thickness"].cpu(), config.margin)  # (A*P,)
+        hinge = margin_loss(logits, cur, want, need).numpy().reshape(-1, per)  # (A, P)
         flips = flipped(logits.argmax(1).numpy().reshape(-1, per), current[active, None], goal[active, None])
         if in_world:
             odd = self.space.implausibility({k: values[k].cpu() for k in ("thickness", "intensity")})  # (A*P,)
@@ -256,7 +258,7 @@ class BlackBoxAIPSearch:
 
     def prune(self, query: Query, classifier: Classifier, noise: dict[str, np.ndarray], latents0: torch.Tensor,
               rows: np.ndarray, kept: Kept, current: np.ndarray, goal: np.ndarray, config: SearchConfig,
-              free: list[str], in_world: bool = False) -> None:
+              free: list[str], in_world: bool = False, check: vouching.Vouching | None = None) -> None:
         """Tries every subset of each kept answer's changes (the rest put back to the factual) in one batch, and
         keeps the best by the same key, in place. CMA-ES samples every coordinate at once, so its answers carry
         small incidental changes that its Gaussian rarely zeroes; the full set is among the subsets, so this
@@ -275,7 +277,7 @@ class BlackBoxAIPSearch:
             on = torch.as_tensor(bits[:, free.index("latent")], dtype=torch.float32)  # (P,)
             shift = kept.shift[rows, None] * on[None, :, None]  # (A, P, Z)
         key, _, _, _ = self.score(query, classifier, noise, latents0, rows, do, mask, shift, current, goal, config,
-                                  in_world)
+                                  in_world, check)
         for row, (i, j) in enumerate(zip(rows, key.argmin(1))):
             kept.do[i] = {a: (int if a == "digit" else float)(do[a][row, j]) for a in do if mask[a][row, j]}
             kept.shift[i] = 0 if shift is None else shift[row, j]

@@ -37,8 +37,12 @@ def hue_to_rgb(hue: torch.Tensor) -> torch.Tensor:
 class MorphoSpace:
     """Abducts queries and renders points of the space through the shipped generator."""
 
-    def __init__(self, generator: MorphoCVAE, device: torch.device | str = "cpu"):
+    def __init__(self, generator: MorphoCVAE, device: torch.device | str = "cpu", cf_digits: int = 0):
         self.generator, self.device = generator, torch.device(device)
+        # training digits of the counterfactual bias (cf_bias.py), which style-only searches then also require at
+        # the answer's thickness; 0: off, the shipped rule (measured on validation digits, docs/search.md: fewer
+        # flips that do not hold, the floor still missed; on by default only once the audits are recomputed)
+        self.cf_digits = cf_digits
         # classifier object -> {coloured: logits}, measured once; keyed by the object, not its name, because two
         # visitors' uploads may share a file name, and dropped with the classifier when its session ends
         self._bias: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -18,19 +18,21 @@ reading of hue has several separate bands that descent from the factual walks pa
 A flip counts only where the margin is met and, with a plausibility weight, where the world could draw the do()
 set (implausibility 0: intensity's noise within Z_FREE SDs): a thick, dim digit flips classifiers on the
 generator's drawing and not on the TRUE one. The margin is at least the generator's own bias on the classifier
-(`MorphoSpace.bias`), and answers polished by descent are held to the same rule (`vouch`). The answer is then
-hardened, re-made by the SCM, re-decoded and re-checked as every AIP answer is. Everything is forward passes:
-about a hundred images per query.
+(`MorphoSpace.bias`) and, at each point, its counterfactual bias at that point's thickness (`floor`, cf_bias.py),
+by which the class the flip reaches must lead every other; answers polished by descent are held to the same rule
+(`vouch`). The answer is then hardened, re-made by the SCM, re-decoded and re-checked as every AIP answer is.
+Everything is forward passes: about a hundred images per query.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from explorer.counterfactual.search.base import Query, SearchConfig, margin_loss
+from explorer.counterfactual.search.base import Query, SearchConfig, lead, margin_loss
 from explorer.counterfactual.search.space import MorphoSpace
 from explorer.interfaces import Classifier
 
@@ -58,8 +60,9 @@ class StyleScan:
 
     def __init__(self, space: MorphoSpace, query: Query, classifier: Classifier, searched: list[str],
                  noise: dict[str, np.ndarray], latents: torch.Tensor, current: np.ndarray, goal: np.ndarray,
-                 config: SearchConfig):
+                 config: SearchConfig, floor: Callable[[torch.Tensor, float], torch.Tensor] | None = None):
         self.space, self.query, self.classifier, self.searched, self.config = space, query, classifier, searched, config
+        self.floor = floor  # ((N,) thickness, base margin) -> (N,) the margin needed there (`Vouching.floor`)
         self.noise, self.latents = noise, latents  # (B,) arrays; (B, Z) the factual latents
         self.start = {a: torch.as_tensor(np.asarray(query.obs[a]), dtype=torch.float32)
                       for a in space.attributes(query)}  # (B,) each, the factual values
@@ -90,20 +93,26 @@ class StyleScan:
 
     def score(self, q: np.ndarray, values: dict[str, torch.Tensor], margin: float | None = None) -> Scanned:
         """Hinge, cost and whether each point counts as a flip, for the points `values` ({a: (Q, P)}) of queries q
-        (by `margin`, the config's unless given)."""
+        (by `margin`, the config's unless given, raised by `floor` at each point's thickness)."""
         shape = next(iter(values.values())).shape
         rows = np.repeat(q, shape[1])  # (Q*P,)
         flat = self.follow(q, values)
         images = self._render(rows, flat)  # (Q*P, C, 28, 28)
+        base = self.config.margin if margin is None else margin
+        need = (torch.full((len(rows),), float(base)) if self.floor is None
+                else self.floor(flat["thickness"].cpu(), base))  # (Q*P,)
         with torch.inference_mode():
             logits = torch.cat([self.classifier.logits(images[s:s + ROWS]) for s in range(0, len(images), ROWS)])
+            logits = logits.float().cpu()
             r = torch.as_tensor(rows)
-            hinge = margin_loss(logits.float().cpu(), self.current[r], self.goal[r],
-                                self.config.margin if margin is None else margin)  # (Q*P,)
+            hinge = margin_loss(logits, self.current[r], self.goal[r], need)  # (Q*P,)
+            # "any other class": beating the current class by the margin is not enough, the class reached must lead
+            # them all by it (what the final check asks: `vouching.decline`)
+            clear = (lead(logits, logits.argmax(1)) >= need) | (self.floor is None)  # (Q*P,)
             odd = self.space.implausibility({k: flat[k].cpu() for k in ("thickness", "intensity")})  # (Q*P,)
             cost = (self.config.attr_weight * self.distance(values, q).reshape(-1)
                     + self.config.plausibility_weight * odd)  # (Q*P,)
-        ok = (hinge == 0) & ((odd == 0) | (self.config.plausibility_weight == 0))
+        ok = (hinge == 0) & clear & ((odd == 0) | (self.config.plausibility_weight == 0))
         return Scanned(values, hinge.view(shape), cost.view(shape), ok.view(shape))
 
     def distance(self, values: dict[str, torch.Tensor], q: np.ndarray) -> torch.Tensor:
