@@ -2,13 +2,15 @@
 
 Both encoders share the packaged base's frozen lower layers, so a sentence runs those once and then each
 encoder's own top layers: one sentence through both models costs 4 + 2 + 2 layers, not 12. The layers run
-through the packed inference pass (explorer/models/bert_packed.py). A CF checkpoint may carry a LEACE eraser
-(explorer/models/erasure.py) that is part of CF's representation.
+through the packed inference pass (explorer/models/bert_packed.py), in torch, or in ONNX Runtime once
+`use_onnx_runtime()` has built it (explorer/models/bert_ort.py: the Text page's setting; the evaluation jobs keep
+torch). A CF checkpoint may carry a LEACE eraser (explorer/models/erasure.py) that is part of CF's representation.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +20,13 @@ import torch.nn as nn
 
 from explorer import checkpoints
 from explorer.checkpoints import CheckpointError
+from explorer.models.bert_ort import OrtPackedPass, build_ort_pass
 from explorer.models.bert_packed import PackedLayer, pack_layer, run_packed
 from explorer.models.erasure import LinearEraser
 from explorer.models.text_encoder import BaseModelMissing, TextEncoder, TextEncoderConfig, load_tokenizer, mean_pool
 
 WHICH = ("o", "cf")
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,6 +50,7 @@ class CausalmPair(nn.Module):
         self.heads = nn.ModuleDict(heads)  # keys "<which>_<level>" (ModuleDict refuses dots)
         self.tokenizer = load_tokenizer(base.cfg)
         self._packed: dict[str, list[PackedLayer]] | None = None  # built on first use, after any .to(device)
+        self.ort: OrtPackedPass | None = None  # the packed pass in ONNX Runtime, once use_onnx_runtime() built it
 
     @property
     def device(self) -> torch.device:
@@ -57,6 +62,7 @@ class CausalmPair(nn.Module):
 
     def _apply(self, fn, recurse=True):
         self._packed = None  # .to() / .half() make new tensors; the packed layers must be rebuilt from them
+        self.ort = None  # exported from the old tensors: back to torch until use_onnx_runtime() runs again
         return super()._apply(fn, recurse)
 
     def packed(self) -> dict[str, list[PackedLayer]]:
@@ -67,17 +73,32 @@ class CausalmPair(nn.Module):
             self._packed = {k: [pack_layer(layer, heads) for layer in v] for k, v in groups.items()}
         return self._packed
 
+    def use_onnx_runtime(self) -> bool:
+        """Runs the packed pass in ONNX Runtime from now on, when it is installed and the export works (else the
+        torch pass stays, logged). CPU only (the session runs on ORT's CPU provider; a pair on a GPU keeps torch,
+        not measured against it here). Returns whether ORT is in use."""
+        if self.device.type != "cpu":
+            log.info("ONNX Runtime not used for the %s pair: it is on %s", self.concept, self.device)
+            return False
+        if self.ort is None:
+            packed = self.packed()
+            self.ort = build_ort_pass(packed["lower"], {w: packed[w] for w in WHICH}, self.base.hidden,
+                                      name=f"causalm-{self.concept}")
+        return self.ort is not None
+
     @torch.no_grad()
     def represent(self, texts: list[str], batch_size: int = 128, erase: bool = True,
-                  reference: bool = False) -> dict[str, torch.Tensor]:
+                  reference: bool = False, onnx: bool = True) -> dict[str, torch.Tensor]:
         """(N,) texts -> {"o": (N, H), "cf": (N, H)} pooled representations.
 
         erase=False skips CF's eraser: the adversarially trained encoder alone (for the evaluation's probes).
         reference=True runs the `transformers` modules instead of the packed pass (same numbers, slower; kept
-        for the test that compares them and for the benchmark's baseline).
+        for the test that compares them and for the benchmark's baseline). onnx=False keeps the packed pass in
+        torch even when ONNX Runtime is in use (equal within 1e-5 in probability; for the test and the benchmark).
         """
         out: dict[str, list[torch.Tensor]] = {w: [] for w in WHICH}
         packed = None if reference else self.packed()
+        ort = self.ort if onnx and not reference else None  # read once: use_onnx_runtime() may set it meanwhile
         for i in range(0, len(texts), batch_size):
             b = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
                                max_length=self.base.cfg.max_len, return_tensors="pt").to(self.device)
@@ -87,9 +108,12 @@ class CausalmPair(nn.Module):
                 tops = {w: self.base._run(self.uppers[w], low, att) for w in WHICH}  # (B, T, H) each
             else:
                 emb = self.base.embeddings(input_ids=b["input_ids"])  # (B, T, H)
-                mask = self.base._mask(emb, att)  # built once for all 8 layers
-                low = run_packed(packed["lower"], emb, mask)  # (B, T, H) shared by O and CF
-                tops = {w: run_packed(packed[w], low, mask) for w in WHICH}  # (B, T, H) each
+                if ort is not None:
+                    tops = ort.run(emb, att)  # {"o", "cf"}: (B, T, H) each, all 8 layers in one session call
+                else:
+                    mask = self.base._mask(emb, att)  # built once for all 8 layers
+                    low = run_packed(packed["lower"], emb, mask)  # (B, T, H) shared by O and CF
+                    tops = {w: run_packed(packed[w], low, mask) for w in WHICH}  # (B, T, H) each
             for w in WHICH:
                 out[w].append(mean_pool(tops[w], att))  # (B, H)
         hidden = self.base.hidden
@@ -101,10 +125,10 @@ class CausalmPair(nn.Module):
         return {w: x if self.erasers[w] is None else self.erasers[w](x) for w, x in z.items()}
 
     @torch.no_grad()
-    def predict(self, texts: list[str], level: str, batch_size: int = 128,
-                reference: bool = False) -> dict[str, np.ndarray]:
+    def predict(self, texts: list[str], level: str, batch_size: int = 128, reference: bool = False,
+                onnx: bool = True) -> dict[str, np.ndarray]:
         """(N,) texts -> {"o": (N, C), "cf": (N, C)} class probabilities of the two task models."""
-        z = self.represent(texts, batch_size, reference=reference)
+        z = self.represent(texts, batch_size, reference=reference, onnx=onnx)
         return {w: torch.softmax(self.head(w, level)(z[w]), -1).cpu().numpy() for w in WHICH}
 
     def head(self, which: str, level: str) -> nn.Linear:

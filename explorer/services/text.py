@@ -166,12 +166,14 @@ class TextService:
 
     def load(self, concept: str) -> CausalmPair:
         """The O/CF pair of `concept`, loaded on first use (CheckpointError / BaseModelMissing on faults,
-        retried on the next call)."""
+        retried on the next call), its packed pass in ONNX Runtime when that builds (1.5-2x faster here)."""
         if concept not in CONCEPTS:
             raise ValueError(f"unknown concept {concept!r}; choose from {', '.join(CONCEPTS)}")
         with self._load_lock:
             if concept not in self._pairs:
-                self._pairs[concept] = load_text_pair(concept, self.folder, self.device)
+                pair = load_text_pair(concept, self.folder, self.device)
+                pair.use_onnx_runtime()  # the packed pass in ONNX Runtime when it builds, else torch (logged)
+                self._pairs[concept] = pair
             return self._pairs[concept]
 
     def audit_model(self, name: str) -> AuditModel:
