@@ -13,6 +13,7 @@ import json
 import os
 import threading
 import time
+import weakref
 
 import pytest
 import torch
@@ -167,7 +168,7 @@ def test_an_upload_is_audited_on_the_page_kept_in_the_session_and_asked_on_the_i
     at.slider(key="flip_audit_n").set_value(10)
     at.button(key="flip_audit_run").click().run(timeout=120)
     no_exceptions(at)
-    job = at.session_state["_flip_audit_jobs"][(name, "grey", id(at.session_state["_flip_uploads"][name]))]
+    job = at.session_state["_flip_audit_jobs"][(name, "grey", weakref.ref(at.session_state["_flip_uploads"][name]))]
     report = job.view.report
     assert report["classifier"] == name and report["n"] == 10 and report["method"] == "aip"  # converted: gradients
     assert len(job.done) == 3 * 4  # three digit groups (4, 3, 3) x four attribute sets of the grey world

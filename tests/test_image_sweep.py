@@ -79,3 +79,25 @@ def test_out_of_range_values_are_held_clamped_as_what_if_clamps_them(service):
     result = service.what_if(12, {"thickness": 99.0, "intensity": float(sweep.values[0])})
     assert result.clamped == ["thickness"]
     assert np.abs(result.generated - sweep.pictures[0]).max() < PIXELS
+
+
+def test_a_new_upload_never_takes_a_freed_one_s_place_in_the_key():
+    """The key names each reader by a weak reference: a freed upload's key equals no later classifier's, even one
+    Python puts at the same address (where id() would repeat), and the cache does not keep the upload alive."""
+    import gc
+    import weakref
+
+    from explorer.services.image_sweep import SweepCache
+
+    class Upload:  # a visitor's model: any object the key can refer to weakly
+        pass
+
+    first = Upload()
+    old = SweepCache.key(7, False, "thickness", {}, {"mine": first})
+    assert SweepCache.key(7, False, "thickness", {}, {"mine": first}) == old  # the same model: the same key
+    alive = weakref.ref(first)
+    del first
+    gc.collect()
+    assert alive() is None  # the key did not keep it
+    for _ in range(50):  # new objects, some of which CPython places where the freed one was
+        assert SweepCache.key(7, False, "thickness", {}, {"mine": Upload()}) != old

@@ -16,6 +16,7 @@ the one the visitor is using). `SweepCache` keeps the last few.
 from __future__ import annotations
 
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -115,7 +116,9 @@ class SweepCache(KeptSweeps):
     def key(index: int, coloured: bool, name: str, do: Mapping[str, float],
             readers: Mapping[str, Classifier]) -> tuple:
         others = tuple(sorted((k, float(v)) for k, v in do.items() if k != name))
-        return index, coloured, name, others, tuple((n, id(c)) for n, c in readers.items())
+        # a weak reference, not id(): an uploaded model freed with its session and a new upload at the same address
+        # would share an id, and this cache would show the old one's readings; a dead reference equals no other
+        return index, coloured, name, others, tuple((n, weakref.ref(c)) for n, c in readers.items())
 
     def sweeps(self, scm: SCM, mechanism: Mechanism, start: StartRow, index: int, coloured: bool,
                do: Mapping[str, float], readers: Mapping[str, Classifier],

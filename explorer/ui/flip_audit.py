@@ -8,6 +8,7 @@ these pieces draw. Widget keys (tests address them): `flip_audit_n` (digits to a
 from __future__ import annotations
 
 import textwrap
+import weakref
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -20,7 +21,7 @@ from explorer.ui.flip import FLIP, name_of
 
 KEPT_COLOUR, FREE_COLOUR = CF_COLOUR, "#4e79a7"  # the digit kept: a flip there is a shortcut; the digit free
 BAR_PX = 24  # one bar; two per attribute set
-_JOBS = "_flip_audit_jobs"  # {(classifier, world, id of the upload): _Job}: this visitor's audits, session only
+_JOBS = "_flip_audit_jobs"  # {(classifier, world, weakref to the upload): _Job}: a visitor's audits, session only
 _ASKED = "_flip_audit_asked"  # the button's click, recorded by its callback (as the Run button's)
 
 
@@ -75,7 +76,8 @@ def request(name: str, world: str, clf: Classifier) -> _Job | None:
     finish: an audit the visitor interrupted by moving a widget resumes on the next run), or None.
     """
     jobs = st.session_state.setdefault(_JOBS, {})
-    key = (name, world, id(clf))  # a new upload under the same name is another model
+    # a new upload under the same name is another model; a weak reference, not id(), which a later upload may reuse
+    key = (name, world, weakref.ref(clf))
     left, right = st.columns([2, 1], vertical_alignment="bottom")
     n = left.slider("Test digits to audit", MIN_N, MAX_N, DEFAULT_N, step=5, key="flip_audit_n",
                     help="More digits, steadier numbers, a longer wait: a few seconds per digit on this server "
