@@ -16,7 +16,9 @@ models do not load beside the moves) and headless Chromium:
 
 The no-model page (bench/baseline_app.py) runs the moves in each round. Modes alternate within a round.
 Usage: `python bench/bench_quick_ab.py [--rounds 2] [--moves 16] [--pages image,lab,table]`; writes
-bench/results/quick_ab.json.
+bench/results/quick_ab.json. `--old-app PATH` makes "old" another app script instead (e.g. a copy of app.py that swaps
+in saved copies of the files a change touched), served the same way as app.py (EXPLORER_QUICK_RESEND=0, the
+repository on PYTHONPATH); `--image-link` opens the Image page at another digit or world; `--out` names the result.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 from bench_latency import QUICK_ARM_JS, _cpu_seconds
 from bench_table_lab import ARM_TEXT_JS
 from bench_table_lab import PATH as TABLE_PATH
 from common import stats, write
-from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop
+from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, start, stop
 
 # page -> (path, caption of the rerun's picture, slider, key, arm, what is on screen once drawn)
 PAGES = {
@@ -113,13 +116,17 @@ def _series(page, wire: Wire, pid: int, what: str, presses: int, gap: float, hol
             "value": page.locator(f".st-key-value_{name} input[type=range]").input_value()}
 
 
-def session(what: str, mode: str, moves: int, warmup: int, hold: int) -> dict:
-    """One fresh server in `mode` ("old": EXPLORER_QUICK_RESEND=1; "new"), one browser: moves, hold, burst."""
+def session(what: str, mode: str, moves: int, warmup: int, hold: int, old_app: str = "") -> dict:
+    """One fresh server in `mode` ("old": EXPLORER_QUICK_RESEND=1, or `old_app` when given; "new"), one browser:
+    moves, hold, burst."""
     from playwright.sync_api import sync_playwright
 
     path, caption, name, key, _, ready = PAGES[what]
-    env = {"EXPLORER_PREWARM": "0", "EXPLORER_QUICK_RESEND": "1" if mode == "old" else "0"}
-    proc, url = start("bench/baseline_app.py" if what == "baseline" else "app.py", env=env)
+    env = {"EXPLORER_PREWARM": "0", "EXPLORER_QUICK_RESEND": "1" if mode == "old" and not old_app else "0"}
+    app = "bench/baseline_app.py" if what == "baseline" else old_app if mode == "old" and old_app else "app.py"
+    if app == old_app:  # a script outside the repository still imports it
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))
+    proc, url = start(app, env=env)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -179,12 +186,27 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--hold", type=int, default=20)
     parser.add_argument("--pages", default="image,lab,table")
+    parser.add_argument("--old-app", default="", help="serve this app script as \"old\" (default: app.py with "
+                        "EXPLORER_QUICK_RESEND=1)")
+    parser.add_argument("--image-link", default=PAGES["image"][0], help="the Image page's address, from /")
+    parser.add_argument("--out", default="quick_ab", help="bench/results/<out>.json")
     args = parser.parse_args()
     pages = args.pages.split(",")
     if args.rounds < 1 or args.moves < 1 or args.warmup < 0 or args.hold < 2 or not set(pages) <= set(PAGES):
         print("error: --rounds, --moves at least 1, --warmup at least 0, --hold at least 2, --pages from "
               + ",".join(p for p in PAGES if p != "baseline"), file=sys.stderr)
         return 2
+    if args.old_app and not Path(args.old_app).is_file():
+        print(f"error: --old-app {args.old_app}: no such file", file=sys.stderr)
+        return 2
+    if not args.out or not args.out.replace("_", "").isalnum():
+        print("error: --out is a plain name (letters, digits, _)", file=sys.stderr)
+        return 2
+    if not args.image_link.startswith("/image_whatif"):
+        print("error: --image-link must start with /image_whatif", file=sys.stderr)
+        return 2
+    PAGES["image"] = (args.image_link, *PAGES["image"][1:])
+    old_app = str(Path(args.old_app).resolve()) if args.old_app else ""
     busy, load_before = cpu_busy(), os.getloadavg()
     results: list[dict] = []
     for r in range(args.rounds):
@@ -195,11 +217,13 @@ def main() -> int:
               flush=True)
         for what in pages:
             for mode in (("old", "new") if r % 2 == 0 else ("new", "old")):
-                row = summary(session(what, mode, args.moves, args.warmup, args.hold))
+                row = summary(session(what, mode, args.moves, args.warmup, args.hold, old_app))
                 results.append({"round": r, "page": what, "mode": mode, **row, "over_baseline": {
                     k: row[k]["median"] / base_ms for k in ("quick", "rerun") if k in row}})
                 print(_line(what, mode, row, base_ms), flush=True)
-    path = write("quick_ab", {"what": "quick sliders: sweeps sent once + coalesced moves (new) vs the old traffic",
+    what = (f"the app (new) vs {args.old_app} (old)" if args.old_app else
+            "quick sliders: sweeps sent once + coalesced moves (new) vs the old traffic")
+    path = write(args.out, {"what": what, "image_link": args.image_link,
                               "moves": args.moves, "hold": args.hold, "rounds": args.rounds, "results": results,
                               "cpu_busy_before_run": busy, "loadavg_before": load_before,
                               "loadavg_after": os.getloadavg()})

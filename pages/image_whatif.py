@@ -28,7 +28,6 @@ def what_if(index: int, coloured: bool) -> None:
     """Only this part reruns when a move ends (a quick slider released, a box ticked): the controls, the explorer
     call, its pictures and the sweep the quick sliders redraw from while they move."""
     world = view.worlds[coloured]
-    st.subheader("2 · Ask what if")
     controls, shown = st.columns([1, 2.6], gap="medium")
     with controls:
         st.caption("Tick **do(...)** or move a slider to *set* a variable. Variables you leave unticked "
@@ -57,4 +56,5 @@ def what_if(index: int, coloured: bool) -> None:
     image_ui.write_link(result.index, coloured, do, world.specs)
 
 
+st.subheader("2 · Ask what if")  # outside the fragment: the same on every move, so a move does not send it again
 what_if(index, coloured)

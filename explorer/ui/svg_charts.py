@@ -30,7 +30,7 @@ from explorer.ui.charts import (
     graph_positions,
 )
 
-FONT = "font-family='Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif'"
+FONT = "Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif"
 INK, GRID, MUTED = "#31333f", "#e6e9ef", "#808495"
 
 # Probability panels, in SVG user units (the picture scales to its column; these fix the proportions).
@@ -41,19 +41,42 @@ PANEL = 80  # the bars' height at 100 %
 TICKS = 22  # the digit labels under a panel
 GAP = 10  # between one panel's digits and the next panel's title
 LEGEND = 30
+# A bar this low (0.05 units: 0.06 % probability, under a tenth of a screen pixel) draws nothing visible, so it
+# is left out: a confident classifier's panel then carries 1-3 bars instead of 20.
+UNSEEN = 0.05
 
 
-def _text(x: float, y: float, s: str, size: int = 13, **attrs: str) -> str:
-    extra = " ".join(f"{k.replace('_', '-')}='{v}'" for k, v in attrs.items())
-    return f"<text x='{x:.1f}' y='{y:.1f}' font-size='{size}' {FONT} {extra}>{escape(s)}</text>"
+def _n(v: float) -> str:
+    """A coordinate in at most one decimal, no trailing zero: "40", "52.5" (the picture is ~460 px wide)."""
+    text = f"{v:.1f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _text(x: float, y: float, s: str, **attrs: str) -> str:
+    """A <text>; font, size and colour come from the enclosing <svg> or <g> unless `attrs` set them."""
+    extra = "".join(f" {k.replace('_', '-')}='{v}'" for k, v in attrs.items())
+    return f"<text x='{_n(x)}' y='{_n(y)}'{extra}>{escape(s)}</text>"
+
+
+def _group(parts: list[str], **attrs: str) -> str:
+    """Children that share presentation attributes (font size, fill, anchor): said once instead of per child."""
+    shared = "".join(f" {k.replace('_', '-')}='{v}'" for k, v in attrs.items())
+    return f"<g{shared}>" + "".join(parts) + "</g>"
 
 
 def probability_svg(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict[str, str]) -> str:
     """Grouped bars (original grey, what-if orange) per classifier, stacked one panel per row.
 
-    A panel whose predicted class changes gets a bold red title, as on the Plotly version.
+    A panel whose predicted class changes gets a bold red title, as on the Plotly version. Written compactly
+    (issue 22: it was 20 kB, 27 kB once Streamlit made it base64, and changed on most moves): what every panel
+    repeats (font, sizes, colours, anchors) sits once on a <g>, coordinates carry at most one decimal, the grid is
+    one path and invisible bars are left out.
     """
-    parts: list[str] = []
+    titles: list[str] = []
+    axis: list[str] = []
+    digits: list[str] = []
+    bars: list[str] = []
+    grid = ""
     y = 0.0
     plot_w = WIDTH - LEFT - 6
     slot = plot_w / len(CLASSES)  # one digit's two bars and the air around them
@@ -61,35 +84,41 @@ def probability_svg(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict
     for key, (orig, cf) in probs.items():
         flipped = int(np.argmax(orig)) != int(np.argmax(cf))
         colour, weight = (FLIP_COLOUR, "bold") if flipped else (INK, "normal")
-        parts.append(_text(LEFT, y + 15, names.get(key, key), 14, fill=colour, font_weight=weight))
-        parts.append(_text(LEFT, y + 33, flip_text(orig, cf), 13, fill=colour, font_weight=weight))
+        titles.append(_text(LEFT, y + 15, names.get(key, key), font_size="14", fill=colour, font_weight=weight))
+        titles.append(_text(LEFT, y + 33, flip_text(orig, cf), fill=colour, font_weight=weight))
         top = y + TITLE
         for frac, label in ((0.0, "0%"), (0.5, "50%"), (1.0, "100%")):
             gy = top + PANEL * (1 - frac)
-            parts.append(f"<line x1='{LEFT}' x2='{WIDTH - 6}' y1='{gy:.1f}' y2='{gy:.1f}' stroke='{GRID}'/>")
-            parts.append(_text(LEFT - 6, gy + 4, label, 11, fill=MUTED, text_anchor="end"))
+            grid += f"M{LEFT} {_n(gy)}h{plot_w}"
+            axis.append(_text(LEFT - 6, gy + 4, label))
         for d in range(len(CLASSES)):
             x0 = LEFT + d * slot + (slot - 2 * bar) / 2
             for i, (p, fill) in enumerate(((orig[d], ORIGINAL_COLOUR), (cf[d], CF_COLOUR))):
                 h = PANEL * float(np.clip(p, 0.0, 1.0))
-                parts.append(f"<rect x='{x0 + i * bar:.1f}' y='{top + PANEL - h:.1f}' width='{bar:.1f}' "
-                             f"height='{h:.1f}' fill='{fill}'/>")
-            parts.append(_text(LEFT + (d + 0.5) * slot, top + PANEL + 16, CLASSES[d], 12, fill=INK,
-                               text_anchor="middle"))
+                if h >= UNSEEN:
+                    bars.append(f"<rect x='{_n(x0 + i * bar)}' y='{_n(top + PANEL - h)}' width='{_n(bar)}' "
+                                f"height='{_n(h)}' fill='{fill}'/>")
+            digits.append(_text(LEFT + (d + 0.5) * slot, top + PANEL + 16, CLASSES[d]))
         y = top + PANEL + TICKS + GAP
     legend_y = y + 8
+    legend = []
     for i, (label, fill) in enumerate((("original", ORIGINAL_COLOUR), ("what if", CF_COLOUR))):
         x = LEFT + i * 110
-        parts.append(f"<rect x='{x}' y='{legend_y - 10}' width='14' height='12' fill='{fill}'/>")
-        parts.append(_text(x + 20, legend_y, label, 13, fill=INK))
-    parts.append(_text(WIDTH - 6, legend_y, "digit read, and its probability", 12, fill=MUTED, text_anchor="end"))
-    height = legend_y + LEGEND - 18
-    return _svg(WIDTH, height, parts)
+        legend.append(f"<rect x='{x}' y='{_n(legend_y - 10)}' width='14' height='12' fill='{fill}'/>")
+        legend.append(_text(x + 20, legend_y, label))
+    note = _text(WIDTH - 6, legend_y, "digit read, and its probability", font_size="12", fill=MUTED,
+                 text_anchor="end")
+    parts = [f"<path d='{grid}' stroke='{GRID}'/>", *titles, _group(axis, font_size="11", fill=MUTED,
+                                                                    text_anchor="end"),
+             *bars, _group(digits, font_size="12", text_anchor="middle"), *legend, note]
+    return _svg(WIDTH, legend_y + LEGEND - 18, parts)
 
 
 def _svg(width: float, height: float, parts: list[str]) -> str:
+    """The root: the font, the default size (13) and the text colour, once for the whole picture."""
     return (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width:.0f} {height:.0f}' "
-            f"width='{width:.0f}' height='{height:.0f}'>" + "".join(parts) + "</svg>")
+            f"width='{width:.0f}' height='{height:.0f}' font-family='{FONT}' font-size='13' fill='{INK}'>"
+            + "".join(parts) + "</svg>")
 
 
 # The causal graphs: node circles coloured by role, arrows that stop at a circle's edge, a legend under them.
@@ -121,35 +150,41 @@ def _graph_picture(pos: dict[str, tuple[float, float]], labels: dict[str, str], 
         f"<marker id='{name}' viewBox='0 0 10 10' refX='9' refY='5' markerWidth='7' markerHeight='7' "
         f"orient='auto-start-reverse'><path d='M0,0 L10,5 L0,10 z' fill='{colour}'/></marker>"
         for name, colour in (("head", ARROW), ("faded", FADED))) + "</defs>"]
+    lines, notes, circles, names = [], [], [], []  # drawn in this order: arrows under the circles they join
     for parent, child, faded, text in arrows:
         (x0, y0), (x1, y1) = at(parent), at(child)
         length = float(np.hypot(x1 - x0, y1 - y0)) or 1.0
         ux, uy = (x1 - x0) / length, (y1 - y0) / length
         colour, head = (FADED, "faded") if faded else (ARROW, "head")
-        parts.append(f"<line x1='{x0 + ux * (radius + 3):.1f}' y1='{y0 + uy * (radius + 3):.1f}' "
-                     f"x2='{x1 - ux * (radius + 3):.1f}' y2='{y1 - uy * (radius + 3):.1f}' stroke='{colour}' "
-                     f"stroke-width='2' marker-end='url(#{head})'/>")
+        lines.append(f"<line x1='{_n(x0 + ux * (radius + 3))}' y1='{_n(y0 + uy * (radius + 3))}' "
+                     f"x2='{_n(x1 - ux * (radius + 3))}' y2='{_n(y1 - uy * (radius + 3))}' stroke='{colour}' "
+                     f"marker-end='url(#{head})'/>")
         if text:
-            parts.append(_text((x0 + x1) / 2, (y0 + y1) / 2 - 4, text, 12, fill="#9aa5b1", text_anchor="middle"))
+            notes.append(_text((x0 + x1) / 2, (y0 + y1) / 2 - 4, text))
     for node, (x, y) in ((n, at(n)) for n in pos):
         _, fill, ink = ROLE_STYLE[roles[node]]
-        parts.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='{radius}' fill='{fill}' stroke='{ARROW}' "
-                     "stroke-width='2'/>")
-        lines = labels[node].split("\n")
-        size = 12 if max(len(t) for t in lines) <= 8 else 11  # "thickness", "intensity": inside the circle
-        for i, line in enumerate(lines):
-            parts.append(_text(x, y + 4 + (i - (len(lines) - 1) / 2) * (size + 2), line, size, fill=ink,
-                               font_weight="bold", text_anchor="middle"))
+        circles.append(f"<circle cx='{_n(x)}' cy='{_n(y)}' r='{radius}' fill='{fill}'/>")
+        rows_of = labels[node].split("\n")
+        size = 12 if max(len(t) for t in rows_of) <= 8 else 11  # "thickness", "intensity": inside the circle
+        for i, line in enumerate(rows_of):
+            names.append(_text(x, y + 4 + (i - (len(rows_of) - 1) / 2) * (size + 2), line, fill=ink,
+                               **({} if size == 12 else {"font_size": str(size)})))
+    parts += [_group(lines, stroke_width="2"), _group(notes, font_size="12", fill="#9aa5b1", text_anchor="middle"),
+              _group(circles, stroke=ARROW, stroke_width="2"),
+              _group(names, font_size="12", font_weight="bold", text_anchor="middle")]
     if legend:
         x, row = 8.0, height - rows * LEGEND_ROW + 10  # first legend row: the three roles
+        keys = []
         for label, fill, _ in ROLE_STYLE.values():
-            parts.append(f"<circle cx='{x + 7}' cy='{row - 4}' r='7' fill='{fill}' stroke='{ARROW}'/>")
-            parts.append(_text(x + 20, row, label, 12, fill=INK))
+            keys.append(f"<circle cx='{_n(x + 7)}' cy='{_n(row - 4)}' r='7' fill='{fill}' stroke='{ARROW}'/>")
+            keys.append(_text(x + 20, row, label))
             x += 20 + 6.2 * len(label) + 12
         if faded_legend:  # second row, only when some arrow is faded
             row += LEGEND_ROW
-            parts.append(f"<line x1='8' x2='26' y1='{row - 4}' y2='{row - 4}' stroke='{FADED}' stroke-width='3'/>")
-            parts.append(_text(32, row, faded_legend, 12, fill=INK))
+            keys.append(f"<line x1='8' x2='26' y1='{_n(row - 4)}' y2='{_n(row - 4)}' stroke='{FADED}' "
+                        "stroke-width='3'/>")
+            keys.append(_text(32, row, faded_legend))
+        parts.append(_group(keys, font_size="12"))
     return _svg(width, height, parts)
 
 
