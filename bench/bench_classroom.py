@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the explorer 
 from common import stats, write
 from serve import (
     ARM_JS,
+    QUICK_PICTURE_JS,
     CHROMIUM,
     CHROMIUM_ARGS,
     IDLE_JS,
@@ -57,25 +58,8 @@ from serve import (
 
 START = 1.5  # px: where every visitor's link puts the thickness slider; each ArrowRight adds 0.1 px
 FIRST_INDEX, INDEX_STEP = 100, 37  # visitor k looks at test digit 100 + 37 k: all different
+LATE_LOOKS = 10  # after the burst, looks again this many times, 0.5 s apart, if the first look was wrong
 TOLERANCE = 3  # of 255: a picture "matches" when every pixel is within this (batched float sums may differ)
-
-# The quick slider's own picture (explorer/ui/quick_sliders.py), swapped in the browser from the slider's sweep:
-# key press -> its new address, in window.__quick (null when it did not change within 5 s: no sweep yet).
-QUICK_ARM_JS = """() => {
-  const img = () => document.querySelector('.qs-picture');
-  const before = img() ? img().src : null;
-  window.__quick = new Promise((resolve) => {
-    let t0 = null;
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
-    const obs = new MutationObserver(() => {
-      if (t0 === null || !img() || img().src === before) return;
-      obs.disconnect();
-      resolve(performance.now() - t0);
-    });
-    obs.observe(document.body, {subtree: true, attributes: true, attributeFilter: ['src']});
-    setTimeout(() => { obs.disconnect(); resolve(null); }, 5000);
-  });
-}"""
 
 _READ_JS = """([caption, slider]) => {
   const box = [...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(caption));
@@ -107,6 +91,7 @@ class Visitor:
     stale: int = 0
     leaked: int = 0
     burst_ok: bool | None = None
+    burst_late: bool | None = None  # right within LATE_LOOKS more looks, 0.5 s apart, after a wrong first look
 
 
 def _decode(png: bytes) -> np.ndarray:
@@ -136,17 +121,23 @@ async def _shown(page, target: Target) -> tuple[np.ndarray | None, float | None]
     return None, None
 
 
-async def _check(page, target: Target, v: Visitor, others: list[int]) -> bool:
-    """Whether the picture on screen is this visitor's at the value its slider shows; counts stale/leaked."""
+async def _look(page, target: Target, v: Visitor, others: list[int]) -> str:
+    """"right" (this visitor's picture at its slider's value), "leaked" (another visitor's) or "stale"."""
     shown, value = await _shown(page, target)
-    v.checked += 1
     if shown is not None and value is not None and _matches(shown, target.expected(v.k, value)):
-        return True
+        return "right"
     if shown is not None and value is not None and any(_matches(shown, target.expected(o, value)) for o in others):
-        v.leaked += 1
-    else:
-        v.stale += 1
-    return False
+        return "leaked"
+    return "stale"
+
+
+async def _check(page, target: Target, v: Visitor, others: list[int]) -> bool:
+    """`_look`, counted: stale and leaked pictures."""
+    seen = await _look(page, target, v, others)
+    v.checked += 1
+    v.leaked += seen == "leaked"
+    v.stale += seen == "stale"
+    return seen == "right"
 
 
 async def _settle(page, target: Target, timeout: float) -> None:
@@ -168,7 +159,7 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
     await page.locator(f"{target.slider} input[type=range]").focus()
     for _ in range(moves):
         await page.evaluate(ARM_JS.replace("60000", str(int(lost_after * 1000))), target.caption)
-        await page.evaluate(QUICK_ARM_JS)
+        await page.evaluate(QUICK_PICTURE_JS)
         await page.keyboard.press("ArrowRight")
         try:
             v.latencies.append((await page.evaluate("() => window.__latency"))["src"] / 1000)
@@ -185,6 +176,13 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
         await asyncio.sleep(0.04)
     await _settle(page, target, lost_after)
     v.burst_ok = await _check(page, target, v, others)
+    v.burst_late = v.burst_ok  # a held-back newest value goes once the last answer is in: drawn a moment later?
+    for _ in range(LATE_LOOKS if not v.burst_ok else 0):
+        await asyncio.sleep(0.5)
+        await _settle(page, target, lost_after)
+        v.burst_late = await _look(page, target, v, others) == "right"
+        if v.burst_late:
+            break
 
 
 def _server_stats(pids: list[int]) -> tuple[float, float]:
@@ -246,6 +244,7 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         "pictures_checked": sum(v.checked for v in visitors),
         "stale_pictures": sum(v.stale for v in visitors), "leaked_pictures": sum(v.leaked for v in visitors),
         "burst_final_state_right": sum(bool(v.burst_ok) for v in visitors),
+        "burst_final_state_right_within_5s": sum(bool(v.burst_late) for v in visitors),
         "server_rss_mb": {"after_pages_opened": rss_before, "after_moves": rss_after},
         "server_cpu_ms_per_move": 1000 * (cpu_after - cpu_before) / max(1, answered + sessions * burst),
         "quick_picture_s": stats(quick) if quick else None,

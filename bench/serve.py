@@ -40,6 +40,24 @@ ARM_JS = """(caption) => {
   });
 }"""
 
+# The quick slider's own picture (explorer/ui/quick_sliders.py), swapped in the browser from the slider's sweep:
+# key press -> its new address, in window.__quick (null when it did not change within 5 s: no sweep yet).
+QUICK_PICTURE_JS = """() => {
+  const img = () => document.querySelector('.qs-picture');
+  const before = img() ? img().src : null;
+  window.__quick = new Promise((resolve) => {
+    let t0 = null;
+    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    const obs = new MutationObserver(() => {
+      if (t0 === null || !img() || img().src === before) return;
+      obs.disconnect();
+      resolve(performance.now() - t0);
+    });
+    obs.observe(document.body, {subtree: true, attributes: true, attributeFilter: ['src']});
+    setTimeout(() => { obs.disconnect(); resolve(null); }, 5000);
+  });
+}"""
+
 IDLE_JS = "() => document.querySelectorAll('[data-stale=true]').length === 0"
 
 
