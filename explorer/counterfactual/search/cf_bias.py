@@ -97,7 +97,7 @@ def _pictures(space: MorphoSpace, coloured: bool, n: int, grid: tuple[float, ...
     key = f"v{VERSION}-{_generator_key(space)}-n{n}-{'-'.join(f'{t:g}' for t in grid)}"
     known = _memory.setdefault(space, {})
     if key in known:
-        return _tint(known[key], coloured)
+        return _tint(space, known[key], coloured)
     path = cache_dir() / "cf-bias" / f"pictures-{key}.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as f:
@@ -109,7 +109,7 @@ def _pictures(space: MorphoSpace, coloured: bool, n: int, grid: tuple[float, ...
         np.savez(tmp, true=pics.true.numpy(), drawn=pics.drawn.numpy())
         tmp.replace(path)  # whole or absent
     known[key] = pics
-    return _tint(pics, coloured)
+    return _tint(space, pics, coloured)
 
 
 def _make(space: MorphoSpace, n: int, grid: tuple[float, ...]) -> _Pictures:
@@ -133,10 +133,10 @@ def _make(space: MorphoSpace, n: int, grid: tuple[float, ...]) -> _Pictures:
     return _Pictures(true_t.half(), torch.stack(drawn).half(), None)  # half: 2 bytes a pixel on disk
 
 
-def _tint(pics: _Pictures, coloured: bool) -> _Pictures:
+def _tint(space: MorphoSpace, pics: _Pictures, coloured: bool) -> _Pictures:
     if not coloured:
         return pics
-    scm = MorphoSCM(0.95)  # the colour world's hue of these digits, as `MorphoSpace.bias` takes it
+    scm = space.world(Query(torch.zeros(0), {}, {}, True))  # the colour world's hue, as `MorphoSpace.bias` takes it
     hue = scm.counterfactual(noise_for("train", scm))["hue"][_sample(pics.true.shape[1])]
     return _Pictures(pics.true, pics.drawn, hue)
 
