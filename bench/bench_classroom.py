@@ -232,7 +232,7 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         await asyncio.gather(*tasks)
         wall = time.monotonic() - t0
         rss_after, cpu_after = _server_stats(pids)
-        model = {k: v - model_before[k] for k, v in _model_stats(stats_file).items()}
+        model = {k: v - model_before.get(k, 0) for k, v in _model_stats(stats_file).items()}  # keys added later: 0 before
         await browser.close()
     latencies = [x for v in visitors for x in v.latencies]
     quick = [x for v in visitors for x in v.quick]

@@ -10,9 +10,16 @@ One worker serialises calls from concurrent sessions; with one torch thread per 
 that costs a waiting session one call, about 10-20 ms. The export does not go through it. The text page's
 calls do not either: they run no convolutions, and fresh threads measured no slower there.
 
+Calls that can share a model call (`Batcher`: the Image page's what-ifs) wait together: while one batch runs, the
+calls that arrive for the same key join one group, and the next batch takes the whole group at once (one decoder
+call for the moves waiting, instead of one each). EXPLORER_MODEL_BATCH=0 turns that off (each runs alone, as
+`on_model_thread` calls do), for A/B measurements.
+
 With EXPLORER_MODEL_STATS=FILE (a benchmark sets it), every call also counts how many calls were already queued or
 running when it arrived and how long it waited, written to FILE as JSON: the measure of how much batching the
-waiting sessions' calls into one could save (bench/bench_classroom.py).
+waiting sessions' calls into one could save (bench/bench_classroom.py). `run_s` is the time the thread ran (a
+batch counted once); `batches`, `batched_calls` and `shared_calls` count the batches run, the calls they served
+and those served with at least one other call.
 """
 
 from __future__ import annotations
@@ -22,22 +29,32 @@ import json
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from collections.abc import Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explorer-model")
 _STATE = threading.local()
 _STATS_FILE = os.environ.get("EXPLORER_MODEL_STATS")
 
 
+def batching() -> bool:
+    """Whether `Batcher`s batch (EXPLORER_MODEL_BATCH unset or not "0"). Read at each call, so a benchmark can
+    alternate in one process."""
+    return os.environ.get("EXPLORER_MODEL_BATCH", "1") != "0"
+
+
 class _Stats:
-    """Counts for EXPLORER_MODEL_STATS: calls, the queue each found, time waited and run."""
+    """Counts for EXPLORER_MODEL_STATS: calls, the queue each found, time waited and run, batches."""
 
     def __init__(self) -> None:
         self.lock, self.pending = threading.Lock(), 0
-        self.counts = {"calls": 0, "found_busy": 0, "found_queued": 0, "wait_s": 0.0, "run_s": 0.0}
+        self.counts = {"calls": 0, "found_busy": 0, "found_queued": 0, "wait_s": 0.0, "run_s": 0.0,
+                       "batches": 0, "batched_calls": 0, "shared_calls": 0}  # numbers only: the bench subtracts
 
     def arrive(self) -> float:
         with self.lock:
@@ -46,13 +63,20 @@ class _Stats:
             self.pending += 1
         return time.perf_counter()
 
-    def leave(self, arrived: float, started: float, ended: float, path: str) -> None:
+    def batch(self, size: int) -> None:
+        with self.lock:
+            self.counts["batches"] += 1
+            self.counts["batched_calls"] += size
+            self.counts["shared_calls"] += size if size > 1 else 0
+
+    def leave(self, arrived: float, started: float, ran: float, path: str) -> None:
+        """One call done: it waited from `arrived` to `started`; `ran` is its share of the thread's run time."""
         with self.lock:
             self.pending -= 1
             c = self.counts
             c["calls"] += 1
             c["wait_s"] += started - arrived
-            c["run_s"] += ended - started
+            c["run_s"] += ran
             tmp = f"{path}.tmp"
             with open(tmp, "w") as f:
                 json.dump(c, f)
@@ -70,6 +94,30 @@ def _call(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
         _STATE.inside = False
 
 
+def _inside() -> bool:
+    return getattr(_STATE, "inside", False)
+
+
+def _run_alone(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+    """Runs one call on the model thread, counted when EXPLORER_MODEL_STATS is set, and waits for it."""
+    if not _STATS_FILE:
+        return _POOL.submit(_call, fn, args, kwargs).result()
+    arrived, times = _STATS.arrive(), []
+
+    def timed(*a, **kw):
+        times.append(time.perf_counter())
+        try:
+            return _call(*a, **kw)
+        finally:
+            times.append(time.perf_counter())
+
+    try:
+        return _POOL.submit(timed, fn, args, kwargs).result()
+    finally:
+        started, ended = (times + [arrived, arrived])[:2]
+        _STATS.leave(arrived, started, ended - started, _STATS_FILE)
+
+
 def on_model_thread(fn: Callable[..., T]) -> Callable[..., T]:
     """Runs `fn` on the model thread and waits for it; exceptions reach the caller unchanged.
 
@@ -79,22 +127,108 @@ def on_model_thread(fn: Callable[..., T]) -> Callable[..., T]:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        if getattr(_STATE, "inside", False):
+        if _inside():
             return fn(*args, **kwargs)
-        if not _STATS_FILE:
-            return _POOL.submit(_call, fn, args, kwargs).result()
-        arrived, times = _STATS.arrive(), []
-
-        def timed(*a, **kw):
-            times.append(time.perf_counter())
-            try:
-                return _call(*a, **kw)
-            finally:
-                times.append(time.perf_counter())
-
-        try:
-            return _POOL.submit(timed, fn, args, kwargs).result()
-        finally:
-            _STATS.leave(arrived, *(times + [arrived, arrived])[:2], _STATS_FILE)
+        return _run_alone(fn, args, kwargs)
 
     return wrapper
+
+
+@dataclass(eq=False)
+class _Waiting(Generic[R, T]):
+    """One caller's request in a group, the future its caller waits on, and (for the stats) when it ran."""
+
+    request: R
+    future: Future = field(default_factory=Future)
+    arrived: float = 0.0
+    started: float = 0.0
+    ran: float = 0.0  # its share of the batch's run time: the whole of it on the group's first call, else 0
+
+
+class Batcher(Generic[R, T]):
+    """Runs the requests waiting for the model thread under one key as one batch: `many(requests) -> results`.
+
+    A caller's request joins the pending group of its key; the group's first caller submits one job to the model
+    thread, and that job, when it starts, takes the whole group (later arrivals start the next group). A group
+    of one runs `one(request)`. If `many` raises, the group's requests run one by one, so a bad request cannot fail
+    another visitor's call, and each caller gets its own result or exception, unchanged. A call made on the model
+    thread itself runs in place; with EXPLORER_MODEL_BATCH=0 each call runs alone, as `on_model_thread` runs it.
+
+    Args:
+        one: one request -> its result (the unbatched call).
+        many: requests (two or more, one key) -> their results, in order.
+    """
+
+    def __init__(self, one: Callable[[R], T], many: Callable[[list[R]], list[T]]):
+        self.one, self.many = one, many
+        self._lock = threading.Lock()
+        self._groups: dict[Hashable, list[_Waiting[R, T]]] = {}
+
+    def __call__(self, key: Hashable, request: R) -> T:
+        if _inside():
+            return self.one(request)
+        if not batching():
+            return _run_alone(self.one, (request,), {})
+        waiting: _Waiting[R, T] = _Waiting(request)
+        if _STATS_FILE:
+            waiting.arrived = _STATS.arrive()
+        with self._lock:
+            first = key not in self._groups
+            self._groups.setdefault(key, []).append(waiting)
+        if first:
+            try:
+                _POOL.submit(self._run, key)
+            except BaseException as err:  # the pool shut down (the interpreter exits): nobody may wait forever
+                with self._lock:
+                    for w in self._groups.pop(key, []):
+                        w.future.set_exception(err)
+        try:
+            return waiting.future.result()
+        finally:
+            if _STATS_FILE:
+                _STATS.leave(waiting.arrived, waiting.started, waiting.ran, _STATS_FILE)
+
+    def pending(self, key: Hashable) -> int:
+        """How many calls wait in the key's group, not yet taken by a batch (tests and benchmarks read it)."""
+        with self._lock:
+            return len(self._groups.get(key, ()))
+
+    def _run(self, key: Hashable) -> None:
+        """The job on the model thread: takes the key's group as it is now and answers every caller in it."""
+        with self._lock:
+            group = self._groups.pop(key)
+        started = time.perf_counter()
+        _STATE.inside = True
+        try:
+            outcomes = self._outcomes([w.request for w in group])
+        except BaseException as err:  # noqa: BLE001 - only if answering itself failed: no caller may wait forever
+            outcomes = [(None, err)] * len(group)
+        finally:
+            _STATE.inside = False
+        group[0].ran = time.perf_counter() - started  # set before any caller wakes and counts it
+        for w in group:
+            w.started = started
+        if _STATS_FILE:
+            _STATS.batch(len(group))
+        for w, (result, err) in zip(group, outcomes):
+            if err is None:
+                w.future.set_result(result)
+            else:
+                w.future.set_exception(err)
+
+    def _outcomes(self, requests: list[R]) -> list[tuple[T | None, BaseException | None]]:
+        """(result, None) or (None, exception) per request: all at once, or one by one if the batch raises."""
+        if len(requests) > 1:
+            try:
+                results = self.many(requests)
+            except Exception:  # noqa: BLE001 - one bad request: fall back to each alone, below
+                results = None
+            if results is not None and len(results) == len(requests):
+                return [(r, None) for r in results]
+        outcomes: list[tuple[T | None, BaseException | None]] = []
+        for request in requests:
+            try:
+                outcomes.append((self.one(request), None))
+            except BaseException as err:  # noqa: BLE001 - its caller re-raises it, unchanged
+                outcomes.append((None, err))
+        return outcomes

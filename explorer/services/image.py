@@ -19,7 +19,7 @@ from explorer.counterfactual.procedure import counterfactual
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import noise_for
 from explorer.interfaces import Classifier, WhatIfResult
-from explorer.model_thread import on_model_thread
+from explorer.model_thread import Batcher, on_model_thread
 from explorer.models.cnn import TorchClassifier
 from explorer.registry import (
     MORPHO,
@@ -92,6 +92,8 @@ class ImageService:
 
     def __init__(self, device: torch.device, seed: int = DEFAULT_SEED):
         self.device = device
+        # the what-ifs waiting for the model thread run as one batch (explorer/model_thread.py)
+        self._batcher = Batcher(lambda ask: self._draw([ask])[0], self._draw)
         self._factuals: OrderedDict[tuple[int, bool], _Factual] = OrderedDict()
         self.sweeps = SweepCache()  # the quick sliders' precomputed positions (explorer/services/image_sweep.py)
         self.generator, self.generator_card = load_generator(device)
@@ -167,38 +169,67 @@ class ImageService:
             self._factuals.popitem(last=False)
         return self._factuals[key]
 
-    @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
     def what_if(self, index: int, do: dict[str, float], coloured: bool = False,
                 uploaded: Mapping[str, Classifier] | None = None) -> ImageResult:
         """Abduction -> action -> prediction for test sample `index` under `do` (values clamped to range).
 
         `uploaded`: the visitor's own classifiers by name, asked after the shipped ones (`probs` keeps that order).
+        Runs on the model thread (Streamlit calls from a new thread per rerun: see explorer/model_thread.py), in one
+        batch with the what-ifs of other visitors waiting there in the same world with the same variables set.
         """
         index = int(min(max(index, 0), len(self) - 1))
+        do_ok, clamped = clamp_do(do, self.worlds[coloured].specs, "variable", "this world has")
+        ask = WhatIfAsk(index, coloured, do_ok, clamped, dict(uploaded or {}))
+        # one decoder batch takes (B,) values per variable, so a group shares the world and the variables set
+        drawn = self._batcher((coloured, tuple(sorted(do_ok))), ask)
+        return self._result(drawn)  # on the caller's thread: numpy only, so the model thread is free sooner
+
+    def what_ifs(self, asks: list[WhatIfAsk]) -> list[ImageResult]:
+        """`what_if` of several requests (one world, the same variables set) drawn in one batch. Model thread only
+        (it fills the factual cache); a list of one gives `what_if`'s result."""
+        return [self._result(d) for d in self._draw(asks)]
+
+    def _draw(self, asks: list[WhatIfAsk]) -> list[_Drawn]:
+        """The model's part of several what-ifs: one decoder batch and one batch per shipped classifier; each
+        visitor's uploaded classifiers are asked for its own pictures only."""
+        coloured = asks[0].coloured
         scm = self.worlds[coloured]
-        do_ok, clamped = clamp_do(do, scm.specs, "variable", "this world has")
-        f = self._factual(index, coloured)
-        mechanism = _Abducted(MorphoMechanism(self.generator, self.device, coloured), f.latents)
+        facts = [self._factual(a.index, coloured) for a in asks]
+        rows = lambda part: {k: np.concatenate([getattr(f, part)[k] for f in facts])  # (B,) each
+                             for k in getattr(facts[0], part)}
+        do = {k: np.asarray([a.do[k] for a in asks]) for k in asks[0].do}  # (B,) each
+        latents = torch.cat([f.latents for f in facts])  # (B, Z): each digit's own abduction
+        mechanism = _Abducted(MorphoMechanism(self.generator, self.device, coloured), latents)
         with torch.inference_mode():
-            out = counterfactual(scm, mechanism, f.grey, do_ok, obs=f.obs, known=f.noise)
-            generated = out.x_cf[0].cpu().numpy() if coloured else out.x_cf[0, 0].cpu().numpy()
-            after = self._probabilities(generated, self.classifiers)
-            mine = {n: self._probabilities(np.stack([_chw(f.original), _chw(generated)]), {n: c})[n]
-                    for n, c in (uploaded or {}).items()}  # a visitor's own: both pictures, nothing kept
-        probs = {n: (f.probs[n][0], after[n][0]) for n in self.classifiers} | {n: (p[0], p[1]) for n, p in mine.items()}
-        cf_values = {k: float(v[0]) for k, v in out.cf.items()}
+            grey = torch.cat([f.grey for f in facts])  # (B, 1, 28, 28)
+            out = counterfactual(scm, mechanism, grey, do, obs=rows("obs"), known=rows("noise"))
+            pictures = out.x_cf.cpu().numpy()  # (B, C, 28, 28)
+            after = self._probabilities(pictures, self.classifiers)  # {name: (B, K)}
+            drawn = []
+            for i, (a, f) in enumerate(zip(asks, facts)):
+                generated = np.array(pictures[i] if coloured else pictures[i, 0])  # its own copy, not the batch's
+                mine = {n: self._probabilities(np.stack([_chw(f.original), _chw(generated)]), {n: c})[n]
+                        for n, c in a.uploaded.items()}  # a visitor's own: both pictures, nothing kept
+                probs = {n: (f.probs[n][0], after[n][i]) for n in self.classifiers} | {
+                    n: (p[0], p[1]) for n, p in mine.items()}
+                drawn.append(_Drawn(a, f, {k: v[i:i + 1] for k, v in out.cf.items()}, generated, probs))
+        return drawn
+
+    def _result(self, d: _Drawn) -> ImageResult:
+        """One request's ImageResult from what the model drew and read for it (the SCM's drawing, measures)."""
+        ask, f, scm = d.ask, d.factual, self.worlds[d.ask.coloured]
+        cf_values = {k: float(v[0]) for k, v in d.cf.items()}
         # do(digit) has no true counterfactual: the SCM takes a digit's shape from the data.
-        unknown = "digit" in do_ok and int(do_ok["digit"]) != int(f.obs["digit"][0])
+        unknown = "digit" in ask.do and int(ask.do["digit"]) != int(f.obs["digit"][0])
         return ImageResult(
             obs={k: float(v[0]) for k, v in f.obs.items()}, cf=cf_values, true_cf=None if unknown else cf_values,
-            intervened=sorted(do_ok), downstream=sorted(scm.graph.descendants(list(do_ok)) - set(do_ok)),
-            clamped=clamped, probs=probs, index=index, original=f.original, generated=generated,
-            true_image=None if unknown else self.render_true(f.skel, out.cf, coloured),
-            difference=_grey(generated) - _grey(f.original),
-            measured_obs=f.measured, measured_cf=_measure(generated),
-            causes={n: sorted(scm.graph.descendants([n]) - set(do_ok)) for n in sorted(do_ok)})
+            intervened=sorted(ask.do), downstream=sorted(scm.graph.descendants(list(ask.do)) - set(ask.do)),
+            clamped=ask.clamped, probs=d.probs, index=ask.index, original=f.original, generated=d.generated,
+            true_image=None if unknown else self.render_true(f.skel, d.cf, ask.coloured),
+            difference=_grey(d.generated) - _grey(f.original),
+            measured_obs=f.measured, measured_cf=_measure(d.generated),
+            causes={n: sorted(scm.graph.descendants([n]) - set(ask.do)) for n in sorted(ask.do)})
 
-    @on_model_thread
     def sweep(self, index: int, do: dict[str, float], coloured: bool = False,
               uploaded: Mapping[str, Classifier] | None = None,
               names: Iterable[str] | None = None) -> dict[str, SliderSweep]:
@@ -206,15 +237,23 @@ class ImageService:
         classifier's (shipped, then `uploaded`) probabilities at the slider's positions, `do`'s other values held
         (clamped to range).
 
-        Batched, and kept per slider until the digit, the world, the readers or the other values change.
+        Batched, and kept per slider until the digit, the world, the readers or the other values change. A kept
+        sweep is returned from the caller's thread; only a missing one is computed on the model thread.
         """
-        index = int(min(max(index, 0), len(self) - 1))
+        index, names = int(min(max(index, 0), len(self) - 1)), None if names is None else list(names)  # read twice
+        do_ok, _ = clamp_do(do, self.worlds[coloured].specs, "variable", "this world has")
+        readers = {**self.classifiers, **(uploaded or {})}
+        kept = self.sweeps.found(self.sweeps.keys(self.worlds[coloured].specs, index, coloured, do_ok, readers, names))
+        return kept if kept is not None else self._sweep(index, do_ok, coloured, readers, names)
+
+    @on_model_thread  # the generator's convolutions and the factual cache: model thread only
+    def _sweep(self, index: int, do_ok: dict[str, float], coloured: bool, readers: Mapping[str, Classifier],
+               names: Iterable[str] | None) -> dict[str, SliderSweep]:
         scm = self.worlds[coloured]
-        do_ok, _ = clamp_do(do, scm.specs, "variable", "this world has")
         f = self._factual(index, coloured)
         mechanism = _Abducted(MorphoMechanism(self.generator, self.device, coloured), f.latents)
-        return self.sweeps.sweeps(scm, mechanism, StartRow(f.noise, f.obs, f.grey), index, coloured, do_ok,
-                                  {**self.classifiers, **(uploaded or {})}, names)
+        return self.sweeps.sweeps(scm, mechanism, StartRow(f.noise, f.obs, f.grey), index, coloured, do_ok, readers,
+                                  names)
 
     @staticmethod
     def _probabilities(images: np.ndarray, classifiers: Mapping[str, Classifier]) -> dict[str, np.ndarray]:
@@ -222,6 +261,17 @@ class ImageService:
         batch = images if images.ndim == 4 else _chw(images)[None]
         batch = torch.from_numpy(np.ascontiguousarray(batch)).float()  # (B, C, 28, 28)
         return {name: clf.predict_proba(batch).cpu().numpy() for name, clf in classifiers.items()}
+
+
+@dataclass(frozen=True)
+class WhatIfAsk:
+    """One visitor's what-if as `what_if` received it: the digit and do() clamped to range, and its own classifiers."""
+
+    index: int
+    coloured: bool
+    do: dict[str, float]
+    clamped: list[str]
+    uploaded: dict[str, Classifier]
 
 
 @dataclass(frozen=True)
@@ -238,6 +288,17 @@ class _Factual:
     probs: dict[str, np.ndarray]  # shipped classifier -> (1, 10) on `original`
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """What the model drew and read for one what-if: the rest of its result is numpy, off the model thread."""
+
+    ask: WhatIfAsk
+    factual: _Factual
+    cf: dict[str, np.ndarray]  # every variable, length-1 arrays
+    generated: np.ndarray  # (28, 28) grey or (3, 28, 28) colour
+    probs: dict[str, tuple[np.ndarray, np.ndarray]]  # classifier -> ((K,) on the original, (K,) on `generated`)
+
+
 class _Abducted:
     """The image mechanism with its abduction already done (the same latents it would compute again)."""
 
@@ -245,7 +306,7 @@ class _Abducted:
         self.mechanism, self.latents = mechanism, latents
 
     def abduct(self, x: torch.Tensor, parents: Mapping[str, np.ndarray]) -> torch.Tensor:
-        return self.latents.expand(len(x), *self.latents.shape[1:])  # (B, Z): one digit, B rows (the sweep's)
+        return self.latents.expand(len(x), *self.latents.shape[1:])  # (B, Z): one digit's B rows, or B digits'
 
     def decode(self, latents: torch.Tensor, parents: Mapping[str, np.ndarray]) -> torch.Tensor:
         return self.mechanism.decode(latents, parents)

@@ -16,6 +16,7 @@ the one the visitor is using). `SweepCache` keeps the last few.
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -86,27 +87,45 @@ class StartRow:
 
 class KeptSweeps:
     """The last `kept` sweeps by key, the least recently used dropped first; shared by the pages' sweep caches
-    (this one and explorer/services/lab_sweep.py)."""
+    (this one and explorer/services/lab_sweep.py).
+
+    Sweeps are computed on the model thread, but `found` is read from the visitors' own threads: a rerun whose
+    sweep is already kept (most are: releasing a slider keeps its own sweep) then need not queue behind other
+    visitors' model calls only to look it up. Hence the lock.
+    """
 
     def __init__(self, kept: int = SWEEPS_KEPT):
         self.kept = kept
         self._sweeps: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
         self.computed = 0  # sweeps computed (not found here): tests read it
 
     def __contains__(self, key: tuple) -> bool:
-        return key in self._sweeps
+        with self._lock:
+            return key in self._sweeps
 
     def kept_sweep(self, key: tuple):
         """The sweep under `key`, now the most recently used."""
-        self._sweeps.move_to_end(key)
-        return self._sweeps[key]
+        with self._lock:
+            self._sweeps.move_to_end(key)
+            return self._sweeps[key]
+
+    def found(self, keys: Mapping[str, tuple]) -> dict | None:
+        """{name: sweep} when every key is kept (each now the most recently used), else None; any thread."""
+        with self._lock:
+            if not all(k in self._sweeps for k in keys.values()):
+                return None
+            for k in keys.values():
+                self._sweeps.move_to_end(k)
+            return {n: self._sweeps[k] for n, k in keys.items()}
 
     def store(self, key: tuple, sweep: object) -> None:
         """Keeps a sweep just computed, dropping the least recently used beyond `kept`."""
-        self._sweeps[key] = sweep
-        self.computed += 1
-        while len(self._sweeps) > self.kept:
-            self._sweeps.popitem(last=False)
+        with self._lock:
+            self._sweeps[key] = sweep
+            self.computed += 1
+            while len(self._sweeps) > self.kept:
+                self._sweeps.popitem(last=False)
 
 
 class SweepCache(KeptSweeps):
@@ -120,13 +139,20 @@ class SweepCache(KeptSweeps):
         # would share an id, and this cache would show the old one's readings; a dead reference equals no other
         return index, coloured, name, others, tuple((n, weakref.ref(c)) for n, c in readers.items())
 
+    def keys(self, specs: Mapping[str, VarSpec], index: int, coloured: bool, do: Mapping[str, float],
+             readers: Mapping[str, Classifier], names: Iterable[str] | None = None) -> dict[str, tuple]:
+        """{slider: its sweep's key} for the continuous variables of `specs` in `names` (None: all)."""
+        wanted = None if names is None else set(names)
+        return {n: self.key(index, coloured, n, do, readers) for n, s in specs.items()
+                if s.kind == "continuous" and (wanted is None or n in wanted)}
+
     def sweeps(self, scm: SCM, mechanism: Mechanism, start: StartRow, index: int, coloured: bool,
                do: Mapping[str, float], readers: Mapping[str, Classifier],
                names: Iterable[str] | None = None) -> dict[str, SliderSweep]:
         """The continuous sliders' sweeps (those in `names`; None: all) for this digit and world under `do`
         (clamped), computing the missing ones."""
-        specs = {n: s for n, s in scm.specs.items() if s.kind == "continuous" and (names is None or n in names)}
-        keys = {n: self.key(index, coloured, n, do, readers) for n in specs}
+        keys = self.keys(scm.specs, index, coloured, do, readers, names)
+        specs = {n: scm.specs[n] for n in keys}
         missing = [n for n in specs if keys[n] not in self]
         if missing:
             with torch.inference_mode():

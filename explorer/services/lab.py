@@ -19,7 +19,7 @@ from explorer.counterfactual.debias import DEFAULT_CUT, ExportResult, generate, 
 from explorer.counterfactual.pendulum import graph_of, model_counterfactual
 from explorer.datasets.pendulum import SEEDS, scenes
 from explorer.interfaces import WhatIfResult
-from explorer.model_thread import on_model_thread
+from explorer.model_thread import Batcher, on_model_thread
 from explorer.registry import REBUILD_PENDULUM, load_vae
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, PendulumSCM
@@ -72,6 +72,15 @@ class LabPage:
     default_cuts: list[tuple[str, str]]
 
 
+@dataclass(frozen=True)
+class LabAsk:
+    """One visitor's what-if as the model thread receives it: the scene, do() clamped to range, the edited graph."""
+
+    index: int
+    do: dict[str, float]
+    graph: Dag
+
+
 @dataclass
 class LabExport:
     """A de-biased dataset: the generated scenes with their correlations, and the zip the page offers."""
@@ -90,6 +99,8 @@ class LabService:
         self.noise, self.values, self.images = scenes(pool, SEEDS["test"])
         self._page: LabPage | None = None
         self.sweeps = LabSweeps()  # the quick sliders' precomputed positions (explorer/services/lab_sweep.py)
+        # the what-ifs waiting for the model thread run as one batch (explorer/model_thread.py)
+        self._batcher = Batcher(lambda ask: self._draw([ask])[0], self._draw)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -124,9 +135,12 @@ class LabService:
                                  [DEFAULT_CUT] if DEFAULT_CUT in learned else learned[:1])
         return self._page
 
-    @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
     def what_if(self, index: int, do: dict[str, float], edges: set[tuple[str, str]] | None = None) -> LabResult:
         """Abduction -> action -> prediction for pool scene `index` under `do` in the edited graph.
+
+        The model's part runs on the model thread (Streamlit calls from a new thread per rerun: see
+        explorer/model_thread.py), in one batch with the what-ifs of other visitors waiting there in the same graph
+        with the same concepts set; the simulator's TRUE counterfactual is drawn on the caller's thread.
 
         Args:
             index: which real scene (clamped to the pool).
@@ -139,11 +153,10 @@ class LabService:
         """
         index, graph = self._scene_graph(index, edges)
         do_ok, clamped = clamp_do(do, self.specs, "concept", "the scene has")
+        out = self._batcher((graph, tuple(sorted(do_ok))), LabAsk(index, do_ok, graph))
         row = {k: v[index:index + 1] for k, v in self.noise.items()}
         true_cf = self.scm.counterfactual(row, {k: np.array([v]) for k, v in do_ok.items()}, graph)
         true_img = self.scm.render(true_cf)[0]
-        with torch.inference_mode():
-            out = model_counterfactual(self.model, self.images[index:index + 1], do_ok, graph, self.device)
         learned = self.learned_graph.edges
         one = lambda d: {k: float(v[0]) for k, v in d.items()}  # noqa: E731
         return LabResult(
@@ -154,13 +167,27 @@ class LabService:
             original=self.images[index], recon=out["recon"][0], generated=out["image"][0], true_image=true_img,
             mse=float(((out["image"][0].astype(np.float32) - true_img.astype(np.float32)) / 255.0).__pow__(2).mean()))
 
-    @on_model_thread
+    def _draw(self, asks: list[LabAsk]) -> list[dict]:
+        """The model's counterfactuals of several scenes (one graph, the same concepts set) in one batch: per
+        request, `model_counterfactual`'s output for its own row (values and pictures with a first axis of 1)."""
+        rows = [a.index for a in asks]
+        do = {k: np.asarray([a.do[k] for a in asks]) for k in asks[0].do}  # (B,) each
+        with torch.inference_mode():
+            out = model_counterfactual(self.model, self.images[rows], do, asks[0].graph, self.device)
+
+        def row(v: dict | np.ndarray, i: int) -> dict | np.ndarray:
+            # its own copy of row i, not a view of the batch that another visitor's result also holds
+            return {k: x[i:i + 1].copy() for k, x in v.items()} if isinstance(v, dict) else v[i:i + 1].copy()
+
+        return [{name: row(v, i) for name, v in out.items()} for i in range(len(asks))]
+
     def sweep(self, index: int, do: dict[str, float], edges: set[tuple[str, str]] | None = None,
               names: Iterable[str] | None = None) -> dict[str, ConceptSweep]:
         """{concept: its sweep}: for each concept (in `names`, None: all), the model's picture and concepts of
         `what_if` at the slider's positions, `do`'s other values held (clamped to range), in the edited graph.
 
-        Batched, and kept per slider until the scene, the graph or the other values change.
+        Batched, and kept per slider until the scene, the graph or the other values change. A kept sweep is
+        returned from the caller's thread; only a missing one is computed on the model thread.
 
         Raises:
             CycleError: the edited graph has a cycle.
@@ -168,6 +195,13 @@ class LabService:
         """
         index, graph = self._scene_graph(index, edges)
         do_ok, _ = clamp_do(do, self.specs, "concept", "the scene has")
+        names = None if names is None else list(names)  # read twice
+        kept = self.sweeps.found(self.sweeps.keys(index, do_ok, graph, self.specs, names))
+        return kept if kept is not None else self._sweep(index, do_ok, graph, names)
+
+    @on_model_thread  # the VAE's convolutions: model thread only
+    def _sweep(self, index: int, do_ok: dict[str, float], graph: Dag,
+               names: list[str] | None) -> dict[str, ConceptSweep]:
         return self.sweeps.sweeps(self.model, self.images[index:index + 1], index, do_ok, graph, self.specs,
                                   self.device, names)
 

@@ -67,13 +67,19 @@ class LabSweeps(KeptSweeps):
         others = tuple(sorted((k, float(v)) for k, v in do.items() if k != name))
         return index, name, others, tuple(sorted(graph.edges))
 
+    def keys(self, index: int, do: Mapping[str, float], graph: Dag, specs: Mapping[str, VarSpec],
+             names: Iterable[str] | None = None) -> dict[str, tuple]:
+        """{concept: its sweep's key} for the concepts of `specs` in `names` (None: all)."""
+        wanted = None if names is None else set(names)
+        return {n: self.key(index, n, do, graph) for n in specs if wanted is None or n in wanted}
+
     def sweeps(self, model: CausalVAE, image: np.ndarray, index: int, do: Mapping[str, float], graph: Dag,
                specs: Mapping[str, VarSpec], device: torch.device,
                names: Iterable[str] | None = None) -> dict[str, ConceptSweep]:
         """The sweeps of the concepts in `names` (None: all of `specs`) for scene `index` (`image`) under `do`
         (already clamped) in `graph`, computing the missing ones."""
-        wanted = [n for n in specs if names is None or n in names]
-        keys = {n: self.key(index, n, do, graph) for n in wanted}
+        keys = self.keys(index, do, graph, specs, names)
+        wanted = list(keys)
         for n in wanted:
             if keys[n] not in self:
                 with torch.inference_mode():
