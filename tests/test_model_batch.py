@@ -313,3 +313,14 @@ def test_a_kept_lab_sweep_does_not_queue_for_the_model_thread(lab):
     first = lab.sweep(2, {}, names=[name])
     done, again = _done_while_held(lambda: lab.sweep(2, {}, names=[name]))
     assert done and again[name] is first[name]
+
+
+def test_a_kept_table_lab_answer_does_not_queue_for_the_model_thread():
+    from explorer.services.table_lab import TableLabService
+
+    table = TableLabService()
+    first = table.what_if("adult", 7, {"age": 40.0})
+    done, again = _done_while_held(lambda: table.what_if("adult", 7, {"age": 40.0}))
+    assert done and again is first
+    done, other = _done_while_held(lambda: table.what_if("adult", 7, {"age": 41.0}))
+    assert not done and other.cf["age"] == 41.0 and first.cf["age"] == 40.0  # a new answer: the model thread's

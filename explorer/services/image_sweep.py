@@ -91,28 +91,28 @@ class KeptSweeps:
 
     Sweeps are computed on the model thread, but `found` is read from the visitors' own threads: a rerun whose
     sweep is already kept (most are: releasing a slider keeps its own sweep) then need not queue behind other
-    visitors' model calls only to look it up. Hence the lock.
+    visitors' model calls only to look it up. Hence the lock (its own name: a subclass may hold a lock of its own around these calls).
     """
 
     def __init__(self, kept: int = SWEEPS_KEPT):
         self.kept = kept
         self._sweeps: OrderedDict[tuple, object] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept_lock = threading.Lock()
         self.computed = 0  # sweeps computed (not found here): tests read it
 
     def __contains__(self, key: tuple) -> bool:
-        with self._lock:
+        with self._kept_lock:
             return key in self._sweeps
 
     def kept_sweep(self, key: tuple):
         """The sweep under `key`, now the most recently used."""
-        with self._lock:
+        with self._kept_lock:
             self._sweeps.move_to_end(key)
             return self._sweeps[key]
 
     def found(self, keys: Mapping[str, tuple]) -> dict | None:
         """{name: sweep} when every key is kept (each now the most recently used), else None; any thread."""
-        with self._lock:
+        with self._kept_lock:
             if not all(k in self._sweeps for k in keys.values()):
                 return None
             for k in keys.values():
@@ -121,7 +121,7 @@ class KeptSweeps:
 
     def store(self, key: tuple, sweep: object) -> None:
         """Keeps a sweep just computed, dropping the least recently used beyond `kept`."""
-        with self._lock:
+        with self._kept_lock:
             self._sweeps[key] = sweep
             self.computed += 1
             while len(self._sweeps) > self.kept:

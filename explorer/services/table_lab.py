@@ -19,6 +19,7 @@ so a what-if's result is kept per (person, do(), edits) and handed out again: re
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,7 @@ class TableLabService:
         # per person, what no do() changes (see _person); per what-if, its result (see what_if); model thread only
         self._persons: OrderedDict[tuple[str, int, int], tuple[PosteriorDraws, PosteriorDraws | None]] = OrderedDict()
         self._results: OrderedDict[tuple, TableResult] = OrderedDict()
+        self._lock = threading.Lock()  # `_results` is read from the visitors' threads, filled from the model thread
         self.sweeps = TableSweeps()  # the quick sliders' answers ahead (explorer/services/table_lab_sweep.py)
         self._graphs: dict[object, Dag] = {}  # a learned model's graph (reading it builds a Dag: ~1 ms a call)
         table = read_adult()
@@ -216,10 +218,12 @@ class TableLabService:
         return Dag(without.nodes, without.edges | set(new)), cut, sorted(set(new))  # Dag refuses a cycle
 
     # --- the what-if --------------------------------------------------------------------------------------
-    @on_model_thread  # the learned model may be a torch network: see explorer/model_thread.py
     def what_if(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow] = (),
                 added: Iterable[str | Arrow] = (), seed: int = 0) -> TableResult:
         """The person's factual record and its counterfactuals under `do` in the edited graph.
+
+        Checked and looked up among the kept answers on the caller's thread; only a new answer is computed on the
+        model thread (explorer/model_thread.py), so a visitor whose answer is kept does not queue behind others.
 
         Args:
             source: "adult" (a complete row of the Adult test split) or "world" (a row of the world's sample).
@@ -239,13 +243,15 @@ class TableLabService:
         graph, cut, new = self.edited(cuts, added)
         key = (source, int(seed) if source == "world" else 0, i, tuple(sorted(do_codes.items())), tuple(cut),
                tuple(new), self.models[source])  # the model itself too: a test may swap it
-        if (kept := self._results.get(key)) is not None:
-            self._results.move_to_end(key)
-            return kept
+        with self._lock:  # a kept answer (most releases land on a position the sweep computed) without queuing
+            if (kept := self._results.get(key)) is not None:
+                self._results.move_to_end(key)
+                return kept
         result = self._answer(source, seed, i, values, noise, do_codes, graph, cut, new)
-        self._results[key] = result
-        if len(self._results) > RESULTS_KEPT:
-            self._results.popitem(last=False)  # the least recently asked
+        with self._lock:
+            self._results[key] = result
+            if len(self._results) > RESULTS_KEPT:
+                self._results.popitem(last=False)  # the least recently asked
         return result
 
     def sweep(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow] = (),
@@ -269,7 +275,6 @@ class TableLabService:
                 source, i, held | {n: v}, cut, new, seed))
         return out
 
-    @on_model_thread  # reads the per-person caches, which only the model thread touches
     def _sweep_setup(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow],
                      added: Iterable[str | Arrow], seed: int) -> tuple[int, dict, list[Arrow], list[Arrow], int]:
         """(row, the do() values as codes, the cut arrows, the added ones, the seed) of a sweep, checked as
@@ -280,6 +285,7 @@ class TableLabService:
         _, cut, new = self.edited(cuts, added)
         return i, do_codes, cut, new, int(seed) if source == "world" else 0
 
+    @on_model_thread  # the learned model may be a torch network, and the per-person caches are the model thread's
     def _answer(self, source: str, seed: int, i: int, values: dict[str, np.ndarray],
                 noise: dict[str, np.ndarray] | None, do_codes: dict[str, float | int], graph: Dag, cut: list[Arrow],
                 new: list[Arrow]) -> TableResult:
