@@ -122,5 +122,13 @@ def test_the_card_reports_what_its_world_gives():
     _, world_train = world.sample(len(real["train"]["income"]), card["seed"])
     _, world_test = world.sample(len(real["test"]["income"]), card["seed"] + 1)
     fidelity = table_fidelity(real["train"], real["test"], world_train, world_test, census_columns(table), "income")
-    assert fidelity["metrics"] == pytest.approx(card["fidelity"], abs=1e-9)
+    got, card_says = fidelity["metrics"], card["fidelity"]
+    assert set(got) == set(card_says)
+    # The classifier rows come from an L-BFGS fit through the CPU's BLAS kernels, which differ between processors:
+    # on another CPU they moved by 1-2 test rows of 15,060 (accuracy 6.6e-5, 1.3e-4) and AUC by <= 9e-6. They must
+    # still agree to well within the 3 decimals the docs quote; everything else is counted, so comes back exactly.
+    fitted = {k for k in got if k.startswith("classifier.")}
+    assert {k: got[k] for k in fitted} == pytest.approx({k: card_says[k] for k in fitted}, abs=5e-4)
+    assert {k: got[k] for k in set(got) - fitted} == pytest.approx({k: card_says[k] for k in set(got) - fitted},
+                                                                  abs=1e-9)
     assert card["metrics"]["tv.max"] == max(v for k, v in card["fidelity"].items() if k.startswith("tv."))
