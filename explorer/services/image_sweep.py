@@ -91,7 +91,8 @@ class KeptSweeps:
 
     Sweeps are computed on the model thread, but `found` is read from the visitors' own threads: a rerun whose
     sweep is already kept (most are: releasing a slider keeps its own sweep) then need not queue behind other
-    visitors' model calls only to look it up. Hence the lock (its own name: a subclass may hold a lock of its own around these calls).
+    visitors' model calls only to look it up. Hence the lock, under its own name: a subclass (TableSweeps) holds a
+    lock of its own around these calls.
     """
 
     def __init__(self, kept: int = SWEEPS_KEPT):

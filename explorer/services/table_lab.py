@@ -136,7 +136,7 @@ class TableLabService:
         pretrained = PRETRAINED if pretrained is None else pretrained
         self.world: TableSCM
         self.world, _ = load_census_world(pretrained / "census_world")
-        # per person, what no do() changes (see _person); per what-if, its result (see what_if); model thread only
+        # per person, what no do() changes (see _person), model thread only; per what-if, its result (see what_if)
         self._persons: OrderedDict[tuple[str, int, int], tuple[PosteriorDraws, PosteriorDraws | None]] = OrderedDict()
         self._results: OrderedDict[tuple, TableResult] = OrderedDict()
         self._lock = threading.Lock()  # `_results` is read from the visitors' threads, filled from the model thread
