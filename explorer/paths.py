@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,3 +16,10 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("EXPLORER_CACHE", ROOT / ".cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def scratch_beside(path: Path) -> Path:
+    """A temporary name next to `path` for writing it whole before renaming it over `path`. Unique to this
+    process and thread, so two servers (or two test workers) filling the same cache entry at once never write into
+    one file; it ends like `path` (`np.savez` appends ".npz" to a name that does not)."""
+    return path.with_name(f".{path.stem}.{os.getpid()}-{threading.get_ident()}.tmp{path.suffix}")

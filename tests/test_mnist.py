@@ -37,3 +37,15 @@ def test_unpickler_refuses_anything_but_arrays():
 def test_unknown_split_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown split"):
         mnist.load_mnist("holdout")
+
+
+def test_two_servers_filling_the_cache_at_once_both_get_the_digits(tmp_path, monkeypatch):
+    # two replicas (or two test workers) starting on an empty cache build the same file at the same time: each
+    # writes its own temporary file, so neither renames the other's half-written one or finds it gone
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(mnist.load_mnist, ["test", "test"]))
+    assert all(list(g.labels[:5]) == [7, 2, 1, 0, 4] for g in got)
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist.npz"]  # no temporary file left behind

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from explorer.paths import cache_dir
+from explorer.paths import cache_dir, scratch_beside
 
 SPLITS = ("train", "val", "test")
 
@@ -77,7 +77,7 @@ def load_mnist(split: str) -> MnistSplit:
     cached = cache_dir() / "mnist.npz"
     if not cached.exists():
         splits = _read_package()
-        tmp = cached.with_suffix(".tmp.npz")
+        tmp = scratch_beside(cached)
         np.savez(tmp, **{f"{k}_x": v.images for k, v in splits.items()},
                  **{f"{k}_y": v.labels for k, v in splits.items()})
         tmp.replace(cached)

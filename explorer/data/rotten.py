@@ -27,7 +27,7 @@ import numpy as np
 
 from explorer.types import DEFAULT_SEED
 from explorer.data.safe_pickle import DataPackageError, package_dir
-from explorer.paths import cache_dir
+from explorer.paths import cache_dir, scratch_beside
 
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
@@ -353,7 +353,7 @@ def cached_tags(texts: list[str], progress: bool = True) -> list[dict]:
         with gzip.open(path, "rt", encoding="utf-8") as f:
             return json.load(f)["docs"]
     docs = tag(texts, progress=progress)
-    tmp = path.with_suffix(".tmp")
+    tmp = scratch_beside(path)
     with gzip.open(tmp, "wt", encoding="utf-8") as f:
         json.dump({"version": TAG_VERSION, "model": SPACY_PACKAGE, "docs": docs}, f)
     tmp.replace(path)

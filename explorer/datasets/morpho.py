@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from explorer.types import DEFAULT_SEED
 from explorer.data.mnist import SPLITS, load_mnist
-from explorer.paths import cache_dir
+from explorer.paths import cache_dir, scratch_beside
 from explorer.scm import morphology
 from explorer.scm.morpho import MorphoSCM
 
@@ -97,7 +97,7 @@ def _rendered(name: str, split: str, values: dict[str, np.ndarray], limit: int |
         with np.load(path, allow_pickle=False) as z:
             return z["images"][:limit]
     images = _render_all(load_mnist(split).images[:limit], values, progress, workers or os.cpu_count() or 1)
-    tmp = path.with_suffix(".tmp.npz")
+    tmp = scratch_beside(path)
     np.savez_compressed(tmp, images=images)
     tmp.replace(path)  # whole or absent
     return images

@@ -19,7 +19,6 @@ pixel by at most 0.5 of 255).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from explorer.counterfactual.image import RGBMechanism
 from explorer.counterfactual.procedure import counterfactual
 from explorer.datasets.confounded import ConfoundedData
 from explorer.models.rgb_cvae import measured_hue
-from explorer.paths import cache_dir
+from explorer.paths import cache_dir, scratch_beside
 from explorer.scm.morpho import MorphoSCM, tint
 
 BANK_STREAM = 1901  # the banks' random draws have their own stream
@@ -128,7 +127,7 @@ def load_bank(data: ConfoundedData, variant: str, views: int, seed: int, generat
                           progress=lambda done, total: print(f"[bank {path.stem}] {done}/{total}", flush=True)
                           if done % 5000 == 0 or done == total else None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")  # written whole, then renamed: no half bank, no clash
+    tmp = scratch_beside(path)  # written whole, then renamed: no half bank, no clash
     np.savez(tmp, hue_cf=bank.hue_cf, hue_asked=bank.hue_asked, hue_measured=bank.hue_measured,
              digit_cf=bank.digit_cf, digit_asked=bank.digit_asked)
     tmp.replace(path)

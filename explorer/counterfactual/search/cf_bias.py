@@ -35,7 +35,7 @@ from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import load_morpho, noise_for
 from explorer.interfaces import Classifier
 from explorer.models.cnn import TorchClassifier
-from explorer.paths import PRETRAINED, cache_dir
+from explorer.paths import PRETRAINED, cache_dir, scratch_beside
 from explorer.registry import THIRD_PARTY
 from explorer.scm import morphology
 from explorer.scm.morpho import SPECS, MorphoSCM
@@ -105,7 +105,7 @@ def _pictures(space: MorphoSpace, coloured: bool, n: int, grid: tuple[float, ...
     else:
         pics = _make(space, n, grid)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = scratch_beside(path)
         np.savez(tmp, true=pics.true.numpy(), drawn=pics.drawn.numpy())
         tmp.replace(path)  # whole or absent
     known[key] = pics
@@ -199,7 +199,7 @@ def for_classifier(space: MorphoSpace, classifier: Classifier, coloured: bool, n
         table = measure(space, classifier, coloured, n, quantile)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            tmp = scratch_beside(path)
             tmp.write_text(json.dumps({"thickness": table.thickness, "drop": table.drop}))
             tmp.replace(path)
     known[key] = table
