@@ -6,8 +6,13 @@ demand without the cache (the page does this); the cache only saves re-drawing w
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
+import sys
+import threading
+import types
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -61,7 +66,7 @@ def _render_all(sources: np.ndarray, values: dict[str, np.ndarray], progress: Pr
             for s in range(0, len(sources), chunk)]
     parts, done = [], 0
     bar = tqdm(total=len(sources), desc="rendering Morpho-MNIST", unit="img", disable=progress is not None)
-    with mp.get_context("spawn").Pool(workers) if workers > 1 else _Serial() as pool:
+    with _spawn_pool(workers) if workers > 1 else _Serial() as pool:
         for part in pool.imap(_render_chunk, jobs):
             parts.append(part)
             done += len(part)
@@ -70,6 +75,27 @@ def _render_all(sources: np.ndarray, values: dict[str, np.ndarray], progress: Pr
                 progress(done, len(sources))
     bar.close()
     return np.concatenate(parts)
+
+
+_MAIN_SWAP = threading.Lock()
+
+
+@contextlib.contextmanager
+def _spawn_pool(workers: int) -> Iterator[mp.pool.Pool]:
+    """A "spawn" pool whose workers do not run the caller's `__main__`. A spawned worker first re-runs the file of
+    `__main__`; under `streamlit run` (and Streamlit's AppTest) that is the page script being run, so each worker
+    would run the page, or, for a script that only runs inside Streamlit, die at once and be replaced forever
+    (the pool never finishes). The workers only need this module: they start from a bare `__main__`. Workers
+    started later to replace dead ones are not covered (none die in normal use)."""
+    with _MAIN_SWAP:  # two threads swapping at once could restore each other's stand-in
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            pool = mp.get_context("spawn").Pool(workers)  # starts every worker now, with the bare __main__
+        finally:
+            sys.modules["__main__"] = main
+    with pool:
+        yield pool
 
 
 class _Serial:
