@@ -1,16 +1,21 @@
-"""A classroom at once: N browser sessions on the Image what-if page, each moving its own thickness slider.
+"""A classroom at once: N browser sessions on one page, each moving its own slider.
 
-One headless Chromium, N contexts (a visitor each), each on its own test digit (`/image_whatif?index=K`).
-Every visitor presses ArrowRight on the thickness slider `--moves` times, waiting for the new picture and then
-"looking" for a random 0.4-1.2 s (seeded), and ends with a burst of `--burst` presses 40 ms apart, faster
-than the server answers. Measured:
+One headless Chromium, N contexts (a visitor each), each on its own example: `--page image` (default) the Image
+what-if page's thickness on its own test digit, `--page lab` the Causal graph lab's do(light) on its own scene,
+`--page table_lab` the Table lab's do(age) on its own census-world person (bench/classroom_targets.py). Every
+visitor presses ArrowRight on its slider `--moves` times, waiting for the rerun's answer and then "looking" for a
+random 0.4-1.2 s (seeded), and ends with a burst of `--burst` presses 40 ms apart, faster than the server answers.
+Measured:
 
-- per-move latency, key press -> the model's picture has a new address (median, p95 over every move);
-- lost moves: no new picture within `--lost-after` seconds;
-- stale or leaked pictures: after each move (and after the burst) the picture on screen is compared with the
-  one the explorer draws for THIS visitor's digit at the value THIS visitor's slider shows (computed in this
-  process from the same checkpoints). A picture that matches another visitor's digit is a leak; one that
-  matches none is stale. After the burst this is the "newest value wins" check;
+- per-move latency, key press -> the rerun's answer on screen (the model's picture has a new address; on the
+  Table lab, the records table's text changed), median and p95 over every move; and key press -> the quick
+  picture (readings, on the Table lab) the browser swaps in from the slider's sweep;
+- lost moves: no new answer within `--lost-after` seconds;
+- stale or leaked answers: after each move (and after the burst) the answer on screen is compared with the one
+  the explorer gives for THIS visitor's example at the value THIS visitor's slider shows (computed in this
+  process from the same services, ahead of the run): pictures pixel by pixel, the Table lab's records cell by
+  cell. One that matches another visitor's is a leak; one that matches none is stale. After the burst this is
+  the "newest value wins" check;
 - the server's memory (RSS) after the pages opened, after the moves, and its CPU time per move.
 
 A baseline in the same run, the same protocol on `bench/baseline_app.py` (a slider and a picture, no model),
@@ -20,72 +25,40 @@ is what Streamlit, the websocket and this machine's browser cost for the same nu
 one server; `--url` measures a deployment that is already running instead, with `--pids` naming its server
 processes for memory and CPU.
 
-Usage: `python bench/bench_classroom.py [--sessions 16] [--moves 10] [--burst 5] [--replicas 2]
-[--url URL --pids P1,P2] [--no-baseline] [--out classroom]`.
+Usage: `python bench/bench_classroom.py [--page image|lab|table_lab] [--sessions 16] [--moves 10] [--burst 5]
+[--replicas 2] [--url URL --pids P1,P2] [--no-baseline] [--out NAME]`; writes bench/results/<NAME>.json
+(default classroom, classroom_lab, classroom_table_lab).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import io
 import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the explorer package, for the expected pictures
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the explorer package, for the expected answers
+from classroom_targets import TARGETS, Target, baseline_target
 from common import stats, write
-from serve import (
-    ARM_JS,
-    QUICK_PICTURE_JS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    IDLE_JS,
-    cpu_busy,
-    start,
-    stop,
-    training_running,
-)
+from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, training_running
 
-START = 1.5  # px: where every visitor's link puts the thickness slider; each ArrowRight adds 0.1 px
-FIRST_INDEX, INDEX_STEP = 100, 37  # visitor k looks at test digit 100 + 37 k: all different
 LATE_LOOKS = 10  # after the burst, looks again this many times, 0.5 s apart, if the first look was wrong
-TOLERANCE = 3  # of 255: a picture "matches" when every pixel is within this (batched float sums may differ)
-
-_READ_JS = """([caption, slider]) => {
-  const box = [...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(caption));
-  const img = box && box.querySelector('img');
+_SLIDER_JS = """(slider) => {
   const knob = document.querySelector(slider + ' input[type=range]');
-  return {src: img ? img.src : null, value: knob ? Number(knob.value) : null,
-          stale: document.querySelectorAll('[data-stale=true]').length};
+  return {value: knob ? Number(knob.value) : null, stale: document.querySelectorAll('[data-stale=true]').length};
 }"""
-
-
-@dataclass
-class Target:
-    """One app under test: where a visitor goes, which picture and slider are watched, the expected picture."""
-
-    name: str
-    path: Callable[[int], str]  # visitor -> path with its link
-    caption: str
-    slider: str
-    expected: Callable[[int, float], np.ndarray]  # (visitor, slider value) -> (H, W[, 3]) uint8
 
 
 @dataclass
 class Visitor:
     k: int
     latencies: list[float] = field(default_factory=list)
-    quick: list[float] = field(default_factory=list)  # the quick slider's picture, where the page has one
+    quick: list[float] = field(default_factory=list)  # the quick slider's picture or readings, where the page has one
     lost: int = 0
     checked: int = 0
     stale: int = 0
@@ -94,45 +67,18 @@ class Visitor:
     burst_late: bool | None = None  # right within LATE_LOOKS more looks, 0.5 s apart, after a wrong first look
 
 
-def _decode(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.int16)
-
-
-def _matches(shown: np.ndarray, expected: np.ndarray) -> bool:
-    exp = expected if expected.ndim == 3 else np.repeat(expected[..., None], 3, axis=2)
-    return shown.shape == exp.shape and int(np.abs(shown - exp.astype(np.int16)).max()) <= TOLERANCE
-
-
-async def _shown(page, target: Target) -> tuple[np.ndarray | None, float | None]:
-    """(the watched picture, the slider's value) as on screen now. A picture's address can be dropped by the
-    server just as it is read (a newer rerun replaced it): read again, up to 5 times."""
-    for _ in range(5):
-        state = await page.evaluate(_READ_JS, [target.caption, target.slider])
-        if state["src"]:
-            b64 = await page.evaluate("async (src) => { const r = await fetch(src); if (!r.ok) return null;"
-                                      " const b = await r.arrayBuffer(); let s = '';"
-                                      " new Uint8Array(b).forEach(c => s += String.fromCharCode(c));"
-                                      " return btoa(s); }", state["src"])
-            try:
-                return _decode(base64.b64decode(b64 or "")), state["value"]
-            except OSError:  # PIL's UnidentifiedImageError: not an image (the address was gone)
-                pass
-        await asyncio.sleep(0.2)
-    return None, None
-
-
 async def _look(page, target: Target, v: Visitor, others: list[int]) -> str:
-    """"right" (this visitor's picture at its slider's value), "leaked" (another visitor's) or "stale"."""
-    shown, value = await _shown(page, target)
-    if shown is not None and value is not None and _matches(shown, target.expected(v.k, value)):
+    """"right" (this visitor's answer at its slider's value), "leaked" (another visitor's) or "stale"."""
+    shown, value = await target.read(page, target)
+    if shown is None or value is None:
+        return "stale"
+    if target.matches(shown, target.expected(v.k, value)):
         return "right"
-    if shown is not None and value is not None and any(_matches(shown, target.expected(o, value)) for o in others):
-        return "leaked"
-    return "stale"
+    return "leaked" if any(target.matches(shown, target.expected(o, value)) for o in others) else "stale"
 
 
 async def _check(page, target: Target, v: Visitor, others: list[int]) -> bool:
-    """`_look`, counted: stale and leaked pictures."""
+    """`_look`, counted: stale and leaked answers."""
     seen = await _look(page, target, v, others)
     v.checked += 1
     v.leaked += seen == "leaked"
@@ -144,7 +90,7 @@ async def _settle(page, target: Target, timeout: float) -> None:
     """Waits until nothing on the page is stale and the slider value has held still for 0.5 s."""
     deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
     while time.monotonic() < deadline:
-        state = await page.evaluate(_READ_JS, [target.caption, target.slider])
+        state = await page.evaluate(_SLIDER_JS, target.slider)
         if state["value"] != last:
             last, since = state["value"], time.monotonic()
         if state["stale"] == 0 and time.monotonic() - since > 0.5:
@@ -158,14 +104,17 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
     await asyncio.sleep(rng.uniform(0, 1.0))  # visitors do not start in the same millisecond
     await page.locator(f"{target.slider} input[type=range]").focus()
     for _ in range(moves):
-        await page.evaluate(ARM_JS.replace("60000", str(int(lost_after * 1000))), target.caption)
-        await page.evaluate(QUICK_PICTURE_JS)
+        await page.evaluate(target.arm.replace("60000", str(int(lost_after * 1000))), target.caption)
+        if target.quick_js:
+            await page.evaluate(target.quick_js)
         await page.keyboard.press("ArrowRight")
+        answer: dict = {}
         try:
-            v.latencies.append((await page.evaluate("() => window.__latency"))["src"] / 1000)
-        except Exception:  # noqa: BLE001 - the promise rejects when no new picture came in time
+            answer = await page.evaluate("() => window.__latency")
+            v.latencies.append(answer["src"] / 1000)
+        except Exception:  # noqa: BLE001 - the promise rejects when no new answer came in time
             v.lost += 1
-        quick = await page.evaluate("() => window.__quick")
+        quick = await page.evaluate("() => window.__quick") if target.quick_js else answer.get("quick")
         if quick is not None:
             v.quick.append(quick / 1000)
         await _settle(page, target, lost_after)
@@ -217,7 +166,7 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
             context = await browser.new_context(viewport={"width": 1280, "height": 900})
             page = await context.new_page()
             await page.goto(url + target.path(k))
-            await page.wait_for_selector(f"[data-testid=stImage]:has-text('{target.caption}') img", timeout=300_000)
+            await page.wait_for_selector(target.ready, timeout=300_000)
             await page.wait_for_function(IDLE_JS, timeout=120_000)
             pages.append(page)
         rss_before, cpu_before = _server_stats(pids)
@@ -248,42 +197,11 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         "server_rss_mb": {"after_pages_opened": rss_before, "after_moves": rss_after},
         "server_cpu_ms_per_move": 1000 * (cpu_after - cpu_before) / max(1, answered + sessions * burst),
         "quick_picture_s": stats(quick) if quick else None,
+        "latency_s_by_visitor": [[round(x, 3) for x in v.latencies] for v in visitors],  # where a tail comes from
         # during the moves, the model thread's calls: how many found another running (waited) or another already
         # waiting (could have shared one batched call with it), and the time they waited and ran
         "model_thread": model if stats_file else None,
     }
-
-
-def _image_target() -> Target:
-    import torch
-
-    from explorer.device import pick_device
-    from explorer.services.image import ImageService
-    from explorer.ui.images import png
-
-    torch.set_num_threads(1)
-    service = ImageService(pick_device())
-    cache: dict[tuple[int, float], np.ndarray] = {}
-
-    def expected(k: int, value: float) -> np.ndarray:
-        key = (FIRST_INDEX + INDEX_STEP * k, round(value, 1))
-        if key not in cache:
-            cache[key] = _decode(png(service.what_if(key[0], {"thickness": key[1]}).generated))
-        return cache[key]
-
-    return Target("image what-if", lambda k: f"/image_whatif?index={FIRST_INDEX + INDEX_STEP * k}&thickness={START}",
-                  "drawn by the model", ".st-key-value_thickness", expected)
-
-
-def _baseline_target() -> Target:
-    # The baseline app's picture depends on the slider only, so every visitor at the same value sees the same
-    # picture: leaks cannot be told apart there, and are not counted (the check still finds stale pictures).
-    def expected(_k: int, value: float) -> np.ndarray:
-        grid = np.add.outer(np.arange(28), np.arange(28)) * value % 256  # as bench/baseline_app.py draws it
-        return np.asarray(Image.fromarray(grid.astype(np.uint8)).resize((140, 140), Image.Resampling.NEAREST)
-                          .convert("RGB"), np.int16)
-
-    return Target("baseline (no model)", lambda _k: "/", "baseline picture", ".st-key-value", expected)
 
 
 def _deployment(replicas: int):
@@ -298,6 +216,7 @@ def _deployment(replicas: int):
 
 
 def _measure(target: Target, app: str | None, url: str | None, pids: list[int], args, replicas: int = 0) -> dict:
+    target.warm(args.sessions, args.moves + args.burst + 1)  # before the server starts: not measured, not in its way
     proc = deployment = None
     if replicas:
         deployment = _deployment(replicas).start()
@@ -315,8 +234,8 @@ def _measure(target: Target, app: str | None, url: str | None, pids: list[int], 
             stop(proc)
         if deployment is not None:
             deployment.stop()
-    if target.name.startswith("baseline"):
-        result["stale_pictures"] += result.pop("leaked_pictures")  # see _baseline_target
+    if not target.leaks_detectable:
+        result["stale_pictures"] += result.pop("leaked_pictures")  # see classroom_targets.baseline_target
         result["leaked_pictures"] = None
     return result
 
@@ -332,20 +251,24 @@ def _line(name: str, r: dict) -> str:
 
 def markdown(results: dict) -> str:
     """The docs' table (docs/performance.md), from a run's results."""
-    lines = ["| what | median | p95 | lost moves | stale / leaked pictures | bursts drawn right | "
-             "server RSS before → after the moves | server CPU per move |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| what | median | p95 | lost moves | stale / leaked answers | bursts drawn right | "
+             "server RSS before → after the moves | server CPU per move | quick picture or readings, median / p95 |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         lat, rss = r["latency_s"], r["server_rss_mb"]
         leaked = "–" if r["leaked_pictures"] is None else r["leaked_pictures"]
         lines.append(f"| {name} | {lat['median']:.2f} s | {lat['p95']:.2f} s | {r['lost_moves']} of {r['moves']} | "
                      f"{r['stale_pictures']} / {leaked} of {r['pictures_checked']} | {r['burst_final_state_right']} of "
                      f"{r['sessions']} | {rss['after_pages_opened']:.0f} → {rss['after_moves']:.0f} MB | "
-                     f"{r['server_cpu_ms_per_move']:.1f} ms |")
+                     f"{r['server_cpu_ms_per_move']:.1f} ms | "
+                     + (f"{q['median'] * 1000:.0f} / {q['p95'] * 1000:.0f} ms |" if (q := r.get("quick_picture_s"))
+                        else "– |"))
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--page", choices=sorted(TARGETS), default="image", help="the page the class uses")
     parser.add_argument("--sessions", type=int, default=16)
     parser.add_argument("--moves", type=int, default=10)
     parser.add_argument("--burst", type=int, default=5)
@@ -356,7 +279,7 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=0,
                         help="also measure N replicas behind nginx (deploy/replicas.py), after the one server")
     parser.add_argument("--no-baseline", action="store_true")
-    parser.add_argument("--out", default="classroom", help="bench/results/<OUT>.json")
+    parser.add_argument("--out", help="bench/results/<OUT>.json (default classroom, or classroom_<PAGE>)")
     parser.add_argument("--table", metavar="JSON", help="only print the Markdown table of a stored run")
     args = parser.parse_args()
     if args.table:
@@ -371,24 +294,24 @@ def main() -> int:
     if args.url and not pids:
         print("bench_classroom: with --url, name the server processes with --pids P1,P2", file=sys.stderr)
         return 2
-    contended, busy = training_running(), cpu_busy()
-    target = _image_target()
-    results = {"whatif": _measure(target, "app.py", args.url, pids, args)}
+    contended, busy, load_before = training_running(), cpu_busy(), os.getloadavg()
+    target = TARGETS[args.page]()
+    results = {target.name: _measure(target, "app.py", args.url, pids, args)}
     if args.replicas:
-        results[f"whatif, {args.replicas} replicas behind nginx"] = _measure(target, None, None, [], args,
-                                                                              args.replicas)
+        results[f"{target.name}, {args.replicas} replicas behind nginx"] = _measure(target, None, None, [], args,
+                                                                                     args.replicas)
     if not args.no_baseline:
-        results["baseline"] = _measure(_baseline_target(), "bench/baseline_app.py", None, [], args)
+        results["baseline"] = _measure(baseline_target(), "bench/baseline_app.py", None, [], args)
     print(f"\n{args.sessions} sessions x {args.moves} moves + a burst of {args.burst}"
           + ("  [a training job was running]" if contended else "") + f"  [CPU {busy:.0%} busy before]")
     print(f"{'':40} {'median':>7} {'p95':>7} {'lost':>10} {'stale':>5} {'leaked':>6} {'burst ok':>7}"
           f" {'RSS0 MB':>7} {'RSS1 MB':>7} {'CPU ms/move':>7}")
     for name, r in results.items():
         print(_line(name, r))
-    path = write(args.out, {"what": "N concurrent browser sessions moving the Image what-if page's thickness slider",
-                            "url": args.url or "fresh streamlit run app.py", "results": results,
-                            "training_job_running": contended, "cpu_busy_before_run": busy,
-                            "loadavg": os.getloadavg()})
+    out = args.out or ("classroom" if args.page == "image" else f"classroom_{args.page}")
+    path = write(out, {"what": target.what, "page": args.page, "url": args.url or "fresh streamlit run app.py",
+                       "results": results, "training_job_running": contended, "cpu_busy_before_run": busy,
+                       "loadavg_before": load_before, "loadavg": os.getloadavg()})
     print(markdown(results))
     print(f"wrote {path}")
     return 0
