@@ -1,4 +1,4 @@
-"""Rendering Morpho-MNIST in worker processes from inside a Streamlit script run."""
+"""Rendering Morpho-MNIST: in worker processes from inside a Streamlit script run, and only the rows asked for."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import numpy as np
+
+from explorer.datasets import morpho
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,3 +38,19 @@ def test_the_render_pool_does_not_run_the_page_script_that_is_main(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and "rendered (6, 28, 28)" in run.stdout, run.stderr[-2000:]
     assert "ran in a rendering worker" not in run.stderr
+
+
+def test_rows_asked_are_the_split_s_own_pixels_drawn_alone_or_read_from_the_whole_split(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))
+    first = morpho.load_morpho("val", limit=120)  # drawn by the pool, cached as the first 120 only
+    rows = np.array([97, 3, 3, 64, 0, 119])  # any order, repeats allowed
+    drawn = morpho.load_morpho_rows("val", rows)
+    assert np.array_equal(drawn.images, first.images[rows])
+    assert all(np.array_equal(drawn.values[k], first.values[k][rows]) for k in first.values)
+    assert all(np.array_equal(drawn.noise[k], first.noise[k][rows]) for k in first.noise)
+    assert not (tmp_path / "morpho_val_seed2026.npz").exists()  # drawing a few rows caches no "whole split"
+    # with the whole split cached, its rows are read from it, not drawn again (a marked stand-in shows which)
+    marked = np.zeros((10_000, 28, 28), np.uint8)
+    marked[rows, 0, 0] = rows.astype(np.uint8) + 1
+    np.savez_compressed(tmp_path / "morpho_val_seed2026.npz", images=marked)
+    assert list(morpho.load_morpho_rows("val", rows).images[:, 0, 0]) == list(rows + 1)

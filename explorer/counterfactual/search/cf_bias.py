@@ -32,7 +32,7 @@ import torch
 from explorer.counterfactual.search.base import Query, lead
 from explorer.counterfactual.search.space import BIAS_DIGITS, MorphoSpace, hue_to_rgb
 from explorer.data.mnist import load_mnist
-from explorer.datasets.morpho import load_morpho, noise_for
+from explorer.datasets.morpho import load_morpho_rows, noise_for
 from explorer.interfaces import Classifier
 from explorer.models.cnn import TorchClassifier
 from explorer.paths import PRETRAINED, cache_dir, scratch_beside
@@ -115,11 +115,10 @@ def _pictures(space: MorphoSpace, coloured: bool, n: int, grid: tuple[float, ...
 def _make(space: MorphoSpace, n: int, grid: tuple[float, ...]) -> _Pictures:
     """Abduction of each digit from its photo, then do(thickness = t): drawn by the generator and by the SCM."""
     k = _sample(n)
-    data, scm = load_morpho("train"), MorphoSCM()
-    noise = {a: v[k] for a, v in data.noise.items()}
-    obs = {a: v[k] for a, v in data.values.items()}
+    data, scm = load_morpho_rows("train", k), MorphoSCM()  # these digits only, not the whole split
+    noise, obs = data.noise, data.values
     skels = [morphology.skeleton(s) for s in load_mnist("train").images[k]]
-    _, latents = space.abduct(Query(torch.from_numpy(data.images[k]).float()[:, None], obs, noise))  # (N, Z)
+    _, latents = space.abduct(Query(torch.from_numpy(data.images).float()[:, None], obs, noise))  # (N, Z)
     true, drawn = [], []
     for t in grid:
         cf = scm.counterfactual(noise, {"thickness": t})  # intensity follows its mechanism, from each digit's u_i

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from explorer.counterfactual.search.base import Query, lead
-from explorer.datasets.morpho import load_morpho, noise_for
+from explorer.data.mnist import load_mnist
+from explorer.datasets.morpho import load_morpho_rows, noise_for
 from explorer.models.cvae import MorphoCVAE
 from explorer.scm.morpho import HUE_SD, I_LOW, I_NOISE_SD, I_SPAN, SPECS, T_RATE, T_SHAPE, MorphoSCM
 
@@ -118,13 +119,14 @@ class MorphoSpace:
         """
         known = self._bias.setdefault(classifier, {})
         if coloured not in known:
-            data = load_morpho("train")
-            k = np.random.default_rng(0).choice(len(data), min(BIAS_DIGITS, len(data)), replace=False)
-            obs = {a: v[k] for a, v in data.values.items()}
+            size = len(load_mnist("train").labels)
+            k = np.random.default_rng(0).choice(size, min(BIAS_DIGITS, size), replace=False)
+            data = load_morpho_rows("train", k)  # these digits only, not the whole split
+            obs = data.values
             if coloured:  # the colour world's hue for these digits, as the page's world draws it
                 scm = self.world(Query(torch.zeros(0), {}, {}, True))
                 obs = {a: v[k] for a, v in scm.counterfactual(noise_for("train", scm)).items()}
-            query = Query(torch.from_numpy(data.images[k]).float()[:, None], obs, {}, coloured)
+            query = Query(torch.from_numpy(data.images).float()[:, None], obs, {}, coloured)
             _, latents = self.abduct(query)
             values = {a: torch.as_tensor(np.asarray(v), dtype=torch.long if a == "digit" else torch.float32)
                       for a, v in obs.items()}
