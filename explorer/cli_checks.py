@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
+from explorer.paths import scratch_beside
+
 SEED_MAX = 2**32 - 1  # numpy's default_rng and Lightning's seed_everything take 0..2**32-1
 _SHOWN = 120  # characters of a refused value repeated in its message (a path fits; a 5,000-digit number does not)
 
@@ -148,7 +150,7 @@ def save(path: str | Path, data: str | bytes) -> None:
     """Writes `data` to `path` whole: into a temporary file beside it, then renamed over it, so an error or an
     interrupted job never leaves a half-written result."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")  # opened as any file: the umask sets its mode
+    tmp = scratch_beside(path)  # opened as any file: the umask sets its mode
     try:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)

@@ -40,8 +40,9 @@ def test_unknown_split_is_a_clear_error():
 
 
 def test_two_servers_filling_the_cache_at_once_both_get_the_digits(tmp_path, monkeypatch):
-    # two replicas (or two test workers) starting on an empty cache build the same file at the same time: each
-    # writes its own temporary file, so neither renames the other's half-written one or finds it gone
+    # two replicas (or two test workers) starting on an empty cache build the same file at once: both get the
+    # digits, one file stays and no temporary one. (That they write different temporary files: test_paths.py;
+    # threads here rarely overlap in the write itself.)
     from concurrent.futures import ThreadPoolExecutor
 
     monkeypatch.setenv("EXPLORER_CACHE", str(tmp_path))

@@ -28,6 +28,11 @@ from explorer.scm.morpho import MorphoSCM
 Progress = Callable[[int, int], None]  # (done, total)
 
 
+def _cache_name(split: str, seed: int) -> str:
+    """The whole split's cache file, without ".npz"."""
+    return f"morpho_{split}_seed{seed}"
+
+
 def split_seed(split: str, seed: int = DEFAULT_SEED) -> int:
     """Each split draws its noise from its own stream, so splits never share noise."""
     return seed * 10 + SPLITS.index(split)
@@ -147,7 +152,7 @@ def load_morpho(split: str, seed: int = DEFAULT_SEED, limit: int | None = None,
     scm = MorphoSCM()
     noise = noise_for(split, scm, seed)
     values = _cut(scm.counterfactual(noise), limit)
-    images = _rendered(f"morpho_{split}_seed{seed}", split, values, limit, progress, workers)
+    images = _rendered(_cache_name(split, seed), split, values, limit, progress, workers)
     return MorphoData(images, _cut(noise, limit), values)
 
 
@@ -162,7 +167,7 @@ def load_morpho_rows(split: str, rows: np.ndarray, seed: int = DEFAULT_SEED) -> 
     scm = MorphoSCM()
     noise = noise_for(split, scm, seed)
     values = {k: v[rows] for k, v in scm.counterfactual(noise).items()}
-    full = cache_dir() / f"morpho_{split}_seed{seed}.npz"
+    full = cache_dir() / f"{_cache_name(split, seed)}.npz"
     if full.exists():
         with np.load(full, allow_pickle=False) as z:
             images = z["images"][rows]  # (R, 28, 28)
@@ -187,5 +192,5 @@ def load_morpho_cover(split: str, seed: int = DEFAULT_SEED, limit: int | None = 
     noise = noise_for(split, scm, seed)
     rng = np.random.default_rng([split_seed(split, seed), 77])  # its own stream: the factual noise is untouched
     values = _cut(scm.counterfactual(noise, {"thickness": rng.uniform(*COVER_RANGE, len(noise["u_t"]))}), limit)
-    images = _rendered(f"morpho_{split}_seed{seed}_cover", split, values, limit, progress, workers)
+    images = _rendered(f"{_cache_name(split, seed)}_cover", split, values, limit, progress, workers)
     return MorphoData(images, _cut(noise, limit), values)
