@@ -80,3 +80,46 @@ def test_only_the_continuous_columns_asked_for_are_swept(lab):
 def test_bad_input_is_the_what_ifs_value_error(lab, kwargs, words):
     with pytest.raises(ValueError, match=words):
         lab.sweep(**kwargs)
+
+
+class _RowsOnly:
+    """A learned model with only the contract's `counterfactual_rows` (no `counterfactual_sweep`): it moves
+    hours_per_week by a tenth of the asked age, so each position's answer is its own."""
+
+    name = "rows-only"
+
+    def __init__(self, graph):
+        self.graph, self.calls = graph, 0
+
+    def counterfactual_rows(self, obs, do, graph=None):
+        self.calls += 1
+        out = {c: np.asarray(v).copy() for c, v in obs.items()}
+        out["age"] = np.asarray([float(do["age"])])
+        out["hours_per_week"] = out["hours_per_week"] + float(do["age"]) / 10
+        return out
+
+
+def test_a_model_without_a_sweep_call_is_asked_once_per_position(fresh, monkeypatch):
+    model = _RowsOnly(fresh.world.graph)
+    monkeypatch.setitem(fresh.models, "world", model)
+    monkeypatch.setitem(fresh.model_names, "world", model.name)
+    sweep = fresh.sweep("world", 5, {"sex": "Male"}, names=["age"])["age"]
+    assert model.calls == len(sweep.values)
+    for value, result in zip(sweep.values, sweep.results):
+        assert result.model == "rows-only" and result.learned["age"] == float(value)
+        assert result.learned["hours_per_week"] == pytest.approx(result.obs["hours_per_week"] + value / 10)
+
+
+def test_the_learned_models_sweep_call_equals_its_one_row_calls(fresh):
+    model = fresh.models["adult"]
+    if model is None:
+        pytest.skip("no learned Adult model shipped")
+    obs = {c: v[17:18] for c, v in fresh.adult.items()}
+    graph = fresh.edited(["sex:occupation"])[0]
+    grid = np.arange(17.0, 91.0, 7.0)
+    swept = model.counterfactual_sweep(obs, {"sex": 0, "hours_per_week": 45.0}, "age", grid, graph)
+    for q, age in enumerate(grid):
+        one = model.counterfactual_rows(obs, {"sex": 0, "hours_per_week": 45.0, "age": age}, graph)
+        assert {c: v[q] for c, v in swept.items()} == {c: v[0] for c, v in one.items()}  # bit for bit
+    with pytest.raises(ValueError, match="one observed row"):
+        model.counterfactual_sweep({c: v[:2] for c, v in fresh.adult.items()}, {}, "age", grid)

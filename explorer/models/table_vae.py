@@ -144,6 +144,36 @@ class TableVAEModel:
             best[:, self.model.disc] = cf[:, :, self.model.disc].mode(0).values  # ... and the most frequent category
         return self._asked(self._values(best, x, obs), do, (n,))
 
+    def counterfactual_sweep(self, obs: Mapping[str, np.ndarray], do: Mapping[str, object], name: str,
+                             values: np.ndarray, graph: Dag | None = None) -> dict[str, np.ndarray]:
+        """`counterfactual_rows` of ONE observed row at each of `values` of do(`name`), `do`'s other values held:
+        {column: (P,)}, entry p the one-row answer with do(name = values[p]), in one model call.
+
+        Why equal to P one-row calls: a one-row call draws its Gumbels from a fresh stream of the model's seed, and
+        which columns draw them depends on the graph and on which columns are set, not on the values they are set
+        to; so every position meets the same draws. They are drawn once here (at the first position) and repeated
+        for the others (a P-row call would lay its stream out over P rows and draw others).
+        """
+        x = self._rows(obs)  # (1, C)
+        if len(x) != 1:
+            raise ValueError(f"a sweep starts from one observed row, not {len(x)}")
+        values = np.asarray(values)
+        p, r = len(values), self.draws
+        keep = None if graph is None else self._keep(graph)
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        codes = self._do({**do, name: values[0]}, 1)
+        gumbels: dict[int, torch.Tensor] = {}  # filled with the draws of the first call: {column index: (r, K)}
+        with torch.inference_mode():
+            self.model._counterfactual(x, codes, keep, generator, r, gumbels=gumbels)  # (r, C): position 0
+            codes[self._known(name)] = self._do({name: values}, p)[self._known(name)].repeat_interleave(r)  # (P*r,)
+            cf = self.model._counterfactual(x, codes, keep, None, p * r, gumbels={
+                j: g.repeat(p, 1) for j, g in gumbels.items()})[0]  # (P*r, C): position q's draw d at q*r + d
+            cf = cf.view(p, r, -1).transpose(0, 1)  # (r, P, C), as `_draws` lays out P rows' draws
+            best = cf.median(0).values  # (P, C), as counterfactual_rows sums up its draws
+            best[:, self.model.disc] = cf[:, :, self.model.disc].mode(0).values
+        tiled = {c: np.repeat(np.asarray(obs[c]), p) for c in self.columns}
+        return self._asked(self._values(best, x.repeat(p, 1), tiled), {**do, name: values}, (p,))
+
     def counterfactual_draws(self, obs: Mapping[str, np.ndarray], do: Mapping[str, object],
                              graph: Dag | None = None, draws: int | None = None, seed: int | None = None
                              ) -> dict[str, np.ndarray]:

@@ -285,7 +285,7 @@ class TableVAE(nn.Module):
                 mechanism (recourse scores candidates that change different columns in one pass).
             gumbels: {categorical column index: (B, K)}: the categorical noise abducted beforehand
                 (`posterior_noise`), so every candidate of a recourse search meets the same draws of it; None:
-                drawn here from `generator`.
+                drawn here from `generator`. A column it lacks is drawn and added to it.
         """
         # abduction: concepts and their noise from the observed row
         z1, eps1 = self.abduct(x)  # (n, C): the draws differ only in their Gumbels, so once per row
@@ -322,9 +322,11 @@ class TableVAE(nn.Module):
                 continue
             # a category by Gumbel-max over the model's own P(k | parents), its Gumbels drawn from their posterior
             # given the observed category (as the census world abducts), so an unmoved column keeps its value
-            if gumbels is None:
+            if gumbels is None or j not in gumbels:
                 logits_f = self._factual_logits(x1, z1, prior1, j).repeat(repeats, 1)  # (B, K): factual, one per row
                 noise = posterior_gumbels(logits_f, x[:, j].long(), generator)
+                if gumbels is not None:  # a caller's empty dict records the draws (a sweep repeats a row's)
+                    gumbels[j] = noise
             else:
                 noise = gumbels[j]
             if self.heads is None:

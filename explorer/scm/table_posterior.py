@@ -168,6 +168,18 @@ class PosteriorDraws:
                 out[node] = np.argmax(scores, axis=-1).astype(np.int64)  # (draws, n)
         return {node: out[node] for node in scm.columns}
 
+    def repeated(self, p: int) -> "PosteriorDraws":
+        """These draws with each row repeated p times (row i's copies at i * p .. i * p + p - 1): the same noise and
+        residuals, so a do() giving each copy its own value answers, per copy, what that value alone answers on
+        the row (a slider's sweep in one pass; every step of `counterfactual` is elementwise over rows)."""
+        out = object.__new__(PosteriorDraws)
+        out.__dict__.update(self.__dict__)
+        out.n = self.n * p
+        out.factual = {k: np.repeat(v, p) for k, v in self.factual.items()}  # (n * p,)
+        out.resid = {k: np.repeat(v, p) for k, v in self.resid.items()}  # (n * p,)
+        out.noise = {k: np.repeat(v, p, axis=1) for k, v in self.noise.items()}  # (draws, n * p, K)
+        return out
+
     def tiled(self, values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """`counterfactual`'s values as `TableSCM.counterfactual_draws` gives them: (draws, n) each."""
         return {k: np.broadcast_to(v, (self.draws, self.n)).copy() for k, v in values.items()}

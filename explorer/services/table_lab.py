@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import numpy as np
-import torch
 
 from explorer.counterfactual.census_debias import MAX_N, card_text, export_world, to_csv
 from explorer.data.tables import ColumnSpec, read_adult, to_values
@@ -35,17 +34,15 @@ from explorer.model_thread import on_model_thread
 from explorer.paths import PRETRAINED
 from explorer.scm.census import CENSUS_COLUMNS, GRAPH_SOURCE, REBUILD, load_census_world
 from explorer.scm.graph import Dag
-from explorer.scm.table_posterior import PosteriorDraws
 from explorer.scm.table_scm import TableSCM
+from explorer.services.table_lab_answers import DRAWS, TableAnswers, changed  # noqa: F401 - DRAWS: the page's
+from explorer.services.table_lab_answers import scalar as _scalar
 from explorer.services.table_lab_sweep import ColumnSweep, TableSweeps
 
 SOURCES = {"adult": "a real person (Adult test split)", "world": "a person of the census world"}
 WORLD_ROWS = 10_000  # rows of the world's sample per seed offered on the page
 SEED_MAX = 2 ** 31 - 1
-POSTERIORS_KEPT = 256  # persons whose noise posterior is kept (~90 kB each)
 RESULTS_KEPT = 1024  # what-ifs kept: a slider moved back, Back, another visitor on the same person (~5 kB each)
-DRAWS = 200  # posterior draws behind the ceiling: the best guess's share is known to about +-3.5 %
-SHOWN_DECIMALS = 1  # a continuous cell "changed" when it differs at the page's precision (one decimal)
 LEARNED_FOLDERS = {"world": "census-vae-world", "adult": "census-vae-adult"}
 TRAIN_LEARNED = "python -m explorer train census"
 REBUILD_WORLD = REBUILD
@@ -124,11 +121,6 @@ def load_learned(folder: Path) -> tuple[object | None, str]:
         return None, f"the learned model in {folder.name} could not be loaded ({type(err).__name__}: {err})"
 
 
-def _scalar(value: np.ndarray) -> float | int:
-    v = np.asarray(value).reshape(-1)[0]
-    return int(v) if np.asarray(value).dtype.kind in "iu" else float(v)
-
-
 class TableLabService:
     """Holds the census world, the Adult test rows, and the learned models when shipped."""
 
@@ -136,12 +128,10 @@ class TableLabService:
         pretrained = PRETRAINED if pretrained is None else pretrained
         self.world: TableSCM
         self.world, _ = load_census_world(pretrained / "census_world")
-        # per person, what no do() changes (see _person), model thread only; per what-if, its result (see what_if)
-        self._persons: OrderedDict[tuple[str, int, int], tuple[PosteriorDraws, PosteriorDraws | None]] = OrderedDict()
+        # per what-if, its result (see what_if); per person, what no do() changes: self._answers
         self._results: OrderedDict[tuple, TableResult] = OrderedDict()
         self._lock = threading.Lock()  # `_results` is read from the visitors' threads, filled from the model thread
         self.sweeps = TableSweeps()  # the quick sliders' answers ahead (explorer/services/table_lab_sweep.py)
-        self._graphs: dict[object, Dag] = {}  # a learned model's graph (reading it builds a Dag: ~1 ms a call)
         table = read_adult()
         frame = table.rows("test", complete=True, columns=CENSUS_COLUMNS)
         self.adult = to_values(frame, self.world.columns)
@@ -149,6 +139,7 @@ class TableLabService:
         self.models, self.model_names = {}, {}
         for source, name in LEARNED_FOLDERS.items():
             self.models[source], self.model_names[source] = load_learned(pretrained / name)
+        self._answers = TableAnswers(self.world, self.models, self.model_names)  # model thread only
         self._sample = functools.lru_cache(maxsize=4)(lambda seed: self.world.sample(WORLD_ROWS, seed))
         self._page: TablePage | None = None
 
@@ -241,18 +232,27 @@ class TableLabService:
         i = self._row_index(source, index)
         do_codes = {c: _scalar(v) for c, v in self.world.encode_do(do, 1).items()}  # checks names, levels, ranges
         graph, cut, new = self.edited(cuts, added)
-        key = (source, int(seed) if source == "world" else 0, i, tuple(sorted(do_codes.items())), tuple(cut),
-               tuple(new), self.models[source])  # the model itself too: a test may swap it
+        key = self._key(source, seed, i, do_codes, cut, new)
         with self._lock:  # a kept answer (most releases land on a position the sweep computed) without queuing
             if (kept := self._results.get(key)) is not None:
                 self._results.move_to_end(key)
                 return kept
-        result = self._answer(source, seed, i, values, noise, do_codes, graph, cut, new)
+        result = self._answer(source, seed, i, values, noise, do_codes, graph, cut, new)[0]
+        self._keep(key, result)
+        return result
+
+    def _key(self, source: str, seed: int, i: int, do_codes: Mapping[str, float | int], cut: list[Arrow],
+             new: list[Arrow]) -> tuple:
+        """A what-if's key among the kept results: the model itself too (a test may swap it)."""
+        return (source, int(seed) if source == "world" else 0, i, tuple(sorted(do_codes.items())), tuple(cut),
+                tuple(new), self.models[source])
+
+    def _keep(self, key: tuple, result: TableResult) -> None:
         with self._lock:
             self._results[key] = result
+            self._results.move_to_end(key)
             if len(self._results) > RESULTS_KEPT:
                 self._results.popitem(last=False)  # the least recently asked
-        return result
 
     def sweep(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow] = (),
               added: Iterable[str | Arrow] = (), seed: int = 0, names: Iterable[str] | None = None
@@ -261,18 +261,27 @@ class TableLabService:
         its slider, `do`'s other values held (arguments and errors as `what_if`). Kept: a sweep is computed once
         per (person, column, other do() values, edits, model).
 
-        Not on the model thread as a whole: each position's `what_if` goes there on its own, so a sweep (74-99
-        answers, ~0.5 s) never holds it, and other visitors' calls run in between.
+        One model-thread call per sweep, all positions in one pass (explorer/services/table_lab_answers.py: ~20-60
+        ms where 74-99 what-ifs took ~0.5 s); every position's answer is also kept as `what_if`'s, so releasing the
+        slider on a position finds it.
         """
         i, do_codes, cut, new, seed = self._sweep_setup(source, index, do, cuts, added, seed)
+        values, noise = self._rows(source, seed)
+        graph, _, _ = self.edited(cut, new)
         out = {}
         for name, spec in self.columns.items():
             if spec.discrete or (names is not None and name not in names):
                 continue
-            others = {k: v for k, v in do.items() if k != name}
             key = TableSweeps.key(source, seed, i, name, do_codes, cut, new, self.models[source])
-            out[name] = self.sweeps.sweep(key, spec.to_varspec(), lambda v, n=name, held=others: self.what_if(
-                source, i, held | {n: v}, cut, new, seed))
+
+            def answers(grid: np.ndarray, name: str = name) -> tuple[TableResult, ...]:
+                codes = self.world.encode_do({name: grid}, len(grid))[name]  # (P,) as what_if encodes one value
+                results = self._answer(source, seed, i, values, noise, do_codes, graph, cut, new, (name, codes))
+                for code, result in zip(codes, results):
+                    self._keep(self._key(source, seed, i, do_codes | {name: _scalar(code)}, cut, new), result)
+                return tuple(results)
+
+            out[name] = self.sweeps.sweep(key, spec.to_varspec(), answers)
         return out
 
     def _sweep_setup(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow],
@@ -288,84 +297,18 @@ class TableLabService:
     @on_model_thread  # the learned model may be a torch network, and the per-person caches are the model thread's
     def _answer(self, source: str, seed: int, i: int, values: dict[str, np.ndarray],
                 noise: dict[str, np.ndarray] | None, do_codes: dict[str, float | int], graph: Dag, cut: list[Arrow],
-                new: list[Arrow]) -> TableResult:
-        """`what_if` computed: TRUE, the ceiling, the learned model's answer, and what changed."""
-        obs = {c: v[i:i + 1] for c, v in values.items()}  # (1,) each
-        world_graph = Dag(graph.nodes, graph.edges & self.world.graph.edges)  # the world reads no added arrow
-        one = lambda d: {c: _scalar(v) for c, v in d.items()}  # noqa: E731
-        posterior, truth = self._person(source, seed, i, obs, noise)
-        true_cf = None if truth is None else one(truth.counterfactual(do_codes, world_graph))
-        draws = posterior.tiled(posterior.counterfactual(do_codes, world_graph))  # (DRAWS, 1) each
-        ceiling = one(self.world.best_guess(draws))
-        agreement = {c: float(np.mean(d[:, 0] == ceiling[c])) for c, d in draws.items() if self.columns[c].discrete}
-        learned, notes = self._learned(source, obs, do_codes, cut, new)
-        model = self.model_names[source] if learned is not None else "the census world (ceiling)"
-        if self.models[source] is None:
-            notes.append(f"The learned model's answer is not shown: {self.model_names[source]}. The answer shown "
-                         "is the census world's own, with this person's noise abducted from the record.")
-        if new:
-            notes.append(f"The census world has no mechanism reading {', '.join(f'{p} → {c}' for p, c in new)}: "
-                         "its answers ignore the added arrow(s).")
-        cf = learned if learned is not None else ceiling
-        factual = one(obs)
-        return TableResult(
-            obs=factual, cf=cf, true_cf=true_cf, intervened=sorted(do_codes),
-            downstream=sorted(world_graph.descendants(list(do_codes)) - set(do_codes)), clamped=[],
-            source=source, index=i, seed=int(seed) if source == "world" else 0,
-            file_row=int(self.file_rows[i]) if source == "adult" else None, ceiling=ceiling, agreement=agreement,
-            learned=learned, model=model, changed=self.changed(factual, cf),
-            changed_true=self.changed(factual, true_cf) if true_cf is not None else [],
-            changed_ceiling=self.changed(factual, ceiling), cut=cut, added=new, notes=notes)
-
-    def _person(self, source: str, seed: int, i: int, obs: dict[str, np.ndarray], noise: dict[str, np.ndarray] | None
-                ) -> tuple[PosteriorDraws, PosteriorDraws | None]:
-        """What no do() changes, made once per person and kept (bounded): the noise's posterior (DRAWS draws,
-        `TableSCM.posterior`) and, for a world row, its own noise, each with the residuals and the factual run
-        precomputed (`PosteriorDraws`). A do() then runs only the mechanisms downstream of it, vectorised over
-        the draws: the same values as `TableSCM.counterfactual_draws` on that posterior, bit for bit
-        (explorer/scm/table_posterior.py). The scipy path ran every column's mechanism twice per move (TRUE, then
-        the draws), building a sparse design matrix each time: in-process, a what-if took 27 ms that way and
-        11 ms this way, 7 ms of it the learned model (40 moves of do(age), load average ~9)."""
-        key = (source, int(seed) if source == "world" else 0, i)
-        if key not in self._persons:
-            if len(self._persons) >= POSTERIORS_KEPT:
-                self._persons.popitem(last=False)  # the oldest
-            every = set(self.columns)  # any column may be set with do()
-            posterior = PosteriorDraws(self.world, obs, DRAWS, 0, every, noise=self.world.posterior(obs, DRAWS, seed=0))
-            truth = None if noise is None else PosteriorDraws(self.world, obs, 1, 0, every,
-                                                             noise={c: v[i:i + 1] for c, v in noise.items()})
-            self._persons[key] = posterior, truth
-        return self._persons[key]
-
-    def _learned(self, source: str, obs: dict[str, np.ndarray], do: dict[str, float | int], cut: list[Arrow],
-                 added: list[Arrow]) -> tuple[dict[str, float | int] | None, list[str]]:
-        """The learned model's counterfactual in its own graph with the visitor's edits, or (None, notes)."""
-        model = self.models[source]
-        if model is None:
-            return None, []
-        notes = []
-        try:
-            if model not in self._graphs:  # keyed by the model itself: a swapped model (a test's) reads its own
-                self._graphs[model] = model.graph
-            own = self._graphs[model]
-            try:
-                graph = Dag(own.nodes, (own.edges - set(cut)) | set(added))
-            except ValueError as err:  # the added arrows close a cycle in the learned graph (not in the published)
-                graph = Dag(own.nodes, own.edges - set(cut))
-                notes.append(f"The added arrows were left out of the learned model's graph: {err}.")
-            with torch.inference_mode():  # reading only: no model method turns autograd off itself
-                out = model.counterfactual_rows(obs, do, graph)
-            return {c: _scalar(out[c]) for c in self.columns}, notes
-        except Exception as err:  # noqa: BLE001 - the world's answer is still shown; the note says what failed
-            return None, notes + [f"The learned model could not answer ({type(err).__name__}: {err}); the census "
-                                  "world's answer is shown instead."]
+                new: list[Arrow], sweep: tuple[str, np.ndarray] | None = None) -> list[TableResult]:
+        """`what_if` computed (one result), or a sweep's (one per value of `sweep` = (column, (P,) codes)): TRUE,
+        the ceiling, the learned model's answer, and what changed (explorer/services/table_lab_answers.py)."""
+        seed = int(seed) if source == "world" else 0
+        where = dict(source=source, index=i, seed=seed, file_row=int(self.file_rows[i]) if source == "adult" else None,
+                     clamped=[], cut=cut, added=new)
+        return [TableResult(**parts, **where) for parts in self._answers.answers(
+            source, seed, i, values, noise, do_codes, graph, cut, new, sweep)]
 
     def changed(self, obs: Mapping[str, float | int], cf: Mapping[str, float | int]) -> list[str]:
-        """Columns whose value differs: another category, or a number that differs as the page shows it (a
-        change of 0.001 hours is no change a visitor could see, and highlighting it would look like a bug)."""
-        return [c for c, s in self.columns.items()
-                if (obs[c] != cf[c] if s.discrete else
-                    round(float(obs[c]), SHOWN_DECIMALS) != round(float(cf[c]), SHOWN_DECIMALS))]
+        """Columns whose value differs: another category, or a number that differs as the page shows it."""
+        return changed(self.columns, obs, cf)
 
     # --- the de-biased export -----------------------------------------------------------------------------
     def export(self, cuts: Iterable[str | Arrow], n: int, seed: int,

@@ -4,8 +4,9 @@ Why: a Python rerun per slider move costs the Table lab 3-5x a page with no mode
 lab"), so its continuous sliders (age, hours per week) are quick sliders (explorer/ui/quick_sliders.py, as on the
 Image page and the Causal graph lab): while one moves, the browser swaps in the counterfactual row's values from
 this sweep, and only the released value reaches Python. A slider's sweep holds, at each of its positions, what
-`TableLabService.what_if` returns there: it IS `what_if` at each position (the service's own call, which also
-keeps each answer), so releasing the slider at a position finds its answer computed.
+`TableLabService.what_if` returns there, computed for all positions in one pass
+(explorer/services/table_lab_answers.py) and kept as the what-ifs' answers too, so releasing the slider at a
+position finds its answer computed.
 
 A sweep depends on the person (source, seed, row), the edited graph (its cuts and added arrows), the other
 do() values and the learned model, not on its own slider's value, so releasing a slider keeps its sweep.
@@ -57,15 +58,15 @@ class TableSweeps(KeptSweeps):
         super().__init__(kept)
         self._lock = threading.Lock()  # sessions' threads share this store (the sweep is not on the model thread)
 
-    def sweep(self, key: tuple, spec: VarSpec, answer: Callable[[float], object]) -> ColumnSweep:
-        """The sweep under `key`, computed when missing: `answer(value)` (the service's what_if with the other
-        do() values held) at each position of `spec`'s slider. Computed outside the lock: two sessions asking
-        for the same missing sweep at once may both compute it (the same answers: what_if keeps its results)."""
+    def sweep(self, key: tuple, spec: VarSpec, answers: Callable[[np.ndarray], tuple]) -> ColumnSweep:
+        """The sweep under `key`, computed when missing: `answers(grid)` (the service's what-ifs at every position
+        of `spec`'s slider, the other do() values held, in one pass). Computed outside the lock: two sessions
+        asking for the same missing sweep at once may both compute it (the same answers)."""
         with self._lock:
             if key in self:
                 return self.kept_sweep(key)
         grid = positions(spec, MOST_POSITIONS)  # (P,)
-        made = ColumnSweep(spec.name, grid, tuple(answer(float(v)) for v in grid))
+        made = ColumnSweep(spec.name, grid, tuple(answers(grid)))
         with self._lock:
             if key not in self:
                 self.store(key, made)
