@@ -16,17 +16,21 @@ Measured:
   process from the same services, ahead of the run): pictures pixel by pixel, the Table lab's records cell by
   cell. One that matches another visitor's is a leak; one that matches none is stale. After the burst this is
   the "newest value wins" check;
-- the server's memory (RSS) after the pages opened, after the moves, and its CPU time per move.
+- the server's memory (RSS) after the pages opened, after the moves, and its CPU time per move;
+- where the machine's CPU went during the moves: the server's, every Chromium process's, the whole machine's.
 
 A baseline in the same run, the same protocol on `bench/baseline_app.py` (a slider and a picture, no model),
 is what Streamlit, the websocket and this machine's browser cost for the same number of visitors.
+
+`--split-cores` puts the server (every thread) on core 0 and this process with its Chromium on the other cores:
+the browsers then do not take the server's CPU, as in a real class where they run on the visitors' machines.
 
 `--replicas 2` also measures two replicas behind Debian's nginx (deploy/replicas.py, docs/deploy.md) after the
 one server; `--url` measures a deployment that is already running instead, with `--pids` naming its server
 processes for memory and CPU.
 
 Usage: `python bench/bench_classroom.py [--page image|lab|table_lab] [--sessions 16] [--moves 10] [--burst 5]
-[--replicas 2] [--url URL --pids P1,P2] [--no-baseline] [--out NAME]`; writes bench/results/<NAME>.json
+[--replicas 2] [--url URL --pids P1,P2] [--no-baseline] [--split-cores] [--out NAME]`; writes bench/results/<NAME>.json
 (default classroom, classroom_lab, classroom_table_lab).
 """
 
@@ -36,6 +40,7 @@ import argparse
 import asyncio
 import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
@@ -146,6 +151,28 @@ def _server_stats(pids: list[int]) -> tuple[float, float]:
     return rss, cpu
 
 
+def _browser_cpu() -> float:
+    """CPU seconds (user + system) of every Chromium process on the machine: the class's browsers, which share
+    this machine's cores with the server here (in a real class they run on the visitors' own machines)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().startswith(("chrom", "headless")):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+        except OSError:  # the process ended while read
+            continue
+    return total
+
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, summed over its cores (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 def _model_stats(path: Path | None) -> dict:
     """The server's model-thread counts (explorer/model_thread.py, EXPLORER_MODEL_STATS), zeros before any call."""
     if path is None or not path.exists():
@@ -170,6 +197,7 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
             await page.wait_for_function(IDLE_JS, timeout=120_000)
             pages.append(page)
         rss_before, cpu_before = _server_stats(pids)
+        browser_before, machine_before = _browser_cpu(), _machine_cpu()
         model_before = _model_stats(stats_file)
         visitors = [Visitor(k) for k in range(sessions)]
         go = asyncio.Event()
@@ -181,6 +209,7 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         await asyncio.gather(*tasks)
         wall = time.monotonic() - t0
         rss_after, cpu_after = _server_stats(pids)
+        browser_after, machine_after = _browser_cpu(), _machine_cpu()
         model = {k: v - model_before.get(k, 0) for k, v in _model_stats(stats_file).items()}  # keys added later: 0 before
         await browser.close()
     latencies = [x for v in visitors for x in v.latencies]
@@ -196,6 +225,11 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         "burst_final_state_right_within_5s": sum(bool(v.burst_late) for v in visitors),
         "server_rss_mb": {"after_pages_opened": rss_before, "after_moves": rss_after},
         "server_cpu_ms_per_move": 1000 * (cpu_after - cpu_before) / max(1, answered + sessions * burst),
+        # where the machine's CPU went during the moves: the browsers share the cores with the server here
+        "browser_cpu_ms_per_move": 1000 * (browser_after - browser_before) / max(1, answered + sessions * burst),
+        "cpu_seconds_during_moves": {"server": cpu_after - cpu_before, "browsers": browser_after - browser_before,
+                                     "machine_busy": machine_after[0] - machine_before[0],
+                                     "machine_available": machine_after[1] - machine_before[1]},
         "quick_picture_s": stats(quick) if quick else None,
         "latency_s_by_visitor": [[round(x, 3) for x in v.latencies] for v in visitors],  # where a tail comes from
         # during the moves, the model thread's calls: how many found another running (waited) or another already
@@ -226,6 +260,8 @@ def _measure(target: Target, app: str | None, url: str | None, pids: list[int], 
         stats_file = Path(tempfile.mkdtemp()) / "model_stats.json"
         proc, url = start(app, timeout=300, env={"EXPLORER_MODEL_STATS": str(stats_file)})
         pids = [proc.pid]
+        if args.split_cores:  # every thread of the server on core 0 (threads it starts later inherit it)
+            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(proc.pid)], check=True, capture_output=True)
     try:
         result = asyncio.run(_run(url, pids, target, args.sessions, args.moves, args.burst, args.lost_after,
                                   args.seed, stats_file))
@@ -263,6 +299,10 @@ def markdown(results: dict) -> str:
                      f"{r['server_cpu_ms_per_move']:.1f} ms | "
                      + (f"{q['median'] * 1000:.0f} / {q['p95'] * 1000:.0f} ms |" if (q := r.get("quick_picture_s"))
                         else "– |"))
+    for name, r in results.items():
+        if c := r.get("cpu_seconds_during_moves"):
+            lines.append(f"\n{name}, CPU during the moves: server {c['server']:.1f} s, browsers {c['browsers']:.1f} s, "
+                         f"machine busy {c['machine_busy']:.1f} of {c['machine_available']:.1f} core-seconds")
     return "\n".join(lines)
 
 
@@ -279,6 +319,9 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=0,
                         help="also measure N replicas behind nginx (deploy/replicas.py), after the one server")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--split-cores", action="store_true",
+                        help="the server on core 0, the browsers on the others: as in a class, where the visitors' "
+                             "browsers run on their own machines (one server core left)")
     parser.add_argument("--out", help="bench/results/<OUT>.json (default classroom, or classroom_<PAGE>)")
     parser.add_argument("--table", metavar="JSON", help="only print the Markdown table of a stored run")
     args = parser.parse_args()
@@ -294,6 +337,11 @@ def main() -> int:
     if args.url and not pids:
         print("bench_classroom: with --url, name the server processes with --pids P1,P2", file=sys.stderr)
         return 2
+    if args.split_cores:  # this process and the Chromium it starts on the other cores; the server gets core 0
+        if os.cpu_count() < 2:
+            print("bench_classroom: --split-cores needs at least 2 cores", file=sys.stderr)
+            return 2
+        os.sched_setaffinity(0, set(range(1, os.cpu_count())))
     contended, busy, load_before = training_running(), cpu_busy(), os.getloadavg()
     target = TARGETS[args.page]()
     results = {target.name: _measure(target, "app.py", args.url, pids, args)}

@@ -4,6 +4,7 @@ Text page's models loading in the background. The pages' services load through `
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
 import streamlit as st
@@ -18,6 +19,32 @@ from explorer.paths import PRETRAINED, ROOT
 # 16 ms with 2; while a training job ran, 18 ms with 1 thread and 711 ms with 2. Concurrent sessions
 # then get a core each instead of fighting over both.
 torch.set_num_threads(1)
+
+# The GIL's switch interval: Python's own 5 ms unless EXPLORER_SWITCH_INTERVAL_MS sets another. The model thread
+# (explorer/model_thread.py) releases the GIL around each torch operation and must win it back after each; while
+# other visitors' reruns run Python, each win-back waits until the GIL is given up, at the latest after one
+# interval. bench/bench_gil_convoy.py, an Image sweep beside two busy Python threads: 13.2x its time alone at 5 ms,
+# 3.5x at 0.5 ms (the busy threads doing 20 % less work). Not shorter by default: under a class of 16 on the
+# two-core machine it moved the wait from the first move to the later ones and cost more server CPU per move, with
+# no gain in the p95 (docs/performance.md, "The model thread beside busy reruns").
+SWITCH_INTERVAL_MS = 5.0
+
+
+def switch_interval_ms() -> float:
+    """EXPLORER_SWITCH_INTERVAL_MS when it is a number from 0.05 to 100, else SWITCH_INTERVAL_MS."""
+    given = os.environ.get("EXPLORER_SWITCH_INTERVAL_MS")
+    try:
+        value = SWITCH_INTERVAL_MS if given is None else float(given)
+    except ValueError:
+        value = -1.0
+    if 0.05 <= value <= 100:
+        return value
+    print(f"EXPLORER_SWITCH_INTERVAL_MS={given!r} is not a number of milliseconds from 0.05 to 100; using "
+          f"{SWITCH_INTERVAL_MS}", file=sys.stderr)
+    return SWITCH_INTERVAL_MS
+
+
+sys.setswitchinterval(switch_interval_ms() / 1000)
 
 
 def prewarm() -> None:
