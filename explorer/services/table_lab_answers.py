@@ -44,9 +44,9 @@ def changed(columns: Mapping, obs: Mapping[str, float | int], cf: Mapping[str, f
                 round(float(obs[c]), SHOWN_DECIMALS) != round(float(cf[c]), SHOWN_DECIMALS))]
 
 
-def _row(values: Mapping[str, np.ndarray], q: int, last_axis: bool = True) -> Values:
-    """Position q of {column: (P,) or (draws, P)} values (a (1, P) truth included) as {column: code or float}."""
-    return {c: scalar(np.asarray(v)[..., q] if last_axis else v[q]) for c, v in values.items()}
+def _row(values: Mapping[str, np.ndarray], q: int) -> Values:
+    """Position q of {column: (P,) or (1, P)} values (a truth's one draw included) as {column: code or float}."""
+    return {c: scalar(np.asarray(v)[..., q]) for c, v in values.items()}
 
 
 class TableAnswers:
