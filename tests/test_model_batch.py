@@ -285,6 +285,69 @@ def test_waiting_lab_what_ifs_are_batched_and_agree_with_each_alone(lab, monkeyp
     assert not np.array_equal(pictures[0], pictures[1])  # each its own scene and value, not one row repeated
 
 
+@pytest.mark.parametrize("coloured", [False, True])
+def test_waiting_image_sweeps_are_one_call_and_agree_with_each_alone(service, monkeypatch, coloured):
+    from explorer.services.image import MorphoMechanism, _Abducted
+    from explorer.services.image_sweep import StartRow, SweepCache
+
+    sizes: list[int] = []
+    many = service._sweep_batcher.many
+    monkeypatch.setattr(service._sweep_batcher, "many", lambda asks: (sizes.append(len(asks)), many(asks))[1])
+    monkeypatch.setattr(service, "sweeps", SweepCache())  # none kept: each is computed
+    readers = service.classifiers
+    # three visitors reach for thickness (two on one digit), one for intensity: another group
+    calls = [(21, {"thickness": 2.0}, ["thickness"]), (22, {"thickness": 3.5}, ["thickness"]),
+             (21, {"thickness": 4.0}, ["thickness"]), (23, {}, ["intensity"])]
+    keys = [("sweep", coloured, tuple(sorted(do)), tuple(names), tuple((n, id(c)) for n, c in readers.items()))
+            for _, do, names in calls]
+    out = _together(service._sweep_batcher, list(zip(keys, calls)),
+                    call=lambda c: service.sweep(c[0], c[1], coloured, names=c[2]))
+    assert sizes == [3]
+    assert service.sweeps.computed == 3  # digit 21's thickness sweep once: a slider's own value does not change it
+    assert out[0][0]["thickness"] is out[2][0]["thickness"]
+    for (index, do, names), (result, err) in zip(calls, out):
+        assert err is None
+        f = service._factual(index, coloured)
+        mechanism = _Abducted(MorphoMechanism(service.generator, service.device, coloured), f.latents)
+        alone = SweepCache().sweeps(service.worlds[coloured], mechanism, StartRow(f.noise, f.obs, f.grey), index,
+                                    coloured, do, readers, names)
+        for name in names:
+            assert np.array_equal(result[name].values, alone[name].values)
+            assert np.abs(result[name].pictures - alone[name].pictures).max() < 1e-3  # grey levels, 0-255
+            for reader, probs in alone[name].probs.items():
+                assert np.abs(result[name].probs[reader] - probs).max() < 1e-5
+    assert not np.array_equal(out[0][0]["thickness"].pictures, out[1][0]["thickness"].pictures)  # its own digit
+
+
+def test_waiting_lab_sweeps_are_one_call_and_agree_with_each_alone(lab, monkeypatch):
+    from explorer.services.lab_sweep import LabSweeps
+
+    sizes: list[int] = []
+    many = lab._sweep_batcher.many
+    monkeypatch.setattr(lab._sweep_batcher, "many", lambda asks: (sizes.append(len(asks)), many(asks))[1])
+    monkeypatch.setattr(lab, "sweeps", LabSweeps())  # none kept: each is computed
+    graph = lab._scene_graph(0, None)[1]
+    # three visitors reach for the light slider (two on one scene), one for another slider: another group
+    calls = [(11, {"light": 70.0}, ["light"]), (12, {"light": 95.0}, ["light"]), (11, {"light": 80.0}, ["light"]),
+             (13, {"light": 70.0}, ["pendulum"])]
+    keys = [("sweep", tuple(sorted(graph.edges)), tuple(sorted(do)), tuple(names)) for _, do, names in calls]
+    out = _together(lab._sweep_batcher, list(zip(keys, calls)), call=lambda c: lab.sweep(c[0], c[1], names=c[2]))
+    assert sizes == [3]
+    assert lab.sweeps.computed == 3  # scene 11's light sweep once: a slider's own value does not change it
+    assert out[0][0]["light"] is out[2][0]["light"]
+    for (index, do, names), (result, err) in zip(calls, out):
+        assert err is None
+        alone = LabSweeps().sweeps(lab.model, lab.images[index:index + 1], index, do, graph, lab.specs, lab.device,
+                                   names)
+        for name in names:
+            assert np.array_equal(result[name].values, alone[name].values)
+            diff = np.abs(result[name].pictures.astype(int) - alone[name].pictures.astype(int)).max()
+            assert diff <= LAB_GREY_LEVELS
+            for concept, values in alone[name].cf.items():
+                assert np.abs(result[name].cf[concept] - values).max() < LAB_CONCEPTS
+    assert not np.array_equal(out[0][0]["light"].pictures, out[1][0]["light"].pictures)  # each its own scene
+
+
 def _done_while_held(call: Callable[[], object]) -> tuple[bool, object]:
     """Whether `call`, from its own thread, finished while the model thread was held busy; and its result."""
     out: list[object] = []

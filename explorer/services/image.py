@@ -19,7 +19,7 @@ from explorer.counterfactual.procedure import counterfactual
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import noise_for
 from explorer.interfaces import Classifier, WhatIfResult
-from explorer.model_thread import Batcher, on_model_thread
+from explorer.model_thread import Batcher
 from explorer.models.cnn import TorchClassifier
 from explorer.registry import (
     MORPHO,
@@ -94,6 +94,7 @@ class ImageService:
         self.device = device
         # the what-ifs waiting for the model thread run as one batch (explorer/model_thread.py)
         self._batcher = Batcher(lambda ask: self._draw([ask])[0], self._draw)
+        self._sweep_batcher = Batcher(lambda ask: self._sweeps([ask])[0], self._sweeps)  # and so do the sweeps
         self._factuals: OrderedDict[tuple[int, bool], _Factual] = OrderedDict()
         self.sweeps = SweepCache()  # the quick sliders' precomputed positions (explorer/services/image_sweep.py)
         self.generator, self.generator_card = load_generator(device)
@@ -244,16 +245,21 @@ class ImageService:
         do_ok, _ = clamp_do(do, self.worlds[coloured].specs, "variable", "this world has")
         readers = {**self.classifiers, **(uploaded or {})}
         kept = self.sweeps.found(self.sweeps.keys(self.worlds[coloured].specs, index, coloured, do_ok, readers, names))
-        return kept if kept is not None else self._sweep(index, do_ok, coloured, readers, names)
+        if kept is not None:
+            return kept
+        # visitors reaching for a slider at once share one decoder call (the same world, sliders and readers)
+        key = ("sweep", coloured, tuple(sorted(do_ok)), None if names is None else tuple(names),
+               tuple((n, id(c)) for n, c in readers.items()))  # ids: the readers are alive while their callers wait
+        return self._sweep_batcher(key, _SweepAsk(index, coloured, do_ok, dict(readers), names))
 
-    @on_model_thread  # the generator's convolutions and the factual cache: model thread only
-    def _sweep(self, index: int, do_ok: dict[str, float], coloured: bool, readers: Mapping[str, Classifier],
-               names: Iterable[str] | None) -> dict[str, SliderSweep]:
-        scm = self.worlds[coloured]
-        f = self._factual(index, coloured)
-        mechanism = _Abducted(MorphoMechanism(self.generator, self.device, coloured), f.latents)
-        return self.sweeps.sweeps(scm, mechanism, StartRow(f.noise, f.obs, f.grey), index, coloured, do_ok, readers,
-                                  names)
+    def _sweeps(self, asks: list[_SweepAsk]) -> list[dict[str, SliderSweep]]:
+        """Several visitors' sweeps in one decoder call per slider (model thread: the Batcher runs it there)."""
+        coloured, facts = asks[0].coloured, [self._factual(a.index, a.coloured) for a in asks]
+        made = lambda rows, p: _Abducted(MorphoMechanism(self.generator, self.device, coloured), torch.cat(  # noqa: E731
+            [facts[j].latents for j in rows]).repeat_interleave(p, dim=0))  # (R*P, Z): each digit's own abduction
+        return self.sweeps.sweeps_many(self.worlds[coloured], made, [StartRow(f.noise, f.obs, f.grey) for f in facts],
+                                       [a.index for a in asks], coloured, [a.do for a in asks], asks[0].readers,
+                                       asks[0].names)
 
     @staticmethod
     def _probabilities(images: np.ndarray, classifiers: Mapping[str, Classifier]) -> dict[str, np.ndarray]:
@@ -272,6 +278,17 @@ class WhatIfAsk:
     do: dict[str, float]
     clamped: list[str]
     uploaded: dict[str, Classifier]
+
+
+@dataclass(frozen=True)
+class _SweepAsk:
+    """One visitor's sweep as the model thread receives it: the digit, do() clamped, the readers, the sliders."""
+
+    index: int
+    coloured: bool
+    do: dict[str, float]
+    readers: dict[str, Classifier]
+    names: list[str] | None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ what-if"), so the page's quick sliders (explorer/ui/quick_sliders.py) swap pictu
 while a slider moves, from this sweep, and only the released value reaches Python. For each continuous slider the
 sweep holds the counterfactual picture and every classifier's probabilities at that slider's positions, with the
 other do() values held as they are: the same three steps as `ImageService.what_if`, through the same procedure,
-one decoder batch per slider and one classifier batch for all of them.
+one decoder batch and one classifier batch per slider (for every visitor waiting at once: `sweeps_many`).
 
 A slider's sweep depends on the digit, the world, the readers and the other sliders' do() values, not on its own
 value: releasing thickness keeps thickness's sweep, and would recompute the others' (~65 pictures and 5 x 65
@@ -19,7 +19,7 @@ import math
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,18 +62,19 @@ def positions(spec: VarSpec, most: int = MOST_POSITIONS) -> np.ndarray:
     return np.round(spec.low + steps * spec.step, 10)
 
 
-def slider_sweep(scm: SCM, mechanism: Mechanism, start: StartRow, do: Mapping[str, float], name: str,
+def slider_sweep(scm: SCM, mechanism: Mechanism, start: StartRow, do: Mapping[str, float | np.ndarray], name: str,
                  values: np.ndarray) -> np.ndarray:
-    """(P, C, 28, 28) float 0-255: the counterfactual pictures of one digit at each of `values` of `name`, `do`'s
-    other values held. `mechanism` has the digit's abduction done (the same latents for every row); wrap in
-    `torch.inference_mode()`.
+    """(R*P, C, 28, 28) float 0-255: the counterfactual pictures of R digits (`start`'s rows) at each of the P
+    `values` of `name`, digit r's at rows r*P..r*P+P-1, `do`'s other values held (a number, or (R,) one per digit).
+    `mechanism` has the digits' abduction done (one latent row per picture row); wrap in `torch.inference_mode()`.
     """
-    p = len(values)
-    rows = lambda d: {k: np.repeat(np.asarray(v), p, axis=0) for k, v in d.items()}  # (1,) -> (P,)
-    held = {k: v for k, v in do.items() if k != name} | {name: values}
-    out = counterfactual(scm, mechanism, start.grey.expand(p, -1, -1, -1), held, obs=rows(start.obs),
-                         known=rows(start.noise))  # abduction -> action -> prediction, P rows at once
-    return out.x_cf.cpu().numpy()  # (P, C, 28, 28)
+    p, r = len(values), len(start.grey)
+    held = {k: np.repeat(np.broadcast_to(np.asarray(v, float), (r,)), p) for k, v in do.items() if k != name}
+    held[name] = np.tile(values, r)  # (R*P,) each: digit r's values at rows r*P..
+    out = counterfactual(scm, mechanism, start.grey.repeat_interleave(p, dim=0), held,
+                         obs={k: np.repeat(v, p, axis=0) for k, v in start.obs.items()},
+                         known={k: np.repeat(v, p, axis=0) for k, v in start.noise.items()})  # R*P rows at once
+    return out.x_cf.cpu().numpy()  # (R*P, C, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -151,19 +152,42 @@ class SweepCache(KeptSweeps):
                do: Mapping[str, float], readers: Mapping[str, Classifier],
                names: Iterable[str] | None = None) -> dict[str, SliderSweep]:
         """The continuous sliders' sweeps (those in `names`; None: all) for this digit and world under `do`
-        (clamped), computing the missing ones."""
-        keys = self.keys(scm.specs, index, coloured, do, readers, names)
-        specs = {n: scm.specs[n] for n in keys}
-        missing = [n for n in specs if keys[n] not in self]
-        if missing:
+        (clamped), computing the missing ones. `mechanism` has the digit's abduction done."""
+        return self.sweeps_many(scm, lambda rows, p: mechanism, [start], [index], coloured, [do], readers, names)[0]
+
+    def sweeps_many(self, scm: SCM, mechanism: Callable[[list[int], int], Mechanism], starts: list[StartRow],
+                    indices: list[int], coloured: bool, dos: list[Mapping[str, float]],
+                    readers: Mapping[str, Classifier], names: Iterable[str] | None = None
+                    ) -> list[dict[str, SliderSweep]]:
+        """`sweeps` of several digits at once (one world, the same readers, every `dos[j]` setting the same
+        variables): per slider, the missing sweeps of all digits in ONE decoder call and one classifier call per
+        reader. Under a class the model thread waits for the GIL after each operation while other visitors'
+        reruns run Python (docs/performance.md, "Where a class's CPU goes"), so one call for the visitors reaching
+        for a slider at once waits far less than one call each. `mechanism(rows)`: the mechanism with the
+        abduction of digits `starts[j]`, j in rows, done, one latent row per picture row (p per digit)."""
+        names = None if names is None else list(names)
+        keys = [self.keys(scm.specs, i, coloured, d, readers, names) for i, d in zip(indices, dos)]
+        made: dict[tuple, SliderSweep] = {}
+        for n in keys[0]:
+            todo: dict[tuple, int] = {}  # key -> the first digit that needs it (two visitors on one digit: once)
+            for j, k in enumerate(keys):
+                if k[n] not in self and k[n] not in todo:
+                    todo[k[n]] = j
+            if not todo:
+                continue
+            grid, rows = positions(scm.specs[n]), list(todo.values())
+            p = len(grid)
+            start = StartRow({k: np.concatenate([starts[j].noise[k] for j in rows]) for k in starts[rows[0]].noise},
+                             {k: np.concatenate([starts[j].obs[k] for j in rows]) for k in starts[rows[0]].obs},
+                             torch.cat([starts[j].grey for j in rows]))  # R digits' rows
+            held = {k: np.asarray([float(dos[j][k]) for j in rows]) for k in dos[rows[0]] if k != n}  # (R,) each
             with torch.inference_mode():
-                grids = {n: positions(specs[n]) for n in missing}
-                drawn = {n: slider_sweep(scm, mechanism, start, do, n, grids[n]) for n in missing}
-                batch = torch.from_numpy(np.concatenate([drawn[n] for n in missing])).float()  # (sum P, C, 28, 28)
-                probs = {r: c.predict_proba(batch).cpu().numpy() for r, c in readers.items()}  # (sum P, K)
-            at = np.cumsum([0] + [len(grids[n]) for n in missing])
-            for i, n in enumerate(missing):
-                pictures = drawn[n] if coloured else drawn[n][:, 0]  # (P, 28, 28) grey, as what_if returns it
-                self.store(keys[n], SliderSweep(n, grids[n], pictures,
-                                                 {r: p[at[i]:at[i + 1]] for r, p in probs.items()}))
-        return {n: self.kept_sweep(keys[n]) for n in specs}
+                pictures = slider_sweep(scm, mechanism(rows, p), start, held, n, grid)  # (R*P, C, 28, 28)
+                batch = torch.from_numpy(pictures).float()
+                probs = {r: c.predict_proba(batch).cpu().numpy() for r, c in readers.items()}  # (R*P, K)
+            for r, key in enumerate(todo):
+                at = slice(r * p, (r + 1) * p)
+                drawn = pictures[at] if coloured else pictures[at, 0]  # (P, 28, 28) grey, as what_if returns it
+                made[key] = SliderSweep(n, grid, drawn.copy(), {c: v[at].copy() for c, v in probs.items()})
+                self.store(key, made[key])
+        return [{n: made[k[n]] if k[n] in made else self.kept_sweep(k[n]) for n in k} for k in keys]

@@ -19,7 +19,7 @@ from explorer.counterfactual.debias import DEFAULT_CUT, ExportResult, generate, 
 from explorer.counterfactual.pendulum import graph_of, model_counterfactual
 from explorer.datasets.pendulum import SEEDS, scenes
 from explorer.interfaces import WhatIfResult
-from explorer.model_thread import Batcher, on_model_thread
+from explorer.model_thread import Batcher
 from explorer.registry import REBUILD_PENDULUM, load_vae
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, PendulumSCM
@@ -74,11 +74,13 @@ class LabPage:
 
 @dataclass(frozen=True)
 class LabAsk:
-    """One visitor's what-if as the model thread receives it: the scene, do() clamped to range, the edited graph."""
+    """One visitor's what-if (or sweep) as the model thread receives it: the scene, do() clamped to range, the
+    edited graph (and for a sweep, its sliders: None for all)."""
 
     index: int
     do: dict[str, float]
     graph: Dag
+    names: list[str] | None = None
 
 
 @dataclass
@@ -101,6 +103,8 @@ class LabService:
         self.sweeps = LabSweeps()  # the quick sliders' precomputed positions (explorer/services/lab_sweep.py)
         # the what-ifs waiting for the model thread run as one batch (explorer/model_thread.py)
         self._batcher = Batcher(lambda ask: self._draw([ask])[0], self._draw)
+        # and so do the sweeps: one decoder call for the visitors reaching for a slider at once (lab_sweep.py)
+        self._sweep_batcher = Batcher(lambda ask: self._sweeps([ask])[0], self._sweeps)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -197,13 +201,17 @@ class LabService:
         do_ok, _ = clamp_do(do, self.specs, "concept", "the scene has")
         names = None if names is None else list(names)  # read twice
         kept = self.sweeps.found(self.sweeps.keys(index, do_ok, graph, self.specs, names))
-        return kept if kept is not None else self._sweep(index, do_ok, graph, names)
+        if kept is not None:
+            return kept
+        key = ("sweep", tuple(sorted(graph.edges)), tuple(sorted(do_ok)), None if names is None else tuple(names))
+        return self._sweep_batcher(key, LabAsk(index, do_ok, graph, names))
 
-    @on_model_thread  # the VAE's convolutions: model thread only
-    def _sweep(self, index: int, do_ok: dict[str, float], graph: Dag,
-               names: list[str] | None) -> dict[str, ConceptSweep]:
-        return self.sweeps.sweeps(self.model, self.images[index:index + 1], index, do_ok, graph, self.specs,
-                                  self.device, names)
+    def _sweeps(self, asks: list[LabAsk]) -> list[dict[str, ConceptSweep]]:
+        """The sweeps of several visitors' scenes (one graph, the same concepts set, the same sliders), in one
+        decoder call per slider (model thread: the Batcher runs it there)."""
+        rows = [a.index for a in asks]
+        return self.sweeps.sweeps_many(self.model, self.images[rows], rows, [a.do for a in asks], asks[0].graph,
+                                       self.specs, self.device, asks[0].names)
 
     def _scene_graph(self, index: int, edges: set[tuple[str, str]] | None) -> tuple[int, Dag]:
         """The scene's index clamped to the pool, and the edited graph (None: the learned one); refuses cycles."""
