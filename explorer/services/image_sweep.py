@@ -121,6 +121,20 @@ class KeptSweeps:
                 self._sweeps.move_to_end(k)
             return {n: self._sweeps[k] for n, k in keys.items()}
 
+    def missing(self, keys: list[Mapping[str, tuple]], name: str) -> dict[tuple, int]:
+        """{key: the first of several visitors' `keys` that needs it} for slider `name`'s sweeps not kept; two
+        visitors on one example under the same other values share one key, so it is computed once."""
+        todo: dict[tuple, int] = {}
+        for j, k in enumerate(keys):
+            if k[name] not in self and k[name] not in todo:
+                todo[k[name]] = j
+        return todo
+
+    def gathered(self, keys: list[Mapping[str, tuple]], made: Mapping[tuple, object]) -> list[dict]:
+        """Per visitor, {slider: its sweep}: just `made`, or kept (read from `made` first: with more visitors
+        than `kept`, a sweep just made may already have left the store)."""
+        return [{n: made[k[n]] if k[n] in made else self.kept_sweep(k[n]) for n in k} for k in keys]
+
     def store(self, key: tuple, sweep: object) -> None:
         """Keeps a sweep just computed, dropping the least recently used beyond `kept`."""
         with self._kept_lock:
@@ -169,10 +183,7 @@ class SweepCache(KeptSweeps):
         keys = [self.keys(scm.specs, i, coloured, d, readers, names) for i, d in zip(indices, dos)]
         made: dict[tuple, SliderSweep] = {}
         for n in keys[0]:
-            todo: dict[tuple, int] = {}  # key -> the first digit that needs it (two visitors on one digit: once)
-            for j, k in enumerate(keys):
-                if k[n] not in self and k[n] not in todo:
-                    todo[k[n]] = j
+            todo = self.missing(keys, n)  # key -> the first digit that needs it
             if not todo:
                 continue
             grid, rows = positions(scm.specs[n]), list(todo.values())
@@ -190,4 +201,4 @@ class SweepCache(KeptSweeps):
                 drawn = pictures[at] if coloured else pictures[at, 0]  # (P, 28, 28) grey, as what_if returns it
                 made[key] = SliderSweep(n, grid, drawn.copy(), {c: v[at].copy() for c, v in probs.items()})
                 self.store(key, made[key])
-        return [{n: made[k[n]] if k[n] in made else self.kept_sweep(k[n]) for n in k} for k in keys]
+        return self.gathered(keys, made)

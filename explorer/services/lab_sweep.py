@@ -82,10 +82,7 @@ class LabSweeps(KeptSweeps):
         keys = [self.keys(i, d, graph, specs, names) for i, d in zip(indices, dos)]
         made: dict[tuple, ConceptSweep] = {}
         for n in keys[0]:
-            todo: dict[tuple, int] = {}  # key -> the first scene that needs it (two visitors on one scene: once)
-            for j, k in enumerate(keys):
-                if k[n] not in self and k[n] not in todo:
-                    todo[k[n]] = j
+            todo = self.missing(keys, n)  # key -> the first scene that needs it
             if not todo:
                 continue
             grid = positions(specs[n], MOST_POSITIONS)  # (P,)
@@ -98,4 +95,4 @@ class LabSweeps(KeptSweeps):
                 at = slice(r * p, (r + 1) * p)
                 made[key] = ConceptSweep(n, grid, out["image"][at].copy(), {c: v[at].copy() for c, v in out["cf"].items()})
                 self.store(key, made[key])
-        return [{n: made[k[n]] if k[n] in made else self.kept_sweep(k[n]) for n in k} for k in keys]
+        return self.gathered(keys, made)
