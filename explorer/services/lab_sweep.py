@@ -75,9 +75,9 @@ class LabSweeps(KeptSweeps):
         """`sweeps` of several scenes at once: `images` (S, 64, 64, 3) uint8, scene `indices[j]` under `dos[j]`
         (every one with the same concepts set), one graph. Per concept, the missing sweeps of all scenes are drawn
         in ONE model call: under a class the model thread waits for the GIL after each operation while other
-        visitors' reruns run Python, so 16 visitors' sweeps as one call took 4.3-4.8 s where 16 calls took 35-38 s
-        beside two busy Python threads (alone, 2.0-2.2 s against 1.6 s; docs/performance.md, "Where a class's CPU
-        goes"). The same pictures as one call per scene (the model's rows do not mix)."""
+        visitors' reruns run Python, so 16 visitors' sweeps as one call took 3.75 s where 16 calls took 30.0 s
+        beside two busy Python threads (alone, 1.67 s against 1.33 s; bench/bench_sweep_batch.py). The same
+        pictures as one call per scene (the model's rows do not mix)."""
         names = None if names is None else list(names)
         keys = [self.keys(i, d, graph, specs, names) for i, d in zip(indices, dos)]
         made: dict[tuple, ConceptSweep] = {}
