@@ -177,7 +177,7 @@ class SweepCache(KeptSweeps):
         variables): per slider, the missing sweeps of all digits in ONE decoder call and one classifier call per
         reader. Under a class the model thread waits for the GIL after each operation while other visitors'
         reruns run Python (docs/performance.md, "Where a class's CPU goes"), so one call for the visitors reaching
-        for a slider at once waits far less than one call each. `mechanism(rows)`: the mechanism with the
+        for a slider at once waits far less than one call each. `mechanism(rows, p)`: the mechanism with the
         abduction of digits `starts[j]`, j in rows, done, one latent row per picture row (p per digit)."""
         names = None if names is None else list(names)
         keys = [self.keys(scm.specs, i, coloured, d, readers, names) for i, d in zip(indices, dos)]

@@ -261,13 +261,15 @@ class TableLabService:
         its slider, `do`'s other values held (arguments and errors as `what_if`). Kept: a sweep is computed once
         per (person, column, other do() values, edits, model).
 
-        One model-thread call per sweep, all positions in one pass (explorer/services/table_lab_answers.py: ~20-60
-        ms where 74-99 what-ifs took ~0.5 s); every position's answer is also kept as `what_if`'s, so releasing the
-        slider on a position finds it.
+        One model-thread call per sweep, all positions in one pass (explorer/services/table_lab_answers.py: 83-127
+        ms where one what-if per position took 1.1-2.4 s in the same run); every position's answer is also kept as
+        `what_if`'s, so releasing the slider on a position finds it.
         """
-        i, do_codes, cut, new, seed = self._sweep_setup(source, index, do, cuts, added, seed)
-        values, noise = self._rows(source, seed)
-        graph, _, _ = self.edited(cut, new)
+        values, noise = self._rows(source, seed)  # checked as what_if checks them
+        i = self._row_index(source, index)
+        do_codes = {c: _scalar(v) for c, v in self.world.encode_do(do, 1).items()}
+        graph, cut, new = self.edited(cuts, added)
+        seed = int(seed) if source == "world" else 0
         out = {}
         for name, spec in self.columns.items():
             if spec.discrete or (names is not None and name not in names):
@@ -283,16 +285,6 @@ class TableLabService:
 
             out[name] = self.sweeps.sweep(key, spec.to_varspec(), answers)
         return out
-
-    def _sweep_setup(self, source: str, index: int, do: Mapping[str, object], cuts: Iterable[str | Arrow],
-                     added: Iterable[str | Arrow], seed: int) -> tuple[int, dict, list[Arrow], list[Arrow], int]:
-        """(row, the do() values as codes, the cut arrows, the added ones, the seed) of a sweep, checked as
-        `what_if` checks them."""
-        self._rows(source, seed)
-        i = self._row_index(source, index)
-        do_codes = {c: _scalar(v) for c, v in self.world.encode_do(do, 1).items()}
-        _, cut, new = self.edited(cuts, added)
-        return i, do_codes, cut, new, int(seed) if source == "world" else 0
 
     @on_model_thread  # the learned model may be a torch network, and the per-person caches are the model thread's
     def _answer(self, source: str, seed: int, i: int, values: dict[str, np.ndarray],

@@ -26,7 +26,7 @@ torch.set_num_threads(1)
 # interval. bench/bench_gil_convoy.py, an Image sweep beside two busy Python threads: 13.2x its time alone at 5 ms,
 # 3.5x at 0.5 ms (the busy threads doing 20 % less work). Not shorter by default: under a class of 16 on the
 # two-core machine it moved the wait from the first move to the later ones and cost more server CPU per move, with
-# no gain in the p95 (docs/performance.md, "The model thread beside busy reruns").
+# no gain in the p95 (docs/performance.md, "Where a class's CPU goes").
 SWITCH_INTERVAL_MS = 5.0
 
 
