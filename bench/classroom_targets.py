@@ -160,7 +160,6 @@ def lab_target() -> Target:
     from explorer.device import pick_device
     from explorer.services.lab import LabService
     from explorer.ui.images import png
-    from explorer.ui.lab_render import SIZE
 
     torch.set_num_threads(1)
     service = LabService(pick_device())
@@ -169,12 +168,7 @@ def lab_target() -> Target:
 
     def draw(k: int, value: float) -> bytes:
         img = service.what_if(scene(k), {"light": value}, edges).generated  # (64, 64, 3)
-        big = png(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])  # as lab_render.pictures draws it
-        # st.image(width=SIZE) shrinks a wider picture on the server, bilinear (Streamlit's image_utils): so here
-        small = Image.open(io.BytesIO(big)).resize((SIZE, SIZE), Image.BILINEAR)
-        buf = io.BytesIO()
-        small.save(buf, "PNG")
-        return buf.getvalue()
+        return png(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])  # as lab_render.pictures draws it
 
     return _picture_target(
         "lab", "N concurrent browser sessions moving the Causal graph lab's light slider (do(light))",

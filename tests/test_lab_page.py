@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -68,6 +69,12 @@ def test_first_view_shows_the_learned_graph_and_matches_the_service(lab):
     assert _row(at, "**Model reads**") == [_fmt(n, result.encoded[n]) for n in VARIABLES]
     captions = [c for im in at.image for c in im.captions]
     assert any("drawn by the model" in c for c in captions) and any("true answer" in c for c in captions)
+    # the three scenes as drawn at 4x (256 px), sent whole: not shrunk to the element's width on the server
+    from explorer.ui.images import png_uri
+
+    (row,) = [im for im in at.image if any("drawn by the model" in c for c in im.captions)]
+    assert list(row.value) == [png_uri(i.transpose(2, 0, 1).astype(np.float32), 256)
+                               for i in (result.original, result.generated, result.true_image)]
     assert f"MSE {result.mse:.4f}" in "\n".join(c.value for c in at.caption)
 
 

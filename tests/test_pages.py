@@ -132,6 +132,12 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
     assert result.cf["intensity"] != pytest.approx(factual.obs["intensity"])
     assert any("Knock-on effect:** in this world thickness causes intensity, so intensity" in i.value for i in at.info)
     assert _image(at, "drawn by the model") != before_img
+    # the pictures come in the rerun's message as data: URIs of exactly the service's drawings (images.uri)
+    from explorer.ui.images import difference_uri, png_uri
+
+    assert _image(at, "drawn by the model") == png_uri(result.generated)
+    assert _image(at, "the true answer") == png_uri(result.true_image)
+    assert _image(at, "minus original") == difference_uri(result.difference)
     assert _prediction_lines(at) == prediction_lines(result) != before_pred
     assert at.query_params == {"index": "0", "thickness": f"{target:.1f}"}
 

@@ -5,6 +5,7 @@ No Streamlit here on purpose: these are plain functions the tests and the benchm
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -37,6 +38,22 @@ def png(img: np.ndarray, size: int = DISPLAY) -> bytes:
     return buf.getvalue()
 
 
+def uri(png_bytes: bytes) -> str:
+    """PNG bytes as a data: URI, for a picture redrawn on every move.
+
+    `st.image` takes a data: URI as it is, inside the element's message. Given bytes, it stores them in its media
+    store and the browser fetches each picture back over HTTP: one request per picture per move, on the server's
+    event loop that every visitor shares, and, for a picture wider than its `width`, a bilinear shrink and a
+    re-encode on the server first (`streamlit.elements.lib.image_utils`), which blurred the lab's 4x scenes.
+    """
+    return "data:image/png;base64," + base64.b64encode(png_bytes).decode()
+
+
+def png_uri(img: np.ndarray, size: int = DISPLAY) -> str:
+    """`png(img, size)` as a data: URI (`uri`)."""
+    return uri(png(img, size))
+
+
 def difference_rgb(diff: np.ndarray, scale: float = 255.0) -> np.ndarray:
     """(28, 28) signed difference (counterfactual - original) -> (28, 28, 3) uint8 diverging colours.
 
@@ -52,6 +69,11 @@ def difference_rgb(diff: np.ndarray, scale: float = 255.0) -> np.ndarray:
 def difference_png(diff: np.ndarray, size: int = DISPLAY) -> bytes:
     """PNG of the diverging difference map at display size."""
     return png(difference_rgb(diff).transpose(2, 0, 1).astype(np.float32), size)
+
+
+def difference_uri(diff: np.ndarray, size: int = DISPLAY) -> str:
+    """`difference_png` as a data: URI (`uri`)."""
+    return uri(difference_png(diff, size))
 
 
 def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 4, size: int = DISPLAY) -> bytes:

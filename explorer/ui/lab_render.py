@@ -16,7 +16,7 @@ from explorer.services.lab import LabExport, LabPage, LabResult
 from explorer.types import VarSpec
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import fmt
-from explorer.ui.images import png
+from explorer.ui.images import png_uri
 from explorer.ui.svg_charts import lab_graph_svg
 
 SIZE = 128  # 64 px scenes shown at 2x: three fit side by side next to the graph and the controls
@@ -46,11 +46,13 @@ def pictures(result: LabResult) -> None:
     # 140 px each on a laptop, 110 px on a phone) instead of a fixed 128 px that wrapped on a phone; drawn at
     # 4x, so shrinking stays sharp. The thin frame shows the scene's edge: the sun sits on the top edge of the
     # simulator's 64 px frame, half outside it, as in CausalVAE's pendulum data; nothing is cropped here.
+    # As data: URIs: given bytes, Streamlit shrank the 256 px pictures to `width` on the server (bilinear, blurring
+    # the 4x drawing) and the browser fetched each back (explorer/ui/images.py, `uri`).
     st.html(_PICTURES_CSS)  # style only: Streamlit puts it in the event container, it takes no space
-    big = [png(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])
+    big = [png_uri(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])
            for img in (result.original, result.generated, result.true_image)]
     with st.container(key="lab_pictures"):
-        st.image(big, width=SIZE, output_format="PNG",
+        st.image(big, width=SIZE,
                  caption=[f"Original: scene #{result.index}", "What if: drawn by the model",
                           "What if: the true answer (the simulator)"])
     st.caption(f"Pixel error of the model's answer against the true one: **MSE {result.mse:.4f}** "

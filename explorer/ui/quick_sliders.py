@@ -31,7 +31,6 @@ tests and benchmarks find its range input as they found Streamlit's.
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import json
@@ -51,7 +50,7 @@ from explorer.services.image_sweep import SliderSweep
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords, asked
 from explorer.ui.common.format import decimals, fmt, slider_value, value_range
-from explorer.ui.images import png
+from explorer.ui.images import png_uri
 
 KEY = "quick_sliders"  # the Image page's component key; another page passes its own
 Encoded = tuple[list[float], list[str], list]  # one slider's sweep: positions, picture URIs ([] for none), readings
@@ -167,7 +166,7 @@ def _wanted(specs: dict[str, VarSpec], key: str) -> None:
 
 def data_uri(img: np.ndarray) -> str:
     """A 28 px PNG as a data: URI (the browser scales it up, pixelated): a few hundred bytes a picture."""
-    return "data:image/png;base64," + base64.b64encode(png(img, 28)).decode()
+    return png_uri(img, 28)
 
 
 def percent(p: float) -> str:

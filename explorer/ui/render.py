@@ -12,7 +12,7 @@ from explorer.ui.charts import flip_text
 from explorer.ui.common.controls import asked
 from explorer.ui.common.format import fmt, value_range
 from explorer.ui.image_whatif import PAGE
-from explorer.ui.images import DISPLAY, difference_png, png, side_by_side
+from explorer.ui.images import DISPLAY, difference_uri, png_uri, side_by_side
 from explorer.ui.svg_charts import G_WIDTH, WIDTH, graph_svg, probability_svg
 
 NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN"}
@@ -39,19 +39,20 @@ def pictures(result: ImageResult) -> None:
     # One grid, not st.columns(4): on a phone Streamlit stacks columns one per row, ~900 px of pictures. The grid
     # keeps four in a row where the column is wide enough (a laptop) and makes a 2 x 2 block where it is narrow (a
     # phone: ~175 px a cell); a picture shrinks below its 140 px only in a very narrow column, and stays crisp.
-    # Still four st.image elements, one caption each: the tests find a picture by its caption.
+    # Still four st.image elements, one caption each: the tests find a picture by its caption. As data: URIs, so
+    # a move's pictures come in its message (explorer/ui/images.py, `uri`, says why).
     st.html(_PICTURES_CSS)  # style only: Streamlit puts it in the event container, it takes no space
     with st.container(key="image_pictures"), st.container(key="image_pictures_grid"):  # the outer one is measured
         # output_format="PNG" everywhere: Streamlit's "auto" re-encodes opaque images as JPEG, which blurs strokes.
-        st.image(png(result.original), width=DISPLAY, output_format="PNG",
+        st.image(png_uri(result.original), width=DISPLAY, output_format="PNG",
                  caption=f"Original: test digit #{result.index}")
-        st.image(png(result.generated), width=DISPLAY, output_format="PNG", caption="What if: drawn by the model")
+        st.image(png_uri(result.generated), width=DISPLAY, output_format="PNG", caption="What if: drawn by the model")
         if result.true_image is None:
             st.markdown("**True answer: unknown** (see the note below)")
         else:
-            st.image(png(result.true_image), width=DISPLAY, output_format="PNG",
+            st.image(png_uri(result.true_image), width=DISPLAY, output_format="PNG",
                      caption="What if: the true answer (drawn by the world's known rules)")
-        st.image(difference_png(result.difference), width=DISPLAY, output_format="PNG",
+        st.image(difference_uri(result.difference), width=DISPLAY, output_format="PNG",
                  caption="Model's what-if minus original: red = ink added, blue = ink removed")
     if result.true_image is None:
         st.info("**Why there is no true answer:** changing the digit itself has no known true counterfactual. "
