@@ -38,7 +38,7 @@ run: install
 # Two pytest workers (pytest-xdist), one test file each at a time: the suite waits on browsers and servers a
 # good part of its time, so a second worker uses the other core meanwhile (docs/testing.md).
 test: install browser-deps
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=20
 
 evaluate: install
 	$(BIN)/python -m explorer evaluate morpho --n 1000 --json bench/results/evaluate_morpho.json
