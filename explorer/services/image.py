@@ -255,8 +255,11 @@ class ImageService:
     def _sweeps(self, asks: list[_SweepAsk]) -> list[dict[str, SliderSweep]]:
         """Several visitors' sweeps in one decoder call per slider (model thread: the Batcher runs it there)."""
         coloured, facts = asks[0].coloured, [self._factual(a.index, a.coloured) for a in asks]
-        made = lambda rows, p: _Abducted(MorphoMechanism(self.generator, self.device, coloured), torch.cat(  # noqa: E731
-            [facts[j].latents for j in rows]).repeat_interleave(p, dim=0))  # (R*P, Z): each digit's own abduction
+
+        def made(rows: list[int], p: int) -> _Abducted:  # each digit's own abduction, one latent row per picture
+            latents = torch.cat([facts[j].latents for j in rows]).repeat_interleave(p, dim=0)  # (R*P, Z)
+            return _Abducted(MorphoMechanism(self.generator, self.device, coloured), latents)
+
         return self.sweeps.sweeps_many(self.worlds[coloured], made, [StartRow(f.noise, f.obs, f.grey) for f in facts],
                                        [a.index for a in asks], coloured, [a.do for a in asks], asks[0].readers,
                                        asks[0].names)

@@ -88,11 +88,13 @@ class LabSweeps(KeptSweeps):
             grid = positions(specs[n], MOST_POSITIONS)  # (P,)
             p, rows = len(grid), list(todo.values())
             held = {k: np.repeat([float(dos[j][k]) for j in rows], p) for k in dos[rows[0]] if k != n}  # (R*P,)
+            held[n] = np.tile(grid, len(rows))  # scene r's positions at rows r*P..r*P+P-1
             with torch.inference_mode():
-                out = model_counterfactual(model, np.repeat(images[rows], p, axis=0), held | {n: np.tile(grid, len(rows))},
-                                           graph, device, reconstruct=False)  # (R*P, ...): scene r's rows r*P..
+                out = model_counterfactual(model, np.repeat(images[rows], p, axis=0), held, graph, device,
+                                           reconstruct=False)  # (R*P, ...)
             for r, key in enumerate(todo):
                 at = slice(r * p, (r + 1) * p)
-                made[key] = ConceptSweep(n, grid, out["image"][at].copy(), {c: v[at].copy() for c, v in out["cf"].items()})
+                cf = {c: v[at].copy() for c, v in out["cf"].items()}
+                made[key] = ConceptSweep(n, grid, out["image"][at].copy(), cf)
                 self.store(key, made[key])
         return self.gathered(keys, made)
