@@ -36,7 +36,8 @@ PAGES = {  # name: (app, path, slider, caption of the watched picture)
     "causal graph lab": ("app.py", "/causal_graph_lab?scene=7&light=70", ".st-key-value_light", "drawn by the model"),
     "baseline (no model)": ("bench/baseline_app.py", "/", ".st-key-value", "baseline picture"),
 }
-_PICTURE = ("[...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(CAP))"
+_PICTURE = ("[...document.querySelectorAll('[data-testid=stImageContainer], .ip-root figure')]"
+            ".find(e => e.innerText.includes(CAP))"
             ".querySelector('img')")
 
 
@@ -89,7 +90,7 @@ def measure(name: str, moves: int, trace: bool = False) -> dict:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url + path)
-            page.wait_for_selector("[data-testid=stImageContainer] img", timeout=300_000)
+            page.wait_for_selector("[data-testid=stImageContainer] img, .ip-root figure img", timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=120_000)
             cdp = page.context.new_cdp_session(page)
             cdp.send("Performance.enable")

@@ -7,9 +7,11 @@ visitor presses ArrowRight on its slider `--moves` times, waiting for the rerun'
 random 0.4-1.2 s (seeded), and ends with a burst of `--burst` presses 40 ms apart, faster than the server answers.
 Measured:
 
-- per-move latency, key press -> the rerun's answer on screen (the model's picture has a new address; on the
-  Table lab, the records table's text changed), median and p95 over every move; and key press -> the quick
-  picture (readings, on the Table lab) the browser swaps in from the slider's sweep;
+- per-move latency, key press -> the answer on screen (the model's picture has a new address: the rerun's, or on the
+  Image page the answer panel's, swapped from the sweep at the key press; on the Table lab, the records table's
+  text changed), median and p95 over every move; key press -> the exact answer (nothing on the page stale: the
+  rerun drawn); and key press -> the quick picture (readings, on the Table lab) the browser swaps in from the
+  slider's sweep;
 - lost moves: no new answer within `--lost-after` seconds;
 - stale or leaked answers: after each move (and after the burst) the answer on screen is compared with the one
   the explorer gives for THIS visitor's example at the value THIS visitor's slider shows (computed in this
@@ -63,6 +65,7 @@ _SLIDER_JS = """(slider) => {
 class Visitor:
     k: int
     latencies: list[float] = field(default_factory=list)
+    exact: list[float] = field(default_factory=list)  # key press -> nothing stale: the rerun's exact answer
     quick: list[float] = field(default_factory=list)  # the quick slider's picture or readings, where the page has one
     lost: int = 0
     checked: int = 0
@@ -117,6 +120,7 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
         try:
             answer = await page.evaluate("() => window.__latency")
             v.latencies.append(answer["src"] / 1000)
+            v.exact.append(answer.get("exact", answer["src"]) / 1000)
         except Exception:  # noqa: BLE001 - the promise rejects when no new answer came in time
             v.lost += 1
         quick = await page.evaluate("() => window.__quick") if target.quick_js else answer.get("quick")
@@ -218,6 +222,7 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
     return {
         "sessions": sessions, "moves_per_session": moves, "burst": burst, "wall_s": wall,
         "latency_s": stats(latencies) if latencies else None,
+        "exact_s": stats(exact) if (exact := [x for v in visitors for x in v.exact]) else None,
         "lost_moves": sum(v.lost for v in visitors), "moves": sessions * moves,
         "pictures_checked": sum(v.checked for v in visitors),
         "stale_pictures": sum(v.stale for v in visitors), "leaked_pictures": sum(v.leaked for v in visitors),
@@ -282,18 +287,21 @@ def _line(name: str, r: dict) -> str:
             f"{r['stale_pictures']:5d} {r['leaked_pictures']!s:>6} {r['burst_final_state_right']:3d}/{r['sessions']:<3d}"
             f" {r['server_rss_mb']['after_pages_opened']:7.0f} {r['server_rss_mb']['after_moves']:7.0f}"
             f" {r['server_cpu_ms_per_move']:7.1f}" + (f"  quick picture {q['median'] * 1000:.1f} / {q['p95'] * 1000:.1f} ms"
-                                                        if (q := r.get("quick_picture_s")) else ""))
+                                                        if (q := r.get("quick_picture_s")) else "")
+            + (f"  exact {e['median']:.2f} / {e['p95']:.2f} s" if (e := r.get("exact_s")) else ""))
 
 
 def markdown(results: dict) -> str:
     """The docs' table (docs/performance.md), from a run's results."""
-    lines = ["| what | median | p95 | lost moves | stale / leaked answers | bursts drawn right | "
-             "server RSS before → after the moves | server CPU per move | quick picture or readings, median / p95 |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| what | median | p95 | the exact answer (nothing stale), median / p95 | lost moves | stale / leaked "
+             "answers | bursts drawn right | server RSS before → after the moves | server CPU per move | quick picture "
+             "or readings, median / p95 |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         lat, rss = r["latency_s"], r["server_rss_mb"]
         leaked = "–" if r["leaked_pictures"] is None else r["leaked_pictures"]
-        lines.append(f"| {name} | {lat['median']:.2f} s | {lat['p95']:.2f} s | {r['lost_moves']} of {r['moves']} | "
+        ex = r.get("exact_s")
+        exact = f"{ex['median']:.2f} / {ex['p95']:.2f} s" if ex else "–"
+        lines.append(f"| {name} | {lat['median']:.2f} s | {lat['p95']:.2f} s | {exact} | {r['lost_moves']} of {r['moves']} | "
                      f"{r['stale_pictures']} / {leaked} of {r['pictures_checked']} | {r['burst_final_state_right']} of "
                      f"{r['sessions']} | {rss['after_pages_opened']:.0f} → {rss['after_moves']:.0f} MB | "
                      f"{r['server_cpu_ms_per_move']:.1f} ms | "

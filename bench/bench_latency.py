@@ -21,22 +21,27 @@ import time
 from math import nan
 
 from common import print_table, stats, write
-from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, timed_in_subprocess,
-                   training_running)
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, FIND_PICTURE_JS, IDLE_JS, cpu_busy, drawn_selector, start,
+                   stop, timed_in_subprocess, training_running)
 
 START = 1.5  # px: the thickness the link starts at; each ArrowRight adds one 0.1 px step
-# As serve.ARM_JS (resolves when the picture captioned `caption` has a new src, then has loaded), and also records
-# when the quick sliders' picture changed and loaded (`quick`, `quick_loaded`; null on a page without them).
+# As serve.ARM_JS (resolves when the picture captioned `caption` has a new src, has loaded, and the page is exact),
+# and also records when the quick sliders' picture changed and loaded (`quick`, `quick_loaded`; null on a page
+# without them).
 QUICK_ARM_JS = """(caption) => {
-  const find = () => {
-    const box = [...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(caption));
-    return box ? box.querySelector("img") : null;
-  };
+  const find = () => (FIND)(caption);
   const quick = () => document.querySelector('.qs-picture');
   const before = find().src, quickBefore = quick() ? quick().src : null;
+  const idle = () => document.querySelectorAll('[data-stale=true]').length === 0;
   window.__latency = new Promise((resolve, reject) => {
-    let t0 = null, q = null, ql = null;
+    let t0 = null, q = null, ql = null, src = null, loaded = null;
     document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    const finish = () => {
+      if (loaded === null || !idle()) return;
+      obs.disconnect();
+      clearInterval(poll);
+      resolve({src, loaded, exact: performance.now() - t0, quick: q, quick_loaded: ql});
+    };
     const obs = new MutationObserver(() => {
       if (t0 === null) return;
       const qp = quick();
@@ -46,16 +51,20 @@ QUICK_ARM_JS = """(caption) => {
         if (qp.complete && qp.naturalWidth) mark(); else qp.addEventListener('load', mark, {once: true});
       }
       const img = find();
-      if (!img || img.src === before) return;
-      const src = performance.now() - t0;
-      obs.disconnect();
-      const done = () => resolve({src, loaded: performance.now() - t0, quick: q, quick_loaded: ql});
-      if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
+      if (src === null) {
+        if (!img || img.src === before) return;
+        src = performance.now() - t0;
+        const done = () => { loaded = performance.now() - t0; finish(); };
+        if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
+      }
+      finish();
     });
-    obs.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+    const poll = setInterval(() => { if (src !== null) finish(); }, 20);
+    obs.observe(document.body, {subtree: true, childList: true, attributes: true,
+                                attributeFilter: ['src', 'data-stale']});
     setTimeout(() => reject(new Error('image did not change within 60 s')), 60000);
   });
-}"""
+}""".replace("FIND", FIND_PICTURE_JS)
 _MODEL_ONLY = """
 import json, sys, time
 import torch
@@ -107,7 +116,7 @@ def browser_run(app: str, path: str, caption: str, slider: str, moves: int, warm
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            drawn = ready or f"[data-testid=stImage]:has-text('{caption}') img"
+            drawn = ready or drawn_selector(caption)
             page.goto(url + path)
             page.wait_for_selector(drawn, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
@@ -150,8 +159,10 @@ def main() -> int:
         "what-if page: key press -> quick slider's picture loaded": stats(loaded or [nan]),
         "what-if page: key press -> new image src": stats([s["src"] / 1000 for s in whatif]),
         "what-if page: key press -> new image loaded": stats([s["loaded"] / 1000 for s in whatif]),
+        "what-if page: key press -> the answer exact (the rerun drawn)": stats([s["exact"] / 1000 for s in whatif]),
         "baseline (no model): key press -> new image src": stats([s["src"] / 1000 for s in baseline]),
         "baseline (no model): key press -> new image loaded": stats([s["loaded"] / 1000 for s in baseline]),
+        "baseline (no model): key press -> page exact": stats([s["exact"] / 1000 for s in baseline]),
         "explorer call alone (what_if, in-process)": stats(model),
     }
     base = rows["baseline (no model): key press -> new image src"]["median"]

@@ -6,9 +6,10 @@ Causal graph lab: light, Table lab: age) and each mode, a fresh `streamlit run` 
 models do not load beside the moves) and headless Chromium:
 
 1. moves: N key presses, each timed in the page from the key press until the quick slider's picture (or readings)
-   changed, and until the rerun's own answer did (the Image page's and the lab's "drawn by the model" picture, the
-   Table lab's records); the bytes the server sent for the move (websocket frames, key press to idle); the
-   server's CPU per move (/proc);
+   changed, until the answer's own picture did ("rerun": the Image page's and the lab's "drawn by the model"
+   picture, the Table lab's records; on the Image page the answer panel swaps it from the sweep, at the key press),
+   and until nothing on the page was stale ("exact": the rerun's exact answer drawn); the bytes the server sent for
+   the move (websocket frames, key press to idle); the server's CPU per move (/proc);
 2. a held key: `--hold` key repeats 33 ms apart (Playwright's repeated keyboard.down sends `repeat` keydowns), then
    the release: how many messages the browser sent, the bytes back, the server's CPU, the time from the release
    until the page settled, and whether it settled at the slider's last value (the address bar's);
@@ -33,14 +34,14 @@ from bench_latency import QUICK_ARM_JS, _cpu_seconds
 from bench_table_lab import ARM_TEXT_JS
 from bench_table_lab import PATH as TABLE_PATH
 from common import stats, write
-from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, start, stop
+from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, drawn_selector, start, stop
 
 # page -> (path, caption of the rerun's picture, slider, key, arm, what is on screen once drawn)
 PAGES = {
     "image": ("/image_whatif?index=0&thickness=1.5", "drawn by the model", "thickness", "ArrowRight", QUICK_ARM_JS,
-              "[data-testid=stImage]:has-text('drawn by the model') img"),
+              drawn_selector("drawn by the model")),
     "lab": ("/causal_graph_lab?scene=0&light=110", "drawn by the model", "light", "ArrowLeft", QUICK_ARM_JS,
-            "[data-testid=stImage]:has-text('drawn by the model') img"),
+            drawn_selector("drawn by the model")),
     "table": (TABLE_PATH, "", "age", "ArrowRight", ARM_TEXT_JS, ".st-key-tl_records table"),
     "baseline": ("/", "baseline picture", "", "ArrowRight", ARM_JS, "[data-testid=stImage] img"),
 }
@@ -156,6 +157,7 @@ def summary(run: dict) -> dict:
     s = run["moves"]["samples"]
     quick = [x["quick"] / 1000 for x in s if x.get("quick") is not None]
     row = {"rerun": stats([x["src"] / 1000 for x in s]), "kB_per_move": stats([x["bytes"] / 1000 for x in s]),
+           "exact": stats([x.get("exact", x["src"]) / 1000 for x in s]),
            "messages_per_move": stats([float(x["sent"]) for x in s]), "cpu_ms_per_move": run["moves"]["cpu_ms_per_move"],
            "browser_ms_per_move": run["moves"]["browser_ms_per_move"]}
     if quick:
@@ -168,7 +170,8 @@ def _line(what: str, mode: str, r: dict, base: float) -> str:
     text = (f"{what:8} {mode:4} quick {q['median'] * 1000:6.1f} / {q['p95'] * 1000:6.1f} ms  " if q else
             f"{what:8} {mode:4} {'':29}")
     text += (f"rerun {r['rerun']['median'] * 1000:6.1f} / {r['rerun']['p95'] * 1000:6.1f} ms "
-             f"({r['rerun']['median'] / base:.2f}x)  {r['kB_per_move']['median']:6.1f} kB/move  "
+             f"({r['rerun']['median'] / base:.2f}x)  exact {r['exact']['median'] * 1000:6.1f} / "
+             f"{r['exact']['p95'] * 1000:6.1f} ms  {r['kB_per_move']['median']:6.1f} kB/move  "
              f"CPU {r['cpu_ms_per_move']:5.1f} ms/move  browser {r['browser_ms_per_move']['tasks']:5.1f} ms "
              f"({r['browser_ms_per_move']['script']:4.1f} script)")
     for k in ("hold", "burst"):
@@ -219,7 +222,8 @@ def main() -> int:
             for mode in (("old", "new") if r % 2 == 0 else ("new", "old")):
                 row = summary(session(what, mode, args.moves, args.warmup, args.hold, old_app))
                 results.append({"round": r, "page": what, "mode": mode, **row, "over_baseline": {
-                    k: row[k]["median"] / base_ms for k in ("quick", "rerun") if k in row}})
+                    k: row[k]["median"] / base_ms for k in ("quick", "rerun") if k in row} | {
+                    "exact": row["exact"]["median"] / base["exact"]["median"]}})
                 print(_line(what, mode, row, base_ms), flush=True)
     what = (f"the app (new) vs {args.old_app} (old)" if args.old_app else
             "quick sliders: sweeps sent once + coalesced moves (new) vs the old traffic")

@@ -25,14 +25,15 @@ import numpy as np
 from PIL import Image
 
 from bench_table_lab import ARM_TEXT_JS
-from serve import ARM_JS, QUICK_PICTURE_JS
+from serve import ARM_JS, QUICK_PICTURE_JS, drawn_selector
 
 TOLERANCE = 3  # of 255: a picture "matches" when every pixel is within this (batched float sums may differ)
 CELL_TOLERANCE = 0.11  # a number in the records: shown with one decimal, so float noise may move the last digit
 READS = 5  # what is on screen can be replaced just as it is read (a newer rerun): read again, this many times
 
 _PICTURE_JS = """([caption, slider]) => {
-  const box = [...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(caption));
+  const box = [...document.querySelectorAll('[data-testid=stImageContainer], .ip-root figure')]
+      .find(e => e.innerText.includes(caption));
   const img = box && box.querySelector('img');
   const knob = document.querySelector(slider + ' input[type=range]');
   return {src: img ? img.src : null, value: knob ? Number(knob.value) : null};
@@ -132,7 +133,7 @@ def _picture_target(name: str, what: str, path: Callable[[int], str], slider: st
             cache[key] = _decode(draw(*key))
         return cache[key]
 
-    return Target(name, what, path, slider, f"[data-testid=stImage]:has-text('{caption}') img", ARM_JS,
+    return Target(name, what, path, slider, drawn_selector(caption), ARM_JS,
                   _read_picture, expected, _same_picture, start, step, caption, QUICK_PICTURE_JS)
 
 
@@ -142,6 +143,7 @@ def image_target() -> Target:
 
     from explorer.device import pick_device
     from explorer.services.image import ImageService
+    from explorer.ui.image_answer import PIXELS
     from explorer.ui.images import png
 
     torch.set_num_threads(1)  # as the server does (explorer/ui/loader.py)
@@ -150,7 +152,7 @@ def image_target() -> Target:
     return _picture_target(
         "whatif", "N concurrent browser sessions moving the Image what-if page's thickness slider",
         lambda k: f"/image_whatif?index={index(k)}&thickness=1.5", ".st-key-value_thickness", "drawn by the model",
-        lambda k, v: png(service.what_if(index(k), {"thickness": v}).generated), 1.5, 0.1)
+        lambda k, v: png(service.what_if(index(k), {"thickness": v}).generated, PIXELS), 1.5, 0.1)  # as the panel
 
 
 def lab_target() -> Target:

@@ -15,30 +15,54 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-# Resolves with {src, loaded} in ms from the next key press until the image captioned `caption` gets a
-# new src (and until that new image has loaded). A MutationObserver fires in the same task as the DOM
-# change, so the timing is not quantised to animation frames.
+# Resolves with {src, loaded, exact} in ms from the next key press until the image captioned `caption` gets a
+# new src, until that new image has loaded, and until nothing on the page is stale any more (Streamlit marks an
+# element data-stale while a rerun may still redraw it; the Image page's answer panel marks itself so while it shows
+# the sweep's answer, until the rerun's exact one arrives). A MutationObserver fires in the same task as the DOM
+# change, so the timing is not quantised to animation frames. The picture is a Streamlit image or a figure of the
+# Image page's answer panel (assets/image_panel/).
+FIND_PICTURE_JS = """(caption) => {
+  const box = [...document.querySelectorAll('[data-testid=stImageContainer], .ip-root figure')]
+      .find(e => e.innerText.includes(caption));
+  return box ? box.querySelector("img") : null;
+}"""
+
+
+def drawn_selector(caption: str) -> str:
+    """A Playwright selector for the picture captioned `caption` (a Streamlit image or an answer panel's figure)."""
+    return f"[data-testid=stImage]:has-text('{caption}') img, .ip-root figure:has-text('{caption}') img"
+
+
 ARM_JS = """(caption) => {
-  const find = () => {
-    const box = [...document.querySelectorAll('[data-testid=stImageContainer]')].find(e => e.innerText.includes(caption));
-    return box ? box.querySelector("img") : null;
-  };
+  const find = () => (FIND)(caption);
   const before = find().src;
+  const idle = () => document.querySelectorAll('[data-stale=true]').length === 0;
   window.__latency = new Promise((resolve, reject) => {
-    let t0 = null;
+    let t0 = null, src = null, loaded = null;
     document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    const finish = () => {
+      if (loaded === null || !idle()) return;
+      obs.disconnect();
+      clearInterval(poll);
+      resolve({src, loaded, exact: performance.now() - t0});
+    };
     const obs = new MutationObserver(() => {
       const img = find();
-      if (t0 === null || !img || img.src === before) return;
-      const src = performance.now() - t0;
-      obs.disconnect();
-      const done = () => resolve({src, loaded: performance.now() - t0});
-      if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
+      if (t0 === null || !img) return;
+      if (src === null) {
+        if (img.src === before) return;
+        src = performance.now() - t0;
+        const done = () => { loaded = performance.now() - t0; finish(); };
+        if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
+      }
+      finish();
     });
-    obs.observe(document.body, {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+    const poll = setInterval(() => { if (src !== null) finish(); }, 20);
+    obs.observe(document.body, {subtree: true, childList: true, attributes: true,
+                                attributeFilter: ['src', 'data-stale']});
     setTimeout(() => reject(new Error('image did not change within 60 s')), 60000);
   });
-}"""
+}""".replace("FIND", FIND_PICTURE_JS)
 
 # The quick slider's own picture (explorer/ui/quick_sliders.py), swapped in the browser from the slider's sweep:
 # key press -> its new address, in window.__quick (null when it did not change within 5 s: no sweep yet).

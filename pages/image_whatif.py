@@ -23,37 +23,59 @@ st.subheader("1 · Pick a digit")
 index, coloured = image_ui.sample_picker(view)
 
 
-@st.fragment
+@st.fragment(key=image_ui.WHAT_IF)
 def what_if(index: int, coloured: bool) -> None:
-    """Only this part reruns when a move ends (a quick slider released, a box ticked): the controls, the explorer
-    call, its pictures and the sweep the quick sliders redraw from while they move."""
-    world = view.worlds[coloured]
+    """Reruns when a box is ticked, the digit's slider moves or the page is reset: the controls and the graph, and
+    in it the three fragments that show the answer, which alone rerun when a quick slider's move ends."""
+    world, factual = view.worlds[coloured], service.factual(index, coloured)
     controls, shown = st.columns([1, 2.6], gap="medium")
     with controls:
         st.caption("Tick **do(...)** or move a slider to *set* a variable. Variables you leave unticked "
                    "follow their causes: setting only thickness also changes intensity (thicker strokes are "
                    "drawn brighter here), unless you tick intensity too.")
-        do = image_ui.controls(world.specs, service.factual(index, coloured), index, coloured)
-
-    readers, others = image_ui.digit_readers()  # the visitor's uploaded classifiers, this session only
-    result = service.what_if(index, do, coloured, readers)  # abduction -> action -> prediction
-    # the quick slider in use: its positions drawn ahead (cached), so a move redraws in the browser
-    sweeps = service.sweep(index, do, coloured, readers, image_ui.live_sliders(world.specs))
-    with controls:
-        image_ui.quick_controls(world.specs, service.factual(index, coloured), do, sweeps, result, render.NAMES)
-
+        image_ui.controls(world.specs, factual, index, coloured)
+        quick(index, coloured)
+        image_ui.reset_button(world.specs, factual)
     with shown:
-        render.clamp_notes(result, world.specs)
-        render.pictures(result)
-        render.downstream_note(result, world.specs)
-        render.attributes(result, world.specs)
+        answer(index, coloured)
     st.subheader("3 · What the classifiers see")
-    render.predictions(result)
-    image_ui.uploads_note(readers, others)
-    image_ui.flip_link(result.index, coloured)
+    readers(index, coloured)
+    image_ui.uploads_note(*image_ui.digit_readers())
+    image_ui.flip_link(index, coloured)
     st.subheader("4 · The causal graph of this world")
-    render.causal_graph(result, world.graph)
+    render.causal_graph(world.graph, image_ui.current_do(world.specs, factual))
+
+
+def _asked(index: int, coloured: bool):
+    """(world, do, the visitor's digit readers, the answer) as the controls set them now (one what-if per move)."""
+    world = view.worlds[coloured]
+    do = image_ui.current_do(world.specs, service.factual(index, coloured))
+    mine = image_ui.digit_readers()[0]  # the visitor's uploaded classifiers, this session only
+    return world, do, mine, image_ui.answer(service, index, coloured, do, mine)
+
+
+@st.fragment(key=image_ui.QUICK)
+def quick(index: int, coloured: bool) -> None:
+    """The quick sliders: each sweeps its positions ahead (cached), so a move redraws in the browser."""
+    world, do, mine, result = _asked(index, coloured)
+    sweeps = service.sweep(index, do, coloured, mine, image_ui.live_sliders(world.specs))
+    image_ui.quick_controls(world.specs, service.factual(index, coloured), do, sweeps, result, render.NAMES,
+                            render.swept(result, world.specs, world.graph))  # the panel's parts, per position
+
+
+@st.fragment(key=image_ui.ANSWER)
+def answer(index: int, coloured: bool) -> None:
+    """The pictures, notes and values (one element), and the address bar: a link to what is on screen."""
+    world, do, _, result = _asked(index, coloured)
+    render.clamp_notes(result, world.specs)
+    render.answer(result, world.specs)
     image_ui.write_link(result.index, coloured, do, world.specs)
+
+
+@st.fragment(key=image_ui.READERS)
+def readers(index: int, coloured: bool) -> None:
+    """What the classifiers read, before and after (one element)."""
+    render.readers(_asked(index, coloured)[3])
 
 
 st.subheader("2 · Ask what if")  # outside the fragment: the same on every move, so a move does not send it again

@@ -32,10 +32,9 @@ pytestmark = [
 
 # The counterfactual picture, the prediction sentences and the what-if row of the table, read in the page.
 _STATE_JS = """() => {
-  const img = [...document.querySelectorAll('[data-testid=stImage]')]
+  const img = [...document.querySelectorAll('.ip-root figure')]
       .find(e => e.innerText.includes('drawn by the model'));
-  const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
-      .find(e => e.innerText.includes('original →'));
+  const preds = [...document.querySelectorAll('.ip-lines')].find(e => e.innerText.includes('original →'));
   const row = [...document.querySelectorAll('tr')].find(r => r.innerText.includes('What if: value in'));
   return {src: img ? img.querySelector('img').src : null, preds: preds ? preds.innerText : null,
           row: row ? row.innerText : null};

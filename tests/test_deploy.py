@@ -76,7 +76,7 @@ def test_image_page_works_through_nginx_with_every_request_on_one_replica(deploy
         context.on("response", lambda r: answered.append(r.headers.get("x-explorer-replica", "")))
         page = context.new_page()
         page.goto(f"{deployment.url}/image_whatif?index=7&thickness=1.5")
-        page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage]')]"
+        page.wait_for_function("() => [...document.querySelectorAll('.ip-root figure')]"
                                ".some(e => e.innerText.includes('drawn by the model'))", timeout=READY)
         page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0", timeout=STEP)
         before = _state(page)

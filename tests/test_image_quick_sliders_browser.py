@@ -21,7 +21,7 @@ IDLE = "() => document.querySelectorAll('[data-stale=true]').length === 0"
 # src and the page's own counterfactual picture's src, and counts the messages the server sent so far.
 _WATCH_JS = """() => {
   window.__seen = null;
-  const grid = () => [...document.querySelectorAll('[data-testid=stImage]')]
+  const grid = () => [...document.querySelectorAll('.ip-root figure')]
       .find(e => e.innerText.includes('drawn by the model')).querySelector('img').src;
   document.addEventListener('input', () => {
     if (window.__seen === null) window.__seen = {quick: document.querySelector('.qs-picture').src, grid: grid()};
@@ -66,9 +66,10 @@ def test_a_keyboard_move_redraws_in_the_browser_then_the_link_follows(server, br
     slider.focus()
     page.keyboard.press("ArrowRight")  # 2.0 -> 2.1 px
     seen = page.evaluate("() => window.__seen")
-    # swapped by the component, in the key press's own task: the rerun's picture is still the old one
+    # swapped in the key press's own task, before any message from the server: the quick picture, and the answer
+    # panel's picture from the same sweep (its `quick-move` event), the same picture
     assert seen["quick"] != before["quick"] and seen["quick"].startswith("data:image/png")
-    assert seen["grid"] == before["grid"]
+    assert seen["grid"] == seen["quick"] != before["grid"]
     assert page.locator(".st-key-value_thickness .qs-value").inner_text().startswith("2.1")
     # the move ended with the key press: Python gets the value, the page and the address bar follow
     page.wait_for_function("() => location.search.includes('thickness=2.1')", timeout=STEP)
@@ -101,7 +102,40 @@ def test_a_shared_link_opens_with_the_quick_slider_at_its_value(server, browser)
     page.keyboard.press("ArrowLeft")
     page.wait_for_function("() => window.__seen !== null", timeout=STEP)
     seen = page.evaluate("() => window.__seen")
-    assert seen["quick"] != before["quick"] and seen["grid"] == before["grid"]
+    assert seen["quick"] != before["quick"] and seen["grid"] == seen["quick"]
     page.wait_for_function("() => location.search.includes('intensity=')", timeout=STEP)
     assert "thickness=4.5" in page.url
+    page.context.close()
+
+
+# Installed before a key press: at the range input's `input` event, what the answer panel shows (its listener runs
+# in the component's own handler, before this one on the document).
+_PANEL_JS = """() => {
+  window.__panel = null;
+  const row = (t) => [...document.querySelectorAll('.ip-root tr')].find(r => r.innerText.includes(t));
+  document.addEventListener('input', () => {
+    if (window.__panel !== null) return;
+    window.__panel = {cf: row('What if: value in').innerText, measured: row('measured on the model').className,
+                      stale: document.querySelector('.ip-root').dataset.stale,
+                      lines: document.querySelector('.ip-lines:not([hidden])').innerText,
+                      chart: document.querySelector('.ip-chart:not([hidden])').className};
+  });
+}"""
+
+
+def test_a_move_redraws_the_whole_answer_in_the_browser_then_the_exact_one_follows(server, browser):  # noqa: F811
+    page = _open(browser, f"{server}/image_whatif?index=0&thickness=2.0")
+    page.locator(".st-key-value_thickness input[type=range]").focus()
+    page.wait_for_selector(".st-key-value_thickness[data-swept]", timeout=STEP)
+    page.evaluate(_PANEL_JS)
+    page.keyboard.press("ArrowRight")  # 2.0 -> 2.1 px
+    seen = page.evaluate("() => window.__panel")
+    # in the key press's own task: the what-if's values from the sweep, the measured row waiting, the chart fading
+    assert "2.1 px (set by you)" in seen["cf"] and "(follows)" in seen["cf"]
+    assert seen["measured"] == "ip-pending" and seen["stale"] == "true" and "ip-stale" in seen["chart"]
+    page.wait_for_function(IDLE, timeout=STEP)  # the rerun's exact answer
+    row = page.evaluate("() => [...document.querySelectorAll('.ip-root tr')].map(r => r.className + r.innerText)")
+    assert not any(r.startswith("ip-pending") for r in row) and any("2.1 px (set by you)" in r for r in row)
+    assert page.locator(".ip-chart.ip-stale").count() == 0
+    assert page.locator(".ip-lines:not([hidden])").inner_text() == seen["lines"]  # the sweep's lines were the exact ones
     page.context.close()

@@ -48,6 +48,12 @@ def test_every_sweep_entry_is_what_if_at_that_value(service, cnn, coloured, do):
         for i in sorted({0, p // 2, p - 1}):  # ends and middle (all of them: ~10 s)
             result = service.what_if(12, {**do, name: float(sweep.values[i])}, coloured, readers)
             assert np.abs(result.generated - sweep.pictures[i]).max() < PIXELS
+            assert {k: round(float(v[i]), 6) for k, v in sweep.cf.items()} == {k: round(v, 6) for k, v in
+                                                                                 result.cf.items()}
+            if result.true_image is None:
+                assert sweep.true_pictures is None
+            else:  # the world's own renderer at the same values: the same picture
+                assert np.abs(result.true_image - sweep.true_pictures[i]).max() < 1e-3
             for reader, (_, after) in result.probs.items():
                 assert np.abs(after - sweep.probs[reader][i]).max() < PROBS
 
@@ -101,3 +107,33 @@ def test_a_new_upload_never_takes_a_freed_one_s_place_in_the_key():
     assert alive() is None  # the key did not keep it
     for _ in range(50):  # new objects, some of which CPython places where the freed one was
         assert SweepCache.key(7, False, "thickness", {}, {"mine": Upload()}) != old
+
+
+@pytest.mark.parametrize("coloured, do, index", [(False, {}, 12), (False, {"intensity": 120.0}, 3),
+                                                 (True, {"digit": 4}, 12)])
+def test_the_answer_panel_at_each_position_is_the_answer_to_that_value(service, coloured, do, index):
+    """While a slider moves the page's panel swaps to the sweep's parts (explorer/ui/image_answer.py, `swept`):
+    pictures, notes, the values table and the classifiers' lines must be what the released value's answer shows.
+    Only the measured what-if row waits for the release (None in the sweep)."""
+    from explorer.ui import image_answer as ia
+
+    world = service.world(coloured)
+    on_screen = service.what_if(index, do, coloured)
+    for name, sweep in service.sweep(index, do, coloured).items():
+        parts = ia.swept(on_screen, sweep, world.specs, world.graph)
+        assert len(parts) == len(sweep.values)
+        for i in sorted({0, len(parts) // 2, len(parts) - 1}):
+            exact = service.what_if(index, {**do, name: float(sweep.values[i])}, coloured)
+            answer, readers = ia.answer(exact, world.specs), ia.readers(exact)
+            got = parts[i]
+            assert got["pictures"][:2] == [None, None]  # the original, and the model's (the quick slider's own)
+            if exact.true_image is None:
+                assert got["pictures"][2] == answer["pictures"][2] and got["unknown"] == ia.UNKNOWN
+            else:  # the same world renderer at the same values: the same PNG
+                assert got["pictures"][2] == answer["pictures"][2] and got["unknown"] == []
+            assert got["knock"] == answer["knock"] and got["summary"] == readers["summary"]
+            assert got["values"]["rows"][2] == answer["values"]["rows"][2]  # the what-if's values, marks included
+            assert got["values"]["rows"][3] is None and answer["values"]["rows"][3] is not None
+            assert got["lines"] == readers["lines"]
+            # the difference map: the sweep's picture against the same original (float rounding aside)
+            assert got["pictures"][3]["caption"] == answer["pictures"][3]["caption"]

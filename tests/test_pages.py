@@ -33,10 +33,29 @@ def service():
     return IMAGE.shared()
 
 
+def _panel(at: AppTest, key: str) -> dict:
+    """The parts the Image page sent to one mount of its answer panel (explorer/ui/render.py: "image_answer" beside
+    the controls, "image_readers" under the classifiers' heading)."""
+    (component,) = [e for e in at.get("bidi_component") if e.key == key]
+    data = json.loads(component.proto.json)
+    return (json.loads(data) if isinstance(data, str) else data)["parts"]
+
+
+def _md(runs: list[list[str]]) -> str:
+    """A panel's runs written as the page's Markdown used to write them: bold **...**, a flip :red[**...**]."""
+    return "".join(t if not s else f"**{t}**" if s == "b" else f":red[**{t}**]" for t, s in runs)
+
+
 def _image(at: AppTest, caption_part: str) -> str:
-    urls = [im.value[0] for im in at.image if im.captions and caption_part in im.captions[0]]
-    assert len(urls) == 1, f"expected one image captioned {caption_part!r}, found {len(urls)}"
+    urls = [p["src"] for p in _panel(at, "image_answer")["pictures"] if caption_part in p.get("caption", "")]
+    assert len(urls) == 1, f"expected one picture captioned {caption_part!r}, found {len(urls)}"
     return urls[0]
+
+
+def _boxes(at: AppTest) -> list[str]:
+    """The panel's notes (no true answer, the knock-on effect, the classifiers' summary), as Markdown."""
+    answer, readers = _panel(at, "image_answer"), _panel(at, "image_readers")
+    return [_md(r) for r in (answer["unknown"], answer["knock"], readers["summary"]) if r]
 
 
 def _move(at: AppTest, name: str, value: float) -> AppTest:
@@ -56,15 +75,20 @@ def _text(at: AppTest) -> str:
 
 
 def _table_row(at: AppTest, label: str) -> list[str]:
-    """The cells of the attributes-table row whose first cell contains `label`."""
-    table = next(m.value for m in at.markdown if m.value.startswith("| |"))
-    row = next(line for line in table.splitlines() if label in line)
-    return [c.strip() for c in row.strip("|").split("|")][1:]
+    """The cells of the values table's row whose label ("**This digit**: value in the causal model") has `label`."""
+    rows = _panel(at, "image_answer")["values"]["rows"]
+    return next(row[2:] for row in rows if label in f"**{row[0]}**: {row[1]}")
 
 
 def _prediction_lines(at: AppTest) -> list[str]:
-    block = next(m.value for m in at.markdown if "original →" in m.value)
-    return block.splitlines()
+    return [f"- {_md(line)}" for line in _panel(at, "image_readers")["lines"]]
+
+
+def _lines(result) -> list[str]:
+    """The prediction lines the page should show for `result`, written as `_prediction_lines` reads them."""
+    from explorer.ui.image_answer import lines
+
+    return [f"- {_md(line)}" for line in lines(result)]
 
 
 def _expected_verdicts(result) -> list[str]:
@@ -110,8 +134,7 @@ def test_whatif_first_view_matches_the_service(service):
 
 
 def test_moving_thickness_changes_image_values_and_predictions(service):
-    from explorer.ui.render import prediction_lines
-
+    prediction_lines = _lines
     factual = service.what_if(0, {}, False)
     # a thickness whose effect on the classifiers shows in the sentences (confident models may not budge)
     target = next((t for t in (1.0, 5.5, 1.5, 4.5)
@@ -130,14 +153,15 @@ def test_moving_thickness_changes_image_values_and_predictions(service):
     assert thickness == f"{target:.1f} px (set by you)"
     assert intensity == f"{result.cf['intensity']:.0f} of 255 (follows)"  # thickness -> intensity downstream
     assert result.cf["intensity"] != pytest.approx(factual.obs["intensity"])
-    assert any("Knock-on effect:** in this world thickness causes intensity, so intensity" in i.value for i in at.info)
+    assert any("Knock-on effect:** in this world thickness causes intensity, so intensity" in b for b in _boxes(at))
     assert _image(at, "drawn by the model") != before_img
     # the pictures come in the rerun's message as data: URIs of exactly the service's drawings (images.uri)
+    from explorer.ui.image_answer import PIXELS
     from explorer.ui.images import difference_uri, png_uri
 
-    assert _image(at, "drawn by the model") == png_uri(result.generated)
-    assert _image(at, "the true answer") == png_uri(result.true_image)
-    assert _image(at, "minus original") == difference_uri(result.difference)
+    assert _image(at, "drawn by the model") == png_uri(result.generated, PIXELS)
+    assert _image(at, "the true answer") == png_uri(result.true_image, PIXELS)
+    assert _image(at, "minus original") == difference_uri(result.difference, PIXELS)
     assert _prediction_lines(at) == prediction_lines(result) != before_pred
     assert at.query_params == {"index": "0", "thickness": f"{target:.1f}"}
 
@@ -181,7 +205,7 @@ def test_holding_intensity_fixed_stops_the_knock_on_effect(service):
     _, thickness, intensity = _table_row(at, "**What if**: value in the causal model")
     assert thickness == "5.0 px (set by you)"
     assert intensity == f"{factual['intensity']:.0f} of 255 (set by you)"
-    assert not any("Knock-on effect" in i.value for i in at.info)
+    assert not any("Knock-on effect" in b for b in _boxes(at))
 
 
 def test_flip_message_matches_the_classifiers(service):
@@ -201,18 +225,18 @@ def test_flip_message_matches_the_classifiers(service):
     # do(digit): the note counts the classifiers that read the digit asked for, and names the others
     read = sum(int(np.argmax(q)) == target for _, q in result.probs.values())
     n = len(result.probs)
-    assert any(f"You set the digit to {target}: {read} of {n} classifiers read a {target}" in i.value for i in at.info)
+    assert any(f"You set the digit to {target}: {read} of {n} classifiers read a {target}" in b for b in _boxes(at))
     assert not at.error  # the answer to the question asked is not a fault
 
     # do(digit) has no true counterfactual: the page says why instead of showing a picture
-    assert not [im for im in at.image if im.captions and "the true answer" in im.captions[0]]
-    assert any("no true answer" in i.value.lower() for i in at.info)
+    assert not [p for p in _panel(at, "image_answer")["pictures"] if "the true answer" in p.get("caption", "")]
+    assert any("no true answer" in b.lower() for b in _boxes(at))
 
     _move(at, "thickness", 5.0)  # without do(digit), flips are counted as flips
     at.checkbox(key="do_digit").uncheck().run()
     flips = sum(service.what_if(0, {"thickness": 5.0}, False).flips().values())
-    assert not any("You set the digit" in i.value for i in at.info)
-    assert any(f"flips for {flips} of 3" in i.value for i in at.info) == bool(flips)
+    assert not any("You set the digit" in b for b in _boxes(at))
+    assert any(f"flips for {flips} of 3" in b for b in _boxes(at)) == bool(flips)
 
 
 # --- Image what-if: picking, worlds, links ------------------------------------------------------------
@@ -240,8 +264,7 @@ def test_colour_world_adds_hue(service):
     no_exceptions(at)
     assert at.checkbox(key="do_hue") is not None  # its slider is a quick slider
     assert at.query_params.get("world") == "colour"
-    header = next(m.value for m in at.markdown if m.value.startswith("| |")).splitlines()[0]
-    assert "hue" in header
+    assert "hue" in _panel(at, "image_answer")["values"]["header"]
     _move(at, "hue", 0.3)
     no_exceptions(at)
     result = service.what_if(0, {"hue": 0.3}, True)

@@ -75,7 +75,7 @@ def _boxes_overlap(a: dict, b: dict) -> bool:
 def test_phone_image_page_gallery_is_compact_and_charts_fit(server, browser):  # noqa: F811
     page = browser.new_context(viewport=PHONE).new_page()
     page.goto(f"{server}/image_whatif")
-    chart = page.locator("[data-testid=stImage]:has-text('probability for every digit') img")
+    chart = page.locator(".ip-chart:not([hidden]) img")  # the answer panel's (explorer/ui/render.py)
     chart.wait_for(timeout=READY)
     # the ten examples: a grid of at most two rows inside the screen, not one column ~1,000 px deep
     # (the gallery is drawn in its own element, which may land a moment after the chart; measured once every
@@ -177,27 +177,27 @@ def test_image_graph_arrows_pass_clear_of_the_nodes_they_do_not_join(colour_stre
 def test_phone_image_page_pictures_make_a_2x2_block_and_the_table_scrolls(server, browser):  # noqa: F811
     page = browser.new_context(viewport=PHONE).new_page()
     page.goto(f"{server}/image_whatif?index=0&world=colour")
-    box = page.locator(".st-key-image_values [data-testid=stMarkdownContainer]")
+    box = page.locator(".ip-values:not([hidden]) .ip-scroll")  # the answer panel's table (assets/image_panel/)
     box.locator("table").wait_for(timeout=READY)
     # the styles arrive in their own elements, which may land a moment after what they style; the pictures
     # may load a moment after the table
     page.wait_for_function(
-        "() => { const g = document.querySelector('.st-key-image_pictures_grid'), "
-        "t = document.querySelector('.st-key-image_values [data-testid=stMarkdownContainer]'), "
-        "imgs = [...document.querySelectorAll('.st-key-image_pictures img')]; "
+        "() => { const g = document.querySelector('.ip-pictures:not([hidden])'), "
+        "t = document.querySelector('.ip-values:not([hidden]) .ip-scroll'), "
+        "imgs = [...document.querySelectorAll('.ip-pictures img')]; "
         "return g && t && getComputedStyle(g).display === 'grid' && getComputedStyle(t).overflowX === 'auto' "
         "&& imgs.length === 4 && imgs.every(i => i.complete && i.naturalWidth > 0) "
         "&& t.querySelectorAll('th').length === 5; }",
         timeout=STEP)
     # original, the model's what-if, the true answer, the difference: two rows of two, inside the screen
-    pics = page.locator(".st-key-image_pictures img")
+    pics = page.locator(".ip-pictures img")
     assert pics.count() == 4
     boxes = [pics.nth(i).bounding_box() for i in range(4)]
     tops = sorted({round(b["y"]) for b in boxes})
     assert len(tops) == 2 and [round(b["y"]) for b in boxes] == [tops[0], tops[0], tops[1], tops[1]]
     assert boxes[0]["x"] < boxes[1]["x"] and boxes[2]["x"] < boxes[3]["x"]
     assert max(b["x"] + b["width"] for b in boxes) <= PHONE["width"]
-    captions = page.locator(".st-key-image_pictures [data-testid=stImageCaption]").all_inner_texts()
+    captions = page.locator(".ip-pictures figcaption").all_inner_texts()
     assert "What if: drawn by the model" in captions and len(captions) == 4
     # the table scrolls sideways inside its own box; the page itself does not
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

@@ -165,3 +165,16 @@ def test_an_uploads_class_names_never_become_html(tmp_path):
     no_exceptions(at)
     assert len(at.session_state["_flip_uploads"]) == 1  # the model was added, with its hostile names
     _hostile(at)
+
+
+def test_the_components_scripts_set_text_never_html():
+    """The custom components (assets/*/ : the quick sliders, the Image page's answer panel) draw names a visitor
+    chose (an uploaded model's) and a link's values: their scripts set text and attributes only, never markup."""
+    scripts = sorted((ROOT / "assets").glob("*/*.js"))
+    assert {p.parent.name for p in scripts} >= {"quick_sliders", "image_panel"}
+    for path in scripts:
+        code = path.read_text()
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "DOMParser", "eval(",
+                     "new Function"):
+            assert sink not in code, f"{path.name} uses {sink}"
+        assert "textContent" in code

@@ -49,7 +49,13 @@ function flush(root) {  // send the newest waiting value as a move (the callback
   clearTimeout(qs.timer);
   qs.pending = ++qs.nonce;
   qs.send("move", {name, value, n: qs.pending, held: held(root)});
+  tell("quick-sent", {key: qs.data.key, n: qs.pending});
 }
+
+// What else on the page follows a slider (the Image page's answer panel, assets/image_panel/) listens for these on
+// the document: `quick-move` with the sweep's `extra` at each step, `quick-sent` with the number of the move sent
+// (the server echoes it as `applied` in the rerun that applied it).
+function tell(type, detail) { document.dispatchEvent(new CustomEvent(type, {detail})); }
 
 function later(root) {  // a waiting value goes after a pause of QUIET ms, if the answer has not sent it first
   const qs = root.__qs;
@@ -130,6 +136,7 @@ function build(root) {  // one labelled range input per slider, kept across reru
       const i = nearest(sweep.grid, v);
       if (sweep.pictures.length) root.querySelector(".qs-picture").src = sweep.pictures[i];  // none: a page without
       showReadings(root, sweep.readings[i]);
+      if (sweep.extra) tell("quick-move", {key: root.__qs.data.key, extra: sweep.extra[i], picture: sweep.pictures[i]});
     });
     input.addEventListener("change", () => {  // the move ended: the value goes to Python (a fragment rerun)
       root.__qs.dragging = false;

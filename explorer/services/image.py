@@ -220,8 +220,7 @@ class ImageService:
         """One request's ImageResult from what the model drew and read for it (the SCM's drawing, measures)."""
         ask, f, scm = d.ask, d.factual, self.worlds[d.ask.coloured]
         cf_values = {k: float(v[0]) for k, v in d.cf.items()}
-        # do(digit) has no true counterfactual: the SCM takes a digit's shape from the data.
-        unknown = "digit" in ask.do and int(ask.do["digit"]) != int(f.obs["digit"][0])
+        unknown = _unknown(ask.do, f)
         return ImageResult(
             obs={k: float(v[0]) for k, v in f.obs.items()}, cf=cf_values, true_cf=None if unknown else cf_values,
             intervened=sorted(ask.do), downstream=sorted(scm.graph.descendants(list(ask.do)) - set(ask.do)),
@@ -260,9 +259,15 @@ class ImageService:
             latents = torch.cat([facts[j].latents for j in rows]).repeat_interleave(p, dim=0)  # (R*P, Z)
             return _Abducted(MorphoMechanism(self.generator, self.device, coloured), latents)
 
+        def truth(j: int, cf: dict[str, np.ndarray]) -> np.ndarray | None:  # (P, 28, 28) or (P, 3, 28, 28)
+            if _unknown(asks[j].do, facts[j]):
+                return None
+            return np.stack([self.render_true(facts[j].skel, {k: v[i:i + 1] for k, v in cf.items()}, coloured)
+                             for i in range(len(next(iter(cf.values()))))])
+
         return self.sweeps.sweeps_many(self.worlds[coloured], made, [StartRow(f.noise, f.obs, f.grey) for f in facts],
                                        [a.index for a in asks], coloured, [a.do for a in asks], asks[0].readers,
-                                       asks[0].names)
+                                       asks[0].names, truth)
 
     @staticmethod
     def _probabilities(images: np.ndarray, classifiers: Mapping[str, Classifier]) -> dict[str, np.ndarray]:
@@ -330,6 +335,11 @@ class _Abducted:
 
     def decode(self, latents: torch.Tensor, parents: Mapping[str, np.ndarray]) -> torch.Tensor:
         return self.mechanism.decode(latents, parents)
+
+
+def _unknown(do: Mapping[str, float], factual: _Factual) -> bool:
+    """do(digit) to another digit has no true counterfactual: the SCM takes a digit's shape from the data."""
+    return "digit" in do and int(do["digit"]) != int(factual.obs["digit"][0])
 
 
 def _chw(img: np.ndarray) -> np.ndarray:

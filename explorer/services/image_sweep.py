@@ -20,7 +20,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -43,12 +43,17 @@ class SliderSweep:
             MOST_POSITIONS), ends included.
         pictures: (P, 28, 28) grey or (P, 3, 28, 28) colour, float 0-255: the model's counterfactual at each.
         probs: {classifier: (P, K) probabilities} on those pictures, in the readers' order.
+        cf: {variable: (P,)} every variable's counterfactual value at each position (the slider's own included).
+        true_pictures: the TRUE counterfactual at each position (the world's renderer on the digit's skeleton), as
+            `pictures`; None when the digit was set to another (no true answer).
     """
 
     name: str
     values: np.ndarray
     pictures: np.ndarray
     probs: dict[str, np.ndarray]
+    cf: dict[str, np.ndarray] = field(default_factory=dict)
+    true_pictures: np.ndarray | None = None
 
 
 def positions(spec: VarSpec, most: int = MOST_POSITIONS) -> np.ndarray:
@@ -63,10 +68,11 @@ def positions(spec: VarSpec, most: int = MOST_POSITIONS) -> np.ndarray:
 
 
 def slider_sweep(scm: SCM, mechanism: Mechanism, start: StartRow, do: Mapping[str, float | np.ndarray], name: str,
-                 values: np.ndarray) -> np.ndarray:
-    """(R*P, C, 28, 28) float 0-255: the counterfactual pictures of R digits (`start`'s rows) at each of the P
-    `values` of `name`, digit r's at rows r*P..r*P+P-1, `do`'s other values held (a number, or (R,) one per digit).
-    `mechanism` has the digits' abduction done (one latent row per picture row); wrap in `torch.inference_mode()`.
+                 values: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """((R*P, C, 28, 28) float 0-255, {variable: (R*P,)}): the counterfactual pictures and values of R digits
+    (`start`'s rows) at each of the P `values` of `name`, digit r's at rows r*P..r*P+P-1, `do`'s other values held
+    (a number, or (R,) one per digit). `mechanism` has the digits' abduction done (one latent row per picture row);
+    wrap in `torch.inference_mode()`.
     """
     p, r = len(values), len(start.grey)
     held = {k: np.repeat(np.broadcast_to(np.asarray(v, float), (r,)), p) for k, v in do.items() if k != name}
@@ -74,7 +80,7 @@ def slider_sweep(scm: SCM, mechanism: Mechanism, start: StartRow, do: Mapping[st
     out = counterfactual(scm, mechanism, start.grey.repeat_interleave(p, dim=0), held,
                          obs={k: np.repeat(v, p, axis=0) for k, v in start.obs.items()},
                          known={k: np.repeat(v, p, axis=0) for k, v in start.noise.items()})  # R*P rows at once
-    return out.x_cf.cpu().numpy()  # (R*P, C, 28, 28)
+    return out.x_cf.cpu().numpy(), {k: np.asarray(v, float) for k, v in out.cf.items()}  # (R*P, C, 28, 28)
 
 
 @dataclass(frozen=True)
@@ -171,14 +177,16 @@ class SweepCache(KeptSweeps):
 
     def sweeps_many(self, scm: SCM, mechanism: Callable[[list[int], int], Mechanism], starts: list[StartRow],
                     indices: list[int], coloured: bool, dos: list[Mapping[str, float]],
-                    readers: Mapping[str, Classifier], names: Iterable[str] | None = None
+                    readers: Mapping[str, Classifier], names: Iterable[str] | None = None,
+                    truth: Callable[[int, dict[str, np.ndarray]], np.ndarray | None] | None = None
                     ) -> list[dict[str, SliderSweep]]:
         """`sweeps` of several digits at once (one world, the same readers, every `dos[j]` setting the same
         variables): per slider, the missing sweeps of all digits in ONE decoder call and one classifier call per
         reader. Under a class the model thread waits for the GIL after each operation while other visitors'
         reruns run Python (docs/performance.md, "Where a class's CPU goes"), so one call for the visitors reaching
         for a slider at once waits far less than one call each. `mechanism(rows, p)`: the mechanism with the
-        abduction of digits `starts[j]`, j in rows, done, one latent row per picture row (p per digit)."""
+        abduction of digits `starts[j]`, j in rows, done, one latent row per picture row (p per digit).
+        `truth(j, cf)`: digit j's TRUE counterfactual pictures at the values `cf` ({variable: (P,)}), or None."""
         names = None if names is None else list(names)
         keys = [self.keys(scm.specs, i, coloured, d, readers, names) for i, d in zip(indices, dos)]
         made: dict[tuple, SliderSweep] = {}
@@ -193,12 +201,14 @@ class SweepCache(KeptSweeps):
                              torch.cat([starts[j].grey for j in rows]))  # R digits' rows
             held = {k: np.asarray([float(dos[j][k]) for j in rows]) for k in dos[rows[0]] if k != n}  # (R,) each
             with torch.inference_mode():
-                pictures = slider_sweep(scm, mechanism(rows, p), start, held, n, grid)  # (R*P, C, 28, 28)
+                pictures, cf = slider_sweep(scm, mechanism(rows, p), start, held, n, grid)  # (R*P, C, 28, 28)
                 batch = torch.from_numpy(pictures).float()
                 probs = {r: c.predict_proba(batch).cpu().numpy() for r, c in readers.items()}  # (R*P, K)
             for r, key in enumerate(todo):
                 at = slice(r * p, (r + 1) * p)
                 drawn = pictures[at] if coloured else pictures[at, 0]  # (P, 28, 28) grey, as what_if returns it
-                made[key] = SliderSweep(n, grid, drawn.copy(), {c: v[at].copy() for c, v in probs.items()})
+                values = {k: v[at].copy() for k, v in cf.items()}  # (P,) each
+                made[key] = SliderSweep(n, grid, drawn.copy(), {c: v[at].copy() for c, v in probs.items()}, values,
+                                        None if truth is None else truth(rows[r], values))
                 self.store(key, made[key])
         return self.gathered(keys, made)

@@ -26,7 +26,7 @@ from explorer.ui.common.loader import Backend
 from explorer.ui.common.uploads import uploads
 from explorer.ui.image_whatif import IMAGE
 from explorer.ui.images import png
-from explorer.ui.render import NAMES, percent
+from explorer.ui.image_answer import NAMES, percent
 
 PAGE = "flip"
 LINK = PageLink(PAGE, ("flip_index", "flip_coloured", "flip_classifier", "flip_target", "lock_", "flip_tab"),

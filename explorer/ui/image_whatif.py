@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Callable
 
 import numpy as np
 import streamlit as st
@@ -28,13 +29,19 @@ from explorer.ui.common.link import PageLink, colour_world, digit_index, read_va
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.common.uploads import uploads
 from explorer.ui.images import THUMB, png
-from explorer.ui.quick_sliders import continuous, live, quick_sliders, ticks
+from explorer.ui.quick_sliders import continuous, live, quick_sliders, ticked, ticks
 
 PAGE = "image"
 WORDS = DoWords(item="digit")
 LINK = PageLink(PAGE, ("index", "coloured", "do_", "value_"), marker="index", notes_stay=True)
 _OTHER_WORLD = {"hue": " (it exists only in the colour world: add world=colour)"}
 _INDEX_NOTE = "_index_note"  # a digit number past the last one was typed: said once, then cleared
+_HELD = "_image_held_do"  # session key: the digit's do(), as the what-if fragment's controls last read it
+_ANSWER = "_image_answer"  # session key: (what was asked, the answer), shared by the fragments of one move
+# The page's fragments (pages/image_whatif.py): the what-if (controls, graph), inside it the quick sliders, the answer
+# panel and the classifiers' panel; a quick slider's move reruns only those three (`moved`).
+WHAT_IF, QUICK, ANSWER, READERS = "image_whatif", "image_quick", "image_answer_part", "image_readers_part"
+MOVED = [QUICK, ANSWER, READERS]
 DIGITS = [str(d) for d in range(10)]
 
 
@@ -126,16 +133,28 @@ def sample_picker(view: ImagePage) -> tuple[int, bool]:
     return int(index), bool(coloured)
 
 
-def controls(specs: dict[str, VarSpec], factual: dict[str, float], index: int, coloured: bool) -> dict[str, float]:
-    """The do() checkboxes for this digit and world, and the digit's slider; returns `do`.
+def controls(specs: dict[str, VarSpec], factual: dict[str, float], index: int, coloured: bool) -> None:
+    """The do() checkboxes for this digit and world, and the digit's slider (`current_do` reads what they set).
 
-    The continuous variables' sliders are the quick sliders (`explorer.ui.quick_sliders`), drawn after the
-    what-if by `quick_controls`, since they show its picture.
+    The continuous variables' sliders are the quick sliders (`explorer.ui.quick_sliders`), drawn by
+    `quick_controls` in a fragment of their own.
     """
     quick = continuous(specs)
-    do = do_controls(PAGE, {n: s for n, s in specs.items() if n not in quick}, factual, (index, coloured),
-                     dataclasses.replace(WORDS, reset=False))
-    return do | ticks(PAGE, quick, factual, WORDS)
+    st.session_state[_HELD] = do_controls(PAGE, {n: s for n, s in specs.items() if n not in quick}, factual,
+                                          (index, coloured), dataclasses.replace(WORDS, reset=False))
+    ticks(PAGE, quick, factual, WORDS)
+
+
+def current_do(specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str, float]:
+    """`do` as the controls set it, drawing nothing: the digit's (as `controls` last read it) and the quick
+    sliders' (from the session, where a move puts its value). The fragments that rerun on a move call it."""
+    return st.session_state.get(_HELD, {}) | ticked(PAGE, continuous(specs), factual)
+
+
+def moved(name: str, was_ticked: bool) -> None:
+    """After a quick slider's move: only the fragments that show its answer rerun; a move that ticked its box
+    also redraws the boxes and the graph (the what-if fragment, which holds them)."""
+    st.rerun(MOVED if was_ticked else WHAT_IF)
 
 
 def live_sliders(specs: dict[str, VarSpec]) -> list[str]:
@@ -150,12 +169,31 @@ def _reset(shown: dict[str, float | int]) -> None:
 
 
 def quick_controls(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
-                   sweeps: dict[str, SliderSweep], result: ImageResult, names: dict[str, str]) -> None:
-    """The quick sliders (with the model's picture and readings, swapped in the browser while a slider moves),
-    then the button that unticks every box."""
-    quick_sliders(continuous(specs), factual, do, sweeps, result.generated, result.probs, names, WORDS)
+                   sweeps: dict[str, SliderSweep], result: ImageResult, names: dict[str, str],
+                   extra: Callable[[SliderSweep], list] | None = None) -> None:
+    """The quick sliders (with the model's picture and readings, swapped in the browser while a slider moves, and
+    `extra` per position for the answer panel); a move reruns the fragments in MOVED (`moved`)."""
+    quick_sliders(continuous(specs), factual, do, sweeps, result.generated, result.probs, names, WORDS, extra,
+                  then=moved)
+
+
+def reset_button(specs: dict[str, VarSpec], factual: dict[str, float]) -> None:
+    """The button that unticks every box (the sliders back at the digit's own values)."""
     shown = {n: slider_value(s, factual[n]) for n, s in specs.items()}
     st.button("Reset: undo all interventions", key="reset", on_click=_reset, args=(shown,))
+
+
+def answer(service: ImageService, index: int, coloured: bool, do: dict[str, float],
+           readers: dict[str, Classifier]) -> ImageResult:
+    """`service.what_if`, once per digit, world, do() and readers in a session: the fragments a move reruns each
+    show a part of the same answer, and the first to run asks for it."""
+    key = (index, coloured, tuple(sorted(do.items())), tuple((n, id(c)) for n, c in readers.items()))
+    kept = st.session_state.get(_ANSWER)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    result = service.what_if(index, do, coloured, readers)  # abduction -> action -> prediction
+    st.session_state[_ANSWER] = (key, result)
+    return result
 
 
 # --- the visitor's own classifiers, and the way to the Flip page -------------------------------------------

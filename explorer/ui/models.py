@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.services.image import REBUILD
-from explorer.ui.render import NAMES
+from explorer.ui.image_answer import NAMES
 
 # Card metric -> what it means for a reader who does not train models. Keys ending in a variable's or a bias
 # level's name ("val_mae_light", "val_acc.gentle") are read by their stem.

@@ -53,8 +53,15 @@ from explorer.ui.common.format import decimals, fmt, slider_value, value_range
 from explorer.ui.images import png_uri
 
 KEY = "quick_sliders"  # the Image page's component key; another page passes its own
-Encoded = tuple[list[float], list[str], list]  # one slider's sweep: positions, picture URIs ([] for none), readings
+# one slider's sweep: positions, picture URIs ([] for none), readings, and optionally per position what else the
+# page redraws from it (the Image page's answer panel: the browser passes it on with each step, `quick-move` below)
+Encoded = tuple[list[float], list[str], list] | tuple[list[float], list[str], list, list]
 Moved = Callable[[str, bool], None]  # a page's step after a move: (slider, whether its box was ticked before)
+
+
+def applied(key: str) -> int | None:
+    """The number of the last move of component `key` applied (what follows the sliders waits for it too)."""
+    return st.session_state.get(_applied(key))
 
 
 def _applied(key: str) -> str:
@@ -87,13 +94,21 @@ def ticks(page: str, specs: dict[str, VarSpec], factual: dict[str, float], words
     A value a link asked for (maybe out of range) goes to the service as asked, so the service clamps and reports
     it; once the slider moves, the slider wins (as in `explorer.ui.common.controls.do_controls`).
     """
-    do = {}
     for name, spec in specs.items():
         shown = slider_value(spec, factual[name])
-        say = _say(spec, factual[name], words)
         if st.checkbox(f"**do({name})**", key=f"do_{name}", on_change=_ticked, args=(name, shown),
-                       help=words.tick_help.format(**say)):
-            value = st.session_state.setdefault(f"value_{name}", shown)
+                       help=words.tick_help.format(**_say(spec, factual[name], words))):
+            st.session_state.setdefault(f"value_{name}", shown)
+    return ticked(page, specs, factual)
+
+
+def ticked(page: str, specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str, float]:
+    """`ticks`' answer without drawing the boxes: `do` for the ticked continuous variables, from the session (a
+    fragment that holds only the sliders' answer reads it here after a move)."""
+    do = {}
+    for name, spec in specs.items():
+        if st.session_state.get(f"do_{name}"):
+            value = st.session_state.get(f"value_{name}", slider_value(spec, factual[name]))
             linked = asked(page, name)
             do[name] = linked if linked is not None and slider_value(spec, linked) == value \
                 else round(float(value), decimals(spec))
@@ -194,13 +209,15 @@ class Packed:
     """One slider's encoded sweep as the component receives it: its content key and its bulk as JSON text."""
 
     key: str  # a hash of `text`: equal keys, equal pictures and readings
-    text: str  # {"grid": positions, "pictures": data: URIs, "readings": per position, per reader [text, mark]}
+    text: str  # {"grid": positions, "pictures": data: URIs, "readings": per position, per reader [text, mark],
+    #            "extra": per position, the page's own (optional)}
 
 
 def pack(encoded: Encoded) -> Packed:
     """Serialises one encoded sweep once, and names it by its content."""
-    grid, pictures, readings = encoded
-    text = json.dumps({"grid": grid, "pictures": pictures, "readings": readings}, separators=(",", ":"))
+    grid, pictures, readings, *extra = encoded
+    bulk = {"grid": grid, "pictures": pictures, "readings": readings} | ({"extra": extra[0]} if extra else {})
+    text = json.dumps(bulk, separators=(",", ":"))
     return Packed(hashlib.blake2b(text.encode(), digest_size=10).hexdigest(), text)
 
 
@@ -289,7 +306,7 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
                         "set": name in do, "sweep": packed[name].key if name in packed else ""})
     data = {"sliders": sliders, "readers": view.readers, "original": view.original, "current": view.current,
             "mark": view.mark, "picture": view.picture, "caption": view.caption, "size": view.size,
-            "applied": st.session_state.get(_applied(key)), "coalesce": not resend}
+            "applied": st.session_state.get(_applied(key)), "coalesce": not resend, "key": key}
     # as JSON text: a dict is walked by Streamlit for dataframes to send apart (~16 ms a run for this one), a str
     # goes as it is; a sweep's bulk only when the browser does not hold it
     text = _data_text(data, [p for p in packed.values() if p.key not in holds])
@@ -297,9 +314,37 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
                on_want_change=functools.partial(_wanted, specs, key), default={"move": None, "want": None})
 
 
+class _Extras:
+    """A page's `extra` per sweep, kept by the sweep's identity (the service returns the same object for the same
+    sweep), so a sweep is encoded and packed once however many reruns send its key."""
+
+    def __init__(self, size: int = 32) -> None:
+        self._items: OrderedDict[tuple, tuple[SliderSweep, Encoded]] = OrderedDict()
+        self._size, self._lock = size, threading.Lock()
+
+    def __call__(self, sweep: SliderSweep, readers: tuple[str, ...], original: tuple[int, ...],
+                 extra: Callable[[SliderSweep], list]) -> Encoded:
+        key = (id(sweep), readers, original)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] is sweep:
+                self._items.move_to_end(key)
+                return hit[1]
+        encoded = (*_encoded(sweep, readers, original), extra(sweep))
+        with self._lock:
+            self._items[key] = (sweep, encoded)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return encoded
+
+
+_EXTRAS = _Extras()
+
+
 def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
                   sweeps: dict[str, SliderSweep], generated: np.ndarray,
-                  probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict[str, str], words: DoWords) -> None:
+                  probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict[str, str], words: DoWords,
+                  extra: Callable[[SliderSweep], list] | None = None, then: Moved | None = None) -> None:
     """The Image what-if page's quick sliders: the model's digit and each classifier's reading.
 
     Args:
@@ -311,6 +356,9 @@ def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict
         probs: {reader: (on the original, on the counterfactual)}, from the same `what_if`.
         names: {reader: the name the page gives it}.
         words: the page's wording of its controls.
+        extra: per sweep, per position what else the page redraws while the slider moves (the answer panel's
+            parts: explorer/ui/image_answer.py), passed on with each step in the browser's `quick-move` event.
+        then: called after a move is applied (`draw`).
     """
     readers = tuple(probs)
     before = [_class_text(p) for p, _ in probs.values()]
@@ -319,4 +367,6 @@ def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict
                                                                      original)]
     view = QuickView(data_uri(generated), "The model's what-if, redrawn while you move a slider",
                      [names.get(r, r) for r in readers], [text for _, text in before], current, mark=" flips")
-    draw(KEY, specs, factual, do, {n: _encoded(s, readers, original) for n, s in sweeps.items()}, view, words)
+    encode = (lambda s: _encoded(s, readers, original)) if extra is None else \
+        (lambda s: _EXTRAS(s, readers, original, extra))
+    draw(KEY, specs, factual, do, {n: encode(s) for n, s in sweeps.items()}, view, words, then)
