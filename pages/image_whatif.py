@@ -26,7 +26,7 @@ index, coloured = image_ui.sample_picker(view)
 @st.fragment(key=image_ui.WHAT_IF)
 def what_if(index: int, coloured: bool) -> None:
     """Reruns when a box is ticked, the digit's slider moves or the page is reset: the controls and the graph, and
-    in it the three fragments that show the answer, which alone rerun when a quick slider's move ends."""
+    in it the quick sliders' fragment and the answer's, which alone reruns when a quick slider's move ends."""
     world, factual = view.worlds[coloured], service.factual(index, coloured)
     controls, shown = st.columns([1, 2.6], gap="medium")
     with controls:
@@ -38,10 +38,8 @@ def what_if(index: int, coloured: bool) -> None:
         image_ui.reset_button(world.specs, factual)
     with shown:
         answer(index, coloured)
-    st.subheader("3 · What the classifiers see")
-    readers(index, coloured)
-    image_ui.uploads_note(*image_ui.digit_readers())
-    image_ui.flip_link(index, coloured)
+        image_ui.uploads_note(*image_ui.digit_readers())
+        image_ui.flip_link(index, coloured)
     st.subheader("4 · The causal graph of this world")
     render.causal_graph(world.graph, image_ui.current_do(world.specs, factual))
 
@@ -65,17 +63,14 @@ def quick(index: int, coloured: bool) -> None:
 
 @st.fragment(key=image_ui.ANSWER)
 def answer(index: int, coloured: bool) -> None:
-    """The pictures, notes and values (one element), and the address bar: a link to what is on screen."""
+    """The pictures, notes and values, and what the classifiers read (two mounts of one element), and the address
+    bar: a link to what is on screen. The one fragment a quick slider's move reruns."""
     world, do, _, result = _asked(index, coloured)
     render.clamp_notes(result, world.specs)
     render.answer(result, world.specs)
+    st.subheader("3 · What the classifiers see")
+    render.readers(result)
     image_ui.write_link(result.index, coloured, do, world.specs)
-
-
-@st.fragment(key=image_ui.READERS)
-def readers(index: int, coloured: bool) -> None:
-    """What the classifiers read, before and after (one element)."""
-    render.readers(_asked(index, coloured)[3])
 
 
 st.subheader("2 · Ask what if")  # outside the fragment: the same on every move, so a move does not send it again

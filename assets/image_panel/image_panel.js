@@ -6,7 +6,8 @@
 // While a quick slider moves (assets/quick_sliders/), each step's `quick-move` event carries the sweep's parts at
 // that position: the panel swaps them at once; the measured row greys and the chart fades until the rerun that
 // applied the move (`quick-sent` names its number; the server echoes it as `applied`) brings the exact answer. A
-// rerun from before the visitor's newest step is not drawn over what the visitor moved to.
+// rerun from before the visitor's newest step is not drawn over what the visitor moved to. Each exact answer drawn is
+// passed on as `quick-applied` (the number of the move it applied), for the sliders, whose fragment does not rerun.
 // Every text is set as textContent: runs [text, style], never HTML, so an uploaded model's name cannot draw.
 
 function runs(el, parts) {  // [[text, ""|"b"|"r"], ...] -> text and <b> nodes ("r": a flip, bold red)
@@ -149,4 +150,7 @@ export default function (component) {
   if (ip.moved && (ip.awaiting === null || data.applied !== ip.awaiting)) return;
   ip.moved = false;
   draw(root);
+  // the quick sliders' own fragment does not rerun on a move (explorer/ui/image_whatif.py, `moved`): this rerun
+  // tells them their move was applied, so the next waiting value goes now
+  document.dispatchEvent(new CustomEvent("quick-applied", {detail: {key: data.follow, n: data.applied}}));
 }

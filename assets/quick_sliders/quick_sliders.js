@@ -178,6 +178,16 @@ export default function (component) {
   const qs = root.__qs = root.__qs || {nonce: Date.now(), pending: null, wanted: null, dragging: false, names: null,
                                        cache: new Map(), asked: new Set(), queued: null, holding: false, timer: null};
   qs.send = setStateValue;
+  if (!qs.listening) {  // a page whose answer reruns without the sliders says when a move was applied (the Image
+    qs.listening = true;  // page's answer panel); a listener whose sliders left the page removes itself
+    const applied = (e) => {
+      if (!root.isConnected) { document.removeEventListener("quick-applied", applied); return; }
+      if (e.detail.key !== qs.data.key || qs.pending === null || e.detail.n !== qs.pending) return;
+      qs.pending = null;
+      if (qs.queued && !qs.holding) flush(root);
+    };
+    document.addEventListener("quick-applied", applied);
+  }
   qs.data = qs.data || data;  // the first run: `submit` reads `coalesce` from it
   const used = new Set([...data.sliders, ...qs.data.sliders].map((s) => s.sweep).filter(Boolean));
   keep(root, data.sweeps, used);  // from any run, even one drawn over: a key names its content

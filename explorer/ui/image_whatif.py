@@ -38,10 +38,9 @@ _OTHER_WORLD = {"hue": " (it exists only in the colour world: add world=colour)"
 _INDEX_NOTE = "_index_note"  # a digit number past the last one was typed: said once, then cleared
 _HELD = "_image_held_do"  # session key: the digit's do(), as the what-if fragment's controls last read it
 _ANSWER = "_image_answer"  # session key: (what was asked, the answer), shared by the fragments of one move
-# The page's fragments (pages/image_whatif.py): the what-if (controls, graph), inside it the quick sliders, the answer
-# panel and the classifiers' panel; a quick slider's move reruns only those three (`moved`).
-WHAT_IF, QUICK, ANSWER, READERS = "image_whatif", "image_quick", "image_answer_part", "image_readers_part"
-MOVED = [QUICK, ANSWER, READERS]
+# The page's fragments (pages/image_whatif.py): the what-if (controls, graph), inside it the quick sliders and the
+# answer (its two panels); a quick slider's move reruns only the answer (`moved`).
+WHAT_IF, QUICK, ANSWER = "image_whatif", "image_quick", "image_answer_part"
 DIGITS = [str(d) for d in range(10)]
 
 
@@ -152,9 +151,10 @@ def current_do(specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str
 
 
 def moved(name: str, was_ticked: bool) -> None:
-    """After a quick slider's move: only the fragments that show its answer rerun; a move that ticked its box
-    also redraws the boxes and the graph (the what-if fragment, which holds them)."""
-    st.rerun(MOVED if was_ticked else WHAT_IF)
+    """After a quick slider's move: only the answer's fragment reruns (the sliders themselves show the move
+    already; its panel tells them the move was applied, `quick-applied`); a move that ticked its box also redraws
+    the boxes and the graph (the what-if fragment, which holds them)."""
+    st.rerun(ANSWER if was_ticked else WHAT_IF)
 
 
 def live_sliders(specs: dict[str, VarSpec]) -> list[str]:
@@ -172,7 +172,7 @@ def quick_controls(specs: dict[str, VarSpec], factual: dict[str, float], do: dic
                    sweeps: dict[str, SliderSweep], result: ImageResult, names: dict[str, str],
                    extra: Callable[[SliderSweep], list] | None = None) -> None:
     """The quick sliders (with the model's picture and readings, swapped in the browser while a slider moves, and
-    `extra` per position for the answer panel); a move reruns the fragments in MOVED (`moved`)."""
+    `extra` per position for the answer panel); a move reruns the answer's fragment (`moved`)."""
     quick_sliders(continuous(specs), factual, do, sweeps, result.generated, result.probs, names, WORDS, extra,
                   then=moved)
 
