@@ -3,9 +3,10 @@
 Why: a Python rerun per slider move cannot come within 1.5x of a page with no model (docs/performance.md, "Image
 what-if"), so the page's quick sliders (explorer/ui/quick_sliders.py) swap pictures and readings in the browser
 while a slider moves, from this sweep, and only the released value reaches Python. For each continuous slider the
-sweep holds the counterfactual picture and every classifier's probabilities at that slider's positions, with the
-other do() values held as they are: the same three steps as `ImageService.what_if`, through the same procedure,
-one decoder batch and one classifier batch per slider (for every visitor waiting at once: `sweeps_many`).
+sweep holds the counterfactual picture, every variable's value, the TRUE picture and every classifier's
+probabilities at that slider's positions, with the other do() values held as they are: the same three steps as
+`ImageService.what_if`, through the same procedure, one decoder batch and one classifier batch per slider (for every
+visitor waiting at once: `sweeps_many`). The page's answer panel is drawn from it too (explorer/ui/image_answer.py).
 
 A slider's sweep depends on the digit, the world, the readers and the other sliders' do() values, not on its own
 value: releasing thickness keeps thickness's sweep, and would recompute the others' (~65 pictures and 5 x 65
