@@ -187,7 +187,9 @@ def test_an_upload_is_audited_on_the_page_kept_in_the_session_and_asked_on_the_i
     # the Image what-if page asks the upload beside the shipped classifiers, in this session
     at.switch_page(IMAGE_PAGE).run()
     no_exceptions(at)
-    assert any(f"**{name}**: original →" in m.value for m in at.markdown)
+    (readers,) = [e for e in at.get("bidi_component") if e.key == "image_readers"]  # the answer panel's lines
+    lines = json.loads(json.loads(readers.proto.json))["parts"]["lines"]
+    assert any(line[0] == [name, "b"] and line[1][0].startswith(": original →") for line in lines)
     assert any("Also asked: your uploaded model **cnn.onnx (uploaded)**" in c.value for c in at.caption)
     link = next(p.proto for p in at.get("page_link") if "flip_classifier" in p.proto.page)
     assert "index=" in link.query_string and "What is the smallest change" in link.label

@@ -185,6 +185,7 @@ export default function (component) {
       if (e.detail.key !== qs.data.key || qs.pending === null || e.detail.n !== qs.pending) return;
       qs.pending = null;
       if (qs.queued && !qs.holding) flush(root);
+      else if (!qs.queued) askMissing(root);  // as when its own rerun comes: a sweep it lost is asked for
     };
     document.addEventListener("quick-applied", applied);
   }
@@ -202,8 +203,12 @@ export default function (component) {
   qs.wanted = null;
   qs.data = data;
   draw(root);
-  // a sweep named but not held (this mount is new, or dropped it): ask once; until it comes, moves show the value
-  const missing = data.sliders.find((s) => s.sweep && !qs.cache.has(s.sweep) && !qs.asked.has(s.sweep));
+  askMissing(root);
+}
+
+function askMissing(root) {  // a sweep named but not held (a new mount, or it dropped it): ask once; until it comes,
+  const qs = root.__qs;      // moves show the value
+  const missing = qs.data.sliders.find((s) => s.sweep && !qs.cache.has(s.sweep) && !qs.asked.has(s.sweep));
   if (missing) {
     qs.asked.add(missing.sweep);
     qs.send("want", {name: missing.name, n: ++qs.nonce, held: held(root), need: missing.sweep});
