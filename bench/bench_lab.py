@@ -26,7 +26,7 @@ from math import nan
 from pathlib import Path
 
 from common import stats, write
-from bench_latency import QUICK_ARM_JS, browser_run
+from bench_latency import browser_run
 from serve import ROOT, timed_in_subprocess, training_running
 
 CAPTION = "drawn by the model"
@@ -66,7 +66,7 @@ def _browser(moves: int, warmup: int) -> tuple[list[dict], list[dict], list[floa
     server's CPU seconds per move."""
     cpu: list[float] = []
     lab = browser_run("app.py", "/causal_graph_lab", CAPTION, ".st-key-value_light", moves, warmup, "ArrowLeft",
-                      arm=QUICK_ARM_JS, cpu=cpu)
+                      cpu=cpu)
     base = browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", moves, warmup, cpu=cpu)
     return lab, base, cpu
 

@@ -2,8 +2,9 @@
 
 For each of N keyboard moves of the thickness slider, timed in the page with performance.now() from the key
 press: until the quick slider's picture changes (the Image page's component swaps it in the browser, from the
-precomputed sweep: explorer/ui/quick_sliders.py), and until the page's counterfactual picture (the fragment's
-st.image, redrawn by the rerun the key press also starts) gets its new src and has loaded. Baseline in the same
+precomputed sweep: explorer/ui/quick_sliders.py), until the answer panel's counterfactual picture (swapped from
+the same sweep) gets its new src and has loaded, and until the page is exact (nothing stale: the rerun the key
+press also starts has drawn the exact answer). Baseline in the same
 run: the same round trip on bench/baseline_app.py, which renders a PNG without any model. A further row times the
 explorer call alone, in-process, for the same slider values; the server's CPU time per move is read from
 /proc for both servers.
@@ -21,50 +22,10 @@ import time
 from math import nan
 
 from common import print_table, stats, write
-from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, FIND_PICTURE_JS, IDLE_JS, cpu_busy, drawn_selector, start,
-                   stop, timed_in_subprocess, training_running)
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, drawn_selector, start, stop,
+                   timed_in_subprocess, training_running)
 
 START = 1.5  # px: the thickness the link starts at; each ArrowRight adds one 0.1 px step
-# As serve.ARM_JS (resolves when the picture captioned `caption` has a new src, has loaded, and the page is exact),
-# and also records when the quick sliders' picture changed and loaded (`quick`, `quick_loaded`; null on a page
-# without them).
-QUICK_ARM_JS = """(caption) => {
-  const find = () => (FIND)(caption);
-  const quick = () => document.querySelector('.qs-picture');
-  const before = find().src, quickBefore = quick() ? quick().src : null;
-  const idle = () => document.querySelectorAll('[data-stale=true]').length === 0;
-  window.__latency = new Promise((resolve, reject) => {
-    let t0 = null, q = null, ql = null, src = null, loaded = null;
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
-    const finish = () => {
-      if (loaded === null || !idle()) return;
-      obs.disconnect();
-      clearInterval(poll);
-      resolve({src, loaded, exact: performance.now() - t0, quick: q, quick_loaded: ql});
-    };
-    const obs = new MutationObserver(() => {
-      if (t0 === null) return;
-      const qp = quick();
-      if (q === null && qp && qp.src !== quickBefore) {
-        q = performance.now() - t0;
-        const mark = () => { if (ql === null) ql = performance.now() - t0; };
-        if (qp.complete && qp.naturalWidth) mark(); else qp.addEventListener('load', mark, {once: true});
-      }
-      const img = find();
-      if (src === null) {
-        if (!img || img.src === before) return;
-        src = performance.now() - t0;
-        const done = () => { loaded = performance.now() - t0; finish(); };
-        if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});
-      }
-      finish();
-    });
-    const poll = setInterval(() => { if (src !== null) finish(); }, 20);
-    obs.observe(document.body, {subtree: true, childList: true, attributes: true,
-                                attributeFilter: ['src', 'data-stale']});
-    setTimeout(() => reject(new Error('image did not change within 60 s')), 60000);
-  });
-}""".replace("FIND", FIND_PICTURE_JS)
 _MODEL_ONLY = """
 import json, sys, time
 import torch
@@ -144,7 +105,7 @@ def main() -> int:
 
     cpu: list[float] = []  # server CPU seconds per move: the what-if page's, then the baseline's
     whatif = browser_run("app.py", f"/image_whatif?index=0&thickness={START}", "drawn by the model",
-                         ".st-key-value_thickness", args.moves, args.warmup, arm=QUICK_ARM_JS, cpu=cpu)
+                         ".st-key-value_thickness", args.moves, args.warmup, cpu=cpu)
     baseline = browser_run("bench/baseline_app.py", "/", "baseline picture", ".st-key-value", args.moves,
                            args.warmup, cpu=cpu)
     whatif_cpu, baseline_cpu = cpu
@@ -170,7 +131,7 @@ def main() -> int:
     rerun_ratio = rows["what-if page: key press -> new image src"]["median"] / base
     print_table(f"slider-to-image latency, {args.moves} moves each", rows, contended, busy)
     print(f"ratio what-if / baseline (median, src): {ratio:.2f}x for the quick slider's picture "
-          f"({len(quick)} of {len(whatif)} moves swapped it), {rerun_ratio:.2f}x for the rerun's picture;  "
+          f"({len(quick)} of {len(whatif)} moves swapped it), {rerun_ratio:.2f}x for the answer's picture (the panel's, on the Image page);  "
           f"target: median < 150 ms")
     print(f"server CPU per move: what-if {whatif_cpu * 1000:.1f} ms, baseline {baseline_cpu * 1000:.1f} ms;  "
           f"load average {os.getloadavg()[0]:.2f}")

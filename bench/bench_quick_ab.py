@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_latency import QUICK_ARM_JS, _cpu_seconds
+from bench_latency import _cpu_seconds
 from bench_table_lab import ARM_TEXT_JS
 from bench_table_lab import PATH as TABLE_PATH
 from common import stats, write
@@ -38,9 +38,9 @@ from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, draw
 
 # page -> (path, caption of the rerun's picture, slider, key, arm, what is on screen once drawn)
 PAGES = {
-    "image": ("/image_whatif?index=0&thickness=1.5", "drawn by the model", "thickness", "ArrowRight", QUICK_ARM_JS,
+    "image": ("/image_whatif?index=0&thickness=1.5", "drawn by the model", "thickness", "ArrowRight", ARM_JS,
               drawn_selector("drawn by the model")),
-    "lab": ("/causal_graph_lab?scene=0&light=110", "drawn by the model", "light", "ArrowLeft", QUICK_ARM_JS,
+    "lab": ("/causal_graph_lab?scene=0&light=110", "drawn by the model", "light", "ArrowLeft", ARM_JS,
             drawn_selector("drawn by the model")),
     "table": (TABLE_PATH, "", "age", "ArrowRight", ARM_TEXT_JS, ".st-key-tl_records table"),
     "baseline": ("/", "baseline picture", "", "ArrowRight", ARM_JS, "[data-testid=stImage] img"),

@@ -20,7 +20,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # element data-stale while a rerun may still redraw it; the Image page's answer panel marks itself so while it shows
 # the sweep's answer, until the rerun's exact one arrives). A MutationObserver fires in the same task as the DOM
 # change, so the timing is not quantised to animation frames. The picture is a Streamlit image or a figure of the
-# Image page's answer panel (assets/image_panel/).
+# Image page's answer panel (assets/image_panel/). Also records when the quick sliders' own picture changed and
+# loaded (`quick`, `quick_loaded`; null on a page without them).
 FIND_PICTURE_JS = """(caption) => {
   const box = [...document.querySelectorAll('[data-testid=stImageContainer], .ip-root figure')]
       .find(e => e.innerText.includes(caption));
@@ -35,22 +36,29 @@ def drawn_selector(caption: str) -> str:
 
 ARM_JS = """(caption) => {
   const find = () => (FIND)(caption);
-  const before = find().src;
+  const quick = () => document.querySelector('.qs-picture');
+  const before = find().src, quickBefore = quick() ? quick().src : null;
   const idle = () => document.querySelectorAll('[data-stale=true]').length === 0;
   window.__latency = new Promise((resolve, reject) => {
-    let t0 = null, src = null, loaded = null;
+    let t0 = null, q = null, ql = null, src = null, loaded = null;
     document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
     const finish = () => {
       if (loaded === null || !idle()) return;
       obs.disconnect();
       clearInterval(poll);
-      resolve({src, loaded, exact: performance.now() - t0});
+      resolve({src, loaded, exact: performance.now() - t0, quick: q, quick_loaded: ql});
     };
     const obs = new MutationObserver(() => {
+      if (t0 === null) return;
+      const qp = quick();
+      if (q === null && qp && qp.src !== quickBefore) {
+        q = performance.now() - t0;
+        const mark = () => { if (ql === null) ql = performance.now() - t0; };
+        if (qp.complete && qp.naturalWidth) mark(); else qp.addEventListener('load', mark, {once: true});
+      }
       const img = find();
-      if (t0 === null || !img) return;
       if (src === null) {
-        if (img.src === before) return;
+        if (!img || img.src === before) return;
         src = performance.now() - t0;
         const done = () => { loaded = performance.now() - t0; finish(); };
         if (img.complete && img.naturalWidth) done(); else img.addEventListener('load', done, {once: true});

@@ -39,7 +39,8 @@ def test_a_key_names_its_content():
 
 
 def test_packs_are_kept_per_object_and_never_confused():
-    packs = qs._Packs(size=2)
+    kept = qs._Kept(size=2)
+    packs = lambda e: kept(e, qs.pack)  # noqa: E731 - as `draw` packs
     first = packs(ENCODED)
     assert packs(ENCODED) is first  # the same object: packed once
     other = ([1.0], [], [[["z", 0]]])
@@ -47,6 +48,8 @@ def test_packs_are_kept_per_object_and_never_confused():
     for k in range(3):  # evicted beyond `size`; an evicted entry is packed again, to the same key
         packs(([float(k)], [], [[["y", 0]]]))
     assert packs(ENCODED) is not first and packs(ENCODED).key == first.key
+    # a key beside the object: the same object under another key is made again
+    assert kept(ENCODED, lambda e: "made", "other readers") == "made" and kept(ENCODED, qs.pack) is not None
 
 
 def test_the_payload_carries_only_the_sweeps_given():

@@ -226,7 +226,7 @@ class ImageService:
             intervened=sorted(ask.do), downstream=sorted(scm.graph.descendants(list(ask.do)) - set(ask.do)),
             clamped=ask.clamped, probs=d.probs, index=ask.index, original=f.original, generated=d.generated,
             true_image=None if unknown else self.render_true(f.skel, d.cf, ask.coloured),
-            difference=_grey(d.generated) - _grey(f.original),
+            difference=difference(d.generated, f.original),
             measured_obs=f.measured, measured_cf=_measure(d.generated),
             causes={n: sorted(scm.graph.descendants([n]) - set(ask.do)) for n in sorted(ask.do)})
 
@@ -344,6 +344,11 @@ def _unknown(do: Mapping[str, float], factual: _Factual) -> bool:
 
 def _chw(img: np.ndarray) -> np.ndarray:
     return img[None] if img.ndim == 2 else img
+
+
+def difference(generated: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """(28, 28) signed: the counterfactual's ink minus the original's (a colour picture by its brightest channel)."""
+    return _grey(generated) - _grey(original)
 
 
 def _grey(img: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 
 from explorer.scm.graph import Dag
-from explorer.services.image import CLASSIFIERS, ImageResult
+from explorer.services.image import CLASSIFIERS, ImageResult, difference
 from explorer.services.image_sweep import SliderSweep
 from explorer.types import VarSpec
 from explorer.ui.charts import flip_text
@@ -50,10 +50,6 @@ def percent(p: float) -> str:
     """A probability as a percentage; two decimals near 0 and 100 %, where a confident classifier's answers
     all read "100%" in whole percents and a what-if's effect would be invisible."""
     return f"{p:.0%}" if 0.01 <= p <= 0.99 else f"{p:.2%}"
-
-
-def _grey(img: np.ndarray) -> np.ndarray:
-    return img if img.ndim == 2 else img.max(axis=0)
 
 
 def pictures(result: ImageResult) -> list[dict]:
@@ -150,7 +146,7 @@ def position(result: ImageResult, sweep: SliderSweep, i: int, graph: Dag) -> Ima
     return dataclasses.replace(
         result, cf=cf, true_cf=None if true is None else cf, intervened=done, clamped=[],
         downstream=sorted(graph.descendants(done) - set(done)), generated=sweep.pictures[i], true_image=true,
-        difference=_grey(sweep.pictures[i]) - _grey(result.original), measured_cf={},
+        difference=difference(sweep.pictures[i], result.original), measured_cf={},
         probs={r: (p, sweep.probs[r][i]) for r, (p, _) in result.probs.items()},
         causes={n: sorted(graph.descendants([n]) - set(done)) for n in done})
 

@@ -226,29 +226,31 @@ def pack(encoded: Encoded) -> Packed:
     return Packed(hashlib.blake2b(text.encode(), digest_size=10).hexdigest(), text)
 
 
-class _Packs:
-    """`pack` per encoded sweep, kept: the pages' encoders are cached per sweep, so the same sweep comes back as the
-    same object. Keyed by identity, and the entry holds that object, so its id cannot be reused while kept."""
+class _Kept:
+    """What `make(obj)` gives, made once per object and kept by its identity (and `key`): the service and the pages'
+    encoders return the same object for the same sweep. The entry holds the object, so its id cannot be reused while
+    kept; beyond `size` the least recently used goes."""
 
-    def __init__(self, size: int = 32) -> None:  # as the pages' encoders keep
-        self._items: OrderedDict[int, tuple[Encoded, Packed]] = OrderedDict()
+    def __init__(self, size: int = 32) -> None:  # as the service keeps sweeps and the pages' encoders keep theirs
+        self._items: OrderedDict[tuple, tuple[object, object]] = OrderedDict()
         self._size, self._lock = size, threading.Lock()  # reruns of many sessions run on their own threads
 
-    def __call__(self, encoded: Encoded) -> Packed:
+    def __call__(self, obj: object, make: Callable, *key: object):
+        at = (id(obj), *key)
         with self._lock:
-            hit = self._items.get(id(encoded))
-            if hit is not None and hit[0] is encoded:
-                self._items.move_to_end(id(encoded))
+            hit = self._items.get(at)
+            if hit is not None and hit[0] is obj:
+                self._items.move_to_end(at)
                 return hit[1]
-        packed = pack(encoded)
+        made = make(obj)
         with self._lock:
-            self._items[id(encoded)] = (encoded, packed)
+            self._items[at] = (obj, made)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return packed
+        return made
 
 
-_PACKS = _Packs()
+_PACKS = _Kept()  # `pack` per encoded sweep
 
 
 def _data_text(data: dict, sweeps: list[Packed]) -> str:
@@ -299,7 +301,7 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
             component is in.
     """
     resend = os.environ.get("EXPLORER_QUICK_RESEND") == "1"  # the old traffic, for A/B benchmarks
-    packed = {name: _PACKS(e) for name, e in swept.items()}
+    packed = {name: _PACKS(e, pack) for name, e in swept.items()}
     holds = set() if resend else held(st.session_state.get(key))
     sliders = []
     for name, spec in specs.items():
@@ -319,31 +321,7 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
                on_want_change=functools.partial(_wanted, specs, key), default={"move": None, "want": None})
 
 
-class _Extras:
-    """A page's `extra` per sweep, kept by the sweep's identity (the service returns the same object for the same
-    sweep), so a sweep is encoded and packed once however many reruns send its key."""
-
-    def __init__(self, size: int = 32) -> None:
-        self._items: OrderedDict[tuple, tuple[SliderSweep, Encoded]] = OrderedDict()
-        self._size, self._lock = size, threading.Lock()
-
-    def __call__(self, sweep: SliderSweep, readers: tuple[str, ...], original: tuple[int, ...],
-                 extra: Callable[[SliderSweep], list]) -> Encoded:
-        key = (id(sweep), readers, original)
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] is sweep:
-                self._items.move_to_end(key)
-                return hit[1]
-        encoded = (*_encoded(sweep, readers, original), extra(sweep))
-        with self._lock:
-            self._items[key] = (sweep, encoded)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return encoded
-
-
-_EXTRAS = _Extras()
+_EXTRAS = _Kept()  # per sweep (and readers), its encoding with the page's `extra`: made and packed once
 
 
 def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
@@ -372,6 +350,10 @@ def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict
                                                                      original)]
     view = QuickView(data_uri(generated), "The model's what-if, redrawn while you move a slider",
                      [names.get(r, r) for r in readers], [text for _, text in before], current, mark=" flips")
-    encode = (lambda s: _encoded(s, readers, original)) if extra is None else \
-        (lambda s: _EXTRAS(s, readers, original, extra))
+
+    def encode(sweep: SliderSweep) -> Encoded:
+        if extra is None:
+            return _encoded(sweep, readers, original)
+        return _EXTRAS(sweep, lambda s: (*_encoded(s, readers, original), extra(s)), readers, original)
+
     draw(KEY, specs, factual, do, {n: encode(s) for n, s in sweeps.items()}, view, words, then)
