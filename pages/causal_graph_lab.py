@@ -29,31 +29,50 @@ st.subheader("2 · Edit the graph, set concepts")
 st.fragment(lab_ui.edge_editor)(view.learned)  # its own fragment: a slider move does not redraw it
 
 
-@st.fragment
+@st.fragment(key=lab_ui.WHAT_IF)
 def what_if(index: int) -> None:
-    """Only this part reruns when a move ends (a quick slider released, a box ticked): the controls, the explorer
-    call, its pictures and the sweep the quick sliders redraw from while they move."""
-    edges = lab_ui.current_edges()
+    """Reruns when a box is ticked (or a move ticks one): the boxes and the graph, and in it the quick sliders'
+    fragment and the answer's, which alone reruns when a quick slider's move ends (`lab_ui.moved`)."""
+    edges, factual = lab_ui.current_edges(), lab.factual(index)
     graph_col, controls, shown = st.columns([1.1, 1, 2], gap="medium")
-    factual = lab.factual(index)
     with controls:
         do = lab_ui.controls(view.specs, factual)
-    lab_ui.write_link(index, edges, view.learned, do, view.specs)  # the address bar: a link to what is on screen
     try:
-        result = lab.what_if(index, do, edges)  # abduction -> action -> prediction, in the edited graph
-        # the quick slider in use: its positions drawn ahead (cached), so a move redraws in the browser
-        sweeps = lab.sweep(index, do, edges, lab_ui.live_sliders(view.specs))
+        lab_ui.answer(lab, index, do, edges)  # asked once here: a graph the service refuses is said once
     except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
         st.error(f"**This what-if cannot be answered:** {err}")
         return
     with controls:
-        lab_ui.quick_controls(view.specs, factual, do, sweeps, result)
+        quick(index)
     with shown:
-        lab_render.notes(result, view.specs)
-        lab_render.pictures(result)
-        lab_render.values_table(result, view.specs)
+        answer(index)
     with graph_col:
-        lab_render.causal_graph(edges, view.learned, result.intervened, result.downstream)
+        lab_render.causal_graph(edges, view.learned, do)
+
+
+def _asked(index: int):
+    """(edges, do, the answer) as the editor and the controls set them now (one what-if per move)."""
+    edges = lab_ui.current_edges()
+    do = lab_ui.current_do(view.specs, lab.factual(index))
+    return edges, do, lab_ui.answer(lab, index, do, edges)
+
+
+@st.fragment(key=lab_ui.QUICK_PART)
+def quick(index: int) -> None:
+    """The quick sliders: each sweeps its positions ahead (cached), so a move redraws in the browser."""
+    edges, do, result = _asked(index)
+    sweeps = lab.sweep(index, do, edges, lab_ui.live_sliders(view.specs))
+    lab_ui.quick_controls(view.specs, lab.factual(index), do, sweeps, result, edges, view.learned)
+
+
+@st.fragment(key=lab_ui.ANSWER)
+def answer(index: int) -> None:
+    """The answer panel and the address bar (a link to what is on screen): the one fragment a quick slider's move
+    reruns."""
+    edges, do, result = _asked(index)
+    lab_render.clamp_notes(result, view.specs)
+    lab_render.answer(result, view.specs)
+    lab_ui.write_link(index, edges, view.learned, do, view.specs)
 
 
 what_if(index)

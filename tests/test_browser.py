@@ -161,8 +161,7 @@ def test_two_visitors_moving_sliders_at_once_see_only_their_own_results(server, 
 
 # --- Causal graph lab ---------------------------------------------------------------------------------
 _LAB_JS = """() => {
-  const img = [...document.querySelectorAll('[data-testid=stImageContainer]')]
-      .find(e => e.innerText.includes('drawn by the model'));
+  const img = [...document.querySelectorAll('.ip-root figure')].find(e => e.innerText.includes('drawn by the model'));
   const row = [...document.querySelectorAll('tr')].find(r => r.innerText.includes('What if: true value'));
   return {src: img ? img.querySelector('img').src : null, row: row ? row.innerText : null};
 }"""

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -29,10 +28,19 @@ def lab():
     return LAB.shared()  # the same cached instance the page uses (one per process)
 
 
+ROWS = {"**This scene**": 0, "**Model reads**": 1, "**What if**: the model": 2, "**What if**: true value": 3}
+
+
+def _panel(at: AppTest) -> dict:
+    """The answer panel's parts as the page sent them (explorer/ui/lab_answer.py, `answer`)."""
+    (panel,) = [e for e in at.get("bidi_component") if e.key == "lab_answer"]
+    data = json.loads(panel.proto.json)
+    return json.loads(data)["parts"]  # sent as JSON text
+
+
 def _row(at: AppTest, label: str) -> list[str]:
-    table = next(m.value for m in at.markdown if m.value.startswith("| |"))
-    line = next(x for x in table.splitlines() if label in x)
-    return [c.strip() for c in line.strip("|").split("|")][1:]
+    """A row of the panel's values table, its cells (one per concept)."""
+    return _panel(at)["values"]["rows"][ROWS[label]][2:]
 
 
 def _slide(at: AppTest, name: str, value: float) -> AppTest:
@@ -67,15 +75,17 @@ def test_first_view_shows_the_learned_graph_and_matches_the_service(lab):
     result = lab.what_if(0, {}, set(learned))
     assert _row(at, "**This scene**") == [_fmt(n, result.obs[n]) for n in VARIABLES]
     assert _row(at, "**Model reads**") == [_fmt(n, result.encoded[n]) for n in VARIABLES]
-    captions = [c for im in at.image for c in im.captions]
-    assert any("drawn by the model" in c for c in captions) and any("true answer" in c for c in captions)
-    # the three scenes as drawn at 4x (256 px), sent whole: not shrunk to the element's width on the server
-    from explorer.ui.images import png_uri
+    # the three scenes as JPEG data: URIs at their own 64 px (the browser scales them up), the model's the same
+    # address as the quick slider's picture; then the model's error against the truth
+    from explorer.ui.lab_answer import scene_uri
 
-    (row,) = [im for im in at.image if any("drawn by the model" in c for c in im.captions)]
-    assert list(row.value) == [png_uri(i.transpose(2, 0, 1).astype(np.float32), 256)
-                               for i in (result.original, result.generated, result.true_image)]
-    assert f"MSE {result.mse:.4f}" in "\n".join(c.value for c in at.caption)
+    parts = _panel(at)
+    assert [p["src"] for p in parts["pictures"]] == [scene_uri(i) for i in (result.original, result.generated,
+                                                                            result.true_image)]
+    assert [p["caption"] for p in parts["pictures"]] == ["Original: scene #0", "What if: drawn by the model",
+                                                         "What if: the true answer (the simulator)"]
+    assert f"MSE {result.mse:.4f}" in "".join(t for t, _ in parts["mse"])
+    assert not parts["inert"]
 
 
 @needs_model
@@ -229,3 +239,37 @@ def test_bad_link_values_are_named_and_the_rest_applies(lab):
     assert "colour is not a setting of this page" in notes
     assert at.number_input(key="lab_index").value == len(lab) - 1
     assert at.checkbox(key="do_pendulum").value and not at.checkbox(key="do_light").value
+
+
+@needs_model
+def test_an_added_arrow_no_world_has_is_said_to_do_nothing(lab):
+    learned = lab.learned_graph.edges
+    p, c = next((p, c) for p in VARIABLES for c in VARIABLES
+                if p != c and (p, c) not in learned and (p, c) not in lab.true_graph.edges
+                and (c, p) not in learned)  # one that closes no cycle with the learned graph
+    at = open_page(PAGE, {"scene": "2", "add": f"{p}-{c}"})
+    assert not at.exception, [e.value for e in at.exception]
+    note = "".join(t for t, _ in _panel(at)["inert"])
+    assert f"{p} → {c}: no effect." in note and "Neither the physics nor the model" in note
+
+
+@needs_model
+def test_the_sweep_carries_the_answer_panel_of_every_position(lab):
+    """While a slider moves, the panel swaps in the sweep's parts (`lab_answer.swept`): at every position they are
+    the answer the page draws once that value is released (the model's error to the grey level of batch rounding)."""
+    from explorer.scm.graph import Dag
+    from explorer.ui import lab_answer
+
+    edges = set(lab.learned_graph.edges) - {("light", "shadow_position")}
+    do = {"pendulum": 20.0}
+    shown = lab.what_if(4, do, edges)
+    sweep = lab.sweep(4, do, edges, ["light"])["light"]
+    parts = lab_answer.swept(shown, sweep, lab.specs, Dag(VARIABLES, frozenset(edges)), lab.learned_graph)
+    assert len(parts) == len(sweep.values)
+    for i in range(0, len(sweep.values), 5):
+        exact = lab_answer.answer(lab.what_if(4, {**do, "light": float(sweep.values[i])}, edges), lab.specs)
+        assert parts[i]["values"]["rows"][2:] == exact["values"]["rows"][2:], i
+        assert parts[i]["pictures"][2] == exact["pictures"][2], i  # the true scene: the same picture
+        assert parts[i]["pictures"][:2] == [None, None]  # the original as drawn; the model's: the slider's own
+        swept_mse = float(parts[i]["mse"][1][0].split()[1])
+        assert swept_mse == pytest.approx(float(exact["mse"][1][0].split()[1]), abs=2e-4), i

@@ -1,7 +1,8 @@
 """The Causal graph lab's quick sliders (explorer/ui/quick_sliders.py) in Chromium: a move redraws in the browser.
 
 While a concept's slider moves, the component swaps the model's scene from the precomputed sweep
-(`LabService.sweep`), with no server round trip; when the move ends the value reaches Python, the fragment reruns,
+(`LabService.sweep`), with no server round trip, and the answer panel swaps the whole answer (the true scene, the
+table, the error) from the same sweep; when the move ends the value reaches Python, the answer's fragment reruns,
 and the address bar follows; a shared link (with a cut arrow) opens with the component at the link's value.
 """
 
@@ -25,11 +26,17 @@ pytestmark = [
                        reason="no shipped pendulum model: python -m explorer train pendulum"),
 ]
 
-# What the page shows: the quick picture and readings, and the rerun's own model picture (the three-picture row).
+# What the page shows: the quick picture and readings, and the answer panel's (assets/image_panel/): the model's
+# scene, the true one, the table's model row, the model's error, and whether it shows the sweep's answer.
 _STATE = """{quick: document.querySelector('.qs-picture').src,
   readings: document.querySelector('.qs-readings').innerText,
-  grid: [...document.querySelectorAll('[data-testid=stImageContainer]')]
-      .find(e => e.innerText.includes('drawn by the model')).querySelector('img').src}"""
+  grid: [...document.querySelectorAll('.ip-root figure')]
+      .find(e => e.innerText.includes('drawn by the model')).querySelector('img').src,
+  truth: [...document.querySelectorAll('.ip-root figure')]
+      .find(e => e.innerText.includes('true answer')).querySelector('img').src,
+  row: [...document.querySelectorAll('.ip-root tr')].find(r => r.innerText.includes('What if: the model')).innerText,
+  error: document.querySelector('.ip-root .ip-mse').innerText,
+  stale: document.querySelector('.ip-root').dataset.stale}"""
 # Installed before a key press: on the range input's `input` event (a listener on the document runs after the
 # component's own, in the same task, before any websocket message can be handled) it records the page's state.
 _WATCH_JS = f"""() => {{
@@ -37,7 +44,8 @@ _WATCH_JS = f"""() => {{
   document.addEventListener('input', () => {{ if (window.__seen === null) window.__seen = {_STATE}; }}, {{once: true}});
   return {_STATE};
 }}"""
-_ROW_JS = "() => [...document.querySelectorAll('tr')].find(r => r.innerText.includes('What if: the model')).innerText"
+_ROW_JS = ("() => [...document.querySelectorAll('.ip-root tr')]"
+           ".find(r => r.innerText.includes('What if: the model')).innerText")
 
 
 def _pixels(uri: str) -> np.ndarray:
@@ -77,9 +85,11 @@ def test_a_keyboard_move_redraws_in_the_browser_then_the_link_follows(server, br
     page = _lab(browser, f"{server}/causal_graph_lab?scene=0&light=100")
     slider = _reach(page, "light")
     before, seen = _press(page, "ArrowLeft")  # 100 -> 99 degrees
-    # swapped by the component, in the key press's own task: the rerun's picture is still the old one
+    # swapped in the key press's own task, from the sweep: the quick picture and with it the whole answer panel
+    # (the model's scene is the quick picture; the true scene, the table and the error are the sweep's too)
     assert seen["quick"] != before["quick"] and seen["quick"].startswith("data:image/jpeg")
-    assert seen["grid"] == before["grid"]
+    assert seen["grid"] == seen["quick"] and seen["truth"] != before["truth"] and seen["stale"] == "true"
+    assert "99 ° (set by you)" in seen["row"] and seen["row"] != before["row"] and "MSE" in seen["error"]
     assert "light angle: " in seen["readings"] and "→ 99 °" in seen["readings"]
     assert page.locator(".st-key-value_light .qs-value").inner_text().startswith("99")
     # the move ended with the key press: Python gets the value, the page and the address bar follow
@@ -87,7 +97,10 @@ def test_a_keyboard_move_redraws_in_the_browser_then_the_link_follows(server, br
     page.wait_for_function(IDLE, timeout=STEP)
     assert "99 ° (set by you)" in page.evaluate(_ROW_JS)
     after = page.evaluate(_WATCH_JS)
-    assert after["grid"] != before["grid"]
+    assert after["grid"] != before["grid"] and after["stale"] == "false"
+    # the exact answer is the one the sweep showed: the same true scene and table (the model's scene, and so its
+    # error, to the grey level of batch rounding)
+    assert after["truth"] == seen["truth"] and after["row"] == seen["row"]
     # what the browser showed while moving is what the server then drew for 99 degrees (the sweep is what_if: equal
     # to float rounding; both then go through the same JPEG encoder)
     assert np.abs(_pixels(after["quick"]) - _pixels(seen["quick"])).max() <= 1
@@ -107,7 +120,8 @@ def test_a_shared_link_opens_at_its_value_and_its_cut(server, browser):  # noqa:
     assert shown["pendulum"][2] is False
     _reach(page, "pendulum")
     before, seen = _press(page, "ArrowRight")
-    assert seen["quick"] != before["quick"] and seen["grid"] == before["grid"]
+    assert seen["quick"] != before["quick"] and seen["grid"] == seen["quick"] != before["grid"]
+    assert "70 ° (set by you)" in seen["row"]  # the sweep holds the link's light, in the cut graph
     page.wait_for_function("() => location.search.includes('pendulum=')", timeout=STEP)
     assert "light=70" in page.url and "cut=light-shadow_position" in page.url and "scene=3" in page.url
     page.wait_for_function(IDLE, timeout=STEP)

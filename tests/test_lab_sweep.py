@@ -87,3 +87,22 @@ def test_a_cycle_is_refused_as_what_if_refuses_it(lab):
     p, c = sorted(lab.learned_graph.edges)[0]
     with pytest.raises(CycleError):
         lab.sweep(0, {}, set(lab.learned_graph.edges) | {(c, p)})
+
+
+@pytest.mark.parametrize("index, do, cut", [(3, {"light": 70.0}, ("light", "shadow_position")), (7, {}, None)])
+def test_every_sweep_entry_holds_the_true_answer_of_what_if(lab, index, do, cut):
+    """The TRUE counterfactual (the simulator's concepts and scene) and the model's error at each position: what
+    `what_if` answers at that value (the answer panel shows them while a slider moves)."""
+    edges = _cut(lab, cut) if cut else set(lab.learned_graph.edges)
+    for name, sweep in lab.sweep(index, do, edges, ["light", "shadow_length"]).items():
+        assert sweep.true_pictures.shape == sweep.pictures.shape and sweep.mse.shape == sweep.values.shape
+        for i in range(0, len(sweep.values), 7):
+            result = lab.what_if(index, {**do, name: float(sweep.values[i])}, edges)
+            assert np.array_equal(result.true_image, sweep.true_pictures[i]), (name, i)
+            for concept in VARIABLES:
+                assert sweep.true_cf[concept][i] == pytest.approx(result.true_cf[concept], abs=1e-9), (name, i)
+            # the model's pictures may differ by a grey level (batch rounding): so may its error, a little
+            assert sweep.mse[i] == pytest.approx(result.mse, abs=2e-4), (name, i)
+    swept = lab.sweep(index, do, edges, ["light"])["light"]  # the cut holds in the truth as in the model
+    if cut:
+        assert np.ptp(swept.true_cf["shadow_position"]) == 0 < np.ptp(swept.true_cf["shadow_length"])

@@ -111,11 +111,8 @@ def test_phone_lab_table_scrolls_to_its_last_column(server, browser):  # noqa: F
         pytest.skip("no shipped pendulum model: python -m explorer train pendulum")
     page = browser.new_context(viewport=PHONE).new_page()
     page.goto(f"{server}/causal_graph_lab")
-    box = page.locator(".st-key-lab_values [data-testid=stMarkdownContainer]")
-    box.locator("table").wait_for(timeout=READY)
-    # the table's style arrives in its own element, which may land a moment after the table
-    box.evaluate("e => new Promise(ok => { const t = setInterval(() => { if (getComputedStyle(e).overflowX === 'auto') "
-                 "{ clearInterval(t); ok(); } }, 50); setTimeout(() => { clearInterval(t); ok(); }, 10000); })")
+    box = page.locator(".ip-root .ip-scroll")  # the answer panel's table (assets/image_panel/)
+    box.locator("th").last.wait_for(timeout=READY)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # the page itself does not
     width, scroll = box.evaluate("e => [e.clientWidth, e.scrollWidth]")
     assert scroll > width and box.evaluate("e => getComputedStyle(e).overflowX") == "auto"
@@ -123,8 +120,8 @@ def test_phone_lab_table_scrolls_to_its_last_column(server, browser):  # noqa: F
     last = box.locator("th").last.bounding_box()
     assert last["x"] + last["width"] <= PHONE["width"]  # "shadow position" can be scrolled into view
     # three pictures side by side, none wider than the screen's third
-    pics = page.locator(".st-key-lab_pictures img")
-    page.wait_for_function("() => document.querySelectorAll('.st-key-lab_pictures img').length >= 3", timeout=STEP)
+    pics = page.locator(".ip-root .ip-pictures img")
+    page.wait_for_function("() => document.querySelectorAll('.ip-root .ip-pictures img').length >= 3", timeout=STEP)
     assert pics.count() == 3
     tops = {round(pics.nth(i).bounding_box()["y"]) for i in range(3)}
     assert len(tops) == 1 and all(pics.nth(i).bounding_box()["width"] < PHONE["width"] / 3 for i in range(3))

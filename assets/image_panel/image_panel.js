@@ -1,7 +1,8 @@
-// The Image what-if page's answer panel (explorer/ui/render.py, explorer/ui/image_answer.py): the pictures, the
-// notes, the values table and the classifiers' answers as ONE element, drawn from the server's parts and redrawn
-// in place, part by part, only where a part's data changed. Mounted twice on the page: beside the controls (the
-// pictures, notes and table) and under "What the classifiers see" (the summary, the lines and the chart).
+// The what-if pages' answer panel (explorer/ui/answer_panel.py): a page's results as ONE element, drawn from the
+// server's parts and redrawn in place, part by part, only where a part's data changed. The Image page mounts it
+// twice (explorer/ui/image_answer.py): beside the controls (the pictures, notes and table) and under "What the
+// classifiers see" (the summary, the lines and the chart); the Causal graph lab once (explorer/ui/lab_answer.py:
+// the idle-arrow note, three scenes, the model's error, the table; look "scenes").
 //
 // While a quick slider moves (assets/quick_sliders/), each step's `quick-move` event carries the sweep's parts at
 // that position: the panel swaps them at once; the measured row greys and the chart fades until the rerun that
@@ -25,6 +26,7 @@ function box(el, parts) { el.hidden = !parts.length; runs(el, parts); }
 function pictures(root, items) {  // four figures, kept: only a changed address is set (no re-decode, no flicker)
   const holder = root.querySelector(".ip-pictures");
   holder.hidden = !items.length;
+  holder.style.setProperty("--ip-n", items.length);  // four digits or three scenes to a row
   while (holder.children.length < items.length) {
     const fig = document.createElement("figure");
     const img = document.createElement("img");
@@ -89,12 +91,16 @@ function chart(root, src, note) {
   fig.querySelector("figcaption").textContent = note || "";
 }
 
+// the parts drawn as one block of text each (hidden when empty): the Image page's notes and summary; the lab's
+// idle-arrow note and the model's error
+const BOXES = new Set(["unknown", "knock", "summary", "inert", "mse"]);
+
 function drawPart(root, key, value) {  // one part, when its data differs from what is drawn
   const ip = root.__ip, text = JSON.stringify(value);
   if (ip.drawn[key] === text) return;
   ip.drawn[key] = text;
   if (key === "pictures") pictures(root, value);
-  else if (key === "unknown" || key === "knock" || key === "summary") box(root.querySelector(".ip-" + key), value);
+  else if (BOXES.has(key)) box(root.querySelector(".ip-" + key), value);
   else if (key === "values") { values(root, value, ip.values); if (value.header) ip.values = value; }
   else if (key === "lines") lines(root, value);
   else if (key === "chart") chart(root, value, ip.data.notes.chart);
@@ -146,6 +152,7 @@ export default function (component) {
     on("quick-sent", (detail) => { root.__ip.awaiting = detail.n; });
   }
   ip.data = data;
+  root.classList.toggle("ip-scenes", data.look === "scenes");
   // moved since, and this rerun is not the one that applied the newest move: keep what the visitor moved to
   if (ip.moved && (ip.awaiting === null || data.applied !== ip.awaiting)) return;
   ip.moved = false;

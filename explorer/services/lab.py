@@ -24,7 +24,7 @@ from explorer.registry import REBUILD_PENDULUM, load_vae
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, PendulumSCM
 from explorer.services.common import clamp_do
-from explorer.services.lab_sweep import ConceptSweep, LabSweeps
+from explorer.services.lab_sweep import ConceptSweep, LabSweeps, mse
 from explorer.types import VarSpec
 
 REBUILD = REBUILD_PENDULUM
@@ -158,9 +158,8 @@ class LabService:
         index, graph = self._scene_graph(index, edges)
         do_ok, clamped = clamp_do(do, self.specs, "concept", "the scene has")
         out = self._batcher((graph, tuple(sorted(do_ok))), LabAsk(index, do_ok, graph))
-        row = {k: v[index:index + 1] for k, v in self.noise.items()}
-        true_cf = self.scm.counterfactual(row, {k: np.array([v]) for k, v in do_ok.items()}, graph)
-        true_img = self.scm.render(true_cf)[0]
+        true_cf, true_imgs = self._truth(index, {k: np.array([v]) for k, v in do_ok.items()}, graph)
+        true_img = true_imgs[0]
         learned = self.learned_graph.edges
         one = lambda d: {k: float(v[0]) for k, v in d.items()}  # noqa: E731
         return LabResult(
@@ -169,7 +168,7 @@ class LabService:
             clamped=clamped, index=index, encoded=one(out["values"]),
             cut=sorted(learned - graph.edges), inert=sorted(graph.edges - learned - TRUE_GRAPH.edges),
             original=self.images[index], recon=out["recon"][0], generated=out["image"][0], true_image=true_img,
-            mse=float(((out["image"][0].astype(np.float32) - true_img.astype(np.float32)) / 255.0).__pow__(2).mean()))
+            mse=float(mse(out["image"][0], true_img)))
 
     def _draw(self, asks: list[LabAsk]) -> list[dict]:
         """The model's counterfactuals of several scenes (one graph, the same concepts set) in one batch: per
@@ -209,9 +208,21 @@ class LabService:
     def _sweeps(self, asks: list[LabAsk]) -> list[dict[str, ConceptSweep]]:
         """The sweeps of several visitors' scenes (one graph, the same concepts set, the same sliders), in one
         decoder call per slider (model thread: the Batcher runs it there)."""
-        rows = [a.index for a in asks]
-        return self.sweeps.sweeps_many(self.model, self.images[rows], rows, [a.do for a in asks], asks[0].graph,
-                                       self.specs, self.device, asks[0].names)
+        rows, graph = [a.index for a in asks], asks[0].graph
+
+        def truth(index: int, do: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+            return self._truth(index, do, graph)
+
+        return self.sweeps.sweeps_many(self.model, self.images[rows], rows, [a.do for a in asks], graph,
+                                       self.specs, self.device, asks[0].names, truth)
+
+    def _truth(self, index: int, do: dict[str, np.ndarray], graph: Dag) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Scene `index`'s TRUE counterfactual under `do` ({concept: (P,)}) in `graph`: its concepts {name: (P,)}
+        and the simulator's scenes (P, 64, 64, 3) uint8."""
+        p = len(next(iter(do.values()))) if do else 1
+        row = {k: np.repeat(v[index:index + 1], p) for k, v in self.noise.items()}  # (P,) each
+        true_cf = self.scm.counterfactual(row, do, graph)
+        return true_cf, self.scm.render(true_cf)
 
     def _scene_graph(self, index: int, edges: set[tuple[str, str]] | None) -> tuple[int, Dag]:
         """The scene's index clamped to the pool, and the edited graph (None: the learned one); refuses cycles."""

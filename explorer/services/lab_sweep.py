@@ -13,7 +13,7 @@ not on its own slider's value, so releasing a slider keeps its sweep. The last f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +25,7 @@ from explorer.scm.graph import Dag
 from explorer.services.image_sweep import KeptSweeps, positions
 from explorer.types import VarSpec
 
+Truth = Callable[[int, dict[str, np.ndarray]], tuple[dict[str, np.ndarray], np.ndarray]]
 # every 1-degree step of the two angle sliders (76 and 79 of them), so a key press shows the exact picture; the
 # shadows' 0.1-unit sliders (111 and 191 steps) every 2nd and 3rd step. ~70 ms of CPU for 79 scenes.
 MOST_POSITIONS = 80
@@ -40,12 +41,18 @@ class ConceptSweep:
             more than MOST_POSITIONS).
         pictures: (P, 64, 64, 3) uint8: the model's counterfactual scene at each.
         cf: {concept: (P,)} the model's counterfactual concepts at each, in scene units.
+        true_cf: {concept: (P,)} the TRUE counterfactual concepts at each (the simulator's), or None (not asked).
+        true_pictures: (P, 64, 64, 3) uint8: the simulator's TRUE counterfactual scene at each, or None.
+        mse: (P,) the model's scene against the true one (pixels in 0-1), or None.
     """
 
     name: str
     values: np.ndarray
     pictures: np.ndarray
     cf: dict[str, np.ndarray]
+    true_cf: dict[str, np.ndarray] | None = None
+    true_pictures: np.ndarray | None = None
+    mse: np.ndarray | None = None
 
 
 class LabSweeps(KeptSweeps):
@@ -71,13 +78,17 @@ class LabSweeps(KeptSweeps):
 
     def sweeps_many(self, model: CausalVAE, images: np.ndarray, indices: list[int], dos: list[Mapping[str, float]],
                     graph: Dag, specs: Mapping[str, VarSpec], device: torch.device,
-                    names: Iterable[str] | None = None) -> list[dict[str, ConceptSweep]]:
+                    names: Iterable[str] | None = None, truth: Truth | None = None) -> list[dict[str, ConceptSweep]]:
         """`sweeps` of several scenes at once: `images` (S, 64, 64, 3) uint8, scene `indices[j]` under `dos[j]`
         (every one with the same concepts set), one graph. Per concept, the missing sweeps of all scenes are drawn
         in ONE model call: under a class the model thread waits for the GIL after each operation while other
         visitors' reruns run Python, so 16 visitors' sweeps as one call took 3.75 s where 16 calls took 30.0 s
         beside two busy Python threads (alone, 1.67 s against 1.33 s; bench/bench_sweep_batch.py). The same
-        pictures as one call per scene (the model's rows do not mix)."""
+        pictures as one call per scene (the model's rows do not mix).
+
+        `truth(index, do)`: scene `index`'s TRUE counterfactual concepts and scenes under `do` ({concept: (P,)}),
+        so the page's answer panel can show the true answer and the model's error at every position too (~27 ms
+        for 80 scenes, on the simulator)."""
         names = None if names is None else list(names)
         keys = [self.keys(i, d, graph, specs, names) for i, d in zip(indices, dos)]
         made: dict[tuple, ConceptSweep] = {}
@@ -95,6 +106,17 @@ class LabSweeps(KeptSweeps):
             for r, key in enumerate(todo):
                 at = slice(r * p, (r + 1) * p)
                 cf = {c: v[at].copy() for c, v in out["cf"].items()}
-                made[key] = ConceptSweep(n, grid, out["image"][at].copy(), cf)
+                drawn = out["image"][at].copy()  # (P, 64, 64, 3) uint8
+                if truth is None:
+                    made[key] = ConceptSweep(n, grid, drawn, cf)
+                else:
+                    true_cf, true_pictures = truth(indices[rows[r]], {k: v[at] for k, v in held.items()})
+                    made[key] = ConceptSweep(n, grid, drawn, cf, true_cf, true_pictures, mse(drawn, true_pictures))
                 self.store(key, made[key])
         return self.gathered(keys, made)
+
+
+def mse(model: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(..., 64, 64, 3) uint8 scenes -> (...) the model's pixel error against the truth, pixels in 0-1."""
+    diff = (model.astype(np.float32) - true.astype(np.float32)) / 255.0
+    return (diff ** 2).mean(axis=(-3, -2, -1))

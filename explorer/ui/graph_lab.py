@@ -15,13 +15,10 @@ a parameter is set with do().
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from explorer.checkpoints import CheckpointError
 from explorer.device import pick_device
@@ -35,7 +32,9 @@ from explorer.ui.common.format import echo, fmt, listed
 from explorer.ui.common.export import ExportAsk, export_asked, export_button
 from explorer.ui.common.link import PageLink, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
-from explorer.ui.quick_sliders import Encoded, QuickView, draw, live, ticks
+from explorer.ui import lab_answer
+from explorer.ui.lab_answer import scene_uri
+from explorer.ui.quick_sliders import Encoded, Kept, QuickView, draw, live, ticked, ticks
 
 PAGE = "lab"
 WORDS = DoWords(item="scene", tick_help="Ticked: {label} is set to the slider's value, whatever its causes say.",
@@ -43,6 +42,10 @@ WORDS = DoWords(item="scene", tick_help="Ticked: {label} is set to the slider's 
                 not_a_number="The link's {name}={text} is not a number, so {name} is not set.", unknown=None)
 LINK = PageLink(PAGE, ("lab_index", "edge_", "do_", "value_"), marker="lab_index")
 QUICK = "lab_quick_sliders"  # the quick sliders' component key
+# The page's fragments (pages/causal_graph_lab.py): the what-if (boxes, graph), inside it the quick sliders' and the
+# answer's (the answer panel and the link); a quick slider's move reruns only the answer (`moved`).
+WHAT_IF, QUICK_PART, ANSWER = "lab_whatif", "lab_quick", "lab_answer_part"
+_ANSWER = "_lab_answer"  # session key: (what was asked, the answer), shared by the fragments of one move
 SCENE = 64  # px: the model's scenes, shown by the quick sliders at 2x
 _ARROW_SEP = "-"  # concept names use "_", never "-"
 _CYCLE = "_lab_cycle_message"
@@ -164,40 +167,62 @@ def live_sliders(specs: dict[str, VarSpec]) -> list[str]:
     return live(specs, QUICK)
 
 
-def _scene_uri(img: np.ndarray) -> str:
-    """A (64, 64, 3) uint8 scene as a JPEG data: URI. JPEG, not PNG as the digits: the model's scenes are noisy
-    enough that a PNG takes ~5.4 kB and a sweep of 79 ~570 kB a rerun; JPEG at quality 90 without chroma
-    subsampling ~1.3-2 kB, and 0.06 ms to encode."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(img)).save(buf, format="JPEG", quality=90, subsampling=0)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 def _readings(specs: dict[str, VarSpec], cf: dict[str, float]) -> list[list]:
     return [[fmt(specs[n], cf[n], unit=True), 0] for n in VARIABLES]  # no mark: the table below says what follows
 
 
-@functools.lru_cache(maxsize=32)  # by identity (ConceptSweep has eq=False): the service returns the same object
-def _encoded(sweep: ConceptSweep, specs: tuple[tuple[str, VarSpec], ...]) -> Encoded:
-    named = dict(specs)
-    return ([float(v) for v in sweep.values], [_scene_uri(p) for p in sweep.pictures],
-            [_readings(named, {n: float(sweep.cf[n][i]) for n in VARIABLES}) for i in range(len(sweep.values))])
+_ENCODED = Kept()  # per sweep, as the quick sliders read it (with the answer panel's parts): made and packed once
 
 
-def encoded(sweep: ConceptSweep, specs: dict[str, VarSpec]) -> Encoded:
-    """One concept's sweep as the quick sliders read it: positions, the model's scenes, its concepts at each."""
-    return _encoded(sweep, tuple(specs.items()))
+def encoded(sweep: ConceptSweep, specs: dict[str, VarSpec], result: LabResult, graph: Dag,
+            learned: Dag) -> Encoded:
+    """One concept's sweep as the quick sliders read it: positions, the model's scenes, its concepts at each, and
+    the answer panel's parts at each (`lab_answer.swept`: the true scene, the error, the table's what-if rows).
+    Kept per sweep: a sweep is the same for every `result` it can go with (the same scene, graph and other values)."""
+    def make(s: ConceptSweep) -> Encoded:
+        return ([float(v) for v in s.values], [scene_uri(p) for p in s.pictures],
+                [_readings(specs, {n: float(s.cf[n][i]) for n in VARIABLES}) for i in range(len(s.values))],
+                lab_answer.swept(result, s, specs, graph, learned))
+
+    return _ENCODED(sweep, make)
+
+
+def moved(name: str, was_ticked: bool) -> None:
+    """After a quick slider's move: only the answer's fragment reruns (the sliders show the move already; the
+    panel tells them it was applied); a move that ticked its box also redraws the boxes and the graph."""
+    st.rerun(ANSWER if was_ticked else WHAT_IF)
+
+
+def current_do(specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str, float]:
+    """`do` as the boxes and quick sliders set it, read from the session, drawing nothing."""
+    return ticked(PAGE, specs, factual)
 
 
 def quick_controls(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],
-                   sweeps: dict[str, ConceptSweep], result: LabResult) -> None:
+                   sweeps: dict[str, ConceptSweep], result: LabResult, edges: set[tuple[str, str]],
+                   learned: Dag) -> None:
     """The concepts' quick sliders, with the model's what-if scene and the concepts it was drawn from (as the
-    model reads the scene -> under the what-if), swapped in the browser while a slider moves."""
-    view = QuickView(_scene_uri(result.generated), "The model's what-if, redrawn while you move a slider",
+    model reads the scene -> under the what-if), swapped in the browser while a slider moves, and with them the
+    answer panel's parts; a move reruns the answer's fragment (`moved`)."""
+    view = QuickView(scene_uri(result.generated), "The model's what-if, redrawn while you move a slider",
                      [specs[n].label for n in VARIABLES],
                      [fmt(specs[n], result.encoded[n], unit=True) for n in VARIABLES],
                      _readings(specs, result.cf), size=2 * SCENE)
-    draw(QUICK, specs, factual, do, {n: encoded(s, specs) for n, s in sweeps.items()}, view, WORDS)
+    graph = Dag(VARIABLES, frozenset(edges))  # the edited graph
+    draw(QUICK, specs, factual, do, {n: encoded(s, specs, result, graph, learned) for n, s in sweeps.items()},
+         view, WORDS, then=moved)
+
+
+def answer(lab: LabService, index: int, do: dict[str, float], edges: set[tuple[str, str]]) -> LabResult:
+    """`lab.what_if`, once per scene, do() and graph in a session: the fragments a move reruns each show a part of
+    the same answer, and the first to run asks for it. Raises what `what_if` raises (a cycle, an unknown name)."""
+    key = (index, tuple(sorted(do.items())), tuple(sorted(edges)))
+    kept = st.session_state.get(_ANSWER)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    result = lab.what_if(index, do, edges)  # abduction -> action -> prediction, in the edited graph
+    st.session_state[_ANSWER] = (key, result)
+    return result
 
 
 # --- the edge editor ----------------------------------------------------------------------------------

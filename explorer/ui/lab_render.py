@@ -1,7 +1,8 @@
-"""The Causal graph lab's results, drawn from what the page's service calls return: the pictures, the values
-table, the edited graph, the learned and true adjacency, and the de-biased export's outcome.
+"""The Causal graph lab's results, drawn from what the page's service calls return: the answer panel (scenes,
+error, values table), the edited graph, the learned and true adjacency, and the de-biased export's outcome.
 
-Widget keys: `lab_graph`, `lab_adj_learned`, `lab_adj_true`, `corr_before`, `corr_after`, `export_download`.
+Widget keys: `lab_answer` (the answer panel), `lab_chart_graph`, `lab_adj_learned`, `lab_adj_true`, `corr_before`,
+`corr_after`, `export_download`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from explorer.scm.graph import Dag
 from explorer.scm.pendulum import VARIABLES
 from explorer.services.lab import LabExport, LabPage, LabResult
 from explorer.types import VarSpec
+from explorer.ui import answer_panel, lab_answer
+from explorer.ui.graph_lab import QUICK
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import fmt
-from explorer.ui.images import png_uri
 from explorer.ui.svg_charts import lab_graph_svg
 
-SIZE = 128  # 64 px scenes shown at 2x: three fit side by side next to the graph and the controls
 STATIC = {"displayModeBar": False, "staticPlot": True}
 POS = {"pendulum": (0.0, 1.0), "light": (0.0, -1.0), "shadow_length": (1.0, 1.0), "shadow_position": (1.0, -1.0)}
 SHORT = {"pendulum": "pendulum", "light": "light", "shadow_length": "shadow\nlength",
@@ -28,91 +29,39 @@ _POSITIONS = tuple((n, POS[n]) for n in VARIABLES)  # hashable: the graph pictur
 _LABELS = tuple((n, SHORT[n]) for n in VARIABLES)
 
 
-_PICTURES_CSS = """<style>
-.st-key-lab_pictures [data-testid=stImage] {flex-wrap: nowrap; gap: 0.5rem}
-.st-key-lab_pictures [data-testid=stImageContainer] {flex: 1 1 0; min-width: 0; max-width: 200px}
-.st-key-lab_pictures [data-testid=stImageContainer] > img,
-.st-key-lab_pictures [data-testid=stImageCaption] {width: 100% !important}
-.st-key-lab_pictures [data-testid=stImageContainer] > img {border: 1px solid #c9cfd6; border-radius: 2px}
+_GRAPH_CSS = """<style>
 .st-key-lab_chart_graph [data-testid=stImageContainer], .st-key-lab_chart_graph img {
   max-width: 100% !important; height: auto !important}
 </style>"""
+ANSWER = "lab_answer"  # the answer panel's key
 
 
-def pictures(result: LabResult) -> None:
-    """The real scene, the model's what-if and the true what-if side by side, and the model's pixel error."""
-    # one element holding three pictures, not three columns of one: every element a slider move redraws
-    # costs the browser a re-render. The CSS keeps the three in one row that shares the column's width (about
-    # 140 px each on a laptop, 110 px on a phone) instead of a fixed 128 px that wrapped on a phone; drawn at
-    # 4x, so shrinking stays sharp. The thin frame shows the scene's edge: the sun sits on the top edge of the
-    # simulator's 64 px frame, half outside it, as in CausalVAE's pendulum data; nothing is cropped here.
-    # As data: URIs: given bytes, Streamlit shrank the 256 px pictures to `width` on the server (bilinear, blurring
-    # the 4x drawing) and the browser fetched each back (explorer/ui/images.py, `uri`).
-    st.html(_PICTURES_CSS)  # style only: Streamlit puts it in the event container, it takes no space
-    big = [png_uri(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])
-           for img in (result.original, result.generated, result.true_image)]
-    with st.container(key="lab_pictures"):
-        st.image(big, width=SIZE,
-                 caption=[f"Original: scene #{result.index}", "What if: drawn by the model",
-                          "What if: the true answer (the simulator)"])
-    st.caption(f"Pixel error of the model's answer against the true one: **MSE {result.mse:.4f}** "
-               f"(pixels in 0–1; 0 is a perfect match).")
+def answer(result: LabResult, specs: dict[str, VarSpec]) -> None:
+    """The answer panel (explorer/ui/answer_panel.py): a note on added arrows that do nothing; the real scene, the
+    model's what-if and the true what-if side by side; the model's pixel error; the table of the scene's values
+    (true, as the model reads them, under the what-if: model and truth). Redrawn from the quick slider's sweep
+    while a slider moves (`lab_answer.swept`)."""
+    # The scenes go at their own 64 px, scaled up by the browser (up to 200 px each, three in a row that shares
+    # the column's width, also on a phone); the table scrolls sideways inside its box on a phone.
+    answer_panel.mount(ANSWER, lab_answer.answer(result, specs), {}, follow=QUICK, look="scenes")
 
 
-_TABLE_CSS = """<style>
-.st-key-lab_values [data-testid=stMarkdownContainer] {overflow-x: auto; -webkit-overflow-scrolling: touch}
-.st-key-lab_values table {font-size: 0.875rem; min-width: 24rem; margin-bottom: 0.25rem}
-.st-key-lab_values th, .st-key-lab_values td {padding: 0.3rem 0.45rem}
-@media (max-width: 640px) {
-  .st-key-lab_values table {min-width: 28rem}
-  .st-key-lab_values::after {content: "Swipe the table sideways to see every column →"; font-size: 0.8rem;
-                             color: #808495; margin-top: -0.5rem}
-}
-</style>"""
-
-
-def values_table(result: LabResult, specs: dict[str, VarSpec]) -> None:
-    """The scene's values: true, as the model reads them, and under the what-if (model and truth)."""
-    cut_children, downstream = {c for _, c in result.cut}, set(result.downstream)
-
-    def mark(name: str) -> str:
-        if name in result.intervened:
-            return " (set by you)"
-        if name in cut_children and name not in downstream:
-            return " (cut: keeps its value)"
-        return " (follows)" if name in downstream else ""
-
-    rows = [("**This scene**: true value", result.obs, False), ("**Model reads** (abduction)", result.encoded, False),
-            ("**What if**: the model", result.cf, True), ("**What if**: true value", result.true_cf, True)]
-    lines = ["| | " + " | ".join(specs[n].label for n in VARIABLES) + " |", "|---" * (len(VARIABLES) + 1) + "|"]
-    for label, vals, marked in rows:
-        cells = [fmt(specs[n], vals[n], unit=True) + (mark(n) if marked else "") for n in VARIABLES]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    # Wider than a phone (390 px): the table scrolls sideways inside its own box instead of running off the
-    # page's edge, where its last column could not be reached (on a phone it is laid out a little wider than the
-    # screen, so its cells wrap less). A smaller font keeps it within a laptop's column.
-    st.html(_TABLE_CSS)  # style only: Streamlit puts it in the event container, it takes no space
-    with st.container(key="lab_values"):
-        st.markdown("\n".join(lines))
-
-
-def notes(result: LabResult, specs: dict[str, VarSpec]) -> None:
-    """Says which values were clamped, and which added arrows do nothing."""
+def clamp_notes(result: LabResult, specs: dict[str, VarSpec]) -> None:
+    """Says which values were clamped (a shared link can ask for any value)."""
     for name in result.clamped:
         st.warning(f"{specs[name].label} was outside its range and was clamped to "
                    f"{fmt(specs[name], result.cf[name], unit=True)}.")
-    if result.inert:
-        arrows = ", ".join(f"{p} → {c}" for p, c in result.inert)
-        st.info(f"**{arrows}: no effect.** Neither the physics nor the model has this arrow, so neither world "
-                f"has a mechanism that reads it.")
 
 
-def causal_graph(edges: set[tuple[str, str]], learned: Dag, intervened: list[str], downstream: list[str]) -> None:
-    """The edited graph, with what was set and what follows coloured."""
-    # An SVG picture drawn once per (edited graph, ticked boxes), not a Plotly chart: it is redrawn on every slider
-    # move (explorer/ui/svg_charts.py says why)
+def causal_graph(edges: set[tuple[str, str]], learned: Dag, do: dict[str, float]) -> None:
+    """The edited graph, with what was set and what follows coloured (the arrows both the model learned and the
+    edited graph keeps carry a change, as in `LabService.what_if`)."""
+    # An SVG picture drawn once per (edited graph, ticked boxes), not a Plotly chart; outside the answer's fragment,
+    # so a slider move that ticks nothing does not send it again
+    downstream = Dag(VARIABLES, learned.edges & frozenset(edges)).descendants(list(do)) - set(do)
+    st.html(_GRAPH_CSS)  # style only: Streamlit puts it in the event container, it takes no space
     with st.container(key="lab_chart_graph"):
-        st.image(lab_graph_svg(_POSITIONS, _LABELS, frozenset(edges), learned, tuple(sorted(intervened)),
+        st.image(lab_graph_svg(_POSITIONS, _LABELS, frozenset(edges), learned, tuple(sorted(do)),
                                tuple(sorted(downstream))), width=300)
     st.caption("Orange: set by you. Blue: changes as a consequence. Faded arrows are cut, or idle because "
                "do() replaced their effect's mechanism.")

@@ -226,7 +226,7 @@ def pack(encoded: Encoded) -> Packed:
     return Packed(hashlib.blake2b(text.encode(), digest_size=10).hexdigest(), text)
 
 
-class _Kept:
+class Kept:
     """What `make(obj)` gives, made once per object and kept by its identity (and `key`): the service and the pages'
     encoders return the same object for the same sweep. The entry holds the object, so its id cannot be reused while
     kept; beyond `size` the least recently used goes."""
@@ -250,7 +250,7 @@ class _Kept:
         return made
 
 
-_PACKS = _Kept()  # `pack` per encoded sweep
+_PACKS = Kept()  # `pack` per encoded sweep
 
 
 def _data_text(data: dict, sweeps: list[Packed]) -> str:
@@ -321,7 +321,7 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
                on_want_change=functools.partial(_wanted, specs, key), default={"move": None, "want": None})
 
 
-_EXTRAS = _Kept()  # per sweep (and readers), its encoding with the page's `extra`: made and packed once
+_EXTRAS = Kept()  # per sweep (and readers), its encoding with the page's `extra`: made and packed once
 
 
 def quick_sliders(specs: dict[str, VarSpec], factual: dict[str, float], do: dict[str, float],

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 
 import streamlit as st
-from streamlit.components.v2 import component
 
 from explorer.scm.graph import Dag
 from explorer.services.image import ImageResult
 from explorer.services.image_sweep import SliderSweep
 from explorer.types import VarSpec
-from explorer.ui import image_answer, quick_sliders
+from explorer.ui import answer_panel, image_answer
 from explorer.ui.common.controls import asked
 from explorer.ui.common.format import fmt, value_range
 from explorer.ui.image_answer import NAMES
@@ -24,11 +21,6 @@ from explorer.ui.svg_charts import G_WIDTH, graph_svg
 __all__ = ["NAMES", "answer", "readers", "swept", "clamp_notes", "causal_graph", "example_picture"]
 
 
-_PANEL = Path(__file__).resolve().parents[2] / "assets" / "image_panel"
-_COMPONENT = component(
-    "explorer_image_panel", html=(_PANEL / "image_panel.html").read_text(),
-    css=(_PANEL / "image_panel.css").read_text(), js=(_PANEL / "image_panel.js").read_text(),
-    isolate_styles=False)  # no shadow root: tests and benchmarks read its pictures and text as the page's own
 ANSWER, READERS = "image_answer", "image_readers"  # the panel's two mounts (keys)
 VALUES_NOTE = ("Measured values are read off the pixels (stroke width, brightness of the ink). When the model "
                "draws well, they follow the causal model's values.")
@@ -38,23 +30,15 @@ LINES_NOTE = ("The colour-trained CNN learned on tinted digits, where the tint u
 CHART_NOTE = "Each classifier's probability for every digit: grey before, orange after your change."
 
 
-def _panel(key: str, parts: dict, notes: dict[str, str]) -> None:
-    """One mount of the answer panel (assets/image_panel/): its parts as JSON text (a str goes to the browser as it
-    is; a dict Streamlit would walk for dataframes), and the number of the last quick-slider move applied."""
-    data = {"parts": parts, "notes": notes, "follow": quick_sliders.KEY, "applied": quick_sliders.applied(
-        quick_sliders.KEY)}
-    _COMPONENT(key=key, data=json.dumps(data, separators=(",", ":")))
-
-
 def answer(result: ImageResult, specs: dict[str, VarSpec]) -> None:
     """Original, the model's counterfactual, the true one and the difference side by side; the knock-on note; the
     table of the digit's values, in the causal model and as measured on the pictures (`image_answer.answer`)."""
-    _panel(ANSWER, image_answer.answer(result, specs), {"values": VALUES_NOTE})
+    answer_panel.mount(ANSWER, image_answer.answer(result, specs), {"values": VALUES_NOTE})
 
 
 def readers(result: ImageResult) -> None:
     """The classifiers' answers: the summary box, a line each (flips in red), the chart of every probability."""
-    _panel(READERS, image_answer.readers(result), {"lines": LINES_NOTE, "chart": CHART_NOTE})
+    answer_panel.mount(READERS, image_answer.readers(result), {"lines": LINES_NOTE, "chart": CHART_NOTE})
 
 
 def swept(result: ImageResult, specs: dict[str, VarSpec], graph: Dag) -> Callable[[SliderSweep], list]:
