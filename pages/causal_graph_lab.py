@@ -67,12 +67,21 @@ def quick(index: int) -> None:
 
 @st.fragment(key=lab_ui.ANSWER)
 def answer(index: int) -> None:
-    """The answer panel and the address bar (a link to what is on screen): the one fragment a quick slider's move
-    reruns."""
-    edges, do, result = _asked(index)
+    """The answer panel, and in it the link's fragment; reruns on a quick slider's move the browser could not show
+    whole from the sweep (a value between its positions)."""
+    _, _, result = _asked(index)
     lab_render.clamp_notes(result, view.specs)
     lab_render.answer(result, view.specs)
+    link(index)
+
+
+@st.fragment(key=lab_ui.LINK_PART)
+def link(index: int) -> None:
+    """The address bar (a link to what is on screen): all a quick slider's move reruns when the browser shows its
+    whole answer already (the sweep's, at that very value)."""
+    edges, do = lab_ui.current_edges(), lab_ui.current_do(view.specs, lab.factual(index))
     lab_ui.write_link(index, edges, view.learned, do, view.specs)
+    lab_ui.applied()
 
 
 what_if(index)

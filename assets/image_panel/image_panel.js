@@ -121,7 +121,9 @@ function step(root, detail) {  // a quick slider's step: the sweep's parts at th
   const ip = root.__ip, parts = detail.extra;
   ip.moved = true;
   ip.awaiting = null;
-  root.dataset.stale = "true";  // the sweep's answer: the rerun's exact one follows
+  // the sweep's answer: the rerun's exact one follows, unless the sweep holds this page's whole answer (the lab's:
+  // `whole`) and the step is at the value itself (`on`; not the nearest of a slider's positions)
+  root.dataset.stale = ip.data.whole && detail.on ? "false" : "true";
   for (const [key, value] of Object.entries(parts)) {
     if (!(key in ip.data.parts)) continue;  // not this mount's part
     if (key === "pictures") {  // null: unchanged (the original) or the quick slider's own picture (the model's)

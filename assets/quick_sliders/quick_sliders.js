@@ -48,7 +48,10 @@ function flush(root) {  // send the newest waiting value as a move (the callback
   qs.queued = null;
   clearTimeout(qs.timer);
   qs.pending = ++qs.nonce;
-  qs.send("move", {name, value, n: qs.pending, held: held(root)});
+  // `swept`: the page already shows the whole answer at this very value (its panel swapped it in from the sweep), so
+  // a page may skip redrawing it (explorer/ui/quick_sliders.py, `swept_whole`)
+  const shown = qs.shown, swept = Boolean(shown && shown.whole && shown.name === name && shown.value === value);
+  qs.send("move", {name, value, n: qs.pending, held: held(root), swept});
   tell("quick-sent", {key: qs.data.key, n: qs.pending});
 }
 
@@ -132,11 +135,17 @@ function build(root) {  // one labelled range input per slider, kept across reru
       showValue(box, now, v);
       box.classList.add("qs-set");
       const sweep = sweepOf(root, now);
+      root.__qs.shown = null;
       if (!sweep) return;  // its sweep is on its way: the value shows, the picture follows on release
       const i = nearest(sweep.grid, v);
       if (sweep.pictures.length) root.querySelector(".qs-picture").src = sweep.pictures[i];  // none: a page without
       showReadings(root, sweep.readings[i]);
-      if (sweep.extra) tell("quick-move", {key: root.__qs.data.key, extra: sweep.extra[i], picture: sweep.pictures[i]});
+      // `on`: the position is the value itself (a slider with more steps than positions shows the nearest)
+      const on = Math.abs(sweep.grid[i] - v) <= 1e-9 * (1 + Math.abs(v));
+      root.__qs.shown = {name: slider.name, value: v, whole: Boolean(sweep.extra) && on};
+      if (sweep.extra) {
+        tell("quick-move", {key: root.__qs.data.key, extra: sweep.extra[i], picture: sweep.pictures[i], on});
+      }
     });
     input.addEventListener("change", () => {  // the move ended: the value goes to Python (a fragment rerun)
       root.__qs.dragging = false;

@@ -22,9 +22,13 @@ _COMPONENT = component(
     isolate_styles=False)  # no shadow root: tests and benchmarks read its pictures and text as the page's own
 
 
-def mount(key: str, parts: dict, notes: dict[str, str], follow: str = quick_sliders.KEY, look: str = "") -> None:
+def mount(key: str, parts: dict, notes: dict[str, str], follow: str = quick_sliders.KEY, look: str = "",
+          whole: bool = False) -> None:
     """One mount of the panel: its parts, the notes under them, the quick sliders it follows (their component key)
-    and the number of their last move applied, and its look ("" digits: four 28 px pictures; "scenes": three 64 px
-    scenes). As JSON text: a str goes to the browser as it is, a dict Streamlit would walk for dataframes."""
-    data = {"parts": parts, "notes": notes, "follow": follow, "applied": quick_sliders.applied(follow), "look": look}
+    and the number of their last move applied, its look ("" digits: four 28 px pictures; "scenes": three 64 px
+    scenes), and whether the sweep's parts are the page's whole answer (`whole`: a step at a swept value is then
+    final, not stale until a rerun). As JSON text: a str goes to the browser as it is, a dict Streamlit would walk
+    for dataframes."""
+    data = {"parts": parts, "notes": notes, "follow": follow, "applied": quick_sliders.applied(follow), "look": look,
+            "whole": whole}
     _COMPONENT(key=key, data=json.dumps(data, separators=(",", ":")))

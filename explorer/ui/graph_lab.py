@@ -32,9 +32,9 @@ from explorer.ui.common.format import echo, fmt, listed
 from explorer.ui.common.export import ExportAsk, export_asked, export_button
 from explorer.ui.common.link import PageLink, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
-from explorer.ui import lab_answer
+from explorer.ui import lab_answer, quick_sliders
 from explorer.ui.lab_answer import scene_uri
-from explorer.ui.quick_sliders import Encoded, Kept, QuickView, draw, live, ticked, ticks
+from explorer.ui.quick_sliders import Encoded, Kept, QuickView, draw, live, swept_whole, ticked, ticks
 
 PAGE = "lab"
 WORDS = DoWords(item="scene", tick_help="Ticked: {label} is set to the slider's value, whatever its causes say.",
@@ -43,8 +43,9 @@ WORDS = DoWords(item="scene", tick_help="Ticked: {label} is set to the slider's 
 LINK = PageLink(PAGE, ("lab_index", "edge_", "do_", "value_"), marker="lab_index")
 QUICK = "lab_quick_sliders"  # the quick sliders' component key
 # The page's fragments (pages/causal_graph_lab.py): the what-if (boxes, graph), inside it the quick sliders' and the
-# answer's (the answer panel and the link); a quick slider's move reruns only the answer (`moved`).
-WHAT_IF, QUICK_PART, ANSWER = "lab_whatif", "lab_quick", "lab_answer_part"
+# answer's (the answer panel) and the link's (the address bar); a quick slider's move reruns the link's or the
+# answer's (`moved`).
+WHAT_IF, QUICK_PART, ANSWER, LINK_PART = "lab_whatif", "lab_quick", "lab_answer_part", "lab_link"
 _ANSWER = "_lab_answer"  # session key: (what was asked, the answer), shared by the fragments of one move
 SCENE = 64  # px: the model's scenes, shown by the quick sliders at 2x
 _ARROW_SEP = "-"  # concept names use "_", never "-"
@@ -188,9 +189,16 @@ def encoded(sweep: ConceptSweep, specs: dict[str, VarSpec], result: LabResult, g
 
 
 def moved(name: str, was_ticked: bool) -> None:
-    """After a quick slider's move: only the answer's fragment reruns (the sliders show the move already; the
-    panel tells them it was applied); a move that ticked its box also redraws the boxes and the graph."""
-    st.rerun(ANSWER if was_ticked else WHAT_IF)
+    """After a quick slider's move: a move that ticked its box redraws the boxes and the graph (the what-if
+    fragment); else, when the browser already shows the whole answer at the value (the panel swapped it in from the
+    sweep, which holds the model's and the true answer: `lab_answer.swept`), only the link's fragment reruns (the
+    value stored, the address bar written, the sliders told); else the answer's fragment draws it."""
+    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(QUICK) else ANSWER)
+
+
+def applied() -> None:
+    """Tells the quick sliders their last move was applied (`quick_sliders.echo`)."""
+    quick_sliders.echo(QUICK)
 
 
 def current_do(specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str, float]:

@@ -43,7 +43,7 @@ def answer(result: LabResult, specs: dict[str, VarSpec]) -> None:
     while a slider moves (`lab_answer.swept`)."""
     # The scenes go at their own 64 px, scaled up by the browser (up to 200 px each, three in a row that shares
     # the column's width, also on a phone); the table scrolls sideways inside its box on a phone.
-    answer_panel.mount(ANSWER, lab_answer.answer(result, specs), {}, follow=QUICK, look="scenes")
+    answer_panel.mount(ANSWER, lab_answer.answer(result, specs), {}, follow=QUICK, look="scenes", whole=True)
 
 
 def clamp_notes(result: LabResult, specs: dict[str, VarSpec]) -> None:

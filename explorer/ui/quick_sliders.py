@@ -82,6 +82,12 @@ _COMPONENT = component(
     "explorer_quick_sliders", html=(_ASSETS / "quick_sliders.html").read_text(),
     css=(_ASSETS / "quick_sliders.css").read_text(), js=(_ASSETS / "quick_sliders.js").read_text(),
     isolate_styles=False)  # no shadow root: tests address the sliders as they addressed Streamlit's
+_ECHO = component(  # `echo`: passes the number of the move a rerun applied on to the sliders
+    "explorer_quick_applied", html="<span hidden></span>", js="""export default function (component) {
+  if (!component.data) return;
+  const {key, n} = JSON.parse(component.data);
+  document.dispatchEvent(new CustomEvent("quick-applied", {detail: {key, n}}));
+}""")
 
 
 def continuous(specs: dict[str, VarSpec]) -> dict[str, VarSpec]:
@@ -162,8 +168,27 @@ def _moved(specs: dict[str, VarSpec], key: str, then: Moved | None = None) -> No
         st.session_state[f"do_{spec.name}"] = True  # moving a slider means "set this", as before
         st.session_state[_live(key)] = spec.name
     st.session_state[_applied(key)] = move.get("n")
+    st.session_state[_whole(key)] = move.get("swept") is True
     if then is not None:
         then(spec.name, was_ticked)
+
+
+def _whole(key: str) -> str:
+    return f"_{key}_swept_whole"
+
+
+def swept_whole(key: str) -> bool:
+    """Whether the browser already shows the whole answer at the value of the last move applied: its answer panel
+    swapped in the sweep's parts at exactly that value (not the nearest position of a slider with more steps than
+    positions, nor a step made while the sweep was on its way). A page whose sweep holds its whole answer then only
+    stores the value and writes the link (`echo`), and draws nothing again."""
+    return bool(st.session_state.get(_whole(key)))
+
+
+def echo(key: str) -> None:
+    """Tells the quick sliders `key` that their last move was applied (`quick-applied`), for a rerun that draws no
+    answer panel (which otherwise says it): a hidden element of a few bytes."""
+    _ECHO(key=f"{key}_echo", data=json.dumps({"key": key, "n": applied(key)}))
 
 
 def held(state: object) -> set[str]:
