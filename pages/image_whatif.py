@@ -63,14 +63,24 @@ def quick(index: int, coloured: bool) -> None:
 
 @st.fragment(key=image_ui.ANSWER)
 def answer(index: int, coloured: bool) -> None:
-    """The pictures, notes and values, and what the classifiers read (two mounts of one element), and the address
-    bar: a link to what is on screen. The one fragment a quick slider's move reruns."""
-    world, do, _, result = _asked(index, coloured)
+    """The pictures, notes and values, and what the classifiers read (two mounts of one element), and the link's
+    fragment; reruns on a quick slider's move the browser could not show whole from the sweep."""
+    world, _, _, result = _asked(index, coloured)
     render.clamp_notes(result, world.specs)
     render.answer(result, world.specs)
     st.subheader("3 · What the classifiers see")
     render.readers(result)
-    image_ui.write_link(result.index, coloured, do, world.specs)
+    link(index, coloured)
+
+
+@st.fragment(key=image_ui.LINK_PART)
+def link(index: int, coloured: bool) -> None:
+    """The address bar (a link to what is on screen): all a quick slider's move reruns when the browser shows its
+    whole answer already (the sweep's, at that very value)."""
+    world = view.worlds[coloured]
+    do = image_ui.current_do(world.specs, service.factual(index, coloured))
+    image_ui.write_link(index, coloured, do, world.specs)
+    image_ui.applied()
 
 
 st.subheader("2 · Ask what if")  # outside the fragment: the same on every move, so a move does not send it again

@@ -112,8 +112,10 @@ def _settled(page, value: str) -> dict:
     """Waits until the what-if row shows the slider's `value` as set by the user, then reads the page."""
     page.wait_for_function(f"""(v) => {{ const s = ({_STATE_JS})();
         return s.row !== null && s.row.includes(v + ' px (set by you)'); }}""", arg=value, timeout=STEP)
-    # Streamlit marks elements data-stale while a rerun is under way
+    # Streamlit marks elements data-stale while a rerun is under way (and the answer panel while it shows a sweep's
+    # answer that is not final); the address bar follows once the move reached Python
     page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0", timeout=STEP)
+    page.wait_for_function("(v) => location.search.includes('thickness=' + v)", arg=value, timeout=STEP)
     return _state(page)
 
 

@@ -113,8 +113,8 @@ def test_a_new_upload_never_takes_a_freed_one_s_place_in_the_key():
                                                  (True, {"digit": 4}, 12)])
 def test_the_answer_panel_at_each_position_is_the_answer_to_that_value(service, coloured, do, index):
     """While a slider moves the page's panel swaps to the sweep's parts (explorer/ui/image_answer.py, `swept`):
-    pictures, notes, the values table and the classifiers' lines must be what the released value's answer shows.
-    Only the measured what-if row waits for the release (None in the sweep)."""
+    pictures, notes, the values table (the measured row too), the classifiers' lines and chart must be what the
+    released value's answer shows: a step to a position is final (the page then only writes the link)."""
     from explorer.ui import image_answer as ia
 
     world = service.world(coloured)
@@ -133,7 +133,10 @@ def test_the_answer_panel_at_each_position_is_the_answer_to_that_value(service, 
                 assert got["pictures"][2] == answer["pictures"][2] and got["unknown"] == []
             assert got["knock"] == answer["knock"] and got["summary"] == readers["summary"]
             assert got["values"]["rows"][2] == answer["values"]["rows"][2]  # the what-if's values, marks included
-            assert got["values"]["rows"][3] is None and answer["values"]["rows"][3] is not None
+            assert got["values"]["rows"][3] == answer["values"]["rows"][3]  # measured on the model's picture
             assert got["lines"] == readers["lines"]
+            # the chart: the moving piece of this position's, after the fixed piece of the one on screen
+            assert got["chart"][0] is None and ia.chart(on_screen)[0] == readers["chart"][0]
+            assert got["chart"][1] == readers["chart"][1]
             # the difference map: the sweep's picture against the same original (float rounding aside)
             assert got["pictures"][3]["caption"] == answer["pictures"][3]["caption"]

@@ -5,9 +5,12 @@
 // the idle-arrow note, three scenes, the model's error, the table; look "scenes").
 //
 // While a quick slider moves (assets/quick_sliders/), each step's `quick-move` event carries the sweep's parts at
-// that position: the panel swaps them at once; the measured row greys and the chart fades until the rerun that
-// applied the move (`quick-sent` names its number; the server echoes it as `applied`) brings the exact answer. A
-// rerun from before the visitor's newest step is not drawn over what the visitor moved to. Each exact answer drawn is
+// that position: the panel swaps them at once. Both pages' sweeps hold their whole answer (`whole`), so a step at a
+// position of the sweep (`on`) is final, and the page's rerun only writes the link. A step between two positions (a
+// slider with more steps than positions) shows the nearest one's, marked stale (`data-stale`, which tests and
+// benchmarks wait on), until the rerun that applied the move (`quick-sent` names its number; the server echoes it as
+// `applied`) brings the answer at the value. A part a sweep lacks (a null table row, no chart) greys until then.
+// A rerun from before the visitor's newest step is not drawn over what the visitor moved to. Each answer drawn is
 // passed on as `quick-applied` (the number of the move it applied), for the sliders, whose fragment does not rerun.
 // Every text is set as textContent: runs [text, style], never HTML, so an uploaded model's name cannot draw.
 
@@ -82,8 +85,10 @@ function lines(root, items) {
   list.replaceChildren(...items.map((parts) => { const li = document.createElement("li"); runs(li, parts); return li; }));
 }
 
-function chart(root, src, note) {
-  const fig = root.querySelector(".ip-chart");
+function chart(root, pieces, note) {  // [fixed, moving]: an SVG data: URI in two pieces; fixed null: as drawn
+  const ip = root.__ip, fig = root.querySelector(".ip-chart");
+  if (pieces && pieces[0]) ip.chartFixed = pieces[0];
+  const src = pieces && ip.chartFixed ? ip.chartFixed + pieces[1] + "</svg>" : "";
   fig.hidden = !src;
   fig.classList.remove("ip-stale");
   const img = fig.querySelector("img");
@@ -121,8 +126,8 @@ function step(root, detail) {  // a quick slider's step: the sweep's parts at th
   const ip = root.__ip, parts = detail.extra;
   ip.moved = true;
   ip.awaiting = null;
-  // the sweep's answer: the rerun's exact one follows, unless the sweep holds this page's whole answer (the lab's:
-  // `whole`) and the step is at the value itself (`on`; not the nearest of a slider's positions)
+  // the sweep's answer: the rerun's exact one follows, unless the sweep holds this page's whole answer (`whole`)
+  // and the step is at the value itself (`on`; not the nearest of a slider's positions)
   root.dataset.stale = ip.data.whole && detail.on ? "false" : "true";
   for (const [key, value] of Object.entries(parts)) {
     if (!(key in ip.data.parts)) continue;  // not this mount's part
@@ -133,7 +138,7 @@ function step(root, detail) {  // a quick slider's step: the sweep's parts at th
     } else drawPart(root, key, value);
   }
   const fig = root.querySelector(".ip-chart");
-  if (!fig.hidden) fig.classList.add("ip-stale");
+  if (!fig.hidden && !("chart" in parts)) fig.classList.add("ip-stale");  // a sweep without the chart: on release
 }
 
 export default function (component) {

@@ -267,7 +267,7 @@ class ImageService:
 
         return self.sweeps.sweeps_many(self.worlds[coloured], made, [StartRow(f.noise, f.obs, f.grey) for f in facts],
                                        [a.index for a in asks], coloured, [a.do for a in asks], asks[0].readers,
-                                       asks[0].names, truth)
+                                       asks[0].names, truth, _measure_many)
 
     @staticmethod
     def _probabilities(images: np.ndarray, classifiers: Mapping[str, Classifier]) -> dict[str, np.ndarray]:
@@ -353,6 +353,13 @@ def difference(generated: np.ndarray, original: np.ndarray) -> np.ndarray:
 
 def _grey(img: np.ndarray) -> np.ndarray:
     return img if img.ndim == 2 else img.max(axis=0)
+
+
+def _measure_many(pictures: np.ndarray) -> dict[str, np.ndarray]:
+    """(P, 28, 28) or (P, 3, 28, 28) -> {attribute: (P,)}: `_measure` of each (~2.3 ms a picture: a sweep's ~100
+    ms, once per sweep, so the answer panel shows the measured row at every position too)."""
+    each = [_measure(p) for p in pictures]
+    return {k: np.array([m[k] for m in each]) for k in each[0]} if each else {}
 
 
 def _measure(img: np.ndarray) -> dict[str, float]:

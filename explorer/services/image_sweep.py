@@ -47,6 +47,8 @@ class SliderSweep:
         cf: {variable: (P,)} every variable's counterfactual value at each position (the slider's own included).
         true_pictures: the TRUE counterfactual at each position (the world's renderer on the digit's skeleton), as
             `pictures`; None when the digit was set to another (no true answer).
+        measured: {attribute: (P,)} the attributes measured on the model's picture at each position (as `what_if`'s
+            `measured_cf`), or {} when not asked.
     """
 
     name: str
@@ -55,6 +57,7 @@ class SliderSweep:
     probs: dict[str, np.ndarray]
     cf: dict[str, np.ndarray] = field(default_factory=dict)
     true_pictures: np.ndarray | None = None
+    measured: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def positions(spec: VarSpec, most: int = MOST_POSITIONS) -> np.ndarray:
@@ -179,7 +182,8 @@ class SweepCache(KeptSweeps):
     def sweeps_many(self, scm: SCM, mechanism: Callable[[list[int], int], Mechanism], starts: list[StartRow],
                     indices: list[int], coloured: bool, dos: list[Mapping[str, float]],
                     readers: Mapping[str, Classifier], names: Iterable[str] | None = None,
-                    truth: Callable[[int, dict[str, np.ndarray]], np.ndarray | None] | None = None
+                    truth: Callable[[int, dict[str, np.ndarray]], np.ndarray | None] | None = None,
+                    measure: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
                     ) -> list[dict[str, SliderSweep]]:
         """`sweeps` of several digits at once (one world, the same readers, every `dos[j]` setting the same
         variables): per slider, the missing sweeps of all digits in ONE decoder call and one classifier call per
@@ -187,7 +191,8 @@ class SweepCache(KeptSweeps):
         reruns run Python (docs/performance.md, "Where a class's CPU goes"), so one call for the visitors reaching
         for a slider at once waits far less than one call each. `mechanism(rows, p)`: the mechanism with the
         abduction of digits `starts[j]`, j in rows, done, one latent row per picture row (p per digit).
-        `truth(j, cf)`: digit j's TRUE counterfactual pictures at the values `cf` ({variable: (P,)}), or None."""
+        `truth(j, cf)`: digit j's TRUE counterfactual pictures at the values `cf` ({variable: (P,)}), or None.
+        `measure(pictures)`: {attribute: (P,)} measured on the model's pictures (P, ...)."""
         names = None if names is None else list(names)
         keys = [self.keys(scm.specs, i, coloured, d, readers, names) for i, d in zip(indices, dos)]
         made: dict[tuple, SliderSweep] = {}
@@ -210,6 +215,7 @@ class SweepCache(KeptSweeps):
                 drawn = pictures[at] if coloured else pictures[at, 0]  # (P, 28, 28) grey, as what_if returns it
                 values = {k: v[at].copy() for k, v in cf.items()}  # (P,) each
                 made[key] = SliderSweep(n, grid, drawn.copy(), {c: v[at].copy() for c, v in probs.items()}, values,
-                                        None if truth is None else truth(rows[r], values))
+                                        None if truth is None else truth(rows[r], values),
+                                        {} if measure is None else measure(drawn))
                 self.store(key, made[key])
         return self.gathered(keys, made)

@@ -25,7 +25,7 @@ from explorer.types import VarSpec
 from explorer.ui.charts import flip_text
 from explorer.ui.common.format import fmt
 from explorer.ui.images import difference_uri, png_uri
-from explorer.ui.svg_charts import probability_svg
+from explorer.ui.svg_charts import probability_svg_parts
 
 NAMES = {**CLASSIFIERS, "digit-recognizer-py": "Third-party CNN"}
 PIXELS = 28  # the pictures go at their own size; the panel scales them up pixelated (a fifth of the bytes of 140 px)
@@ -126,9 +126,16 @@ def answer(result: ImageResult, specs: dict[str, VarSpec]) -> dict:
 
 
 def readers(result: ImageResult) -> dict:
-    """The parts under "What the classifiers see": the summary box, a line each, the chart (an SVG data: URI)."""
-    chart = "data:image/svg+xml;charset=utf-8," + _quote(probability_svg(result.probs, NAMES))
-    return {"summary": summary(result), "lines": lines(result), "chart": chart}
+    """The parts under "What the classifiers see": the summary box, a line each, the chart (an SVG data: URI in two
+    pieces, [fixed, moving]: `chart`)."""
+    return {"summary": summary(result), "lines": lines(result), "chart": chart(result)}
+
+
+def chart(result: ImageResult) -> list[str]:
+    """The probability chart as an SVG data: URI in two pieces, [fixed, moving]: the panel shows fixed + moving +
+    "</svg>", and a sweep's position carries only the moving piece (`svg_charts.probability_svg_parts`)."""
+    fixed, moving = probability_svg_parts(result.probs, NAMES)
+    return ["data:image/svg+xml;charset=utf-8," + _quote(fixed), _quote(moving)]
 
 
 def _quote(svg: str) -> str:
@@ -138,31 +145,32 @@ def _quote(svg: str) -> str:
 
 def position(result: ImageResult, sweep: SliderSweep, i: int, graph: Dag) -> ImageResult:
     """The what-if at a sweep's position i, from the one on screen (`result`: the same digit, world and readers;
-    the sweep holds the other do() values): the sweep's picture, values, true picture and probabilities. Its
-    measured values are left out (reading them off a picture costs ~3 ms, 60x a sweep: they follow on release)."""
+    the sweep holds the other do() values): the sweep's picture, values, true picture, measured values and
+    probabilities."""
     done = sorted(set(result.intervened) | {sweep.name})
     cf = {k: float(v[i]) for k, v in sweep.cf.items()}
     true = None if sweep.true_pictures is None else sweep.true_pictures[i]
     return dataclasses.replace(
         result, cf=cf, true_cf=None if true is None else cf, intervened=done, clamped=[],
         downstream=sorted(graph.descendants(done) - set(done)), generated=sweep.pictures[i], true_image=true,
-        difference=difference(sweep.pictures[i], result.original), measured_cf={},
+        difference=difference(sweep.pictures[i], result.original),
+        measured_cf={k: float(v[i]) for k, v in sweep.measured.items()},
         probs={r: (p, sweep.probs[r][i]) for r, (p, _) in result.probs.items()},
         causes={n: sorted(graph.descendants([n]) - set(done)) for n in done})
 
 
 def swept(result: ImageResult, sweep: SliderSweep, specs: dict[str, VarSpec], graph: Dag) -> list[dict]:
     """Per position of `sweep`, the parts that move with the slider: the pictures (the model's as None: the quick
-    slider's own picture, the same URI, fills it), the knock-on note, the values table, the summary and the
-    lines. The chart is not swept (~6 kB a position): the panel marks it as following on release."""
+    slider's own picture, the same URI, fills it), the knock-on note, the values table, the summary, the lines and
+    the chart's moving piece (the fixed one as None: as drawn). The whole answer: a step to a position is final."""
     out = []
     for i in range(len(sweep.values)):
         at = position(result, sweep, i, graph)
         shown = pictures(at)
         shown[0] = shown[1] = None  # the original never changes; the model's comes with the quick slider's move
         table = values(at, specs)
-        # the header and the original's two rows never change: "=" (as drawn); the measured what-if row is None
+        # the header and the original's two rows never change: "=" (as drawn); nor does the chart's fixed piece
         out.append({"pictures": shown, "unknown": UNKNOWN if at.true_image is None else [],
                     "knock": knock_on(at, specs), "values": {"rows": ["=", "=", *table["rows"][2:]]},
-                    "summary": summary(at), "lines": lines(at)})
+                    "summary": summary(at), "lines": lines(at), "chart": [None, chart(at)[1]]})
     return out

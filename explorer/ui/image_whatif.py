@@ -29,7 +29,7 @@ from explorer.ui.common.link import PageLink, colour_world, digit_index, read_va
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.common.uploads import uploads
 from explorer.ui.images import THUMB, png
-from explorer.ui.quick_sliders import continuous, live, quick_sliders, ticked, ticks
+from explorer.ui.quick_sliders import KEY, continuous, echo, live, quick_sliders, swept_whole, ticked, ticks
 
 PAGE = "image"
 WORDS = DoWords(item="digit")
@@ -39,8 +39,9 @@ _INDEX_NOTE = "_index_note"  # a digit number past the last one was typed: said 
 _HELD = "_image_held_do"  # session key: the digit's do(), as the what-if fragment's controls last read it
 _ANSWER = "_image_answer"  # session key: (what was asked, the answer), shared by the fragments of one move
 # The page's fragments (pages/image_whatif.py): the what-if (controls, graph), inside it the quick sliders and the
-# answer (its two panels); a quick slider's move reruns only the answer (`moved`).
-WHAT_IF, QUICK, ANSWER = "image_whatif", "image_quick", "image_answer_part"
+# answer (its two panels), inside that the link (the address bar); a quick slider's move reruns the link or the
+# answer (`moved`).
+WHAT_IF, QUICK, ANSWER, LINK_PART = "image_whatif", "image_quick", "image_answer_part", "image_link"
 DIGITS = [str(d) for d in range(10)]
 
 
@@ -151,10 +152,16 @@ def current_do(specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str
 
 
 def moved(name: str, was_ticked: bool) -> None:
-    """After a quick slider's move: only the answer's fragment reruns (the sliders themselves show the move
-    already; its panel tells them the move was applied, `quick-applied`); a move that ticked its box also redraws
-    the boxes and the graph (the what-if fragment, which holds them)."""
-    st.rerun(ANSWER if was_ticked else WHAT_IF)
+    """After a quick slider's move: a move that ticked its box redraws the boxes and the graph (the what-if
+    fragment, which holds them); else, when the browser already shows the whole answer at the value (the panel
+    swapped it in from the sweep: `image_answer.swept`), only the link's fragment reruns (the value stored, the
+    address bar written, the sliders told: `applied`); else (a value between the sweep's positions) the answer's."""
+    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(KEY) else ANSWER)
+
+
+def applied() -> None:
+    """Tells the quick sliders their last move was applied (for a rerun that draws no answer panel)."""
+    echo(KEY)
 
 
 def live_sliders(specs: dict[str, VarSpec]) -> list[str]:

@@ -33,12 +33,12 @@ CHART_NOTE = "Each classifier's probability for every digit: grey before, orange
 def answer(result: ImageResult, specs: dict[str, VarSpec]) -> None:
     """Original, the model's counterfactual, the true one and the difference side by side; the knock-on note; the
     table of the digit's values, in the causal model and as measured on the pictures (`image_answer.answer`)."""
-    answer_panel.mount(ANSWER, image_answer.answer(result, specs), {"values": VALUES_NOTE})
+    answer_panel.mount(ANSWER, image_answer.answer(result, specs), {"values": VALUES_NOTE}, whole=True)
 
 
 def readers(result: ImageResult) -> None:
     """The classifiers' answers: the summary box, a line each (flips in red), the chart of every probability."""
-    answer_panel.mount(READERS, image_answer.readers(result), {"lines": LINES_NOTE, "chart": CHART_NOTE})
+    answer_panel.mount(READERS, image_answer.readers(result), {"lines": LINES_NOTE, "chart": CHART_NOTE}, whole=True)
 
 
 def swept(result: ImageResult, specs: dict[str, VarSpec], graph: Dag) -> Callable[[SliderSweep], list]:

@@ -72,10 +72,20 @@ def probability_svg(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict
     repeats (font, sizes, colours, anchors) sits once on a <g>, coordinates carry at most one decimal, the grid is
     one path and invisible bars are left out.
     """
+    fixed, moving = probability_svg_parts(probs, names)
+    return fixed + moving + "</svg>"
+
+
+def probability_svg_parts(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict[str, str]) -> tuple[str, str]:
+    """`probability_svg` in two pieces, (fixed, moving), the picture being fixed + moving + "</svg>": what stays
+    while a slider moves (the grid, the labels, the original's bars, the legend; the <svg> opened) and what moves
+    with it (the titles, the what-if's bars), drawn last. A slider's sweep then carries only the moving piece
+    (~1 kB a position, not ~6 kB) and the Image page's answer panel joins them."""
     titles: list[str] = []
     axis: list[str] = []
     digits: list[str] = []
-    bars: list[str] = []
+    before: list[str] = []
+    after: list[str] = []
     grid = ""
     y = 0.0
     plot_w = WIDTH - LEFT - 6
@@ -93,7 +103,7 @@ def probability_svg(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict
             axis.append(_text(LEFT - 6, gy + 4, label))
         for d in range(len(CLASSES)):
             x0 = LEFT + d * slot + (slot - 2 * bar) / 2
-            for i, (p, fill) in enumerate(((orig[d], ORIGINAL_COLOUR), (cf[d], CF_COLOUR))):
+            for i, (p, fill, bars) in enumerate(((orig[d], ORIGINAL_COLOUR, before), (cf[d], CF_COLOUR, after))):
                 h = PANEL * float(np.clip(p, 0.0, 1.0))
                 if h >= UNSEEN:
                     bars.append(f"<rect x='{_n(x0 + i * bar)}' y='{_n(top + PANEL - h)}' width='{_n(bar)}' "
@@ -108,10 +118,9 @@ def probability_svg(probs: dict[str, tuple[np.ndarray, np.ndarray]], names: dict
         legend.append(_text(x + 20, legend_y, label))
     note = _text(WIDTH - 6, legend_y, "digit read, and its probability", font_size="12", fill=MUTED,
                  text_anchor="end")
-    parts = [f"<path d='{grid}' stroke='{GRID}'/>", *titles, _group(axis, font_size="11", fill=MUTED,
-                                                                    text_anchor="end"),
-             *bars, _group(digits, font_size="12", text_anchor="middle"), *legend, note]
-    return _svg(WIDTH, legend_y + LEGEND - 18, parts)
+    fixed = [f"<path d='{grid}' stroke='{GRID}'/>", _group(axis, font_size="11", fill=MUTED, text_anchor="end"),
+             *before, _group(digits, font_size="12", text_anchor="middle"), *legend, note]
+    return _svg(WIDTH, legend_y + LEGEND - 18, fixed)[:-len("</svg>")], "".join(titles + after)
 
 
 def _svg(width: float, height: float, parts: list[str]) -> str:
