@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import io
 import re
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,10 @@ from serve import ARM_JS, QUICK_PICTURE_JS, drawn_selector
 
 TOLERANCE = 3  # of 255: a picture "matches" when every pixel is within this (batched float sums may differ)
 CELL_TOLERANCE = 0.11  # a number in the records: shown with one decimal, so float noise may move the last digit
+# The lab's scenes are JPEGs: a grey level of batch rounding in the model's scene (the sweep draws 80 scenes a
+# batch, a what-if one) can move a JPEG pixel by up to ~8 after encoding; the scenes at neighbouring light values
+# differ by 51 or more (16 scenes x 21 steps, measured), so 16 still tells them apart.
+JPEG_TOLERANCE = 16
 READS = 5  # what is on screen can be replaced just as it is read (a newer rerun): read again, this many times
 
 _PICTURE_JS = """([caption, slider]) => {
@@ -102,9 +107,9 @@ def _decode(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), np.int16)
 
 
-def _same_picture(shown: object, expected: object) -> bool:
+def _same_picture(shown: object, expected: object, tolerance: int = TOLERANCE) -> bool:
     exp = expected if expected.ndim == 3 else np.repeat(expected[..., None], 3, axis=2)
-    return shown.shape == exp.shape and int(np.abs(shown - exp.astype(np.int16)).max()) <= TOLERANCE
+    return shown.shape == exp.shape and int(np.abs(shown - exp.astype(np.int16)).max()) <= tolerance
 
 
 async def _read_picture(page, target: Target) -> Shown:
@@ -123,8 +128,10 @@ async def _read_picture(page, target: Target) -> Shown:
 
 
 def _picture_target(name: str, what: str, path: Callable[[int], str], slider: str, caption: str,
-                    draw: Callable[[int, float], bytes], start: float, step: float) -> Target:
-    """A page whose answer is the picture captioned `caption`; `draw(k, value)` its PNG for visitor k (kept)."""
+                    draw: Callable[[int, float], bytes], start: float, step: float,
+                    tolerance: int = TOLERANCE) -> Target:
+    """A page whose answer is the picture captioned `caption`; `draw(k, value)` its PNG (or JPEG) for visitor k
+    (kept); pixels within `tolerance` of it match."""
     cache: dict[tuple[int, float], np.ndarray] = {}
 
     def expected(k: int, value: float) -> np.ndarray:
@@ -134,7 +141,8 @@ def _picture_target(name: str, what: str, path: Callable[[int], str], slider: st
         return cache[key]
 
     return Target(name, what, path, slider, drawn_selector(caption), ARM_JS,
-                  _read_picture, expected, _same_picture, start, step, caption, QUICK_PICTURE_JS)
+                  _read_picture, expected, functools.partial(_same_picture, tolerance=tolerance), start, step,
+                  caption, QUICK_PICTURE_JS)
 
 
 def image_target() -> Target:
@@ -161,7 +169,7 @@ def lab_target() -> Target:
 
     from explorer.device import pick_device
     from explorer.services.lab import LabService
-    from explorer.ui.images import png
+    from explorer.ui.lab_answer import scene_uri
 
     torch.set_num_threads(1)
     service = LabService(pick_device())
@@ -170,12 +178,12 @@ def lab_target() -> Target:
 
     def draw(k: int, value: float) -> bytes:
         img = service.what_if(scene(k), {"light": value}, edges).generated  # (64, 64, 3)
-        return png(img.transpose(2, 0, 1).astype(np.float32), 4 * img.shape[0])  # as lab_render.pictures draws it
+        return base64.b64decode(scene_uri(img).split(",", 1)[1])  # the JPEG the answer panel shows
 
     return _picture_target(
         "lab", "N concurrent browser sessions moving the Causal graph lab's light slider (do(light))",
         lambda k: f"/causal_graph_lab?scene={scene(k)}&light=70", ".st-key-value_light", "drawn by the model",
-        draw, 70.0, 1.0)
+        draw, 70.0, 1.0, JPEG_TOLERANCE)
 
 
 def baseline_target() -> Target:

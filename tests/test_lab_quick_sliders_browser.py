@@ -146,3 +146,22 @@ def test_a_value_between_the_sweeps_positions_is_drawn_exactly_on_release(server
     after = page.evaluate(_WATCH_JS)
     assert after["stale"] == "false" and "8.2 units (set by you)" in after["row"]  # the answer at 8.2 itself
     page.context.close()
+
+
+def test_a_move_before_the_sweep_came_brings_it_and_the_page_agrees(server, browser):  # noqa: F811
+    """Focus and press at once: the move interrupts the rerun that was bringing the slider's sweep, so the move's
+    own rerun brings it (the sliders' fragment reruns with the answer's); the page marks itself stale meanwhile,
+    and ends with the quick picture and the panel's scene the same, at the value pressed."""
+    page = _lab(browser, f"{server}/causal_graph_lab?scene=7&light=70")
+    slider = page.locator(".st-key-value_light input[type=range]")
+    slider.focus()
+    page.keyboard.press("ArrowRight")  # 70 -> 71, before the light's sweep is here
+    assert page.evaluate("() => document.querySelector('.ip-root').dataset.stale") == "true"
+    page.wait_for_function("() => location.search.includes('light=71')", timeout=STEP)
+    page.wait_for_selector(".st-key-value_light[data-swept]", timeout=STEP)
+    page.wait_for_function(IDLE, timeout=STEP)
+    state = page.evaluate(_WATCH_JS)
+    assert state["quick"] == state["grid"] and "71 ° (set by you)" in state["row"]
+    _, seen = _press(page, "ArrowRight")  # now from the sweep: whole, at once
+    assert seen["stale"] == "false" and "72 ° (set by you)" in seen["row"] and seen["quick"] == seen["grid"]
+    page.context.close()

@@ -119,7 +119,10 @@ function draw(root) {  // the server's parts: everything exact
   ln.textContent = notes.lines || "";
   ln.hidden = !notes.lines;
   root.querySelector(".ip-chart").classList.remove("ip-stale");
-  root.dataset.stale = "false";  // exact again (tests and benchmarks wait until nothing on the page is stale)
+  // exact again, unless this rerun is older than a move on its way (tests and benchmarks wait until nothing on the
+  // page is stale)
+  const ip = root.__ip;
+  root.dataset.stale = ip.awaiting !== null && ip.data.applied !== ip.awaiting ? "true" : "false";
 }
 
 function step(root, detail) {  // a quick slider's step: the sweep's parts at that position
@@ -156,7 +159,10 @@ export default function (component) {
       document.addEventListener(type, listener);
     };
     on("quick-move", (detail) => step(root, detail));
-    on("quick-sent", (detail) => { root.__ip.awaiting = detail.n; });
+    on("quick-sent", (detail) => {  // a move on its way: the answer on screen is its value's only if swept whole
+      root.__ip.awaiting = detail.n;
+      if (!detail.swept) root.dataset.stale = "true";
+    });
   }
   ip.data = data;
   root.classList.toggle("ip-scenes", data.look === "scenes");

@@ -52,7 +52,7 @@ function flush(root) {  // send the newest waiting value as a move (the callback
   // a page may skip redrawing it (explorer/ui/quick_sliders.py, `swept_whole`)
   const shown = qs.shown, swept = Boolean(shown && shown.whole && shown.name === name && shown.value === value);
   qs.send("move", {name, value, n: qs.pending, held: held(root), swept});
-  tell("quick-sent", {key: qs.data.key, n: qs.pending});
+  tell("quick-sent", {key: qs.data.key, n: qs.pending, swept});
 }
 
 // What else on the page follows a slider (the Image page's answer panel, assets/image_panel/) listens for these on
@@ -202,8 +202,10 @@ export default function (component) {
   const used = new Set([...data.sliders, ...qs.data.sliders].map((s) => s.sweep).filter(Boolean));
   keep(root, data.sweeps, used);  // from any run, even one drawn over: a key names its content
   // A rerun that started before the visitor's last move carries an older state: keep what the visitor sees
-  // until the run that applied that move arrives (each move's number comes back as `applied`).
-  if (qs.pending !== null && data.applied !== qs.pending) return;
+  // until the run that applied that move arrives (each move's number comes back as `applied`). The sweeps it names
+  // that hold for what is on screen are taken, though (`adopt`): a page whose moves do not rerun the sliders would
+  // otherwise never name the sweep that came while a move was on its way.
+  if (qs.pending !== null && data.applied !== qs.pending) { adopt(root, data); return; }
   qs.pending = null;
   if (qs.queued) {  // a newer value waits (sent now, or on the key's release): this state is already old
     if (!qs.holding) flush(root);
@@ -213,6 +215,20 @@ export default function (component) {
   qs.data = data;
   draw(root);
   askMissing(root);
+}
+
+function adopt(root, data) {  // from a rerun drawn over: each slider's sweep, when the sliders it depends on (all the
+  const qs = root.__qs;       // others: their values and do() boxes) are as the visitor has them now
+  const boxes = [...root.querySelectorAll(".qs-slider")];
+  if (boxes.length !== data.sliders.length || qs.data.sliders.length !== data.sliders.length) return;
+  const now = boxes.map((box, i) => ({name: data.sliders[i].name, value: parseFloat(box.querySelector("input").value),
+                                      set: box.classList.contains("qs-set")}));
+  data.sliders.forEach((slider, i) => {
+    if (!slider.sweep || slider.name !== qs.data.sliders[i].name) return;
+    const held = now.every((o, j) => j === i || (o.name === data.sliders[j].name && o.set === data.sliders[j].set
+                                                 && (!o.set || Math.abs(o.value - data.sliders[j].value) < 1e-9)));
+    if (held) qs.data.sliders[i] = {...qs.data.sliders[i], sweep: slider.sweep};
+  });
 }
 
 function askMissing(root) {  // a sweep named but not held (a new mount, or it dropped it): ask once; until it comes,

@@ -192,8 +192,10 @@ def moved(name: str, was_ticked: bool) -> None:
     """After a quick slider's move: a move that ticked its box redraws the boxes and the graph (the what-if
     fragment); else, when the browser already shows the whole answer at the value (the panel swapped it in from the
     sweep, which holds the model's and the true answer: `lab_answer.swept`), only the link's fragment reruns (the
-    value stored, the address bar written, the sliders told); else the answer's fragment draws it."""
-    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(QUICK) else ANSWER)
+    value stored, the address bar written, the sliders told); else the answer's fragment draws it, and the sliders'
+    reruns too: the browser may lack the slider's sweep (a move sent before the sweep came interrupts the rerun
+    that was bringing it)."""
+    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(QUICK) else [QUICK_PART, ANSWER])
 
 
 def applied() -> None:

@@ -155,8 +155,9 @@ def moved(name: str, was_ticked: bool) -> None:
     """After a quick slider's move: a move that ticked its box redraws the boxes and the graph (the what-if
     fragment, which holds them); else, when the browser already shows the whole answer at the value (the panel
     swapped it in from the sweep: `image_answer.swept`), only the link's fragment reruns (the value stored, the
-    address bar written, the sliders told: `applied`); else (a value between the sweep's positions) the answer's."""
-    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(KEY) else ANSWER)
+    address bar written, the sliders told: `applied`); else (a value between the sweep's positions, or the sweep
+    not there yet: a move sent before it came interrupts the rerun bringing it) the answer's and the sliders'."""
+    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(KEY) else [QUICK, ANSWER])
 
 
 def applied() -> None:
