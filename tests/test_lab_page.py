@@ -75,13 +75,13 @@ def test_first_view_shows_the_learned_graph_and_matches_the_service(lab):
     result = lab.what_if(0, {}, set(learned))
     assert _row(at, "**This scene**") == [_fmt(n, result.obs[n]) for n in VARIABLES]
     assert _row(at, "**Model reads**") == [_fmt(n, result.encoded[n]) for n in VARIABLES]
-    # the three scenes as JPEG data: URIs at their own 64 px (the browser scales them up), the model's the same
-    # address as the quick slider's picture; then the model's error against the truth
-    from explorer.ui.lab_answer import scene_uri
+    # the three scenes as data: URIs at their own 64 px (the browser scales them up): the simulator's as PNG, the
+    # model's as JPEG, the same address as the quick slider's picture; then the model's error against the truth
+    from explorer.ui.lab_answer import drawn_uri, scene_uri
 
     parts = _panel(at)
-    assert [p["src"] for p in parts["pictures"]] == [scene_uri(i) for i in (result.original, result.generated,
-                                                                            result.true_image)]
+    assert [p["src"] for p in parts["pictures"]] == [drawn_uri(result.original), scene_uri(result.generated),
+                                                     drawn_uri(result.true_image)]
     assert [p["caption"] for p in parts["pictures"]] == ["Original: scene #0", "What if: drawn by the model",
                                                          "What if: the true answer (the simulator)"]
     assert f"MSE {result.mse:.4f}" in "".join(t for t, _ in parts["mse"])

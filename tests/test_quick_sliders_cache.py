@@ -108,8 +108,8 @@ def test_the_newest_report_counts():
 
 # --- in Chromium ----------------------------------------------------------------------------------------
 def _jpegs(frames: list) -> int:
-    """How many JPEG data: URIs the server sent in `frames`: the lab's answer panel three (the scene, the model's
-    and the true what-if), the quick picture one (when the sliders' fragment reruns), a sweep ~112-158."""
+    """How many JPEG data: URIs the server sent in `frames`: the lab's answer panel one (the model's scene; the
+    simulator's are PNGs), the quick picture one (when the sliders' fragment reruns), a sweep 56-79."""
     return sum(bytes(f).count(b"data:image/jpeg") for f in frames if isinstance(f, (bytes, bytearray)))
 
 
