@@ -195,7 +195,7 @@ def moved(name: str, was_ticked: bool) -> None:
     value stored, the address bar written, the sliders told); else the answer's fragment draws it, and the sliders'
     reruns too: the browser may lack the slider's sweep (a move sent before the sweep came interrupts the rerun
     that was bringing it)."""
-    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(QUICK) else [QUICK_PART, ANSWER])
+    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(QUICK) else [ANSWER, QUICK_PART])
 
 
 def applied() -> None:

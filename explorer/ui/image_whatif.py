@@ -157,7 +157,7 @@ def moved(name: str, was_ticked: bool) -> None:
     swapped it in from the sweep: `image_answer.swept`), only the link's fragment reruns (the value stored, the
     address bar written, the sliders told: `applied`); else (a value between the sweep's positions, or the sweep
     not there yet: a move sent before it came interrupts the rerun bringing it) the answer's and the sliders'."""
-    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(KEY) else [QUICK, ANSWER])
+    st.rerun(WHAT_IF if not was_ticked else LINK_PART if swept_whole(KEY) else [ANSWER, QUICK])
 
 
 def applied() -> None:
