@@ -23,10 +23,12 @@ The browser also coalesces moves: one in flight at a time (a newer value goes wh
 120 ms pause), and while a key is held only its release is sent; the newest value always goes last. `EXPLORER_QUICK_RESEND=1` restores the old traffic (every sweep sent on every rerun,
 every key press a move), for A/B benchmarks (bench/bench_quick_ab.py).
 
-What else on a page follows the sliders listens on the document (the Image page's answer panel, assets/image_panel/):
-each step sends `quick-move` with the sweep's `extra` at that position, each move sent `quick-sent` with its number;
-a page whose move reruns only its answer (not the sliders' fragment) sends `quick-applied` back with the number the
-rerun applied, and the sliders then send their next value, or ask for a sweep they lost.
+What else on a page follows the sliders listens on the document (the answer panel of the Image page and the lab,
+assets/image_panel/): each step sends `quick-move` with the sweep's `extra` at that position (and `on`: the position
+is the value itself), each move sent `quick-sent` with its number and `swept` (the page shows its whole answer at
+that value already: `swept_whole`); a page whose move reruns only its answer or its link (not the sliders'
+fragment) sends `quick-applied` back with the number the rerun applied (the panel, or `echo`), and the sliders then
+send their next value, or ask for a sweep they lost.
 
 Session keys are the ones Streamlit's sliders had: `value_<var>` (the value), `do_<var>` (its do() box, still a
 Streamlit checkbox), so links, tests (AppTest sets them directly: it cannot run the component's JavaScript) and
