@@ -91,6 +91,13 @@ class LabExport:
     data: bytes  # the zip: images and labels.csv; the same seed gives the same bytes
 
 
+def follows(learned: Dag, edges: Iterable[tuple[str, str]], done: Iterable[str]) -> list[str]:
+    """The concepts that change because `done` were set, in the edited graph `edges`: along the arrows both the
+    model learned and the edited graph keeps (an added arrow the model lacks moves nothing in the model)."""
+    done = set(done)
+    return sorted(Dag(VARIABLES, learned.edges & frozenset(edges)).descendants(list(done)) - done)
+
+
 class LabService:
     """Holds the model, the scene simulator and a pool of real scenes (the test seed)."""
 
@@ -164,7 +171,7 @@ class LabService:
         one = lambda d: {k: float(v[0]) for k, v in d.items()}  # noqa: E731
         return LabResult(
             obs=self.factual(index), cf=one(out["cf"]), true_cf=one(true_cf), intervened=sorted(do_ok),
-            downstream=sorted(Dag(VARIABLES, learned & graph.edges).descendants(list(do_ok)) - set(do_ok)),
+            downstream=follows(self.learned_graph, graph.edges, do_ok),
             clamped=clamped, index=index, encoded=one(out["values"]),
             cut=sorted(learned - graph.edges), inert=sorted(graph.edges - learned - TRUE_GRAPH.edges),
             original=self.images[index], recon=out["recon"][0], generated=out["image"][0], true_image=true_img,

@@ -13,7 +13,7 @@ import streamlit as st
 from explorer.counterfactual.debias import ExportResult
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import VARIABLES
-from explorer.services.lab import LabExport, LabPage, LabResult
+from explorer.services.lab import LabExport, LabPage, LabResult, follows
 from explorer.types import VarSpec
 from explorer.ui import answer_panel, lab_answer
 from explorer.ui.graph_lab import QUICK
@@ -58,7 +58,7 @@ def causal_graph(edges: set[tuple[str, str]], learned: Dag, do: dict[str, float]
     edited graph keeps carry a change, as in `LabService.what_if`)."""
     # An SVG picture drawn once per (edited graph, ticked boxes), not a Plotly chart; outside the answer's fragment,
     # so a slider move that ticks nothing does not send it again
-    downstream = Dag(VARIABLES, learned.edges & frozenset(edges)).descendants(list(do)) - set(do)
+    downstream = follows(learned, edges, do)
     st.html(_GRAPH_CSS)  # style only: Streamlit puts it in the event container, it takes no space
     with st.container(key="lab_chart_graph"):
         st.image(lab_graph_svg(_POSITIONS, _LABELS, frozenset(edges), learned, tuple(sorted(do)),
