@@ -14,6 +14,7 @@ from explorer.ui import audit_table_failed as failed_ui
 from explorer.ui import audit_table_multiclass as multiclass_ui
 from explorer.ui import audit_table_options as options_ui
 from explorer.ui import audit_table_recourse as recourse_ui
+from explorer.ui import audit_table_tabs as tabs_ui
 from explorer.ui.common.loader import load
 
 ui.run_through_app()
@@ -76,7 +77,7 @@ elif job is not None and job.view is not None:
     # 1.67 the click after a tab's own rerun sometimes sent other widgets' defaults (the link's protected columns
     # emptied, rows 50), and the audit was gone (10 of 44 Chromium runs of a tab click, then Find recourse; none
     # of 42 keyed only, then Find recourse or a new row number)
-    groups, cf, row, report = st.tabs(list(audit_ui.TABS), key="audit_model_tab")
+    groups, cf, row, report = tabs_ui.tabs()  # opened at the tab last acted in, if a redraw remounts them
     multiclass = job.view.multiclass  # a label of more than two classes: each audited against the rest
     with groups:
         (multiclass_ui.groups_tab if multiclass else audit_ui.groups_tab)(job.view)

@@ -181,6 +181,22 @@ def test_a_link_to_shipped_data_and_model_shows_groups_and_cf_fairness(service):
     assert at.number_input(key="at_row").value == 4
 
 
+def _tab_opened_on_remount(at) -> str:
+    """The result tab the page asks the browser to open when it mounts the tabs afresh (their `default`)."""
+    found = []
+
+    def walk(node) -> None:
+        proto = getattr(node, "proto", None)
+        if type(proto).__name__ == "Block" and proto.HasField("tab_container"):
+            found.append(proto.tab_container.default_tab_index)
+        for child in (getattr(node, "children", None) or {}).values():
+            walk(child)
+
+    walk(at._tree)
+    assert len(found) == 1, found
+    return [t.label for t in at.tabs][found[0]]
+
+
 def test_find_recourse_on_a_rejected_row_side_by_side_and_all_locked(service):
     """Row 28 of Adult's test rows is rejected by adult-logreg; both searches answer it, the non-causal answer is
     inconsistent with the graph; the page shows the service's numbers; every column unticked: the search's refusal."""
@@ -192,8 +208,10 @@ def test_find_recourse_on_a_rejected_row_side_by_side_and_all_locked(service):
             "row": "28"}
     at = open_page(PAGE, link)
     assert not at.error, [e.value for e in at.error]
+    assert _tab_opened_on_remount(at) == "Groups"
     at.button(key="audit_model_recourse").click().run(timeout=FIRST_LOAD)
     no_exceptions(at)
+    assert _tab_opened_on_remount(at) == "One row"  # a redraw that remounts the tabs keeps the answer in sight
     view = service.compute(service.plan(shipped_table("adult"), AuditRequest("income", ">50K", ("sex",), rows=300,
                                                                              cf=False),
                                         ModelChoice("shipped", "adult-logreg")))

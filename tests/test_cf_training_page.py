@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 import torch
 
 from apptest_pages import no_exceptions, open_page
@@ -262,6 +263,8 @@ def test_in_chromium_start_a_training_see_progress_a_second_visitor_wait_and_can
     other.get_by_text("Nothing was kept").wait_for(timeout=30_000)
     page.locator(".st-key-cf_cancel button").click()
     page.get_by_text("Nothing was kept").wait_for(timeout=60_000)
-    assert not start.is_disabled() and "strength=0.99" in page.url and "methods=erm,cf_regularise" in page.url
+    # the panel says so first; the whole-page rerun that follows brings the Train button back
+    expect(start).to_be_enabled(timeout=30_000)
+    assert "strength=0.99" in page.url and "methods=erm,cf_regularise" in page.url
     other.context.close()
     page.context.close()

@@ -23,6 +23,7 @@ from explorer.services.audit_table_page import (DEFAULT_ROWS, MAX_ROWS, MIN_ROWS
                                                 TableChoice, label_values, variables_to_confirm)
 from explorer.services.audit_table_words import cf_caption, label_note
 from explorer.ui.audit_table_map import forget_mappings, input_mapping, variable_mapping
+from explorer.ui.audit_table_tabs import acted_in, forget
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import echo, listed
 from explorer.ui.common.link import PageLink, ignored
@@ -260,6 +261,7 @@ def job(key: tuple, asked: bool) -> Job | None:
     interrupted by a widget: it resumes), or None."""
     if asked:
         st.session_state[_JOB] = Job(key)
+        forget()
     kept = st.session_state.get(_JOB)
     if kept is not None and kept.key == key:
         return kept
@@ -295,7 +297,6 @@ def failed(message: str) -> None:
 
 
 # --- the results ---------------------------------------------------------------------------------------------------
-TABS = ("Groups", "Counterfactual fairness", "One row", "Report")
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>#|~$:])")  # a column or category name from a CSV draws no link or formula
@@ -365,7 +366,7 @@ def row_tab(view: AuditView, row: Callable[[int], RowView]) -> RowView:
     """One audited row: its decision, and a link into the Table lab to change its values by hand; returns it (the
     page draws its recourse below: explorer/ui/audit_table_recourse.py)."""
     n = st.number_input(f"Row (0–{len(view.rows) - 1})", min_value=0, max_value=len(view.rows) - 1, step=1,
-                        key="at_row")
+                        key="at_row", on_change=acted_in, args=("One row",))
     shown = row(int(n))
     p = "" if shown.probability is None else f" (probability {shown.probability:.1%})"
     st.markdown(f"**Decision:** {plain(shown.decision)}{p}  \n**True outcome:** {plain(shown.label)}")
@@ -387,12 +388,12 @@ def report_tab(view: AuditView) -> None:
     st.markdown("The report holds the data summary, the reading, every group's rates with intervals and a chart, "
                 "the fairness measures, counterfactual fairness (with the causal graph it followed), the recourse "
                 "found on the One row tab and the limitations, in one HTML file that opens offline, or as a PDF.")
-    pdf, left, middle, right = st.columns(4)
-    pdf.download_button("Download the report (PDF)", view.pdf, file_name="audit_report.pdf", mime="application/pdf",
-                        key="audit_model_pdf", icon=":material/download:", type="primary")
-    left.download_button("Download the report (HTML)", view.html, file_name="audit_report.html", mime="text/html",
-                         key="audit_model_html", icon=":material/download:")
-    middle.download_button("Download the report (JSON)", view.json, file_name="audit_report.json",
-                           mime="application/json", key="audit_model_json", icon=":material/download:")
-    right.download_button("Download every row's prediction (CSV)", view.rows_csv, file_name="audit_rows.csv",
-                          mime="text/csv", key="audit_model_rows", icon=":material/download:")
+    downloads = (("Download the report (PDF)", view.pdf, "audit_report.pdf", "application/pdf", "audit_model_pdf"),
+                 ("Download the report (HTML)", view.html, "audit_report.html", "text/html", "audit_model_html"),
+                 ("Download the report (JSON)", view.json, "audit_report.json", "application/json", "audit_model_json"),
+                 ("Download every row's prediction (CSV)", view.rows_csv, "audit_rows.csv", "text/csv",
+                  "audit_model_rows"))
+    for column, (label, data, file_name, mime, key) in zip(st.columns(4), downloads):
+        column.download_button(label, data, file_name=file_name, mime=mime, key=key, icon=":material/download:",
+                               type="primary" if key == "audit_model_pdf" else "secondary",
+                               on_click=acted_in, args=("Report",))

@@ -17,6 +17,7 @@ from explorer.services.audit_table_page import AuditView
 from explorer.services.audit_table_recourse import EXPLAIN, METHODS, RecourseRow
 from explorer.types import VarSpec
 from explorer.ui.audit_table import plain
+from explorer.ui.audit_table_tabs import acted_in
 
 _KEPT = "_at_recourse"  # ((audit, row, controls), RecourseRow): the last answer, session only
 _FOUND = "_at_recourse_found"  # (audit, {(row, controls): RecourseRow}): every answer of this audit, for the report
@@ -24,6 +25,12 @@ _REPORT = "_at_recourse_report"  # ((audit, answers' keys), AuditView): the repo
 MAX_FOUND = 50  # answers kept for the report (the oldest dropped beyond it)
 _ASKED = "_at_recourse_asked"  # the button's click, recorded by its callback (a rerun in between keeps it)
 SHOWN_SETTINGS = ("max_changes", "min_share", "draws")  # threshold is the audit's; the seed stays at its default
+
+
+def _asked() -> None:
+    """Find recourse's callback: the click is kept (a rerun in between keeps it), and a redraw stays on One row."""
+    st.session_state[_ASKED] = True
+    acted_in("One row")
 
 
 def controls(spec: Mapping[str, VarSpec]) -> dict[str, float]:
@@ -38,16 +45,19 @@ def controls(spec: Mapping[str, VarSpec]) -> dict[str, float]:
         for col in columns:
             act, cost = spec[f"act_{col}"], spec[f"cost_{col}"]
             left, right = st.columns([2, 1], vertical_alignment="bottom")
-            values[act.name] = float(left.checkbox(act.label, value=bool(act.default), key=f"at_rc_{act.name}"))
+            values[act.name] = float(left.checkbox(act.label, value=bool(act.default), key=f"at_rc_{act.name}",
+                                                    on_change=acted_in, args=("One row",)))
             values[cost.name] = right.number_input(cost.label, min_value=cost.low, max_value=cost.high,
-                                                   value=cost.default, step=cost.step, key=f"at_rc_{cost.name}")
+                                                   value=cost.default, step=cost.step, key=f"at_rc_{cost.name}",
+                                                   on_change=acted_in, args=("One row",))
         for col, name in zip(st.columns(len(SHOWN_SETTINGS)), SHOWN_SETTINGS):
             s = spec[name]
             whole = float(s.step).is_integer()
             values[name] = col.number_input(s.label, min_value=int(s.low) if whole else s.low,
                                             max_value=int(s.high) if whole else s.high,
                                             value=int(s.default) if whole else s.default,
-                                            step=int(s.step) if whole else s.step, key=f"at_rc_{name}")
+                                            step=int(s.step) if whole else s.step, key=f"at_rc_{name}",
+                                            on_change=acted_in, args=("One row",))
     return values
 
 
@@ -65,7 +75,7 @@ def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str,
     values = controls(spec)
     key = (audit, n, tuple(sorted(values.items())))  # another audit, row or control: the answer kept is not shown
     clicked = st.button("Find recourse", key="audit_model_recourse", icon=":material/route:",
-                        on_click=st.session_state.__setitem__, args=(_ASKED, True))  # as the audit's Run button
+                        on_click=_asked)  # as the audit's Run button
     if st.session_state.pop(_ASKED, False) or clicked:
         st.session_state[_KEPT] = (key, find(values))  # the search: ~0.1 s each, on this visitor's thread
         _keep(audit, key[1:], st.session_state[_KEPT][1])
