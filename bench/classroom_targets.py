@@ -18,7 +18,6 @@ import asyncio
 import base64
 import functools
 import io
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -201,10 +200,10 @@ def baseline_target() -> Target:
 
 
 # --- the Table lab's records -----------------------------------------------------------------------------
-def _plain(markdown: str) -> str:
-    """A records cell's Markdown (explorer/ui/table_lab_render.py) as the browser's text of it."""
-    text = re.sub(r"^:orange-background\[(.*)\]$", r"\1", markdown)  # the highlight of a changed cell
-    return re.sub(r"\\(.)", r"\1", text.replace("**", ""))  # bold, then the escapes of _md
+def _plain(cell: list[str]) -> str:
+    """A records cell ([text, mark]: explorer/ui/table_lab_answer.py) as the browser's text of it."""
+    text, mark = cell
+    return f"{text} (set by you)" if mark == "s" else text
 
 
 def _number(text: str) -> float | None:
@@ -242,7 +241,7 @@ def table_lab_target() -> Target:
     import torch
 
     from explorer.services.table_lab import TableLabService
-    from explorer.ui.table_lab_render import record_rows
+    from explorer.ui.table_lab_answer import records
 
     torch.set_num_threads(1)
     service = TableLabService()
@@ -253,8 +252,8 @@ def table_lab_target() -> Target:
     def expected(k: int, value: float) -> list[list[str]]:
         key = (k, round(value, 1))
         if key not in cache:
-            header, rows = record_rows(service.what_if("world", row(k), {"age": key[1]}, seed=0), view)
-            cache[key] = [[_plain(c) for c in r] for r in [header, *rows]]
+            table = records(service.what_if("world", row(k), {"age": key[1]}, seed=0), view)
+            cache[key] = [table["header"], *([_plain(c) for c in r] for r in table["rows"])]
         return cache[key]
 
     return Target("table lab", "N concurrent browser sessions moving the Table lab's age slider (do(age)) on "

@@ -44,9 +44,10 @@ def do_controls(person: tl.Person) -> None:
 
 @st.fragment(key=tlc.ANSWER)
 def what_if(person: tl.Person) -> None:
-    """The answer to the do() widgets: only this part reruns when one of them moves (a quick slider on release)."""
+    """The answer to the do() widgets: only this part reruns when one of them moves, or only its link's fragment
+    when the answer panel already shows a quick slider's move whole (`tlc.LINK`)."""
+    link(person)  # first: a what-if that cannot be answered still has its link
     do = tlc.current_do(view)
-    tl.write_link(person, view, do)  # the address bar: a link to what is on screen
     cut, added = tl.current_edits(view)
     try:
         result = lab.what_if(person.source, person.index, do, cut, added, person.seed)
@@ -56,14 +57,20 @@ def what_if(person: tl.Person) -> None:
         st.error(f"**This what-if cannot be answered:** {err}")
         return
     tlc.quick_controls(view, result, do, sweeps, cut, added)
-    render.records(result, view)
+    render.answer(result, view, tlc.QUICK)
     render.notes(result)
+
+
+@st.fragment(key=tlc.LINK)
+def link(person: tl.Person) -> None:
+    """The address bar (a link to what is on screen), and the sliders told their move was applied."""
+    tl.write_link(person, view, tlc.current_do(view))
+    tlc.echo()
 
 
 with left:
     do_controls(person)
 with right:
-    render.records_style()  # the records' style, outside the fragment: sent once per page run, not per move
     what_if(person)
 
 st.subheader("4 · Published graph and learned graph")

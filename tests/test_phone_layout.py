@@ -111,7 +111,7 @@ def test_phone_lab_table_scrolls_to_its_last_column(server, browser):  # noqa: F
         pytest.skip("no shipped pendulum model: python -m explorer train pendulum")
     page = browser.new_context(viewport=PHONE).new_page()
     page.goto(f"{server}/causal_graph_lab")
-    box = page.locator(".ip-root .ip-scroll")  # the answer panel's table (assets/image_panel/)
+    box = page.locator(".ip-root .ip-values .ip-scroll")  # the answer panel's table (assets/image_panel/)
     box.locator("th").last.wait_for(timeout=READY)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # the page itself does not
     width, scroll = box.evaluate("e => [e.clientWidth, e.scrollWidth]")

@@ -17,7 +17,6 @@ from apptest_pages import no_exceptions, open_page
 from explorer.data.tables import read_adult
 from explorer.paths import PRETRAINED
 from explorer.scm.census import CENSUS_COLUMNS
-from explorer.ui.table_lab_render import _md
 
 PAGE = "pages/table_lab.py"
 pytestmark = pytest.mark.skipif(not (PRETRAINED / "census_world" / "card.json").exists(),
@@ -169,12 +168,41 @@ def test_export_reports_progress_and_repeats_its_bytes(lab):
         lab.export([], 100, 0)
 
 
+@pytest.mark.parametrize("source, index, do, cut", [
+    ("world", 12, {}, []),  # the slider unticked on screen: the rows it cannot move are those drawn
+    ("world", 3, {"sex": "Female", "age": 40.0}, ["sex:occupation"]),
+    ("adult", 7, {"age": 30.0}, []),  # a real person: no TRUE column, "how sure" instead
+])
+def test_the_sweep_carries_the_whole_records_table_at_every_position(lab, source, index, do, cut):
+    """While a quick slider moves, the answer panel swaps in the sweep's records (`table_lab_answer.swept`): at every
+    position they are the table the page draws once that value is released, a row sent as "=" is the one on screen,
+    and the words under it follow."""
+    from explorer.ui import table_lab_answer as answer
+    from explorer.ui.table_lab_controls import encoded, readers
+
+    view = lab.page()
+    shown = answer.answer(lab.what_if(source, index, do, cut), view)
+    sweep = lab.sweep(source, index, do, cut, names=["hours_per_week"])["hours_per_week"]
+    parts = encoded(sweep, view, readers(view, [tuple(a.split(":")) for a in cut], []))[3]
+    assert len(parts) == len(sweep.values)
+    sent_whole = 0
+    for i in range(0, len(sweep.values), 7):
+        exact = answer.answer(lab.what_if(source, index, {**do, "hours_per_week": float(sweep.values[i])}, cut), view)
+        rows = [shown["records"]["rows"][r] if row == "=" else row for r, row in enumerate(parts[i]["records"]["rows"])]
+        assert rows == exact["records"]["rows"] and parts[i]["changed"] == exact["changed"], i
+        assert exact["records"]["header"] == shown["records"]["header"]  # the header is the one on screen
+        sent_whole = max(sent_whole, sum(row != "=" for row in parts[i]["records"]["rows"]))
+    assert 1 <= sent_whole < len(view.columns)  # hours per week's row and what follows it; the rest as drawn
+
+
 # --- the page in AppTest ----------------------------------------------------------------------------------
-def _table(at) -> dict[str, list[str]]:
-    text = next(m.value for m in at.markdown if "\n| column | this person" in m.value)  # below "The person: …"
-    table = text[text.index("| column | this person"):]
-    rows = [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
-    return {r[0].strip("*"): r[1:] for r in rows}
+def _table(at) -> dict[str, list[list[str]]]:
+    """The records table the answer panel was sent (explorer/ui/table_lab_answer.py): {column label: its cells
+    after the label, each [text, mark]}, mark "s" set by the visitor, "c" changed, "" neither."""
+    (panel,) = [e for e in at.get("bidi_component") if e.key == "tl_records"]
+    data = json.loads(panel.proto.json)
+    rows = json.loads(data if isinstance(data, str) else json.dumps(data))["parts"]["records"]["rows"]
+    return {r[0][0]: r[1:] for r in rows}
 
 
 def _slide(at, name: str, value: float):
@@ -197,7 +225,7 @@ def test_page_shows_the_record_and_a_do_change_gives_the_counterfactual(lab):
     assert at.query_params == {"source": "world", "row": "0", "seed": "0"}
     obs = lab.factual("world", 0, 0)
     shown = _table(at)
-    assert shown["sex"][0] == lab.columns["sex"].categories[obs["sex"]]
+    assert shown["sex"][0] == [lab.columns["sex"].categories[obs["sex"]], ""]
     other = lab.columns["sex"].categories[1 - obs["sex"]]
     at.selectbox(key="value_sex").set_value(other).run()  # the box ticks: the controls and the answer rerun
     no_exceptions(at)
@@ -205,17 +233,17 @@ def test_page_shows_the_record_and_a_do_change_gives_the_counterfactual(lab):
     assert not at.multiselect  # only those two fragments ran (AppTest then holds their elements alone)
     result = lab.what_if("world", 0, {"sex": other}, seed=0)
     shown = _table(at)
-    assert shown["sex"][1] == f":orange-background[**{other}** (set by you)]"
+    assert shown["sex"][1] == [other, "s"]
     for name in result.changed_true:
         label = lab.columns[name].label
-        assert shown[label][2].startswith(":orange-background["), (name, shown[label])
-    assert not any("orange" in shown[lab.columns[c].label][2] for c in CENSUS_COLUMNS if c not in result.changed_true)
+        assert shown[label][2][1] in ("c", "s"), (name, shown[label])  # highlighted
+    assert not any(shown[lab.columns[c].label][2][1] for c in CENSUS_COLUMNS if c not in result.changed_true)
     # a quick slider's move (its component's callback, as _slide applies it): the records follow
     _slide(at, "age", 45.0)  # ticks do(age)
     _slide(at, "age", 46.0)
     no_exceptions(at)
     assert at.query_params["age"] == "46"
-    assert _table(at)["age"][1] == ":orange-background[**46** (set by you)]"
+    assert _table(at)["age"][1] == ["46", "s"]
     at.run()  # the whole page again (a browser keeps what the fragments did not redraw; AppTest does not)
     assert _quick(at, "age")["value"] == 46.0 and _quick(at, "age")["set"] and at.checkbox(key="do_age").value
     at.checkbox(key="do_age").uncheck().run()  # unticked: its slider goes back to the person's own age
@@ -246,7 +274,7 @@ def test_a_link_sets_person_cut_and_do_and_the_export_downloads(lab):
     at.run()
     assert "sex" not in at.multiselect(key="parents_occupation").value
     assert at.select_slider(key="value_education").value == "Masters"
-    assert _table(at)["education"][1] == ":orange-background[**Masters** (set by you)]"
+    assert _table(at)["education"][1] == ["Masters", "s"]
     at.number_input(key="tl_export_n").set_value(500)
     at.button(key="tl_export_go").click().run(timeout=120)
     no_exceptions(at)
@@ -257,14 +285,14 @@ def test_ticking_a_box_sets_its_value_and_reset_undoes_every_do(lab):
     at = open_page(PAGE, {"source": "world", "row": "3", "age": "40", "sex": "Female"})
     at.checkbox(key="do_race").check().run()  # the box alone: the answer reruns, the widget holds the person's race
     race = lab.columns["race"].categories[lab.factual("world", 3)["race"]]
-    assert _table(at)["race"][1] == f":orange-background[**{_md(race)}** (set by you)]"
+    assert _table(at)["race"][1] == [race, "s"]
     assert at.query_params["race"] == race
     at.run()
     at.button(key="tl_reset_do").click().run()
     at.run()
     no_exceptions(at)
     assert not any(box.value for box in at.checkbox) and at.query_params == {"source": "world", "row": "3", "seed": "0"}
-    assert "(set by you)" not in " ".join(" ".join(r) for r in _table(at).values())
+    assert not any(mark == "s" for cells in _table(at).values() for _, mark in cells)
 
 
 def test_filter_random_pick_and_switching_source(lab):
@@ -273,7 +301,7 @@ def test_filter_random_pick_and_switching_source(lab):
     at.selectbox(key="tl_filter_level").set_value("Female").run()
     at.button(key="tl_random").click().run()
     row = at.number_input(key="tl_row").value
-    assert lab.factual("adult", row)["sex"] == 0 and _table(at)["sex"][0] == "Female"
+    assert lab.factual("adult", row)["sex"] == 0 and _table(at)["sex"][0] == ["Female", ""]
     at.number_input(key="tl_row").set_value(15000).run()
     at.radio(key="tl_source").set_value("world").run()  # the world's sample has 10,000 rows: the row is clamped
     no_exceptions(at)
@@ -326,14 +354,13 @@ def test_in_chromium_a_slider_reaches_the_table_the_link_and_back_and_a_phone_fi
     phone.goto(f"{server}/table_lab?source=world&row=0&seed=0&sex=Female")
     phone.wait_for_function(f"() => ({_ROW_JS})('sex')?.includes('(set by you)')", timeout=READY)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # the page itself never scrolls sideways
-    # the table's style arrives in its own element, which may land a moment after the table; a rerun still under
-    # way (data-stale) would redraw the table and lose the scroll
+    # the answer panel's table scrolls inside its own box; a rerun still under way (data-stale) would redraw it
     phone.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0 && "
-                            "[...document.querySelectorAll('.st-key-tl_records [data-testid=stMarkdownContainer]')]"
+                            "[...document.querySelectorAll('.st-key-tl_records .ip-scroll')]"
                             ".some(e => e.scrollWidth > e.clientWidth)", timeout=STEP)
     # scrolled to its end, the table's last column is on the screen (polled: a late redraw resets the scroll)
     phone.wait_for_function("""() => { const box = [...document.querySelectorAll(
-        '.st-key-tl_records [data-testid=stMarkdownContainer]')].find(e => e.scrollWidth > e.clientWidth);
+        '.st-key-tl_records .ip-scroll')].find(e => e.scrollWidth > e.clientWidth);
         box.scrollLeft = box.scrollWidth; const th = [...box.querySelectorAll('th')].pop();
         return th.getBoundingClientRect().right <= 391; }""", timeout=STEP)
     phone.context.close()

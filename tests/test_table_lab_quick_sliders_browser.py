@@ -1,8 +1,9 @@
 """The Table lab's quick sliders (explorer/ui/table_lab_controls.py) in Chromium: a move redraws in the browser.
 
-While age or hours per week moves, the component swaps the counterfactual row's values from the precomputed
-sweep (`TableLabService.sweep`), with no server round trip; when the move ends the value reaches Python, the
-answer's fragment reruns, and the address bar follows; a shared link opens with the slider at the link's value.
+While age or hours per week moves, the component swaps the counterfactual row's values, and the answer panel the
+whole records table, from the precomputed sweep (`TableLabService.sweep`), with no server round trip; when the move
+ends the value reaches Python and the address bar follows (only the link's fragment reruns: the panel already shows
+the answer, exactly the server's); a shared link opens with the slider at the link's value.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ _READY = CHROMIUM.exists() and (PRETRAINED / "census_world" / "card.json").exist
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not _READY, reason="needs Debian's Chromium at /usr/bin/chromium "
                                                       "and the census world (python -m explorer train census-world)")]
 
-# What the page shows: the quick readings (no picture on this page) and the rerun's records table.
+# What the page shows: the quick readings (no picture on this page), the answer panel's records table, and whether
+# the panel says it is waiting for a rerun (data-stale).
 _STATE = """{readings: document.querySelector('.qs-readings').innerText,
   picture: document.querySelector('.qs-picture').hidden,
-  records: document.querySelector('.st-key-tl_records').innerText}"""
+  records: document.querySelector('.st-key-tl_records').innerText,
+  stale: document.querySelector('.st-key-tl_records .ip-root').dataset.stale}"""
 # Installed before a key press: on the range input's `input` event (a listener on the document runs after the
 # component's own, in the same task, before any websocket message can be handled) it records the page's state.
 _WATCH_JS = f"""() => {{
@@ -61,18 +64,21 @@ def test_a_keyboard_move_redraws_in_the_browser_then_the_link_follows(server, br
     page = _lab(browser, f"{server}/table_lab?source=world&seed=0&row=12&age=40")
     before, seen = _press(page, "age", "ArrowRight")  # 40 -> 41
     assert before["picture"] is True  # the Table lab's quick view has no picture
-    # swapped by the component, in the key press's own task: the records are still the rerun's old ones
+    # swapped in the key press's own task: the readings, and the whole records table, final at once
     assert _reading(seen["readings"], "age").endswith("→ 41 · TRUE 41 (changed)")
     assert _reading(before["readings"], "age").split("→")[1].strip().startswith("40")
-    assert seen["records"] == before["records"]
+    assert "41 (set by you)" in seen["records"] and "40 (set by you)" in before["records"]
+    assert seen["stale"] == "false"
     assert page.locator(".st-key-value_age .qs-value").inner_text() == "41"
-    # the move ended with the key press: Python gets the value, the records and the address bar follow
+    # the move ended with the key press: Python gets the value and the address bar follows
     page.wait_for_function("() => location.search.includes('age=41')", timeout=STEP)
     page.wait_for_function(IDLE, timeout=STEP)
     after = page.evaluate(_WATCH_JS)
-    assert "41 (set by you)" in after["records"] and after["records"] != before["records"]
-    # what the browser showed while moving is what the server then answered for 41 (the sweep is what_if)
-    assert after["readings"] == seen["readings"]
+    # what the browser showed is what the server answers for 41 (the sweep is what_if): a fresh page at 41 says so
+    assert after["readings"] == seen["readings"] and after["records"] == seen["records"]
+    fresh = _lab(browser, f"{server}/table_lab?source=world&seed=0&row=12&age=41")
+    assert fresh.evaluate(_WATCH_JS)["records"] == seen["records"]
+    fresh.context.close()
     assert page.locator(".st-key-value_age input").input_value() == "41" and page.evaluate("document.activeElement.type") == "range"
     # a second press is drawn from the same sweep (age's own value is not part of its key): no new sweep needed
     assert page.locator(".st-key-value_age[data-swept]").count() == 1
@@ -93,11 +99,11 @@ def test_a_shared_link_opens_at_its_value_and_its_cut(server, browser):  # noqa:
     # an unticked slider shows the person's own value; moving it redraws in the browser, in the cut graph
     assert not page.locator(".st-key-do_age input").is_checked()
     before, seen = _press(page, "age", "ArrowLeft")
-    assert seen["readings"] != before["readings"] and seen["records"] == before["records"]
+    assert seen["readings"] != before["readings"] and seen["records"] != before["records"]
     page.wait_for_function("() => location.search.includes('age=')", timeout=STEP)
     assert "hours_per_week=60" in page.url and "cut=sex%3Aoccupation" in page.url.replace(":", "%3A")
     page.wait_for_function(IDLE, timeout=STEP)
     assert page.locator(".st-key-do_age input").is_checked()  # a move ticks the box (the controls redrawn)
-    after = page.evaluate(_WATCH_JS)
-    assert after["readings"] == seen["readings"] and after["records"] != before["records"]
+    after = page.evaluate(_WATCH_JS)  # the move ticked the box: the answer reran, and drew what the sweep showed
+    assert after["readings"] == seen["readings"] and after["records"] == seen["records"]
     page.context.close()

@@ -2,10 +2,11 @@
 // server's parts and redrawn in place, part by part, only where a part's data changed. The Image page mounts it
 // twice (explorer/ui/image_answer.py): beside the controls (the pictures, notes and table) and under "What the
 // classifiers see" (the summary, the lines and the chart); the Causal graph lab once (explorer/ui/lab_answer.py:
-// the idle-arrow note, three scenes, the model's error, the table; look "scenes").
+// the idle-arrow note, three scenes, the model's error, the table; look "scenes"); the Table lab once
+// (explorer/ui/table_lab_answer.py: the person, the records table and the words under it).
 //
 // While a quick slider moves (assets/quick_sliders/), each step's `quick-move` event carries the sweep's parts at
-// that position: the panel swaps them at once. Both pages' sweeps hold their whole answer (`whole`), so a step at a
+// that position: the panel swaps them at once. The pages' sweeps hold their whole answer (`whole`), so a step at a
 // position of the sweep (`on`) is final, and the page's rerun only writes the link. A step between two positions (a
 // slider with more steps than positions) shows the nearest one's, marked stale (`data-stale`, which tests and
 // benchmarks wait on), until the rerun that applied the move (`quick-sent` names its number; the server echoes it as
@@ -79,6 +80,35 @@ function values(root, table, last) {  // header, then a row per [who, what, cell
   el.querySelector("table").replaceChildren(head, ...rows);
 }
 
+function cell(td, [text, mark]) {  // a records cell: "" plain, "b" bold, "c" changed, "s" set by the visitor
+  if (!mark) { td.textContent = text; return; }
+  const b = document.createElement("b");
+  b.textContent = text;
+  if (mark === "b") { td.append(b); return; }
+  const span = document.createElement("span");
+  span.className = "ip-mark";
+  span.append(b);
+  if (mark === "s") span.append(" (set by you)");
+  td.append(span);
+}
+
+function records(root, table, last) {  // the Table lab's: header, then a row of cells per column; "=": as drawn
+  const el = root.querySelector(".ip-records");
+  el.hidden = false;
+  const head = document.createElement("tr");
+  head.append(...(table.header || last.header).map((label) => {
+    const th = document.createElement("th");
+    th.textContent = label;
+    return th;
+  }));
+  const rows = table.rows.map((row, r) => {
+    const tr = document.createElement("tr"), shown = row === "=" ? last && last.rows[r] : row;
+    (shown || []).forEach((c) => { const td = document.createElement("td"); cell(td, c); tr.append(td); });
+    return tr;
+  });
+  el.querySelector("table").replaceChildren(head, ...rows);
+}
+
 function lines(root, items) {
   const list = root.querySelector(".ip-lines");
   list.hidden = !items.length;
@@ -97,8 +127,8 @@ function chart(root, pieces, note) {  // [fixed, moving]: an SVG data: URI in tw
 }
 
 // the parts drawn as one block of text each (hidden when empty): the Image page's notes and summary; the lab's
-// idle-arrow note and the model's error
-const BOXES = new Set(["unknown", "knock", "summary", "inert", "mse"]);
+// idle-arrow note and the model's error; the Table lab's person and the words under its records
+const BOXES = new Set(["unknown", "knock", "summary", "inert", "mse", "person", "changed", "records_note"]);
 
 function drawPart(root, key, value) {  // one part, when its data differs from what is drawn
   const ip = root.__ip, text = JSON.stringify(value);
@@ -107,6 +137,7 @@ function drawPart(root, key, value) {  // one part, when its data differs from w
   if (key === "pictures") pictures(root, value);
   else if (BOXES.has(key)) box(root.querySelector(".ip-" + key), value);
   else if (key === "values") { values(root, value, ip.values); if (value.header) ip.values = value; }
+  else if (key === "records") { records(root, value, ip.records); if (value.header) ip.records = value; }
   else if (key === "lines") lines(root, value);
   else if (key === "chart") chart(root, value, ip.data.notes.chart);
 }
@@ -148,7 +179,7 @@ export default function (component) {
   const root = component.parentElement.querySelector(".ip-root");
   if (!root || !component.data) return;
   const data = JSON.parse(component.data);  // JSON text: Streamlit walks a dict for dataframes, a str goes as it is
-  const ip = root.__ip = root.__ip || {drawn: {}, values: null, moved: false, awaiting: null, data};
+  const ip = root.__ip = root.__ip || {drawn: {}, values: null, records: null, moved: false, awaiting: null, data};
   if (!ip.listening) {  // once per mount; a listener whose panel left the page removes itself
     ip.listening = true;
     const on = (type, handle) => {

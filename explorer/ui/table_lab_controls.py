@@ -5,17 +5,17 @@ The quick sliders (explorer/ui/quick_sliders.py, as on the Image page and the Ca
 moves, the counterfactual row's values in the browser from the service's sweep of that slider
 (`TableLabService.sweep`: `what_if` at each of its positions); only the released value reaches Python. They have
 no picture: their readings are the columns that can follow from a continuous one, as the page's answer (the
-learned model's, else the world's best guess) next to the TRUE one on a world row.
+learned model's, else the world's best guess) next to the TRUE one on a world row. The sweep also carries the
+answer panel's records table at each position (explorer/ui/table_lab_answer.py): the page's whole answer, so a move
+at a position reruns only the link's fragment.
 
 Session keys: `do_<column>` (the boxes), `value_<column>` (a categorical column's widget; for a continuous column
-the quick sliders' value, component `tl_quick_sliders`), `tl_reset_do`. A sweep costs 0.5-0.7 s of server CPU (74 or
-99 what-ifs), so one is computed only for a slider the visitor moves or reaches for (`quick_sliders.reached`), and
+the quick sliders' value, component `tl_quick_sliders`), `tl_reset_do`. A sweep costs 0.1-0.2 s of server CPU (74 or 99
+what-ifs in one pass), so one is computed only for a slider the visitor moves or reaches for (`quick_sliders.reached`), and
 forgotten when anything else changes.
 """
 
 from __future__ import annotations
-
-import functools
 
 import streamlit as st
 
@@ -25,15 +25,17 @@ from explorer.services.table_lab import TablePage, TableResult
 from explorer.services.table_lab_sweep import ColumnSweep
 from explorer.types import VarSpec
 from explorer.ui import quick_sliders as qs
+from explorer.ui import table_lab_answer
 from explorer.ui.common.controls import DoWords
 from explorer.ui.table_lab import PAGE, Person, shown
-from explorer.ui.table_lab_render import value_text
+from explorer.ui.table_lab_answer import value_text
 
 # A move of a ticked do() widget reruns only the answer (`ANSWER`: the records and the quick sliders); the widgets
 # themselves are not re-sent, the browser already shows their new state. Ticking, unticking or resetting also
-# redraws the controls (`CONTROLS`). Each callback names the fragments to rerun (st.rerun with fragment keys, from
-# a callback only).
-CONTROLS, ANSWER = "tl_controls", "tl_answer"
+# redraws the controls (`CONTROLS`). A quick slider's move the answer panel showed whole reruns the link alone
+# (`LINK`, inside `ANSWER`). Each callback names the fragments to rerun (st.rerun with fragment keys, from a
+# callback only).
+CONTROLS, ANSWER, LINK = "tl_controls", "tl_answer", "tl_link"
 QUICK = "tl_quick_sliders"  # the quick sliders' component key
 SYNCED = f"_{PAGE}_synced"  # the name explorer.ui.common.controls.forget clears: Back re-syncs the widgets
 WORDS = DoWords(item="person", tick_help="Ticked: {name} is set to the slider's value, whatever its causes say.",
@@ -65,10 +67,18 @@ def _reset(factual: dict[str, str | float]) -> None:
 
 
 def _slid(name: str, was_ticked: bool) -> None:
-    """After a quick slider's move: its box was ticked already, so only the answer (the component's own fragment)
-    reruns; a move that ticked it redraws the box too."""
+    """After a quick slider's move: a move that ticked its box redraws the box too; one the browser already shows
+    whole (the answer panel swapped the sweep's records at exactly that value) only writes the link (`LINK`); else
+    the answer (the component's own fragment) reruns."""
     if not was_ticked:
         st.rerun([CONTROLS, ANSWER])
+    if qs.swept_whole(QUICK):
+        st.rerun(LINK)
+
+
+def echo() -> None:
+    """For a rerun of the link alone: the quick sliders learn that their last move was applied."""
+    qs.echo(QUICK)
 
 
 def current_do(view: TablePage) -> dict[str, str | float]:
@@ -136,16 +146,18 @@ def _reading(columns: dict[str, ColumnSpec], result: TableResult, name: str) -> 
     return [text, int(name in result.changed)]
 
 
-@functools.lru_cache(maxsize=32)  # by identity (ColumnSweep has eq=False): the service returns the same object
-def _encoded(sweep: ColumnSweep, shown_columns: tuple[tuple[str, ColumnSpec], ...]) -> qs.Encoded:
-    """One sweep as the quick sliders read it: positions, no pictures, at each the shown columns' readings."""
-    columns = dict(shown_columns)
-    return [float(v) for v in sweep.values], [], [[_reading(columns, r, n) for n in columns] for r in sweep.results]
+_ENCODED = qs.Kept()  # per sweep (and the columns shown): its encoding, made and packed once
 
 
 def encoded(sweep: ColumnSweep, view: TablePage, names: tuple[str, ...]) -> qs.Encoded:
-    """One sweep as the page sends it: positions, no pictures, the readings of the columns `names` at each."""
-    return _encoded(sweep, tuple((c, view.columns[c]) for c in names))
+    """One sweep as the page sends it: positions, no pictures, at each the readings of the columns `names`, and
+    the answer panel's parts there (the records table: explorer/ui/table_lab_answer.py)."""
+
+    def make(s: ColumnSweep) -> qs.Encoded:
+        readings = [[_reading(view.columns, r, n) for n in names] for r in s.results]
+        return [float(v) for v in s.values], [], readings, table_lab_answer.swept(s, view)
+
+    return _ENCODED(sweep, make, names)  # a sweep is of one service, whose page (`view`) is one object
 
 
 def quick_controls(view: TablePage, result: TableResult, do: dict[str, str | float],

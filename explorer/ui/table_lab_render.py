@@ -1,8 +1,8 @@
 """The Table lab's results, drawn from what `TableLabService` returns: the records side by side with changed
 cells highlighted, the published graph next to the learned one, and the de-biased export's outcome.
 
-Widget keys: `tl_download_csv`, `tl_download_card`. Containers: `tl_records`, `tl_graphs` (their tables scroll
-sideways on a phone).
+Widget keys: `tl_download_csv`, `tl_download_card`. The answer panel `tl_records` and the container `tl_graphs`
+(their tables scroll sideways on a phone).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import re
 
 import streamlit as st
 
-from explorer.data.tables import ColumnSpec
 from explorer.scm.graph import Dag
-from explorer.services.table_lab import DRAWS, SOURCES, TableExport, TablePage, TableResult
+from explorer.services.table_lab import SOURCES, TableExport, TablePage, TableResult
+from explorer.ui import answer_panel, table_lab_answer
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|$~#])")
 
@@ -21,13 +21,6 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|$~#])")
 def _md(text: str) -> str:
     """Text for a Markdown cell: category names such as `<=50K` or `Outlying-US(Guam-USVI-etc)` shown as is."""
     return _SPECIAL.sub(r"\\\1", text)
-
-
-def value_text(spec: ColumnSpec, value: float | int) -> str:
-    """A value in words: a category's name, or a number with one decimal when it is not whole."""
-    if spec.discrete:
-        return spec.categories[int(value)]
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 def _scroll_css(key: str, min_width: str) -> str:
@@ -45,61 +38,12 @@ def notes(result: TableResult) -> None:
         st.info(note)
 
 
-def _cell(spec: ColumnSpec, value: float | int, changed: bool, set_here: bool) -> str:
-    text = _md(value_text(spec, value))
-    if set_here:
-        return f":orange-background[**{text}** (set by you)]"
-    return f":orange-background[**{text}**]" if changed else text
-
-
-def record_rows(result: TableResult, view: TablePage) -> tuple[list[str], list[list[str]]]:
-    """The records table as (header, rows): one row per column, factual first, then the answers."""
-    header = ["column", "this person"]
-    first = "what if: the world's best guess" if result.learned is None else f"what if: {_md(result.model)}"
-    answers = [(first, result.cf, set(result.changed))]
-    if result.true_cf is not None:
-        answers.append(("what if: TRUE", result.true_cf, set(result.changed_true)))
-    if result.learned is not None:  # the world's ceiling beside the learned model's answer
-        answers.append(("the world's best guess", result.ceiling, set(result.changed_ceiling)))
-    header += [a[0] for a in answers]
-    if result.learned is None:
-        header.append("how sure")
-    rows = []
-    for name, spec in view.columns.items():
-        row = [f"**{_md(spec.label or name)}**", _md(value_text(spec, result.obs[name]))]
-        for _, values, changed in answers:
-            row.append(_cell(spec, values[name], name in changed, name in result.intervened))
-        if result.learned is None:
-            row.append(f"{result.agreement[name]:.0%}" if name in result.agreement and name in result.downstream
-                       else "")
-        rows.append(row)
-    return header, rows
-
-
-def records_style() -> None:
-    """The records table's style (it takes no space); drawn outside the what-if fragment, once per page run."""
-    st.html(_scroll_css("tl_records", "30rem"))
-
-
-def records(result: TableResult, view: TablePage) -> None:
-    """The factual record next to the counterfactual ones, changed cells highlighted."""
-    where = (f"row {result.index:,} of the census world's sample (seed {result.seed})" if result.source == "world"
-             else f"row {result.index:,} of the complete Adult test rows (line {result.file_row:,} of adult.test's "
-                  "data)")
-    header, rows = record_rows(result, view)
-    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"] + ["| " + " | ".join(r) + " |" for r in rows]
-    with st.container(key="tl_records"):  # one element: each element is one more message for the browser to apply
-        st.markdown(f"**The person:** {where}.\n\n" + "\n".join(lines))
-    changed = ", ".join(result.changed) or "nothing"
-    st.caption(f"Highlighted: cells that differ from this person's record (changed in the answer: {changed}). "
-               "The world's best guess runs the world's mechanisms on the noise's posterior given this record "
-               f"({DRAWS} draws): the most frequent category, or the median; **how sure** is the share of draws that "
-               "agree with it. "
-               + ("The TRUE column is the census world's own counterfactual: its mechanisms run again on the noise "
-                  "this row was sampled with. " if result.true_cf is not None else
-                  "A real person has no TRUE counterfactual: nobody knows their noise. ")
-               + "A categorical column's counterfactual is not identified from the record alone, so even the "
-                 "world's best guess can miss the TRUE value (docs/census.md, the ceiling).")
+def answer(result: TableResult, view: TablePage, follow: str) -> None:
+    """The answer panel (explorer/ui/answer_panel.py, key `tl_records`): the person, their record next to the
+    counterfactual ones with changed cells highlighted, and what the columns mean; swapped from the sweep of the
+    quick sliders `follow` while one moves (explorer/ui/table_lab_answer.py)."""
+    answer_panel.mount("tl_records", table_lab_answer.answer(result, view), {}, follow=follow, look="records",
+                       whole=True)
 
 
 def _parents(graph: Dag | None, child: str, reference: Dag, cut: set, added: set) -> str:
