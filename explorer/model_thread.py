@@ -13,7 +13,9 @@ calls do not either: they run no convolutions, and fresh threads measured no slo
 Calls that can share a model call (`Batcher`: the Image page's what-ifs) wait together: while one batch runs, the
 calls that arrive for the same key join one group, and the next batch takes the whole group at once (one decoder
 call for the moves waiting, instead of one each). EXPLORER_MODEL_BATCH=0 turns that off (each runs alone, as
-`on_model_thread` calls do), for A/B measurements.
+`on_model_thread` calls do), for A/B measurements. The jobs waiting run answers first (`ANSWER`), then the work done
+ahead (`AHEAD`: the sweeps of the quick sliders), each in arrival order; EXPLORER_MODEL_PRIORITY=0 runs all in
+arrival order, for A/B measurements.
 
 With EXPLORER_MODEL_STATS=FILE (a benchmark sets it), every call also counts how many calls were already queued or
 running when it arrived and how long it waited, written to FILE as JSON: the measure of how much batching the
@@ -25,19 +27,64 @@ and those served with at least one other call.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
+import queue
 import threading
 import time
 from collections.abc import Hashable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explorer-model")
+ANSWER, AHEAD = 0, 1  # job priorities: an answer a visitor waits to see, before work done ahead (a slider's sweep)
+
+
+def prioritising() -> bool:
+    """Whether the model thread runs answers before sweeps (EXPLORER_MODEL_PRIORITY unset or not "0"); else in
+    arrival order, for A/B measurements. Read at each submission."""
+    return os.environ.get("EXPLORER_MODEL_PRIORITY", "1") != "0"
+
+
+class _Worker:
+    """The one model thread: runs the jobs waiting by priority (`ANSWER` first), then in arrival order.
+
+    Why not a plain one-worker pool: in a class, the first moves come together with every visitor's reach for a
+    slider, and a sweep (80 scenes) runs 10-20x as long as a what-if. In arrival order each visitor's first answer
+    waited behind the sweeps of the visitors ahead of it (bench/bench_classroom.py --page lab); a job already
+    running is never interrupted."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.PriorityQueue = queue.PriorityQueue()
+        self._order = itertools.count()  # ties in arrival order (and never compares two jobs' functions)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fn: Callable[..., T], *args, priority: int = ANSWER) -> Future:
+        future: Future = Future()
+        with self._lock:
+            if self._thread is None:  # started on first use: importing this module starts nothing
+                self._thread = threading.Thread(target=self._loop, name="explorer-model", daemon=True)
+                self._thread.start()
+        self._jobs.put((priority if prioritising() else ANSWER, next(self._order), fn, args, future))
+        return future
+
+    def _loop(self) -> None:
+        while True:
+            _, _, fn, args, future = self._jobs.get()
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as err:  # noqa: BLE001 - the caller re-raises it, unchanged
+                future.set_exception(err)
+
+
+_POOL = _Worker()
 _STATE = threading.local()
 _STATS_FILE = os.environ.get("EXPLORER_MODEL_STATS")
 
@@ -98,10 +145,10 @@ def _inside() -> bool:
     return getattr(_STATE, "inside", False)
 
 
-def _run_alone(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+def _run_alone(fn: Callable[..., T], args: tuple, kwargs: dict, priority: int = ANSWER) -> T:
     """Runs one call on the model thread, counted when EXPLORER_MODEL_STATS is set, and waits for it."""
     if not _STATS_FILE:
-        return _POOL.submit(_call, fn, args, kwargs).result()
+        return _POOL.submit(_call, fn, args, kwargs, priority=priority).result()
     arrived, times = _STATS.arrive(), []
 
     def timed(*a, **kw):
@@ -112,26 +159,30 @@ def _run_alone(fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
             times.append(time.perf_counter())
 
     try:
-        return _POOL.submit(timed, fn, args, kwargs).result()
+        return _POOL.submit(timed, fn, args, kwargs, priority=priority).result()
     finally:
         started, ended = (times + [arrived, arrived])[:2]
         _STATS.leave(arrived, started, ended - started, _STATS_FILE)
 
 
-def on_model_thread(fn: Callable[..., T]) -> Callable[..., T]:
-    """Runs `fn` on the model thread and waits for it; exceptions reach the caller unchanged.
+def on_model_thread(fn: Callable[..., T] | None = None, *, priority: int = ANSWER):
+    """Runs `fn` on the model thread and waits for it; exceptions reach the caller unchanged. As
+    `@on_model_thread(priority=AHEAD)`, for work done ahead: the answers waiting run first.
 
     A call made from the model thread itself runs in place (a wrapped method calling another would
     otherwise wait on itself forever).
     """
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        if _inside():
-            return fn(*args, **kwargs)
-        return _run_alone(fn, args, kwargs)
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if _inside():
+                return fn(*args, **kwargs)
+            return _run_alone(fn, args, kwargs, priority)
 
-    return wrapper
+        return wrapper
+
+    return wrap if fn is None else wrap(fn)
 
 
 @dataclass(eq=False)
@@ -157,10 +208,11 @@ class Batcher(Generic[R, T]):
     Args:
         one: one request -> its result (the unbatched call).
         many: requests (two or more, one key) -> their results, in order.
+        priority: `ANSWER` (a visitor waits to see it) or `AHEAD` (a sweep: answers waiting go first).
     """
 
-    def __init__(self, one: Callable[[R], T], many: Callable[[list[R]], list[T]]):
-        self.one, self.many = one, many
+    def __init__(self, one: Callable[[R], T], many: Callable[[list[R]], list[T]], priority: int = ANSWER):
+        self.one, self.many, self.priority = one, many, priority
         self._lock = threading.Lock()
         self._groups: dict[Hashable, list[_Waiting[R, T]]] = {}
 
@@ -168,7 +220,7 @@ class Batcher(Generic[R, T]):
         if _inside():
             return self.one(request)
         if not batching():
-            return _run_alone(self.one, (request,), {})
+            return _run_alone(self.one, (request,), {}, self.priority)
         waiting: _Waiting[R, T] = _Waiting(request)
         if _STATS_FILE:
             waiting.arrived = _STATS.arrive()
@@ -177,8 +229,8 @@ class Batcher(Generic[R, T]):
             self._groups.setdefault(key, []).append(waiting)
         if first:
             try:
-                _POOL.submit(self._run, key)
-            except BaseException as err:  # the pool shut down (the interpreter exits): nobody may wait forever
+                _POOL.submit(self._run, key, priority=self.priority)
+            except BaseException as err:  # the thread could not start (the interpreter exits): nobody may wait forever
                 with self._lock:
                     for w in self._groups.pop(key, []):
                         w.future.set_exception(err)

@@ -19,7 +19,7 @@ from explorer.counterfactual.procedure import counterfactual
 from explorer.data.mnist import load_mnist
 from explorer.datasets.morpho import noise_for
 from explorer.interfaces import Classifier, WhatIfResult
-from explorer.model_thread import Batcher
+from explorer.model_thread import AHEAD, Batcher
 from explorer.models.cnn import TorchClassifier
 from explorer.registry import (
     MORPHO,
@@ -94,7 +94,8 @@ class ImageService:
         self.device = device
         # the what-ifs waiting for the model thread run as one batch (explorer/model_thread.py)
         self._batcher = Batcher(lambda ask: self._draw([ask])[0], self._draw)
-        self._sweep_batcher = Batcher(lambda ask: self._sweeps([ask])[0], self._sweeps)  # and so do the sweeps
+        # and so do the sweeps, after the answers waiting (AHEAD)
+        self._sweep_batcher = Batcher(lambda ask: self._sweeps([ask])[0], self._sweeps, AHEAD)
         self._factuals: OrderedDict[tuple[int, bool], _Factual] = OrderedDict()
         self.sweeps = SweepCache()  # the quick sliders' precomputed positions (explorer/services/image_sweep.py)
         self.generator, self.generator_card = load_generator(device)

@@ -19,7 +19,7 @@ from explorer.counterfactual.debias import DEFAULT_CUT, ExportResult, generate, 
 from explorer.counterfactual.pendulum import graph_of, model_counterfactual
 from explorer.datasets.pendulum import SEEDS, scenes
 from explorer.interfaces import WhatIfResult
-from explorer.model_thread import Batcher
+from explorer.model_thread import AHEAD, Batcher
 from explorer.registry import REBUILD_PENDULUM, load_vae
 from explorer.scm.graph import Dag
 from explorer.scm.pendulum import TRUE_GRAPH, VARIABLES, PendulumSCM
@@ -111,7 +111,7 @@ class LabService:
         # the what-ifs waiting for the model thread run as one batch (explorer/model_thread.py)
         self._batcher = Batcher(lambda ask: self._draw([ask])[0], self._draw)
         # and so do the sweeps: one decoder call for the visitors reaching for a slider at once (lab_sweep.py)
-        self._sweep_batcher = Batcher(lambda ask: self._sweeps([ask])[0], self._sweeps)
+        self._sweep_batcher = Batcher(lambda ask: self._sweeps([ask])[0], self._sweeps, AHEAD)  # after answers
 
     def __len__(self) -> int:
         return len(self.images)

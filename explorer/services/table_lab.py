@@ -30,7 +30,7 @@ import numpy as np
 from explorer.counterfactual.census_debias import MAX_N, card_text, export_world, to_csv
 from explorer.data.tables import ColumnSpec, read_adult, to_values
 from explorer.interfaces import WhatIfResult
-from explorer.model_thread import on_model_thread
+from explorer.model_thread import AHEAD, on_model_thread
 from explorer.paths import PRETRAINED
 from explorer.scm.census import CENSUS_COLUMNS, GRAPH_SOURCE, REBUILD, load_census_world
 from explorer.scm.graph import Dag
@@ -278,13 +278,18 @@ class TableLabService:
 
             def answers(grid: np.ndarray, name: str = name) -> tuple[TableResult, ...]:
                 codes = self.world.encode_do({name: grid}, len(grid))[name]  # (P,) as what_if encodes one value
-                results = self._answer(source, seed, i, values, noise, do_codes, graph, cut, new, (name, codes))
+                results = self._answer_ahead(source, seed, i, values, noise, do_codes, graph, cut, new,
+                                             (name, codes))
                 for code, result in zip(codes, results):
                     self._keep(self._key(source, seed, i, do_codes | {name: _scalar(code)}, cut, new), result)
                 return tuple(results)
 
             out[name] = self.sweeps.sweep(key, spec.to_varspec(), answers)
         return out
+
+    @on_model_thread(priority=AHEAD)  # a sweep is work done ahead: the what-ifs visitors wait for go first
+    def _answer_ahead(self, *args) -> list[TableResult]:
+        return self._answer(*args)  # on the model thread already: runs in place
 
     @on_model_thread  # the learned model may be a torch network, and the per-person caches are the model thread's
     def _answer(self, source: str, seed: int, i: int, values: dict[str, np.ndarray],
