@@ -42,10 +42,10 @@ def what_if(index: int) -> None:
     except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
         st.error(f"**This what-if cannot be answered:** {err}")
         return
-    with controls:
-        quick(index)
     with shown:
         answer(index)
+    with controls:  # after the answer: it is drawn before a sweep is computed
+        quick(index)
     with graph_col:
         lab_render.causal_graph(edges, view.learned, do)
 

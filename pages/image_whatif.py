@@ -34,12 +34,14 @@ def what_if(index: int, coloured: bool) -> None:
                    "follow their causes: setting only thickness also changes intensity (thicker strokes are "
                    "drawn brighter here), unless you tick intensity too.")
         image_ui.controls(world.specs, factual, index, coloured)
-        quick(index, coloured)
+        sliders = st.container()  # filled after the answer: the answer is drawn before a sweep is computed
         image_ui.reset_button(world.specs, factual)
     with shown:
         answer(index, coloured)
         image_ui.uploads_note(*image_ui.digit_readers())
         image_ui.flip_link(index, coloured)
+    with sliders:
+        quick(index, coloured)
     st.subheader("4 · The causal graph of this world")
     render.causal_graph(world.graph, image_ui.current_do(world.specs, factual))
 

@@ -49,16 +49,18 @@ def what_if(person: tl.Person) -> None:
     link(person)  # first: a what-if that cannot be answered still has its link
     do = tlc.current_do(view)
     cut, added = tl.current_edits(view)
+    sliders = st.container()  # above the answer, filled after it: the answer is drawn before a sweep is computed
     try:
         result = lab.what_if(person.source, person.index, do, cut, added, person.seed)
-        # the quick slider in use: what_if at each of its positions (cached), so its moves redraw in the browser
-        sweeps = lab.sweep(person.source, person.index, do, cut, added, person.seed, tlc.live_sliders(view))
     except ValueError as err:  # CycleError included: a graph that slipped past the editor's check
         st.error(f"**This what-if cannot be answered:** {err}")
         return
-    tlc.quick_controls(view, result, do, sweeps, cut, added)
     render.answer(result, view, tlc.QUICK)
     render.notes(result)
+    # the quick slider in use: what_if at each of its positions (kept), so its moves redraw in the browser
+    sweeps = lab.sweep(person.source, person.index, do, cut, added, person.seed, tlc.live_sliders(view))
+    with sliders:
+        tlc.quick_controls(view, result, do, sweeps, cut, added)
 
 
 @st.fragment(key=tlc.LINK)

@@ -2,7 +2,10 @@
 // readings in the browser while they move, from a sweep the server computed ahead (the Image page's
 // explorer/services/image_sweep.py, the Causal graph lab's explorer/services/lab_sweep.py), and send the value to
 // Python only when a move ends (the range input's `change`: on release, or on a key press). Only the slider in
-// use has its sweep; another asks for its own (`want`) when the pointer enters it, it gets the focus or is pressed.
+// use has its sweep; another asks for its own (`want`) when it is pressed, or REACH ms after the pointer entered it
+// or it got the focus: a pointer passing over asks for nothing, and a move made at once (a key pressed as the
+// slider got the focus) goes first, so its answer is drawn before the sweep is computed (under a class, each
+// visitor's first answer waited for its own sweep: bench/bench_classroom.py).
 // The component knows no world: each reading comes as text ("9 (99.76%)", "70 °") with a flag the page's `mark`
 // follows (" flips"). Everything is text or a data: URI from the server; names (an uploaded model's included) are
 // set as textContent, never as HTML.
@@ -15,6 +18,7 @@
 
 const KEEP = 12;  // sweeps kept per mount (the lab's are ~150 kB each)
 const QUIET = 120;  // ms without a new step after which a waiting value is sent, answered or not (keys repeat ~30 ms)
+const REACH = 150;  // ms the pointer rests on a slider, or it holds the focus, before its sweep is asked for
 
 function nearest(grid, v) {  // index of the sweep position closest to v (the grid is sorted)
   let best = 0;
@@ -112,13 +116,17 @@ function build(root) {  // one labelled range input per slider, kept across reru
     const input = document.createElement("input");
     Object.assign(input, {type: "range", min: slider.low, max: slider.high, step: slider.step});
     // The page sends one slider's sweep (the one in use); reaching for another asks for its own (one rerun).
+    let reaching = null;  // the timer of a reach (pointer or focus) that has not asked yet
     const want = () => {
+      clearTimeout(reaching);
       if (root.__qs.data.sliders[s].sweep || root.__qs.wanted === slider.name) return;
       root.__qs.wanted = slider.name;
       root.__qs.send("want", {name: slider.name, n: ++root.__qs.nonce, held: held(root)});
     };
-    box.addEventListener("pointerenter", want);
-    input.addEventListener("focus", want);
+    const reach = () => { clearTimeout(reaching); reaching = setTimeout(want, REACH); };
+    box.addEventListener("pointerenter", reach);
+    box.addEventListener("pointerleave", () => clearTimeout(reaching));
+    input.addEventListener("focus", reach);
     input.addEventListener("pointerdown", () => { root.__qs.dragging = true; want(); });
     input.addEventListener("pointerup", () => { root.__qs.dragging = false; });
     // a held key repeats: its steps swap the picture, and only the value at release goes to Python
@@ -131,6 +139,7 @@ function build(root) {  // one labelled range input per slider, kept across reru
     input.addEventListener("keyup", release);
     input.addEventListener("blur", release);
     input.addEventListener("input", () => {  // in the browser only: the sweep's picture and readings
+      clearTimeout(reaching);  // moved before asking: the move's own rerun brings the sweep, after the answer
       const now = root.__qs.data.sliders[s], v = parseFloat(input.value);
       showValue(box, now, v);
       box.classList.add("qs-set");
