@@ -61,7 +61,7 @@ def _asked(index: int):
 def quick(index: int) -> None:
     """The quick sliders: each sweeps its positions ahead (cached), so a move redraws in the browser."""
     edges, do, result = _asked(index)
-    sweeps = lab.sweep(index, do, edges, lab_ui.live_sliders(view.specs))
+    sweeps = lab.sweep(index, do, edges, lab_ui.live_sliders(view.specs, do))
     lab_ui.quick_controls(view.specs, lab.factual(index), do, sweeps, result, edges, view.learned)
 
 

@@ -58,7 +58,7 @@ def _asked(index: int, coloured: bool):
 def quick(index: int, coloured: bool) -> None:
     """The quick sliders: each sweeps its positions ahead (cached), so a move redraws in the browser."""
     world, do, mine, result = _asked(index, coloured)
-    sweeps = service.sweep(index, do, coloured, mine, image_ui.live_sliders(world.specs))
+    sweeps = service.sweep(index, do, coloured, mine, image_ui.live_sliders(world.specs, do))
     image_ui.quick_controls(world.specs, service.factual(index, coloured), do, sweeps, result, render.NAMES,
                             render.swept(result, world.specs, world.graph))  # the panel's parts, per position
 

@@ -58,7 +58,7 @@ def what_if(person: tl.Person) -> None:
     render.answer(result, view, tlc.QUICK)
     render.notes(result)
     # the quick slider in use: what_if at each of its positions (kept), so its moves redraw in the browser
-    sweeps = lab.sweep(person.source, person.index, do, cut, added, person.seed, tlc.live_sliders(view))
+    sweeps = lab.sweep(person.source, person.index, do, cut, added, person.seed, tlc.live_sliders(view, do))
     with sliders:
         tlc.quick_controls(view, result, do, sweeps, cut, added)
 

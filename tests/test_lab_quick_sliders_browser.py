@@ -149,10 +149,11 @@ def test_a_value_between_the_sweeps_positions_is_drawn_exactly_on_release(server
 
 
 def test_a_move_before_the_sweep_came_brings_it_and_the_page_agrees(server, browser):  # noqa: F811
-    """Focus and press at once: the move interrupts the rerun that was bringing the slider's sweep, so the move's
-    own rerun brings it (the sliders' fragment reruns with the answer's); the page marks itself stale meanwhile,
-    and ends with the quick picture and the panel's scene the same, at the value pressed."""
-    page = _lab(browser, f"{server}/causal_graph_lab?scene=7&light=70")
+    """Focus and press at once, on a slider whose sweep the page did not bring (the link sets the pendulum first,
+    whose sweep comes with the page): the move goes before the slider asks for its sweep, and its rerun brings it
+    after the answer; the page marks itself stale meanwhile, and ends with the quick picture and the panel's scene
+    the same, at the value pressed."""
+    page = _lab(browser, f"{server}/causal_graph_lab?scene=7&pendulum=10&light=70")
     slider = page.locator(".st-key-value_light input[type=range]")
     slider.focus()
     page.keyboard.press("ArrowRight")  # 70 -> 71, before the light's sweep is here

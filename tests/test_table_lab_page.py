@@ -220,6 +220,15 @@ def _quick(at, name: str) -> dict:
     return next(s for s in data["sliders"] if s["name"] == name)
 
 
+def test_a_link_that_sets_a_slider_brings_its_sweep_with_the_page():
+    """A sweep is computed for a slider in use: one the link sets (its box ticked) comes with the page; with none
+    set, none is computed until the visitor reaches for a slider."""
+    at = open_page(PAGE, {"source": "world", "row": "3", "age": "40"})
+    assert _quick(at, "age")["sweep"] and not _quick(at, "hours_per_week")["sweep"]
+    at = open_page(PAGE, {"source": "world", "row": "3"})
+    assert not _quick(at, "age")["sweep"] and not _quick(at, "hours_per_week")["sweep"]
+
+
 def test_page_shows_the_record_and_a_do_change_gives_the_counterfactual(lab):
     at = open_page(PAGE)
     assert at.query_params == {"source": "world", "row": "0", "seed": "0"}

@@ -163,9 +163,9 @@ def controls(specs: dict[str, VarSpec], factual: dict[str, float]) -> dict[str, 
     return ticks(PAGE, specs, factual, WORDS)
 
 
-def live_sliders(specs: dict[str, VarSpec]) -> list[str]:
+def live_sliders(specs: dict[str, VarSpec], do: dict[str, float]) -> list[str]:
     """The concept whose sweep the page asks the service for (`explorer.ui.quick_sliders.live`)."""
-    return live(specs, QUICK)
+    return live(specs, QUICK, do)
 
 
 def _readings(specs: dict[str, VarSpec], cf: dict[str, float]) -> list[list]:

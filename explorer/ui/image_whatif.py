@@ -165,9 +165,9 @@ def applied() -> None:
     echo(KEY)
 
 
-def live_sliders(specs: dict[str, VarSpec]) -> list[str]:
+def live_sliders(specs: dict[str, VarSpec], do: dict[str, float | int]) -> list[str]:
     """The quick slider whose sweep the page asks the service for (`explorer.ui.quick_sliders.live`)."""
-    return live(continuous(specs))
+    return live(continuous(specs), ticked=do)
 
 
 def _reset(shown: dict[str, float | int]) -> None:

@@ -45,7 +45,7 @@ import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,23 +133,30 @@ def _say(spec: VarSpec, own: float, words: DoWords) -> dict[str, str]:
             "value": fmt(spec, own, unit=True)}
 
 
-def live(specs: dict[str, VarSpec], key: str = KEY) -> list[str]:
-    """The slider whose sweep the page computes and sends: the one the visitor last moved or reached for.
+def live(specs: dict[str, VarSpec], key: str = KEY, ticked: Iterable[str] = ()) -> list[str]:
+    """The slider whose sweep the page computes and sends: the one the visitor last moved or reached for; until
+    then the first whose do() box is ticked (`ticked`: a link that sets light is followed by moves of light), else
+    the first.
 
     One, not all: a sweep depends on the other sliders' values, so after a thickness move every other slider's
     sweep would be recomputed (55-90 ms of server CPU per slider on this 2-core box, against 20-45 ms for the rest
-    of the rerun). Another slider asks for its sweep when the pointer enters it, it gets the focus or is pressed
+    of the rerun). Another slider asks for its sweep when the pointer rests on it, it gets the focus or is pressed
     (`want`): one rerun.
     """
-    name = st.session_state.get(_live(key))
-    return [name if name in specs else next(iter(specs))]
+    name, ticked = st.session_state.get(_live(key)), set(ticked)
+    if name in specs:
+        return [name]
+    return [next((n for n in specs if n in ticked), next(iter(specs)))]
 
 
-def reached(specs: dict[str, VarSpec], key: str) -> list[str]:
-    """As `live`, but no slider until the visitor moves or reaches for one: for a page whose sweep is dear (the
-    Table lab's: ~0.7 s of CPU), computed only for a slider about to be used."""
-    name = st.session_state.get(_live(key))
-    return [name] if name in specs else []
+def reached(specs: dict[str, VarSpec], key: str, ticked: Iterable[str] = ()) -> list[str]:
+    """As `live`, but until the visitor moves or reaches for a slider, only one whose do() box is ticked (a link
+    that sets age), else none: for a page whose sweep is dearer (the Table lab's), computed only for a slider
+    likely to be used."""
+    name, ticked = st.session_state.get(_live(key)), set(ticked)
+    if name in specs:
+        return [name]
+    return [n for n in specs if n in ticked][:1]
 
 
 def forget_reached(key: str) -> None:

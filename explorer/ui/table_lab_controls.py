@@ -11,8 +11,8 @@ at a position reruns only the link's fragment.
 
 Session keys: `do_<column>` (the boxes), `value_<column>` (a categorical column's widget; for a continuous column
 the quick sliders' value, component `tl_quick_sliders`), `tl_reset_do`. A sweep costs 0.1-0.2 s of server CPU (74 or 99
-what-ifs in one pass), so one is computed only for a slider the visitor moves or reaches for (`quick_sliders.reached`), and
-forgotten when anything else changes.
+what-ifs in one pass), so one is computed only for a slider the visitor moves or reaches for, or whose box is ticked
+(`quick_sliders.reached`), after the answer is drawn; it is forgotten when anything else changes.
 """
 
 from __future__ import annotations
@@ -123,9 +123,10 @@ def specs(view: TablePage) -> dict[str, VarSpec]:
     return {n: s.to_varspec() for n, s in view.columns.items() if not s.discrete}
 
 
-def live_sliders(view: TablePage) -> list[str]:
-    """The slider whose sweep the page asks for: the one moved or reached for, or none yet (a sweep is dear)."""
-    return qs.reached(specs(view), QUICK)
+def live_sliders(view: TablePage, do: dict[str, str | float]) -> list[str]:
+    """The slider whose sweep the page asks for: the one moved or reached for, else a ticked one (a link that sets
+    age), or none yet."""
+    return qs.reached(specs(view), QUICK, do)
 
 
 def readers(view: TablePage, cut: list[tuple[str, str]], added: list[tuple[str, str]]) -> tuple[str, ...]:
