@@ -2,8 +2,9 @@
 
 The tabs are keyed and do not rerun the page (not on_change="rerun": see pages/audit_model.py), so the open tab is
 the browser's. A redraw that mounts them afresh opens their `default`: here the tab of the visitor's last action
-(a row number, Find recourse, a recourse setting, a download), so pressing Find recourse never lands the visitor
-back on Groups with the answer hidden in another tab (seen once in ~50 Chromium runs).
+(a row number, Find recourse, a recourse setting, a download), so a redraw after Find recourse opens One row, not
+Groups with the answer hidden (which happened once, in a CI run of the browser test; what remounted the tabs there
+was not found).
 """
 
 from __future__ import annotations
