@@ -52,15 +52,20 @@ function pictures(root, items) {  // four figures, kept: only a changed address 
   });
 }
 
-function values(root, table, last) {  // header, then a row per [who, what, cells...]; "=": as drawn; null: greyed
-  const el = root.querySelector(".ip-values");
-  el.hidden = false;
+function headRow(labels) {  // a table's header row, one <th> per label
   const head = document.createElement("tr");
-  head.append(document.createElement("th"), ...(table.header || last.header).map((label) => {
+  head.append(...labels.map((label) => {
     const th = document.createElement("th");
     th.textContent = label;
     return th;
   }));
+  return head;
+}
+
+function values(root, table, last) {  // header, then a row per [who, what, cells...]; "=": as drawn; null: greyed
+  const el = root.querySelector(".ip-values");
+  el.hidden = false;
+  const head = headRow(["", ...(table.header || last.header)]);
   const rows = table.rows.map((row, r) => {
     const tr = document.createElement("tr");
     const pending = !row, shown = row === "=" || pending ? last && last.rows[r] : row;
@@ -95,12 +100,7 @@ function cell(td, [text, mark]) {  // a records cell: "" plain, "b" bold, "c" ch
 function records(root, table, last) {  // the Table lab's: header, then a row of cells per column; "=": as drawn
   const el = root.querySelector(".ip-records");
   el.hidden = false;
-  const head = document.createElement("tr");
-  head.append(...(table.header || last.header).map((label) => {
-    const th = document.createElement("th");
-    th.textContent = label;
-    return th;
-  }));
+  const head = headRow(table.header || last.header);
   const rows = table.rows.map((row, r) => {
     const tr = document.createElement("tr"), shown = row === "=" ? last && last.rows[r] : row;
     (shown || []).forEach((c) => { const td = document.createElement("td"); cell(td, c); tr.append(td); });
