@@ -82,7 +82,15 @@ def _browser_ms(cdp) -> dict[str, float]:
     return {"tasks": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
 
 
-def _moves(page, wire: Wire, pid: int, what: str, n: int) -> dict:
+# Every value the visitor set has reached the server and been applied: a move shown whole waits in the browser
+# for a pause (explorer/ui/quick_sliders.py, SETTLE_MS), so a series of moves is measured until that last one ran.
+GONE_JS = """() => [...document.querySelectorAll('.qs-root')]
+  .every((r) => !r.__qs || (!r.__qs.settled && r.__qs.pending === null))"""
+
+
+def _moves(page, wire: Wire, pid: int, what: str, n: int, gap: float = 0.2) -> dict:
+    """`n` key presses, each after the page settled and `gap` s more; the counters run until every value set
+    has reached the server and its run was drawn (a pause's worth after the last press)."""
     _, caption, name, key, arm, _ = PAGES[what]
     cdp = page.context.new_cdp_session(page)
     cdp.send("Performance.enable")
@@ -94,7 +102,9 @@ def _moves(page, wire: Wire, pid: int, what: str, n: int) -> dict:
         sample = page.evaluate("() => window.__latency")
         _settle(page, name)
         samples.append({**sample, "bytes": wire.received - got, "sent": wire.sent - sent})
-        time.sleep(0.2)  # as bench_latency: the next press after the page settled, as a person would
+        time.sleep(gap)  # as bench_latency (0.2 s): the next press after the page settled, as a person would
+    page.wait_for_function(GONE_JS, timeout=60_000)
+    page.wait_for_function(IDLE_JS, timeout=60_000)
     browser1 = _browser_ms(cdp)
     return {"samples": samples, "cpu_ms_per_move": (_cpu_seconds(pid) - cpu0) / n * 1000,
             "browser_ms_per_move": {k: (browser1[k] - browser0[k]) / n for k in browser1}}
@@ -112,12 +122,15 @@ def _series(page, wire: Wire, pid: int, what: str, presses: int, gap: float, hol
         page.keyboard.up(key)
     t = time.perf_counter()
     _settle(page, name)
-    return {"settle_ms": (time.perf_counter() - t) * 1000, "messages_sent": wire.sent - sent,
+    settled = (time.perf_counter() - t) * 1000
+    page.wait_for_function(GONE_JS, timeout=60_000)  # the counts include the value's own run, after the pause
+    page.wait_for_function(IDLE_JS, timeout=60_000)
+    return {"settle_ms": settled, "messages_sent": wire.sent - sent,
             "bytes": wire.received - got, "cpu_ms": (_cpu_seconds(pid) - cpu0) * 1000,
             "value": page.locator(f".st-key-value_{name} input[type=range]").input_value()}
 
 
-def session(what: str, mode: str, moves: int, warmup: int, hold: int, old_app: str = "") -> dict:
+def session(what: str, mode: str, moves: int, warmup: int, hold: int, old_app: str = "", gap: float = 0.2) -> dict:
     """One fresh server in `mode` ("old": EXPLORER_QUICK_RESEND=1, or `old_app` when given; "new"), one browser:
     moves, hold, burst."""
     from playwright.sync_api import sync_playwright
@@ -142,7 +155,7 @@ def session(what: str, mode: str, moves: int, warmup: int, hold: int, old_app: s
                 page.wait_for_selector(f"{slider}[data-swept]", timeout=60_000)
                 page.wait_for_function(IDLE_JS, timeout=60_000)
             _moves(page, wire, proc.pid, what, warmup)
-            out = {"moves": _moves(page, wire, proc.pid, what, moves)}
+            out = {"moves": _moves(page, wire, proc.pid, what, moves, gap)}
             if name:
                 out["hold"] = _series(page, wire, proc.pid, what, hold, 0.033, hold=True)
                 out["burst"] = _series(page, wire, proc.pid, what, 5, 0.040, hold=False)
@@ -189,14 +202,17 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--hold", type=int, default=20)
     parser.add_argument("--pages", default="image,lab,table")
+    parser.add_argument("--gap", type=float, default=0.2, help="seconds between a move's settling and the next "
+                        "press (past SETTLE_MS, every move's value goes to the server alone)")
     parser.add_argument("--old-app", default="", help="serve this app script as \"old\" (default: app.py with "
                         "EXPLORER_QUICK_RESEND=1)")
     parser.add_argument("--image-link", default=PAGES["image"][0], help="the Image page's address, from /")
     parser.add_argument("--out", default="quick_ab", help="bench/results/<out>.json")
     args = parser.parse_args()
     pages = args.pages.split(",")
-    if args.rounds < 1 or args.moves < 1 or args.warmup < 0 or args.hold < 2 or not set(pages) <= set(PAGES):
-        print("error: --rounds, --moves at least 1, --warmup at least 0, --hold at least 2, --pages from "
+    if (args.rounds < 1 or args.moves < 1 or args.warmup < 0 or args.hold < 2 or not set(pages) <= set(PAGES)
+            or not 0 <= args.gap <= 30):
+        print("error: --rounds, --moves at least 1, --warmup at least 0, --hold at least 2, --gap 0-30 s, --pages from "
               + ",".join(p for p in PAGES if p != "baseline"), file=sys.stderr)
         return 2
     if args.old_app and not Path(args.old_app).is_file():
@@ -213,21 +229,21 @@ def main() -> int:
     busy, load_before = cpu_busy(), os.getloadavg()
     results: list[dict] = []
     for r in range(args.rounds):
-        base = summary(session("baseline", "new", args.moves, args.warmup, args.hold))
+        base = summary(session("baseline", "new", args.moves, args.warmup, args.hold, gap=args.gap))
         results.append({"round": r, "page": "baseline", "mode": "-", **base})
         base_ms = base["rerun"]["median"]
         print(f"\nround {r + 1}, load average {os.getloadavg()[0]:.2f}\n" + _line("baseline", "-", base, base_ms),
               flush=True)
         for what in pages:
             for mode in (("old", "new") if r % 2 == 0 else ("new", "old")):
-                row = summary(session(what, mode, args.moves, args.warmup, args.hold, old_app))
+                row = summary(session(what, mode, args.moves, args.warmup, args.hold, old_app, args.gap))
                 results.append({"round": r, "page": what, "mode": mode, **row, "over_baseline": {
                     k: row[k]["median"] / base_ms for k in ("quick", "rerun") if k in row} | {
                     "exact": row["exact"]["median"] / base["exact"]["median"]}})
                 print(_line(what, mode, row, base_ms), flush=True)
     what = (f"the app (new) vs {args.old_app} (old)" if args.old_app else
             "quick sliders: sweeps sent once + coalesced moves (new) vs the old traffic")
-    path = write(args.out, {"what": what, "image_link": args.image_link,
+    path = write(args.out, {"what": what, "image_link": args.image_link, "gap_s": args.gap,
                               "moves": args.moves, "hold": args.hold, "rounds": args.rounds, "results": results,
                               "cpu_busy_before_run": busy, "loadavg_before": load_before,
                               "loadavg_after": os.getloadavg()})

@@ -15,6 +15,12 @@
 // Moves are coalesced: one in flight at a time, and a held key sends only on release (the picture still swaps on
 // every step). The newest waiting value goes when the server answers, or once the visitor paused for QUIET ms
 // (a slow answer need not delay the last value: Streamlit stops the run it replaces at its next element).
+//
+// A move the page already shows whole (its answer panel swapped in the sweep's parts at exactly that value) of a
+// slider whose do() box the server has ticked needs nothing from Python but the value itself: the address bar
+// takes it at once (`address`), and the value goes after `settle` ms without a new one (`settle`), or as soon as
+// the visitor does anything else on the page, so no rerun ever starts from an older value. A series of moves
+// then costs one script run, not one each (issue 22: the browser's redraw of a rerun was most of a move's work).
 
 const KEEP = 12;  // sweeps kept per mount (the lab's are ~150 kB each)
 const QUIET = 120;  // ms without a new step after which a waiting value is sent, answered or not (keys repeat ~30 ms)
@@ -45,18 +51,50 @@ function keep(root, sweeps, used) {  // store the sweeps that came; drop the old
 
 function held(root) { return [...root.__qs.cache.keys()]; }
 
-function flush(root) {  // send the newest waiting value as a move (the callback applies it; a fragment rerun)
+function flush(root, now = false) {  // send the newest waiting value as a move (the callback applies it; a rerun)
   const qs = root.__qs;
   if (!qs.queued) return;
   const {name, value} = qs.queued;
   qs.queued = null;
   clearTimeout(qs.timer);
-  qs.pending = ++qs.nonce;
   // `swept`: the page already shows the whole answer at this very value (its panel swapped it in from the sweep), so
   // a page may skip redrawing it (explorer/ui/quick_sliders.py, `swept_whole`)
   const shown = qs.shown, swept = Boolean(shown && shown.whole && shown.name === name && shown.value === value);
+  const slider = qs.data.sliders.find((s) => s.name === name);
+  if (swept && !now && qs.data.settle > 0 && slider && slider.set) { settle(root, slider, value); return; }
+  qs.settled = null;
+  clearTimeout(qs.settleTimer);
+  qs.pending = ++qs.nonce;
   qs.send("move", {name, value, n: qs.pending, held: held(root), swept});
   tell("quick-sent", {key: qs.data.key, n: qs.pending, swept});
+}
+
+function settle(root, slider, value) {  // a move shown whole: the link now, the value once the visitor pauses
+  const qs = root.__qs;
+  qs.settled = {name: slider.name, value};
+  address(slider.name, value.toFixed(slider.decimals));
+  clearTimeout(qs.settleTimer);
+  qs.settleTimer = setTimeout(() => settleNow(root), qs.data.settle);
+}
+
+function settleNow(root) {  // the settled value goes to Python now (before anything else the page sends)
+  const qs = root.__qs;
+  if (!qs.settled || qs.queued) return;  // a newer value waits: it goes instead
+  qs.queued = qs.settled;
+  flush(root, true);
+}
+
+// The address bar as the page would write it (explorer/ui/common/link.py, `value_params`: the slider's decimals),
+// as a new history entry, Back's step. Only this one parameter changes, the others keep their own encoding.
+// Streamlit sends the server the query it last set, not this one: the run that applies the value writes the same
+// link (no second entry); Back reruns the page at the older link, which it then reads (explorer/ui/address.py).
+function address(name, text) {
+  const pairs = location.search.slice(1).split("&").filter(Boolean);
+  const at = pairs.findIndex((p) => decodeURIComponent(p.split("=")[0]) === name);
+  const pair = `${encodeURIComponent(name)}=${encodeURIComponent(text)}`;
+  if (at >= 0) pairs[at] = pair; else pairs.push(pair);
+  const search = "?" + pairs.join("&");
+  if (search !== location.search) history.pushState(history.state, "", location.pathname + search + location.hash);
 }
 
 // What else on the page follows a slider (the Image page's answer panel, assets/image_panel/) listens for these on
@@ -121,6 +159,7 @@ function build(root) {  // one labelled range input per slider, kept across reru
       clearTimeout(reaching);
       if (root.__qs.data.sliders[s].sweep || root.__qs.wanted === slider.name) return;
       root.__qs.wanted = slider.name;
+      settleNow(root);
       root.__qs.send("want", {name: slider.name, n: ++root.__qs.nonce, held: held(root)});
     };
     const reach = () => { clearTimeout(reaching); reaching = setTimeout(want, REACH); };
@@ -137,7 +176,7 @@ function build(root) {  // one labelled range input per slider, kept across reru
       if (root.__qs.pending === null) flush(root); else later(root);
     };
     input.addEventListener("keyup", release);
-    input.addEventListener("blur", release);
+    input.addEventListener("blur", () => { release(); settleNow(root); });
     input.addEventListener("input", () => {  // in the browser only: the sweep's picture and readings
       clearTimeout(reaching);  // moved before asking: the move's own rerun brings the sweep, after the answer
       const now = root.__qs.data.sliders[s], v = parseFloat(input.value);
@@ -194,7 +233,8 @@ export default function (component) {
   if (!root || !component.data) return;
   const data = JSON.parse(component.data);  // sent as JSON text (explorer/ui/quick_sliders.py says why)
   const qs = root.__qs = root.__qs || {nonce: Date.now(), pending: null, wanted: null, dragging: false, names: null,
-                                       cache: new Map(), asked: new Set(), queued: null, holding: false, timer: null};
+                                       cache: new Map(), asked: new Set(), queued: null, holding: false, timer: null,
+                                       settled: null, settleTimer: null};
   qs.send = setStateValue;
   if (!qs.listening) {  // a page whose answer reruns without the sliders says when a move was applied (the Image
     qs.listening = true;  // page's answer panel); a listener whose sliders left the page removes itself
@@ -206,6 +246,33 @@ export default function (component) {
       else if (!qs.queued) askMissing(root);  // as when its own rerun comes: a sweep it lost is asked for
     };
     document.addEventListener("quick-applied", applied);
+    // The settled value goes before the visitor can act elsewhere: as the pointer goes down outside the sliders,
+    // or a slider loses the focus (build). Streamlit sends the widget changes of one task as one run, of the first
+    // one's fragment, so it must go a task before another widget's change (a key's change comes in the keydown's
+    // task; a click's, after the press's). Back drops it: the older link is what the visitor asked for.
+    const elsewhere = (e) => {
+      if (!root.isConnected) { stopListening(); return; }
+      if (qs.settled && !e.target.closest?.(".qs-slider")) settleNow(root);
+    };
+    const hidden = () => { if (document.visibilityState === "hidden") settleNow(root); };
+    const back = () => {  // Back (or Forward) over links only the browser wrote: the server still draws the older
+      if (!qs.settled) return;  // value, and Streamlit reruns nothing when the query it knows is the one it set
+      const {name} = qs.settled, slider = qs.data.sliders.find((s) => s.name === name);
+      const linked = parseFloat(new URLSearchParams(location.search).get(name));
+      clearTimeout(qs.settleTimer);
+      qs.settled = null;
+      qs.shown = null;  // the page's answer is not this value's: it is drawn again from the server
+      qs.queued = {name, value: Number.isFinite(linked) ? linked : slider.value};
+      flush(root, true);
+    };
+    const stopListening = () => {
+      document.removeEventListener("pointerdown", elsewhere, true);
+      document.removeEventListener("visibilitychange", hidden);
+      window.removeEventListener("popstate", back);
+    };
+    document.addEventListener("pointerdown", elsewhere, true);
+    document.addEventListener("visibilitychange", hidden);
+    window.addEventListener("popstate", back);
   }
   qs.data = qs.data || data;  // the first run: `submit` reads `coalesce` from it
   const used = new Set([...data.sliders, ...qs.data.sliders].map((s) => s.sweep).filter(Boolean));
@@ -220,6 +287,7 @@ export default function (component) {
     if (!qs.holding) flush(root);
     return;
   }
+  if (qs.settled) { adopt(root, data); return; }  // a value shown whole has not reached Python yet: it is older
   qs.wanted = null;
   qs.data = data;
   draw(root);
@@ -245,6 +313,7 @@ function askMissing(root) {  // a sweep named but not held (a new mount, or it d
   const missing = qs.data.sliders.find((s) => s.sweep && !qs.cache.has(s.sweep) && !qs.asked.has(s.sweep));
   if (missing) {
     qs.asked.add(missing.sweep);
+    settleNow(root);
     qs.send("want", {name: missing.name, n: ++qs.nonce, held: held(root), need: missing.sweep});
   }
 }

@@ -29,12 +29,13 @@ from explorer.services.lab_sweep import ConceptSweep
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords
 from explorer.ui.common.format import echo, fmt, listed
+from explorer.ui.common.kept import Kept
 from explorer.ui.common.export import ExportAsk, export_asked, export_button
 from explorer.ui.common.link import PageLink, read_values, value_params
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui import lab_answer, quick_sliders
 from explorer.ui.lab_answer import scene_uri
-from explorer.ui.quick_sliders import Encoded, Kept, QuickView, draw, live, swept_whole, ticked, ticks
+from explorer.ui.quick_sliders import Encoded, QuickView, draw, live, swept_whole, ticked, ticks
 
 PAGE = "lab"
 WORDS = DoWords(item="scene", tick_help="Ticked: {label} is set to the slider's value, whatever its causes say.",

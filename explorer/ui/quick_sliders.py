@@ -20,8 +20,11 @@ so a stale sweep cannot be shown: another example, world, classifier or do() of 
 pictures or readings, hence another key. A browser that lacks a key it is sent (a remount: a page switch, the
 fragment re-creating the component) asks for it once (`want` with `need`): one more rerun, never a wrong picture.
 The browser also coalesces moves: one in flight at a time (a newer value goes when it is answered, or after a
-120 ms pause), and while a key is held only its release is sent; the newest value always goes last. `EXPLORER_QUICK_RESEND=1` restores the old traffic (every sweep sent on every rerun,
-every key press a move), for A/B benchmarks (bench/bench_quick_ab.py).
+120 ms pause), and while a key is held only its release is sent; the newest value always goes last. A move the page
+already shows whole, of a slider whose box is ticked, goes after SETTLE_MS without another (or at the visitor's next
+action on the page); the browser writes its link at once. `EXPLORER_QUICK_SETTLE=<ms>` changes the pause (0: each
+move at once); `EXPLORER_QUICK_RESEND=1` restores the old traffic (every sweep sent on every rerun, every key press a
+move, nothing settled), for A/B benchmarks (bench/bench_quick_ab.py).
 
 What else on a page follows the sliders listens on the document (the answer panel of the Image page and the lab,
 assets/image_panel/): each step sends `quick-move` with the sweep's `extra` at that position (and `on`: the position
@@ -43,8 +46,6 @@ import hashlib
 import json
 import math
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +53,19 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 from streamlit.components.v2 import component
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer.services.image_sweep import SliderSweep
 from explorer.types import VarSpec
 from explorer.ui.common.controls import DoWords, asked
 from explorer.ui.common.format import decimals, fmt, slider_value, value_range
+from explorer.ui.common.kept import Kept
 from explorer.ui.images import png_uri
 
 KEY = "quick_sliders"  # the Image page's component key; another page passes its own
+# ms without a new move before a value shown whole goes to Python: a visitor's run of key presses costs one script
+# run, whose redraw in the browser cost more than the rest of a move (docs/performance.md, "Image what-if")
+SETTLE_MS = 1500
 # one slider's sweep: positions, picture URIs ([] for none), readings, and optionally per position what else the
 # page redraws from it (the Image page's answer panel: the browser passes it on with each step, `quick-move` below)
 Encoded = tuple[list[float], list[str], list] | tuple[list[float], list[str], list, list]
@@ -178,7 +184,11 @@ def _moved(specs: dict[str, VarSpec], key: str, then: Moved | None = None) -> No
         st.session_state[_live(key)] = spec.name
     st.session_state[_applied(key)] = move.get("n")
     st.session_state[_whole(key)] = move.get("swept") is True
-    if then is not None:
+    # `then` narrows the run (st.rerun of named fragments), which is right only for the move's own run: a settled
+    # value goes as the visitor changes another widget, and when both reach the same run, narrowing it would
+    # leave that widget's change undrawn
+    ctx = get_script_run_ctx()
+    if then is not None and ctx is not None and len(ctx.fragment_ids_this_run or ()) == 1:
         then(spec.name, was_ticked)
 
 
@@ -260,30 +270,6 @@ def pack(encoded: Encoded) -> Packed:
     return Packed(hashlib.blake2b(text.encode(), digest_size=10).hexdigest(), text)
 
 
-class Kept:
-    """What `make(obj)` gives, made once per object and kept by its identity (and `key`): the service and the pages'
-    encoders return the same object for the same sweep. The entry holds the object, so its id cannot be reused while
-    kept; beyond `size` the least recently used goes."""
-
-    def __init__(self, size: int = 32) -> None:  # as the service keeps sweeps and the pages' encoders keep theirs
-        self._items: OrderedDict[tuple, tuple[object, object]] = OrderedDict()
-        self._size, self._lock = size, threading.Lock()  # reruns of many sessions run on their own threads
-
-    def __call__(self, obj: object, make: Callable, *key: object):
-        at = (id(obj), *key)
-        with self._lock:
-            hit = self._items.get(at)
-            if hit is not None and hit[0] is obj:
-                self._items.move_to_end(at)
-                return hit[1]
-        made = make(obj)
-        with self._lock:
-            self._items[at] = (obj, made)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-        return made
-
-
 _PACKS = Kept()  # `pack` per encoded sweep
 
 
@@ -347,12 +333,19 @@ def draw(key: str, specs: dict[str, VarSpec], factual: dict[str, float], do: dic
                         "set": name in do, "sweep": packed[name].key if name in packed else ""})
     data = {"sliders": sliders, "readers": view.readers, "original": view.original, "current": view.current,
             "mark": view.mark, "picture": view.picture, "caption": view.caption, "size": view.size,
-            "applied": st.session_state.get(_applied(key)), "coalesce": not resend, "key": key}
+            "applied": st.session_state.get(_applied(key)), "coalesce": not resend, "key": key,
+            "settle": 0 if resend else settle_ms()}
     # as JSON text: a dict is walked by Streamlit for dataframes to send apart (~16 ms a run for this one), a str
     # goes as it is; a sweep's bulk only when the browser does not hold it
     text = _data_text(data, [p for p in packed.values() if p.key not in holds])
     _COMPONENT(key=key, data=text, on_move_change=functools.partial(_moved, specs, key, then),
                on_want_change=functools.partial(_wanted, specs, key), default={"move": None, "want": None})
+
+
+def settle_ms() -> int:
+    """SETTLE_MS, or `EXPLORER_QUICK_SETTLE` (ms) when set to a whole number (0: every move goes at once)."""
+    text = os.environ.get("EXPLORER_QUICK_SETTLE", "")
+    return max(0, int(text)) if text.strip().isdigit() else SETTLE_MS
 
 
 _EXTRAS = Kept()  # per sweep (and readers), its encoding with the page's `extra`: made and packed once

@@ -27,6 +27,7 @@ from explorer.types import VarSpec
 from explorer.ui import quick_sliders as qs
 from explorer.ui import table_lab_answer
 from explorer.ui.common.controls import DoWords
+from explorer.ui.common.kept import Kept
 from explorer.ui.table_lab import PAGE, Person, shown
 from explorer.ui.table_lab_answer import value_text
 
@@ -147,7 +148,7 @@ def _reading(columns: dict[str, ColumnSpec], result: TableResult, name: str) -> 
     return [text, int(name in result.changed)]
 
 
-_ENCODED = qs.Kept()  # per sweep (and the columns shown): its encoding, made and packed once
+_ENCODED = Kept()  # per sweep (and the columns shown): its encoding, made and packed once
 
 
 def encoded(sweep: ColumnSweep, view: TablePage, names: tuple[str, ...]) -> qs.Encoded:
