@@ -34,7 +34,7 @@ from bench_latency import _cpu_seconds
 from bench_table_lab import ARM_TEXT_JS
 from bench_table_lab import PATH as TABLE_PATH
 from common import stats, write
-from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, drawn_selector, start, stop
+from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, GONE_JS, IDLE_JS, ROOT, cpu_busy, drawn_selector, start, stop
 
 # page -> (path, caption of the rerun's picture, slider, key, arm, what is on screen once drawn)
 PAGES = {
@@ -80,12 +80,6 @@ def _browser_ms(cdp) -> dict[str, float]:
     """Chromium's own counters (ms): all tasks, and script, of the page so far."""
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
     return {"tasks": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
-
-
-# Every value the visitor set has reached the server and been applied: a move shown whole waits in the browser
-# for a pause (explorer/ui/quick_sliders.py, SETTLE_MS), so a series of moves is measured until that last one ran.
-GONE_JS = """() => [...document.querySelectorAll('.qs-root')]
-  .every((r) => !r.__qs || (!r.__qs.settled && r.__qs.pending === null))"""
 
 
 def _moves(page, wire: Wire, pid: int, what: str, n: int, gap: float = 0.2) -> dict:

@@ -91,6 +91,11 @@ QUICK_PICTURE_JS = """() => {
 }"""
 
 IDLE_JS = "() => document.querySelectorAll('[data-stale=true]').length === 0"
+# Every value the visitor set has reached the server and been applied: a move shown whole waits in the browser
+# for a pause (explorer/ui/quick_sliders.py, SETTLE_MS), so a series of moves is measured until that last one ran.
+GONE_JS = """() => [...document.querySelectorAll('.qs-root')]
+  .every((r) => !r.__qs || (!r.__qs.settled && r.__qs.pending === null))"""
+
 
 
 def free_port() -> int:

@@ -84,3 +84,23 @@ def test_acting_elsewhere_before_the_pause_starts_from_the_moved_value(server, b
     assert "thickness=2.1" in page.url
     assert page.locator(".st-key-value_thickness input[type=range]").input_value() == "2.1"
     page.context.close()
+
+
+def test_moving_another_slider_sends_the_waiting_value_first(server, browser):  # noqa: F811
+    page, sent = _open(browser, f"{server}/image_whatif?index=0&thickness=2.0")
+    page.keyboard.press("ArrowRight")
+    _shown(page, "2.1")
+    sent.clear()
+    intensity = page.locator(".st-key-value_intensity input[type=range]")
+    intensity.focus()  # thickness loses the focus: its value goes now, not after the pause
+    page.wait_for_function(_SENT_JS, timeout=STEP)
+    assert sent
+    intensity.press("ArrowRight")  # its box was not ticked: this move goes at once and redraws the boxes
+    page.wait_for_function("() => location.search.includes('intensity=')", timeout=READY)
+    page.wait_for_function(IDLE, timeout=STEP)
+    page.wait_for_function("() => document.querySelector('.st-key-do_intensity input').checked", timeout=STEP)
+    _gone(page)
+    assert "thickness=2.1" in page.url
+    assert page.locator(".st-key-value_thickness input[type=range]").input_value() == "2.1"
+    page.wait_for_function(f"() => ({_ROW_JS})().includes('2.1 px (set by you)')", timeout=STEP)
+    page.context.close()

@@ -71,6 +71,12 @@ function flush(root, now = false) {  // send the newest waiting value as a move 
 
 function settle(root, slider, value) {  // a move shown whole: the link now, the value once the visitor pauses
   const qs = root.__qs;
+  if (qs.settled && qs.settled.name !== slider.name) {  // another slider's value waits (leaving it sends it, so
+    settleNow(root);                                     // this is a safeguard): it goes first, this one after it
+    qs.queued = {name: slider.name, value};
+    later(root);
+    return;
+  }
   qs.settled = {name: slider.name, value};
   address(slider.name, value.toFixed(slider.decimals));
   clearTimeout(qs.settleTimer);
