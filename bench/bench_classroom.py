@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,12 +111,17 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
                    others: list[int], rng: random.Random, go: asyncio.Event) -> None:
     await go.wait()
     await asyncio.sleep(rng.uniform(0, 1.0))  # visitors do not start in the same millisecond
-    await page.locator(f"{target.slider} input[type=range]").focus()
+    knob = page.locator(f"{target.slider} input[type=range]")
+    await knob.focus()
+    # towards the far end of the range: a slider near its top (an example's own value, with --unset) would stop
+    # there, and a press that changes nothing shows nothing new (it would count as lost)
+    low, high = float(await knob.get_attribute("min")), float(await knob.get_attribute("max"))
+    key = "ArrowLeft" if float(await knob.input_value()) > (low + high) / 2 else "ArrowRight"
     for _ in range(moves):
         await page.evaluate(target.arm.replace("60000", str(int(lost_after * 1000))), target.caption)
         if target.quick_js:
             await page.evaluate(target.quick_js)
-        await page.keyboard.press("ArrowRight")
+        await page.keyboard.press(key)
         answer: dict = {}
         try:
             answer = await page.evaluate("() => window.__latency")
@@ -130,7 +136,7 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
         await _check(page, target, v, others)
         await asyncio.sleep(rng.uniform(0.4, 1.2))
     for _ in range(burst):  # faster than any server answers: only the newest value may be drawn in the end
-        await page.keyboard.press("ArrowRight")
+        await page.keyboard.press(key)
         await asyncio.sleep(0.04)
     await _settle(page, target, lost_after)
     v.burst_ok = await _check(page, target, v, others)
@@ -314,6 +320,14 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def _unset(path: Callable[[int], str], name: str) -> Callable[[int], str]:
+    """Visitor k's link without `name=`: its slider starts at the example's own value, its box unticked."""
+    def without(k: int) -> str:
+        base, _, query = path(k).partition("?")
+        return base + "?" + "&".join(p for p in query.split("&") if not p.startswith(f"{name}="))
+    return without
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--page", choices=sorted(TARGETS), default="image", help="the page the class uses")
@@ -327,6 +341,8 @@ def main() -> int:
     parser.add_argument("--replicas", type=int, default=0,
                         help="also measure N replicas behind nginx (deploy/replicas.py), after the one server")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--unset", action="store_true", help="links that set no slider: each visitor's first move "
+                        "ticks its box and waits for its slider's sweep (the class's worst case)")
     parser.add_argument("--split-cores", action="store_true",
                         help="the server on core 0, the browsers on the others: as in a class, where the visitors' "
                              "browsers run on their own machines (one server core left)")
@@ -352,6 +368,8 @@ def main() -> int:
         os.sched_setaffinity(0, set(range(1, os.cpu_count())))
     contended, busy, load_before = training_running(), cpu_busy(), os.getloadavg()
     target = TARGETS[args.page]()
+    if args.unset:
+        target.path = _unset(target.path, target.slider.removeprefix(".st-key-value_"))
     results = {target.name: _measure(target, "app.py", args.url, pids, args)}
     if args.replicas:
         results[f"{target.name}, {args.replicas} replicas behind nginx"] = _measure(target, None, None, [], args,
@@ -366,7 +384,8 @@ def main() -> int:
         print(_line(name, r))
     out = args.out or ("classroom" if args.page == "image" else f"classroom_{args.page}")
     path = write(out, {"what": target.what, "page": args.page, "url": args.url or "fresh streamlit run app.py",
-                       "results": results, "training_job_running": contended, "cpu_busy_before_run": busy,
+                       "results": results, "unset": args.unset, "training_job_running": contended,
+                       "cpu_busy_before_run": busy,
                        "loadavg_before": load_before, "loadavg": os.getloadavg()})
     print(markdown(results))
     print(f"wrote {path}")
