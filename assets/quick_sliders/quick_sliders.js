@@ -255,14 +255,15 @@ export default function (component) {
     // The settled value goes before the visitor can act elsewhere: as the pointer goes down outside the sliders,
     // or a slider loses the focus (build). Streamlit sends the widget changes of one task as one run, of the first
     // one's fragment, so it must go a task before another widget's change (a key's change comes in the keydown's
-    // task; a click's, after the press's). Back drops it: the older link is what the visitor asked for.
+    // task; a click's, after the press's). Back sends the older link's value instead: the visitor asked for it.
     const elsewhere = (e) => {
       if (!root.isConnected) { stopListening(); return; }
       if (qs.settled && !e.target.closest?.(".qs-slider")) settleNow(root);
     };
-    const hidden = () => { if (document.visibilityState === "hidden") settleNow(root); };
+    const hidden = () => { if (root.isConnected && document.visibilityState === "hidden") settleNow(root); };
     const back = () => {  // Back (or Forward) over links only the browser wrote: the server still draws the older
-      if (!qs.settled) return;  // value, and Streamlit reruns nothing when the query it knows is the one it set
+      if (!qs.settled || !root.isConnected) return;  // value, and Streamlit reruns nothing when the query it knows
+      // is the one it set
       const {name} = qs.settled, slider = qs.data.sliders.find((s) => s.name === name);
       const linked = parseFloat(new URLSearchParams(location.search).get(name));
       clearTimeout(qs.settleTimer);
