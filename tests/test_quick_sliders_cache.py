@@ -94,6 +94,34 @@ def test_a_rerun_sends_a_sweep_only_when_the_browser_does_not_hold_it(monkeypatc
     assert list(_sent(at)["sweeps"]) == [key] and _sent(at)["coalesce"] is False
 
 
+@pytest.mark.parametrize("env, settle", [(None, qs.SETTLE_MS), ("0", 0), ("250", 250), ("soon", qs.SETTLE_MS),
+                                         ("-5", qs.SETTLE_MS)])
+def test_the_browser_is_told_how_long_a_move_shown_whole_waits(monkeypatch, env, settle):
+    if env is not None:
+        monkeypatch.setenv("EXPLORER_QUICK_SETTLE", env)
+    assert _sent(AppTest.from_function(_script).run())["settle"] == settle
+    monkeypatch.setenv("EXPLORER_QUICK_RESEND", "1")  # the old traffic: every move at once
+    assert _sent(AppTest.from_function(_script).run())["settle"] == 0
+
+
+@pytest.mark.parametrize("fragments, narrowed", [(["quick"], True), ([], False), (None, False), (["a", "b"], False)])
+def test_a_page_narrows_only_the_moves_own_run(monkeypatch, fragments, narrowed):
+    # A settled value can reach the server in the same run as another widget's change (a full-app run, or two
+    # fragments'): the page's `then` (st.rerun of named fragments) would leave that change undrawn, so it is skipped.
+    from types import SimpleNamespace
+
+    from explorer.types import VarSpec
+
+    state = {"qs_test": {"move": {"name": "x", "value": 0.7, "n": 4, "swept": True}}}
+    monkeypatch.setattr(qs.st, "session_state", state)
+    monkeypatch.setattr(qs, "get_script_run_ctx", lambda: SimpleNamespace(fragment_ids_this_run=fragments))
+    called = []
+    qs._moved({"x": VarSpec("x", "continuous", 0.0, 1.0, 0.5, 0.1, "x", "")}, "qs_test",
+              lambda name, was: called.append((name, was)))
+    assert state["value_x"] == 0.7 and state["do_x"] is True and qs.swept_whole("qs_test")  # applied either way
+    assert called == ([("x", False)] if narrowed else [])
+
+
 @pytest.mark.parametrize("state", [None, {}, {"move": "x"}, {"want": {"n": "1", "held": ["k"]}},
                                    {"want": {"n": 1, "held": "k"}}, {"want": {"n": 1, "held": [3]}}])
 def test_an_odd_report_means_nothing_held(state):
