@@ -207,8 +207,10 @@ def _settled(page, value: str) -> None:
 
 
 # The value of a move shown whole waits in the browser (`settled`) until the visitor pauses: then it has gone and the
-# server's run that applied it has answered (`pending`).
-_SENT_JS = "() => { const q = document.querySelector('.qs-root').__qs; return !q.settled && q.pending === null; }"
+# server's run that applied it has answered (`pending`); a root whose script has not run yet (a remount, as the
+# rerun Back starts can make) is not there yet.
+_SENT_JS = ("() => { const q = document.querySelector('.qs-root')?.__qs; "
+            "return !!q && !q.settled && q.pending === null; }")
 
 
 def _gone(page) -> None:
