@@ -27,7 +27,7 @@ import sys
 import time
 
 from common import write
-from serve import CHROMIUM, CHROMIUM_ARGS, GONE_JS, IDLE_JS, start, stop
+from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, all_sent, start, stop
 
 COUNTERS = ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
 PAGES = {  # name: (app, path, slider, caption of the watched picture)
@@ -111,8 +111,7 @@ def measure(name: str, moves: int, trace: bool = False) -> dict:
                                        arg=src, timeout=60_000)
                 page.wait_for_function(IDLE_JS, timeout=60_000)
                 time.sleep(0.3)
-            page.wait_for_function(GONE_JS, timeout=60_000)  # the last value's own run, after the pause, counts too
-            page.wait_for_function(IDLE_JS, timeout=60_000)
+            all_sent(page)  # the last value's own run, after the pause, counts too
             after = _counters(cdp)
             if trace:
                 events = _main_thread_events(browser.stop_tracing(), moves)

@@ -22,8 +22,8 @@ import time
 from math import nan
 
 from common import print_table, stats, write
-from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, GONE_JS, IDLE_JS, cpu_busy, drawn_selector, start, stop,
-                   timed_in_subprocess, training_running)
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, all_sent, cpu_busy, drawn_selector, start,
+                   stop, timed_in_subprocess, training_running)
 
 START = 1.5  # px: the thickness the link starts at; each ArrowRight adds one 0.1 px step
 _MODEL_ONLY = """
@@ -88,8 +88,7 @@ def browser_run(app: str, path: str, caption: str, slider: str, moves: int, warm
             page.wait_for_function(IDLE_JS, timeout=60_000)
             used = _cpu_seconds(proc.pid)
             samples = _moves(page, caption, slider, moves, key, arm)
-            page.wait_for_function(GONE_JS, timeout=60_000)  # the last value's own run, after the pause, counts too
-            page.wait_for_function(IDLE_JS, timeout=60_000)
+            all_sent(page)  # the last value's own run, after the pause, counts too
             if cpu is not None:
                 cpu.append((_cpu_seconds(proc.pid) - used) / moves)
             browser.close()

@@ -34,7 +34,8 @@ from bench_latency import _cpu_seconds
 from bench_table_lab import ARM_TEXT_JS
 from bench_table_lab import PATH as TABLE_PATH
 from common import stats, write
-from serve import ARM_JS, CHROMIUM, CHROMIUM_ARGS, GONE_JS, IDLE_JS, ROOT, cpu_busy, drawn_selector, start, stop
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, all_sent, cpu_busy, drawn_selector, start,
+                   stop)
 
 # page -> (path, caption of the rerun's picture, slider, key, arm, what is on screen once drawn)
 PAGES = {
@@ -97,8 +98,7 @@ def _moves(page, wire: Wire, pid: int, what: str, n: int, gap: float = 0.2) -> d
         _settle(page, name)
         samples.append({**sample, "bytes": wire.received - got, "sent": wire.sent - sent})
         time.sleep(gap)  # as bench_latency (0.2 s): the next press after the page settled, as a person would
-    page.wait_for_function(GONE_JS, timeout=60_000)
-    page.wait_for_function(IDLE_JS, timeout=60_000)
+    all_sent(page)
     browser1 = _browser_ms(cdp)
     return {"samples": samples, "cpu_ms_per_move": (_cpu_seconds(pid) - cpu0) / n * 1000,
             "browser_ms_per_move": {k: (browser1[k] - browser0[k]) / n for k in browser1}}
@@ -117,8 +117,7 @@ def _series(page, wire: Wire, pid: int, what: str, presses: int, gap: float, hol
     t = time.perf_counter()
     _settle(page, name)
     settled = (time.perf_counter() - t) * 1000
-    page.wait_for_function(GONE_JS, timeout=60_000)  # the counts include the value's own run, after the pause
-    page.wait_for_function(IDLE_JS, timeout=60_000)
+    all_sent(page)  # the counts include the value's own run, after the pause
     return {"settle_ms": settled, "messages_sent": wire.sent - sent,
             "bytes": wire.received - got, "cpu_ms": (_cpu_seconds(pid) - cpu0) * 1000,
             "value": page.locator(f".st-key-value_{name} input[type=range]").input_value()}

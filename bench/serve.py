@@ -97,6 +97,12 @@ GONE_JS = """() => [...document.querySelectorAll('.qs-root')]
   .every((r) => !r.__qs || (!r.__qs.settled && r.__qs.pending === null))"""
 
 
+def all_sent(page, timeout: int = 60_000) -> None:
+    """Waits until every value set on `page` reached the server and its run was drawn (GONE_JS, then IDLE_JS)."""
+    page.wait_for_function(GONE_JS, timeout=timeout)
+    page.wait_for_function(IDLE_JS, timeout=timeout)
+
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -34,7 +34,8 @@ def _open(browser, url: str):  # noqa: F811
 
 def _row_says(value: str) -> str:
     """Script: the panel's what-if row says `value` px set by you (false while a rerun redraws the panel)."""
-    return f"() => {{ try {{ return ({_ROW_JS})().includes('{value} px (set by you)') }} catch (e) {{ return false }} }}"
+    said = f"({_ROW_JS})().includes('{value} px (set by you)')"
+    return f"() => {{ try {{ return {said} }} catch (e) {{ return false }} }}"
 
 
 def _shown(page, value: str) -> None:

@@ -149,10 +149,7 @@ def live(specs: dict[str, VarSpec], key: str = KEY, ticked: Iterable[str] = ()) 
     of the rerun). Another slider asks for its sweep when the pointer rests on it, it gets the focus or is pressed
     (`want`): one rerun.
     """
-    name, ticked = st.session_state.get(_live(key)), set(ticked)
-    if name in specs:
-        return [name]
-    return [next((n for n in specs if n in ticked), next(iter(specs)))]
+    return reached(specs, key, ticked) or [next(iter(specs))]
 
 
 def reached(specs: dict[str, VarSpec], key: str, ticked: Iterable[str] = ()) -> list[str]:
