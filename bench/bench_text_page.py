@@ -167,8 +167,8 @@ def main() -> int:
     texts = [SENTENCE.format(i=i) for i in range(args.sentences)]
     warmup = [SENTENCE.format(i=1000 + i) for i in range(args.warmup)]
     apps = {"text page": ("app.py", "/text_whatif", PAGE_CHART)}
-    if args.compare:  # the old page drew its bars with Plotly
-        apps["compared page"] = (str(Path(args.compare).resolve()), "/text_whatif", BASELINE_CHART)
+    if args.compare:  # a version of the page from 2026-12-05 on (its bars are the same picture)
+        apps["compared page"] = (str(Path(args.compare).resolve()), "/text_whatif", PAGE_CHART)
     apps["baseline (no model)"] = ("bench/baseline_text_app.py", "/", BASELINE_CHART)
     load_before = os.getloadavg()
     runs = _runs(apps, texts, warmup, args.rounds)

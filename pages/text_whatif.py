@@ -32,18 +32,20 @@ text_ui.level_caption(level_column, level, view)
 @st.fragment
 def what_if(concept: str, level: str) -> None:
     """Only this part reruns when the text changes: the text, the explorer call and its result."""
-    text = text_ui.text_input(view)
-    text_ui.write_link(concept, level, text, view)
+    text = text_ui.text_area()
     try:
         result = text_ui.answer(service, text, concept, level)  # both models on the text and on its rewrite
     except TextInputError as err:
         st.info(str(err))
-        return
-    text_ui.result_view(result)
+    else:
+        text_ui.result_view(result)
+    # Last: the browser handles the address bar's change before the messages after it (~15-20 ms a text)
+    text_ui.write_link(concept, level, text, view)
 
 
 if load(text_ui.TEXT, part=concept, stop=False) is not None:  # the concept's models, or the card saying why not
     st.subheader("2 · Type or pick a text")  # outside the fragment: not sent again on every text
+    text_ui.example_picker(view)  # outside too: a pick reruns the page, a typed text only the fragment
     what_if(concept, level)
 
 st.subheader("3 · The concept's effect, measured on the test set")

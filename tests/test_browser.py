@@ -7,6 +7,7 @@ sliders at the same time each see only their own results.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -251,6 +252,9 @@ def test_text_page_typed_sentence_reaches_both_models_and_stays_text(server, bro
     box.press("Control+Enter")  # a text area sends its value on Ctrl+Enter (or when it loses focus)
     seen = _text_settled(page, "My brother was furious about the letter.")
     assert seen["text"] == "My sister was furious about the letter."
+    picker = page.locator(".st-key-text_example input")  # outside the what-if's fragment, yet it must stop
+    page.wait_for_function("() => document.querySelector('.st-key-text_example input').value === ''",
+                           timeout=STEP)  # naming the example once the visitor's own text is on screen
     for line in ("Original model (O) on your text", "Counterfactual model (CF) on your text",
                  "Original model (O) on the rewritten text"):
         assert line in seen["preds"]
@@ -268,6 +272,14 @@ def test_text_page_typed_sentence_reaches_both_models_and_stays_text(server, bro
     seen = _text_settled(page, "James was angry.")
     assert seen["text"].startswith('<img src="x"')
     assert page.locator('img[src="x"]').count() == 0 and page.evaluate("() => window.hacked") is None
+    assert picker.input_value() == "" and picker.get_attribute("placeholder").startswith("Your own text")
+    picker.click()  # an example picked: copied into the text area, the page answers for it
+    page.get_by_role("option").nth(1).click()
+    page.wait_for_function("() => !document.querySelector('.st-key-text_input textarea').value.includes('Mary')",
+                           timeout=STEP)
+    example = page.locator(".st-key-text_input textarea").input_value()
+    assert picker.input_value().startswith(example)
+    page.wait_for_function(f"() => ({_TEXT_JS})().text === {json.dumps(example)}", timeout=STEP)
     page.context.close()
 
 

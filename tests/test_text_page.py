@@ -246,9 +246,13 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
     assert ("reads it from the test persons 88% of the time from the original encoder and 77% from the "
             "counterfactual one: for persons the counterfactual encoder was not trained on, the concept is still "
             "largely there") in text
-    table = at.dataframe[0].value
-    assert not [c for c in table.columns if "ci" in c or "heldout" in c]
-    assert list(table.index) == ["balanced", "gentle", "aggressive"] and table["TReATE"].iloc[0] == 0.35
+    # The table and the bars: static, in the same Markdown element (no chart or grid to redraw on each text).
+    header = next(line for line in text.splitlines() if line.startswith("| level |"))
+    assert "ATE_gt | TReATE | CONEXP" in header and "ci" not in header and "heldout" not in header
+    rows = [line.split(" | ")[0][2:] for line in text.splitlines() if line.startswith("| ") and line != header]
+    assert rows == ["balanced", "gentle", "aggressive"]
+    assert "| balanced | 0.380 | 0.350 | 0.100 | 0.800 |" in text
+    assert "<div id='text-effects'>" in text and ">0.35</text>" in text and not at.get("plotly_chart")
 
     monkeypatch.setattr(text_effects, "EFFECTS_JSON", tmp_path / "nothing.json")
     at = open_page(PAGE)

@@ -1,5 +1,5 @@
-"""The Text what-if result as one Markdown string (explorer/ui/text_view.py): its blocks, its bar pictures
-and its escaping, on hand-made results (no models needed)."""
+"""The Text what-if result and the measured effects, each one Markdown string (explorer/ui/text_view.py): their
+blocks, their bar pictures and their escaping, on hand-made results and tables (no models needed)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,22 @@ import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from explorer.counterfactual.text import text_counterfactual
 from explorer.services.text import TextResult
 from explorer.ui.text_charts import prediction_lines
-from explorer.ui.text_view import BARS_H, CHART_ID, probability_html, result_markdown
+from explorer.ui.text_view import (
+    BARS_H,
+    CHART_ID,
+    EFFECT_H,
+    EFFECTS_ID,
+    effects_markdown,
+    effects_svg,
+    probability_html,
+    result_markdown,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 CLASSES = ("anger", "fear", "joy", "sadness")
@@ -89,3 +99,32 @@ def test_a_text_asked_again_is_answered_from_the_kept_results():
         with pytest.raises(ValueError):
             answer(service, " ", "gender", "balanced")  # errors are not kept: asked each time
     assert service.calls == 4
+
+
+def _effects() -> pd.DataFrame:
+    return pd.DataFrame({"ate_gt": [0.004, 0.13, 0.21], "treate": [0.003, float("nan"), 0.11],
+                         "conexp": [0.02, 0.12, 0.21]}, index=pd.Index(["balanced", "gentle", "aggressive"],
+                                                                        name="level"))
+
+
+def test_effect_bars_fit_the_largest_effect_and_a_missing_number_says_so():
+    chart, legend = _pictures(effects_svg(_effects(), "gentle"))
+    heights = [float(r.get("height")) for r in chart.iter(f"{SVG}rect")]
+    # the axis tops at 0.3 (the first nice top over 0.21); the missing TReATE draws no bar
+    assert heights == pytest.approx([EFFECT_H * v / 0.3 for v in (0.004, 0.003, 0.02, 0.13, 0.12, 0.21, 0.11, 0.21)],
+                                    abs=0.06)
+    words = [t.text for t in chart.iter(f"{SVG}text")]
+    assert "n/a" in words and "0.13" in words and "0.004" in words and "0.3" in words
+    bold = [t.text for t in chart.iter(f"{SVG}text") if t.get("font-weight") == "bold"]
+    assert bold == ["gentle"]  # the level on screen
+    assert len(list(legend.iter(f"{SVG}rect"))) == 3
+
+
+def test_the_effects_are_one_markdown_string_reading_bars_table_caption():
+    table = _effects().rename(columns={"ate_gt": "ATE_gt", "treate": "TReATE", "conexp": "CONEXP <b>"})
+    markup = effects_markdown("At the **gentle** level …", _effects(), table, "gentle", "ATE_gt: a <i>note</i>")
+    blocks = markup.split("\n\n")
+    assert blocks[0] == "At the **gentle** level …" and blocks[1].startswith(f"<div id='{EFFECTS_ID}'>")
+    assert blocks[2].splitlines()[:2] == ["| level | ATE_gt | TReATE | CONEXP &lt;b&gt; |", "|---|---|---|---|"]
+    assert "| gentle | 0.130 | n/a | 0.120 |" in blocks[2]
+    assert blocks[3] == ":small[:gray[ATE_gt: a &lt;i&gt;note&lt;/i&gt;]]"

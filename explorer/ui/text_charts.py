@@ -1,11 +1,10 @@
-"""The Text what-if page's figures and highlighted texts, as plain data: Plotly dicts and escaped HTML.
+"""The Text what-if page's highlighted texts and tables, as plain data: escaped HTML and data frames.
 
-No Streamlit here, so the tests can check every figure with `go.Figure(spec)` and every HTML string for
-escaping. Figures are plain dicts wrapped without validation by `charts.fast_figure` (see charts.py).
+No Streamlit here, so the tests can check every HTML string for escaping. The page's pictures are inline SVG,
+written in `text_view.py`.
 """
 
 from __future__ import annotations
-
 
 import pandas as pd
 
@@ -25,21 +24,6 @@ ADDED_STYLE = "background:#d9f0d3;border-radius:3px;padding:0 2px"
 UNREAD_STYLE = "color:#9aa5b1"
 # Characters Markdown (or its maths plugin) could act on, as numeric entities: the text is shown verbatim.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`*_$[]\\~|#{}"}
-
-
-def effects_spec(frame: pd.DataFrame, level: str | None = None) -> dict:
-    """ATE_gt, TReATE and CONEXP per bias level as grouped bars; the chosen level's name in bold."""
-    levels = list(frame.index)
-    ticks = [f"<b>{lv}</b>" if lv == level else lv for lv in levels]
-    data = [{"type": "bar", "x": ticks, "y": [None if pd.isna(v) else float(v) for v in frame[key]], "name": name,
-             "marker": {"color": colour}, "hovertemplate": f"%{{x}}: %{{y:.3f}}<extra>{key}</extra>"}
-            for key, name, colour in EFFECT_SERIES if key in frame]
-    layout = {"barmode": "group", "height": 300, "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-              "xaxis": {"title": {"text": "bias of the task model's training data"}, "fixedrange": True,
-                        "type": "category"},
-              "yaxis": {"title": {"text": "mean |change in probability|"}, "fixedrange": True, "rangemode": "tozero"},
-              "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "x": 0}}
-    return {"data": data, "layout": layout}
 
 
 def escape(piece: str) -> str:

@@ -1,12 +1,15 @@
-"""The Text what-if result as one Markdown element: the text and its rewrite side by side, the rewrite's rule,
-both models' answers in words and as bars (an inline SVG picture).
+"""The Text what-if page's two views, each one Markdown element: the result (the text and its rewrite side by
+side, the rewrite's rule, both models' answers in words and as bars, an inline SVG picture) and the concept's
+measured effects (their reading, grouped bars, the table).
 
 Why one element and no Plotly: the result is redrawn on every Ctrl+Enter. Profiled on the 2-core machine
 (docs/performance.md, "Text what-if"), the old result was 3 layout blocks, 7 Markdown elements and a Plotly
 chart, 20 websocket messages per text, and the browser's main thread worked ~210 ms per text (the no-model
 baseline page: ~40 ms). One Markdown string costs the server well under a millisecond and the browser one
 parse. Nothing is lost: the Plotly chart was static (no hover, no zoom) and its numbers are in the sentences
-above it.
+above it. The effects section (outside the what-if fragment, unchanged by a text) is static for the same
+reason: as a Plotly chart and a data grid it still cost the browser ~50-60 ms on every text (Chrome's profiler),
+as React re-rendered the page around the fragment's new elements.
 
 Security: the visitor's text reaches HTML only through `text_charts.escape` (HTML and Markdown syntax as
 numeric entities); every other string in the HTML here (titles, class names from a model card) goes through
@@ -17,13 +20,19 @@ from __future__ import annotations
 
 import html
 
+import math
+
+import pandas as pd
+
 from explorer.counterfactual.text import RULES
 from explorer.services.text import TextResult
-from explorer.ui.text_charts import MODELS, counterfactual_html, original_html, prediction_lines
+from explorer.services.text_effects import num
+from explorer.ui.text_charts import EFFECT_SERIES, MODELS, counterfactual_html, original_html, prediction_lines
 
 REWRITE_TITLES = {"adjectives": "Without its adjectives", "gender": "With the other gender",
                   "race": "With a name of the other race"}
 CHART_ID = "text-probabilities"  # the picture's id: the bench waits for it, tests find it
+EFFECTS_ID = "text-effects"
 FONT = "Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif"
 GRID, MUTED = "#e6e9ef", "#808495"  # the labels take the page's text colour (currentColor): light or dark theme
 
@@ -108,3 +117,72 @@ def result_markdown(result: TextResult) -> str:
     words = [html.escape(block, quote=False) for block in (f":small[:gray[{rule}]]",
                                                            "\n".join(prediction_lines(result)), result.reading())]
     return "\n\n".join([texts, *words, probability_html(result)])
+
+
+# --- the measured effects ----------------------------------------------------------------------------------
+EFFECT_W, EFFECT_H = 520.0, 170.0  # the bars' area; the axis, values and level names around it
+# Tops the y axis can have: effects span 0.001-0.5, so the axis fits the largest bar instead of fixing 0-1.
+NICE_TOPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+
+
+def _axis_top(values: list[float]) -> float:
+    biggest = max((abs(v) for v in values if math.isfinite(v)), default=0.0)
+    return next((t for t in NICE_TOPS if biggest <= t), math.ceil(biggest * 10) / 10)
+
+
+def effects_svg(frame: pd.DataFrame, level: str | None = None) -> str:
+    """ATE_gt, TReATE and CONEXP per bias level (rows of `frame`) as grouped bars, each bar's value written
+    above it, the chosen level's name in bold; then a legend. A missing number draws no bar and says n/a."""
+    series = [(key, name, colour) for key, name, colour in EFFECT_SERIES if key in frame]
+    values = [float(v) for key, _, _ in series for v in frame[key]]  # NaN where not measured
+    top = _axis_top(values)
+    left, head, labels = 48.0, 18.0, 36.0
+    parts = []
+    for frac in (0.0, 0.5, 1.0):
+        y = head + EFFECT_H * (1 - frac)
+        parts.append(f"<line x1='{left:.0f}' x2='{left + EFFECT_W:.0f}' y1='{y:.1f}' y2='{y:.1f}' stroke='{GRID}'/>")
+        parts.append(_label(left - 6, y + 4, f"{top * frac:g}", 11, "end", MUTED))
+    slot = EFFECT_W / max(len(frame.index), 1)  # one level's bars and the air around them
+    width = slot * 0.75 / max(len(series), 1)
+    for k, lv in enumerate(frame.index):
+        x0 = left + k * slot + slot * 0.125
+        for j, (key, _, colour) in enumerate(series):
+            v = float(frame[key].iloc[k])
+            x = x0 + j * width
+            if math.isfinite(v):
+                h = EFFECT_H * min(abs(v) / top, 1.0)
+                parts.append(f"<rect x='{x:.1f}' y='{head + EFFECT_H - h:.1f}' width='{width - 2:.1f}' "
+                             f"height='{h:.1f}' fill='{colour}'/>")
+            else:
+                h = 0.0
+            parts.append(_label(x + width / 2 - 1, head + EFFECT_H - h - 4, num(v), 10, "middle", MUTED))
+        parts.append(_label(left + (k + 0.5) * slot, head + EFFECT_H + 18, str(lv), 12, "middle", bold=lv == level))
+    parts.append(_label(left + EFFECT_W / 2, head + EFFECT_H + labels - 2, "bias of the task model's training data",
+                        11, "middle", MUTED))
+    parts.append(f"<text x='12' y='{head + EFFECT_H / 2:.0f}' font-size='11' fill='{MUTED}' text-anchor='middle' "
+                 f"transform='rotate(-90 12 {head + EFFECT_H / 2:.0f})'>mean |change in probability|</text>")
+    chart = _svg(left + EFFECT_W + 6, head + EFFECT_H + labels + 4, parts,
+                 "ATE_gt, TReATE and CONEXP for each bias level")
+    legend, y = [], 14.0
+    for _, name, colour in series:  # one per line: the names are long
+        legend.append(f"<rect x='{left:.0f}' y='{y - 11:.0f}' width='14' height='12' fill='{colour}'/>")
+        legend.append(_label(left + 20, y, name, 12))
+        y += 20
+    return (f"<div id='{EFFECTS_ID}'>" + chart + _svg(left + EFFECT_W + 6, y - 4, legend, "legend") + "</div>")
+
+
+def effects_table_markdown(table: pd.DataFrame) -> str:
+    """A Markdown table of `table` (levels as rows): names escaped, numbers as they are, n/a where missing."""
+    cells = [[str(table.index.name or "level"), *map(str, table.columns)]]
+    cells += [[str(lv), *("n/a" if pd.isna(v) else f"{v:.3f}" for v in row)] for lv, row in table.iterrows()]
+    lines = ["| " + " | ".join(html.escape(c, quote=False).replace("|", "&#124;") for c in row) + " |"
+             for row in cells]
+    lines.insert(1, "|" + "---|" * len(cells[0]))
+    return "\n".join(lines)
+
+
+def effects_markdown(reading: str, frame: pd.DataFrame, table: pd.DataFrame, level: str, caption: str) -> str:
+    """The effects section as one Markdown string: the reading (the service's Markdown), the bars, the table
+    and the caption."""
+    return "\n\n".join([reading, effects_svg(frame, level), effects_table_markdown(table),
+                         f":small[:gray[{html.escape(caption, quote=False)}]]"])

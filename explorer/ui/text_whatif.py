@@ -19,18 +19,16 @@ from explorer.models.text_encoder import BaseModelMissing
 from explorer.registry import rebuild_causalm
 from explorer.services.audit import METRIC_WORDS
 from explorer.services.text import TextPage, TextResult, TextService
-from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import echo
 from explorer.ui.common.link import PageLink, ignored
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
-from explorer.ui.text_charts import effects_spec, shown_table
-from explorer.ui.text_view import result_markdown
+from explorer.ui.text_charts import shown_table
+from explorer.ui.text_view import effects_markdown, result_markdown
 
 CONCEPT_LABELS = {"adjectives": "Adjectives · film-review sentiment (fresh / rotten)",
                   "gender": "Gender · emotion in a sentence about a person",
                   "race": "Race, signalled by a name · emotion in a sentence"}
 DEFAULT_CONCEPT = "gender"  # simple sentences, no tagger to load: the quickest first view
-STATIC = {"displayModeBar": False, "staticPlot": True}
 LINK_MAX_CHARS = 2_000  # longer texts stay out of the address bar (the models read ~300 characters anyway)
 PAGE = "text"
 LINK = PageLink(PAGE, ("text_concept", "text_level", "text_input", "text_example"), marker="text_concept",
@@ -124,7 +122,9 @@ def _concept_changed() -> None:
 
 def _typed() -> None:
     st.session_state[_OWN] = True
-    st.session_state["text_example"] = None  # the picker no longer names the text on screen
+    if st.session_state.get("text_example") is not None:  # the picker names the text no longer on screen
+        st.session_state["text_example"] = None
+        st.rerun()  # the picker is outside the fragment: this once, the whole page, so that it says so
 
 
 def concept_picker():
@@ -151,8 +151,12 @@ def level_caption(column, level: str, view: TextPage) -> None:
     column.caption(f"**{level}**: {view.level_words}.")
 
 
-def text_input(view: TextPage) -> str:
-    """An example picker and the text area (the picker copies its example into the text area)."""
+def example_picker(view: TextPage) -> None:
+    """The test set's examples; picking one copies it into the text area.
+
+    Outside the what-if fragment (issue 22): redrawn with every text, this one select box cost the browser ~18 ms
+    of main-thread work per text (the bench's page, 16 texts). A text of the visitor's own makes the page rerun
+    once, whole (`_typed`), so that the picker stops naming an example."""
     if view.examples_error is not None:
         st.warning(f"The example texts could not be read ({view.examples_error}); type your own. `make install` "
                    "restores them.")
@@ -168,6 +172,10 @@ def text_input(view: TextPage) -> str:
         st.selectbox("Pick a text from the test set", range(len(texts)), key="text_example",
                      format_func=lambda i: f"{texts[i]}   [{view.examples[i].label}]", on_change=_use_example,
                      args=(texts,), placeholder="Your own text (pick an example to replace it)")
+
+
+def text_area() -> str:
+    """The text the models read (in the what-if fragment: typing reruns only the fragment)."""
     return st.text_area("… or type your own (the models were trained on English; longer texts are cut)",
                         key="text_input", height=110, on_change=_typed,
                         help="Press Ctrl+Enter (⌘+Enter) or click outside the box to analyse.")
@@ -193,12 +201,11 @@ def result_view(result: TextResult) -> None:
 
 # --- measured effects -------------------------------------------------------------------------------------
 def effects_section(view: TextPage, level: str) -> None:
-    """The concept's effects measured on the test set, per bias level: reading, chart and table."""
+    """The concept's effects measured on the test set, per bias level: reading, bars and table."""
     if view.effects is None:
         st.info(view.effects_missing)
         return
-    st.markdown(view.effects_reading)
-    st.plotly_chart(fast_figure(effects_spec(view.effects, level)), key="text_effects", config=STATIC)
-    st.dataframe(shown_table(view.effects))
-    st.caption(" · ".join(METRIC_WORDS[k] for k in ("ate_gt", "treate", "conexp")) + ". Probes: accuracy of a "
+    caption = (" · ".join(METRIC_WORDS[k] for k in ("ate_gt", "treate", "conexp")) + ". Probes: accuracy of a "
                "linear classifier reading the concept from each encoder's sentence vector.")
+    st.markdown(effects_markdown(view.effects_reading, view.effects, shown_table(view.effects), level, caption),
+                unsafe_allow_html=True)  # one static element: see explorer/ui/text_view.py
