@@ -48,12 +48,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# The quick sliders' pause before a value shown whole goes to Python, in these servers: shorter than the app's
+# (quick_sliders.SETTLE_MS, whose reading is tested in test_quick_sliders_cache), as the tests wait it out.
+SETTLE_MS = 1500
+
+
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, env=os.environ | {"EXPLORER_QUICK_SETTLE": str(SETTLE_MS)}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:

@@ -12,7 +12,7 @@ import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (fixtures)
+from test_browser import CHROMIUM, READY, SETTLE_MS, STEP, browser, server  # noqa: F401  (fixtures)
 from test_image_quick_sliders_browser import _DIFF_JS, IDLE
 from test_image_quick_sliders_browser import _WATCH_JS as _IMAGE_WATCH_JS
 from test_lab_quick_sliders_browser import _WATCH_JS, _press, _reach
@@ -215,7 +215,7 @@ _SENT_JS = ("() => { const q = document.querySelector('.qs-root')?.__qs; "
 
 def _gone(page) -> None:
     """Waits until the settled value went to the server (a pause of SETTLE_MS) and its run answered."""
-    page.wait_for_timeout(qs.SETTLE_MS)
+    page.wait_for_timeout(SETTLE_MS)  # the test servers' pause (test_browser.py)
     page.wait_for_function(_SENT_JS, timeout=STEP)
     page.wait_for_function(IDLE, timeout=STEP)
 

@@ -8,7 +8,7 @@ acts anywhere else on the page (so that action's run starts from it); Back befor
 from __future__ import annotations
 
 import pytest
-from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (fixtures)
+from test_browser import CHROMIUM, READY, SETTLE_MS, STEP, browser, server  # noqa: F401  (fixtures)
 from test_image_quick_sliders_browser import IDLE
 from test_quick_sliders_cache import _ROW_JS, _SENT_JS, _gone, _settled
 
@@ -71,7 +71,7 @@ def test_back_before_the_pause_shows_the_older_link_and_the_newer_value_never_go
     page.wait_for_function("() => location.search.includes('thickness=2.1')", timeout=STEP)
     page.wait_for_function(_row_says("2.1"), timeout=STEP)
     page.wait_for_function(_SENT_JS, timeout=STEP)
-    page.wait_for_timeout(qs.SETTLE_MS + 300)  # nothing of 2.2 comes later
+    page.wait_for_timeout(SETTLE_MS + 300)  # nothing of 2.2 comes later
     page.wait_for_function(IDLE, timeout=STEP)
     _settled(page, "2.1")
     page.context.close()

@@ -63,9 +63,11 @@ from explorer.ui.common.kept import Kept
 from explorer.ui.images import png_uri
 
 KEY = "quick_sliders"  # the Image page's component key; another page passes its own
-# ms without a new move before a value shown whole goes to Python: a visitor's run of key presses costs one script
-# run, whose redraw in the browser cost more than the rest of a move (docs/performance.md, "Image what-if")
-SETTLE_MS = 1500
+# ms without a new move before a value shown whole goes to Python: a visitor's run of key presses, and moves a few
+# seconds apart (a look at each answer between them), cost one script run, whose redraw in the browser cost more
+# than the rest of a move (docs/performance.md, "Image what-if"). Nothing on screen waits for it: the answer and
+# the link are the browser's; a press elsewhere, leaving the slider or hiding the tab sends it at once.
+SETTLE_MS = 8000
 # one slider's sweep: positions, picture URIs ([] for none), readings, and optionally per position what else the
 # page redraws from it (the Image page's answer panel: the browser passes it on with each step, `quick-move` below)
 Encoded = tuple[list[float], list[str], list] | tuple[list[float], list[str], list, list]
