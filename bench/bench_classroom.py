@@ -20,6 +20,8 @@ Measured:
   the "newest value wins" check;
 - the server's memory (RSS) after the pages opened, after the moves, and its CPU time per move;
 - where the machine's CPU went during the moves: the server's, every Chromium process's, the whole machine's.
+- each visitor's first move split in two (bench/classroom_stats.py): until the server's run for it ended (the
+  server logs its runs, EXPLORER_RUN_STATS), and the browser's part after that.
 
 A baseline in the same run, the same protocol on `bench/baseline_app.py` (a slider and a picture, no model),
 is what Streamlit, the websocket and this machine's browser cost for the same number of visitors.
@@ -49,9 +51,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the explorer package, for the expected answers
 from classroom_targets import TARGETS, Target, baseline_target
+from classroom_stats import browser_cpu, first_move_split, machine_cpu, model_stats, runs, server_stats, visitor_key
 from common import stats, write
 from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, training_running
 
@@ -74,6 +78,7 @@ class Visitor:
     leaked: int = 0
     burst_ok: bool | None = None
     burst_late: bool | None = None  # right within LATE_LOOKS more looks, 0.5 s apart, after a wrong first look
+    first: tuple[float, float] | None = None  # the first move: (wall-clock time of its press, seconds until shown)
 
 
 async def _look(page, target: Target, v: Visitor, others: list[int]) -> str:
@@ -121,10 +126,13 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
         await page.evaluate(target.arm.replace("60000", str(int(lost_after * 1000))), target.caption)
         if target.quick_js:
             await page.evaluate(target.quick_js)
+        pressed = time.time()
         await page.keyboard.press(key)
         answer: dict = {}
         try:
             answer = await page.evaluate("() => window.__latency")
+            if not v.latencies and not v.lost:
+                v.first = (pressed, answer["src"] / 1000)
             v.latencies.append(answer["src"] / 1000)
             v.exact.append(answer.get("exact", answer["src"]) / 1000)
         except Exception:  # noqa: BLE001 - the promise rejects when no new answer came in time
@@ -149,49 +157,6 @@ async def _visitor(page, target: Target, v: Visitor, moves: int, burst: int, los
             break
 
 
-def _server_stats(pids: list[int]) -> tuple[float, float]:
-    """(RSS in MB, CPU seconds) summed over the server processes."""
-    rss, cpu = 0.0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        status = Path(f"/proc/{pid}/status").read_text()
-        rss += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]) / 1024
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-    return rss, cpu
-
-
-def _browser_cpu() -> float:
-    """CPU seconds (user + system) of every Chromium process on the machine: the class's browsers, which share
-    this machine's cores with the server here (in a real class they run on the visitors' own machines)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
-    for proc in Path("/proc").iterdir():
-        try:
-            if proc.name.isdigit() and (proc / "comm").read_text().startswith(("chrom", "headless")):
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
-        except OSError:  # the process ended while read
-            continue
-    return total
-
-
-def _machine_cpu() -> tuple[float, float]:
-    """(busy, all) CPU seconds of the whole machine since boot, summed over its cores (/proc/stat)."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields) - idle) / tick, sum(fields) / tick
-
-
-def _model_stats(path: Path | None) -> dict:
-    """The server's model-thread counts (explorer/model_thread.py, EXPLORER_MODEL_STATS), zeros before any call."""
-    if path is None or not path.exists():
-        return {"calls": 0, "found_busy": 0, "found_queued": 0, "wait_s": 0.0, "run_s": 0.0}
-    import json
-
-    return json.loads(path.read_text())
-
-
 async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: int, burst: int,
                lost_after: float, seed: int, stats_file: Path | None = None) -> dict:
     from playwright.async_api import async_playwright
@@ -206,9 +171,9 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
             await page.wait_for_selector(target.ready, timeout=300_000)
             await page.wait_for_function(IDLE_JS, timeout=120_000)
             pages.append(page)
-        rss_before, cpu_before = _server_stats(pids)
-        browser_before, machine_before = _browser_cpu(), _machine_cpu()
-        model_before = _model_stats(stats_file)
+        rss_before, cpu_before = server_stats(pids)
+        browser_before, machine_before = browser_cpu(), machine_cpu()
+        model_before = model_stats(stats_file)
         visitors = [Visitor(k) for k in range(sessions)]
         go = asyncio.Event()
         tasks = [asyncio.create_task(_visitor(pages[k], target, visitors[k], moves, burst, lost_after,
@@ -218,9 +183,10 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         go.set()
         await asyncio.gather(*tasks)
         wall = time.monotonic() - t0
-        rss_after, cpu_after = _server_stats(pids)
-        browser_after, machine_after = _browser_cpu(), _machine_cpu()
-        model = {k: v - model_before.get(k, 0) for k, v in _model_stats(stats_file).items()}  # keys added later: 0 before
+        rss_after, cpu_after = server_stats(pids)
+        browser_after, machine_after = browser_cpu(), machine_cpu()
+        model = {k: v - model_before.get(k, 0) for k, v in model_stats(stats_file).items()}  # keys added later: 0 before
+        server_runs = runs(stats_file.with_name("runs.jsonl") if stats_file else None)
         await browser.close()
     latencies = [x for v in visitors for x in v.latencies]
     quick = [x for v in visitors for x in v.quick]
@@ -246,7 +212,17 @@ async def _run(url: str, pids: list[int], target: Target, sessions: int, moves: 
         # during the moves, the model thread's calls: how many found another running (waited) or another already
         # waiting (could have shared one batched call with it), and the time they waited and ran
         "model_thread": model if stats_file else None,
+        # each first move: until the server's run for it ended, and the browser's part after that
+        "first_move_split": _split(server_runs, target, visitors),
     }
+
+
+def _split(server_runs: list[dict], target: Target, visitors: list[Visitor]) -> dict | None:
+    key = visitor_key(target.path)
+    if key is None:
+        return None
+    named = {v.k: parse_qs(target.path(v.k).partition("?")[2])[key][0] for v in visitors}
+    return first_move_split(server_runs, key, [(named[v.k], *v.first) for v in visitors if v.first])
 
 
 def _deployment(replicas: int):
@@ -269,7 +245,8 @@ def _measure(target: Target, app: str | None, url: str | None, pids: list[int], 
     stats_file = None
     if not replicas and url is None:
         stats_file = Path(tempfile.mkdtemp()) / "model_stats.json"
-        proc, url = start(app, timeout=300, env={"EXPLORER_MODEL_STATS": str(stats_file)})
+        proc, url = start(app, timeout=300, env={"EXPLORER_MODEL_STATS": str(stats_file),
+                                                 "EXPLORER_RUN_STATS": str(stats_file.with_name("runs.jsonl"))})
         pids = [proc.pid]
         if args.split_cores:  # every thread of the server on core 0 (threads it starts later inherit it)
             subprocess.run(["taskset", "-a", "-p", "-c", "0", str(proc.pid)], check=True, capture_output=True)
@@ -294,7 +271,10 @@ def _line(name: str, r: dict) -> str:
             f" {r['server_rss_mb']['after_pages_opened']:7.0f} {r['server_rss_mb']['after_moves']:7.0f}"
             f" {r['server_cpu_ms_per_move']:7.1f}" + (f"  quick picture {q['median'] * 1000:.1f} / {q['p95'] * 1000:.1f} ms"
                                                         if (q := r.get("quick_picture_s")) else "")
-            + (f"  exact {e['median']:.2f} / {e['p95']:.2f} s" if (e := r.get("exact_s")) else ""))
+            + (f"  exact {e['median']:.2f} / {e['p95']:.2f} s" if (e := r.get("exact_s")) else "")
+            + (f"  first moves: server {f['server_s']['median']:.2f} / {f['server_s']['p95']:.2f} s, browser "
+               f"{f['browser_s']['median']:.2f} / {f['browser_s']['p95']:.2f} s ({f['matched']} matched)"
+               if (f := r.get("first_move_split")) else ""))
 
 
 def markdown(results: dict) -> str:

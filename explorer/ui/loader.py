@@ -12,6 +12,7 @@ import torch
 
 from explorer.device import describe, pick_device
 from explorer.paths import PRETRAINED, ROOT
+from explorer.ui import run_stats
 
 # One CPU thread per model call in the server process (set at import, so the sidebar reports it too):
 # a what-if is a batch of 2 small images, too little work to split across cores, and split work waits
@@ -45,6 +46,7 @@ def switch_interval_ms() -> float:
 
 
 sys.setswitchinterval(switch_interval_ms() / 1000)
+run_stats.install()  # only when a benchmark sets EXPLORER_RUN_STATS: each script run's times, for its report
 
 
 def prewarm() -> None:
