@@ -7,9 +7,10 @@ Why one element and no Plotly: the result is redrawn on every Ctrl+Enter. Profil
 chart, 20 websocket messages per text, and the browser's main thread worked ~210 ms per text (the no-model
 baseline page: ~40 ms). One Markdown string costs the server well under a millisecond and the browser one
 parse. Nothing is lost: the Plotly chart was static (no hover, no zoom) and its numbers are in the sentences
-above it. The effects section (outside the what-if fragment, unchanged by a text) is static for the same
-reason: as a Plotly chart and a data grid it still cost the browser ~50-60 ms on every text (Chrome's profiler),
-as React re-rendered the page around the fragment's new elements.
+above it. The effects section (outside the what-if fragment, unchanged by a text) is one static element too:
+its Plotly chart was static as well, and its data grid held three rows. Measured against the Plotly chart and
+the grid, it made no difference to a text's cost beyond the runs' noise (docs/performance.md, "Where the rest
+goes"); it is kept for the page's simplicity, not its speed.
 
 Security: the visitor's text reaches HTML only through `text_charts.escape` (HTML and Markdown syntax as
 numeric entities); every other string in the HTML here (titles, class names from a model card) goes through

@@ -154,9 +154,10 @@ def level_caption(column, level: str, view: TextPage) -> None:
 def example_picker(view: TextPage) -> None:
     """The test set's examples; picking one copies it into the text area.
 
-    Outside the what-if fragment (issue 22): redrawn with every text, this one select box cost the browser ~18 ms
-    of main-thread work per text (the bench's page, 16 texts). A text of the visitor's own makes the page rerun
-    once, whole (`_typed`), so that the picker stops naming an example."""
+    Outside the what-if fragment (issue 22), so that a text does not send it again: redrawn with every text, it
+    cost the browser up to ~18 ms of main-thread work a text in one comparison of cut-down pages (within the
+    noise in another). A text of the visitor's own makes the page rerun once, whole (`_typed`), so that the
+    picker stops naming an example."""
     if view.examples_error is not None:
         st.warning(f"The example texts could not be read ({view.examples_error}); type your own. `make install` "
                    "restores them.")
