@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import (CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, timed_in_subprocess,
-                   training_running)
+from serve import (CHROMIUM, CHROMIUM_ARGS, IDLE_JS, browser_ms, cpu_busy, cpu_ms, start, stop,
+                   timed_in_subprocess, training_running)
 
 SENTENCE = "My brother was furious about letter number {i}."
 REWRITE = "sister was furious about letter number {i}."  # textContent of the rewrite (its marks add no text)
@@ -76,18 +76,6 @@ PAGE_CHART = "#text-probabilities"  # the text page's bars (explorer/ui/text_vie
 BASELINE_CHART = ".js-plotly-plot"  # the baseline's Plotly bars
 
 
-def _cpu_ms(pid: int) -> float:
-    """CPU time (user + system) the server process has used, in ms (10 ms ticks: average over many moves)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
-
-
-def _browser_ms(cdp) -> dict[str, float]:
-    """The page's main-thread time so far (Chrome's Performance metrics), in ms: all tasks, and script."""
-    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return {"task": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
-
-
 def _submit(page, texts: list[str], chart: str) -> list[dict]:
     box = page.locator(".st-key-text_input textarea")
     out = []
@@ -117,9 +105,9 @@ def browser_run(app: str, path: str, texts: list[str], warmup: list[str], chart:
             page.wait_for_selector(chart, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
             _submit(page, warmup, chart)
-            cpu0, seen0 = _cpu_ms(proc.pid), _browser_ms(cdp)
+            cpu0, seen0 = cpu_ms(proc.pid), browser_ms(cdp)
             samples = _submit(page, texts, chart)
-            cpu1, seen1 = _cpu_ms(proc.pid), _browser_ms(cdp)
+            cpu1, seen1 = cpu_ms(proc.pid), browser_ms(cdp)
             browser.close()
     finally:
         stop(proc)

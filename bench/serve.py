@@ -104,6 +104,19 @@ def all_sent(page, timeout: int = 60_000) -> None:
 
 
 
+def cpu_ms(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, in ms (10 ms ticks: average over many moves)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def browser_ms(cdp) -> dict[str, float]:
+    """The page's main-thread time so far (Chrome's Performance metrics, `Performance.enable` sent), in ms: all
+    tasks, and script."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"task": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

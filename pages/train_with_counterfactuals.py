@@ -17,22 +17,30 @@ st.markdown("In this world a digit's **colour** usually follows the digit: at st
 service = load(cf.CF)
 cf.link_notes(cf.read_link())  # `?strength=0.99&methods=erm,cf_regularise`: what was wrong with it
 
-strength = cf.strength_picker()
-st.subheader(f"1 · The training data at strength {strength:g}")
-cf.training_data(service, strength)  # the samples and the confounding matrix
 
-st.subheader("2 · What the grid of trained models found")
-cf.results(service.results())
+@st.fragment
+def by_strength() -> None:
+    """Sections 1-3 and the link: a change of strength reruns only them (the heading, the text and Train now
+    stay; bench/bench_train_page.py)."""
+    strength = cf.strength_picker()
+    st.subheader(f"1 · The training data at strength {strength:g}")
+    cf.training_data(service, strength)  # the samples and the confounding matrix
 
-st.subheader("3 · The counterfactuals the methods train with")
-cf.examples(service, strength)
+    st.subheader("2 · What the grid of trained models found")
+    cf.results(service.results())
 
+    st.subheader("3 · The counterfactuals the methods train with")
+    cf.examples(service, strength)
+    cf.write_link(strength, cf.chosen_methods())
+
+
+by_strength()
 st.subheader("4 · Train now")
 methods = cf.method_picker()
-cf.write_link(strength, methods)
+cf.write_link(cf.chosen_strength(), methods)
 if cf.train_button(methods):
     try:
-        cf.started(service.submit(strength, methods))  # queued behind any other visitor's training
+        cf.started(service.submit(cf.chosen_strength(), methods))  # queued behind any other visitor's training
     except ValueError as err:
         cf.refused(err)
 cf.live(service)

@@ -74,6 +74,23 @@ def test_samples_show_colour_following_the_digit_and_the_matrix_measures_it(serv
         service.strength(0.5)
 
 
+def test_the_matrix_picture_writes_each_cell_and_escapes_the_names():
+    import xml.etree.ElementTree as ET
+
+    from explorer.ui.cf_training_charts import matrix_svg
+
+    matrix = np.array([[1.0, 0.95, 0.0], [0.95, 1.0, 0.25], [0.0, 0.25, 1.0]])
+    svg = ET.fromstring(matrix_svg(["digit", "<b>hue</b>", "thickness"], matrix))
+    ns = "{http://www.w3.org/2000/svg}"
+    cells = svg.findall(f"{ns}rect")
+    words = [t.text for t in svg.iter(f"{ns}text")]
+    assert len(cells) == 9 and words.count("<b>hue</b>") == 2  # as text, never markup
+    assert [w for w in words if w[0].isdigit()] == [f"{v:.2f}" for v in matrix.ravel()]
+    fills = [c.get("fill") for c in cells]
+    assert fills[0] == "#08306b" and fills[2] == "#f7fbff"  # 1: the darkest blue, 0: the lightest
+    assert fills[0] != fills[5] != fills[2]  # 0.25 in between
+
+
 def test_results_missing_name_the_command_and_present_ones_read_in_words(service):
     missing = service.results()
     assert "not built yet" in missing.note and "evaluate cf-training --json" in missing.command
@@ -267,4 +284,16 @@ def test_in_chromium_start_a_training_see_progress_a_second_visitor_wait_and_can
     expect(start).to_be_enabled(timeout=30_000)
     assert "strength=0.99" in page.url and "methods=erm,cf_regularise" in page.url
     other.context.close()
+    page.context.close()
+
+
+def test_in_chromium_a_strength_change_redraws_its_sections_and_the_link(server, browser):  # noqa: F811
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server}/train_with_counterfactuals?strength=0.99&methods=erm")
+    page.get_by_text("1 · The training data at strength 0.99").wait_for(timeout=150_000)
+    page.locator(".st-key-cf_strength").get_by_text("0.9 (90 % of digits)").click()  # the strength's fragment
+    page.get_by_text("1 · The training data at strength 0.9", exact=True).wait_for(timeout=60_000)
+    page.get_by_text("Training digits at strength 0.9:").wait_for(timeout=60_000)
+    page.wait_for_function("() => location.search.includes('strength=0.9&')", timeout=30_000)
+    assert "methods=erm" in page.url  # the methods chosen below the fragment stay in the link
     page.context.close()

@@ -8,6 +8,7 @@ A Train now job lives in the visitor's session (`_cf_job`); its models join the 
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -25,7 +26,7 @@ from explorer.services.cf_training import (
     StrengthView,
     check_strength,
 )
-from explorer.ui.cf_training_charts import curves_figure, grid_png, matrix_figure, results_figure
+from explorer.ui.cf_training_charts import curves_figure, grid_png, matrix_svg, results_figure
 from explorer.ui.charts import fast_figure
 from explorer.ui.common.format import echo, listed
 from explorer.ui.common.link import PageLink, ignored
@@ -103,13 +104,37 @@ def strength_picker() -> float:
                     help="At 0.99, 99 of 100 training digits wear their own digit's colour; at 0 colour is random.")
 
 
+def chosen_strength() -> float:
+    """The strength the radio shows (for the parts of the page outside its fragment)."""
+    return st.session_state.get("cf_strength", DEFAULT_STRENGTH)
+
+
+def chosen_methods() -> list[str]:
+    """The methods the multiselect shows (for the strength's fragment, drawn before it)."""
+    return list(st.session_state.get("cf_methods", DEFAULT_METHODS))
+
+
 def method_picker() -> list[str]:
     st.session_state.setdefault("cf_methods", list(DEFAULT_METHODS))
     return st.multiselect("Methods to train", TRAINABLE, key="cf_methods", format_func=LABELS.get,
                           help="Each method trains the same small CNN on the same digits, one after the other.")
 
 
-# --- the data and the grid's results --------------------------------------------------------------------
+# --- the data and the grid's results ---------------------------------------------------------------------
+# The two grids as PNG, kept per server and strength (the service keeps what they show): a strength change then
+# sends pictures without encoding them again (bench/bench_train_page.py).
+@functools.lru_cache(maxsize=16)
+def _training_png(service: CFTrainingService, strength: float) -> bytes:
+    return grid_png(service.strength(strength).images)
+
+
+@functools.lru_cache(maxsize=16)
+def _examples_png(service: CFTrainingService, strength: float) -> bytes:
+    ex = service.examples(strength)
+    rows = np.stack([ex.factual, ex.hue_cf[0], ex.hue_true[0], ex.hue_cf[1], ex.digit_cf])  # (5, K, 3, 28, 28)
+    return grid_png(rows)
+
+
 def training_data(service: CFTrainingService, strength: float) -> None:
     try:
         view: StrengthView = service.strength(strength)
@@ -118,13 +143,13 @@ def training_data(service: CFTrainingService, strength: float) -> None:
         return
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.image(grid_png(view.images), caption=f"Training digits at strength {view.strength:g}: each column is one "
-                 "digit (0 to 9), drawn by the world itself", output_format="PNG")
+        st.image(_training_png(service, strength), caption=f"Training digits at strength {view.strength:g}: each "
+                 "column is one digit (0 to 9), drawn by the world itself", output_format="PNG")
         st.markdown(f"**{100 * view.own_band:.1f} %** of the {view.rows:,} training digits wear their own digit's "
                     "colour band (colour band of digit d: the d-th tenth of the colour wheel).")
     with right:
-        st.plotly_chart(fast_figure(matrix_figure(view.names, view.matrix)), key="cf_matrix",
-                        config={"displayModeBar": False})
+        with st.container(key="cf_matrix"):  # a picture: see cf_training_charts.matrix_svg
+            st.image(matrix_svg(view.names, view.matrix))
         st.caption("Confounding between the generative factors of these training digits: 0 when two factors are "
                    "independent, 1 when one settles the other (docs/confounding.md). Digit–hue is the confounded "
                    "pair; thickness–intensity are tied by the world's own mechanism at every strength.")
@@ -149,8 +174,7 @@ def examples(service: CFTrainingService, strength: float) -> None:
         st.error(f"**The generator of strength {strength:g} is missing, so its counterfactuals cannot be shown.** "
                  f"{err}")
         return
-    rows = np.stack([ex.factual, ex.hue_cf[0], ex.hue_true[0], ex.hue_cf[1], ex.digit_cf])  # (5, K, 3, 28, 28)
-    st.image(grid_png(rows), output_format="PNG",
+    st.image(_examples_png(service, strength), output_format="PNG",
              caption="Rows: the training digit · do(hue) by the generator · the TRUE do(hue) · another do(hue) by "
                      "the generator · do(digit), hue held, by the generator")
     asked = ", ".join(f"{d}→{a}" for d, a in zip(ex.digits, ex.digit_asked))

@@ -1,12 +1,16 @@
-"""The Train-with-counterfactuals page's pictures and charts: image grids as PNG, Plotly figures as plain dicts.
+"""The Train-with-counterfactuals page's pictures and charts: image grids as PNG, the confounding matrix as a small
+SVG picture, the other charts as Plotly figures (plain dicts).
 
 No Streamlit here (the page passes these to `st.image` and `st.plotly_chart`); figures go through `fast_figure`
-(`explorer.ui.charts`), and the tests validate the same dicts with `go.Figure(d)`.
+(`explorer.ui.charts`), and the tests validate the same dicts with `go.Figure(d)`. The matrix is SVG because it
+changes with every strength and was static anyway (no zoom; its numbers are written in the cells): a Plotly heatmap
+costs the browser its chart code on every change (bench/bench_train_page.py), a picture only its drawing.
 """
 
 from __future__ import annotations
 
 import io
+from xml.sax.saxutils import escape
 
 import numpy as np
 from PIL import Image
@@ -35,13 +39,39 @@ def grid_png(images: np.ndarray, scale: int = 3) -> bytes:
     return buf.getvalue()
 
 
-def matrix_figure(names: list[str], matrix: np.ndarray) -> dict:
-    """The confounding matrix as a heatmap with its numbers (0 independent, 1 one factor settles the other)."""
-    return {"data": [{"type": "heatmap", "z": np.round(matrix, 3).tolist(), "x": names, "y": names,
-                      "zmin": 0, "zmax": 1, "colorscale": "Blues", "texttemplate": "%{z:.2f}",
-                      "hovertemplate": "%{y} – %{x}: %{z:.3f}<extra></extra>", "showscale": False}],
-            "layout": {"height": 300, "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "font": FONT,
-                       "yaxis": {"autorange": "reversed"}}}
+# The matrix's colour scale: white-blue (0, independent), mid blue, dark blue (1, one factor settles the other).
+SCALE = ((247, 251, 255), (107, 174, 214), (8, 48, 107))
+CELL, LABEL_W, LABEL_H = 58, 78, 22  # px: a cell, the row labels' column, the column labels' row
+
+
+def _blue(v: float) -> str:
+    t = min(max(float(v), 0.0), 1.0) * (len(SCALE) - 1)
+    i = min(int(t), len(SCALE) - 2)  # the scale's segment, and where in it
+    return "#" + "".join(f"{round(a + (b - a) * (t - i)):02x}" for a, b in zip(SCALE[i], SCALE[i + 1]))
+
+
+def matrix_svg(names: list[str], matrix: np.ndarray) -> str:
+    """The (k, k) confounding matrix as a heatmap picture, each cell's value written in it (white on dark cells);
+    rows and columns named by `names` (escaped)."""
+    k = len(names)
+    width, height = LABEL_W + k * CELL, LABEL_H + k * CELL
+    parts = []
+    for j, name in enumerate(names):
+        parts.append(f"<text x='{LABEL_W + (j + 0.5) * CELL:.0f}' y='{LABEL_H - 7}' text-anchor='middle'>"
+                     f"{escape(name)}</text>")
+    for i, name in enumerate(names):
+        y = LABEL_H + i * CELL
+        parts.append(f"<text x='{LABEL_W - 6}' y='{y + CELL / 2 + 4:.0f}' text-anchor='end'>{escape(name)}</text>")
+        for j in range(k):
+            v = float(matrix[i, j])  # 0-1
+            x = LABEL_W + j * CELL
+            ink = "#ffffff" if v > 0.55 else "#31333f"
+            parts.append(f"<rect x='{x}' y='{y}' width='{CELL - 1}' height='{CELL - 1}' fill='{_blue(v)}'/>"
+                         f"<text x='{x + CELL / 2:.0f}' y='{y + CELL / 2 + 4:.0f}' text-anchor='middle' "
+                         f"fill='{ink}'>{v:.2f}</text>")
+    return (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='{width}' "
+            f"height='{height}' font-family='{FONT['family']}' font-size='13' fill='#31333f'>"
+            + "".join(parts) + "</svg>")
 
 
 def results_figure(scores: dict, strengths: tuple[float, ...], methods: tuple[str, ...],

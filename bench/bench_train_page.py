@@ -1,0 +1,118 @@
+"""A strength change on the Train with counterfactuals page in headless Chromium, with a no-model baseline.
+
+The page's interaction is the confounding-strength radio: each change redraws the whole page (the training digits
+of that strength, their confounding matrix, the counterfactual examples). For each of N changes (ArrowRight on the
+focused radio, which wraps around the four strengths), timed in the page with performance.now() from the key
+press until the training digits' picture has its new address and has loaded, and until nothing on the page is
+stale (serve.ARM_JS). Baseline in the same run: bench/baseline_app.py's slider and picture, no model (the
+same baseline as the slider pages'). Per change also the server's CPU milliseconds and the browser's main-thread
+milliseconds (Chrome's Performance metrics). The apps take turns within each round, a fresh server per run.
+
+Usage: `python bench/bench_train_page.py [--moves 16] [--rounds 2] [--compare APP]`; `--compare` also times another
+app serving the page (e.g. a worktree's app.py) in the same rounds. Writes bench/results/train_page.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from common import print_table, stats, write
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, browser_ms, cpu_busy, cpu_ms, drawn_selector, start,
+                   stop, training_running)
+
+TRAIN = ("/train_with_counterfactuals", "Training digits at strength", ".st-key-cf_strength input[type=radio]:checked")
+BASELINE = ("/", "baseline picture", ".st-key-value input[type=range]")
+
+
+def _changes(page, caption: str, focus: str, n: int) -> list[dict]:
+    out = []
+    for _ in range(n):
+        page.locator(focus).focus()  # the checked radio (or the slider): a rerun may have replaced it
+        page.evaluate(ARM_JS, caption)
+        page.keyboard.press("ArrowRight")
+        out.append(page.evaluate("() => window.__latency"))
+        page.wait_for_function(IDLE_JS, timeout=60_000)
+        time.sleep(0.3)  # a person looks before the next change
+    return out
+
+
+def run(app: str, path: str, caption: str, focus: str, moves: int, warmup: int) -> dict:
+    """{"samples": [{src, loaded, exact}] per change, "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start(app)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            page.goto(url + path)
+            page.wait_for_selector(drawn_selector(caption), timeout=300_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            _changes(page, caption, focus, warmup)  # every strength drawn once: its pictures are computed
+            cpu0, seen0 = cpu_ms(proc.pid), browser_ms(cdp)
+            samples = _changes(page, caption, focus, moves)
+            cpu1, seen1 = cpu_ms(proc.pid), browser_ms(cdp)
+            browser.close()
+    finally:
+        stop(proc)
+    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / moves,
+            "browser_task_ms": (seen1["task"] - seen0["task"]) / moves,
+            "browser_script_ms": (seen1["script"] - seen0["script"]) / moves}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=16)
+    parser.add_argument("--warmup", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--compare", metavar="APP", help="another app serving the page, timed in the same rounds")
+    args = parser.parse_args()
+    if args.moves < 1 or args.rounds < 1 or args.warmup < 0:
+        print("bench_train_page: --moves and --rounds must be at least 1, --warmup at least 0", file=sys.stderr)
+        return 2
+    if args.compare and not Path(args.compare).is_file():
+        print(f"bench_train_page: --compare {args.compare}: no such file", file=sys.stderr)
+        return 2
+    contended, busy, load_before = training_running(), cpu_busy(), os.getloadavg()
+    apps = {"train page": ("app.py", *TRAIN)}
+    if args.compare:
+        apps["compared page"] = (str(Path(args.compare).resolve()), *TRAIN)
+    apps["baseline (no model)"] = ("bench/baseline_app.py", *BASELINE)
+    runs: dict[str, list[dict]] = {name: [] for name in apps}
+    for _ in range(args.rounds):  # the apps take turns, so that drifting load hits them alike
+        for name, spec in apps.items():
+            runs[name].append(run(*spec, args.moves, args.warmup))
+    rows, per_move = {}, {}
+    for name, rs in runs.items():
+        samples = [s for r in rs for s in r["samples"]]
+        rows[f"{name}: change -> new picture loaded"] = stats([s["loaded"] / 1000 for s in samples])
+        rows[f"{name}: change -> page exact (nothing stale)"] = stats([s["exact"] / 1000 for s in samples])
+        per_move[name] = {k: sum(r[k] for r in rs) / len(rs)
+                          for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")}
+    print_table(f"strength change -> drawn, {args.moves} changes x {args.rounds} rounds", rows, contended, busy)
+    base = rows["baseline (no model): change -> new picture loaded"]
+    for name in apps:
+        if name.startswith("baseline"):
+            continue
+        mine = rows[f"{name}: change -> new picture loaded"]
+        print(f"ratio {name} / baseline, picture loaded: median {mine['median'] / base['median']:.2f}x, "
+              f"p95 {mine['p95'] / base['p95']:.2f}x")
+    for name, m in per_move.items():
+        print(f"{name}: per change, server CPU {m['server_cpu_ms']:.1f} ms, browser main thread "
+              f"{m['browser_task_ms']:.1f} ms (script {m['browser_script_ms']:.1f} ms)")
+    path = write("train_page", {"what": __doc__.splitlines()[0], "rows": rows, "per_move": per_move,
+                                "moves": args.moves, "rounds": args.rounds, "compare": args.compare,
+                                "training_job_running": contended, "cpu_busy_before_run": busy,
+                                "loadavg_before": load_before, "loadavg": os.getloadavg()})
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
