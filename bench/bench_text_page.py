@@ -26,8 +26,7 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import (CHROMIUM, CHROMIUM_ARGS, IDLE_JS, browser_ms, cpu_busy, cpu_ms, start, stop,
-                   timed_in_subprocess, training_running)
+from serve import IDLE_JS, cpu_busy, measured_run, timed_in_subprocess, training_running
 
 SENTENCE = "My brother was furious about letter number {i}."
 REWRITE = "sister was furious about letter number {i}."  # textContent of the rewrite (its marks add no text)
@@ -92,28 +91,8 @@ def _submit(page, texts: list[str], chart: str) -> list[dict]:
 def browser_run(app: str, path: str, texts: list[str], warmup: list[str], chart: str) -> dict:
     """{"samples": [{shown, settled}] per text, "server_cpu_ms", "browser_task_ms", "browser_script_ms": per
     move, averaged over the texts (the 0.3 s pauses between moves included: an idle server uses ~0)}."""
-    from playwright.sync_api import sync_playwright
-
-    proc, url = start(app)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable")
-            page.goto(url + path)
-            page.wait_for_selector(chart, timeout=300_000)
-            page.wait_for_function(IDLE_JS, timeout=60_000)
-            _submit(page, warmup, chart)
-            cpu0, seen0 = cpu_ms(proc.pid), browser_ms(cdp)
-            samples = _submit(page, texts, chart)
-            cpu1, seen1 = cpu_ms(proc.pid), browser_ms(cdp)
-            browser.close()
-    finally:
-        stop(proc)
-    n = len(texts)
-    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / n, "browser_task_ms": (seen1["task"] - seen0["task"]) / n,
-            "browser_script_ms": (seen1["script"] - seen0["script"]) / n}
+    return measured_run(app, path, chart, lambda page: _submit(page, warmup, chart),
+                        lambda page: _submit(page, texts, chart), len(texts))
 
 
 def _runs(apps: dict[str, tuple[str, str, str]], texts: list[str], warmup: list[str], rounds: int) -> dict:

@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, browser_ms, cpu_busy, cpu_ms, drawn_selector, start,
-                   stop, training_running)
+from serve import ARM_JS, IDLE_JS, cpu_busy, drawn_selector, measured_run, training_running
 
 TRAIN = ("/train_with_counterfactuals", "Training digits at strength", ".st-key-cf_strength input[type=radio]:checked")
 BASELINE = ("/", "baseline picture", ".st-key-value input[type=range]")
@@ -42,28 +41,9 @@ def _changes(page, caption: str, focus: str, n: int) -> list[dict]:
 
 def run(app: str, path: str, caption: str, focus: str, moves: int, warmup: int) -> dict:
     """{"samples": [{src, loaded, exact}] per change, "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
-    from playwright.sync_api import sync_playwright
-
-    proc, url = start(app)
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            cdp = page.context.new_cdp_session(page)
-            cdp.send("Performance.enable")
-            page.goto(url + path)
-            page.wait_for_selector(drawn_selector(caption), timeout=300_000)
-            page.wait_for_function(IDLE_JS, timeout=60_000)
-            _changes(page, caption, focus, warmup)  # every strength drawn once: its pictures are computed
-            cpu0, seen0 = cpu_ms(proc.pid), browser_ms(cdp)
-            samples = _changes(page, caption, focus, moves)
-            cpu1, seen1 = cpu_ms(proc.pid), browser_ms(cdp)
-            browser.close()
-    finally:
-        stop(proc)
-    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / moves,
-            "browser_task_ms": (seen1["task"] - seen0["task"]) / moves,
-            "browser_script_ms": (seen1["script"] - seen0["script"]) / moves}
+    # warm: every strength drawn once, so its pictures are computed before the timed changes
+    return measured_run(app, path, drawn_selector(caption), lambda page: _changes(page, caption, focus, warmup),
+                        lambda page: _changes(page, caption, focus, moves), moves)
 
 
 def main() -> int:

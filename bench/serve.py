@@ -117,6 +117,34 @@ def browser_ms(cdp) -> dict[str, float]:
     return {"task": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
 
 
+def measured_run(app: str, path: str, ready: str, warm, timed, n: int) -> dict:
+    """A fresh `streamlit run app` and one Chromium page at `path`, once `ready` (a selector) shows and nothing is
+    stale: `warm(page)` untimed, then `timed(page)`, whose samples are returned with the server's CPU and the
+    browser's main-thread milliseconds per move (over `n` moves):
+    {"samples", "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
+    from playwright.sync_api import sync_playwright
+
+    proc, url = start(app)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            page.goto(url + path)
+            page.wait_for_selector(ready, timeout=300_000)
+            page.wait_for_function(IDLE_JS, timeout=60_000)
+            warm(page)
+            cpu0, seen0 = cpu_ms(proc.pid), browser_ms(cdp)
+            samples = timed(page)
+            cpu1, seen1 = cpu_ms(proc.pid), browser_ms(cdp)
+            browser.close()
+    finally:
+        stop(proc)
+    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / n, "browser_task_ms": (seen1["task"] - seen0["task"]) / n,
+            "browser_script_ms": (seen1["script"] - seen0["script"]) / n}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
