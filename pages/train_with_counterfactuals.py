@@ -31,13 +31,12 @@ def by_strength() -> None:
 
     st.subheader("3 · The counterfactuals the methods train with")
     cf.examples(service, strength)
-    cf.write_link(strength, cf.chosen_methods())
+    cf.write_link(strength, cf.chosen_methods())  # the only link write: a full run runs this fragment too
 
 
 by_strength()
 st.subheader("4 · Train now")
 methods = cf.method_picker()
-cf.write_link(cf.chosen_strength(), methods)
 if cf.train_button(methods):
     try:
         cf.started(service.submit(cf.chosen_strength(), methods))  # queued behind any other visitor's training

@@ -193,6 +193,8 @@ def test_the_page_shows_the_data_the_results_and_writes_its_link():
     at.radio(key="cf_strength").set_value(0.0).run()
     no_exceptions(at)
     assert at.query_params["strength"] == "0"
+    at.multiselect(key="cf_methods").set_value(["cf_regularise"]).run()  # below the strength's fragment
+    assert at.query_params == {"strength": "0", "methods": "cf_regularise"}
 
 
 def test_without_results_the_page_names_the_command(tmp_path, monkeypatch):
