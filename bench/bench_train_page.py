@@ -1,11 +1,12 @@
 """A strength change on the Train with counterfactuals page in headless Chromium, with a no-model baseline.
 
-The page's interaction is the confounding-strength radio: each change redraws the whole page (the training digits
-of that strength, their confounding matrix, the counterfactual examples). For each of N changes (ArrowRight on the
-focused radio, which wraps around the four strengths), timed in the page with performance.now() from the key
-press until the training digits' picture has its new address and has loaded, and until nothing on the page is
-stale (serve.ARM_JS). Baseline in the same run: bench/baseline_app.py's slider and picture, no model (the
-same baseline as the slider pages'). Per change also the server's CPU milliseconds and the browser's main-thread
+The page's interaction is the confounding strength, one tab per strength (a radio on older pages, for --compare):
+each tab holds the training digits of that strength, their confounding matrix and the counterfactual examples.
+For each of N changes (ArrowRight on the open tab, which wraps around the four strengths), timed in the page with
+performance.now() from the key press until the training digits' picture shown is another and has loaded, until
+nothing on the page is stale (serve.ARM_JS, watching the picture shown), and until the address bar changed.
+Baseline in the same run: bench/baseline_app.py's slider and picture, no model (the same baseline as the slider
+pages'). Per change also the server's CPU milliseconds and the browser's main-thread
 milliseconds (Chrome's Performance metrics). The apps take turns within each round, a fresh server per run.
 
 Usage: `python bench/bench_train_page.py [--moves 16] [--rounds 2] [--compare APP]`; `--compare` also times another
@@ -23,17 +24,42 @@ from pathlib import Path
 from common import print_table, stats, write
 from serve import ARM_JS, IDLE_JS, cpu_busy, drawn_selector, measured_run, training_running
 
-TRAIN = ("/train_with_counterfactuals", "Training digits at strength", ".st-key-cf_strength input[type=radio]:checked")
+# The strength's control to focus: the open tab (a radio on pages up to af9e1aa, for --compare).
+TRAIN = ("/train_with_counterfactuals", "Training digits at strength",
+         ".st-key-cf_strength [role=tab][aria-selected=true], .st-key-cf_strength input[type=radio]:checked")
 BASELINE = ("/", "baseline picture", ".st-key-value input[type=range]")
+# Each strength's picture is drawn in its own tab, the closed ones hidden: the picture timed is the one shown, and a
+# change of tab is seen by any attribute's change (the page's own timing, serve.ARM_JS, watches `src` alone).
+VISIBLE = ".filter(e => e.checkVisibility())"
+TAB_ARM_JS = (ARM_JS.replace(".find(e => e.innerText", VISIBLE + ".find(e => e.innerText", 1)
+              .replace("attributes: true,\n                                attributeFilter: ['src', 'data-stale']",
+                       "attributes: true"))
+assert TAB_ARM_JS.count(VISIBLE) == 1 and "attributeFilter" not in TAB_ARM_JS
+# The link: key press -> the address bar names the new strength (the rerun that follows a change writes it).
+LINK_JS = """() => {
+  const before = location.search;
+  window.__link = new Promise((resolve) => {
+    let t0 = null;
+    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    const poll = setInterval(() => {
+      if (t0 !== null && location.search !== before) { clearInterval(poll); resolve(performance.now() - t0); }
+    }, 2);
+    setTimeout(() => { clearInterval(poll); resolve(null); }, 10000);
+  });
+}"""
 
 
 def _changes(page, caption: str, focus: str, n: int) -> list[dict]:
-    out = []
+    out, linked = [], caption != BASELINE[1]
     for _ in range(n):
-        page.locator(focus).focus()  # the checked radio (or the slider): a rerun may have replaced it
-        page.evaluate(ARM_JS, caption)
+        page.locator(focus).focus()  # the open tab (or the slider): a rerun may have replaced it
+        page.evaluate(TAB_ARM_JS, caption)
+        if linked:
+            page.evaluate(LINK_JS)
         page.keyboard.press("ArrowRight")
         out.append(page.evaluate("() => window.__latency"))
+        if linked:
+            out[-1]["link"] = page.evaluate("() => window.__link")
         page.wait_for_function(IDLE_JS, timeout=60_000)
         time.sleep(0.3)  # a person looks before the next change
     return out
@@ -42,7 +68,7 @@ def _changes(page, caption: str, focus: str, n: int) -> list[dict]:
 def run(app: str, path: str, caption: str, focus: str, moves: int, warmup: int) -> dict:
     """{"samples": [{src, loaded, exact}] per change, "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
     # warm: every strength drawn once, so its pictures are computed before the timed changes
-    return measured_run(app, path, drawn_selector(caption), lambda page: _changes(page, caption, focus, warmup),
+    return measured_run(app, path, drawn_selector(caption) + " >> visible=true", lambda page: _changes(page, caption, focus, warmup),
                         lambda page: _changes(page, caption, focus, moves), moves)
 
 
@@ -73,6 +99,8 @@ def main() -> int:
         samples = [s for r in rs for s in r["samples"]]
         rows[f"{name}: change -> new picture loaded"] = stats([s["loaded"] / 1000 for s in samples])
         rows[f"{name}: change -> page exact (nothing stale)"] = stats([s["exact"] / 1000 for s in samples])
+        if samples and "link" in samples[0]:
+            rows[f"{name}: change -> link written"] = stats([s["link"] / 1000 for s in samples if s["link"]])
         per_move[name] = {k: sum(r[k] for r in rs) / len(rs)
                           for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")}
     print_table(f"strength change -> drawn, {args.moves} changes x {args.rounds} rounds", rows, contended, busy)

@@ -20,21 +20,20 @@ cf.link_notes(cf.read_link())  # `?strength=0.99&methods=erm,cf_regularise`: wha
 
 @st.fragment
 def by_strength() -> None:
-    """Sections 1-3 and the link: a change of strength reruns only them (the heading, the text and Train now
-    stay; bench/bench_train_page.py)."""
-    strength = cf.strength_picker()
-    st.subheader(f"1 · The training data at strength {strength:g}")
-    cf.training_data(service, strength)  # the samples and the confounding matrix
-
-    st.subheader("2 · What the grid of trained models found")
-    cf.results(service.results())
-
-    st.subheader("3 · The counterfactuals the methods train with")
-    cf.examples(service, strength)
-    cf.write_link(strength, cf.chosen_methods())  # the only link write: a full run runs this fragment too
+    """Sections 1-2 of each strength, one tab a strength, and the link: a change of strength opens a tab drawn
+    already, then reruns only this fragment, which writes the link (bench/bench_train_page.py)."""
+    for strength, tab in cf.strength_tabs():  # the open tab first: it is drawn before the others
+        with tab:
+            st.subheader(f"1 · The training data at strength {strength:g}")
+            cf.training_data(service, strength)  # the samples and the confounding matrix
+            st.subheader(f"2 · The counterfactuals the methods train with at strength {strength:g}")
+            cf.examples(service, strength)
+    cf.write_link(cf.chosen_strength(), cf.chosen_methods())  # the only link write: a full run runs this too
 
 
 by_strength()
+st.subheader("3 · What the grid of trained models found")
+cf.results(service.results())
 st.subheader("4 · Train now")
 methods = cf.method_picker()
 if cf.train_button(methods):

@@ -184,13 +184,18 @@ def test_unknown_methods_and_strengths_are_refused(service):
 # --- the page -------------------------------------------------------------------------------------------
 def test_the_page_shows_the_data_the_results_and_writes_its_link():
     at = open_page(PAGE, {"strength": "0.9", "methods": "erm,grad_supervision"})
-    assert at.radio(key="cf_strength").value == 0.9
+    assert at.session_state["cf_strength"] == "0.9 (90 % of digits)"  # the open tab
+    assert [t.label for t in at.tabs] == ["0 (0 % of digits)", "0.9 (90 % of digits)", "0.99 (99 % of digits)",
+                                          "1 (100 % of digits)"]
+    heads = {h.value for h in at.subheader}  # every strength drawn, each in its tab
+    assert {f"1 · The training data at strength {s}" for s in ("0", "0.9", "0.99", "1")} <= heads
     assert at.multiselect(key="cf_methods").value == ["erm", "grad_supervision"]
-    assert len(at.image) >= 2 and not at.error  # the samples and the counterfactuals
+    assert len(at.image) >= 4 * 3 and not at.error  # each strength's samples, matrix and counterfactuals
     text = "\n".join(m.value for m in at.markdown)
     assert "reads colour" in text and "random 31 %" in text
     assert at.query_params == {"strength": "0.9", "methods": "erm,grad_supervision"}
-    at.radio(key="cf_strength").set_value(0.0).run()
+    at.session_state["cf_strength"] = "0 (0 % of digits)"  # as a click on the tab does
+    at.run()
     no_exceptions(at)
     assert at.query_params["strength"] == "0"
     at.multiselect(key="cf_methods").set_value(["cf_regularise"]).run()  # below the strength's fragment
@@ -226,7 +231,7 @@ def test_a_bad_link_gets_a_message_not_a_traceback(query, words, error):
     said = [m.value for m in (at.error if error else at.warning)]
     assert any(words in m for m in said), said
     assert all(len(m) < 600 for m in said) and not any(LONG[:ECHO_CHARS + 1] in m for m in said)
-    assert at.radio(key="cf_strength").value == 0.99  # the default where the link's strength is unusable
+    assert at.session_state["cf_strength"] == "0.99 (99 % of digits)"  # the default where the link's is unusable
     assert at.multiselect(key="cf_methods").value  # at least one method is always picked
 
 
@@ -289,13 +294,19 @@ def test_in_chromium_start_a_training_see_progress_a_second_visitor_wait_and_can
     page.context.close()
 
 
-def test_in_chromium_a_strength_change_redraws_its_sections_and_the_link(server, browser):  # noqa: F811
+def test_in_chromium_a_strength_change_shows_its_tab_and_writes_the_link(server, browser):  # noqa: F811
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(f"{server}/train_with_counterfactuals?strength=0.99&methods=erm")
     page.get_by_text("1 · The training data at strength 0.99").wait_for(timeout=150_000)
-    page.locator(".st-key-cf_strength").get_by_text("0.9 (90 % of digits)").click()  # the strength's fragment
-    page.get_by_text("1 · The training data at strength 0.9", exact=True).wait_for(timeout=60_000)
-    page.get_by_text("Training digits at strength 0.9:").wait_for(timeout=60_000)
-    page.wait_for_function("() => location.search.includes('strength=0.9&')", timeout=30_000)
+    shown = page.get_by_text("Training digits at strength 0.9:")
+    expect(shown).to_be_hidden()  # drawn already, in its closed tab
+    page.locator(".st-key-cf_strength").get_by_role("tab", name="0.9 (90 % of digits)").click()
+    expect(shown).to_be_visible(timeout=5_000)
+    expect(page.get_by_text("Training digits at strength 0.99:")).to_be_hidden()
+    page.wait_for_function("() => location.search.includes('strength=0.9&')", timeout=30_000)  # the rerun's
     assert "methods=erm" in page.url  # the methods chosen below the fragment stay in the link
+    expect(page.locator(".st-key-cf_strength [role=tab][aria-selected=true]")).to_have_text("0.9 (90 % of digits)")
+    page.reload()  # the link opens the tab it names
+    expect(page.get_by_text("Training digits at strength 0.9:")).to_be_visible(timeout=150_000)
+    expect(page.get_by_text("Training digits at strength 0.99:")).to_be_hidden()
     page.context.close()

@@ -1,9 +1,9 @@
 """Streamlit pieces of the "Train with counterfactuals" page: its backend, its link, the controls, the renders.
 
-Widget keys (tests and links address them): `cf_strength` (radio), `cf_methods` (Train now's methods),
-`cf_train`, `cf_cancel`. The address bar is a shareable link: `?strength=0.99&methods=erm,cf_regularise`.
-A Train now job lives in the visitor's session (`_cf_job`); its models join the visitor's uploaded classifiers
-(`explorer.ui.common.uploads`), so the Flip page lists them.
+Widget keys (tests and links address them): `cf_strength` (the strengths' tabs; its state is the open tab's
+label), `cf_methods` (Train now's methods), `cf_train`, `cf_cancel`. The address bar is a shareable link:
+`?strength=0.99&methods=erm,cf_regularise`. A Train now job lives in the visitor's session (`_cf_job`); its models
+join the visitor's uploaded classifiers (`explorer.ui.common.uploads`), so the Flip page lists them.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from explorer.checkpoints import CheckpointError
 from explorer.datasets.confounded import STRENGTHS
@@ -32,6 +33,7 @@ from explorer.ui.common.format import echo, listed
 from explorer.ui.common.link import PageLink, ignored
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.common.uploads import uploads
+from explorer.ui.images import uri
 
 PAGE = "cf"
 LINK = PageLink(PAGE, ("cf_strength", "cf_methods"), marker="cf_strength")
@@ -61,14 +63,22 @@ def strength_text(s: float) -> str:
     return f"{s:g}"
 
 
+def strength_label(s: float) -> str:
+    """A strength's tab label (and the `cf_strength` state that names the open tab)."""
+    return f"{s:g} ({100 * s:g} % of digits)"
+
+
+_BY_LABEL = {strength_label(s): s for s in STRENGTHS}
+
+
 # --- the link -------------------------------------------------------------------------------------------
 def _apply(params: dict[str, str]) -> list[str]:
     """`?strength=0.99&methods=erm,cf_regularise` -> the widgets' state; returns the problems (shown as errors)."""
     notes, state = [], st.session_state
-    state["cf_strength"] = DEFAULT_STRENGTH
+    state["cf_strength"] = strength_label(DEFAULT_STRENGTH)
     if "strength" in params:
         try:
-            state["cf_strength"] = check_strength(float(params["strength"]))
+            state["cf_strength"] = strength_label(check_strength(float(params["strength"])))
         except (ValueError, OverflowError):
             notes.append(f"The link's strength={echo(params['strength'])} is not one of this page's strengths "
                          f"({', '.join(map(strength_text, STRENGTHS))}), so {DEFAULT_STRENGTH:g} is shown.")
@@ -97,16 +107,20 @@ def write_link(strength: float, methods: list[str]) -> None:
 
 
 # --- the controls ---------------------------------------------------------------------------------------
-def strength_picker() -> float:
-    st.session_state.setdefault("cf_strength", DEFAULT_STRENGTH)
-    return st.radio("Confounding strength: how often the hue follows the digit", STRENGTHS, key="cf_strength",
-                    horizontal=True, format_func=lambda s: f"{s:g} ({100 * s:g} % of digits)",
-                    help="At 0.99, 99 of 100 training digits wear their own digit's colour; at 0 colour is random.")
+def strength_tabs() -> list[tuple[float, DeltaGenerator]]:
+    """The four strengths as tabs, the open one first: every tab is drawn on each run, so a change of strength is
+    the browser's alone (no round trip); the rerun it starts (its fragment's) only writes the link."""
+    st.session_state.setdefault("cf_strength", strength_label(DEFAULT_STRENGTH))
+    st.markdown("**Confounding strength**: how often the hue follows the digit. At 0.99, 99 of 100 training digits "
+                "wear their own digit's colour; at 0 colour is random.")
+    tabs = dict(zip(STRENGTHS, st.tabs([strength_label(s) for s in STRENGTHS], key="cf_strength", on_change="rerun")))
+    first = chosen_strength()
+    return [(first, tabs[first])] + [(s, tab) for s, tab in tabs.items() if s != first]
 
 
 def chosen_strength() -> float:
-    """The strength the radio shows (for the parts of the page outside its fragment)."""
-    return st.session_state.get("cf_strength", DEFAULT_STRENGTH)
+    """The strength whose tab is open."""
+    return _BY_LABEL.get(st.session_state.get("cf_strength"), DEFAULT_STRENGTH)
 
 
 def chosen_methods() -> list[str]:
@@ -121,18 +135,19 @@ def method_picker() -> list[str]:
 
 
 # --- the data and the grid's results ---------------------------------------------------------------------
-# The two grids as PNG, kept per server and strength (the service keeps what they show): a strength change then
-# sends pictures without encoding them again (bench/bench_train_page.py).
+# The two grids as PNG data: URIs, kept per server and strength (the service keeps what they show): a strength
+# change then sends pictures inside its message, without encoding them again and without the browser fetching
+# them back from the media store (images.uri; bench/bench_train_page.py).
 @functools.lru_cache(maxsize=16)
-def _training_png(service: CFTrainingService, strength: float) -> bytes:
-    return grid_png(service.strength(strength).images)
+def _training_uri(service: CFTrainingService, strength: float) -> str:
+    return uri(grid_png(service.strength(strength).images))
 
 
 @functools.lru_cache(maxsize=16)
-def _examples_png(service: CFTrainingService, strength: float) -> bytes:
+def _examples_uri(service: CFTrainingService, strength: float) -> str:
     ex = service.examples(strength)
     rows = np.stack([ex.factual, ex.hue_cf[0], ex.hue_true[0], ex.hue_cf[1], ex.digit_cf])  # (5, K, 3, 28, 28)
-    return grid_png(rows)
+    return uri(grid_png(rows))
 
 
 def training_data(service: CFTrainingService, strength: float) -> None:
@@ -143,13 +158,12 @@ def training_data(service: CFTrainingService, strength: float) -> None:
         return
     left, right = st.columns([3, 2], gap="large")
     with left:
-        st.image(_training_png(service, strength), caption=f"Training digits at strength {view.strength:g}: each "
-                 "column is one digit (0 to 9), drawn by the world itself", output_format="PNG")
+        st.image(_training_uri(service, strength), caption=f"Training digits at strength {view.strength:g}: each "
+                 "column is one digit (0 to 9), drawn by the world itself")
         st.markdown(f"**{100 * view.own_band:.1f} %** of the {view.rows:,} training digits wear their own digit's "
                     "colour band (colour band of digit d: the d-th tenth of the colour wheel).")
     with right:
-        with st.container(key="cf_matrix"):  # a picture: see cf_training_charts.matrix_svg
-            st.image(matrix_svg(view.names, view.matrix))
+        st.image(matrix_svg(view.names, view.matrix))  # a picture: see cf_training_charts.matrix_svg
         st.caption("Confounding between the generative factors of these training digits: 0 when two factors are "
                    "independent, 1 when one settles the other (docs/confounding.md). Digit–hue is the confounded "
                    "pair; thickness–intensity are tied by the world's own mechanism at every strength.")
@@ -174,7 +188,7 @@ def examples(service: CFTrainingService, strength: float) -> None:
         st.error(f"**The generator of strength {strength:g} is missing, so its counterfactuals cannot be shown.** "
                  f"{err}")
         return
-    st.image(_examples_png(service, strength), output_format="PNG",
+    st.image(_examples_uri(service, strength),
              caption="Rows: the training digit · do(hue) by the generator · the TRUE do(hue) · another do(hue) by "
                      "the generator · do(digit), hue held, by the generator")
     asked = ", ".join(f"{d}→{a}" for d, a in zip(ex.digits, ex.digit_asked))
