@@ -22,7 +22,7 @@ from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, cpu_busy, start, stop, train
 HOME_JS = """() => { const img = [...document.querySelectorAll('[data-testid=stImage] img')][0];
   return Boolean(img && img.complete && img.naturalWidth); }"""
 # both models' answers on the text, as the Text page lists them
-ANSWERS_JS = """() => [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
+ANSWERS_JS = """() => [...document.querySelectorAll('[data-testid=stHtml] ul')]
   .some(e => e.innerText.includes('on your text'))"""
 
 

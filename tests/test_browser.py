@@ -227,11 +227,12 @@ def test_lab_slider_and_arrow_toggle_reach_the_page(server, browser):
 
 
 # --- Text what-if -------------------------------------------------------------------------------------
-# The prediction list and the two highlighted texts (the visitor's text, then its rewrite), read in the page.
+# The prediction list and the two highlighted texts (the visitor's text, then its rewrite), read in the page from
+# the result's one HTML element.
 _TEXT_JS = """() => {
-  const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
+  const preds = [...document.querySelectorAll('[data-testid=stHtml] ul')]
       .find(e => e.innerText.includes('on your text'));
-  const boxes = [...document.querySelectorAll('[data-testid=stMarkdownContainer] div[style*="line-height"]')];
+  const boxes = [...document.querySelectorAll('[data-testid=stHtml] div[style*="line-height"]')];
   return {preds: preds ? preds.innerText : null, text: boxes.length > 1 ? boxes[0].innerText : null,
           cf: boxes.length > 1 ? boxes[1].innerText : null};
 }"""

@@ -22,7 +22,7 @@ from explorer.data.upload_onnx import MAX_BYTES, OnnxUploadError, read_onnx
 from explorer.models.onnx_classifier import load_onnx_classifier
 
 PAYLOADS = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>")
-RAW = ("<script", "<img")  # either one unescaped in HTML would run the visitor's or a link's code
+RAW = ("<script", "<img src=x")  # either payload unescaped in HTML would run the visitor's or a link's code
 # every setting each page reads from its link, and one it does not
 LINK_SETTINGS = {
     None: ["zzz"],

@@ -6,6 +6,7 @@ Tests that need the CausaLM models skip until `python -m explorer train causalm`
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -44,14 +45,14 @@ def _type(at: AppTest, text: str) -> AppTest:
     return at
 
 
-def _markdown(at: AppTest) -> str:
-    return "\n".join(m.value for m in at.markdown)
+def _result(at: AppTest) -> str:
+    """The HTML of the result: one st.html element (explorer/ui/text_view.py), or "" when there is none."""
+    return next((h.proto.body for h in at.get("html") if "<li>" in h.proto.body), "")
 
 
 def _predictions(at: AppTest) -> list[str]:
-    """The prediction list's lines, out of the one Markdown element that holds the whole result."""
-    shown = next(m.value for m in at.markdown if "**Original model (O)** on your text" in m.value)
-    return [line for line in shown.splitlines() if line.startswith("- **")]
+    """The prediction list's lines in words, out of the one HTML element that holds the whole result."""
+    return [html.unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li>(.*?)</li>", _result(at))]
 
 
 # --- with the models ----------------------------------------------------------------------------------------
@@ -67,16 +68,17 @@ def test_typed_sentence_shows_both_models_and_the_rewrite(service):
     result = service.what_if(text, "gender", at.selectbox(key="text_level").value)
     assert _predictions(at) == prediction_lines(result)
     assert len(_predictions(at)) == 4  # O and CF, on the text and on its rewrite
-    assert counterfactual_html(result) in _markdown(at)
-    assert "brother" in result.cf and "brother" in _markdown(at)
-    assert "<svg" in _markdown(at) and f"id='{CHART_ID}'" in _markdown(at)  # the bars, drawn in the same element
+    assert counterfactual_html(result) in _result(at)
+    assert "brother" in result.cf and "brother" in _result(at)
+    pictures = re.findall(r"<img src='data:image/svg\+xml;charset=utf-8,%3Csvg", _result(at))
+    assert len(pictures) == 3 and f"id='{CHART_ID}'" in _result(at)  # the bars (text, rewrite, legend), same element
 
 
 @needs_gender
 def test_empty_text_gives_a_message_not_a_result():
     at = _type(open_page(PAGE), "   \n ")
     assert any("the text is empty" in i.value for i in at.info)
-    assert not any("**Original model (O)** on your text" in m.value for m in at.markdown)
+    assert not _result(at) and not _predictions(at)
 
 
 @needs_gender
@@ -102,9 +104,9 @@ def test_emoji_and_other_scripts_get_a_result_and_a_caution(text):
 @needs_gender
 def test_the_visitors_text_is_shown_escaped():
     at = _type(open_page(PAGE), "<script>alert(1)</script> <b>Mary</b> paid $5 & *left*")
-    html = [m.value for m in at.markdown if "<div" in m.value]
-    assert html and all("<script>" not in h and "<b>Mary" not in h for h in html)
-    assert any("&#60;script&#62;" in h and "&#36;5 &#38; &#42;left&#42;" in h for h in html)
+    shown = _result(at)
+    assert shown and "<script>" not in shown and "<b>Mary" not in shown
+    assert "&#60;script&#62;" in shown and "&#36;5 &#38; &#42;left&#42;" in shown
 
 
 @needs_adjectives
@@ -235,7 +237,7 @@ def test_effects_section_reads_the_measurements(tmp_path, monkeypatch):
     monkeypatch.setattr(text_effects, "EFFECTS_JSON", path)
     at = open_page(PAGE)
     at.radio(key="text_concept").set_value("gender").run()
-    text = _markdown(at)
+    text = "\n".join(m.value for m in at.markdown)
     assert "swapping the person's gender changes the original model's probability of each emotion" in text
     assert "by **0.38** on average" in text
     assert "the counterfactual model estimates **0.35**" in text

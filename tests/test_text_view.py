@@ -1,10 +1,13 @@
-"""The Text what-if result and the measured effects, each one Markdown string (explorer/ui/text_view.py): their
-blocks, their bar pictures and their escaping, on hand-made results and tables (no models needed)."""
+"""The Text what-if result (one HTML string) and the measured effects (one Markdown string), from
+explorer/ui/text_view.py: their blocks, their bar pictures and their escaping, on hand-made results and tables (no
+models needed)."""
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -21,7 +24,7 @@ from explorer.ui.text_view import (
     effects_markdown,
     effects_svg,
     probability_html,
-    result_markdown,
+    result_html,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -38,7 +41,10 @@ def _result(text: str, classes: tuple[str, ...] = CLASSES) -> TextResult:
 
 
 def _pictures(markup: str) -> list[ET.Element]:
-    return [ET.fromstring(s) for s in re.findall(r"<svg.*?</svg>", markup)]
+    """The SVG pictures in `markup`: inline, or as <img> data: URIs (the result's, for st.html)."""
+    inline = re.findall(r"<svg.*?</svg>", markup)
+    uris = [unquote(u) for u in re.findall(r"<img src='data:image/svg\+xml;charset=utf-8,([^']*)'", markup)]
+    return [ET.fromstring(s) for s in inline + uris]
 
 
 def test_two_panels_and_a_legend_when_the_text_was_rewritten_one_panel_when_not():
@@ -59,23 +65,26 @@ def test_bar_heights_are_the_probabilities():
                                      for p in pair], abs=0.06)
 
 
-def test_the_result_is_one_markdown_string_with_the_texts_the_predictions_and_the_chart():
+def test_the_result_is_one_html_string_with_the_texts_the_predictions_and_the_chart():
     result = _result("My sister was furious.")
-    markup = result_markdown(result)
-    assert f"id='{CHART_ID}'" in markup
-    lines = markup.splitlines()
-    assert [line for line in lines if line.startswith("- **")] == prediction_lines(result)
+    markup = result_html(result)
+    assert f"id='{CHART_ID}'" in markup and "<svg" not in markup  # st.html keeps no inline SVG: pictures
+    items = [html.unescape(re.sub(r"<[^>]+>", "", i)) for i in re.findall(r"<li>(.*?)</li>", markup)]
+    assert items == prediction_lines(result) and len(items) == 4
+    assert items[0] == "Original model (O) on your text → anger (70%)"
     assert "My <span" in markup and ">brother</span>" in markup  # the rewrite's new word marked
-    assert ":small[:gray[The rewrite:" in markup
-    blocks = markup.split("\n\n")  # Markdown reads each HTML block whole: none may hold a blank line
-    assert blocks[0].startswith("<div") and blocks[-1].startswith("<div") and "\n" not in blocks[-1]
+    assert "The rewrite: every gendered" in markup and "<em>" in markup  # the rule, its quoted words in italics
+    assert "The <strong>original model</strong> reads your text as <strong>anger</strong>" in markup
+    assert markup.startswith("<div") and markup.endswith("</div>") and "\n" not in markup
 
 
 def test_visitor_text_and_class_names_are_escaped():
     payload = "<script>alert(1)</script> <b>Mary</b> & *her* $5"
-    markup = result_markdown(_result(payload, classes=("<img src=x>", "fear", "joy", "sadness")))
-    assert "<script>" not in markup and "<b>Mary" not in markup and "<img" not in markup
+    markup = result_html(_result(payload, classes=("<img src=x>", "fear", "joy", "sadness")))
+    assert "<script>" not in markup and "<b>Mary" not in markup and "<img src=x" not in markup
     assert "&#60;script&#62;alert(1)" in markup and "&lt;img src=x&gt;" in markup
+    names = [t.text for p in _pictures(markup) for t in p.iter(f"{SVG}text")]
+    assert "<img src=x>" in names  # inside the picture it is text, not markup
 
 
 def test_a_text_asked_again_is_answered_from_the_kept_results():

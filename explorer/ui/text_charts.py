@@ -77,18 +77,18 @@ def counterfactual_html(result: TextResult) -> str:
     return highlighted_html(cf.text_cf, marks)
 
 
-def prediction_lines(result: TextResult) -> list[str]:
-    """One Markdown line per (model, text): the class it picks and how sure it is."""
-    rows = [("o", False, "**Original model (O)** on your text"),
-            ("cf", False, "**Counterfactual model (CF)** on your text")]
+def prediction_rows(result: TextResult) -> list[tuple[str, str, str, float]]:
+    """(model, on which text, the class it picks, how sure it is) per model and text."""
+    rows = [("o", False, "Original model (O)", "on your text"), ("cf", False, "Counterfactual model (CF)", "on your text")]
     if result.rewrite.changed:
-        rows += [("o", True, "**Original model (O)** on the rewritten text"),
-                 ("cf", True, "**Counterfactual model (CF)** on the rewritten text")]
-    out = []
-    for which, on_cf, label in rows:
-        name, p = result.top(which, on_cf)
-        out.append(f"- {label} → **{name}** ({p:.0%})")
-    return out
+        rows += [("o", True, "Original model (O)", "on the rewritten text"),
+                 ("cf", True, "Counterfactual model (CF)", "on the rewritten text")]
+    return [(model, on, *result.top(which, on_cf)) for which, on_cf, model, on in rows]
+
+
+def prediction_lines(result: TextResult) -> list[str]:
+    """One line of plain words per (model, text): what the page's list says."""
+    return [f"{model} {on} → {name} ({p:.0%})" for model, on, name, p in prediction_rows(result)]
 
 
 def shown_table(frame: pd.DataFrame) -> pd.DataFrame:

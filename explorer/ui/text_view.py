@@ -1,6 +1,6 @@
-"""The Text what-if page's two views, each one Markdown element: the result (the text and its rewrite side by
-side, the rewrite's rule, both models' answers in words and as bars, an inline SVG picture) and the concept's
-measured effects (their reading, grouped bars, the table).
+"""The Text what-if page's two views, each one element: the result, one HTML element (the text and its rewrite
+side by side, the rewrite's rule, both models' answers in words and as bars, SVG pictures as data: URIs), and the
+concept's measured effects, one Markdown element (their reading, grouped bars as inline SVG, the table).
 
 Why one element and no Plotly: the result is redrawn on every Ctrl+Enter. Profiled on the 2-core machine
 (docs/performance.md, "Text what-if"), the old result was 3 layout blocks, 7 Markdown elements and a Plotly
@@ -12,6 +12,11 @@ its Plotly chart was static as well, and its data grid held three rows. Measured
 the grid, it made no difference to a text's cost beyond the runs' noise (docs/performance.md, "Where the rest
 goes"); it is kept for the page's simplicity, not its speed.
 
+Why the result is HTML (`st.html`), not Markdown: the browser then sets it as it is, where Markdown with HTML is
+parsed twice (Markdown, then its HTML) on every text: 12-17 ms a text in the page (docs/performance.md, "Text
+what-if"). `st.html` sanitises what it shows and keeps no inline SVG, so the bars are pictures (data: URIs) in
+fixed ink (svg_charts.INK, as the Image page's), not the page's text colour.
+
 Security: the visitor's text reaches HTML only through `text_charts.escape` (HTML and Markdown syntax as
 numeric entities); every other string in the HTML here (titles, class names from a model card) goes through
 `html.escape`, and so do the Markdown blocks (&, < and >). No Streamlit here, so the tests can read the string.
@@ -20,15 +25,16 @@ numeric entities); every other string in the HTML here (titles, class names from
 from __future__ import annotations
 
 import html
-
 import math
+import re
 
 import pandas as pd
 
 from explorer.counterfactual.text import RULES
 from explorer.services.text import TextResult
 from explorer.services.text_effects import num
-from explorer.ui.text_charts import EFFECT_SERIES, MODELS, counterfactual_html, original_html, prediction_lines
+from explorer.ui.svg_charts import INK
+from explorer.ui.text_charts import EFFECT_SERIES, MODELS, counterfactual_html, original_html, prediction_rows
 
 REWRITE_TITLES = {"adjectives": "Without its adjectives", "gender": "With the other gender",
                   "race": "With a name of the other race"}
@@ -69,11 +75,22 @@ def _panel(left: float, title: str, classes: tuple[str, ...], bars: list[tuple[l
     return out
 
 
-def _svg(width: float, height: float, parts: list[str], label: str) -> str:
+def _svg(width: float, height: float, parts: list[str], label: str, ink: str = "currentColor") -> str:
     return (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width:.0f} {height:.0f}' width='{width:.0f}' "
-            f"style='max-width:100%;height:auto' font-family='{FONT}' fill='currentColor' role='img' "
+            f"style='max-width:100%;height:auto' font-family='{FONT}' fill='{ink}' role='img' "
             f"aria-label='{html.escape(label)}'>"
             + "".join(parts) + "</svg>")
+
+
+# What a data: URI inside a single-quoted attribute must escape; the rest of the SVG stays readable.
+_URI_ESCAPES = {c: f"%{ord(c):02X}" for c in "%#'\"<>\n"}
+
+
+def _picture(svg: str, label: str) -> str:
+    """An SVG as an <img> with a data: URI (st.html keeps these, not inline SVG)."""
+    data = "".join(_URI_ESCAPES.get(c, c) for c in svg)
+    return (f"<img src='data:image/svg+xml;charset=utf-8,{data}' alt='{html.escape(label)}' "
+            "style='max-width:100%;height:auto'>")
 
 
 def probability_html(result: TextResult) -> str:
@@ -85,15 +102,15 @@ def probability_html(result: TextResult) -> str:
     pictures = []
     for title, on in panels:  # on: 0 = the models on the text, 1 = on its rewrite
         bars = [(list(result.probs[which][on]), colour) for which, _, colour in MODELS]
-        pictures.append(_svg(width, height, _panel(AXIS_W, title, result.classes, bars),
-                             f"{title}: each class's probability under both models"))
+        label = f"{title}: each class's probability under both models"
+        pictures.append(_picture(_svg(width, height, _panel(AXIS_W, title, result.classes, bars), label, INK), label))
     legend, x = [], AXIS_W
     for _, name, colour in MODELS:
         legend.append(f"<rect x='{x:.1f}' y='4' width='14' height='12' fill='{colour}'/>")
         legend.append(_label(x + 20, 15, name, 12))
         x += 20 + 6.2 * len(name) + 16
     return (f"<div id='{CHART_ID}' style='display:flex;flex-wrap:wrap;column-gap:{PANEL_GAP:.0f}px'>"
-            + "".join(pictures) + _svg(x, LEGEND_H - 6, legend, "legend") + "</div>")
+            + "".join(pictures) + _picture(_svg(x, LEGEND_H - 6, legend, "legend", INK), "legend") + "</div>")
 
 
 def _column(title: str, words: str, body: str) -> str:
@@ -101,23 +118,25 @@ def _column(title: str, words: str, body: str) -> str:
             f"{html.escape(words)}</p>{body}</div>")
 
 
-def result_markdown(result: TextResult) -> str:
-    """Everything the what-if shows for one text, as one Markdown string with HTML blocks (unsafe_allow_html).
+def _inline(words: str) -> str:
+    """Our own words with **bold** and *italic* parts as HTML (the readings and rules are written for Markdown)."""
+    bold = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(words))
+    return re.sub(r"\*(?=\S)(.+?)(?<=\S)\*", r"<em>\1</em>", bold)
 
-    Blocks, separated by blank lines so Markdown reads each on its own: the two texts (an HTML block: they
-    wrap into one column on a phone, as Streamlit's columns did), the rule as a small grey line, the
-    predictions as a Markdown list (one line per model and text, `prediction_lines`), the reading in words,
-    and the bars (an HTML block of small SVG pictures).
-    """
+
+def result_html(result: TextResult) -> str:
+    """Everything the what-if shows for one text, as one HTML string (for st.html): the two texts (they wrap
+    into one column on a phone), the rule as a small grey line, the predictions as a list (one line per model
+    and text, `prediction_lines` in words), the reading in words, and the bars (`probability_html`)."""
     texts = ("<div style='display:flex;flex-wrap:wrap;column-gap:1.5rem'>"
              + _column("Your text", "(the rewrite changes the marked words)", original_html(result))
              + _column(REWRITE_TITLES[result.concept], "(the rewrite's new words marked)", counterfactual_html(result))
              + "</div>")
     rule = f"The rewrite: {RULES[result.concept]}." + (f" {result.rewrite.note}" if result.rewrite.changed else "")
-    # Markdown blocks, with HTML allowed: &, < and > as entities (class names come from a model's card)
-    words = [html.escape(block, quote=False) for block in (f":small[:gray[{rule}]]",
-                                                           "\n".join(prediction_lines(result)), result.reading())]
-    return "\n\n".join([texts, *words, probability_html(result)])
+    items = "".join(f"<li><strong>{html.escape(model)}</strong> {on} → <strong>{html.escape(name)}</strong> ({p:.0%})"
+                    "</li>" for model, on, name, p in prediction_rows(result))
+    return (texts + f"<p style='font-size:0.875rem;color:{MUTED};margin:0.25rem 0 0.75rem'>{_inline(rule)}</p>"
+            f"<ul>{items}</ul><p>{_inline(result.reading())}</p>" + probability_html(result))
 
 
 # --- the measured effects ----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from explorer.ui.common.format import echo
 from explorer.ui.common.link import PageLink, ignored
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.text_charts import shown_table
-from explorer.ui.text_view import effects_markdown, result_markdown
+from explorer.ui.text_view import effects_markdown, result_html
 
 CONCEPT_LABELS = {"adjectives": "Adjectives · film-review sentiment (fresh / rotten)",
                   "gender": "Gender · emotion in a sentence about a person",
@@ -191,13 +191,13 @@ def answer(service: TextService, text: str, concept: str, level: str) -> TextRes
 
 
 def result_view(result: TextResult) -> None:
-    """The text and its rewrite with the changes marked, both models' answers, and their bars: one Markdown
+    """The text and its rewrite with the changes marked, both models' answers, and their bars: one HTML
     element (explorer/ui/text_view.py says why), after the rare notes."""
     for note in result.notes:
         st.warning(note)
     if not result.rewrite.changed:
         st.info(f"**Nothing to rewrite.** {result.rewrite.note}")
-    st.markdown(result_markdown(result), unsafe_allow_html=True)
+    st.html(result_html(result))
 
 
 # --- measured effects -------------------------------------------------------------------------------------
