@@ -79,7 +79,8 @@ def counterfactual_html(result: TextResult) -> str:
 
 def prediction_rows(result: TextResult) -> list[tuple[str, str, str, float]]:
     """(model, on which text, the class it picks, how sure it is) per model and text."""
-    rows = [("o", False, "Original model (O)", "on your text"), ("cf", False, "Counterfactual model (CF)", "on your text")]
+    rows = [("o", False, "Original model (O)", "on your text"),
+            ("cf", False, "Counterfactual model (CF)", "on your text")]
     if result.rewrite.changed:
         rows += [("o", True, "Original model (O)", "on the rewritten text"),
                  ("cf", True, "Counterfactual model (CF)", "on the rewritten text")]

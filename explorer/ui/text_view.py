@@ -13,13 +13,14 @@ the grid, it made no difference to a text's cost beyond the runs' noise (docs/pe
 goes"); it is kept for the page's simplicity, not its speed.
 
 Why the result is HTML (`st.html`), not Markdown: the browser then sets it as it is, where Markdown with HTML is
-parsed twice (Markdown, then its HTML) on every text: 12-17 ms a text in the page (docs/performance.md, "Text
-what-if"). `st.html` sanitises what it shows and keeps no inline SVG, so the bars are pictures (data: URIs) in
-fixed ink (svg_charts.INK, as the Image page's), not the page's text colour.
+parsed twice (Markdown, then its HTML) on every text: 14-17 ms less script a text, and 2-14 ms less latency
+(docs/performance.md, "Text what-if"). `st.html` sanitises what it shows and keeps no inline SVG, so the bars
+are pictures (data: URIs) in fixed ink (svg_charts.INK, as the Image page's), not the page's text colour.
 
 Security: the visitor's text reaches HTML only through `text_charts.escape` (HTML and Markdown syntax as
 numeric entities); every other string in the HTML here (titles, class names from a model card) goes through
-`html.escape`, and so do the Markdown blocks (&, < and >). No Streamlit here, so the tests can read the string.
+`html.escape`, and so do the Markdown blocks (&, < and >); a picture's SVG is quoted into its data: URI
+(`_URI_ESCAPES`: no quote or angle bracket left). No Streamlit here, so the tests can read the string.
 """
 
 from __future__ import annotations
