@@ -48,12 +48,17 @@ def _text_result(changed: bool):
 
 
 def test_text_probability_panels_are_pictures_that_fit_a_phone_with_centred_titles():
-    """The Text page's bars (explorer/ui/text_view.py): one picture per panel, each narrower than a phone and
-    allowed to shrink to its column, so they stack there instead of shrinking their labels; titles centred."""
+    """The Text page's bars (explorer/ui/text_view.py): one picture (an <img>) per panel, each narrower than a
+    phone and allowed to shrink to its column, so they stack there instead of shrinking their labels; titles
+    centred."""
     import re
+    from urllib.parse import unquote
 
     def pictures(changed: bool) -> list[ET.Element]:
-        return [ET.fromstring(x) for x in re.findall(r"<svg.*?</svg>", probability_html(_text_result(changed)))]
+        markup = probability_html(_text_result(changed))
+        imgs = re.findall(r"<img src='data:image/svg\+xml;charset=utf-8,([^']*)'[^>]*>", markup)
+        assert imgs and all("max-width:100%" in tag for tag in re.findall(r"<img [^>]*>", markup))
+        return [ET.fromstring(unquote(x)) for x in imgs]
 
     panels = pictures(True)[:-1]  # the last picture is the legend
     assert len(panels) == 2 and len(pictures(False)) == 2
