@@ -65,7 +65,7 @@ def strength_text(s: float) -> str:
 
 def strength_label(s: float) -> str:
     """A strength's tab label (and the `cf_strength` state that names the open tab)."""
-    return f"{s:g} ({100 * s:g} % of digits)"
+    return f"{s:g} ({100 * s:g} %)"  # short: the four tabs fit a phone's width
 
 
 _BY_LABEL = {strength_label(s): s for s in STRENGTHS}
@@ -111,8 +111,8 @@ def strength_tabs() -> list[tuple[float, DeltaGenerator]]:
     """The four strengths as tabs, the open one first: every tab is drawn on each run, so a change of strength is
     the browser's alone (no round trip); the rerun it starts (its fragment's) only writes the link."""
     st.session_state.setdefault("cf_strength", strength_label(DEFAULT_STRENGTH))
-    st.markdown("**Confounding strength**: how often the hue follows the digit. At 0.99, 99 of 100 training digits "
-                "wear their own digit's colour; at 0 colour is random.")
+    st.markdown("**Confounding strength**: how often the hue follows the digit (the share of training digits drawn "
+                "in their own digit's colour). At 0.99, 99 of 100 do; at 0 colour is random.")
     tabs = dict(zip(STRENGTHS, st.tabs([strength_label(s) for s in STRENGTHS], key="cf_strength", on_change="rerun")))
     first = chosen_strength()
     return [(first, tabs[first])] + [(s, tab) for s, tab in tabs.items() if s != first]
