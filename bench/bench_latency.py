@@ -22,7 +22,7 @@ import time
 from math import nan
 
 from common import print_table, stats, write
-from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, all_sent, cpu_busy, drawn_selector, start,
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, all_sent, cpu_busy, cpu_ms, drawn_selector, start,
                    stop, timed_in_subprocess, training_running)
 
 START = 1.5  # px: the thickness the link starts at; each ArrowRight adds one 0.1 px step
@@ -46,8 +46,7 @@ print("RESULT" + json.dumps(out))
 
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds the process has used so far (Linux /proc; its threads included)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_ms(pid) / 1000
 
 
 def _moves(page, caption: str, slider: str, n: int, key: str = "ArrowRight", arm: str = ARM_JS) -> list[dict]:

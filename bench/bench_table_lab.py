@@ -29,7 +29,7 @@ from math import nan
 import bench_latency
 from bench_latency import browser_run
 from common import print_table, stats, write
-from serve import cpu_busy, timed_in_subprocess, training_running
+from serve import cpu_busy, cpu_ms, timed_in_subprocess, training_running
 
 START = 30  # the link sets do(age = 30); each ArrowRight adds a year
 PATH = f"/table_lab?source=world&seed=0&row=12&age={START}"
@@ -114,8 +114,7 @@ class ServerCpu:
         self._start, self._moves = bench_latency.start, bench_latency._moves
 
     def _cpu(self) -> float:
-        fields = open(f"/proc/{self.pid}/stat").read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+        return cpu_ms(self.pid) / 1000  # utime + stime, s
 
     def start(self, *args, **kwargs):
         proc, url = self._start(*args, **kwargs)

@@ -11,28 +11,26 @@ from pathlib import Path
 from urllib.parse import parse_qs
 
 from common import stats
+from serve import cpu_ms
 
 def server_stats(pids: list[int]) -> tuple[float, float]:
     """(RSS in MB, CPU seconds) summed over the server processes."""
     rss, cpu = 0.0, 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     for pid in pids:
         status = Path(f"/proc/{pid}/status").read_text()
         rss += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]) / 1024
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        cpu += cpu_ms(pid) / 1000  # utime + stime
     return rss, cpu
 
 
 def browser_cpu() -> float:
     """CPU seconds (user + system) of every Chromium process on the machine: the class's browsers, which share
     this machine's cores with the server here (in a real class they run on the visitors' own machines)."""
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    total = 0.0
     for proc in Path("/proc").iterdir():
         try:
             if proc.name.isdigit() and (proc / "comm").read_text().startswith(("chrom", "headless")):
-                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick
+                total += cpu_ms(int(proc.name)) / 1000
         except OSError:  # the process ended while read
             continue
     return total
