@@ -59,7 +59,9 @@ def test_two_panels_and_a_legend_when_the_text_was_rewritten_one_panel_when_not(
 
 def test_bar_heights_are_the_probabilities():
     panel = _pictures(probability_html(_result("My sister was furious.")))[0]
-    heights = [float(r.get("height")) for r in panel.iter(f"{SVG}rect")]
+    rects = list(panel.iter(f"{SVG}rect"))
+    assert rects[0].get("height") == "100%" and rects[0].get("fill") == "#ffffff"  # the card (fixed ink on it)
+    heights = [float(r.get("height")) for r in rects[1:]]
     # per class: O's bar then CF's (explorer.ui.text_charts.MODELS)
     assert heights == pytest.approx([BARS_H * p for pair in zip([0.7, 0.1, 0.1, 0.1], [0.2, 0.5, 0.2, 0.1])
                                      for p in pair], abs=0.06)

@@ -18,9 +18,10 @@ MODELS = (("o", "original model (O)", ORIGINAL_COLOUR), ("cf", "counterfactual m
 EFFECT_SERIES = (("ate_gt", "ATE_gt: measured on true rewritten texts", "#4e79a7"),
                  ("treate", "TReATE: O vs CF model, no rewriting", CF_COLOUR),
                  ("conexp", "CONEXP: correlation only", ORIGINAL_COLOUR))
-CHANGED_STYLE = "background:#ffe3c2;border-radius:3px;padding:0 2px"
-REMOVED_STYLE = "background:#fde0dd;text-decoration:line-through;border-radius:3px;padding:0 2px"
-ADDED_STYLE = "background:#d9f0d3;border-radius:3px;padding:0 2px"
+# Light marks with their own dark ink: on a dark theme the page's light text would vanish on them.
+CHANGED_STYLE = "background:#ffe3c2;color:#31333f;border-radius:3px;padding:0 2px"
+REMOVED_STYLE = "background:#fde0dd;color:#31333f;text-decoration:line-through;border-radius:3px;padding:0 2px"
+ADDED_STYLE = "background:#d9f0d3;color:#31333f;border-radius:3px;padding:0 2px"
 UNREAD_STYLE = "color:#9aa5b1"
 # Characters Markdown (or its maths plugin) could act on, as numeric entities: the text is shown verbatim.
 _ENTITIES = {c: f"&#{ord(c)};" for c in "&<>\"'`*_$[]\\~|#{}"}

@@ -15,7 +15,8 @@ goes"); it is kept for the page's simplicity, not its speed.
 Why the result is HTML (`st.html`), not Markdown: the browser then sets it as it is, where Markdown with HTML is
 parsed twice (Markdown, then its HTML) on every text: 14-17 ms less script a text, and 2-14 ms less latency
 (docs/performance.md, "Text what-if"). `st.html` sanitises what it shows and keeps no inline SVG, so the bars
-are pictures (data: URIs) in fixed ink (svg_charts.INK, as the Image page's), not the page's text colour.
+are pictures (data: URIs) in fixed ink (svg_charts.INK, as the Image page's) on a white card, so that a dark
+theme does not hide their labels.
 
 Security: the visitor's text reaches HTML only through `text_charts.escape` (HTML and Markdown syntax as
 numeric entities); every other string in the HTML here (titles, class names from a model card) goes through
@@ -42,6 +43,7 @@ REWRITE_TITLES = {"adjectives": "Without its adjectives", "gender": "With the ot
 CHART_ID = "text-probabilities"  # the picture's id: the bench waits for it, tests find it
 EFFECTS_ID = "text-effects"
 FONT = "Source Sans Pro, Segoe UI, Helvetica, Arial, sans-serif"
+BACKGROUND = "<rect width='100%' height='100%' rx='6' fill='#ffffff'/>"
 GRID, MUTED = "#e6e9ef", "#808495"  # the labels take the page's text colour (currentColor): light or dark theme
 
 # A bar panel, in SVG user units: it scales down to its column (phones), never up past these.
@@ -77,10 +79,12 @@ def _panel(left: float, title: str, classes: tuple[str, ...], bars: list[tuple[l
 
 
 def _svg(width: float, height: float, parts: list[str], label: str, ink: str = "currentColor") -> str:
+    # fixed ink (a picture cannot take the page's colour) sits on a white card, readable on a dark theme too
+    card = [BACKGROUND] if ink != "currentColor" else []
     return (f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width:.0f} {height:.0f}' width='{width:.0f}' "
             f"style='max-width:100%;height:auto' font-family='{FONT}' fill='{ink}' role='img' "
             f"aria-label='{html.escape(label)}'>"
-            + "".join(parts) + "</svg>")
+            + "".join(card + parts) + "</svg>")
 
 
 # What a data: URI inside a single-quoted attribute must escape; the rest of the SVG stays readable.
