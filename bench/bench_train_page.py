@@ -6,8 +6,8 @@ For each of N changes (ArrowRight on the open tab, which wraps around the four s
 performance.now() from the key press until the training digits' picture shown is another and has loaded, until
 nothing on the page is stale (serve.ARM_JS, watching the picture shown), and until the address bar changed.
 Baseline in the same run: bench/baseline_app.py's slider and picture, no model (the same baseline as the slider
-pages'). Per change also the server's CPU milliseconds and the browser's main-thread
-milliseconds (Chrome's Performance metrics). The apps take turns within each round, a fresh server per run.
+pages'). Per change also the server's CPU milliseconds and the browser's main-thread milliseconds (Chrome's
+Performance metrics). The apps take turns within each round, a fresh server per run.
 
 Usage: `python bench/bench_train_page.py [--moves 16] [--rounds 2] [--compare APP]`; `--compare` also times another
 app serving the page (e.g. a worktree's app.py) in the same rounds. Writes bench/results/train_page.json.
@@ -68,7 +68,8 @@ def _changes(page, caption: str, focus: str, n: int) -> list[dict]:
 def run(app: str, path: str, caption: str, focus: str, moves: int, warmup: int) -> dict:
     """{"samples": [{src, loaded, exact}] per change, "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
     # warm: every strength drawn once, so its pictures are computed before the timed changes
-    return measured_run(app, path, drawn_selector(caption) + " >> visible=true", lambda page: _changes(page, caption, focus, warmup),
+    shown = drawn_selector(caption) + " >> visible=true"  # the open tab's picture
+    return measured_run(app, path, shown, lambda page: _changes(page, caption, focus, warmup),
                         lambda page: _changes(page, caption, focus, moves), moves)
 
 
