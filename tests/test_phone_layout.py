@@ -126,7 +126,10 @@ def test_phone_lab_table_scrolls_to_its_last_column(server, browser):  # noqa: F
     assert last["x"] + last["width"] <= PHONE["width"]  # "shadow position" can be scrolled into view
     # three pictures side by side, none wider than the screen's third
     pics = page.locator(".ip-root .ip-pictures img")
-    page.wait_for_function("() => document.querySelectorAll('.ip-root .ip-pictures img').length >= 3", timeout=STEP)
+    # measured once all three have loaded: in one full-suite run they measured two rows, likely while a picture had
+    # not arrived yet and had another size (as the Image page's gallery once did)
+    page.wait_for_function("() => { const p = [...document.querySelectorAll('.ip-root .ip-pictures img')];"
+                           " return p.length >= 3 && p.every(i => i.complete && i.naturalWidth > 0); }", timeout=STEP)
     assert pics.count() == 3
     tops = {round(pics.nth(i).bounding_box()["y"]) for i in range(3)}
     assert len(tops) == 1 and all(pics.nth(i).bounding_box()["width"] < PHONE["width"] / 3 for i in range(3))
