@@ -6,7 +6,7 @@ import streamlit as st
 from explorer import ui
 from explorer.services.audit import AuditError
 from explorer.services.text import TextInputError
-from explorer.ui import text_audit
+from explorer.ui import text_audit, text_drafts
 from explorer.ui import text_whatif as text_ui
 from explorer.ui.common.loader import load
 
@@ -33,12 +33,13 @@ text_ui.level_caption(level_column, level, view)
 def what_if(concept: str, level: str) -> None:
     """Only this part reruns when the text changes: the text, the explorer call and its result."""
     text = text_ui.text_area()
-    try:
-        result = text_ui.answer(service, text, concept, level)  # both models on the text and on its rewrite
-    except TextInputError as err:
-        st.info(str(err))
-    else:
-        text_ui.result_view(result)
+    with st.container(key=text_drafts.RESULT_KEY):  # where a draft's answer is drawn before the rerun's
+        try:
+            result = text_ui.answer(service, text, concept, level)  # both models on the text and on its rewrite
+        except TextInputError as err:
+            st.info(str(err))
+        else:
+            text_ui.result_view(result)
     # Last: the browser handles the address bar's change before the messages after it (~15-20 ms a text)
     text_ui.write_link(concept, level, text, view)
 
@@ -47,6 +48,7 @@ if load(text_ui.TEXT, part=concept, stop=False) is not None:  # the concept's mo
     st.subheader("2 · Type or pick a text")  # outside the fragment: not sent again on every text
     text_ui.example_picker(view)  # outside too: a pick reruns the page, a typed text only the fragment
     what_if(concept, level)
+    text_drafts.drafts(service, concept, level)  # answers asked for while the visitor pauses in typing
 
 st.subheader("3 · The concept's effect, measured on the test set")
 text_ui.effects_section(view, level)

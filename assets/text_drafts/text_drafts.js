@@ -1,0 +1,87 @@
+// The Text what-if page's drafts (explorer/ui/text_drafts.py): the answer for a text is asked for while the
+// visitor pauses in typing, so that Ctrl+Enter (or leaving the box) shows it at once, before the rerun that
+// commits the text draws the same answer again.
+//
+// A pause of `pause_ms` in the text box (`box`, a selector) sends the box's text as the component's `draft`
+// state: one draft in flight at a time, the newest text going when the last is answered (or after `wait_ms`).
+// The server's answer comes back as `data.answer` ({text, id}; id null when the answer is not one plain element:
+// notes, nothing to rewrite, an error) and, for an id, the answer's HTML in a hidden element (`held`) marked
+// `data-draft=id`. On Ctrl+Enter or when the box loses focus, the held answer for the box's exact text replaces
+// the result element's content (`result`: a container holding only the st.html element of the last answer); the commit's
+// rerun then draws that same HTML. Nothing else on the page is touched: a result with notes around it waits for
+// the rerun, as before.
+//
+// The answer's HTML reaches the page as a hidden st.html element of the drafts' own fragment (sanitised and set by
+// Streamlit, as the result is), marked with the draft's id; showing it is a copy of those nodes, no markup parsed.
+
+function plainResult(selector) {  // the result's st.html element when it is the container's only element
+  const holder = document.querySelector(selector);
+  if (!holder) return null;
+  const elements = holder.querySelectorAll("[data-testid=stElementContainer]");
+  const html = holder.querySelector("[data-testid=stHtml]");
+  return elements.length === 1 && html ? html : null;
+}
+
+function show(root, text) {  // a held answer for `text`, drawn now; false when none is held
+  const td = root.__td, id = td.answer && td.answer.text === text ? td.answer.id : null;
+  const held = id ? document.querySelector(`${td.data.held} [data-draft="${id}"]`) : null;
+  const target = held ? plainResult(td.data.result) : null;
+  if (!target) return false;
+  target.replaceChildren(...[...held.childNodes].map((node) => node.cloneNode(true)));
+  for (const el of target.querySelectorAll("[data-held-id]")) {  // the id the hidden copy could not hold
+    el.id = el.dataset.heldId;
+    el.removeAttribute("data-held-id");
+  }
+  root.dataset.shown = String(Number(root.dataset.shown || 0) + 1);  // tests and benchmarks read it
+  return true;
+}
+
+function send(root) {  // the box's text as a draft, unless it is answered, committed or one is in flight
+  const td = root.__td, box = document.querySelector(td.data.box);
+  if (!box) return;
+  const text = box.value;
+  if (!text.trim() || text === td.data.committed || text === td.inflight) return;
+  if (td.answer && td.answer.text === text) return;
+  if (td.inflight !== null && performance.now() - td.sentAt < td.data.wait_ms) { td.pending = true; return; }
+  td.inflight = text;
+  td.sentAt = performance.now();
+  td.pending = false;
+  td.send("draft", text);
+}
+
+function listen(root) {  // once per mount; a listener whose component left the page removes itself
+  const on = (type, handle, capture) => {
+    const listener = (e) => {
+      if (!root.isConnected) { document.removeEventListener(type, listener, capture); return; }
+      if (e.target instanceof Element && e.target.matches(root.__td.data.box)) handle(e);
+    };
+    document.addEventListener(type, listener, capture);
+  };
+  on("input", () => {
+    clearTimeout(root.__td.timer);
+    root.__td.timer = setTimeout(() => send(root), root.__td.data.pause_ms);
+  }, false);
+  const commit = (e) => {  // the text area sends its value now: show its answer if it is held
+    clearTimeout(root.__td.timer);
+    show(root, e.target.value);
+  };
+  on("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) commit(e); }, true);
+  on("focusout", commit, true);
+}
+
+export default function (component) {
+  const root = component.parentElement.querySelector(".td-root");
+  if (!root || !component.data) return;
+  const data = JSON.parse(component.data);  // JSON text: Streamlit walks a dict for dataframes
+  const td = root.__td = root.__td || {answer: null, inflight: null, sentAt: 0, pending: false, timer: null};
+  td.send = component.setStateValue;
+  if (td.data && (td.data.concept !== data.concept || td.data.level !== data.level)) td.answer = null;
+  td.data = data;
+  if (data.answer) {  // the newest draft answered (for this concept and level: they are in its id)
+    td.answer = data.answer;
+    if (data.answer.text === td.inflight) td.inflight = null;
+    root.dataset.held = data.answer.id || "";  // tests and benchmarks read it
+  }
+  if (!td.listening) { td.listening = true; listen(root); }
+  if (td.inflight === null && td.pending) send(root);
+}
