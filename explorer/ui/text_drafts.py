@@ -6,9 +6,11 @@ page with no model (docs/performance.md, "Text what-if"), and most of the differ
 result's drawing, which no change to the page can remove. A person pauses between the last word and Ctrl+Enter;
 in that pause the answer can already be on its way. A pause of PAUSE_MS in the text box sends the text as the
 component's `draft`; its own fragment (here) reruns, computes the answer through the page's cache
-(`text_whatif.answer`, shared with the commit's rerun, which then costs no model call) and sends the result's HTML
-back. On Ctrl+Enter, the browser draws the held HTML in the result's place, then the commit's rerun draws the
-same. An answer with notes around it (a cut text, nothing to rewrite, an error) is not held: the rerun draws it.
+(`text_whatif.answer`, shared with the commit's rerun, which then costs no model call) and draws the result's
+HTML hidden: an st.html element, sanitised and set by Streamlit as the result is, marked with the draft's id,
+which the component's data names. On Ctrl+Enter, the browser copies those nodes into the result's place (the
+component's script parses no markup), then the commit's rerun draws the same. An answer with notes around it (a
+cut text, nothing to rewrite, an error) is not held: the rerun draws it.
 
 What it costs: one model call per pause in typing that ends on a new text (~14 ms of server CPU, on the
 concept's lock like any text), and nothing when the visitor commits without a pause (the rerun answers as before).
