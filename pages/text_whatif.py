@@ -33,13 +33,12 @@ text_ui.level_caption(level_column, level, view)
 def what_if(concept: str, level: str) -> None:
     """Only this part reruns when the text changes: the text, the explorer call and its result."""
     text = text_ui.text_area()
-    with st.container(key=text_drafts.RESULT_KEY):  # where a draft's answer is drawn before the rerun's
-        try:
-            result = text_ui.answer(service, text, concept, level)  # both models on the text and on its rewrite
-        except TextInputError as err:
-            st.info(str(err))
-        else:
-            text_ui.result_view(result)
+    try:
+        result = text_ui.answer(service, text, concept, level)  # both models on the text and on its rewrite
+    except TextInputError as err:
+        st.info(str(err))
+    else:
+        text_ui.result_view(result)  # a draft's answer is drawn in its st.html before the rerun's (text_drafts)
     # Last: the browser handles the address bar's change before the messages after it (~15-20 ms a text)
     text_ui.write_link(concept, level, text, view)
 

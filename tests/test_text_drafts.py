@@ -64,7 +64,7 @@ def test_an_answer_with_more_than_one_element_is_left_to_the_rerun(service, draf
 # Installed before Ctrl+Enter: when the rewrite `part` first shows, what the address bar said then.
 _WATCH_JS = """(part) => {
   window.__linkWhenShown = null;
-  const host = document.querySelector('.st-key-text_result');
+  const host = document.getElementById('text-probabilities').closest('[data-testid=stHtml]');
   const obs = new MutationObserver(() => {
     if (host.innerText.includes(part)) { window.__linkWhenShown = location.search; obs.disconnect(); }
   });
@@ -81,7 +81,7 @@ def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(serve
     page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
     box = page.locator(".st-key-text_input textarea")
     box.fill("My sister was glad about the rent.")
-    page.wait_for_function("(id) => document.querySelector('.td-root').dataset.held === id",
+    page.wait_for_function("(id) => document.querySelector('.td-root')?.dataset.held === id",
                            arg=text_drafts.draft_id("My sister was glad about the rent.", "gender", "balanced"),
                            timeout=STEP)
     page.evaluate(_WATCH_JS, "My brother was glad about the rent.")
@@ -91,6 +91,8 @@ def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(serve
     assert "text=My+sister" not in page.evaluate("() => window.__linkWhenShown")  # before the rerun's link
     page.wait_for_function("() => location.search.includes('text=My+sister+was+glad')", timeout=STEP)
     assert seen["text"] == "My sister was glad about the rent."
+    page.locator("h1").first.click()  # leaving the box after Ctrl+Enter: drawn once, not again
+    assert page.evaluate(_DRAWN) == 1
     assert page.locator(f"#{CHART_ID}").count() == 1 and page.locator(f"#{CHART_ID} img").count() == 3
     # the rerun drew the same: a new tab on the link shows the same answers
     other = page.context.new_page()
@@ -98,25 +100,36 @@ def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(serve
     other.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
     assert other.evaluate(_TEXT_JS) == page.evaluate(_TEXT_JS)
     other.close()
-    # a hostile text drafted: shown as text, never run
+    # a hostile text drafted, committed by leaving the box: shown as text, never run
     hostile = '<img src="x" onerror="window.hacked=1"> Mary was angry.'
     box.fill(hostile)
-    page.wait_for_function("(id) => document.querySelector('.td-root').dataset.held === id",
+    page.wait_for_function("(id) => document.querySelector('.td-root')?.dataset.held === id",
                            arg=text_drafts.draft_id(hostile, "gender", "balanced"), timeout=STEP)
-    box.press("Control+Enter")
+    page.locator("h1").first.click()  # leaving the box commits it too (and draws the held answer)
     assert page.evaluate(_DRAWN) == 2
     seen = _text_settled(page, "James was angry.")
     assert seen["text"].startswith('<img src="x"')
     assert page.locator('img[src="x"]').count() == 0 and page.evaluate("() => window.hacked") is None
     # nothing to rewrite: not held (an info box goes with it), so the rerun draws it
     box.fill("The sky was grey over the harbour.")
-    page.wait_for_function("() => document.querySelector('.td-root').dataset.held === ''", timeout=STEP)
+    page.wait_for_function("() => document.querySelector('.td-root')?.dataset.held === ''", timeout=STEP)
     box.press("Control+Enter")
     page.get_by_text("Nothing to rewrite").wait_for(timeout=STEP)
     assert page.evaluate(_DRAWN) == 2
+    # a held answer, but the info box is still on screen above the result: left to the rerun, which removes it
+    box.fill("My uncle was glad about the rent.")
+    page.wait_for_function("(id) => document.querySelector('.td-root')?.dataset.held === id",
+                           arg=text_drafts.draft_id("My uncle was glad about the rent.", "gender", "balanced"),
+                           timeout=STEP)
+    box.press("Control+Enter")
+    assert page.evaluate(_DRAWN) == 2
+    _text_settled(page, "My aunt was glad about the rent.")
+    assert page.get_by_text("Nothing to rewrite").count() == 0
     # Ctrl+Enter at once (no pause): no draft goes, the rerun answers as before
     box.fill("My father was scared of the dog.")
     box.press("Control+Enter")
-    seen = _text_settled(page, "My mother was scared of the dog.")
-    assert page.evaluate(_DRAWN) == 2 and page.evaluate("() => document.querySelector('.td-root').dataset.held") == ""
+    _text_settled(page, "My mother was scared of the dog.")
+    assert page.evaluate(_DRAWN) == 2
+    assert page.evaluate("() => document.querySelector('.td-root')?.dataset.held") != \
+        text_drafts.draft_id("My father was scared of the dog.", "gender", "balanced")
     page.context.close()

@@ -7,26 +7,26 @@
 // The server's answer comes back as `data.answer` ({text, id}; id null when the answer is not one plain element:
 // notes, nothing to rewrite, an error) and, for an id, the answer's HTML in a hidden element (`held`) marked
 // `data-draft=id`. On Ctrl+Enter or when the box loses focus, the held answer for the box's exact text replaces
-// the result element's content (`result`: a container holding only the st.html element of the last answer); the commit's
-// rerun then draws that same HTML. Nothing else on the page is touched: a result with notes around it waits for
-// the rerun, as before.
+// the result's content (the st.html element holding the chart `chart`, when it follows the text box's element
+// `after` with no note between); the commit's rerun then draws that same HTML. Nothing else on the page is
+// touched: a result with notes above it waits for the rerun, as before.
 //
 // The answer's HTML reaches the page as a hidden st.html element of the drafts' own fragment (sanitised and set by
 // Streamlit, as the result is), marked with the draft's id; showing it is a copy of those nodes, no markup parsed.
 
-function plainResult(selector) {  // the result's st.html element when it is the container's only element
-  const holder = document.querySelector(selector);
-  if (!holder) return null;
-  const elements = holder.querySelectorAll("[data-testid=stElementContainer]");
-  const html = holder.querySelector("[data-testid=stHtml]");
-  return elements.length === 1 && html ? html : null;
+function plainResult(data) {  // the result's st.html element when it follows the text box with nothing between
+  const html = document.getElementById(data.chart)?.closest("[data-testid=stHtml]");
+  const before = html?.closest("[data-testid=stElementContainer]")?.previousElementSibling;
+  return before && before.matches(data.after) ? html : null;
 }
 
 function show(root, text) {  // a held answer for `text`, drawn now; false when none is held
-  const td = root.__td, id = td.answer && td.answer.text === text ? td.answer.id : null;
+  const td = root.__td, answer = td.answer;  // once: Ctrl+Enter then leaving the box must not draw it twice
+  const id = answer && !answer.shown && answer.text === text ? answer.id : null;
   const held = id ? document.querySelector(`${td.data.held} [data-draft="${id}"]`) : null;
-  const target = held ? plainResult(td.data.result) : null;
+  const target = held ? plainResult(td.data) : null;
   if (!target) return false;
+  answer.shown = true;
   target.replaceChildren(...[...held.childNodes].map((node) => node.cloneNode(true)));
   for (const el of target.querySelectorAll("[data-held-id]")) {  // the id the hidden copy could not hold
     el.id = el.dataset.heldId;

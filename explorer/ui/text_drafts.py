@@ -33,7 +33,6 @@ from explorer.ui.text_whatif import answer
 
 KEY = "text_drafts"  # the component's key; its state {"draft": text} is the last text sent
 HELD_KEY = "text_draft_held"  # the hidden container of the draft's answer
-RESULT_KEY = "text_result"  # the container of the what-if result (pages/text_whatif.py)
 BOX = ".st-key-text_input textarea"
 PAUSE_MS = 300  # typing paused this long: send the text (a person's pause before a command is ~1 s)
 WAIT_MS = 5_000  # a draft unanswered this long no longer holds back the next one
@@ -69,7 +68,7 @@ def draft_id(text: str, concept: str, level: str) -> str:
 def data(service: TextService, concept: str, level: str, draft: object, committed: str) -> tuple[dict, str | None]:
     """The component's data (where the box, the result and the held answer are; the pauses; the draft's answer
     when the draft is a text other than the committed one) and the held answer's HTML, if any."""
-    out = {"concept": concept, "level": level, "box": BOX, "result": f".st-key-{RESULT_KEY}",
+    out = {"concept": concept, "level": level, "box": BOX, "after": ".st-key-text_input", "chart": CHART_ID,
            "held": f".st-key-{HELD_KEY}", "committed": committed, "pause_ms": PAUSE_MS, "wait_ms": WAIT_MS}
     if not (isinstance(draft, str) and draft.strip() and draft != committed):
         return out, None
