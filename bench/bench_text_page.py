@@ -2,11 +2,12 @@
 
 For each of N typed sentences ("My brother was furious about letter number i.", concept gender): the time
 from the Ctrl+Enter that submits the text until the page shows its rewrite ("My sister …"), and until the whole
-what-if part has settled (nothing stale, the probability chart drawn, the link written), measured in the page with
-performance.now(). On the text page the rewrite, both models' answers and their bars are one Markdown element
-(explorer/ui/text_view.py), so the rewrite shown means the answers and the bars are shown with it. Baseline in the same run: the same round trip on bench/baseline_text_app.py, which echoes
-the text and draws a bar chart without any model. A third row times the explorer call alone, in-process
-(`TextService.what_if`, 1 torch thread as the server runs it), on the same sentences.
+what-if part has settled (nothing stale, the probability chart drawn, the link written), measured in the page
+with performance.now(). On the text page the rewrite, both models' answers and their bars are one HTML element
+(explorer/ui/text_view.py), so the rewrite shown means the answers and the bars are shown with it. Baseline in
+the same run: the same round trip on bench/baseline_text_app.py, which echoes the text and draws a bar chart
+without any model. A third row times the explorer call alone, in-process (`TextService.what_if`, 1 torch thread
+as the server runs it), on the same sentences.
 
 Also per move: the server's CPU milliseconds (what sets how many visitors a core serves) and the browser's
 main-thread milliseconds (Chrome's Performance metrics), for the page and the baseline.
@@ -16,8 +17,8 @@ page then asks for the text's answer during the pause (explorer/ui/text_drafts.p
 once; each sample says whether it was drawn so (`from_draft`). 0 (the default) presses at once: no draft.
 
 Usage: `python bench/bench_text_page.py [--sentences 24] [--rounds 2] [--pause 0] [--compare APP] [--out NAME]`
-(set EXPLORER_PRETRAINED to use other checkpoints). `--compare` times a second version of the page (an app serving it at /text_whatif,
-e.g. one that runs a saved copy of the old page) in the same rounds: a before/after in one run.
+(set EXPLORER_PRETRAINED to use other checkpoints). `--compare` times a second version of the page (an app serving
+it at /text_whatif, e.g. one that runs a saved copy of the old page) in the same rounds: a before/after in one run.
 """
 
 from __future__ import annotations

@@ -235,7 +235,8 @@ def main() -> None:
         report["classifiers"][name] = per
         report["seconds"] = time.time() - start
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, separators=(",", ":")) + "\n")  # after each classifier: a stopped run keeps some
+        # after each classifier: a stopped run keeps some
+        args.out.write_text(json.dumps(report, separators=(",", ":")) + "\n")
         for pool, rows in per["tables"].items():
             for t in rows:
                 log(f"{name} [{pool}] {t['rule']}: kept {t['kept']} ({t['digits']} digits), hold {t['hold']}, "
