@@ -66,13 +66,14 @@ def draft_id(text: str, concept: str, level: str) -> str:
 
 
 def data(service: TextService, concept: str, level: str, draft: object, committed: str) -> tuple[dict, str | None]:
-    """The component's data (where the box, the result and the held answer are; the pauses; the draft's answer
-    when the draft is a text other than the committed one) and the held answer's HTML, if any."""
+    """The component's data (where the box, the result and the held answer are; the pauses; the draft's answer,
+    held when it is a text other than the committed one) and the held answer's HTML, if any."""
     out = {"concept": concept, "level": level, "box": BOX, "after": ".st-key-text_input", "chart": CHART_ID,
            "held": f".st-key-{HELD_KEY}", "committed": committed, "pause_ms": PAUSE_MS, "wait_ms": WAIT_MS}
-    if not (isinstance(draft, str) and draft.strip() and draft != committed):
+    if not (isinstance(draft, str) and draft.strip()):
         return out, None
-    html = draft_html(service, draft, concept, level)
+    # every draft is answered, so that the browser sends the next; the committed text's answer is on screen already
+    html = None if draft == committed else draft_html(service, draft, concept, level)
     out["answer"] = {"text": draft, "id": draft_id(draft, concept, level) if html else None}
     if html is None:
         return out, None
