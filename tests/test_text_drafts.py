@@ -87,6 +87,7 @@ def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(serve
     page.goto(f"{server}/text_whatif")
     page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
     box = page.locator(".st-key-text_input textarea")
+    page.wait_for_function("() => document.querySelector('.td-root')?.__td?.listening", timeout=STEP)
     box.fill("My sister was glad about the rent.")
     page.wait_for_function("(id) => document.querySelector('.td-root')?.dataset.held === id",
                            arg=text_drafts.draft_id("My sister was glad about the rent.", "gender", "balanced"),

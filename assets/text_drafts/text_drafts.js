@@ -67,6 +67,7 @@ function listen(root) {  // once per mount; a listener whose component left the 
   };
   on("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) commit(e); }, true);
   on("focusout", commit, true);
+  root.__td.timer = setTimeout(() => send(root), root.__td.data.pause_ms);  // a text typed before this mount
 }
 
 export default function (component) {
