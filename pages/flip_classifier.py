@@ -9,6 +9,7 @@ from explorer.services.audit_page import AuditUnavailable
 from explorer.services.search import UploadOptions
 from explorer.ui import flip as flip_ui
 from explorer.ui import flip_audit as audit_ui
+from explorer.ui import flip_digit
 from explorer.ui.common.loader import load
 from explorer.ui.common.uploads import uploads
 
@@ -29,9 +30,9 @@ view = service.page()  # the digit count, the classifiers, what can be kept fixe
 for note in flip_ui.read_link(view):  # `?index=3&world=colour&classifier=…&target=8&locks=digit`
     st.warning(note)
 
-st.subheader("1 · Pick a digit and a classifier")
-index, coloured = flip_ui.digit_picker(view)
+st.subheader("1 · Pick a classifier and a digit")
 picker = st.container()  # drawn after the upload box below, so that a model just added can be picked at once
+digit_box = st.container()  # the digit's own fragment, drawn once the classifier is known
 with st.expander("Bring your own classifier (ONNX)", icon=":material/upload:"):
     asked = flip_ui.upload_form()
     if asked is not None:  # "Add this model": the upload's one service call
@@ -41,7 +42,10 @@ with st.expander("Bring your own classifier (ONNX)", icon=":material/upload:"):
         except OnnxUploadError as err:
             flip_ui.upload_refused(err)  # nothing is kept
 name = flip_ui.classifier_picker(view, picker)
+coloured = flip_digit.world_toggle(picker)
 classes = flip_ui.classes_of(view, name)
+with digit_box:  # the picked digit and what both readers make of it, before any search; a new digit reruns only it
+    index = flip_digit.digit_section(service, view, name, coloured)
 
 tabs = flip_ui.tabs()  # only the open tab runs
 if tabs["flip"].open:

@@ -92,12 +92,21 @@ def _kept(at: AppTest):
 def test_run_shows_the_factual_and_every_method_with_pictures_and_readings(service):
     at = open_page(PAGE, {"index": "3"})
     assert at.number_input(key="flip_index").value == 3
-    assert not at.image  # nothing is searched before Run
+    # before Run: the picked digit and both readings, nothing searched
+    assert _captions(at) == ["Test digit #3"]
+    digit = service.digit(3, "morpho-cnn", False)
+    before = "\n".join(m.value for m in at.markdown)
+    assert f"reads **{digit.reading.label}**" in before and f"The oracle reads **{digit.oracle.label}**" in before
+    assert any(f"thickness {digit.obs['thickness']:.1f} px" in c.value for c in at.caption)
     _run(at)
     captions = _captions(at)
     for caption in ("Original: test digit #3", *ANSWERS):
         assert caption in captions, captions
     result = _kept(at)
+    # the digit shown before Run is the one every search started from, read the same way
+    assert (result.original == digit.picture).all() and result.obs == digit.obs
+    assert [(r.index, r.prob) for r in (result.reading, result.oracle)] == \
+        [(r.index, r.prob) for r in (digit.reading, digit.oracle)]
     assert list(result.answers) == list(service.page().methods) and not result.skipped
     assert result.answers["aip"].found, result.answers["aip"].note
     text = "\n".join(m.value for m in at.markdown)
@@ -142,13 +151,16 @@ def test_every_lock_leaves_nothing_to_search_and_says_so(service):
     assert result.true_image is None and result.true_note
 
 
-def test_colour_world_offers_hue_and_the_link_carries_the_world():
+def test_colour_world_offers_hue_and_the_link_carries_the_world(service):
     at = open_page(PAGE, {"index": "12", "world": "colour", "classifier": "morpho-cnn-hue", "locks": "digit,latent"})
     assert at.toggle(key="flip_coloured").value and at.checkbox(key="lock_hue") is not None
     assert at.checkbox(key="lock_digit").value and at.checkbox(key="lock_latent").value
     _run(at)
     result = _kept(at)
     assert result.coloured and result.answers["aip"].image.shape == (3, 28, 28)
+    digit = service.digit(12, "morpho-cnn-hue", True)  # the tinted digit shown before Run
+    assert digit.picture.shape == (3, 28, 28) and (digit.picture == result.original).all()
+    assert any("hue" in c.value for c in at.caption if c.value.startswith("As the world draws it"))
     assert at.query_params["world"] == "colour" and at.query_params["locks"] == "digit,latent"
 
 
@@ -264,6 +276,42 @@ def test_in_chromium_run_shows_the_answers(server):
             for caption in ("Original: test digit #3", *ANSWERS):
                 assert any(caption in s for s in shown), shown
             assert "index=3" in page.url and "classifier=morpho-cnn" in page.url
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
+                                                  "(`make browser-deps` installs it)")
+def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_result(server):
+    """The digit's number and card rerun alone (explorer/ui/flip_digit.py): the card, the link, and a kept result
+    said to be out of date still follow."""
+    from playwright.sync_api import sync_playwright
+
+    def captions_include(text: str) -> str:
+        return f"() => ({_CAPTIONS_JS})().some(t => t.includes({text!r}))"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+            page.goto(f"{server}/flip_classifier?index=3")
+            page.wait_for_function(captions_include("Test digit #3"), timeout=READY)
+            box = page.locator(".st-key-flip_index input")
+            box.focus()
+            box.press("ArrowUp")
+            page.wait_for_function(captions_include("Test digit #4"), timeout=30_000)
+            page.wait_for_url(lambda url: "index=4" in url and "classifier=morpho-cnn" in url, timeout=30_000)
+            page.locator(".st-key-flip_run button").click()
+            page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
+                                   timeout=60_000)
+            assert any("Original: test digit #4" in c for c in page.evaluate(_CAPTIONS_JS))
+            box.focus()
+            box.press("ArrowUp")  # the answers are for #4: the whole page reruns to say so
+            page.get_by_text("The settings changed since the last run").wait_for(timeout=30_000)
+            page.wait_for_function(captions_include("Test digit #5"), timeout=30_000)
+            assert not [c for c in page.evaluate(_CAPTIONS_JS) if c.endswith("answer")]
+            assert "index=5" in page.url
         finally:
             browser.close()
 

@@ -142,6 +142,24 @@ class FlipPage:
 
 
 @dataclass(frozen=True)
+class DigitView:
+    """A test digit as the Flip page shows it before any search: the world's drawing and what both read on it.
+
+    Attributes:
+        index, coloured: the digit (clamped into range) and its world; obs: its factual values.
+        picture: (28, 28) or (3, 28, 28) on 0-255, the image every search starts from (`FlipResult.original`).
+        reading, oracle: the classifier's reading and the oracle's.
+    """
+
+    index: int
+    coloured: bool
+    obs: dict[str, float]
+    picture: np.ndarray
+    reading: Reading
+    oracle: Reading
+
+
+@dataclass(frozen=True)
 class UploadOptions:
     """What an uploaded model expects of our 0-255 images, and how it is shown."""
 
@@ -205,6 +223,31 @@ class FlipService:
             raise ValueError(f"unknown classifier {name!r}; there are {', '.join(known)}")
         return known[name]
 
+    @on_model_thread  # two classifier calls, as the searches make
+    def digit(self, index: int, classifier_name: str, coloured: bool,
+              uploaded: Mapping[str, Classifier] | None = None) -> DigitView:
+        """Test digit `index` as every search starts from it, and what the classifier and the oracle read on it.
+
+        Raises:
+            ValueError: an unknown classifier.
+        """
+        clf = self.classifier(classifier_name, uploaded)
+        index, query, _ = self._query(index, coloured)
+        return self._digit(clf, index, query)
+
+    def _digit(self, clf: Classifier, index: int, query: Query) -> DigitView:
+        original = query.images()[0].numpy()  # (C, 28, 28), tinted in the colour world
+        return DigitView(index, query.coloured, {k: float(v[0]) for k, v in query.obs.items()}, _picture(original),
+                         *self._read(clf, [original]))
+
+    def _query(self, index: int, coloured: bool) -> tuple[int, Query, np.ndarray]:
+        """(the index clamped into range, the searches' query for that digit, its stroke's skeleton)."""
+        index = int(min(max(index, 0), len(self.image) - 1))
+        noise, obs = self.image.row(index, coloured)
+        skel = morphology.skeleton(self.image.sources[index])
+        grey = self.image.render_true(skel, obs, False)  # (28, 28): the source stroke at the factual values
+        return index, Query(torch.from_numpy(grey)[None, None].float(), obs, noise, coloured), skel
+
     @on_model_thread  # Streamlit calls from a new thread per rerun: see explorer/model_thread.py
     def flip(self, index: int, classifier_name: str, target: int | None, locks: Sequence[str], coloured: bool,
              uploaded: Mapping[str, Classifier] | None = None) -> FlipResult:
@@ -222,25 +265,20 @@ class FlipService:
             ValueError: an unknown classifier, lock or target.
         """
         clf = self.classifier(classifier_name, uploaded)
-        index = int(min(max(index, 0), len(self.image) - 1))
         locks = self._locks(locks, coloured)
         if target is not None and not 0 <= int(target) < len(clf.classes):
             raise ValueError(f"target {target} is not a class of {classifier_name} (0-{len(clf.classes) - 1})")
-        noise, obs = self.image.row(index, coloured)
-        skel = morphology.skeleton(self.image.sources[index])
-        grey = self.image.render_true(skel, obs, False)  # (28, 28): the source stroke at the factual values
-        query = Query(torch.from_numpy(grey)[None, None].float(), obs, noise, coloured)
+        index, query, skel = self._query(index, coloured)
         config = replace(self.config, locks=locks)
         differentiable = bool(getattr(clf, "differentiable", True))
         run = METHODS if differentiable else BLACK_BOX
         results = {name: make(self.space).search(query, clf, target, config) for name, make in run.items()}
         lead = next(iter(run))  # each dict lists its lead first
         path = self._path(results[lead], query, clf, target, config)
-        original = query.images()[0].numpy()  # (C, 28, 28), tinted in the colour world
+        start = self._digit(clf, index, query)
         out = FlipResult(index, coloured, clf.name, getattr(clf, "engine", "PyTorch"), differentiable,
                          None if target is None else int(target), locks, config.steps,
-                         {k: float(v[0]) for k, v in obs.items()}, _picture(original), *self._read(clf, [original]),
-                         lead=lead)
+                         start.obs, start.picture, start.reading, start.oracle, lead=lead)
         out.skipped = {m: "it needs the classifier's gradients, which a model run by onnxruntime does not give"
                        for m in METHODS if m not in results}
         out.answers = self._answers(clf, results, out.obs, coloured)

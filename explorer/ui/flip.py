@@ -49,7 +49,7 @@ _KEPT = "_flip_result"  # (settings, FlipResult) of the last Run
 # Clicks are also recorded by the buttons' callbacks: a button's one-run True was lost in AppTest runs (as on the
 # lab page's export), a session flag is not.
 _RUN, _ADD = "_flip_run_asked", "_flip_add_asked"
-_INDEX_NOTE = "_flip_index_note"  # a digit number past the last one was typed: said once
+_LINKED = "_flip_link_rest"  # write_link's settings but the digit: the digit's fragment writes its link with them
 
 
 def _flip_service() -> FlipService:
@@ -116,9 +116,21 @@ def read_link(view: FlipPage) -> list[str]:
     return LINK.read(functools.partial(_apply, view))
 
 
+def write_digit_link(index: int) -> None:
+    """The link with another digit and the rest as the last full run wrote it (from the digit's own fragment)."""
+    if _LINKED in st.session_state:
+        write_link(index, *st.session_state[_LINKED])
+
+
+def has_result() -> bool:
+    """Whether a Run's result is kept: on screen (or said to be out of date) in the Flip tab."""
+    return _KEPT in st.session_state
+
+
 def write_link(index: int, coloured: bool, classifier: str, target: int | None, locks: tuple[str, ...],
                classes: list[str], tab: str = "flip") -> None:
     """Keeps the address bar a shareable link to the settings on screen (the second tab has no target or locks)."""
+    st.session_state[_LINKED] = (coloured, classifier, target, locks, classes, tab)
     LINK.write({"index": str(index)} | ({"world": "colour"} if coloured else {}) | {"classifier": classifier}
                | ({"target": classes[target]} if target is not None else {})
                | ({"locks": ",".join(locks)} if locks else {}) | ({"tab": tab} if tab != "flip" else {}))
@@ -131,30 +143,6 @@ def tabs() -> dict:
 
 
 # --- the controls ---------------------------------------------------------------------------------------
-def _clamp_index(n: int) -> None:
-    asked = int(st.session_state["flip_index"])
-    if asked > n - 1:  # no max_value on the box: the browser would keep the number and only mark it
-        st.session_state["flip_index"] = n - 1
-        st.session_state[_INDEX_NOTE] = f"There are {n:,} test digits (#0–#{n - 1}): #{asked:,} does not exist, " \
-                                        f"so #{n - 1} is shown."
-
-
-def digit_picker(view: FlipPage) -> tuple[int, bool]:
-    """The test digit's number and the world toggle; returns (index, coloured)."""
-    st.session_state.setdefault("flip_index", 0)
-    left, right = st.columns([1, 2], vertical_alignment="bottom")
-    index = left.number_input(f"Test digit number (0–{view.n - 1})", min_value=0, step=1, key="flip_index",
-                              on_change=_clamp_index, args=(view.n,),
-                              help="Each number is one real handwritten digit from the MNIST test set, the same "
-                                   "numbering as on the Image what-if page.")
-    if _INDEX_NOTE in st.session_state:
-        left.warning(st.session_state.pop(_INDEX_NOTE))
-    coloured = right.toggle("Colour world (hue follows the digit 95% of the time)", key="flip_coloured",
-                            help="The colour-trained CNN learned in this world, where the tint usually gives the "
-                                 "digit away: can it be flipped by changing the colour alone?")
-    return int(index), bool(coloured)
-
-
 def classifier_picker(view: FlipPage, where) -> str:
     """The classifier to flip, shipped or uploaded, drawn in the container `where`; returns its name."""
     mine = uploads()
@@ -249,7 +237,7 @@ def kept(settings: tuple) -> FlipResult | None:
 
 
 # --- the answers ----------------------------------------------------------------------------------------
-def _reading_line(who: str, r: Reading) -> str:
+def reading_line(who: str, r: Reading) -> str:
     return f"{who} reads **{r.label}** ({percent(r.prob)})"
 
 
@@ -257,7 +245,7 @@ def _card(image: np.ndarray, caption: str, result: FlipResult, ours: Reading, or
           answer: Answer | None = None) -> None:
     with st.container(width=CARD + 30, border=True):
         st.image(png(image, CARD), width=CARD, output_format="PNG", caption=caption)
-        st.markdown(_reading_line(name_of(result.classifier), ours) + "  \n" + _reading_line("The oracle", oracle))
+        st.markdown(reading_line(name_of(result.classifier), ours) + "  \n" + reading_line("The oracle", oracle))
         if answer is None:
             return
         if answer.found:
@@ -314,8 +302,8 @@ def true_answer(result: FlipResult) -> None:
     left.image(png(result.true_image, CARD), width=CARD, output_format="PNG",
                caption="True answer: redrawn by the world's known rules")
     held = result.true_reading.index == result.answers[result.lead].reading.index
-    right.markdown(_reading_line(name_of(result.classifier), result.true_reading) + "  \n"
-                   + _reading_line("The oracle", result.true_oracle) + "\n\n"
+    right.markdown(reading_line(name_of(result.classifier), result.true_reading) + "  \n"
+                   + reading_line("The oracle", result.true_oracle) + "\n\n"
                    + ("The classifier reads the truly redrawn digit the same way: the flip is real, not a quirk of "
                       "the generator." if held else
                       "On the truly redrawn digit the classifier does **not** read the answer: the search found a "
