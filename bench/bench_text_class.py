@@ -35,6 +35,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 from classroom_stats import browser_cpu, machine_cpu, runs, server_stats
 from common import stats, write
@@ -114,13 +115,15 @@ async def _visitor(page, v: Visitor, sentences: int, pauses: list[float], lost_a
         await asyncio.sleep(pause)
         await page.evaluate(ARM_JS, [REWRITE.format(n=n), text if linked else None, int(lost_after * 1000)])
         drafted = await page.evaluate(DRAWN_FROM_DRAFTS_JS)
+        pressed = time.time()
         await page.keyboard.press("Control+Enter")  # a text area sends its value on Ctrl+Enter
         try:
             answer = await page.evaluate("() => window.__latency")
         except Exception:  # noqa: BLE001 - the promise rejects when no answer came in time
             v.lost += 1
             continue
-        answer.update(pause=pause, from_draft=await page.evaluate(DRAWN_FROM_DRAFTS_JS) > drafted)
+        answer.update(pause=pause, from_draft=await page.evaluate(DRAWN_FROM_DRAFTS_JS) > drafted, pressed=pressed,
+                      previous=number(v.k, j - 1) if j else None)
         v.samples.append(answer)
         named = {int(x) for x in re.findall(r"letter number (\d+)", await page.evaluate(RESULT_JS))}
         v.leaked += any(owners.get(x, v.k) != v.k for x in named)
@@ -172,10 +175,32 @@ async def _run(url: str, pid: int, path: str, sessions: int, sentences: int, pau
         "server_runs": {"page": sum(not r["fragment"] for r in during), "fragment": sum(r["fragment"] for r in during)}
         if during else None,
         "server_cpu_ms_per_text": 1000 * (cpu1 - cpu0) / texts,
+        "answers_split": server_split(samples, during),
         "server_rss_mb": {"before": rss0, "after": rss1},
         "cpu_seconds_during": {"server": cpu1 - cpu0, "browsers": browser1 - browser0,
                                "machine_busy": machine1[0] - machine0[0], "machine_available": machine1[1] - machine0[1]},
     }
+
+
+def server_split(samples: list[dict], server_runs: list[dict]) -> dict | None:
+    """Answers drawn by the commit's rerun (not from a draft), split in two: from Ctrl+Enter until the server's run
+    for it ended, and the browser's part after that (its queue for the CPU, taking in the messages, drawing).
+
+    The commit's run is found by its link: until it ends, the page's address names the visitor's previous sentence
+    (its own number), so the last run that started after the press with that link is the commit's (a draft sent
+    just before the press can run first). A visitor's first sentence has no such link: left out."""
+    server, browser = [], []
+    for s in samples:
+        if s["from_draft"] or s["previous"] is None:
+            continue
+        mark = f"letter number {s['previous']}."
+        mine = [r for r in server_runs if s["pressed"] <= r["start"] <= s["pressed"] + s["shown"] / 1000
+                and mark in unquote_plus(r["query"])]
+        if mine:
+            done = max(r["end"] for r in mine) - s["pressed"]
+            server.append(done)
+            browser.append(max(0.0, s["shown"] / 1000 - done))
+    return {"server_s": stats(server), "browser_s": stats(browser), "matched": len(server)} if server else None
 
 
 def _measure(app: str, path: str, env: dict[str, str], args, pauses: list[float]) -> dict:
@@ -207,6 +232,11 @@ def markdown(results: dict) -> str:
                      f"{r['leaked']} | "
                      + (f"{r['server_runs']['page']} / {r['server_runs']['fragment']} | " if r["server_runs"] else "– | ")
                      + f"{r['server_cpu_ms_per_text']:.1f} ms | {c['server']:.1f} / {c['browsers']:.1f} s |")
+    for name, r in results.items():
+        if sp := r.get("answers_split"):
+            lines.append(f"\n{name}, answers drawn by the commit's rerun ({sp['matched']}): the server's part "
+                         f"{sp['server_s']['median']:.2f} / {sp['server_s']['p95']:.2f} s, the browser's "
+                         f"{sp['browser_s']['median']:.2f} / {sp['browser_s']['p95']:.2f} s (median / p95)")
     return "\n".join(lines)
 
 

@@ -301,7 +301,9 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             box.focus()
             box.press("ArrowUp")
             page.wait_for_function(captions_include("Test digit #4"), timeout=30_000)
-            page.wait_for_url(lambda url: "index=4" in url and "classifier=morpho-cnn" in url, timeout=30_000)
+            # the address bar itself (Playwright's page.url can lag a same-document history change)
+            page.wait_for_function("() => location.search.includes('index=4') "
+                                   "&& location.search.includes('classifier=morpho-cnn')", timeout=30_000)
             page.locator(".st-key-flip_run button").click()
             page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
                                    timeout=60_000)
@@ -311,7 +313,7 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             page.get_by_text("The settings changed since the last run").wait_for(timeout=30_000)
             page.wait_for_function(captions_include("Test digit #5"), timeout=30_000)
             assert not [c for c in page.evaluate(_CAPTIONS_JS) if c.endswith("answer")]
-            assert "index=5" in page.url
+            page.wait_for_function("() => location.search.includes('index=5')", timeout=30_000)
         finally:
             browser.close()
 
