@@ -145,4 +145,13 @@ def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(serve
     box.fill("My father was scared of the dog.")
     page.wait_for_function("() => document.querySelector('.td-root')?.dataset.held === ''", timeout=STEP)
     assert page.evaluate("() => document.querySelector('.td-root').__td.inflight") is None
+    # a pause between words (the text ends in a space) sends nothing; the finished sentence does
+    box.fill("My father was scared of the cat ")
+    page.wait_for_timeout(3 * text_drafts.PAUSE_MS)
+    assert page.evaluate("() => document.querySelector('.td-root').__td.inflight") is None
+    assert page.evaluate("() => document.querySelector('.td-root').dataset.held") == ""
+    box.fill("My father was scared of the cat.")
+    page.wait_for_function("(id) => document.querySelector('.td-root')?.dataset.held === id",
+                           arg=text_drafts.draft_id("My father was scared of the cat.", "gender", "balanced"),
+                           timeout=STEP)
     page.context.close()

@@ -14,6 +14,7 @@ cut text, nothing to rewrite, an error) is not held: the rerun draws it.
 
 What it costs: one model call per pause in typing that ends on a new text (~14 ms of server CPU, on the
 concept's lock like any text), and nothing when the visitor commits without a pause (the rerun answers as before).
+A pause after a space or a line break (between words, where people pause while typing) sends nothing.
 `EXPLORER_TEXT_DRAFTS=0` turns drafts off (for A/B benchmarks).
 """
 
