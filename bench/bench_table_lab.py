@@ -44,7 +44,7 @@ ARM_TEXT_JS = """(caption) => {
   const before = box().innerText, quickBefore = quick() ? quick().innerText : null;
   window.__latency = new Promise((resolve, reject) => {
     let t0 = null, q = null, src = null;
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    window.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
     // the component swaps its readings in the range input's own `input` task: read them there (a listener on the
     // document runs after the component's own)
     document.addEventListener('input', () => {

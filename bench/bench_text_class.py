@@ -56,7 +56,7 @@ ARM_JS = """([marker, link, limit]) => {
   window.__latency = new Promise((resolve, reject) => {
     let t0 = null, shown = null;
     const linked = () => !link || decodeURIComponent(location.search.replace(/[+]/g, ' ')).includes(link);
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    window.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
     const check = () => {
       if (t0 === null) return;
       if (shown === null && text().includes(marker)) shown = performance.now() - t0;

@@ -40,11 +40,12 @@ REWRITE = "sister was furious about letter number {i}."  # textContent of the re
 # until it also has no stale element, a chart matching `chart` (a CSS selector) and, if `link` is given, the
 # address bar names the text (the page writes its link last in the commit's rerun: with an answer drawn from a
 # draft, "settled" is that rerun done). A MutationObserver fires in the same task as the DOM change, so the
-# timing is not quantised to animation frames.
+# timing is not quantised to animation frames. The clock starts in the window's capture phase, before any of the
+# page's own key listeners (the drafts' swap on Ctrl+Enter), whose DOM change would otherwise pass unseen.
 ARM_JS = """([marker, chart, link]) => {
   window.__latency = new Promise((resolve, reject) => {
     let t0 = null, shown = null;
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    window.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
     const linked = () => !link || decodeURIComponent(location.search.replace(/[+]/g, ' ')).includes(link);
     const check = () => {
       if (t0 === null) return;

@@ -40,7 +40,7 @@ LINK_JS = """() => {
   const before = location.search;
   window.__link = new Promise((resolve) => {
     let t0 = null;
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    window.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
     const poll = setInterval(() => {
       if (t0 !== null && location.search !== before) { clearInterval(poll); resolve(performance.now() - t0); }
     }, 2);

@@ -23,15 +23,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # Image page's answer panel (assets/image_panel/). Also records when the quick sliders' own picture changed and
 # loaded (`quick`, `quick_loaded`; null on a page without them).
 FIND_PICTURE_JS = """(caption) => {
-  const box = [...document.querySelectorAll('[data-testid=stImageContainer], .ip-root figure')]
+  const box = [...document.querySelectorAll('[data-testid=stImageContainer], .ip-root figure, .fd-card figure')]
       .find(e => e.innerText.includes(caption));
   return box ? box.querySelector("img") : null;
 }"""
 
 
 def drawn_selector(caption: str) -> str:
-    """A Playwright selector for the picture captioned `caption` (a Streamlit image or an answer panel's figure)."""
-    return f"[data-testid=stImage]:has-text('{caption}') img, .ip-root figure:has-text('{caption}') img"
+    """A Playwright selector for the picture captioned `caption` (a Streamlit image, an answer panel's figure or the
+    Flip page's digit card)."""
+    return (f"[data-testid=stImage]:has-text('{caption}') img, .ip-root figure:has-text('{caption}') img, "
+            f".fd-card figure:has-text('{caption}') img")
 
 
 ARM_JS = """(caption) => {
@@ -41,7 +43,7 @@ ARM_JS = """(caption) => {
   const idle = () => document.querySelectorAll('[data-stale=true]').length === 0;
   window.__latency = new Promise((resolve, reject) => {
     let t0 = null, q = null, ql = null, src = null, loaded = null;
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    window.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
     const finish = () => {
       if (loaded === null || !idle()) return;
       obs.disconnect();
@@ -79,7 +81,7 @@ QUICK_PICTURE_JS = """() => {
   const before = img() ? img().src : null;
   window.__quick = new Promise((resolve) => {
     let t0 = null;
-    document.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
+    window.addEventListener('keydown', () => { t0 = performance.now(); }, {capture: true, once: true});
     const obs = new MutationObserver(() => {
       if (t0 === null || !img() || img().src === before) return;
       obs.disconnect();

@@ -79,6 +79,11 @@ def _captions(at: AppTest) -> list[str]:
     return [c for im in at.image for c in (im.captions or [])]
 
 
+def _card(at: AppTest) -> str:
+    """The picked digit's card (explorer/ui/flip_digit.py): the page's first HTML element, before the neighbours."""
+    return at.get("html")[0].proto.body
+
+
 def _run(at: AppTest) -> AppTest:
     at.button(key="flip_run").click().run(timeout=120)
     no_exceptions(at)
@@ -93,11 +98,19 @@ def test_run_shows_the_factual_and_every_method_with_pictures_and_readings(servi
     at = open_page(PAGE, {"index": "3"})
     assert at.number_input(key="flip_index").value == 3
     # before Run: the picked digit and both readings, nothing searched
-    assert _captions(at) == ["Test digit #3"]
+    assert _captions(at) == [] and "Test digit #3" in _card(at)
     digit = service.digit(3, "morpho-cnn", False)
-    before = "\n".join(m.value for m in at.markdown)
-    assert f"reads **{digit.reading.label}**" in before and f"The oracle reads **{digit.oracle.label}**" in before
-    assert any(f"thickness {digit.obs['thickness']:.1f} px" in c.value for c in at.caption)
+    card = _card(at)
+    assert f"reads <b>{digit.reading.label}</b>" in card and f"The oracle reads <b>{digit.oracle.label}</b>" in card
+    assert f"thickness {digit.obs['thickness']:.1f} px" in card
+    # the neighbours the browser swaps in on a step are those digits' own cards, read as `digit` reads each
+    held = at.get("html")[1].proto.body
+    assert [f"data-digit='{i}'" in held for i in range(-1, 8)] == [False] + [True] * 7 + [False]
+    for near in service.digits([2, 4], "morpho-cnn", False):
+        alone = service.digit(near.index, "morpho-cnn", False)
+        assert (near.picture == alone.picture).all() and near.obs == alone.obs
+        assert abs(near.reading.prob - alone.reading.prob) < 1e-5 and near.oracle.index == alone.oracle.index
+        assert f"Test digit #{near.index}</figcaption>" in held
     _run(at)
     captions = _captions(at)
     for caption in ("Original: test digit #3", *ANSWERS):
@@ -160,7 +173,7 @@ def test_colour_world_offers_hue_and_the_link_carries_the_world(service):
     assert result.coloured and result.answers["aip"].image.shape == (3, 28, 28)
     digit = service.digit(12, "morpho-cnn-hue", True)  # the tinted digit shown before Run
     assert digit.picture.shape == (3, 28, 28) and (digit.picture == result.original).all()
-    assert any("hue" in c.value for c in at.caption if c.value.startswith("As the world draws it"))
+    assert "As the world draws it: " in _card(at) and " hue " in _card(at).split("As the world draws it")[1]
     assert at.query_params["world"] == "colour" and at.query_params["locks"] == "digit,latent"
 
 
@@ -170,6 +183,14 @@ def test_bad_link_values_are_named_not_raised():
     for named in ("index='abc'", "classifier='nope'", "target='x'", "'wings'", "foo='1'"):
         assert named in warnings, warnings
     assert at.selectbox(key="flip_classifier").value == "morpho-cnn" and at.checkbox(key="lock_digit").value
+
+
+def test_a_card_sets_an_uploaded_models_name_as_text_not_markup(service):
+    from explorer.ui.flip_digit import card_html
+
+    name = "<img src=x onerror=alert(1)>"  # an upload's name is the visitor's own text
+    text = card_html(service.digit(3, "morpho-cnn", False), name, service.page().specs[False])
+    assert "&lt;img src=x onerror=alert(1)&gt; reads <b>" in text and "<img src=x" not in text
 
 
 def test_an_upload_that_is_not_onnx_is_refused_with_its_message_and_nothing_is_kept():
@@ -253,13 +274,14 @@ def server():
 
 
 _CAPTIONS_JS = "() => [...document.querySelectorAll('[data-testid=stImage]')].map(e => e.innerText)"
+_CARD_JS = "() => document.querySelector('.st-key-flip_digit_card .fd-card')"  # the picked digit's card
 
 
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
                                                   "(`make browser-deps` installs it)")
 def test_in_chromium_run_shows_the_answers(server):
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -268,7 +290,9 @@ def test_in_chromium_run_shows_the_answers(server):
             page.goto(f"{server}/flip_classifier?index=3")
             run = page.locator(".st-key-flip_run button")
             run.wait_for(timeout=READY)
-            assert page.locator(".st-key-flip_index input").input_value() == "3"
+            # the link's digit (once seen as 0 at the instant the button showed on a fresh server: waited for, so a
+            # passing moment does not fail the run; a link ignored still does)
+            expect(page.locator(".st-key-flip_index input")).to_have_value("3", timeout=10_000)
             run.click()
             page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
                                    timeout=60_000)
@@ -284,26 +308,37 @@ def test_in_chromium_run_shows_the_answers(server):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
                                                   "(`make browser-deps` installs it)")
 def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_result(server):
-    """The digit's number and card rerun alone (explorer/ui/flip_digit.py): the card, the link, and a kept result
-    said to be out of date still follow."""
+    """The digit's number and card rerun alone (explorer/ui/flip_digit.py): the card is swapped in the step's own
+    event from the held neighbours, the rerun draws the very same card, and the link and a kept result said to be
+    out of date still follow."""
     from playwright.sync_api import sync_playwright
 
-    def captions_include(text: str) -> str:
-        return f"() => ({_CAPTIONS_JS})().some(t => t.includes({text!r}))"
+    def card_says(text: str) -> str:
+        return f"() => ({_CARD_JS})()?.innerText.includes({text!r})"
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.goto(f"{server}/flip_classifier?index=3")
-            page.wait_for_function(captions_include("Test digit #3"), timeout=READY)
+            page.wait_for_function(card_says("Test digit #3"), timeout=READY)
+            page.wait_for_selector(".st-key-flip_digit_held .fd-card[data-digit='4']", state="attached")
             box = page.locator(".st-key-flip_index input")
             box.focus()
-            box.press("ArrowUp")
-            page.wait_for_function(captions_include("Test digit #4"), timeout=30_000)
+            # the key press's own task shows #4 (no server answer can come inside it), as the rerun will draw it
+            swapped = page.evaluate(f"""() => {{
+                document.querySelector('.st-key-flip_index input').dispatchEvent(
+                    new KeyboardEvent('keydown', {{key: 'ArrowUp', bubbles: true, cancelable: true}}));
+                return ({_CARD_JS})().outerHTML;
+            }}""")
+            assert "Test digit #4</figcaption>" in swapped and "data-digit=\"4\"" in swapped
             # the address bar itself (Playwright's page.url can lag a same-document history change)
             page.wait_for_function("() => location.search.includes('index=4') "
                                    "&& location.search.includes('classifier=morpho-cnn')", timeout=30_000)
+            page.wait_for_selector(".st-key-flip_digit_held .fd-card[data-digit='7']", state="attached")
+            page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=30_000)
+            assert page.evaluate(f"() => ({_CARD_JS})().outerHTML") == swapped  # the rerun drew the same card
+            assert page.locator(".st-key-flip_index input").input_value() == "4"
             page.locator(".st-key-flip_run button").click()
             page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
                                    timeout=60_000)
@@ -311,7 +346,7 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             box.focus()
             box.press("ArrowUp")  # the answers are for #4: the whole page reruns to say so
             page.get_by_text("The settings changed since the last run").wait_for(timeout=30_000)
-            page.wait_for_function(captions_include("Test digit #5"), timeout=30_000)
+            page.wait_for_function(card_says("Test digit #5"), timeout=30_000)
             assert not [c for c in page.evaluate(_CAPTIONS_JS) if c.endswith("answer")]
             page.wait_for_function("() => location.search.includes('index=5')", timeout=30_000)
         finally:

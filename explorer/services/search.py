@@ -233,12 +233,21 @@ class FlipService:
         """
         clf = self.classifier(classifier_name, uploaded)
         index, query, _ = self._query(index, coloured)
-        return self._digit(clf, index, query)
+        return self._digits(clf, [(index, query)])[0]
 
-    def _digit(self, clf: Classifier, index: int, query: Query) -> DigitView:
-        original = query.images()[0].numpy()  # (C, 28, 28), tinted in the colour world
-        return DigitView(index, query.coloured, {k: float(v[0]) for k, v in query.obs.items()}, _picture(original),
-                         *self._read(clf, [original]))
+    @on_model_thread
+    def digits(self, indices: Sequence[int], classifier_name: str, coloured: bool,
+               uploaded: Mapping[str, Classifier] | None = None) -> list[DigitView]:
+        """Several test digits as `digit` gives each, read in one batch by each reader (the Flip page's neighbours
+        of the picked digit, swapped in by the browser on a step)."""
+        clf = self.classifier(classifier_name, uploaded)
+        return self._digits(clf, [self._query(i, coloured)[:2] for i in indices])
+
+    def _digits(self, clf: Classifier, queries: list[tuple[int, Query]]) -> list[DigitView]:
+        originals = [q.images()[0].numpy() for _, q in queries]  # each (C, 28, 28), tinted in the colour world
+        ours, oracle = self._readings(clf, originals)
+        return [DigitView(i, q.coloured, {k: float(v[0]) for k, v in q.obs.items()}, _picture(o), r, t)
+                for (i, q), o, r, t in zip(queries, originals, ours, oracle, strict=True)]
 
     def _query(self, index: int, coloured: bool) -> tuple[int, Query, np.ndarray]:
         """(the index clamped into range, the searches' query for that digit, its stroke's skeleton)."""
@@ -275,7 +284,7 @@ class FlipService:
         results = {name: make(self.space).search(query, clf, target, config) for name, make in run.items()}
         lead = next(iter(run))  # each dict lists its lead first
         path = self._path(results[lead], query, clf, target, config)
-        start = self._digit(clf, index, query)
+        start = self._digits(clf, [(index, query)])[0]
         out = FlipResult(index, coloured, clf.name, getattr(clf, "engine", "PyTorch"), differentiable,
                          None if target is None else int(target), locks, config.steps,
                          start.obs, start.picture, start.reading, start.oracle, lead=lead)

@@ -6,21 +6,66 @@ the question, the tabs and any answers for it (docs/performance.md, "Flip a clas
 its card rerun alone; the rest of the page does not depend on the digit until a Run, except the link (written from
 here with the rest of the settings as the last full run wrote them) and a kept result, which a new digit makes
 out of date: then the whole page reruns, to say so.
+
+Why neighbours: even alone, the fragment's rerun cost ~2.3x a page with no model (the round trip, the model calls
+and the redraw). So each rerun also sends the cards of the digits NEAR steps away, hidden, and a small component
+(assets/digit_cards/) swaps the shown card for the next one in the browser on the step itself (an arrow key or the
+box's +/- buttons, a typed number in the window); the rerun then draws the same card and the next neighbours. A
+card is one HTML element built here for both (`card_html`), so the swapped card and the drawn one are the same
+markup. Cards are computed once per server for the shipped classifiers (`_SHIPPED`), per session for an upload.
 """
 
 from __future__ import annotations
 
+import html
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
 import streamlit as st
+from streamlit.components.v2 import component
 
 from explorer.services.search import DigitView, FlipPage, FlipService
 from explorer.types import VarSpec
 from explorer.ui.common.format import fmt
 from explorer.ui.common.uploads import uploads
-from explorer.ui.flip import CARD, has_result, name_of, reading_line, write_digit_link
-from explorer.ui.images import png
+from explorer.ui.flip import CARD, has_result, name_of, write_digit_link
+from explorer.ui.image_answer import percent
+from explorer.ui.images import png_uri
 
 _INDEX_NOTE = "_flip_index_note"  # a digit number past the last one was typed: said once
 _FULL = "_flip_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
+_UPLOAD_CARDS = "_flip_upload_cards"  # an upload's cards, this session only
+NEAR = 3  # digits each side of the picked one whose cards the browser holds
+CARD_KEY, HELD_KEY = "flip_digit_card", "flip_digit_held"  # the shown card's container, the hidden neighbours'
+
+_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "digit_cards"
+_COMPONENT = component("explorer_digit_cards", html="<span class='dc-root' hidden></span>",
+                       js=(_ASSETS / "digit_cards.js").read_text(), css=(_ASSETS / "digit_cards.css").read_text(),
+                       isolate_styles=False)  # no shadow root: the card's style is the page's
+
+
+class _Cards:
+    """Cards' HTML by (digit, classifier, world), the newest `size` kept; thread-safe (every visitor's reruns)."""
+
+    def __init__(self, size: int):
+        self.size, self._cards, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key: tuple) -> str | None:
+        with self._lock:
+            if key in self._cards:
+                self._cards.move_to_end(key)
+            return self._cards.get(key)
+
+    def put(self, key: tuple, text: str) -> None:
+        with self._lock:
+            self._cards[key] = text
+            while len(self._cards) > self.size:
+                self._cards.popitem(last=False)
+
+
+_SHIPPED = _Cards(4096)  # ~1 kB each
+_WHERE = {"box": ".st-key-flip_index", "card": f".st-key-{CARD_KEY}", "held": f".st-key-{HELD_KEY}"}
 
 
 def world_toggle(where) -> bool:
@@ -44,7 +89,7 @@ def digit_section(service: FlipService, view: FlipPage, name: str, coloured: boo
 
 @st.fragment
 def _digit(service: FlipService, view: FlipPage, name: str, coloured: bool) -> None:
-    left, mid, right = st.columns([1, 1, 2], vertical_alignment="center")
+    left, right = st.columns([1, 3], vertical_alignment="center")
     index = int(left.number_input(f"Test digit number (0–{view.n - 1})", min_value=0, step=1, key="flip_index",
                                   on_change=_clamp_index, args=(view.n,),
                                   help="Each number is one real handwritten digit from the MNIST test set, the same "
@@ -55,7 +100,13 @@ def _digit(service: FlipService, view: FlipPage, name: str, coloured: bool) -> N
         if has_result():  # the Flip tab shows answers for the old digit: the whole page says they are out of date
             st.rerun(scope="app")
         write_digit_link(index)
-    card(service.digit(index, name, coloured, uploads()), name, view.specs[coloured], mid, right)
+    window = range(max(index - NEAR, 0), min(index + NEAR, view.n - 1) + 1)
+    cards = cards_html(service, list(window), name, coloured, view.specs[coloured])
+    with right, st.container(key=CARD_KEY):  # one element: what the browser swaps, and the rerun draws the same
+        st.html(cards[index])
+    with st.container(key=HELD_KEY):  # hidden (digit_cards.css); the current one too: a step back swaps it in
+        st.html("".join(cards[i] for i in window))
+    _COMPONENT(key="flip_digit_cards", data=_WHERE)  # the same data on every rerun: the component is not redrawn
 
 
 def _clamp_index(n: int) -> None:
@@ -66,10 +117,40 @@ def _clamp_index(n: int) -> None:
                                         f"so #{n - 1} is shown."
 
 
-def card(digit: DigitView, classifier: str, specs: dict[str, VarSpec], picture, words) -> None:
-    """The picked digit (in the container `picture`) and what both readers make of it (in `words`): what a visitor
-    checks before asking for a flip (a digit the classifier already misreads is another question)."""
-    picture.image(png(digit.picture, CARD), width=CARD, output_format="PNG", caption=f"Test digit #{digit.index}")
-    words.markdown(reading_line(name_of(classifier), digit.reading) + "  \n" + reading_line("The oracle", digit.oracle))
-    words.caption("As the world draws it: " + ", ".join(f"{spec.label} {fmt(spec, digit.obs[name], unit=True)}"
-                                                        for name, spec in specs.items() if name in digit.obs) + ".")
+def cards_html(service: FlipService, indices: list[int], classifier: str, coloured: bool,
+               specs: dict[str, VarSpec]) -> dict[int, str]:
+    """Each digit's card (`card_html`), from the cache where it is; the missing ones computed in one call."""
+    shipped = classifier in service.page().classifiers
+    cache = _SHIPPED if shipped else _upload_cards(classifier)
+    out = {i: cache.get((i, classifier, coloured)) for i in indices}
+    missing = [i for i, text in out.items() if text is None]
+    if missing:
+        for digit in service.digits(missing, classifier, coloured, None if shipped else uploads()):
+            out[digit.index] = card_html(digit, classifier, specs)
+            cache.put((digit.index, classifier, coloured), out[digit.index])
+    return out
+
+
+def _upload_cards(name: str) -> _Cards:
+    """The session's cards of the upload `name`; new ones when another model was added under that name."""
+    model, held = st.session_state.setdefault(_UPLOAD_CARDS, {}).get(name, (None, None))
+    if held is None or model is not uploads().get(name):
+        model, held = uploads().get(name), _Cards(64)
+        st.session_state[_UPLOAD_CARDS][name] = (model, held)
+    return held
+
+
+def card_html(digit: DigitView, classifier: str, specs: dict[str, VarSpec]) -> str:
+    """The picked digit and what both readers make of it: what a visitor checks before asking for a flip (a digit
+    the classifier already misreads is another question). Names are escaped (an upload's is the visitor's text)."""
+    def line(who: str, r) -> str:
+        return f"{html.escape(who)} reads <b>{html.escape(r.label)}</b> ({percent(r.prob)})"
+
+    values = ", ".join(f"{spec.label} {fmt(spec, digit.obs[name], unit=True)}"
+                       for name, spec in specs.items() if name in digit.obs)
+    caption = f"Test digit #{digit.index}"
+    return (f"<div class='fd-card' data-digit='{digit.index}'><figure><img src='{png_uri(digit.picture, CARD)}' "
+            f"width='{CARD}' height='{CARD}' alt='{caption}'><figcaption>{caption}</figcaption></figure>"
+            f"<div class='fd-words'><p>{line(name_of(classifier), digit.reading)}<br>"
+            f"{line('The oracle', digit.oracle)}</p><p class='fd-values'>As the world draws it: "
+            f"{html.escape(values)}.</p></div></div>")
