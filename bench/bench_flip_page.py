@@ -16,14 +16,13 @@ second app serving the page at /flip_classifier (e.g. the page before a change) 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import ARM_JS, IDLE_JS, cpu_busy, drawn_selector, measured_run, training_running
+from serve import ARM_JS, IDLE_JS, cpu_busy, drawn_selector, page_args, per_move, take_turns, training_running
 
 CAPTION = "Test digit #"  # the picked digit's picture (the no-model page's picture has the same caption)
 BOX = ".st-key-flip_index input"
@@ -56,29 +55,9 @@ def _step(page, moves: int) -> list[dict]:
     return out
 
 
-def _runs(apps: dict[str, tuple[str, str]], moves: int, warmup: int, rounds: int) -> dict:
-    """Each app's runs, the apps taking turns within each round so that drifting load hits them alike."""
-    out = {name: [] for name in apps}
-    for _ in range(rounds):
-        for name, (app, path) in apps.items():
-            out[name].append(measured_run(app, path, drawn_selector(CAPTION), lambda page: _step(page, warmup),
-                                          lambda page: _step(page, moves), moves))
-    return out
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--moves", type=int, default=24)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each app, taking turns")
-    parser.add_argument("--compare", metavar="APP", help="a second app serving the page at /flip_classifier")
-    parser.add_argument("--out", default="flip_page", help="the results file's name (bench/results/NAME.json)")
-    args = parser.parse_args()
-    if args.moves < 1 or args.warmup < 0 or args.rounds < 1:
-        print("bench_flip_page: --moves and --rounds must be at least 1, --warmup at least 0", file=sys.stderr)
-        return 2
-    if args.compare and not Path(args.compare).is_file():
-        print(f"bench_flip_page: --compare {args.compare}: no such file", file=sys.stderr)
+    args = page_args(__doc__, "bench_flip_page", "/flip_classifier", "flip_page")
+    if args is None:
         return 2
     os.environ["EXPLORER_PREWARM"] = "0"  # the servers inherit it: no background model loading during the moves
     contended_before, busy, load_before = training_running(), cpu_busy(), os.getloadavg()
@@ -86,15 +65,14 @@ def main() -> int:
     if args.compare:
         apps["compared page"] = (str(Path(args.compare).resolve()), "/flip_classifier?index=0")
     apps["no-model page"] = ("bench/baseline_number_app.py", "/")
-    runs = _runs(apps, args.moves, args.warmup, args.rounds)
-    rows, per_move = {}, {}
+    runs = take_turns(apps, drawn_selector(CAPTION), _step, args.moves, args.warmup, args.rounds)
+    rows, moves = {}, {}
     for name in apps:
         samples = [s for run in runs[name] for s in run["samples"]]
         rows[f"{name}: step -> picture set"] = stats([s["src"] / 1000 for s in samples])
         rows[f"{name}: step -> picture loaded, nothing stale"] = stats([s["exact"] / 1000 for s in samples])
         rows[f"{name}: step -> its rerun drawn (the last change)"] = stats([s["rerun"] / 1000 for s in samples])
-        per_move[name] = {k: sum(r[k] for r in runs[name]) / len(runs[name])
-                          for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")}
+        moves[name] = per_move(runs[name])
     base = rows["no-model page: step -> picture set"]
     rerun = rows["no-model page: step -> its rerun drawn (the last change)"]
     ratios = {name: {q: rows[f"{name}: step -> picture set"][q] / base[q] for q in ("median", "p95")}
@@ -107,12 +85,12 @@ def main() -> int:
     for name, ratio in ratios.items():
         print(f"ratio {name} / no-model page, picture set: median {ratio['median']:.2f}x, p95 {ratio['p95']:.2f}x; "
               f"rerun drawn: {ratio['rerun median']:.2f}x, {ratio['rerun p95']:.2f}x")
-    for name, ms in per_move.items():
+    for name, ms in moves.items():
         print(f"{name}: per move, server CPU {ms['server_cpu_ms']:.1f} ms, browser main thread "
               f"{ms['browser_task_ms']:.1f} ms (script {ms['browser_script_ms']:.1f} ms)")
     path = write(args.out, {
         "what": "Flip page: a step of the digit number -> the picked digit's picture (headless Chromium)",
-        "seconds": rows, "ratios": ratios, "per_move_ms": per_move, "moves": args.moves, "rounds": args.rounds,
+        "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,
         "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
         "loadavg_before_after": [load_before, os.getloadavg()],
         "raw_ms": {name: [r["samples"] for r in runs[name]] for name in apps},

@@ -147,6 +147,45 @@ def measured_run(app: str, path: str, ready: str, warm, timed, n: int) -> dict:
             "browser_script_ms": (seen1["script"] - seen0["script"]) / n}
 
 
+def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
+    """The options of a bench that times a page against its no-model page, parsed and checked: --moves, --warmup,
+    --rounds, --compare (a second app serving the page at `page`, e.g. the page before a change), --out. Returns
+    None after a one-line message on stderr when one is out of range or --compare names no file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument("--moves", type=int, default=24)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each app, taking turns")
+    parser.add_argument("--compare", metavar="APP", help=f"a second app serving the page at {page}")
+    parser.add_argument("--out", default=out, help="the results file's name (bench/results/NAME.json)")
+    args = parser.parse_args()
+    if args.moves < 1 or args.warmup < least_warmup or args.rounds < 1:
+        print(f"{prog}: --moves and --rounds must be at least 1, --warmup at least {least_warmup}", file=sys.stderr)
+        return None
+    if args.compare and not Path(args.compare).is_file():
+        print(f"{prog}: --compare {args.compare}: no such file", file=sys.stderr)
+        return None
+    return args
+
+
+def take_turns(apps: dict[str, tuple[str, str]], ready: str, step, moves: int, warmup: int, rounds: int) -> dict:
+    """`measured_run` of each app ({name: (app, path)}) `rounds` times, the apps taking turns within each round so
+    that drifting load hits them alike: `step(page, n)` makes n moves (warmup, then the timed ones) and returns
+    their samples. Returns {name: [run, ...]}."""
+    out = {name: [] for name in apps}
+    for _ in range(rounds):
+        for name, (app, path) in apps.items():
+            out[name].append(measured_run(app, path, ready, lambda page: step(page, warmup),
+                                          lambda page: step(page, moves), moves))
+    return out
+
+
+def per_move(runs: list[dict]) -> dict[str, float]:
+    """The server's CPU and the browser's main-thread milliseconds per move, averaged over `measured_run` runs."""
+    return {k: sum(r[k] for r in runs) / len(runs) for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

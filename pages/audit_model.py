@@ -14,6 +14,7 @@ from explorer.ui import audit_table_failed as failed_ui
 from explorer.ui import audit_table_multiclass as multiclass_ui
 from explorer.ui import audit_table_options as options_ui
 from explorer.ui import audit_table_recourse as recourse_ui
+from explorer.ui import audit_table_row as row_ui
 from explorer.ui import audit_table_tabs as tabs_ui
 from explorer.ui.common.loader import load
 
@@ -87,13 +88,17 @@ elif job is not None and job.view is not None:
         else:
             audit_ui.cf_tab(job.view)
     recourse = RecourseService(service)  # on this visitor's thread, as the audit's steps
-    with row:
-        shown = audit_ui.row_tab(job.view, lambda n: service.row(job.view, n))
+
+    def recourse_part(shown) -> bool:  # below the row: its recourse (True when a search just ran)
         if multiclass:
             multiclass_ui.binary_only(job.view, "Recourse")
-        else:
-            recourse_ui.recourse_section(job.key, shown.n, shown.rejected, recourse.controls(),
-                                         lambda values: recourse.find(job.view, shown.n, values))
+            return False
+        return recourse_ui.recourse_section(job.key, shown.n, shown.rejected, recourse.controls(),
+                                            lambda values: recourse.find(job.view, shown.n, values))
+
+    with row:  # its own fragment: a new row number reruns only this tab (and writes the link)
+        row_ui.one_row(job.view, lambda n: service.row(job.view, n), recourse_part,
+                       lambda: audit_ui.write_link(table, model, request, shown=True))
     with report:  # drawn after the One row tab, so a recourse just found is in the downloads
         audit_ui.report_tab(recourse_ui.with_found(job.key, job.view, lambda found: recourse.report(job.view, found)))
 audit_ui.write_link(table, model, request, shown=job is not None and job.view is not None)  # after the row picker

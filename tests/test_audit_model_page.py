@@ -336,3 +336,43 @@ def test_in_chromium_recourse_found_on_a_row_is_in_the_downloaded_report(server,
     html = Path(got.value.path()).read_text(encoding="utf-8")
     assert "<h2>Recourse</h2>" in html and "<h3>Row 28</h3>" in html and "inconsistent</td>" in html
     page.context.close()
+
+
+_DECISION_JS = ("() => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
+                ".map(e => e.innerText).find(t => t.startsWith('Decision:')) || null")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(server, browser):  # noqa: F811
+    """explorer/ui/audit_table_row.py: the row's answers follow the box, the page around is not run again (its
+    title's element is never marked stale), and the link carries the row, as a fresh page at that link shows it."""
+    link = f"{server}/audit_model?data=adult&model=adult-logreg&protected=sex&rows=300&cf=0&audit=1"
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(link + "&row=28")
+    page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
+    _run_done(page)
+    page.get_by_role("tab", name="One row").click()
+    _run_done(page)
+    before = page.evaluate(_DECISION_JS)
+    page.evaluate("""() => {  // any stale mark on the title's element: a whole-page run
+      const title = document.querySelector('h1').closest('[data-testid=stElementContainer]');
+      window.__whole = 0;
+      new MutationObserver(() => { window.__whole += 1; }).observe(title, {attributes: true});
+    }""")
+    box = page.locator(".st-key-at_row input")
+    box.focus()
+    box.press("ArrowUp")
+    page.wait_for_function("() => location.search.includes('row=29')", timeout=STEP)
+    _run_done(page)
+    after = page.evaluate(_DECISION_JS)
+    assert page.evaluate("() => window.__whole") == 0
+    assert box.input_value() == "29"
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    fresh.goto(link + "&row=29")
+    fresh.get_by_text("got the positive decision").first.wait_for(timeout=READY)
+    fresh.get_by_role("tab", name="One row").click()
+    _run_done(fresh)
+    assert fresh.evaluate(_DECISION_JS) == after and after is not None and before is not None
+    page.context.close()
+    fresh.context.close()

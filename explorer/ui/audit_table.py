@@ -19,7 +19,7 @@ from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.data.upload_onnx import MAX_BYTES
 from explorer.registry import TABLE_MODELS
 from explorer.services.audit_table_page import (DEFAULT_ROWS, MAX_ROWS, MIN_ROWS, TABLES, AuditRequest,
-                                                AuditTableService, AuditView, ColumnInfo, ModelChoice, RowView, Step,
+                                                AuditTableService, AuditView, ColumnInfo, ModelChoice, Step,
                                                 TableChoice, label_values, variables_to_confirm)
 from explorer.services.audit_table_words import cf_caption, label_note
 from explorer.ui.audit_table_map import forget_mappings, input_mapping, variable_mapping
@@ -360,27 +360,6 @@ def cf_tab(view: AuditView) -> None:
         st.dataframe(table, hide_index=True)
     if view.cf_tables:
         st.caption(cf_caption(view.report["cf_fairness"]))  # which causal model: the census world or the learned
-
-
-def row_tab(view: AuditView, row: Callable[[int], RowView]) -> RowView:
-    """One audited row: its decision, and a link into the Table lab to change its values by hand; returns it (the
-    page draws its recourse below: explorer/ui/audit_table_recourse.py)."""
-    n = st.number_input(f"Row (0–{len(view.rows) - 1})", min_value=0, max_value=len(view.rows) - 1, step=1,
-                        key="at_row", on_change=acted_in, args=("One row",))
-    shown = row(int(n))
-    p = "" if shown.probability is None else f" (probability {shown.probability:.1%})"
-    st.markdown(f"**Decision:** {plain(shown.decision)}{p}  \n**True outcome:** {plain(shown.label)}")
-    for col, flip in shown.flip_rates.items():
-        st.markdown(f"Had this person had another **{plain(col)}** (everything downstream following), the decision would "
-                    f"change in **{flip:.0%}** of the counterfactual draws.")
-    if shown.lab_link:
-        st.markdown(f"[Open row {shown.n} in the Table lab]({shown.lab_link}) to change its values and see what "
-                    "follows.")
-    else:
-        st.caption("The Table lab opens the shipped Adult rows only: an upload or another table has no link there.")
-    with st.expander("This row's values"):
-        st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
-    return shown
 
 
 def report_tab(view: AuditView) -> None:

@@ -62,28 +62,30 @@ def controls(spec: Mapping[str, VarSpec]) -> dict[str, float]:
 
 
 def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str, VarSpec],
-                     find: Callable[[dict[str, float]], RecourseRow]) -> None:
+                     find: Callable[[dict[str, float]], RecourseRow]) -> bool:
     """For a rejected row: the controls, the button, and the last answer found for this audit (`audit`: what
-    identifies it, e.g. its settings), this row and these controls."""
+    identifies it, e.g. its settings), this row and these controls. Returns whether a search ran in this run."""
     st.markdown("#### Recourse: what would this person have to change?")
     if not rejected:
         st.caption("The model already gives this row the positive decision: recourse is for rejected rows.")
-        return
+        return False
     if not spec:
         st.caption("Recourse needs the census world, which is not available on this server (docs/census.md).")
-        return
+        return False
     values = controls(spec)
     key = (audit, n, tuple(sorted(values.items())))  # another audit, row or control: the answer kept is not shown
     clicked = st.button("Find recourse", key="audit_model_recourse", icon=":material/route:",
                         on_click=_asked)  # as the audit's Run button
-    if st.session_state.pop(_ASKED, False) or clicked:
+    searched = bool(st.session_state.pop(_ASKED, False) or clicked)
+    if searched:
         st.session_state[_KEPT] = (key, find(values))  # the search: ~0.1 s each, on this visitor's thread
         _keep(audit, key[1:], st.session_state[_KEPT][1])
     kept = st.session_state.get(_KEPT)
     if kept is None or kept[0] != key:
         st.caption("Press **Find recourse** to search both ways for this row with these settings.")
-        return
+        return searched
     show(kept[1])
+    return searched
 
 
 def show(found: RecourseRow) -> None:

@@ -1,0 +1,111 @@
+"""Audit a model, One row tab: a step of the row number -> that row's answers drawn, against a no-model page.
+
+After an audit, the One row tab shows one audited person: the model's decision, how often it would change had the
+person another sex or race (the counterfactual draws), a link into the Table lab, the row's values and the recourse
+controls. Stepping the row number is the tab's everyday move. Each move presses ArrowUp in the row box; timed in the
+page from the key press until the decision's line changed ("answer shown") and until the last change to the page
+(read once the page has been still for 0.3 s: the step's rerun drawn). Baseline in the same run:
+bench/baseline_row_app.py, the same box and lines made up from the number, no model. Also per move: the server's CPU
+ms and the browser's main-thread ms. The audit itself runs once, from the link, before the timed moves.
+
+Usage: `python bench/bench_audit_row.py [--moves 24] [--rounds 2] [--compare APP] [--out NAME]`; `--compare` times
+a second app serving the page at /audit_model (e.g. the page before a change) in the same rounds.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from common import print_table, stats, write
+from serve import IDLE_JS, cpu_busy, page_args, per_move, take_turns, training_running
+
+BOX = ".st-key-at_row input"
+LINK = "/audit_model?data=adult&model=adult-logreg&protected=sex,race&rows=500&cf=1&audit=1"
+READY = "[role=tab]:has-text('One row'), .st-key-at_row input"  # the audit drawn (or the no-model page)
+# t0 in the window's capture phase (before any page listener); `shown`: the first change to the element holding
+# "Decision:" that leaves it with another text; `last`: the last change to the page
+ARM_JS = """() => {
+  const s = window.__row = {t0: null, shown: null, last: null};
+  const decision = () => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]
+      .find(e => e.innerText.startsWith('Decision:'));
+  const before = decision() ? decision().innerText : null;
+  window.addEventListener('keydown', () => { s.t0 = performance.now(); }, {capture: true, once: true});
+  s.obs = new MutationObserver(() => {
+    if (s.t0 === null) return;
+    const t = performance.now() - s.t0, d = decision();
+    if (s.shown === null && d && d.innerText !== before) s.shown = t;
+    s.last = t;
+  });
+  s.obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+READ_JS = "() => { window.__row.obs.disconnect(); return window.__row; }"
+
+
+def _open(page) -> None:
+    tab = page.get_by_role("tab", name="One row")
+    if tab.count():
+        tab.click()
+    page.locator(BOX).wait_for(timeout=60_000)
+    page.wait_for_function(IDLE_JS, timeout=60_000)
+
+
+def _step(page, moves: int) -> list[dict]:
+    _open(page)
+    out = []
+    box = page.locator(BOX)
+    for _ in range(moves):
+        box.focus()
+        page.evaluate(ARM_JS)
+        box.press("ArrowUp")  # steps the row box; it sends the new value at once
+        page.wait_for_function("() => window.__row.shown !== null", timeout=60_000)
+        page.wait_for_function(IDLE_JS, timeout=60_000)
+        time.sleep(0.3)  # a person reads the row before the next step; also the page is still
+        out.append(page.evaluate(READ_JS))
+    return out
+
+
+def main() -> int:
+    args = page_args(__doc__, "bench_audit_row", "/audit_model", "audit_row", least_warmup=1)
+    if args is None:
+        return 2
+    os.environ["EXPLORER_PREWARM"] = "0"  # the servers inherit it: no background model loading during the moves
+    contended_before, busy, load_before = training_running(), cpu_busy(), os.getloadavg()
+    apps = {"audit page": ("app.py", LINK)}
+    if args.compare:
+        apps["compared page"] = (str(Path(args.compare).resolve()), LINK)
+    apps["no-model page"] = ("bench/baseline_row_app.py", "/")
+    runs = take_turns(apps, READY, _step, args.moves, args.warmup, args.rounds)
+    rows, moves = {}, {}
+    for name in apps:
+        samples = [s for run in runs[name] for s in run["samples"]]
+        rows[f"{name}: step -> answer shown"] = stats([s["shown"] / 1000 for s in samples])
+        rows[f"{name}: step -> its rerun drawn (the last change)"] = stats([s["last"] / 1000 for s in samples])
+        moves[name] = per_move(runs[name])
+    ratios = {name: {f"{what} {q}": rows[f"{name}: step -> {label}"][q] / rows[f"no-model page: step -> {label}"][q]
+                     for what, label in (("shown", "answer shown"), ("rerun", "its rerun drawn (the last change)"))
+                     for q in ("median", "p95")}
+              for name in apps if name != "no-model page"}
+    contended = contended_before or training_running()
+    print_table(f"Audit a model, One row: row number step, {args.moves} moves x {args.rounds} rounds", rows,
+                contended, busy)
+    for name, ratio in ratios.items():
+        print(f"ratio {name} / no-model page: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
+    for name, ms in moves.items():
+        print(f"{name}: per move, server CPU {ms['server_cpu_ms']:.1f} ms, browser main thread "
+              f"{ms['browser_task_ms']:.1f} ms (script {ms['browser_script_ms']:.1f} ms)")
+    path = write(args.out, {
+        "what": "Audit a model, One row tab: a step of the row number -> the row's answers (headless Chromium)",
+        "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,
+        "link": LINK, "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
+        "loadavg_before_after": [load_before, os.getloadavg()],
+        "raw_ms": {name: [r["samples"] for r in runs[name]] for name in apps},
+    })
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
