@@ -25,11 +25,11 @@ from serve import IDLE_JS, cpu_busy, page_args, per_move, take_turns, training_r
 BOX = ".st-key-at_row input"
 LINK = "/audit_model?data=adult&model=adult-logreg&protected=sex,race&rows=500&cf=1&audit=1"
 READY = "[role=tab]:has-text('One row'), .st-key-at_row input"  # the audit drawn (or the no-model page)
-# t0 in the window's capture phase (before any page listener); `shown`: the first change to the element holding
-# "Decision:" that leaves it with another text; `last`: the last change to the page
+# t0 in the window's capture phase (before any page listener); `shown`: the first change that leaves the element
+# holding "Decision:" (a Markdown element, or the row's step card) with another text; `last`: the last change
 ARM_JS = """() => {
   const s = window.__row = {t0: null, shown: null, last: null};
-  const decision = () => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]
+  const decision = () => [...document.querySelectorAll('[data-testid=stMarkdownContainer], .st-key-audit_row_card')]
       .find(e => e.innerText.startsWith('Decision:'));
   const before = decision() ? decision().innerText : null;
   window.addEventListener('keydown', () => { s.t0 = performance.now(); }, {capture: true, once: true});

@@ -18,8 +18,9 @@ from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (
 from explorer.__main__ import main
 from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.data.upload_onnx import MAX_BYTES
-from explorer.services.audit_table_page import (AuditRequest, AuditTableError, AuditTableService, ModelChoice, columns,
-                                                shipped_table, uploaded_table)
+from explorer.services.audit_table_page import (AuditRequest, AuditTableError, AuditTableService, ModelChoice, RowView,
+                                                columns, shipped_table, uploaded_table)
+from explorer.ui.audit_table_row import row_html
 
 PAGE = "pages/audit_model.py"
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,9 +177,18 @@ def test_a_link_to_shipped_data_and_model_shows_groups_and_cf_fairness(service):
     assert any(plain(view.cf[0]) in i for i in infos)  # the counterfactual fairness tab
     assert len(at.get("plotly_chart")) == 1  # the selection rates with their intervals
     assert any("four-fifths" in w.value.lower() for w in [*at.warning, *at.success])
-    assert any("/table_lab?source=adult&row=4" in m.value for m in at.markdown)
+    card, held = (h.proto.body for h in at.get("html")[:2])  # row 4's card, then rows 1-7's (swapped in on a step)
+    assert card == row_html(service.row(view, 4)) and "href='/table_lab?source=adult&amp;row=4'" in card
+    assert held == "".join(row_html(service.row(view, i)) for i in range(1, 8))
     assert at.query_params["audit"] == "1" and at.query_params["data"] == "adult"
     assert at.number_input(key="at_row").value == 4
+
+
+def test_a_row_card_shows_text_from_the_data_as_text():
+    card = row_html(RowView(3, {}, "<i>yes</i>", 0.25, "not <b>ok</b>", {"<img src=x>": 0.5}, ""))
+    assert "<b>Decision:</b> not &lt;b&gt;ok&lt;/b&gt; (probability 25.0%)" in card and "<img" not in card
+    assert "another <b>&lt;img src=x&gt;</b>" in card and "True outcome:</b> &lt;i&gt;yes&lt;/i&gt;" in card
+    assert card.startswith("<div class='ar-card' data-step='3'>") and "has no link there" in card
 
 
 def _tab_opened_on_remount(at) -> str:
@@ -338,8 +348,7 @@ def test_in_chromium_recourse_found_on_a_row_is_in_the_downloaded_report(server,
     page.context.close()
 
 
-_DECISION_JS = ("() => [...document.querySelectorAll('[data-testid=stMarkdownContainer]')]"
-                ".map(e => e.innerText).find(t => t.startsWith('Decision:')) || null")
+_DECISION_JS = "() => document.querySelector('.st-key-audit_row_card .ar-card')?.innerText ?? null"
 
 
 @pytest.mark.browser
@@ -353,6 +362,7 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
     _run_done(page)
     page.get_by_role("tab", name="One row").click()
+    page.wait_for_function(f"() => ({_DECISION_JS})() !== null", timeout=STEP)  # the tab's panel drawn
     _run_done(page)
     before = page.evaluate(_DECISION_JS)
     page.evaluate("""() => {  // any stale mark on the title's element: a whole-page run
@@ -363,6 +373,7 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     box = page.locator(".st-key-at_row input")
     box.focus()
     box.press("ArrowUp")
+    swapped = page.evaluate(_DECISION_JS)  # the held card of row 29, swapped in by the key press (step_cards.js)
     page.wait_for_function("() => location.search.includes('row=29')", timeout=STEP)
     _run_done(page)
     after = page.evaluate(_DECISION_JS)
@@ -372,7 +383,7 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     fresh.goto(link + "&row=29")
     fresh.get_by_text("got the positive decision").first.wait_for(timeout=READY)
     fresh.get_by_role("tab", name="One row").click()
-    _run_done(fresh)
-    assert fresh.evaluate(_DECISION_JS) == after and after is not None and before is not None
+    fresh.wait_for_function(f"() => ({_DECISION_JS})() !== null", timeout=STEP)
+    assert fresh.evaluate(_DECISION_JS) == after == swapped != before
     page.context.close()
     fresh.context.close()

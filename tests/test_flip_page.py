@@ -105,7 +105,7 @@ def test_run_shows_the_factual_and_every_method_with_pictures_and_readings(servi
     assert f"thickness {digit.obs['thickness']:.1f} px" in card
     # the neighbours the browser swaps in on a step are those digits' own cards, read as `digit` reads each
     held = at.get("html")[1].proto.body
-    assert [f"data-digit='{i}'" in held for i in range(-1, 8)] == [False] + [True] * 7 + [False]
+    assert [f"data-step='{i}'" in held for i in range(-1, 8)] == [False] + [True] * 7 + [False]
     for near in service.digits([2, 4], "morpho-cnn", False):
         alone = service.digit(near.index, "morpho-cnn", False)
         assert (near.picture == alone.picture).all() and near.obs == alone.obs
@@ -322,7 +322,7 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.goto(f"{server}/flip_classifier?index=3")
             page.wait_for_function(card_says("Test digit #3"), timeout=READY)
-            page.wait_for_selector(".st-key-flip_digit_held .fd-card[data-digit='4']", state="attached")
+            page.wait_for_selector(".st-key-flip_digit_held_cards .fd-card[data-step='4']", state="attached")
             box = page.locator(".st-key-flip_index input")
             box.focus()
             # the key press's own task shows #4 (no server answer can come inside it), as the rerun will draw it
@@ -331,11 +331,11 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
                     new KeyboardEvent('keydown', {{key: 'ArrowUp', bubbles: true, cancelable: true}}));
                 return ({_CARD_JS})().outerHTML;
             }}""")
-            assert "Test digit #4</figcaption>" in swapped and "data-digit=\"4\"" in swapped
+            assert "Test digit #4</figcaption>" in swapped and "data-step=\"4\"" in swapped
             # the address bar itself (Playwright's page.url can lag a same-document history change)
             page.wait_for_function("() => location.search.includes('index=4') "
                                    "&& location.search.includes('classifier=morpho-cnn')", timeout=30_000)
-            page.wait_for_selector(".st-key-flip_digit_held .fd-card[data-digit='7']", state="attached")
+            page.wait_for_selector(".st-key-flip_digit_held_cards .fd-card[data-step='7']", state="attached")
             page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=30_000)
             assert page.evaluate(f"() => ({_CARD_JS})().outerHTML") == swapped  # the rerun drew the same card
             assert page.locator(".st-key-flip_index input").input_value() == "4"

@@ -169,14 +169,14 @@ def test_an_uploads_class_names_never_become_html(tmp_path):
 
 def test_the_components_scripts_set_text_never_html():
     """The custom components (assets/*/ : the quick sliders, the Image page's answer panel, the Text page's drafts,
-    the Flip page's digit cards) draw names a visitor chose (an uploaded model's), a link's values and a visitor's
-    text: their scripts set text and attributes only, never markup. The drafts and the digit cards draw none of
-    their own: they copy nodes Streamlit's st.html already sanitised and drew (hidden) on the page."""
+    the step cards of the Flip and Audit pages) draw names a visitor chose (an uploaded model's), a link's values
+    and a visitor's text: their scripts set text and attributes only, never markup. The drafts and the step cards
+    draw none of their own: they copy nodes Streamlit's st.html already sanitised and drew (hidden) on the page."""
     scripts = sorted((ROOT / "assets").glob("*/*.js"))
-    assert {p.parent.name for p in scripts} >= {"quick_sliders", "image_panel", "text_drafts", "digit_cards"}
+    assert {p.parent.name for p in scripts} >= {"quick_sliders", "image_panel", "text_drafts", "step_cards"}
     for path in scripts:
         code = path.read_text()
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "DOMParser", "eval(",
                      "new Function", "createContextualFragment", "setHTML"):
             assert sink not in code, f"{path.name} uses {sink}"
-        assert ("cloneNode" if path.parent.name in ("text_drafts", "digit_cards") else "textContent") in code
+        assert ("cloneNode" if path.parent.name in ("text_drafts", "step_cards") else "textContent") in code

@@ -7,12 +7,9 @@ its card rerun alone; the rest of the page does not depend on the digit until a 
 here with the rest of the settings as the last full run wrote them) and a kept result, which a new digit makes
 out of date: then the whole page reruns, to say so.
 
-Why neighbours: even alone, the fragment's rerun cost ~2.3x a page with no model (the round trip, the model calls
-and the redraw). So each rerun also sends the cards of the digits NEAR steps away, hidden, and a small component
-(assets/digit_cards/) swaps the shown card for the next one in the browser on the step itself (an arrow key or the
-box's +/- buttons, a typed number in the window); the rerun then draws the same card and the next neighbours. A
-card is one HTML element built here for both (`card_html`), so the swapped card and the drawn one are the same
-markup. Cards are computed once per server for the shipped classifiers (`_SHIPPED`), per session for an upload.
+Why neighbours: even alone, the fragment's rerun cost ~2.5x a page with no model, so the digit is a step card
+(explorer/ui/step_cards.py): the browser swaps the next digit's card in on the step itself from the cards the page
+drew ahead. Cards are computed once per server for the shipped classifiers (`_SHIPPED`), per session for an upload.
 """
 
 from __future__ import annotations
@@ -20,10 +17,8 @@ from __future__ import annotations
 import html
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 import streamlit as st
-from streamlit.components.v2 import component
 
 from explorer.services.search import DigitView, FlipPage, FlipService
 from explorer.types import VarSpec
@@ -32,17 +27,11 @@ from explorer.ui.common.uploads import uploads
 from explorer.ui.flip import CARD, has_result, name_of, write_digit_link
 from explorer.ui.image_answer import percent
 from explorer.ui.images import png_uri
+from explorer.ui.step_cards import step_cards
 
 _INDEX_NOTE = "_flip_index_note"  # a digit number past the last one was typed: said once
 _FULL = "_flip_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
 _UPLOAD_CARDS = "_flip_upload_cards"  # an upload's cards, this session only
-NEAR = 3  # digits each side of the picked one whose cards the browser holds
-CARD_KEY, HELD_KEY = "flip_digit_card", "flip_digit_held"  # the shown card's container, the hidden neighbours'
-
-_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "digit_cards"
-_COMPONENT = component("explorer_digit_cards", html="<span class='dc-root' hidden></span>",
-                       js=(_ASSETS / "digit_cards.js").read_text(), css=(_ASSETS / "digit_cards.css").read_text(),
-                       isolate_styles=False)  # no shadow root: the card's style is the page's
 
 
 class _Cards:
@@ -65,7 +54,6 @@ class _Cards:
 
 
 _SHIPPED = _Cards(4096)  # ~1 kB each
-_WHERE = {"box": ".st-key-flip_index", "card": f".st-key-{CARD_KEY}", "held": f".st-key-{HELD_KEY}"}
 
 
 def world_toggle(where) -> bool:
@@ -100,13 +88,9 @@ def _digit(service: FlipService, view: FlipPage, name: str, coloured: bool) -> N
         if has_result():  # the Flip tab shows answers for the old digit: the whole page says they are out of date
             st.rerun(scope="app")
         write_digit_link(index)
-    window = range(max(index - NEAR, 0), min(index + NEAR, view.n - 1) + 1)
-    cards = cards_html(service, list(window), name, coloured, view.specs[coloured])
-    with right, st.container(key=CARD_KEY):  # one element: what the browser swaps, and the rerun draws the same
-        st.html(cards[index])
-    with st.container(key=HELD_KEY):  # hidden (digit_cards.css); the current one too: a step back swaps it in
-        st.html("".join(cards[i] for i in window))
-    _COMPONENT(key="flip_digit_cards", data=_WHERE)  # the same data on every rerun: the component is not redrawn
+    with right:  # the card: what the browser swaps on a step, and the rerun then draws the same
+        step_cards("flip_digit", "flip_index", index,
+                   lambda near: cards_html(service, list(near), name, coloured, view.specs[coloured]), view.n)
 
 
 def _clamp_index(n: int) -> None:
@@ -149,7 +133,7 @@ def card_html(digit: DigitView, classifier: str, specs: dict[str, VarSpec]) -> s
     values = ", ".join(f"{spec.label} {fmt(spec, digit.obs[name], unit=True)}"
                        for name, spec in specs.items() if name in digit.obs)
     caption = f"Test digit #{digit.index}"
-    return (f"<div class='fd-card' data-digit='{digit.index}'><figure><img src='{png_uri(digit.picture, CARD)}' "
+    return (f"<div class='fd-card' data-step='{digit.index}'><figure><img src='{png_uri(digit.picture, CARD)}' "
             f"width='{CARD}' height='{CARD}' alt='{caption}'><figcaption>{caption}</figcaption></figure>"
             f"<div class='fd-words'><p>{line(name_of(classifier), digit.reading)}<br>"
             f"{line('The oracle', digit.oracle)}</p><p class='fd-values'>As the world draws it: "
