@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import IDLE_JS, cpu_busy, page_args, per_move, take_turns, training_running
+from serve import IDLE_JS, cpu_busy, page_args, per_move, print_per_move, take_turns, training_running
 
 BOX = ".st-key-at_row input"
 LINK = "/audit_model?data=adult&model=adult-logreg&protected=sex,race&rows=500&cf=1&audit=1"
@@ -93,9 +93,7 @@ def main() -> int:
                 contended, busy)
     for name, ratio in ratios.items():
         print(f"ratio {name} / no-model page: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
-    for name, ms in moves.items():
-        print(f"{name}: per move, server CPU {ms['server_cpu_ms']:.1f} ms, browser main thread "
-              f"{ms['browser_task_ms']:.1f} ms (script {ms['browser_script_ms']:.1f} ms)")
+    print_per_move(moves)
     path = write(args.out, {
         "what": "Audit a model, One row tab: a step of the row number -> the row's answers (headless Chromium)",
         "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,

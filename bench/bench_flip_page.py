@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import ARM_JS, IDLE_JS, cpu_busy, drawn_selector, page_args, per_move, take_turns, training_running
+from serve import (ARM_JS, IDLE_JS, cpu_busy, drawn_selector, page_args, per_move, print_per_move, take_turns,
+                   training_running)
 
 CAPTION = "Test digit #"  # the picked digit's picture (the no-model page's picture has the same caption)
 BOX = ".st-key-flip_index input"
@@ -85,9 +86,7 @@ def main() -> int:
     for name, ratio in ratios.items():
         print(f"ratio {name} / no-model page, picture set: median {ratio['median']:.2f}x, p95 {ratio['p95']:.2f}x; "
               f"rerun drawn: {ratio['rerun median']:.2f}x, {ratio['rerun p95']:.2f}x")
-    for name, ms in moves.items():
-        print(f"{name}: per move, server CPU {ms['server_cpu_ms']:.1f} ms, browser main thread "
-              f"{ms['browser_task_ms']:.1f} ms (script {ms['browser_script_ms']:.1f} ms)")
+    print_per_move(moves)
     path = write(args.out, {
         "what": "Flip page: a step of the digit number -> the picked digit's picture (headless Chromium)",
         "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,

@@ -186,6 +186,13 @@ def per_move(runs: list[dict]) -> dict[str, float]:
     return {k: sum(r[k] for r in runs) / len(runs) for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")}
 
 
+def print_per_move(moves: dict[str, dict[str, float]]) -> None:
+    """One line per app of `per_move`'s figures."""
+    for name, ms in moves.items():
+        print(f"{name}: per move, server CPU {ms['server_cpu_ms']:.1f} ms, browser main thread "
+              f"{ms['browser_task_ms']:.1f} ms (script {ms['browser_script_ms']:.1f} ms)")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

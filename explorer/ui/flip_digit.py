@@ -15,14 +15,13 @@ drew ahead. Cards are computed once per server for the shipped classifiers (`_SH
 from __future__ import annotations
 
 import html
-import threading
-from collections import OrderedDict
 
 import streamlit as st
 
 from explorer.services.search import DigitView, FlipPage, FlipService
 from explorer.types import VarSpec
 from explorer.ui.common.format import fmt
+from explorer.ui.common.kept import Kept
 from explorer.ui.common.uploads import uploads
 from explorer.ui.flip import CARD, has_result, name_of, write_digit_link
 from explorer.ui.image_answer import percent
@@ -32,28 +31,7 @@ from explorer.ui.step_cards import step_cards
 _INDEX_NOTE = "_flip_index_note"  # a digit number past the last one was typed: said once
 _FULL = "_flip_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
 _UPLOAD_CARDS = "_flip_upload_cards"  # an upload's cards, this session only
-
-
-class _Cards:
-    """Cards' HTML by (digit, classifier, world), the newest `size` kept; thread-safe (every visitor's reruns)."""
-
-    def __init__(self, size: int):
-        self.size, self._cards, self._lock = size, OrderedDict(), threading.Lock()
-
-    def get(self, key: tuple) -> str | None:
-        with self._lock:
-            if key in self._cards:
-                self._cards.move_to_end(key)
-            return self._cards.get(key)
-
-    def put(self, key: tuple, text: str) -> None:
-        with self._lock:
-            self._cards[key] = text
-            while len(self._cards) > self.size:
-                self._cards.popitem(last=False)
-
-
-_SHIPPED = _Cards(4096)  # ~1 kB each
+_SHIPPED = Kept(4096)  # cards (~1 kB each) by shipped classifier, digit and world, shared by every visitor
 
 
 def world_toggle(where) -> bool:
@@ -103,25 +81,19 @@ def _clamp_index(n: int) -> None:
 
 def cards_html(service: FlipService, indices: list[int], classifier: str, coloured: bool,
                specs: dict[str, VarSpec]) -> dict[int, str]:
-    """Each digit's card (`card_html`), from the cache where it is; the missing ones computed in one call."""
+    """Each digit's card (`card_html`), kept by the classifier object itself (so a model added again under the same
+    name has its own cards); the missing ones computed in one call."""
     shipped = classifier in service.page().classifiers
-    cache = _SHIPPED if shipped else _upload_cards(classifier)
-    out = {i: cache.get((i, classifier, coloured)) for i in indices}
+    mine = None if shipped else uploads()
+    model = service.classifier(classifier, mine)
+    kept = _SHIPPED if shipped else st.session_state.setdefault(_UPLOAD_CARDS, Kept(64))  # an upload: this session
+    out = {i: kept.get(model, i, coloured) for i in indices}
     missing = [i for i, text in out.items() if text is None]
     if missing:
-        for digit in service.digits(missing, classifier, coloured, None if shipped else uploads()):
+        for digit in service.digits(missing, classifier, coloured, mine):
             out[digit.index] = card_html(digit, classifier, specs)
-            cache.put((digit.index, classifier, coloured), out[digit.index])
+            kept.put(model, out[digit.index], digit.index, coloured)
     return out
-
-
-def _upload_cards(name: str) -> _Cards:
-    """The session's cards of the upload `name`; new ones when another model was added under that name."""
-    model, held = st.session_state.setdefault(_UPLOAD_CARDS, {}).get(name, (None, None))
-    if held is None or model is not uploads().get(name):
-        model, held = uploads().get(name), _Cards(64)
-        st.session_state[_UPLOAD_CARDS][name] = (model, held)
-    return held
 
 
 def card_html(digit: DigitView, classifier: str, specs: dict[str, VarSpec]) -> str:

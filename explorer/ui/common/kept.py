@@ -21,15 +21,24 @@ class Kept:
         self._size, self._lock = size, threading.Lock()  # reruns of many sessions run on their own threads
 
     def __call__(self, obj: object, make: Callable, *key: object):
+        made = self.get(obj, *key)
+        if made is None:
+            made = make(obj)
+            self.put(obj, made, *key)
+        return made
+
+    def get(self, obj: object, *key: object):
+        """What is kept for `obj` (and `key`), or None (for a caller that makes several missing ones at once)."""
         at = (id(obj), *key)
         with self._lock:
             hit = self._items.get(at)
-            if hit is not None and hit[0] is obj:
-                self._items.move_to_end(at)
-                return hit[1]
-        made = make(obj)
+            if hit is None or hit[0] is not obj:
+                return None
+            self._items.move_to_end(at)
+            return hit[1]
+
+    def put(self, obj: object, made: object, *key: object) -> None:
         with self._lock:
-            self._items[at] = (obj, made)
+            self._items[(id(obj), *key)] = (obj, made)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return made
