@@ -59,7 +59,7 @@ def _train_pendulum(args: argparse.Namespace) -> int:
         return 2
     cfg = PendulumTrainConfig(components=comps, graph=args.graph, devices=args.devices, strategy=args.strategy,
                               command="python -m explorer " + " ".join(sys.argv[1:]))
-    for name in ("epochs", "n_train", "regressor_epochs", "n_regressor", "interventional_fraction"):
+    for name in ("epochs", "n_train", "regressor_epochs", "n_regressor", "n_val", "interventional_fraction"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     if args.out:
@@ -319,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "census-world: seed of the world samples its fidelity is measured on (default 0)")
     tr.add_argument("--regressor-epochs", type=count(1, 10_000), help="pendulum: regressor epochs")
     tr.add_argument("--n-regressor", type=count(1, 100_000), help="pendulum: regressor training renders")
+    tr.add_argument("--n-val", type=count(1, 100_000), help="pendulum: validation scenes of the cards (default 1000)")
     tr.set_defaults(fn=_train)
     add_census_train(tr, _train)  # train census: explorer/cli_census_train.py
     add_cf_generator_train(tr)  # train cf-generator: explorer/cli_cf_generator.py

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_tiny_pendulum_training_with_two_ddp_processes(tmp_path):
     out = tmp_path / "ckpt"
     cmd = [sys.executable, "-m", "explorer", "train", "pendulum", "--n-train", "256", "--epochs", "3",
-           "--n-regressor", "128", "--regressor-epochs", "1", "--devices", "2", "--strategy", "ddp",
-           "--out", str(out)]
+           "--n-regressor", "128", "--regressor-epochs", "1", "--n-val", "100", "--devices", "2",
+           "--strategy", "ddp", "--out", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True,
                           text=True, timeout=600)
     log = proc.stdout + proc.stderr
@@ -32,6 +32,7 @@ def test_tiny_pendulum_training_with_two_ddp_processes(tmp_path):
     assert card["graph_mode"] == "partial" and card["train"]["devices"] == 2
     assert card["command"].startswith("python -m explorer train pendulum")
     assert {"val_recon_mse", "train_seconds"} <= set(card["metrics"])
+    assert "100 validation scenes" in card["data"]  # --n-val: the metrics' scenes, 1000 unless asked
     # partial mode: nothing may point into the roots, whatever was learned
     probs = torch.tensor(card["edge_probabilities"])
     assert float(probs[:, :2].abs().sum()) == 0.0

@@ -127,13 +127,16 @@ def sweep_concept(concept: str, split: str = "val", folder: Path = PRETRAINED, l
 
 
 def name_rank_sweep(concepts: tuple[str, ...] = ("race",), limit: int | None = None, folder: Path = PRETRAINED,
-                    split: str = "val", keep_between: bool = False, halvings: int = HALVINGS) -> dict[str, float]:
+                    split: str = "val", keep_between: bool = False, halvings: int = HALVINGS,
+                    ranks: tuple[int, ...] = RANKS) -> dict[str, float]:
+    """ranks and halvings: fewer in smoke runs (each rank refits the eraser and every probe twice)."""
     out: dict[str, float] = {"split_is_val": float(split == "val"), "keep_between": float(keep_between)}
     for concept in concepts:
         if concept not in ("gender", "race"):
             raise ValueError(f"the name bank applies to the template concepts (gender, race), not {concept!r}")
         t0 = time.time()
-        out |= sweep_concept(concept, split, folder, limit, keep_between=keep_between, halvings=halvings)
+        out |= sweep_concept(concept, split, folder, limit, ranks=ranks, keep_between=keep_between,
+                             halvings=halvings)
         print(f"[evaluate causalm-names] {concept} done in {time.time() - t0:.0f} s", flush=True)
     return out
 

@@ -122,6 +122,7 @@ class PendulumTrainConfig:
     graph_batch: int = 2048
     n_regressor: int = 16000
     regressor_epochs: int = 4
+    n_val: int = 1000  # validation scenes for both cards' metrics (the shipped cards' figures use 1000)
     devices: int = 1
     strategy: str = "auto"
     out: Path = PRETRAINED
@@ -213,7 +214,7 @@ def _train_regressor(cfg: PendulumTrainConfig) -> None:
     L.seed_everything(SEEDS["regressor"], workers=True)
     scm = PendulumSCM()
     train_v = independent_values(cfg.n_regressor, SEEDS["regressor"])
-    val_v = independent_values(1000, SEEDS["regressor_val"])
+    val_v = independent_values(cfg.n_val, SEEDS["regressor_val"])
     model_cfg = CausalVAEConfig(enc_width=16, style_dim=1)
     model = ConceptRegressor(model_cfg)
     start = time.time()
@@ -252,7 +253,7 @@ def training_scenes(cfg: PendulumTrainConfig) -> tuple[np.ndarray, np.ndarray, n
 def _train_vae(cfg: PendulumTrainConfig) -> None:
     L.seed_everything(SEEDS["train"], workers=True)
     train_x, y, hit = training_scenes(cfg)
-    val_noise, val_v, val_x = scenes(1000, SEEDS["val"])
+    val_noise, val_v, val_x = scenes(cfg.n_val, SEEDS["val"])
     model_cfg = CausalVAEConfig(fixed=fixed_matrix(cfg.graph))
     model = CausalVAE(model_cfg)
     start = time.time()
@@ -279,7 +280,7 @@ def _train_vae(cfg: PendulumTrainConfig) -> None:
                        "intervened node skips the scenes that intervened on it).",
         "data": f"{len(y) - n_do} observational scenes (seed {SEEDS['train']}) + {n_do} interventional scenes "
                 f"(seed {SEEDS['train_do']}: do() on {targets}, a random non-empty subset per scene, each "
-                f"value uniform over its range, true renders); 1000 validation scenes (seed {SEEDS['val']}, "
+                f"value uniform over its range, true renders); {cfg.n_val} validation scenes (seed {SEEDS['val']}, "
                 f"interventions seed {SEEDS['val_do']}) for metrics",
         "graph_mode": cfg.graph, "learned_edges": learned_edges(model),
         "edge_probabilities": [[round(float(p), 4) for p in row] for row in probs],
