@@ -19,20 +19,14 @@ from explorer.cli_checks import (OneLineParser, count, input_file, input_folder,
 
 
 def _train(args: argparse.Namespace) -> int:
-    if args.world == "pendulum":
-        return _train_pendulum(args)
-    if args.world == "causalm":
-        return _train_causalm(args)
-    if args.world == "census-world":
-        return _train_census_world(args)
-    if args.world == "adult-models":
-        return train_adult_models_command(args)
+    other = {"pendulum": _train_pendulum, "causalm": _train_causalm, "census-world": _train_census_world,
+             "adult-models": train_adult_models_command}.get(args.world)
+    if other is not None:
+        return other(args)
     from explorer.training.morpho import COMPONENTS, TrainConfig, train_morpho
 
-    comps = tuple(args.only.split(",")) if args.only else COMPONENTS
-    bad = set(comps) - set(COMPONENTS)
-    if bad:
-        print(f"error: unknown component(s) {sorted(bad)}; choose from {', '.join(COMPONENTS)}", file=sys.stderr)
+    comps = _only(args, COMPONENTS, "component")
+    if comps is None:
         return 2
     train_morpho(TrainConfig(components=comps, gen_epochs=args.gen_epochs, gen_cover=args.gen_cover,
                              gen_cf_epochs=args.gen_cf_epochs, clf_epochs=args.clf_epochs, limit=args.limit,
@@ -387,11 +381,14 @@ def main(argv: list[str] | None = None) -> int:
     ac.set_defaults(fn=_audit_classifier)
     add_audit_table(sub)
     args = parser.parse_args(argv)
-    from explorer.checkpoints import CheckpointError
-
     try:
         return args.fn(args)
-    except CheckpointError as err:  # a model missing or damaged, not a bad value: the message names the rebuild
+    except Exception as err:
+        # a model missing or damaged (not a bad value): the message names the rebuild. Its class is not imported
+        # up front: torch's import (~3 s) would hold up every bad value's one-line answer.
+        checkpoints = sys.modules.get("explorer.checkpoints")  # loaded by whatever raised a CheckpointError
+        if checkpoints is None or not isinstance(err, checkpoints.CheckpointError):
+            raise
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2
 

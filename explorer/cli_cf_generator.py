@@ -57,11 +57,11 @@ def _optional(args: argparse.Namespace, *names: str) -> dict:
 
 
 def cf_generator_command(args: argparse.Namespace) -> int:
-    from explorer.paths import PRETRAINED
-    from explorer.training.rgb_generator import RGBTrainConfig, train_rgb_generator
-
     if _missing(args, "train cf-generator", {"strength": "0.99"}):
         return 2
+    from explorer.paths import PRETRAINED
+    from explorer.training.run_configs import RGBTrainConfig  # the trainer (with Lightning) only once it is right
+
     try:
         cfg = RGBTrainConfig(strength=args.strength, variant=args.variant, devices=args.devices,
                              strategy=args.strategy, out=Path(args.out) if args.out else PRETRAINED,
@@ -70,21 +70,29 @@ def cf_generator_command(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    from explorer.training.rgb_generator import train_rgb_generator
+
     train_rgb_generator(cfg)
     return 0
 
 
 def cf_training_command(args: argparse.Namespace) -> int:
-    from explorer.checkpoints import CheckpointError
-    from explorer.training.cf_training import CFTrainConfig, train_cf_classifier
-
     if _missing(args, "train cf-training", {"strength": "0.99", "method": "cf_regularise"}):
         return 2
+    from explorer.training.run_configs import CFTrainConfig
+
     try:
         cfg = CFTrainConfig(strength=args.strength, method=args.method, devices=args.devices, strategy=args.strategy,
                             command="python -m explorer " + " ".join(sys.argv[1:]),
                             **({"out": Path(args.out)} if args.out else {}),
                             **_optional(args, "epochs", "limit", "seed"))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from explorer.checkpoints import CheckpointError
+    from explorer.training.cf_training import train_cf_classifier  # Lightning: only for a run that can start
+
+    try:
         train_cf_classifier(cfg)
     except (ValueError, CheckpointError) as err:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)

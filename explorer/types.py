@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:  # torch only for the annotation: a command's check of its settings need not import it (~3 s)
+    import torch
 
 # Every observation, intervention and counterfactual travels as one of these, keyed by variable name.
-Values = dict[str, torch.Tensor]
+Values = dict[str, "torch.Tensor"]
 
 # The project's default seed: data splits, corpora, bootstrap resampling and training start from it unless a
 # run asks for another, so every shipped number can be reproduced from the commands in docs/.

@@ -44,51 +44,8 @@ from explorer.paths import cache_dir
 from explorer.registry import load_rgb_generator
 from explorer.training.cf_bank import Bank, load_bank
 from explorer.training.modules import PrintProgress
+from explorer.training.run_configs import GRADIENT, METHODS, USES_HUE_CF, CFTrainConfig, runs_dir  # noqa: F401
 from explorer.types import DEFAULT_SEED
-
-METHODS = ("erm", "cf_augment", "cf_regularise", "grad_supervision", "grad_supervision_random", "true_augment",
-           "unconfounded")
-USES_HUE_CF = ("cf_augment", "cf_regularise", "true_augment")
-GRADIENT = ("grad_supervision", "grad_supervision_random")
-
-
-def runs_dir() -> Path:
-    """Where the grid's models go by default: rebuildable, not shipped (two of them are, with `--out pretrained`)."""
-    return cache_dir() / "cf-training"
-
-
-@dataclass
-class CFTrainConfig:
-    """One run of the grid; every field is on the command line."""
-
-    strength: float
-    method: str = "erm"
-    seed: int = 0
-    epochs: int = 2
-    limit: int = 20_000  # training digits (of 50,000): the whole grid (84 runs) in under 3 hours here
-    batch: int = 128
-    lr: float = 2e-3
-    generator: str = "robust"  # the RGB generator variant that makes the counterfactuals
-    reg_weight: float = 1.0  # cf_regularise: 1 - cos is in [0, 2]
-    gs_weight: float = 1.0  # grad_supervision: 1 - cos is in [0, 2]
-    threads: int = 1  # two runs share the machine's two cores
-    devices: int = 1
-    strategy: str = "auto"
-    out: Path = field(default_factory=runs_dir)
-    command: str = ""
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; expected one of {', '.join(METHODS)}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise ValueError(f"the strength must be from 0 to 1, got {self.strength}")
-        if self.limit < self.batch:
-            raise ValueError(f"--limit {self.limit} is less than one batch; pass at least {self.batch}")
-
-    @property
-    def data_strength(self) -> float:
-        return 0.0 if self.method == "unconfounded" else self.strength
-
 
 def folder_name(method: str, strength: float, seed: int) -> str:
     """`cf-cnn-s<strength>-<method>-seed<K>`; the unconfounded reference is the same model at every strength."""

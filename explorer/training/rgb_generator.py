@@ -31,35 +31,9 @@ from explorer.paths import PRETRAINED
 from explorer.registry import rebuild_rgb_generator as rebuild_command, rgb_generator_folder as folder_name
 from explorer.training.datasets import MorphoTorch
 from explorer.training.modules import GeneratorModule, PrintProgress
+from explorer.training.run_configs import VARIANTS, RGBTrainConfig  # noqa: F401
 from explorer.types import DEFAULT_SEED
 
-VARIANTS = ("plain", "robust")
-
-
-@dataclass
-class RGBTrainConfig:
-    """One training run; every field is on the command line."""
-
-    strength: float
-    variant: str = "plain"
-    epochs: int = 3
-    limit: int = 20_000  # training images (of the split's 50,000): the 45-minute budget for all eight runs
-    val_limit: int = 2_000
-    batch: int = 128
-    lr: float = 2e-3
-    warmup: int = 200  # KL warm-up steps: ~ half an epoch at this size (the grey generator's 1,000 is 2 epochs)
-    seed: int = DEFAULT_SEED
-    threads: int = 1  # two runs share the machine's two cores
-    devices: int = 1
-    strategy: str = "auto"
-    out: Path = PRETRAINED
-    command: str = ""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.strength <= 1.0:
-            raise ValueError(f"the strength must be from 0 to 1, got {self.strength}")
-        if self.limit < self.batch:  # an epoch is whole batches: fewer images than one make no step at all
-            raise ValueError(f"--limit {self.limit} is less than one batch; pass at least {self.batch}")
 
 
 class RGBGeneratorModule(GeneratorModule):
