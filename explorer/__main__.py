@@ -16,6 +16,7 @@ from explorer.cli_census_train import add_census_train
 from explorer.cli_cf_generator import add_cf_generator_train, add_cf_training
 from explorer.cli_checks import (OneLineParser, count, input_file, input_folder, output_file, output_folder, real,
                                  save, seed, strategy)
+from explorer.training.run_configs import MORPHO_COMPONENTS, PENDULUM_COMPONENTS
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -23,11 +24,10 @@ def _train(args: argparse.Namespace) -> int:
              "adult-models": train_adult_models_command}.get(args.world)
     if other is not None:
         return other(args)
-    from explorer.training.morpho import COMPONENTS, TrainConfig, train_morpho
-
-    comps = _only(args, COMPONENTS, "component")
-    if comps is None:
+    if (comps := _only(args, MORPHO_COMPONENTS, "component")) is None:
         return 2
+    from explorer.training.morpho import TrainConfig, train_morpho  # Lightning (~10 s): once the settings are right
+
     train_morpho(TrainConfig(components=comps, gen_epochs=args.gen_epochs, gen_cover=args.gen_cover,
                              gen_cf_epochs=args.gen_cf_epochs, clf_epochs=args.clf_epochs, limit=args.limit,
                              devices=args.devices, strategy=args.strategy, out=Path(args.out or TrainConfig.out),
@@ -46,11 +46,10 @@ def _only(args: argparse.Namespace, allowed: tuple[str, ...], what: str) -> tupl
 
 
 def _train_pendulum(args: argparse.Namespace) -> int:
-    from explorer.training.pendulum import COMPONENTS, PendulumTrainConfig, train_pendulum
-
-    comps = _only(args, COMPONENTS, "component")
-    if comps is None:
+    if (comps := _only(args, PENDULUM_COMPONENTS, "component")) is None:
         return 2
+    from explorer.training.pendulum import PendulumTrainConfig, train_pendulum
+
     cfg = PendulumTrainConfig(components=comps, graph=args.graph, devices=args.devices, strategy=args.strategy,
                               command="python -m explorer " + " ".join(sys.argv[1:]))
     for name in ("epochs", "n_train", "regressor_epochs", "n_regressor", "n_val", "interventional_fraction"):

@@ -216,6 +216,22 @@ def test_the_real_entry_point_exits_2_with_one_line(command, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+TRAINING = ["train cf-generator --strength 0.9 --limit 64", "train cf-training --strength 0.9 --method erm --limit 64",
+            "train cf-generator --out {out}", "train morpho --only zzz", "train pendulum --only vae,zzz"]
+
+
+def test_a_training_command_s_bad_setting_is_answered_before_torch_and_lightning_load(tmp_path):
+    """Their import takes ~10 s here: a wrong or missing setting is answered without it (one process for all)."""
+    calls = [c.replace("{out}", str(tmp_path)).split() for c in TRAINING]
+    probe = ("import contextlib, io, sys; from explorer.__main__ import main\n"
+             f"for argv in {calls!r}:\n"
+             "    with contextlib.redirect_stderr(io.StringIO()):\n"
+             "        print(main(argv), 'torch' in sys.modules, 'lightning' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.stdout.splitlines() == ["2 False False"] * len(TRAINING), proc.stdout + proc.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_result_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
     """`save` writes beside the target and renames: a failure mid-write leaves neither a part nor a stub."""
     from explorer.cli_checks import save

@@ -121,13 +121,6 @@ def test_train_cf_generator_from_the_command_line(tmp_path):
     assert missing.returncode == 2 and missing.stderr.strip().startswith("error:") and "--strength" in missing.stderr
     small = run("--strength", "0.9", "--limit", "64", "--out", str(tmp_path))
     assert small.returncode == 2 and "less than one batch" in small.stderr and "Traceback" not in small.stderr
-    # a wrong setting is answered before torch and Lightning are imported (~10 s here), as is a missing one
-    probe = ("import sys; from explorer.__main__ import main; rc = main(['train', 'cf-{}', '--strength', '0.9', "
-             "'--method', 'erm', '--limit', '64']); print(rc, 'torch' in sys.modules, 'lightning' in sys.modules)")
-    for world in ("generator", "training"):
-        quick = subprocess.run([sys.executable, "-c", probe.format(world)], cwd=root, capture_output=True, text=True,
-                               timeout=300)
-        assert quick.stdout.split() == ["2", "False", "False"], quick.stdout + quick.stderr[-1000:]
     assert not any(tmp_path.iterdir())
     done = run("--strength", "0.9", "--epochs", "1", "--limit", "256", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr[-1000:]

@@ -25,8 +25,8 @@ from explorer.registry import MORPHO as NAMES
 from explorer.scm.morpho import CONFOUNDED_HUE_STRENGTH
 from explorer.training.datasets import MorphoPairs, MorphoTorch, colour_values
 from explorer.training.modules import ClassifierModule, CounterfactualPairModule, GeneratorModule, PrintProgress
+from explorer.training.run_configs import MORPHO_COMPONENTS as COMPONENTS
 
-COMPONENTS = ("classifier", "classifier_hue", "oracle", "generator")
 HUE_STRENGTH = CONFOUNDED_HUE_STRENGTH  # the confounded training world: 95 % of digits wear "their" colour
 
 

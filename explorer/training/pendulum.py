@@ -34,8 +34,8 @@ from explorer.paths import PRETRAINED
 from explorer.scm.pendulum import (ROOTS, SPECS, TRUE_GRAPH, VARIABLES, PendulumSCM, independent_values,
                                    normalise)
 from explorer.training.modules import PrintProgress
+from explorer.training.run_configs import PENDULUM_COMPONENTS as COMPONENTS
 
-COMPONENTS = ("regressor", "vae")
 GRAPH_MODES = ("partial", "learned", "fixed")
 VAL_BATCH = 250  # scenes per validation step: bounds the decoder's activations at a few hundred MB
 

@@ -1,6 +1,6 @@
-"""The settings of issue 19's two training commands, apart from their trainers: checking them imports no Lightning
-(~10 s here, most of it torchmetrics), so `train cf-generator` and `train cf-training` answer a wrong setting in
-seconds (explorer/cli_cf_generator.py). The trainers re-export them."""
+"""Training commands' settings, apart from their trainers: checking them imports no Lightning (~10 s here, most of it
+torchmetrics), so `train cf-generator`, `cf-training`, `morpho` and `pendulum` answer a wrong setting in under a
+second (explorer/__main__.py, explorer/cli_cf_generator.py). The trainers import them from here."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from explorer.paths import PRETRAINED, cache_dir
 from explorer.types import DEFAULT_SEED
 
 VARIANTS = ("plain", "robust")
+MORPHO_COMPONENTS = ("classifier", "classifier_hue", "oracle", "generator")  # `train morpho --only`
+PENDULUM_COMPONENTS = ("regressor", "vae")  # `train pendulum --only`
 
 
 @dataclass
