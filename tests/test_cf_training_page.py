@@ -158,13 +158,30 @@ def test_the_queue_runs_one_job_at_a_time_in_order_and_is_bounded():
     assert ran == jobs  # first come, first served
 
 
+def test_no_page_waits_for_lightning_until_a_training_starts():
+    """Lightning's import takes ~10 s here: the pages' modules (this one's included) leave it to Train now."""
+    import subprocess
+    import sys
+
+    from explorer.paths import ROOT
+
+    probe = ("import pkgutil, importlib, sys; import explorer.ui as ui, explorer.services as sv\n"
+             "for pkg in (sv, ui):\n"
+             "    for m in pkgutil.iter_modules(pkg.__path__):\n"
+             "        if m.name != 'cf_live_curves':\n"
+             "            importlib.import_module(f'{pkg.__name__}.{m.name}')\n"
+             "print(len(sys.modules) > 500, 'lightning' in sys.modules, 'torchmetrics' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.split() == ["True", "False", "False"], proc.stdout + proc.stderr[-2000:]
+
+
 def test_a_failed_training_is_a_message_and_keeps_nothing(monkeypatch):
-    import explorer.services.cf_training as service_module
+    import explorer.training.cf_training as trainer  # the service imports it when a training starts
 
     def broken(cfg, progress=None, cancelled=None):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(service_module, "train_cf_classifier", broken)
+    monkeypatch.setattr(trainer, "train_cf_classifier", broken)
     at = open_page(PAGE, {"methods": "erm"})
     at.button(key="cf_train").click().run()
     job = wait(at.session_state["_cf_job"])

@@ -29,7 +29,8 @@ from explorer.datasets.confounded import STRENGTHS, load_confounded
 from explorer.device import pick_device
 from explorer.paths import ROOT
 from explorer.scm.morpho import tint
-from explorer.training.cf_training import METHODS, load_cf_classifier, runs_dir
+from explorer.training.cf_runs import load_cf_classifier
+from explorer.training.run_configs import METHODS, runs_dir
 
 SPLITS = ("iid", "ood", "anti")
 METRICS = ("iid_acc", "ood_acc", "anti_acc", "hue_invariance")

@@ -7,7 +7,7 @@ shipped results (`evaluate cf-training`'s JSON) and a plain-language reading com
 
 **Train now** (`submit`): a small run of the chosen methods at one strength, queued behind any other visitor's
 (`TrainQueue`: one training per server process, on one torch thread, so the other pages stay responsive). While
-it runs, `LiveCurves` scores the model on fixed IID and OOD test subsets every few steps; a cancel stops Lightning
+it runs, `LiveCurves` (explorer/services/cf_live_curves.py) scores the model on fixed IID and OOD test subsets every few steps; a cancel stops Lightning
 at the next step and nothing is saved. The models are saved to a temporary folder of the job, loaded back as
 classifiers the visitor's session keeps for the Flip page, and the folder is removed: nothing stays on disk.
 """
@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import lightning as L
 import numpy as np
 import torch
 
@@ -37,8 +36,8 @@ from explorer.paths import ROOT
 from explorer.registry import load_rgb_generator
 from explorer.scm.morpho import tint
 from explorer.training.cf_bank import generator_bank
-from explorer.training.cf_training import METHODS, CFTrainConfig, folder_name, load_cf_classifier, \
-    train_cf_classifier
+from explorer.training.cf_runs import folder_name, load_cf_classifier
+from explorer.training.run_configs import METHODS, CFTrainConfig
 from explorer.types import DEFAULT_SEED
 
 TRAINABLE = tuple(m for m in METHODS if m != "unconfounded")  # the reference trains on other data: not offered
@@ -137,36 +136,6 @@ class TrainedClassifier(TorchClassifier):
     """A Train-now model as the Flip page lists it beside the uploads."""
 
     engine = "PyTorch"
-
-
-class LiveCurves(L.Callback):
-    """Progress, IID and OOD accuracy every `every` steps on fixed test subsets, and the cancel."""
-
-    def __init__(self, job: Job, method: str, sets: dict[str, tuple[torch.Tensor, np.ndarray]], every: int):
-        self.job, self.method, self.sets, self.every = job, method, sets, every
-        self.index, self.total = job.methods.index(method), 1
-        job.curves[method] = []
-
-    def on_train_start(self, trainer, pl_module):
-        self.total = max(1, int(trainer.estimated_stepping_batches))
-        self._record(0, pl_module.model)  # chance, before the first step
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self.job.cancelled():
-            trainer.should_stop = True  # Lightning ends the fit after this step; `cancelled=` then saves nothing
-            return
-        step = trainer.global_step
-        self.job.progress = (self.index + step / self.total) / len(self.job.methods)
-        if step % self.every == 0 or step >= self.total:
-            self._record(step, pl_module.model)
-
-    def _record(self, step: int, model: torch.nn.Module) -> None:
-        was = model.training
-        model.eval()
-        with torch.no_grad():  # the training thread: no_grad, not inference_mode, keeps the weights' versions alone
-            acc = [float((model(x).argmax(1).numpy() == y).mean()) for x, y in self.sets.values()]
-        model.train(was)
-        self.job.curves[self.method].append((step, *acc))
 
 
 class TrainQueue:
@@ -276,7 +245,10 @@ class CFTrainingService:
             job.state = "cancelled"
             return
         job.state, start = "running", time.time()
-        try:
+        try:  # Lightning (~10 s to import) only once a training starts: the page itself does not wait for it
+            from explorer.services.cf_live_curves import LiveCurves
+            from explorer.training.cf_training import train_cf_classifier
+
             job.folder = Path(tempfile.mkdtemp(prefix="cf-train-now-"))
             job.phase = "Loading the test digits for the curves"
             sets = self._curve_sets(job.strength)

@@ -44,25 +44,9 @@ from explorer.paths import cache_dir
 from explorer.registry import load_rgb_generator
 from explorer.training.cf_bank import Bank, load_bank
 from explorer.training.modules import PrintProgress
+from explorer.training.cf_runs import folder_name, load_cf_classifier, rebuild_command  # noqa: F401
 from explorer.training.run_configs import GRADIENT, METHODS, USES_HUE_CF, CFTrainConfig, runs_dir  # noqa: F401
 from explorer.types import DEFAULT_SEED
-
-def folder_name(method: str, strength: float, seed: int) -> str:
-    """`cf-cnn-s<strength>-<method>-seed<K>`; the unconfounded reference is the same model at every strength."""
-    if method == "unconfounded":
-        return f"cf-cnn-unconfounded-seed{seed}"
-    return f"cf-cnn-s{strength:g}-{method}-seed{seed}"
-
-
-def rebuild_command(method: str, strength: float, seed: int) -> str:
-    return f"python -m explorer train cf-training --strength {strength:g} --method {method} --seed {seed}"
-
-
-def load_cf_classifier(folder: Path) -> tuple[DigitCNN, dict]:
-    card = checkpoints.read_card(folder) or {}
-    rebuild = rebuild_command(card.get("method", "erm"), card.get("strength", 0.99), card.get("seed", 0))
-    return checkpoints.load_module(folder, lambda c: DigitCNN(CNNConfig(**c)), rebuild, "classifier")
-
 
 def features_and_logits(model: DigitCNN, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, 3, 28, 28) 0-255 -> ((B, hidden) last hidden layer, (B, 10) logits)."""
