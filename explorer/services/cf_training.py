@@ -6,10 +6,11 @@ do(digit) answered by that strength's robust RGB generator, beside the TRUE do(h
 shipped results (`evaluate cf-training`'s JSON) and a plain-language reading computed from them.
 
 **Train now** (`submit`): a small run of the chosen methods at one strength, queued behind any other visitor's
-(`TrainQueue`: one training per server process, on one torch thread, so the other pages stay responsive). While
-it runs, `LiveCurves` (explorer/services/cf_live_curves.py) scores the model on fixed IID and OOD test subsets every few steps; a cancel stops Lightning
-at the next step and nothing is saved. The models are saved to a temporary folder of the job, loaded back as
-classifiers the visitor's session keeps for the Flip page, and the folder is removed: nothing stays on disk.
+(`TrainQueue`: one training per server process, on one torch thread, so the other pages stay responsive). While it
+runs, `LiveCurves` (explorer/services/cf_live_curves.py) scores the model on fixed IID and OOD test subsets every few
+steps; a cancel stops Lightning at the next step and nothing is saved. The models are saved to a temporary folder of
+the job, loaded back as classifiers the visitor's session keeps for the Flip page, and the folder is removed: nothing
+stays on disk.
 """
 
 from __future__ import annotations
