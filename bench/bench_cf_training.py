@@ -27,7 +27,8 @@ from serve import cpu_busy, training_running  # noqa: E402
 from explorer.datasets.confounded import load_confounded  # noqa: E402
 from explorer.models.cnn import CNNConfig, DigitCNN  # noqa: E402
 from explorer.training.cf_bank import true_bank  # noqa: E402
-from explorer.training.cf_training import METHODS, CFTrainConfig, CFTrainingModule  # noqa: E402
+from explorer.training.cf_training import CFTrainingModule  # noqa: E402
+from explorer.training.run_configs import METHODS, CFTrainConfig  # noqa: E402
 from explorer.registry import load_rgb_generator  # noqa: E402
 
 BATCH = 128

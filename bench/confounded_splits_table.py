@@ -13,7 +13,7 @@ import numpy as np
 
 from explorer.datasets.confounded import KINDS, STRENGTHS, band, confounded_values
 from explorer.metrics.split_confounding import digit_hue
-from explorer.training.rgb_generator import RGBTrainConfig
+from explorer.training.run_configs import RGBTrainConfig
 
 
 def main() -> None:

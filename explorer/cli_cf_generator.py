@@ -102,7 +102,7 @@ def cf_training_command(args: argparse.Namespace) -> int:
 
 def cf_training_evaluate(args: argparse.Namespace) -> int:
     from explorer.evaluate.cf_training import evaluate_cf_training, find_runs, to_markdown
-    from explorer.training.cf_training import runs_dir
+    from explorer.training.run_configs import runs_dir
 
     folder = Path(args.folder) if args.folder else runs_dir()
     if not find_runs(folder):

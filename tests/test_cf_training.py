@@ -12,8 +12,9 @@ import torch.nn as nn
 
 from explorer.__main__ import main
 from explorer.cli_cf_generator import CF_METHODS
-from explorer.training.cf_training import (METHODS, CFTrainConfig, folder_name, gradient_supervision,
-                                           representation_pull, train_cf_classifier)
+from explorer.training.cf_runs import folder_name
+from explorer.training.cf_training import gradient_supervision, representation_pull, train_cf_classifier
+from explorer.training.run_configs import METHODS, CFTrainConfig
 
 
 class Linear(nn.Module):

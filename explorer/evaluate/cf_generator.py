@@ -35,7 +35,7 @@ from explorer.device import pick_device
 from explorer.models.rgb_cvae import RGBCVAE, circular_error, measured_hue
 from explorer.registry import MORPHO, load_classifier, load_rgb_generator
 from explorer.scm.morpho import MorphoSCM, tint
-from explorer.training.rgb_generator import VARIANTS
+from explorer.training.run_configs import VARIANTS
 
 TARGETS = ("rare", "random")
 METRICS = ("hue_mae", "l1_true", "oracle_same")

@@ -26,7 +26,8 @@ from explorer.datasets.confounded import STRENGTHS, load_confounded
 from explorer.device import pick_device
 from explorer.registry import load_rgb_generator
 from explorer.training.cf_bank import load_bank
-from explorer.training.cf_training import METHODS, CFTrainConfig, folder_name, runs_dir
+from explorer.training.cf_runs import folder_name
+from explorer.training.run_configs import METHODS, CFTrainConfig, runs_dir
 from explorer.types import DEFAULT_SEED
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -40,12 +40,11 @@ from explorer.datasets.confounded import load_confounded
 from explorer.device import pick_device
 from explorer.metrics.split_confounding import digit_hue
 from explorer.models.cnn import CNNConfig, DigitCNN
-from explorer.paths import cache_dir
 from explorer.registry import load_rgb_generator
 from explorer.training.cf_bank import Bank, load_bank
+from explorer.training.cf_runs import folder_name, rebuild_command
 from explorer.training.modules import PrintProgress
-from explorer.training.cf_runs import folder_name, load_cf_classifier, rebuild_command  # noqa: F401
-from explorer.training.run_configs import GRADIENT, METHODS, USES_HUE_CF, CFTrainConfig, runs_dir  # noqa: F401
+from explorer.training.run_configs import USES_HUE_CF, CFTrainConfig
 from explorer.types import DEFAULT_SEED
 
 def features_and_logits(model: DigitCNN, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

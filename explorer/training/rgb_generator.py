@@ -14,7 +14,7 @@ import argparse
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -31,9 +31,7 @@ from explorer.paths import PRETRAINED
 from explorer.registry import rebuild_rgb_generator as rebuild_command, rgb_generator_folder as folder_name
 from explorer.training.datasets import MorphoTorch
 from explorer.training.modules import GeneratorModule, PrintProgress
-from explorer.training.run_configs import VARIANTS, RGBTrainConfig  # noqa: F401
-from explorer.types import DEFAULT_SEED
-
+from explorer.training.run_configs import VARIANTS, RGBTrainConfig
 
 
 class RGBGeneratorModule(GeneratorModule):

@@ -44,7 +44,6 @@ class RGBTrainConfig:
 METHODS = ("erm", "cf_augment", "cf_regularise", "grad_supervision", "grad_supervision_random", "true_augment",
            "unconfounded")
 USES_HUE_CF = ("cf_augment", "cf_regularise", "true_augment")
-GRADIENT = ("grad_supervision", "grad_supervision_random")
 
 
 def runs_dir() -> Path:
