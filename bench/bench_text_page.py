@@ -14,7 +14,9 @@ main-thread milliseconds (Chrome's Performance metrics), for the page and the ba
 
 `--pause S` waits S seconds between setting a text and its Ctrl+Enter, as a person pauses before a command: the
 page then asks for the text's answer during the pause (explorer/ui/text_drafts.py) and Ctrl+Enter shows it at
-once; each sample says whether it was drawn so (`from_draft`). 0 (the default) presses at once: no draft.
+once; each sample says whether it was drawn so (`from_draft`). 0 (the default) presses at once: no draft; the page
+then asks its answer route for it (explorer/ui/text_route.py), and each sample says whether that answer was drawn
+(`from_route`; `EXPLORER_TEXT_ROUTE=0` in the environment turns the route's use off).
 
 Usage: `python bench/bench_text_page.py [--sentences 24] [--rounds 2] [--pause 0] [--compare APP] [--out NAME]`
 (set EXPLORER_PRETRAINED to use other checkpoints). `--compare` times a second version of the page (an app serving
@@ -85,6 +87,7 @@ BASELINE_CHART = ".js-plotly-plot"  # the baseline's Plotly bars
 
 
 DRAWN_FROM_DRAFTS_JS = "() => Number(document.querySelector('.td-root')?.dataset.shown || 0)"
+DRAWN_FROM_ROUTE_JS = "() => Number(document.querySelector('.td-root')?.dataset.asked || 0)"
 
 
 def _submit(page, texts: list[str], chart: str, pause: float) -> list[dict]:
@@ -95,10 +98,11 @@ def _submit(page, texts: list[str], chart: str, pause: float) -> list[dict]:
         time.sleep(pause)  # the person's pause before Ctrl+Enter
         link = text if chart == PAGE_CHART else None  # the baseline writes no link
         page.evaluate(ARM_JS, [REWRITE.format(i=text.rsplit(" ", 1)[-1].rstrip(".")), chart, link])
-        drafted = page.evaluate(DRAWN_FROM_DRAFTS_JS)
+        drafted, asked = page.evaluate(DRAWN_FROM_DRAFTS_JS), page.evaluate(DRAWN_FROM_ROUTE_JS)
         box.press("Control+Enter")  # a text area sends its value on Ctrl+Enter
         out.append(page.evaluate("() => window.__latency"))
         out[-1]["from_draft"] = page.evaluate(DRAWN_FROM_DRAFTS_JS) > drafted
+        out[-1]["from_route"] = page.evaluate(DRAWN_FROM_ROUTE_JS) > asked
         page.wait_for_function(IDLE_JS, timeout=60_000)
         time.sleep(0.3)  # a person reads the answer before typing the next text
     return out
@@ -175,13 +179,16 @@ def main() -> int:
         print(f"{name}: per move, server CPU {ms['server_cpu_ms']:.1f} ms, browser main thread "
               f"{ms['browser_task_ms']:.1f} ms (script {ms['browser_script_ms']:.1f} ms)")
     drafted = {name: sum(s.get("from_draft", False) for r in runs[name] for s in r["samples"]) for name in apps}
+    routed = {name: sum(s.get("from_route", False) for r in runs[name] for s in r["samples"]) for name in apps}
     print("answers drawn from a draft: " + ", ".join(f"{name} {n} of {args.sentences * args.rounds}"
                                                       for name, n in drafted.items()))
+    print("answers drawn from the route: " + ", ".join(f"{name} {n} of {args.sentences * args.rounds}"
+                                                        for name, n in routed.items()))
     path = write(args.out, {
         "what": "submit-to-answer latency of the Text what-if page (headless Chromium, Ctrl+Enter, concept gender)",
         "seconds": rows, "ratio_page_over_baseline": ratios["text page"]["median"], "ratios": ratios,
         "per_move_ms": per_move, "sentences": args.sentences, "rounds": args.rounds, "compare": args.compare,
-        "pause_s": args.pause, "drawn_from_draft": drafted,
+        "pause_s": args.pause, "drawn_from_draft": drafted, "drawn_from_route": routed,
         "training_job_running": contended, "cpu_busy_before_run": busy,
         "loadavg_before_after": [load_before, os.getloadavg()],
         "pretrained": os.environ.get("EXPLORER_PRETRAINED", "pretrained/"),

@@ -133,7 +133,7 @@ def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(serve
     assert page.evaluate(_DRAWN) == 2
     _text_settled(page, "My aunt was glad about the rent.")
     assert page.get_by_text("Nothing to rewrite").count() == 0
-    # Ctrl+Enter at once (no pause): no draft goes, the rerun answers as before
+    # Ctrl+Enter at once (no pause): no draft goes; the route answers (test_ctrl_enter_without_a_pause…), then the rerun
     box.fill("My father was scared of the dog.")
     box.press("Control+Enter")
     _text_settled(page, "My mother was scared of the dog.")
@@ -154,4 +154,47 @@ def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(serve
     page.wait_for_function("(id) => document.querySelector('.td-root')?.dataset.held === id",
                            arg=text_drafts.draft_id("My father was scared of the cat.", "gender", "balanced"),
                            timeout=STEP)
+    page.context.close()
+
+
+# Installed before a commit: the result's markup the moment the route's answer was built (the component counts it in
+# the same task, so the observer's microtask sees the built nodes, before any later message of the rerun).
+_WATCH_ASKED_JS = """() => {
+  window.__built = [];
+  const root = document.querySelector('.td-root');
+  new MutationObserver(() => window.__built.push(
+      document.getElementById('text-probabilities').closest('[data-testid=stHtml]').innerHTML))
+    .observe(root, {attributes: true, attributeFilter: ['data-asked']});
+}"""
+_ASKED = "() => Number(document.querySelector('.td-root').dataset.asked || 0)"
+_RESULT_HTML = "() => document.getElementById('text-probabilities').closest('[data-testid=stHtml]').innerHTML"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+def test_ctrl_enter_without_a_pause_draws_the_routes_answer_and_the_rerun_draws_the_same(server, browser):  # noqa: F811
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server}/text_whatif")
+    page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
+    page.wait_for_function("() => document.querySelector('.td-root')?.__td?.listening", timeout=STEP)
+    page.evaluate(_WATCH_ASKED_JS)
+    box = page.locator(".st-key-text_input textarea")
+    for n, (text, rewrite) in enumerate([("My father was scared of the dog.", "My mother was scared of the dog."),
+                                         ('<img src="x" onerror="window.hacked=1"> Mary was angry.',
+                                          "James was angry.")], start=1):
+        box.fill(text)
+        box.press("Control+Enter")  # at once: no draft was sent, none is held
+        page.wait_for_function(f"() => ({_ASKED})() === {n}", timeout=STEP)
+        seen = _text_settled(page, rewrite)
+        assert seen["text"] == text and page.evaluate(_DRAWN) == 0
+        built = page.evaluate("() => window.__built")
+        assert len(built) == n and built[-1] == page.evaluate(_RESULT_HTML)  # the rerun drew the very same markup
+        page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=text,
+                               timeout=STEP)
+    assert page.locator('img[src="x"]').count() == 0 and page.evaluate("() => window.hacked") is None
+    assert page.locator(f"#{CHART_ID}").count() == 1 and page.locator(f"#{CHART_ID} img").count() == 3
+    # the same text again, committed by leaving the box: on screen already, not asked again
+    page.locator("h1").first.click()
+    page.wait_for_timeout(500)
+    assert page.evaluate(_ASKED) == 2
     page.context.close()

@@ -13,9 +13,11 @@ component's script parses no markup), then the commit's rerun draws the same. An
 cut text, nothing to rewrite, an error) is not held: the rerun draws it.
 
 What it costs: one model call per pause in typing that ends on a new text (~14 ms of server CPU, on the
-concept's lock like any text), and nothing when the visitor commits without a pause (the rerun answers as before).
+concept's lock like any text), and nothing when the visitor commits without a pause: the component then asks the
+page's answer route (explorer/ui/text_route.py) at once, holding Ctrl+Enter back until that answer is drawn.
 A pause after a space or a line break (between words, where people pause while typing) sends nothing.
-`EXPLORER_TEXT_DRAFTS=0` turns drafts off (for A/B benchmarks).
+`EXPLORER_TEXT_DRAFTS=0` turns drafts and the route's use off, `EXPLORER_TEXT_ROUTE=0` the route's alone (for A/B
+benchmarks).
 """
 
 from __future__ import annotations
@@ -28,15 +30,17 @@ from pathlib import Path
 import streamlit as st
 from streamlit.components.v2 import component
 
-from explorer.services.text import TextInputError, TextService
-from explorer.ui.text_view import CHART_ID, result_html
-from explorer.ui.text_whatif import answer
+from explorer.services.text import TextService
+from explorer.ui.text_route import PATH as ROUTE
+from explorer.ui.text_route import plain_html
+from explorer.ui.text_view import CHART_ID
 
 KEY = "text_drafts"  # the component's key; its state {"draft": text} is the last text sent
 HELD_KEY = "text_draft_held"  # the hidden container of the draft's answer
 BOX = ".st-key-text_input textarea"
 PAUSE_MS = 300  # typing paused this long: send the text (a person's pause before a command is ~1 s)
 WAIT_MS = 5_000  # a draft unanswered this long no longer holds back the next one
+ASK_MS = 1_000  # a Ctrl+Enter held back for the route's answer goes on to the text area after this at the latest
 
 _ASSETS = Path(__file__).resolve().parents[2] / "assets" / "text_drafts"
 _COMPONENT = component("explorer_text_drafts", html="<span class='td-root' hidden></span>",
@@ -49,18 +53,6 @@ def enabled() -> bool:
     return os.environ.get("EXPLORER_TEXT_DRAFTS", "1") != "0"
 
 
-def draft_html(service: TextService, text: str, concept: str, level: str) -> str | None:
-    """The HTML the commit's rerun will draw for `text`, when that is the result's only element; else None (the
-    rerun draws it with its notes, or the error)."""
-    try:
-        result = answer(service, text, concept, level)
-    except TextInputError:
-        return None
-    if result.notes or not result.rewrite.changed:
-        return None
-    return result_html(result)
-
-
 def draft_id(text: str, concept: str, level: str) -> str:
     """Names a draft's answer on the page: its text, concept and level (another of any is another answer)."""
     return hashlib.sha1("\0".join((concept, level, text)).encode()).hexdigest()[:16]
@@ -70,11 +62,13 @@ def data(service: TextService, concept: str, level: str, draft: object, committe
     """The component's data (where the box, the result and the held answer are; the pauses; the draft's answer,
     held when it is a text other than the committed one) and the held answer's HTML, if any."""
     out = {"concept": concept, "level": level, "box": BOX, "after": ".st-key-text_input", "chart": CHART_ID,
-           "held": f".st-key-{HELD_KEY}", "committed": committed, "pause_ms": PAUSE_MS, "wait_ms": WAIT_MS}
+           "held": f".st-key-{HELD_KEY}", "committed": committed, "pause_ms": PAUSE_MS, "wait_ms": WAIT_MS,
+           "ask_ms": ASK_MS,
+           "route": ROUTE if os.environ.get("EXPLORER_TEXT_ROUTE", "1") != "0" else None}
     if not (isinstance(draft, str) and draft.strip()):
         return out, None
     # every draft is answered, so that the browser sends the next; the committed text's answer is on screen already
-    html = None if draft == committed else draft_html(service, draft, concept, level)
+    html = None if draft == committed else plain_html(service, draft, concept, level)
     out["answer"] = {"text": draft, "id": draft_id(draft, concept, level) if html else None}
     if html is None:
         return out, None

@@ -8,7 +8,8 @@ a shareable link to what is on screen: `?concept=race&level=gentle&text=…`.
 
 from __future__ import annotations
 
-import functools
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
@@ -182,12 +183,43 @@ def text_area() -> str:
                         help="Press Ctrl+Enter (⌘+Enter) or click outside the box to analyse.")
 
 
-@functools.lru_cache(maxsize=256)  # a few KB each; keyed by the service too, so other checkpoints never mix in
+KEPT = 256  # answers kept per server, a few KB each
+_answers: OrderedDict[tuple, TextResult] = OrderedDict()  # (service, text, concept, level) -> answer, newest last
+_asking: dict[tuple, threading.Lock] = {}  # the answers being computed, each held by the caller computing it
+_guard = threading.Lock()
+
+
 def answer(service: TextService, text: str, concept: str, level: str) -> TextResult:
     """`service.what_if`, kept per server: a class picks the same examples and opens the same shared links, and
-    Back shows the texts before; each is then drawn without the ~13 ms model call. A TextInputError is raised
-    each time (lru_cache keeps no exceptions). The result is shared between visitors: it is only read."""
-    return service.what_if(text, concept, level)
+    Back shows the texts before; each is then drawn without the ~13 ms model call. A text asked for twice at once
+    (the commit's rerun and the page's answer route, explorer/ui/text_route.py) is computed once: the second
+    caller waits for the first. A TextInputError is raised each time (no exception is kept). Keyed by the
+    service too, so other checkpoints never mix in; the result is shared between visitors: it is only read."""
+    key = (service, text, concept, level)
+    while True:
+        with _guard:
+            if key in _answers:
+                _answers.move_to_end(key)
+                return _answers[key]
+            busy = _asking.get(key)
+            if busy is None:
+                mine = _asking[key] = threading.Lock()
+                mine.acquire()
+        if busy is None:
+            break
+        with busy:  # the other caller's answer is kept when this returns (or it raised: computed again here)
+            pass
+    try:
+        result = service.what_if(text, concept, level)
+        with _guard:
+            _answers[key] = result
+            while len(_answers) > KEPT:
+                _answers.popitem(last=False)
+        return result
+    finally:
+        with _guard:
+            del _asking[key]
+        mine.release()
 
 
 def result_view(result: TextResult) -> None:
