@@ -20,13 +20,12 @@ import urllib.request
 from common import print_table, stats, write
 from serve import CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, cpu_busy, free_port, stop, training_running
 
-RENDERED_JS = """() => {
-  const box = [...document.querySelectorAll('[data-testid=stImage]')]
+RENDERED_JS = """() => {  // the answer panel's picture drawn by the model, its readings, and two SVG charts
+  const fig = [...document.querySelectorAll('.ip-root figure')]
       .find(e => e.innerText.includes('drawn by the model'));
-  const img = box && box.querySelector('img');
-  const preds = [...document.querySelectorAll('[data-testid=stMarkdownContainer] ul')]
-      .some(e => e.innerText.includes('original →'));
-  const charts = [...document.querySelectorAll('[data-testid=stImage] img[src^="data:image/svg"]')]
+  const img = fig && fig.querySelector('img');
+  const preds = [...document.querySelectorAll('.ip-lines')].some(e => e.innerText.includes('original →'));
+  const charts = [...document.querySelectorAll('img[src^="data:image/svg"]')]
       .filter(i => i.complete && i.naturalWidth).length >= 2;  // the probabilities and the causal graph
   return Boolean(img && img.complete && img.naturalWidth && preds && charts)
       && document.querySelectorAll('[data-stale=true]').length === 0;
