@@ -93,7 +93,10 @@ async function ask(root, text) {  // the route's answer for `text`, drawn if the
   root.dataset.asked = String(Number(root.dataset.asked || 0) + 1);  // tests and benchmarks read it
 }
 
-function commitAgain(root, box, key) {  // the Ctrl+Enter held back, now passed on to the text area
+function commitAgain(root, held, key) {  // the Ctrl+Enter held back, now passed on to the text area
+  // the box as it is now: a redraw meanwhile may have put another element in its place
+  const box = held.isConnected ? held : document.querySelector(root.__td.data.box);
+  if (!box) return;
   root.__td.passing = true;
   try {
     box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", code: "Enter", ctrlKey: key.ctrlKey,
@@ -133,7 +136,7 @@ function listen(root) {  // once per mount; a listener whose component left the 
   const left = (e) => {  // leaving the box commits it at once: its held answer, or the route's and the rerun's race
     clearTimeout(root.__td.timer);
     const text = e.target.value;
-    if (!show(root, text) && askable(root, text)) ask(root, text);
+    if (!show(root, text) && askable(root, text)) ask(root, text).catch(() => {});
   };
   on("keydown", (e) => {
     if (e.key !== "Enter" || !(e.ctrlKey || e.metaKey) || root.__td.passing) return;
@@ -143,7 +146,7 @@ function listen(root) {  // once per mount; a listener whose component left the 
     // Held back until the route's answer is drawn (or it failed, or ask_ms passed): the rerun, sent at the same
     // moment, would take the cores and the browser's main thread the answer needs, and it draws the same
     e.stopPropagation();
-    ask(root, text).finally(() => commitAgain(root, box, e));
+    ask(root, text).catch(() => {}).finally(() => commitAgain(root, box, e));
   }, true);
   on("focusout", left, true);
   root.__td.timer = setTimeout(() => send(root), root.__td.data.pause_ms);  // a text typed before this mount
