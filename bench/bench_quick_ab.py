@@ -78,9 +78,10 @@ def _settle(page, name: str) -> None:
 
 
 def _browser_ms(cdp) -> dict[str, float]:
-    """Chromium's own counters (ms): all tasks, and script, of the page so far."""
+    """Chromium's own counters (ms): all tasks, and of them script, layout and style, of the page so far."""
     metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
-    return {"tasks": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
+    return {"tasks": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000,
+            "layout": metrics["LayoutDuration"] * 1000, "style": metrics["RecalcStyleDuration"] * 1000}
 
 
 def _moves(page, wire: Wire, pid: int, what: str, n: int, gap: float = 0.2) -> dict:
@@ -179,7 +180,8 @@ def _line(what: str, mode: str, r: dict, base: float) -> str:
              f"({r['rerun']['median'] / base:.2f}x)  exact {r['exact']['median'] * 1000:6.1f} / "
              f"{r['exact']['p95'] * 1000:6.1f} ms  {r['kB_per_move']['median']:6.1f} kB/move  "
              f"CPU {r['cpu_ms_per_move']:5.1f} ms/move  browser {r['browser_ms_per_move']['tasks']:5.1f} ms "
-             f"({r['browser_ms_per_move']['script']:4.1f} script)")
+             f"({r['browser_ms_per_move']['script']:4.1f} script, {r['browser_ms_per_move']['layout']:4.1f} layout, "
+             f"{r['browser_ms_per_move']['style']:4.1f} style)")
     for k in ("hold", "burst"):
         if k in r:
             h = r[k]
