@@ -80,14 +80,20 @@ _WATCH_JS = """(part) => {
 _DRAWN = "() => Number(document.querySelector('.td-root').dataset.shown || 0)"
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
-def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(server, browser):  # noqa: F811
+def _text_page(server: str, browser):  # noqa: F811
+    """A new visitor's Text page, its answer drawn and the drafts component listening."""
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(f"{server}/text_whatif")
     page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
-    box = page.locator(".st-key-text_input textarea")
     page.wait_for_function("() => document.querySelector('.td-root')?.__td?.listening", timeout=STEP)
+    return page
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+def test_ctrl_enter_draws_the_drafted_answer_then_the_rerun_draws_the_same(server, browser):  # noqa: F811
+    page = _text_page(server, browser)
+    box = page.locator(".st-key-text_input textarea")
     box.fill("My sister was glad about the rent.")
     page.wait_for_function("(id) => document.querySelector('.td-root')?.dataset.held === id",
                            arg=text_drafts.draft_id("My sister was glad about the rent.", "gender", "balanced"),
@@ -173,10 +179,7 @@ _RESULT_HTML = "() => document.getElementById('text-probabilities').closest('[da
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
 def test_ctrl_enter_without_a_pause_draws_the_routes_answer_and_the_rerun_draws_the_same(server, browser):  # noqa: F811
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.goto(f"{server}/text_whatif")
-    page.wait_for_function(f"() => {{ const s = ({_TEXT_JS})(); return s.preds && s.cf; }}", timeout=READY)
-    page.wait_for_function("() => document.querySelector('.td-root')?.__td?.listening", timeout=STEP)
+    page = _text_page(server, browser)
     page.evaluate(_WATCH_ASKED_JS)
     box = page.locator(".st-key-text_input textarea")
     for n, (text, rewrite) in enumerate([("My father was scared of the dog.", "My mother was scared of the dog."),
