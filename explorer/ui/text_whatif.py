@@ -9,7 +9,6 @@ a shareable link to what is on screen: `?concept=race&level=gentle&text=…`.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 import streamlit as st
 
@@ -21,6 +20,7 @@ from explorer.registry import rebuild_causalm
 from explorer.services.audit import METRIC_WORDS
 from explorer.services.text import TextPage, TextResult, TextService
 from explorer.ui.common.format import echo
+from explorer.ui.common.kept import Kept
 from explorer.ui.common.link import PageLink, ignored
 from explorer.ui.common.loader import SETUP_ERRORS, Backend, Fix
 from explorer.ui.text_charts import shown_table
@@ -183,43 +183,25 @@ def text_area() -> str:
                         help="Press Ctrl+Enter (⌘+Enter) or click outside the box to analyse.")
 
 
-KEPT = 256  # answers kept per server, a few KB each
-_answers: OrderedDict[tuple, TextResult] = OrderedDict()  # (service, text, concept, level) -> answer, newest last
-_asking: dict[tuple, threading.Lock] = {}  # the answers being computed, each held by the caller computing it
-_guard = threading.Lock()
+_ANSWERS = Kept(256)  # (service, text, concept, level) -> answer, a few KB each, shared by every visitor
+_COMPUTING: dict[str, threading.Lock] = {}  # per concept: the service computes one text of a concept at a time anyway
 
 
 def answer(service: TextService, text: str, concept: str, level: str) -> TextResult:
     """`service.what_if`, kept per server: a class picks the same examples and opens the same shared links, and
     Back shows the texts before; each is then drawn without the ~13 ms model call. A text asked for twice at once
-    (the commit's rerun and the page's answer route, explorer/ui/text_route.py) is computed once: the second
-    caller waits for the first. A TextInputError is raised each time (no exception is kept). Keyed by the
-    service too, so other checkpoints never mix in; the result is shared between visitors: it is only read."""
-    key = (service, text, concept, level)
-    while True:
-        with _guard:
-            if key in _answers:
-                _answers.move_to_end(key)
-                return _answers[key]
-            busy = _asking.get(key)
-            if busy is None:
-                mine = _asking[key] = threading.Lock()
-                mine.acquire()
-        if busy is None:
-            break
-        with busy:  # the other caller's answer is kept when this returns (or it raised: computed again here)
-            pass
-    try:
-        result = service.what_if(text, concept, level)
-        with _guard:
-            _answers[key] = result
-            while len(_answers) > KEPT:
-                _answers.popitem(last=False)
-        return result
-    finally:
-        with _guard:
-            del _asking[key]
-        mine.release()
+    (the commit's rerun and the page's answer route, explorer/ui/text_route.py) is computed once: the second caller
+    waits on the concept's lock and then finds it kept. A TextInputError is raised each time (no exception is kept).
+    Keyed by the service too, so other checkpoints never mix in; the result is shared between visitors: it is only
+    read."""
+    kept = _ANSWERS.get(service, text, concept, level)
+    if kept is None:
+        with _COMPUTING.setdefault(concept, threading.Lock()):
+            kept = _ANSWERS.get(service, text, concept, level)
+            if kept is None:
+                kept = service.what_if(text, concept, level)
+                _ANSWERS.put(service, kept, text, concept, level)
+    return kept
 
 
 def result_view(result: TextResult) -> None:
