@@ -1,17 +1,21 @@
-"""Flip a classifier: a step of the digit number -> the picked digit's picture shown, against a no-model page.
+"""Flip a classifier: steps of the digit number -> the picked digit's picture shown, and what a series of steps costs,
+against a no-model page.
 
 Before any search the Flip page shows the picked digit with the classifier's and the oracle's readings
-(explorer/ui/flip_digit.py: a card the browser swaps in on the step from the neighbours it holds, which the rerun
-then draws again); picking another digit is the page's everyday move (a search is seconds of model work on request,
-timed by bench_search.py). Each move presses ArrowUp in the digit number's box, which steps it and reruns the page;
-timed in the page from the key press until the new picture's address is set and until it has loaded and nothing is
-stale (serve.ARM_JS: the rerun done). Baseline in the same run:
-bench/baseline_number_app.py, the same box, a whole-page rerun and a new PNG, no model. Also per move: the server's
-CPU ms and the browser's main-thread ms. The servers run with EXPLORER_PREWARM=0: the other pages' models, which the
-app loads in the background after the first page is drawn, would otherwise load during the first moves.
+(explorer/ui/flip_digit.py): a step card the browser swaps in on the step from the neighbours it holds, and a held
+step (the number reaches Python after the quick sliders' pause, EXPLORER_QUICK_SETTLE, or at the visitor's next
+action: one rerun for a series of steps). Picking another digit is the page's everyday move (a search is seconds of
+model work on request, timed by bench_search.py). Each step presses ArrowUp in the digit number's box; timed in the
+page from the key press until the new picture's address is set, until it has loaded and nothing is stale, and until
+the page's last change (read once the page has been still for --gap s). After the series, until the page has
+settled: the last number's rerun drawn (its neighbours held). Per step: the server's CPU ms and the browser's
+main-thread ms over the whole series, the settling rerun included. Apps, taking turns: the page (held steps), the
+same page with EXPLORER_QUICK_SETTLE=0 (each step sent at once: the page before held steps), optionally --compare
+APP, and bench/baseline_number_app.py (the same box, a whole-page rerun and a new PNG, no model). The servers run
+with EXPLORER_PREWARM=0: the other pages' models, which the app loads in the background after the first page is
+drawn, would otherwise load during the first moves.
 
-Usage: `python bench/bench_flip_page.py [--moves 24] [--rounds 2] [--compare APP] [--out NAME]`; `--compare` times a
-second app serving the page at /flip_classifier (e.g. the page before a change) in the same rounds.
+Usage: `python bench/bench_flip_page.py [--moves 24] [--rounds 2] [--gap 0.3] [--compare APP] [--out NAME]`.
 """
 
 from __future__ import annotations
@@ -41,18 +45,37 @@ LAST_CHANGE_JS = """() => {
 LAST_CHANGE_READ_JS = "() => { window.__last.obs.disconnect(); return window.__last.last; }"
 
 
-def _step(page, moves: int) -> list[dict]:
+# The series settled: the box's number reached Python and its rerun is drawn: no step held, nothing stale, and the
+# cards the page holds centred on the box's number (explorer/ui/step_cards.py, `window`; the series start at digit
+# #20, past any window's low end). The no-model page holds none: nothing stale is enough. Resolves with the ms since
+# the last key press.
+SETTLED_JS = """() => new Promise((resolve) => {
+  const box = document.querySelector('.st-key-flip_index input');
+  const done = () => {
+    if (document.querySelectorAll('[data-stale=true], [data-sc-held]').length) return false;
+    const held = [...document.querySelectorAll('.st-key-flip_digit_held_cards [data-step]')].map(e => +e.dataset.step);
+    const v = Number(box.value);
+    return !held.length || Math.max(...held) - v === v - Math.min(...held);
+  };
+  const check = () => { if (done()) { clearInterval(poll); resolve(performance.now() - window.__last.t0); } };
+  const poll = setInterval(check, 20);
+  check();
+})"""
+
+
+def _steps(page, moves: int, gap: float) -> list[dict]:
     out = []
     box = page.locator(BOX)
     for _ in range(moves):
         box.focus()
         page.evaluate(ARM_JS, CAPTION)
         page.evaluate(LAST_CHANGE_JS)
-        box.press("ArrowUp")  # steps the number box; it sends the new value at once
+        box.press("ArrowUp")  # steps the number box (held on the Flip page; sent at once on the others)
         sample = page.evaluate("() => window.__latency")
-        page.wait_for_function(IDLE_JS, timeout=60_000)
-        time.sleep(0.3)  # a person looks at the new digit before the next step
+        page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)  # not by frames (serve.all_sent says why)
+        time.sleep(gap)  # a person looks at the new digit before the next step
         out.append(sample | {"rerun": page.evaluate(LAST_CHANGE_READ_JS)})
+    out[-1]["settled"] = page.evaluate(SETTLED_JS)  # the series' number reached Python and was drawn
     return out
 
 
@@ -62,35 +85,41 @@ def main() -> int:
         return 2
     os.environ["EXPLORER_PREWARM"] = "0"  # the servers inherit it: no background model loading during the moves
     contended_before, busy, load_before = training_running(), cpu_busy(), os.getloadavg()
-    apps = {"flip page": ("app.py", "/flip_classifier?index=0")}
+    link = "/flip_classifier?index=20"
+    apps = {"flip page": ("app.py", link),
+            "each step sent": ("app.py", link, {"EXPLORER_QUICK_SETTLE": "0"})}
     if args.compare:
-        apps["compared page"] = (str(Path(args.compare).resolve()), "/flip_classifier?index=0")
+        apps["compared page"] = (str(Path(args.compare).resolve()), link)
     apps["no-model page"] = ("bench/baseline_number_app.py", "/")
-    runs = take_turns(apps, drawn_selector(CAPTION), _step, args.moves, args.warmup, args.rounds)
+    runs = take_turns(apps, drawn_selector(CAPTION), lambda page, n: _steps(page, n, args.gap), args.moves,
+                      args.warmup, args.rounds)
     rows, moves = {}, {}
     for name in apps:
         samples = [s for run in runs[name] for s in run["samples"]]
         rows[f"{name}: step -> picture set"] = stats([s["src"] / 1000 for s in samples])
         rows[f"{name}: step -> picture loaded, nothing stale"] = stats([s["exact"] / 1000 for s in samples])
-        rows[f"{name}: step -> its rerun drawn (the last change)"] = stats([s["rerun"] / 1000 for s in samples])
+        rows[f"{name}: step -> the page's last change"] = stats([s["rerun"] / 1000 for s in samples])
+        rows[f"{name}: last step of a series -> its number's rerun drawn"] = stats(
+            [s["settled"] / 1000 for s in samples if "settled" in s])
         moves[name] = per_move(runs[name])
-    base = rows["no-model page: step -> picture set"]
-    rerun = rows["no-model page: step -> its rerun drawn (the last change)"]
-    ratios = {name: {q: rows[f"{name}: step -> picture set"][q] / base[q] for q in ("median", "p95")}
-              | {f"rerun {q}": rows[f"{name}: step -> its rerun drawn (the last change)"][q] / rerun[q]
-                 for q in ("median", "p95")}
+    base = moves["no-model page"]
+    ratios = {name: {"picture set " + q: rows[f"{name}: step -> picture set"][q]
+                     / rows["no-model page: step -> picture set"][q] for q in ("median", "p95")}
+              | {f"per step {k}": moves[name][k] / base[k] for k in base}
               for name in apps if name != "no-model page"}
     contended = contended_before or training_running()
-    print_table(f"Flip page: digit number step -> picture, {args.moves} moves x {args.rounds} rounds", rows,
+    print_table(f"Flip page: digit number steps, {args.moves} moves x {args.rounds} rounds, {args.gap} s apart", rows,
                 contended, busy)
-    for name, ratio in ratios.items():
-        print(f"ratio {name} / no-model page, picture set: median {ratio['median']:.2f}x, p95 {ratio['p95']:.2f}x; "
-              f"rerun drawn: {ratio['rerun median']:.2f}x, {ratio['rerun p95']:.2f}x")
+    for name, r in ratios.items():
+        print(f"ratio {name} / no-model page: picture set {r['picture set median']:.2f}x / "
+              f"{r['picture set p95']:.2f}x; per step: server CPU {r['per step server_cpu_ms']:.2f}x, browser "
+              f"main thread {r['per step browser_task_ms']:.2f}x (script {r['per step browser_script_ms']:.2f}x)")
     print_per_move(moves)
     path = write(args.out, {
-        "what": "Flip page: a step of the digit number -> the picked digit's picture (headless Chromium)",
+        "what": "Flip page: steps of the digit number -> the picked digit's picture, and a series' cost "
+                "(headless Chromium)",
         "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,
-        "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
+        "gap_s": args.gap, "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
         "loadavg_before_after": [load_before, os.getloadavg()],
         "raw_ms": {name: [r["samples"] for r in runs[name]] for name in apps},
     })

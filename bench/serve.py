@@ -123,14 +123,14 @@ def browser_ms(cdp) -> dict[str, float]:
     return {"task": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
 
 
-def measured_run(app: str, path: str, ready: str, warm, timed, n: int) -> dict:
-    """A fresh `streamlit run app` and one Chromium page at `path`, once `ready` (a selector) shows and nothing is
-    stale: `warm(page)` untimed, then `timed(page)`, whose samples are returned with the server's CPU and the
+def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict[str, str] | None = None) -> dict:
+    """A fresh `streamlit run app` (with `env` added) and one Chromium page at `path`, once `ready` (a selector) shows
+    and nothing is stale: `warm(page)` untimed, then `timed(page)`, whose samples are returned with the server's CPU and the
     browser's main-thread milliseconds per move (over `n` moves):
     {"samples", "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
     from playwright.sync_api import sync_playwright
 
-    proc, url = start(app)
+    proc, url = start(app, env=env)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -153,19 +153,22 @@ def measured_run(app: str, path: str, ready: str, warm, timed, n: int) -> dict:
 
 def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
     """The options of a bench that times a page against its no-model page, parsed and checked: --moves, --warmup,
-    --rounds, --compare (a second app serving the page at `page`, e.g. the page before a change), --out. Returns
-    None after a one-line message on stderr when one is out of range or --compare names no file."""
+    --rounds, --gap (seconds a person looks after a step's page is still), --compare (a second app serving the page
+    at `page`, e.g. the page before a change), --out. Returns None after a one-line message on stderr when one is out
+    of range or --compare names no file."""
     import argparse
 
     parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
     parser.add_argument("--moves", type=int, default=24)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each app, taking turns")
+    parser.add_argument("--gap", type=float, default=0.3, help="seconds between a step's still page and the next step")
     parser.add_argument("--compare", metavar="APP", help=f"a second app serving the page at {page}")
     parser.add_argument("--out", default=out, help="the results file's name (bench/results/NAME.json)")
     args = parser.parse_args()
-    if args.moves < 1 or args.warmup < least_warmup or args.rounds < 1:
-        print(f"{prog}: --moves and --rounds must be at least 1, --warmup at least {least_warmup}", file=sys.stderr)
+    if args.moves < 1 or args.warmup < least_warmup or args.rounds < 1 or not 0 <= args.gap <= 30:
+        print(f"{prog}: --moves and --rounds must be at least 1, --warmup at least {least_warmup}, --gap 0-30 s",
+              file=sys.stderr)
         return None
     if args.compare and not Path(args.compare).is_file():
         print(f"{prog}: --compare {args.compare}: no such file", file=sys.stderr)
@@ -173,15 +176,15 @@ def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
     return args
 
 
-def take_turns(apps: dict[str, tuple[str, str]], ready: str, step, moves: int, warmup: int, rounds: int) -> dict:
-    """`measured_run` of each app ({name: (app, path)}) `rounds` times, the apps taking turns within each round so
+def take_turns(apps: dict[str, tuple], ready: str, step, moves: int, warmup: int, rounds: int) -> dict:
+    """`measured_run` of each app ({name: (app, path)} or {name: (app, path, env)}) `rounds` times, the apps taking turns within each round so
     that drifting load hits them alike: `step(page, n)` makes n moves (warmup, then the timed ones) and returns
     their samples. Returns {name: [run, ...]}."""
     out = {name: [] for name in apps}
     for _ in range(rounds):
-        for name, (app, path) in apps.items():
+        for name, (app, path, *env) in apps.items():
             out[name].append(measured_run(app, path, ready, lambda page: step(page, warmup),
-                                          lambda page: step(page, moves), moves))
+                                          lambda page: step(page, moves), moves, *env))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The Flip-a-classifier page: AppTest (Run, target, locks, the link, uploads) and one Chromium run.
+"""The Flip-a-classifier page in AppTest: Run, target, locks, the link, uploads (in Chromium: test_flip_page_browser.py).
 
 The searches run with a small step budget (EXPLORER_SEARCH_STEPS) so that the file stays quick on 2 cores; the
 page's answers are checked against the service that produced them.
@@ -8,31 +8,22 @@ from __future__ import annotations
 
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from apptest_pages import ROOT, no_exceptions, open_page
+from apptest_pages import no_exceptions, open_page
 from explorer.data.upload_onnx import OnnxUploadError
 from explorer.models.cnn import CNNConfig, DigitCNN
 from explorer.models.onnx_classifier import ENGINE_ORT, ENGINE_TORCH, load_onnx_classifier
 from explorer.paths import PRETRAINED
 from explorer.registry import DIGIT_CLASSIFIERS
 from explorer.services.search import UploadOptions
+from explorer.ui.flip_digit import HELD
 
 PAGE = "pages/flip_classifier.py"
 STEPS = 40  # search steps (generations for the random search): enough for the shipped classifiers on digit #3
-READY = 150_000  # ms: the first page load imports torch and loads the models
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # as test_browser.py
-CHROMIUM = Path("/usr/bin/chromium")
 ANSWERS = ("AIP's answer", "Pixel search's answer", "Style-only search's answer", "Random search's answer")
 
 
@@ -105,7 +96,7 @@ def test_run_shows_the_factual_and_every_method_with_pictures_and_readings(servi
     assert f"thickness {digit.obs['thickness']:.1f} px" in card
     # the neighbours the browser swaps in on a step are those digits' own cards, read as `digit` reads each
     held = at.get("html")[1].proto.body
-    assert [f"data-step='{i}'" in held for i in range(-1, 8)] == [False] + [True] * 7 + [False]
+    assert [f"data-step='{i}'" in held for i in range(-1, 11)] == [False] + [True] * (4 + HELD) + [False]  # 0..9
     for near in service.digits([2, 4], "morpho-cnn", False):
         alone = service.digit(near.index, "morpho-cnn", False)
         assert (near.picture == alone.picture).all() and near.obs == alone.obs
@@ -238,146 +229,3 @@ def test_a_tiny_exported_onnx_model_works_through_the_service_with_and_without_g
         UploadOptions.from_text("x", 255, mean="a lot")
     with pytest.raises(ValueError, match="unknown classifier"):
         service.flip(3, "tiny (uploaded)", None, (), False)  # another visitor's upload is not there
-
-
-# --- Chromium -------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def server():
-    """`streamlit run app.py` on a free port, as tests/test_browser.py starts it, with the small step budget."""
-    from explorer.ui.flip import STEPS_ENV
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, STEPS_ENV: str(STEPS), "EXPLORER_PREWARM": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not become healthy: {proc.stderr.read()[-2000:]}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-
-
-_CAPTIONS_JS = "() => [...document.querySelectorAll('[data-testid=stImage]')].map(e => e.innerText)"
-_CARD_JS = "() => document.querySelector('.st-key-flip_digit_card .fd-card')"  # the picked digit's card
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
-                                                  "(`make browser-deps` installs it)")
-def test_in_chromium_run_shows_the_answers(server):
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.goto(f"{server}/flip_classifier?index=3")
-            run = page.locator(".st-key-flip_run button")
-            run.wait_for(timeout=READY)
-            # the link's digit (once seen as 0 at the instant the button showed on a fresh server: waited for, so a
-            # passing moment does not fail the run; a link ignored still does)
-            expect(page.locator(".st-key-flip_index input")).to_have_value("3", timeout=10_000)
-            run.click()
-            page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
-                                   timeout=60_000)
-            shown = page.evaluate(_CAPTIONS_JS)
-            for caption in ("Original: test digit #3", *ANSWERS):
-                assert any(caption in s for s in shown), shown
-            assert "index=3" in page.url and "classifier=morpho-cnn" in page.url
-        finally:
-            browser.close()
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
-                                                  "(`make browser-deps` installs it)")
-def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_result(server):
-    """The digit's number and card rerun alone (explorer/ui/flip_digit.py): the card is swapped in the step's own
-    event from the held neighbours, the rerun draws the very same card, and the link and a kept result said to be
-    out of date still follow."""
-    from playwright.sync_api import sync_playwright
-
-    def card_says(text: str) -> str:
-        return f"() => ({_CARD_JS})()?.innerText.includes({text!r})"
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.goto(f"{server}/flip_classifier?index=3")
-            page.wait_for_function(card_says("Test digit #3"), timeout=READY)
-            page.wait_for_selector(".st-key-flip_digit_held_cards .fd-card[data-step='4']", state="attached")
-            box = page.locator(".st-key-flip_index input")
-            box.focus()
-            # the key press's own task shows #4 (no server answer can come inside it), as the rerun will draw it
-            swapped = page.evaluate(f"""() => {{
-                document.querySelector('.st-key-flip_index input').dispatchEvent(
-                    new KeyboardEvent('keydown', {{key: 'ArrowUp', bubbles: true, cancelable: true}}));
-                return ({_CARD_JS})().outerHTML;
-            }}""")
-            assert "Test digit #4</figcaption>" in swapped and "data-step=\"4\"" in swapped
-            # the address bar itself (Playwright's page.url can lag a same-document history change)
-            page.wait_for_function("() => location.search.includes('index=4') "
-                                   "&& location.search.includes('classifier=morpho-cnn')", timeout=30_000)
-            page.wait_for_selector(".st-key-flip_digit_held_cards .fd-card[data-step='7']", state="attached")
-            page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=30_000)
-            assert page.evaluate(f"() => ({_CARD_JS})().outerHTML") == swapped  # the rerun drew the same card
-            assert page.locator(".st-key-flip_index input").input_value() == "4"
-            page.locator(".st-key-flip_run button").click()
-            page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
-                                   timeout=60_000)
-            assert any("Original: test digit #4" in c for c in page.evaluate(_CAPTIONS_JS))
-            box.focus()
-            box.press("ArrowUp")  # the answers are for #4: the whole page reruns to say so
-            page.get_by_text("The settings changed since the last run").wait_for(timeout=30_000)
-            page.wait_for_function(card_says("Test digit #5"), timeout=30_000)
-            assert not [c for c in page.evaluate(_CAPTIONS_JS) if c.endswith("answer")]
-            page.wait_for_function("() => location.search.includes('index=5')", timeout=30_000)
-        finally:
-            browser.close()
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
-                                                  "(`make browser-deps` installs it)")
-def test_in_chromium_the_audit_tab_shows_the_chart_and_goes_into_the_link(server):
-    """A click on "What flips this model?" draws the shipped classifier's precomputed audit (assets/audits/)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-            page.goto(f"{server}/flip_classifier?index=3&world=colour&classifier=morpho-cnn-hue")
-            tab = page.get_by_role("tab", name="What flips this model?")
-            tab.wait_for(timeout=READY)
-            tab.click()
-            chart = page.locator(".st-key-flip_audit_chart .js-plotly-plot")  # the chart, drawn by plotly.js
-            chart.wait_for(timeout=30_000)
-            bars = page.locator(".st-key-flip_audit_chart g.trace.bars")
-            assert bars.count() == 2  # the digit kept, the digit free
-            assert "colour (hue) alone" in chart.inner_text()
-            assert page.get_by_text("What flips Project CNN (colour-trained)?").is_visible()
-            page.wait_for_function("() => location.search.includes('tab=audit')", timeout=10_000)
-            assert "classifier=morpho-cnn-hue" in page.url and "world=colour" in page.url
-            page.get_by_role("tab", name="Flip this digit").click()
-            page.locator(".st-key-flip_run button").wait_for(timeout=30_000)
-            page.wait_for_function("() => !location.search.includes('tab=')", timeout=10_000)
-        finally:
-            browser.close()

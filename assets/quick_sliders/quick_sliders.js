@@ -90,18 +90,7 @@ function settleNow(root) {  // the settled value goes to Python now (before anyt
   flush(root, true);
 }
 
-// The address bar as the page would write it (explorer/ui/common/link.py, `value_params`: the slider's decimals),
-// as a new history entry, Back's step. Only this one parameter changes, the others keep their own encoding.
-// Streamlit sends the server the query it last set, not this one: the run that applies the value writes the same
-// link (no second entry); Back reruns the page at the older link, which it then reads (explorer/ui/address.py).
-function address(name, text) {
-  const pairs = location.search.slice(1).split("&").filter(Boolean);
-  const at = pairs.findIndex((p) => decodeURIComponent(p.split("=")[0]) === name);
-  const pair = `${encodeURIComponent(name)}=${encodeURIComponent(text)}`;
-  if (at >= 0) pairs[at] = pair; else pairs.push(pair);
-  const search = "?" + pairs.join("&");
-  if (search !== location.search) history.pushState(history.state, "", location.pathname + search + location.hash);
-}
+// `address(name, text)`, the link written in the browser, is assets/common/address.js (loaded before this).
 
 // What else on the page follows a slider (the Image page's answer panel, assets/image_panel/) listens for these on
 // the document: `quick-move` with the sweep's `extra` at each step, `quick-sent` with the number of the move sent

@@ -6,11 +6,23 @@
 // as before. Each card is markup the page made and Streamlit set (sanitised) in an st.html element: this script
 // only moves copies of those nodes, it parses nothing. Used by the Flip page's digit and the Audit page's row.
 //
+// Held steps (`hold`, on a page where the card is all that a new value changes but the link): an arrow key or a
+// +/- click whose card is held is kept from Streamlit's box, which would send it at once. The box shows the number
+// as if typed (Streamlit's own not-yet-sent state), the card is swapped, the address bar takes the link
+// (assets/common/address.js), and the number goes to Python after `settle` ms without another step, or as soon as
+// the visitor does anything else (presses a key there, leaves the box, presses the pointer elsewhere, hides the
+// tab): by Enter on the box, as a visitor would send a typed number. A step `edge` short of the held cards' end is
+// sent at once (still held in the browser), so that its rerun brings the next cards before the visitor needs them.
+// A series of steps then costs one rerun every `edge` steps and one at its end, not one each (issue 22: the rerun
+// behind a swapped card was 2.8x a no-model page's). A step past the held cards goes to Streamlit as before, from
+// the number the box shows.
+//
 // The swap shows the value the box now holds, which is the value Streamlit sends; a value the server changes (one
 // past the last) has no held card, so nothing is swapped for it. A rerun that draws another card replaces the
 // swapped one (the element's HTML is set anew); one that draws the card it drew before leaves the swapped one,
-// which then is that same card (a step and a step back). So the component's data never changes: it is not redrawn
-// on the reruns, which the step's own rerun would otherwise end with.
+// which then is that same card (a step and a step back); while a step is held, a rerun's card (one sent before it)
+// is replaced by the held step's again. The component's data changes only with `hold`: it is not redrawn on the
+// reruns, which the step's own rerun would otherwise end with.
 
 function show(root, value) {  // the held card of `value` in place of the shown one; false when none is held
   const sc = root.__sc;
@@ -23,37 +35,109 @@ function show(root, value) {  // the held card of `value` in place of the shown 
   return true;
 }
 
+function input(root) { return document.querySelector(`${root.__sc.box} input`); }
+
 function number(root) {  // the box's number as typed or stepped, or null
-  const text = document.querySelector(`${root.__sc.box} input`)?.value ?? "";
+  const text = input(root)?.value ?? "";
   return /^\s*\d+\s*$/.test(text) ? Number(text) : null;
 }
 
+function typeIn(box, value) {  // the box shows `value` as if typed: Streamlit's state for a number not sent yet
+  Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set.call(box, String(value));
+  box.dispatchEvent(new Event("input", {bubbles: true}));
+}
+
+function hold(root, value, by) {  // a step by `by` to `value` kept in the browser; false when it must go to Streamlit
+  const sc = root.__sc, box = input(root);
+  if (!sc.hold || !(sc.settle > 0) || !box || value < sc.min || value > sc.max || !show(root, value)) return false;
+  typeIn(box, value);
+  root.__held = value;
+  box.closest(sc.box)?.setAttribute("data-sc-held", "");  // hides Streamlit's "Press Enter to apply" meanwhile
+  if (sc.param) address(sc.param, String(value));
+  clearTimeout(root.__timer);
+  root.__timer = setTimeout(() => send(root), sc.settle);
+  // Half way to the held cards' end the number goes now, so that its rerun brings the next ones before the
+  // visitor gets there (one rerun every `edge` steps of a long series, none the visitor waits for).
+  const ahead = value + by * sc.edge;
+  if (ahead >= sc.min && ahead <= sc.max && !document.querySelector(`${sc.held} [data-step="${ahead}"]`)) send(root);
+  return true;
+}
+
+function release(root) {  // the held number goes (or went) to Streamlit some other way: nothing held any more
+  clearTimeout(root.__timer);
+  root.__held = null;
+  document.querySelector(root.__sc.box)?.removeAttribute("data-sc-held");
+}
+
+function send(root, value = root.__held) {  // the held number goes to Python now, as Enter on the box sends it
+  if (root.__held === null || root.__held === undefined) return;
+  const box = input(root);
+  release(root);
+  if (!box) return;
+  if (value !== Number(box.value)) typeIn(box, value);
+  show(root, value);
+  box.dispatchEvent(new KeyboardEvent("keydown", {key: "Enter", bubbles: true, cancelable: true}));
+}
+
 function listen(root) {  // once per mount; a listener whose component left the page removes itself
-  const on = (type, handle) => {
-    const listener = (e) => {
-      if (!root.isConnected) { document.removeEventListener(type, listener, true); return; }
-      if (e.target instanceof Element && e.target.closest(root.__sc.box)) handle(e);
-    };
-    document.addEventListener(type, listener, true);  // capture: before Streamlit's own handler changes the box
+  const added = [];
+  const add = (target, type, listener) => { target.addEventListener(type, listener, true); added.push([target, type, listener]); };
+  const gone = () => {
+    if (root.isConnected) return false;
+    clearTimeout(root.__timer);
+    for (const [target, type, listener] of added) target.removeEventListener(type, listener, true);
+    return true;
+  };
+  const on = (type, handle) => add(document, type, (e) => {  // capture: before Streamlit's own handler
+    if (!gone() && e.target instanceof Element && e.target.closest(root.__sc.box)) handle(e);
+  });
+  const step = (e, value, by) => {  // an arrow key or a +/- click: held, or Streamlit's as before (card swapped)
+    if (hold(root, value, by)) { e.preventDefault(); e.stopPropagation(); return; }
+    release(root);  // Streamlit steps from the number the box shows and sends it
+    show(root, value);
   };
   on("keydown", (e) => {
     const v = number(root);
-    if (v === null || e.altKey || e.ctrlKey || e.metaKey || !e.target.matches("input")) return;
-    if (e.key === "ArrowUp") show(root, v + 1);
-    else if (e.key === "ArrowDown") show(root, v - 1);
-    else if (e.key === "Enter") show(root, v);
+    if (!e.isTrusted && e.key === "Enter") return;  // our own send
+    if (v === null || e.altKey || e.ctrlKey || e.metaKey || !e.target.matches("input")) { send(root); return; }
+    if (e.key === "ArrowUp") step(e, v + 1, 1);
+    else if (e.key === "ArrowDown") step(e, v - 1, -1);
+    else if (e.key === "Enter") { release(root); show(root, v); }  // Streamlit sends the number the box shows
+    else if (!["Shift", "Tab"].includes(e.key)) send(root);  // typing over a held number: it goes first
   });
   on("click", (e) => {
     const button = e.target.closest("button");
     const v = number(root);
     if (!button || button.disabled || v === null) return;
-    if (button.matches("[data-testid=stNumberInputStepUp]")) show(root, v + 1);
-    else if (button.matches("[data-testid=stNumberInputStepDown]")) show(root, v - 1);
+    if (button.matches("[data-testid=stNumberInputStepUp]")) step(e, v + 1, 1);
+    else if (button.matches("[data-testid=stNumberInputStepDown]")) step(e, v - 1, -1);
   });
   on("focusout", (e) => {
     const v = number(root);
-    if (v !== null && e.target.matches("input")) show(root, v);
+    if (!e.target.matches("input")) return;
+    if (root.__held !== null && root.__held !== undefined) { send(root); return; }  // leaving the box sends it
+    if (v !== null) show(root, v);
   });
+  // Anything else the visitor does goes after the held number: it is sent in the pointer's press, a task before
+  // the click that follows (Streamlit sends the changes of one task as one run, of the first one's fragment).
+  add(document, "pointerdown", (e) => {
+    if (!gone() && !(e.target instanceof Element && e.target.closest(root.__sc.box))) send(root);
+  });
+  add(document, "visibilitychange", () => { if (!gone() && document.visibilityState === "hidden") send(root); });
+  // Back or Forward over links only this script wrote: the address bar's number is the one asked for.
+  add(window, "popstate", () => {
+    if (gone() || root.__held === null || root.__held === undefined) return;
+    const linked = Number(new URLSearchParams(location.search).get(root.__sc.param));
+    send(root, Number.isInteger(linked) && linked >= root.__sc.min && linked <= root.__sc.max ? linked
+      : root.__held);
+  });
+  // A rerun sent before the held step draws its own card: the held step's goes back in.
+  const watch = new MutationObserver(() => {
+    if (gone()) { watch.disconnect(); return; }
+    if (root.__held !== null && root.__held !== undefined) show(root, root.__held);
+  });
+  const card = document.querySelector(root.__sc.card);
+  if (card) watch.observe(card, {childList: true, subtree: true});
 }
 
 export default function (component) {
@@ -61,5 +145,6 @@ export default function (component) {
   if (!root || !component.data) return;
   const first = !root.__sc;
   root.__sc = component.data;
-  if (first) listen(root);
+  if (!root.__sc.hold) send(root);  // a page that now shows more than the card: a held number goes at once
+  if (first) { root.__held = null; listen(root); }
 }

@@ -9,7 +9,10 @@ out of date: then the whole page reruns, to say so.
 
 Why neighbours: even alone, the fragment's rerun cost ~2.5x a page with no model, so the digit is a step card
 (explorer/ui/step_cards.py): the browser swaps the next digit's card in on the step itself from the cards the page
-drew ahead. Cards are computed once per server for the shipped classifiers (`_SHIPPED`), per session for an upload.
+drew ahead. Until a Run's answers are on screen the card is all that a digit changes but the link, so the steps are
+held (the browser writes the link; the number reaches Python after a pause or at the visitor's next action
+elsewhere): a series of steps costs one rerun. Cards are computed once per server for the shipped classifiers
+(`_SHIPPED`), per session for an upload.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ from explorer.ui.common.uploads import uploads
 from explorer.ui.flip import CARD, has_result, name_of, write_digit_link
 from explorer.ui.image_answer import percent
 from explorer.ui.images import png_uri
-from explorer.ui.step_cards import step_cards
+from explorer.ui.step_cards import NEAR, step_cards
 
 _INDEX_NOTE = "_flip_index_note"  # a digit number past the last one was typed: said once
 _FULL = "_flip_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
 _UPLOAD_CARDS = "_flip_upload_cards"  # an upload's cards, this session only
 _SHIPPED = Kept(4096)  # cards (~1 kB each) by shipped classifier, digit and world, shared by every visitor
+HELD = 6  # digits each side whose cards the browser holds: a step 3 short of their end brings the next ones
 
 
 def world_toggle(where) -> bool:
@@ -67,8 +71,10 @@ def _digit(service: FlipService, view: FlipPage, name: str, coloured: bool) -> N
             st.rerun(scope="app")
         write_digit_link(index)
     with right:  # the card: what the browser swaps on a step, and the rerun then draws the same
+        hold = not has_result()  # a Run's answers on screen: each step reruns the page to say they are out of date
         step_cards("flip_digit", "flip_index", index,
-                   lambda near: cards_html(service, list(near), name, coloured, view.specs[coloured]), view.n)
+                   lambda near: cards_html(service, list(near), name, coloured, view.specs[coloured]), view.n,
+                   hold=hold, param="index", near=HELD if hold else NEAR)
 
 
 def _clamp_index(n: int) -> None:

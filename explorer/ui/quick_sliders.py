@@ -90,7 +90,8 @@ def _live(key: str) -> str:
 _ASSETS = Path(__file__).resolve().parents[2] / "assets" / "quick_sliders"
 _COMPONENT = component(
     "explorer_quick_sliders", html=(_ASSETS / "quick_sliders.html").read_text(),
-    css=(_ASSETS / "quick_sliders.css").read_text(), js=(_ASSETS / "quick_sliders.js").read_text(),
+    css=(_ASSETS / "quick_sliders.css").read_text(),
+    js=(_ASSETS.parent / "common" / "address.js").read_text() + (_ASSETS / "quick_sliders.js").read_text(),
     isolate_styles=False)  # no shadow root: tests address the sliders as they addressed Streamlit's
 _ECHO = component(  # `echo`: passes the number of the move a rerun applied on to the sliders
     "explorer_quick_applied", html="<span hidden></span>", js="""export default function (component) {

@@ -9,6 +9,12 @@ changes, so never redrawn) swaps the held card of the new value in, in the step'
 neighbours. A card is the page's own markup, set by Streamlit's st.html (sanitised): the component copies nodes and
 parses nothing. A card's root element carries `data-step="<value>"`; the page escapes any text it puts in one.
 Used by the Flip page's digit (explorer/ui/flip_digit.py) and the Audit page's row (explorer/ui/audit_table_row.py).
+
+Held steps: where the card is all that a new value changes on the page but the link (`hold`: the Flip page before
+any Run; not the Audit page, whose row values and recourse follow the row), an arrow key or a +/- click whose card
+is held never reaches Streamlit's box: the browser swaps the card, writes the link, and sends the number only after
+the same pause as the quick sliders' (`quick_sliders.settle_ms`, `EXPLORER_QUICK_SETTLE`) or at the visitor's next
+action elsewhere, so a series of steps costs one rerun. The number then goes as Enter on the box sends a typed one.
 """
 
 from __future__ import annotations
@@ -19,32 +25,42 @@ from pathlib import Path
 import streamlit as st
 from streamlit.components.v2 import component
 
-NEAR = 3  # values each side of the current one whose cards the browser holds
+from explorer.ui.quick_sliders import settle_ms
 
-_ASSETS = Path(__file__).resolve().parents[2] / "assets" / "step_cards"
+NEAR = 3  # values each side of the current one whose cards the browser holds (`near` of a page with held steps)
+
+_ASSETS = Path(__file__).resolve().parents[2] / "assets"
 _COMPONENT = component("explorer_step_cards", html="<span class='sc-root' hidden></span>",
-                       js=(_ASSETS / "step_cards.js").read_text(), css=(_ASSETS / "step_cards.css").read_text(),
+                       js=(_ASSETS / "common" / "address.js").read_text()
+                       + (_ASSETS / "step_cards" / "step_cards.js").read_text(),
+                       css=(_ASSETS / "step_cards" / "step_cards.css").read_text(),
                        isolate_styles=False)  # no shadow root: the cards' style is the page's
 
 
-def window(value: int, count: int) -> range:
+def window(value: int, count: int, near: int = NEAR) -> range:
     """The values whose cards the browser holds around `value`, within 0..count-1 (`value` among them)."""
-    return range(max(value - NEAR, 0), min(value + NEAR, count - 1) + 1)
+    return range(max(value - near, 0), min(value + near, count - 1) + 1)
 
 
 def step_cards(name: str, box_key: str, value: int, cards: Callable[[Sequence[int]], dict[int, str]],
-               count: int) -> None:
+               count: int, hold: bool = False, param: str | None = None, near: int = NEAR) -> None:
     """The card of `value` (in the current container) and, hidden, its neighbours' (`cards(values)` -> {value: HTML
-    whose root has data-step}); the component that swaps them on a step of the number box keyed `box_key`. `name`
-    keys the containers: `<name>_card`, `<name>_held_cards`, `<name>_step_cards`."""
-    near = list(window(value, count))
-    held = cards(near)
+    whose root has data-step}); the component that swaps them on a step of the number box keyed `box_key` (values
+    0..count-1), `near` values each side. `hold`: steps within the held cards wait for a pause before they reach
+    Python (a step `near` // 2 short of the held cards' end goes at once, for the next cards), and the browser writes
+    the link's `param` meanwhile (see the module docstring). `name` keys the containers: `<name>_card`,
+    `<name>_held_cards`, `<name>_step_cards`."""
+    shown = list(window(value, count, near))
+    held = cards(shown)
     with st.container(key=f"{name}_card"):
         st.html(held[value])
     with st.container(key=f"{name}_held_cards"):  # hidden; the current card too: a step back swaps it in
-        st.html("".join(held[v] for v in near))
-    _COMPONENT(key=f"{name}_step_cards", data=_where(name, box_key))  # the same data on every rerun: not redrawn
+        st.html("".join(held[v] for v in shown))
+    _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, near))  # redrawn only when
+    # these change
 
 
-def _where(name: str, box_key: str) -> dict[str, str]:
-    return {"box": f".st-key-{box_key}", "card": f".st-key-{name}_card", "held": f".st-key-{name}_held_cards"}
+def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, near: int) -> dict:
+    return {"box": f".st-key-{box_key}", "card": f".st-key-{name}_card", "held": f".st-key-{name}_held_cards",
+            "min": 0, "max": count - 1, "hold": hold, "settle": settle_ms() if hold else 0, "param": param,
+            "edge": max(1, near // 2)}
