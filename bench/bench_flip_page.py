@@ -26,11 +26,12 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import (ARM_JS, IDLE_JS, cpu_busy, drawn_selector, page_args, per_move, print_per_move, take_turns,
-                   training_running)
+from serve import (ARM_JS, IDLE_JS, cpu_busy, drawn_selector, page_args, per_move, print_per_move, series_settled,
+                   take_turns, training_running)
 
 CAPTION = "Test digit #"  # the picked digit's picture (the no-model page's picture has the same caption)
 BOX = ".st-key-flip_index input"
+HELD = ".st-key-flip_digit_held_cards"  # the digits' cards the page holds (explorer/ui/step_cards.py)
 
 
 # The step's rerun done: the last change to the page after the key press (read once the page has been still and
@@ -45,24 +46,6 @@ LAST_CHANGE_JS = """() => {
 LAST_CHANGE_READ_JS = "() => { window.__last.obs.disconnect(); return window.__last.last; }"
 
 
-# The series settled: the box's number reached Python and its rerun is drawn: no step held, nothing stale, and the
-# cards the page holds centred on the box's number (explorer/ui/step_cards.py, `window`; the series start at digit
-# #20, past any window's low end). The no-model page holds none: nothing stale is enough. Resolves with the ms since
-# the last key press.
-SETTLED_JS = """() => new Promise((resolve) => {
-  const box = document.querySelector('.st-key-flip_index input');
-  const done = () => {
-    if (document.querySelectorAll('[data-stale=true], [data-sc-held]').length) return false;
-    const held = [...document.querySelectorAll('.st-key-flip_digit_held_cards [data-step]')].map(e => +e.dataset.step);
-    const v = Number(box.value);
-    return !held.length || Math.max(...held) - v === v - Math.min(...held);
-  };
-  const check = () => { if (done()) { clearInterval(poll); resolve(performance.now() - window.__last.t0); } };
-  const poll = setInterval(check, 20);
-  check();
-})"""
-
-
 def _steps(page, moves: int, gap: float) -> list[dict]:
     out = []
     box = page.locator(BOX)
@@ -75,7 +58,7 @@ def _steps(page, moves: int, gap: float) -> list[dict]:
         page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)  # not by frames (serve.all_sent says why)
         time.sleep(gap)  # a person looks at the new digit before the next step
         out.append(sample | {"rerun": page.evaluate(LAST_CHANGE_READ_JS)})
-    out[-1]["settled"] = page.evaluate(SETTLED_JS)  # the series' number reached Python and was drawn
+    out[-1]["settled"] = series_settled(page, BOX, HELD)  # the series' number reached Python and was drawn
     return out
 
 

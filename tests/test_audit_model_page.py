@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from apptest_pages import FIRST_LOAD, no_exceptions, open_page
-from test_browser import CHROMIUM, READY, STEP, browser, server  # noqa: F401  (fixtures)
+from test_browser import CHROMIUM, READY, SETTLE_MS, STEP, browser, server  # noqa: F401  (fixtures)
 
 from explorer.__main__ import main
 from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.data.upload_onnx import MAX_BYTES
 from explorer.services.audit_table_page import (AuditRequest, AuditTableError, AuditTableService, ModelChoice, RowView,
                                                 columns, shipped_table, uploaded_table)
-from explorer.ui.audit_table_row import row_html
+from explorer.ui.audit_table_row import HELD, row_html
 
 PAGE = "pages/audit_model.py"
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,9 +177,14 @@ def test_a_link_to_shipped_data_and_model_shows_groups_and_cf_fairness(service):
     assert any(plain(view.cf[0]) in i for i in infos)  # the counterfactual fairness tab
     assert len(at.get("plotly_chart")) == 1  # the selection rates with their intervals
     assert any("four-fifths" in w.value.lower() for w in [*at.warning, *at.success])
-    card, held = (h.proto.body for h in at.get("html")[:2])  # row 4's card, then rows 1-7's (swapped in on a step)
-    assert card == row_html(service.row(view, 4)) and "href='/table_lab?source=adult&amp;row=4'" in card
-    assert held == "".join(row_html(service.row(view, i)) for i in range(1, 8))
+    card, held = (h.proto.body for h in at.get("html")[:2])  # row 4's card, then rows 0-10's (swapped in on a step)
+
+    def html(n: int) -> str:  # each card says what the recourse part shows for it: rows alike hold their steps
+        r = service.row(view, n)
+        return row_html(r, "rejected" if r.rejected else "positive")
+
+    assert card == html(4) and "href='/table_lab?source=adult&amp;row=4'" in card
+    assert held == f"<div data-drawn='4'>{''.join(html(i) for i in range(0, 5 + HELD))}</div>"
     assert at.query_params["audit"] == "1" and at.query_params["data"] == "adult"
     assert at.number_input(key="at_row").value == 4
 
@@ -372,12 +377,20 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     }""")
     box = page.locator(".st-key-at_row input")
     box.focus()
+    drawn = "() => document.querySelector('.st-key-audit_row_held_cards [data-drawn]').dataset.drawn"
     box.press("ArrowUp")
     swapped = page.evaluate(_DECISION_JS)  # the held card of row 29, swapped in by the key press (step_cards.js)
-    page.wait_for_function("() => location.search.includes('row=29')", timeout=STEP)
+    assert page.evaluate("() => location.search").count("row=29") == 1  # written by the browser, at once
+    page.wait_for_timeout(SETTLE_MS // 2)
+    assert page.evaluate(drawn) == "28"  # held (rows 28 and 29 show the same recourse part): no rerun yet
+    page.wait_for_function(f"() => ({drawn})() === '29'", timeout=STEP)  # after the pause: 29's rerun
     _run_done(page)
     after = page.evaluate(_DECISION_JS)
     assert page.evaluate("() => window.__whole") == 0
     assert box.input_value() == "29"
     assert after == swapped != before and "Open row 29 in the Table lab" in after  # the card AppTest checks
+    page.get_by_text("This row's values").click()  # open: the values follow each step, so a step reruns at once
+    box.focus()
+    box.press("ArrowUp")
+    page.wait_for_function(f"() => ({drawn})() === '30'", timeout=SETTLE_MS)
     page.context.close()

@@ -144,7 +144,8 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             page.locator(".st-key-flip_run button").click(delay=100)
             page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
                                    timeout=60_000)
-            assert any(f"Original: test digit #{4 + HELD}" in c for c in page.evaluate(_CAPTIONS_JS))
+            assert any(f"Original: test digit #{4 + HELD}" in c for c in page.evaluate(_CAPTIONS_JS)), \
+                (page.evaluate(_CAPTIONS_JS), box.input_value(), page.url)
             box.focus()
             box.press("ArrowUp")  # the answers are for #10: the whole page reruns to say so, at once
             page.get_by_text("The settings changed since the last run").wait_for(timeout=30_000)

@@ -7,7 +7,9 @@
 // only moves copies of those nodes, it parses nothing. Used by the Flip page's digit and the Audit page's row.
 //
 // Held steps (`hold`, on a page where the card is all that a new value changes but the link): an arrow key or a
-// +/- click whose card is held is kept from Streamlit's box, which would send it at once. The box shows the number
+// +/- click whose card is held, and whose card says the rest of the page shows what it shows for the value drawn
+// (`data-hold` equal to that of the card of the held set's `data-drawn` value; none: equal), is kept from
+// Streamlit's box, which would send it at once. The box shows the number
 // as if typed (Streamlit's own not-yet-sent state), the card is swapped, the address bar takes the link
 // (assets/common/address.js), and the number goes to Python after `settle` ms without another step, or as soon as
 // the visitor does anything else (presses a key there, leaves the box, presses the pointer elsewhere, hides the
@@ -22,7 +24,8 @@
 // swapped one (the element's HTML is set anew); one that draws the card it drew before leaves the swapped one,
 // which then is that same card (a step and a step back); while a step is held, a rerun's card (one sent before it)
 // is replaced by the held step's again. The component's data changes only with `hold`: it is not redrawn on the
-// reruns, which the step's own rerun would otherwise end with.
+// reruns, which the step's own rerun would otherwise end with; what the page drew comes with the held cards
+// (`data-drawn`, the value whose card and rest of the page the rerun drew).
 
 function show(root, value) {  // the held card of `value` in place of the shown one; false when none is held
   const sc = root.__sc;
@@ -47,9 +50,21 @@ function typeIn(box, value) {  // the box shows `value` as if typed: Streamlit's
   box.dispatchEvent(new Event("input", {bubbles: true}));
 }
 
+function rest(root, value) {  // what the rest of the page shows for `value` (its held card's data-hold), or null
+  const card = document.querySelector(`${root.__sc.held} [data-step="${value}"]`);
+  return card ? card.dataset.hold ?? "" : null;
+}
+
+function same(root, value) {  // whether the rest of the page, as drawn, is what it would show for `value`
+  const drawn = document.querySelector(`${root.__sc.held} [data-drawn]`)?.dataset.drawn;
+  const base = drawn === undefined ? null : rest(root, drawn), wanted = rest(root, value);
+  return base !== null && base === wanted && (root.__expect === null || root.__expect === wanted);
+}
+
 function hold(root, value, by) {  // a step by `by` to `value` kept in the browser; false when it must go to Streamlit
   const sc = root.__sc, box = input(root);
-  if (!sc.hold || !(sc.settle > 0) || !box || value < sc.min || value > sc.max || !show(root, value)) return false;
+  if (!sc.hold || !(sc.settle > 0) || !box || value < sc.min || value > sc.max || !same(root, value)
+      || (sc.busy && document.querySelector(sc.busy)) || !show(root, value)) return false;
   typeIn(box, value);
   root.__held = value;
   box.closest(sc.box)?.setAttribute("data-sc-held", "");  // hides Streamlit's "Press Enter to apply" meanwhile
@@ -81,7 +96,10 @@ function send(root, value = root.__held) {  // the held number goes to Python no
 
 function listen(root) {  // once per mount; a listener whose component left the page removes itself
   const added = [];
-  const add = (target, type, listener) => { target.addEventListener(type, listener, true); added.push([target, type, listener]); };
+  const add = (target, type, listener) => {
+    target.addEventListener(type, listener, true);
+    added.push([target, type, listener]);
+  };
   const gone = () => {
     if (root.isConnected) return false;
     clearTimeout(root.__timer);
@@ -94,7 +112,8 @@ function listen(root) {  // once per mount; a listener whose component left the 
   const step = (e, value, by) => {  // an arrow key or a +/- click: held, or Streamlit's as before (card swapped)
     if (hold(root, value, by)) { e.preventDefault(); e.stopPropagation(); return; }
     release(root);  // Streamlit steps from the number the box shows and sends it
-    show(root, value);
+    if (value >= root.__sc.min && value <= root.__sc.max) root.__expect = rest(root, value) ?? "?";  // until its
+    show(root, value);                                                           // rerun, hold only what it shows
   };
   on("keydown", (e) => {
     const v = number(root);
@@ -131,13 +150,17 @@ function listen(root) {  // once per mount; a listener whose component left the 
     send(root, Number.isInteger(linked) && linked >= root.__sc.min && linked <= root.__sc.max ? linked
       : root.__held);
   });
-  // A rerun sent before the held step draws its own card: the held step's goes back in.
-  const watch = new MutationObserver(() => {
+  // A rerun sent before the held step draws its own card: the held step's goes back in. A rerun's new held cards
+  // say what the page now shows (`data-drawn`).
+  const watch = new MutationObserver((records) => {
     if (gone()) { watch.disconnect(); return; }
+    if (records.some((r) => r.target instanceof Element && r.target.closest(root.__sc.held))) root.__expect = null;
     if (root.__held !== null && root.__held !== undefined) show(root, root.__held);
   });
-  const card = document.querySelector(root.__sc.card);
-  if (card) watch.observe(card, {childList: true, subtree: true});
+  for (const where of [root.__sc.card, root.__sc.held]) {
+    const el = document.querySelector(where);
+    if (el) watch.observe(el, {childList: true, subtree: true});
+  }
 }
 
 export default function (component) {
@@ -146,5 +169,5 @@ export default function (component) {
   const first = !root.__sc;
   root.__sc = component.data;
   if (!root.__sc.hold) send(root);  // a page that now shows more than the card: a held number goes at once
-  if (first) { root.__held = null; listen(root); }
+  if (first) { root.__held = null; root.__expect = null; listen(root); }
 }

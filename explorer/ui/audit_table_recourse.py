@@ -88,6 +88,15 @@ def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str,
     return searched
 
 
+def rest(audit: Hashable, n: int, rejected: bool) -> str | None:
+    """What `recourse_section` shows for row `n`, as a text rows share (the One row tab holds steps between rows of
+    the same text in the browser: explorer/ui/audit_table_row.py); None when it may show an answer found for it."""
+    kept = st.session_state.get(_KEPT)
+    if kept is not None and kept[0][:2] == (audit, n):
+        return None
+    return "rejected" if rejected else "positive"
+
+
 def show(found: RecourseRow) -> None:
     """Both answers side by side: success, cost, probability before and after, time, the changes."""
     if found.note:

@@ -18,49 +18,64 @@ import streamlit as st
 
 from explorer.services.audit_table_page import AuditView, RowView
 from explorer.ui.audit_table_tabs import acted_in
-from explorer.ui.step_cards import step_cards
+from explorer.ui.step_cards import NEAR, step_cards
 
 _FULL = "_at_row_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
+_VALUES = "at_row_values"  # the row's values' expander
+HELD = 6  # rows each side whose cards the browser holds when steps are held (as the Flip page's digits)
 
 
 def one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
-            link: Callable[[], None]) -> None:
+            link: Callable[[], None], rest: Callable[[RowView], str | None] | None = None) -> None:
     """The tab's content: `row(n)` the row's answers, `recourse(shown)` its recourse part (True when a search was
-    just found), `link()` writes the address bar (the page writes it itself after a whole-page run)."""
+    just found), `link()` writes the address bar (the page writes it itself after a whole-page run), `rest(shown)`
+    what the recourse part shows for a row, as a text rows share (None: something for that row alone, an answer
+    found); steps between rows of the same text are held in the browser (explorer/ui/step_cards.py). No `rest`: no
+    step is held."""
     st.session_state[_FULL] = True
     try:
-        _one_row(view, row, recourse, link)
+        _one_row(view, row, recourse, link, rest)
     finally:
         st.session_state[_FULL] = False
 
 
 @st.fragment
 def _one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
-             link: Callable[[], None]) -> None:
-    found = recourse(row_tab(view, row))
+             link: Callable[[], None], rest: Callable[[RowView], str | None] | None) -> None:
+    found = recourse(row_tab(view, row, rest))
     if not st.session_state.get(_FULL):  # the fragment's own rerun: a new row, or a recourse search
         if found:  # the report's downloads hold each recourse found: the whole page redraws them
             st.rerun(scope="app")
         link()
 
 
-def row_tab(view: AuditView, row: Callable[[int], RowView]) -> RowView:
+def row_tab(view: AuditView, row: Callable[[int], RowView],
+            rest: Callable[[RowView], str | None] | None = None) -> RowView:
     """One audited row: its decision, and a link into the Table lab to change its values by hand, as a step card
     (the browser swaps a neighbouring row's in on a step: explorer/ui/step_cards.py); returns it (the page draws
-    its recourse below: explorer/ui/audit_table_recourse.py)."""
+    its recourse below: explorer/ui/audit_table_recourse.py). Steps are held while the row's values are closed and
+    `rest` says the recourse part stays (see `one_row`)."""
     count = len(view.rows)
     n = int(st.number_input(f"Row (0–{count - 1})", min_value=0, max_value=count - 1, step=1, key="at_row",
                             on_change=acted_in, args=("One row",)))
     shown = row(n)
-    step_cards("audit_row", "at_row", n, lambda near: {i: row_html(shown if i == n else row(i)) for i in near}, count)
-    with st.expander("This row's values"):
+
+    def card(r: RowView) -> str:
+        said = rest(r) if rest else None
+        return row_html(r, f"row {r.n}" if said is None else said)  # an answer of its own: never held to or from
+
+    hold = rest is not None and rest(shown) is not None
+    step_cards("audit_row", "at_row", n, lambda near: {i: card(shown if i == n else row(i)) for i in near}, count,
+               hold=hold, param="row", near=HELD if hold else NEAR, busy=f".st-key-{_VALUES} details[open]")
+    with st.expander("This row's values", key=_VALUES):  # open: each step reruns, so that they follow
         st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
     return shown
 
 
-def row_html(shown: RowView) -> str:
-    """The row's decision, true outcome, counterfactual flip rates and Table lab link, as one card; every text from
-    the data (the decision and outcome's category names, the column names) is escaped."""
+def row_html(shown: RowView, rest: str = "") -> str:
+    """The row's decision, true outcome, counterfactual flip rates and Table lab link, as one card (`rest`: what the
+    rest of the tab shows for it, `data-hold`); every text from the data (the decision and outcome's category names,
+    the column names) is escaped."""
     p = "" if shown.probability is None else f" (probability {shown.probability:.1%})"
     lines = [f"<p><b>Decision:</b> {escape(shown.decision)}{p}<br><b>True outcome:</b> {escape(shown.label)}</p>"]
     lines += [f"<p>Had this person had another <b>{escape(col)}</b> (everything downstream following), the decision "
@@ -70,4 +85,5 @@ def row_html(shown: RowView) -> str:
                  "change its values and see what follows.</p>" if shown.lab_link else
                  "<p class='ar-note'>The Table lab opens the shipped Adult rows only: an upload or another table has "
                  "no link there.</p>")
-    return f"<div class='ar-card' data-step='{shown.n}'>{''.join(lines)}</div>"
+    hold = f" data-hold='{escape(rest)}'" if rest else ""
+    return f"<div class='ar-card' data-step='{shown.n}'{hold}>{''.join(lines)}</div>"

@@ -11,10 +11,13 @@ parses nothing. A card's root element carries `data-step="<value>"`; the page es
 Used by the Flip page's digit (explorer/ui/flip_digit.py) and the Audit page's row (explorer/ui/audit_table_row.py).
 
 Held steps: where the card is all that a new value changes on the page but the link (`hold`: the Flip page before
-any Run; not the Audit page, whose row values and recourse follow the row), an arrow key or a +/- click whose card
-is held never reaches Streamlit's box: the browser swaps the card, writes the link, and sends the number only after
-the same pause as the quick sliders' (`quick_sliders.settle_ms`, `EXPLORER_QUICK_SETTLE`) or at the visitor's next
-action elsewhere, so a series of steps costs one rerun. The number then goes as Enter on the box sends a typed one.
+any Run, the Audit page's row with its values closed and no recourse answer on screen), an arrow key or a +/- click
+whose card is held never reaches Streamlit's box: the browser swaps the card, writes the link, and sends the number
+only after the same pause as the quick sliders' (`quick_sliders.settle_ms`, `EXPLORER_QUICK_SETTLE`) or at the
+visitor's next action elsewhere, so a series of steps costs one rerun. The number then goes as Enter on the box
+sends a typed one. A card whose value changes more of the page says so with a `data-hold` text on its root (the
+Audit page: its row's recourse part, rejected or not): a step is held only to a card whose text is that of the value
+drawn, so the rest of the page is right for every card shown.
 """
 
 from __future__ import annotations
@@ -43,24 +46,26 @@ def window(value: int, count: int, near: int = NEAR) -> range:
 
 
 def step_cards(name: str, box_key: str, value: int, cards: Callable[[Sequence[int]], dict[int, str]],
-               count: int, hold: bool = False, param: str | None = None, near: int = NEAR) -> None:
+               count: int, hold: bool = False, param: str | None = None, near: int = NEAR,
+               busy: str | None = None) -> None:
     """The card of `value` (in the current container) and, hidden, its neighbours' (`cards(values)` -> {value: HTML
     whose root has data-step}); the component that swaps them on a step of the number box keyed `box_key` (values
     0..count-1), `near` values each side. `hold`: steps within the held cards wait for a pause before they reach
     Python (a step `near` // 2 short of the held cards' end goes at once, for the next cards), and the browser writes
-    the link's `param` meanwhile (see the module docstring). `name` keys the containers: `<name>_card`,
+    the link's `param` meanwhile (see the module docstring), unless an element matching the selector `busy` is on
+    the page (something else that follows the value is open). `name` keys the containers: `<name>_card`,
     `<name>_held_cards`, `<name>_step_cards`."""
     shown = list(window(value, count, near))
     held = cards(shown)
     with st.container(key=f"{name}_card"):
         st.html(held[value])
     with st.container(key=f"{name}_held_cards"):  # hidden; the current card too: a step back swaps it in
-        st.html("".join(held[v] for v in shown))
-    _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, near))  # redrawn only when
-    # these change
+        st.html(f"<div data-drawn='{value}'>{''.join(held[v] for v in shown)}</div>")  # the value drawn (`hold`)
+    _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, near, busy))  # redrawn
+    # only when these change
 
 
-def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, near: int) -> dict:
+def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, near: int, busy: str | None) -> dict:
     return {"box": f".st-key-{box_key}", "card": f".st-key-{name}_card", "held": f".st-key-{name}_held_cards",
             "min": 0, "max": count - 1, "hold": hold, "settle": settle_ms() if hold else 0, "param": param,
-            "edge": max(1, near // 2)}
+            "edge": max(1, near // 2), "busy": busy}
