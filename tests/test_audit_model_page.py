@@ -375,6 +375,7 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
       window.__whole = 0;
       new MutationObserver(() => { window.__whole += 1; }).observe(title, {attributes: true});
     }""")
+    page.wait_for_selector(".st-key-audit_row_step_cards .sc-root[data-ready]", state="attached")  # listening
     box = page.locator(".st-key-at_row input")
     box.focus()
     drawn = "() => document.querySelector('.st-key-audit_row_held_cards [data-drawn]').dataset.drawn"
@@ -392,5 +393,6 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     page.get_by_text("This row's values").click()  # open: the values follow each step, so a step reruns at once
     box.focus()
     box.press("ArrowUp")
-    page.wait_for_function(f"() => ({drawn})() === '30'", timeout=SETTLE_MS)
+    assert page.evaluate("() => document.querySelector('[data-sc-held]')") is None  # (a held step marks its box)
+    page.wait_for_function(f"() => ({drawn})() === '30'", timeout=STEP)
     page.context.close()

@@ -110,6 +110,7 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             page.goto(f"{server}/flip_classifier?index=3")
             page.wait_for_function(card_says("Test digit #3"), timeout=READY)
             page.wait_for_selector(held(4), state="attached")
+            page.wait_for_selector(".st-key-flip_digit_step_cards .sc-root[data-ready]", state="attached")  # listening
             box = page.locator(".st-key-flip_index input")
             box.focus()
             # the key press's own task shows the next digit and writes the link (no server answer can come inside it)

@@ -169,5 +169,5 @@ export default function (component) {
   const first = !root.__sc;
   root.__sc = component.data;
   if (!root.__sc.hold) send(root);  // a page that now shows more than the card: a held number goes at once
-  if (first) { root.__held = null; root.__expect = null; listen(root); }
+  if (first) { root.__held = null; root.__expect = null; listen(root); root.dataset.ready = ""; }  // (tests wait)
 }
