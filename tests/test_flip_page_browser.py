@@ -161,7 +161,9 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium "
                                                   "(`make browser-deps` installs it)")
 def test_in_chromium_the_audit_tab_shows_the_chart_and_goes_into_the_link(server):
-    """A click on "What flips this model?" draws the shipped classifier's precomputed audit (assets/audits/)."""
+    """A click on "What flips this model?" draws the shipped classifier's precomputed audit (assets/audits/), also
+    right after a held digit step (sent as the pointer heads for the tab: a tab changes on the press, and Streamlit
+    would send both changes as one run of the digit's fragment)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -171,7 +173,11 @@ def test_in_chromium_the_audit_tab_shows_the_chart_and_goes_into_the_link(server
             page.goto(f"{server}/flip_classifier?index=3&world=colour&classifier=morpho-cnn-hue")
             tab = page.get_by_role("tab", name="What flips this model?")
             tab.wait_for(timeout=READY)
-            tab.click()
+            page.wait_for_selector(".st-key-flip_digit_step_cards .sc-root[data-ready]", state="attached")
+            page.locator(".st-key-flip_index input").press("ArrowUp")  # #4, held
+            tab.hover()  # as a person's pointer: on its way, then a press
+            page.wait_for_timeout(250)
+            tab.click(delay=80)
             chart = page.locator(".st-key-flip_audit_chart .js-plotly-plot")  # the chart, drawn by plotly.js
             chart.wait_for(timeout=30_000)
             bars = page.locator(".st-key-flip_audit_chart g.trace.bars")
@@ -179,7 +185,8 @@ def test_in_chromium_the_audit_tab_shows_the_chart_and_goes_into_the_link(server
             assert "colour (hue) alone" in chart.inner_text()
             assert page.get_by_text("What flips Project CNN (colour-trained)?").is_visible()
             page.wait_for_function("() => location.search.includes('tab=audit')", timeout=10_000)
-            assert "classifier=morpho-cnn-hue" in page.url and "world=colour" in page.url
+            link = page.evaluate("() => location.search")
+            assert "classifier=morpho-cnn-hue" in link and "world=colour" in link and "index=4" in link
             page.get_by_role("tab", name="Flip this digit").click()
             page.locator(".st-key-flip_run button").wait_for(timeout=30_000)
             page.wait_for_function("() => !location.search.includes('tab=')", timeout=10_000)

@@ -9,11 +9,11 @@
 // Held steps (`hold`, on a page where the card is all that a new value changes but the link): an arrow key or a
 // +/- click whose card is held, and whose card says the rest of the page shows what it shows for the value drawn
 // (`data-hold` equal to that of the card of the held set's `data-drawn` value; none: equal), is kept from
-// Streamlit's box, which would send it at once. The box shows the number
-// as if typed (Streamlit's own not-yet-sent state), the card is swapped, the address bar takes the link
-// (assets/common/address.js), and the number goes to Python after `settle` ms without another step, or as soon as
-// the visitor does anything else (presses a key there, leaves the box, presses the pointer elsewhere, hides the
-// tab): by Enter on the box, as a visitor would send a typed number. A step `edge` short of the held cards' end is
+// Streamlit's box, which would send it at once. The box shows the number as if typed (Streamlit's own not-yet-sent
+// state), the card is swapped, the address bar takes the link (assets/common/address.js), and the number goes to
+// Python after `settle` ms without another step, or as soon as the visitor does anything else (presses another key
+// there, leaves the box, moves or presses the pointer elsewhere, hides the tab): by Enter on the box, as a visitor
+// would send a typed number. A step `edge` short of the held cards' end is
 // sent at once (still held in the browser), so that its rerun brings the next cards before the visitor needs them.
 // A series of steps then costs one rerun every `edge` steps and one at its end, not one each (issue 22: the rerun
 // behind a swapped card was 2.8x a no-model page's). A step past the held cards goes to Streamlit as before, from
@@ -137,11 +137,16 @@ function listen(root) {  // once per mount; a listener whose component left the 
     if (root.__held !== null && root.__held !== undefined) { send(root); return; }  // leaving the box sends it
     if (v !== null) show(root, v);
   });
-  // Anything else the visitor does goes after the held number: it is sent in the pointer's press, a task before
-  // the click that follows (Streamlit sends the changes of one task as one run, of the first one's fragment).
-  add(document, "pointerdown", (e) => {
-    if (!gone() && !(e.target instanceof Element && e.target.closest(root.__sc.box))) send(root);
-  });
+  // Anything else the visitor does goes after the held number. Streamlit sends the widget changes of one short
+  // batch as one run of the first one's fragment, which would drop a change outside it (a tab changes on the
+  // pointer's press), so the number goes as soon as the pointer moves outside the box, on its way elsewhere; the
+  // press is the last moment (a click's change comes a task after it, a tab's in it and would be lost).
+  const elsewhere = (e) => {
+    const inside = e.target instanceof Element && e.target.closest(root.__sc.box);
+    if (!gone() && root.__held !== null && !inside) send(root);
+  };
+  add(document, "pointermove", elsewhere);
+  add(document, "pointerdown", elsewhere);
   add(document, "visibilitychange", () => { if (!gone() && document.visibilityState === "hidden") send(root); });
   // Back or Forward over links only this script wrote: the address bar's number is the one asked for.
   add(window, "popstate", () => {
