@@ -151,7 +151,8 @@ function listen(root) {  // once per mount; a listener whose component left the 
   // Back or Forward over links only this script wrote: the address bar's number is the one asked for.
   add(window, "popstate", () => {
     if (gone() || root.__held === null || root.__held === undefined) return;
-    const linked = Number(new URLSearchParams(location.search).get(root.__sc.param));
+    const text = new URLSearchParams(location.search).get(root.__sc.param);  // null: a link without it
+    const linked = text === null ? NaN : Number(text);
     send(root, Number.isInteger(linked) && linked >= root.__sc.min && linked <= root.__sc.max ? linked
       : root.__held);
   });
