@@ -53,13 +53,14 @@ def _free_port() -> int:
 SETTLE_MS = 1500
 
 
-@pytest.fixture(scope="module")
-def server():
+def serve(env: dict[str, str] | None = None):
+    """`streamlit run app.py` on a free port with these servers' pause (and `env`); yields its URL, then stops it
+    (a module fixture's body: `yield from serve(...)`)."""
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=os.environ | {"EXPLORER_QUICK_SETTLE": str(SETTLE_MS)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, env=os.environ | {"EXPLORER_QUICK_SETTLE": str(SETTLE_MS)} | (env or {}),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -79,6 +80,11 @@ def server():
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server():
+    yield from serve()
 
 
 @pytest.fixture(scope="module")

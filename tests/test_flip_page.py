@@ -20,7 +20,7 @@ from explorer.models.onnx_classifier import ENGINE_ORT, ENGINE_TORCH, load_onnx_
 from explorer.paths import PRETRAINED
 from explorer.registry import DIGIT_CLASSIFIERS
 from explorer.services.search import UploadOptions
-from explorer.ui.flip_digit import HELD
+from explorer.ui.step_cards import HELD
 
 PAGE = "pages/flip_classifier.py"
 STEPS = 40  # search steps (generations for the random search): enough for the shipped classifiers on digit #3

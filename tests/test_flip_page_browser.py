@@ -6,57 +6,19 @@ reaches Python.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-from apptest_pages import ROOT
-from explorer.ui.flip_digit import HELD
+from explorer.ui.step_cards import HELD
+from test_browser import ARGS, CHROMIUM, READY, SETTLE_MS, serve
 from test_flip_page import ANSWERS, STEPS
-
-READY = 150_000  # ms: the first page load imports torch and loads the models
-SETTLE_MS = 1500  # ms: the test server's pause before a held step reaches Python (EXPLORER_QUICK_SETTLE)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # as test_browser.py
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
 def server():
-    """`streamlit run app.py` on a free port, as tests/test_browser.py starts it, with the small step budget."""
+    """The app as tests/test_browser.py serves it, with test_flip_page.py's small step budget."""
     from explorer.ui.flip import STEPS_ENV
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, STEPS_ENV: str(STEPS), "EXPLORER_PREWARM": "0", "EXPLORER_QUICK_SETTLE": str(SETTLE_MS)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not become healthy: {proc.stderr.read()[-2000:]}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    yield from serve({STEPS_ENV: str(STEPS), "EXPLORER_PREWARM": "0"})
 
 
 _CAPTIONS_JS = "() => [...document.querySelectorAll('[data-testid=stImage]')].map(e => e.innerText)"

@@ -2,7 +2,7 @@
 (the browser side is tested in Chromium on the Flip page, test_flip_page_browser.py, and the Audit page's One row tab,
 test_audit_model_page.py)."""
 
-from explorer.ui.step_cards import NEAR, _data, window
+from explorer.ui.step_cards import HELD, NEAR, _data, window
 
 
 def test_the_window_holds_near_values_each_side_within_the_count():
@@ -14,10 +14,10 @@ def test_the_window_holds_near_values_each_side_within_the_count():
 
 def test_held_steps_wait_the_quick_sliders_pause_and_go_at_once_with_none(monkeypatch):
     monkeypatch.setenv("EXPLORER_QUICK_SETTLE", "250")
-    held = _data("flip_digit", "flip_index", 100, True, "index", 6, None)
-    assert held["settle"] == 250 and held["edge"] == 3 and (held["min"], held["max"]) == (0, 99)
+    held = _data("flip_digit", "flip_index", 100, True, "index", None)
+    assert held["settle"] == 250 and held["edge"] == HELD // 2 and (held["min"], held["max"]) == (0, 99)
     assert (held["box"], held["card"], held["held"]) == (".st-key-flip_index", ".st-key-flip_digit_card",
                                                          ".st-key-flip_digit_held_cards")
-    assert _data("flip_digit", "flip_index", 100, False, "index", NEAR, None)["settle"] == 0  # not held: at once
+    assert _data("flip_digit", "flip_index", 100, False, "index", None)["settle"] == 0  # not held: at once
     monkeypatch.setenv("EXPLORER_QUICK_SETTLE", "0")  # the A/B setting: every step sent at once
-    assert _data("flip_digit", "flip_index", 100, True, "index", 6, None)["settle"] == 0
+    assert _data("flip_digit", "flip_index", 100, True, "index", None)["settle"] == 0

@@ -18,11 +18,10 @@ import streamlit as st
 
 from explorer.services.audit_table_page import AuditView, RowView
 from explorer.ui.audit_table_tabs import acted_in
-from explorer.ui.step_cards import NEAR, step_cards
+from explorer.ui.step_cards import step_cards
 
 _FULL = "_at_row_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
 _VALUES = "at_row_values"  # the row's values' expander
-HELD = 6  # rows each side whose cards the browser holds when steps are held (as the Flip page's digits)
 
 
 def one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
@@ -64,9 +63,8 @@ def row_tab(view: AuditView, row: Callable[[int], RowView],
         said = rest(r) if rest else None
         return row_html(r, f"row {r.n}" if said is None else said)  # an answer of its own: never held to or from
 
-    hold = rest is not None and rest(shown) is not None
     step_cards("audit_row", "at_row", n, lambda near: {i: card(shown if i == n else row(i)) for i in near}, count,
-               hold=hold, param="row", near=HELD if hold else NEAR, busy=f".st-key-{_VALUES} details[open]")
+               hold=rest is not None and rest(shown) is not None, param="row", busy=f".st-key-{_VALUES} details[open]")
     with st.expander("This row's values", key=_VALUES):  # open: each step reruns, so that they follow
         st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
     return shown

@@ -29,13 +29,12 @@ from explorer.ui.common.uploads import uploads
 from explorer.ui.flip import CARD, has_result, name_of, write_digit_link
 from explorer.ui.image_answer import percent
 from explorer.ui.images import png_uri
-from explorer.ui.step_cards import NEAR, step_cards
+from explorer.ui.step_cards import step_cards
 
 _INDEX_NOTE = "_flip_index_note"  # a digit number past the last one was typed: said once
 _FULL = "_flip_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
 _UPLOAD_CARDS = "_flip_upload_cards"  # an upload's cards, this session only
 _SHIPPED = Kept(4096)  # cards (~1 kB each) by shipped classifier, digit and world, shared by every visitor
-HELD = 6  # digits each side whose cards the browser holds: a step 3 short of their end brings the next ones
 
 
 def world_toggle(where) -> bool:
@@ -70,11 +69,11 @@ def _digit(service: FlipService, view: FlipPage, name: str, coloured: bool) -> N
         if has_result():  # the Flip tab shows answers for the old digit: the whole page says they are out of date
             st.rerun(scope="app")
         write_digit_link(index)
-    with right:  # the card: what the browser swaps on a step, and the rerun then draws the same
-        hold = not has_result()  # a Run's answers on screen: each step reruns the page to say they are out of date
+    with right:  # the card: what the browser swaps on a step, and the rerun then draws the same; with a Run's
+        # answers on screen, each step reruns (to say they are out of date), so none is held
         step_cards("flip_digit", "flip_index", index,
                    lambda near: cards_html(service, list(near), name, coloured, view.specs[coloured]), view.n,
-                   hold=hold, param="index", near=HELD if hold else NEAR)
+                   hold=not has_result(), param="index")
 
 
 def _clamp_index(n: int) -> None:

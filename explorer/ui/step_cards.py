@@ -15,8 +15,8 @@ any Run, the Audit page's row with its values closed and no recourse answer on s
 whose card is held never reaches Streamlit's box: the browser swaps the card, writes the link, and sends the number
 only after the same pause as the quick sliders' (`quick_sliders.settle_ms`, `EXPLORER_QUICK_SETTLE`) or at the
 visitor's next action elsewhere (the pointer moving off the box: a tab changes on the press, and Streamlit would
-send that change and the number as one run of the number's fragment), so a series of steps costs one rerun. The number then goes as Enter on the box
-sends a typed one. A card whose value changes more of the page says so with a `data-hold` text on its root (the
+send that change and the number as one run of the number's fragment), so a series of steps costs one rerun. The
+number then goes as Enter on the box sends a typed one. A card whose value changes more of the page says so with a `data-hold` text on its root (the
 Audit page: its row's recourse part, rejected or not): a step is held only to a card whose text is that of the value
 drawn, so the rest of the page is right for every card shown.
 """
@@ -31,7 +31,8 @@ from streamlit.components.v2 import component
 
 from explorer.ui.quick_sliders import settle_ms
 
-NEAR = 3  # values each side of the current one whose cards the browser holds (`near` of a page with held steps)
+NEAR = 3  # values each side of the current one whose cards the browser holds
+HELD = 6  # the same where steps are held: a step HELD // 2 short of their end is sent, for the next ones
 
 _ASSETS = Path(__file__).resolve().parents[2] / "assets"
 _COMPONENT = component("explorer_step_cards", html="<span class='sc-root' hidden></span>",
@@ -47,26 +48,26 @@ def window(value: int, count: int, near: int = NEAR) -> range:
 
 
 def step_cards(name: str, box_key: str, value: int, cards: Callable[[Sequence[int]], dict[int, str]],
-               count: int, hold: bool = False, param: str | None = None, near: int = NEAR,
-               busy: str | None = None) -> None:
+               count: int, hold: bool = False, param: str | None = None, busy: str | None = None) -> None:
     """The card of `value` (in the current container) and, hidden, its neighbours' (`cards(values)` -> {value: HTML
     whose root has data-step}); the component that swaps them on a step of the number box keyed `box_key` (values
-    0..count-1), `near` values each side. `hold`: steps within the held cards wait for a pause before they reach
-    Python (a step `near` // 2 short of the held cards' end goes at once, for the next cards), and the browser writes
+    0..count-1), NEAR values each side. `hold`: HELD each side, and steps within them wait for a pause before they
+    reach Python (a step HELD // 2 short of the held cards' end goes at once, for the next cards); the browser writes
     the link's `param` meanwhile (see the module docstring), unless an element matching the selector `busy` is on
     the page (something else that follows the value is open). `name` keys the containers: `<name>_card`,
     `<name>_held_cards`, `<name>_step_cards`."""
-    shown = list(window(value, count, near))
+    hold = hold and settle_ms() > 0  # (EXPLORER_QUICK_SETTLE=0: every step goes at once, as before held steps)
+    shown = list(window(value, count, HELD if hold else NEAR))
     held = cards(shown)
     with st.container(key=f"{name}_card"):
         st.html(held[value])
     with st.container(key=f"{name}_held_cards"):  # hidden; the current card too: a step back swaps it in
         st.html(f"<div data-drawn='{value}'>{''.join(held[v] for v in shown)}</div>")  # the value drawn (`hold`)
-    _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, near, busy))  # redrawn
+    _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, busy))  # redrawn
     # only when these change
 
 
-def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, near: int, busy: str | None) -> dict:
+def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, busy: str | None) -> dict:
     return {"box": f".st-key-{box_key}", "card": f".st-key-{name}_card", "held": f".st-key-{name}_held_cards",
             "min": 0, "max": count - 1, "hold": hold, "settle": settle_ms() if hold else 0, "param": param,
-            "edge": max(1, near // 2), "busy": busy}
+            "edge": HELD // 2, "busy": busy}
