@@ -99,7 +99,7 @@ elif job is not None and job.view is not None:
     with row:  # its own fragment: a new row number reruns only this tab (and writes the link)
         row_ui.one_row(job.view, lambda n: service.row(job.view, n), recourse_part,
                        lambda: audit_ui.write_link(table, model, request, shown=True),
-                       lambda shown: "" if multiclass else recourse_ui.rest(job.key, shown.n, shown.rejected))
+                       lambda shown: "" if multiclass else recourse_ui.rest(job.key, shown.n))
     with report:  # drawn after the One row tab, so a recourse just found is in the downloads
         audit_ui.report_tab(recourse_ui.with_found(job.key, job.view, lambda found: recourse.report(job.view, found)))
 audit_ui.write_link(table, model, request, shown=job is not None and job.view is not None)  # after the row picker

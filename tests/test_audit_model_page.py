@@ -1,4 +1,5 @@
-"""The page "Audit a model": its service against the command line, bad inputs, AppTest and one Chromium visit.
+"""The page "Audit a model": its service against the command line, bad inputs and AppTest (Chromium visits:
+test_audit_page_browser.py).
 
 The service's numbers must be the command line's on the same rows (the same CSV through `audit-table --csv`);
 each bad input must end in a message that says what went wrong and what to do, never a traceback.
@@ -13,7 +14,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from apptest_pages import FIRST_LOAD, no_exceptions, open_page
-from test_browser import CHROMIUM, READY, SETTLE_MS, STEP, browser, server  # noqa: F401  (fixtures)
 
 from explorer.__main__ import main
 from explorer.data.upload_csv import MAX_UPLOAD_BYTES
@@ -180,9 +180,8 @@ def test_a_link_to_shipped_data_and_model_shows_groups_and_cf_fairness(service):
     assert any("four-fifths" in w.value.lower() for w in [*at.warning, *at.success])
     card, held = (h.proto.body for h in at.get("html")[:2])  # row 4's card, then rows 0-10's (swapped in on a step)
 
-    def html(n: int) -> str:  # each card says what the recourse part shows for it: rows alike hold their steps
-        r = service.row(view, n)
-        return row_html(r, "rejected" if r.rejected else "positive")
+    def html(n: int) -> str:  # no answer found on screen: every row's recourse part is drawn alike (steps held)
+        return row_html(service.row(view, n))
 
     assert card == html(4) and "href='/table_lab?source=adult&amp;row=4'" in card
     assert held == f"<div data-drawn='4'>{''.join(html(i) for i in range(0, 5 + HELD))}</div>"
@@ -314,86 +313,3 @@ def test_rows_the_model_could_not_score_are_said_above_the_results():
 
 
 # --- Chromium ------------------------------------------------------------------------------------------------------
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
-def test_in_chromium_a_shared_link_runs_the_audit_and_the_cf_tab_opens(server, browser):  # noqa: F811
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.goto(f"{server}/audit_model?data=adult&model=adult-gbm&protected=sex&rows=200&audit=1")
-    page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
-    page.get_by_role("tab", name="Counterfactual fairness").click()
-    page.get_by_text("Had the same people had another sex").first.wait_for(timeout=STEP)
-    assert "audit=1" in page.url and "model=adult-gbm" in page.url
-    page.context.close()
-
-
-def _run_done(page) -> None:
-    """Waits until the script run under way has ended: nothing stale, the app's status no longer "running"."""
-    page.wait_for_function("() => document.querySelectorAll('[data-stale=true]').length === 0 && document"
-                           ".querySelector('[data-testid=stApp]').getAttribute('data-test-script-state') === "
-                           "'notRunning'", timeout=READY)
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
-def test_in_chromium_recourse_found_on_a_row_is_in_the_downloaded_report(server, browser):  # noqa: F811
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
-    page.goto(f"{server}/audit_model?data=adult&model=adult-logreg&protected=sex&rows=300&cf=0&audit=1&row=28")
-    page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
-    _run_done(page)  # the link's run to its end (the Report tab's downloads), before the first click
-    page.get_by_role("tab", name="One row").click()
-    _run_done(page)
-    page.get_by_role("button", name="Find recourse").click()  # the first loads the census world: READY
-    page.get_by_text("Inconsistent with the graph").first.wait_for(timeout=READY)  # the One row tab stayed open
-    assert page.get_by_text("settings changed since the last audit").count() == 0  # the link's settings kept
-    page.get_by_role("tab", name="Report").click()
-    page.get_by_text("The downloads include the recourse you found").first.wait_for(timeout=STEP)
-    with page.expect_download(timeout=STEP) as got:
-        page.get_by_role("button", name="Download the report (HTML)").click()
-    html = Path(got.value.path()).read_text(encoding="utf-8")
-    assert "<h2>Recourse</h2>" in html and "<h3>Row 28</h3>" in html and "inconsistent</td>" in html
-    page.context.close()
-
-
-_DECISION_JS = "() => document.querySelector('.st-key-audit_row_card .ar-card')?.innerText ?? null"
-
-
-@pytest.mark.browser
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
-def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(server, browser):  # noqa: F811
-    """explorer/ui/audit_table_row.py: the row's card is swapped in on the key press and the rerun draws the same
-    (AppTest checks that card against the service's row), the page around is not run again (its title's element
-    is never marked stale), and the link carries the row."""
-    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-    page.goto(f"{server}/audit_model?data=adult&model=adult-logreg&protected=sex&rows=300&cf=0&audit=1&row=28")
-    page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
-    _run_done(page)
-    page.get_by_role("tab", name="One row").click()
-    page.wait_for_function(f"() => ({_DECISION_JS})() !== null", timeout=STEP)  # the tab's panel drawn
-    _run_done(page)
-    before = page.evaluate(_DECISION_JS)
-    page.evaluate("""() => {  // any stale mark on the title's element: a whole-page run
-      const title = document.querySelector('h1').closest('[data-testid=stElementContainer]');
-      window.__whole = 0;
-      new MutationObserver(() => { window.__whole += 1; }).observe(title, {attributes: true});
-    }""")
-    page.wait_for_selector(".st-key-audit_row_step_cards .sc-root[data-ready]", state="attached")  # listening
-    box = page.locator(".st-key-at_row input")
-    box.focus()
-    drawn = "() => document.querySelector('.st-key-audit_row_held_cards [data-drawn]').dataset.drawn"
-    box.press("ArrowUp")
-    swapped = page.evaluate(_DECISION_JS)  # the held card of row 29, swapped in by the key press (step_cards.js)
-    assert page.evaluate("() => location.search").count("row=29") == 1  # written by the browser, at once
-    page.wait_for_timeout(SETTLE_MS // 2)
-    assert page.evaluate(drawn) == "28"  # held (rows 28 and 29 show the same recourse part): no rerun yet
-    page.wait_for_function(f"() => ({drawn})() === '29'", timeout=STEP)  # after the pause: 29's rerun
-    _run_done(page)
-    after = page.evaluate(_DECISION_JS)
-    assert page.evaluate("() => window.__whole") == 0
-    assert box.input_value() == "29"
-    assert after == swapped != before and "Open row 29 in the Table lab" in after  # the card AppTest checks
-    page.get_by_text("This row's values").click()  # open: the values follow each step, so a step reruns at once
-    box.focus()
-    box.press("ArrowUp")
-    assert page.evaluate("() => document.querySelector('[data-sc-held]')") is None  # (a held step marks its box)
-    page.wait_for_function(f"() => ({drawn})() === '30'", timeout=STEP)
-    page.context.close()

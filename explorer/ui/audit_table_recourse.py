@@ -64,11 +64,19 @@ def controls(spec: Mapping[str, VarSpec]) -> dict[str, float]:
 def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str, VarSpec],
                      find: Callable[[dict[str, float]], RecourseRow]) -> bool:
     """For a rejected row: the controls, the button, and the last answer found for this audit (`audit`: what
-    identifies it, e.g. its settings), this row and these controls. Returns whether a search ran in this run."""
+    identifies it, e.g. its settings), this row and these controls; for another, a line saying why there is none.
+    Both are drawn for every row, the row card shown picks one (assets/step_cards/step_cards.css, `data-rejected`
+    on the card): so a step between a rejected and an accepted row changes nothing here and the browser can hold it
+    (explorer/ui/audit_table_row.py). Returns whether a search ran in this run."""
     st.markdown("#### Recourse: what would this person have to change?")
-    if not rejected:
+    with st.container(key="at_rc_positive"):
         st.caption("The model already gives this row the positive decision: recourse is for rejected rows.")
-        return False
+    with st.container(key="at_rc_rejected"):
+        return _rejected(audit, n, rejected, spec, find)
+
+
+def _rejected(audit: Hashable, n: int, rejected: bool, spec: Mapping[str, VarSpec],
+              find: Callable[[dict[str, float]], RecourseRow]) -> bool:
     if not spec:
         st.caption("Recourse needs the census world, which is not available on this server (docs/census.md).")
         return False
@@ -76,7 +84,7 @@ def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str,
     key = (audit, n, tuple(sorted(values.items())))  # another audit, row or control: the answer kept is not shown
     clicked = st.button("Find recourse", key="audit_model_recourse", icon=":material/route:",
                         on_click=_asked)  # as the audit's Run button
-    searched = bool(st.session_state.pop(_ASKED, False) or clicked)
+    searched = bool(st.session_state.pop(_ASKED, False) or clicked) and rejected  # (hidden on an accepted row)
     if searched:
         st.session_state[_KEPT] = (key, find(values))  # the search: ~0.1 s each, on this visitor's thread
         _keep(audit, key[1:], st.session_state[_KEPT][1])
@@ -88,13 +96,12 @@ def recourse_section(audit: Hashable, n: int, rejected: bool, spec: Mapping[str,
     return searched
 
 
-def rest(audit: Hashable, n: int, rejected: bool) -> str | None:
-    """What `recourse_section` shows for row `n`, as a text rows share (the One row tab holds steps between rows of
-    the same text in the browser: explorer/ui/audit_table_row.py); None when it may show an answer found for it."""
+def rest(audit: Hashable, n: int) -> str | None:
+    """What `recourse_section` shows for row `n` that other rows' do not: "" when nothing (the One row tab holds
+    steps between such rows in the browser: explorer/ui/audit_table_row.py), None when it may show an answer found
+    for it."""
     kept = st.session_state.get(_KEPT)
-    if kept is not None and kept[0][:2] == (audit, n):
-        return None
-    return "rejected" if rejected else "positive"
+    return None if kept is not None and kept[0][:2] == (audit, n) else ""
 
 
 def show(found: RecourseRow) -> None:

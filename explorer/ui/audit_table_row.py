@@ -27,10 +27,11 @@ _VALUES = "at_row_values"  # the row's values' expander
 def one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
             link: Callable[[], None], rest: Callable[[RowView], str | None] | None = None) -> None:
     """The tab's content: `row(n)` the row's answers, `recourse(shown)` its recourse part (True when a search was
-    just found), `link()` writes the address bar (the page writes it itself after a whole-page run), `rest(shown)`
-    what the recourse part shows for a row, as a text rows share (None: something for that row alone, an answer
-    found); steps between rows of the same text are held in the browser (explorer/ui/step_cards.py). No `rest`: no
-    step is held."""
+    just found; it draws what a rejected and what an accepted row shows, and the card's `data-rejected` picks one:
+    assets/step_cards/step_cards.css), `link()` writes the address bar (the page writes it itself after a
+    whole-page run), `rest(shown)` what else the recourse part shows for a row, as a text rows share (None:
+    something for that row alone, an answer found); steps between rows of the same text are held in the browser
+    (explorer/ui/step_cards.py). No `rest`: no step is held."""
     st.session_state[_FULL] = True
     try:
         _one_row(view, row, recourse, link, rest)
@@ -73,7 +74,7 @@ def row_tab(view: AuditView, row: Callable[[int], RowView],
 def row_html(shown: RowView, rest: str = "") -> str:
     """The row's decision, true outcome, counterfactual flip rates and Table lab link, as one card (`rest`: what the
     rest of the tab shows for it, `data-hold`); every text from the data (the decision and outcome's category names,
-    the column names) is escaped."""
+    the column names) is escaped; `data-rejected` when the decision is negative."""
     p = "" if shown.probability is None else f" (probability {shown.probability:.1%})"
     lines = [f"<p><b>Decision:</b> {escape(shown.decision)}{p}<br><b>True outcome:</b> {escape(shown.label)}</p>"]
     lines += [f"<p>Had this person had another <b>{escape(col)}</b> (everything downstream following), the decision "
@@ -84,4 +85,5 @@ def row_html(shown: RowView, rest: str = "") -> str:
                  "<p class='ar-note'>The Table lab opens the shipped Adult rows only: an upload or another table has "
                  "no link there.</p>")
     hold = f" data-hold='{escape(rest)}'" if rest else ""
+    hold += " data-rejected" if shown.rejected else ""  # the recourse part shown below it (step_cards.css)
     return f"<div class='ar-card' data-step='{shown.n}'{hold}>{''.join(lines)}</div>"

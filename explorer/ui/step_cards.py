@@ -16,9 +16,10 @@ whose card is held never reaches Streamlit's box: the browser swaps the card, wr
 only after the same pause as the quick sliders' (`quick_sliders.settle_ms`, `EXPLORER_QUICK_SETTLE`) or at the
 visitor's next action elsewhere (the pointer moving off the box: a tab changes on the press, and Streamlit would
 send that change and the number as one run of the number's fragment), so a series of steps costs one rerun. The
-number then goes as Enter on the box sends a typed one. A card whose value changes more of the page says so with a `data-hold` text on its root (the
-Audit page: its row's recourse part, rejected or not): a step is held only to a card whose text is that of the value
-drawn, so the rest of the page is right for every card shown.
+number then goes as Enter on the box sends a typed one. A card whose value changes more of the page says so with a
+`data-hold` text on its root (the Audit page: a row with a recourse answer on screen): a step is held only to a card
+whose text is that of the value drawn, so the rest of the page is right for every card shown. (What the rest shows
+in a few known forms can follow the card by CSS instead: the Audit page's recourse part, rejected or not.)
 """
 
 from __future__ import annotations
