@@ -20,8 +20,7 @@ from explorer.data.upload_csv import MAX_UPLOAD_BYTES
 from explorer.data.upload_onnx import MAX_BYTES
 from explorer.services.audit_table_page import (AuditRequest, AuditTableError, AuditTableService, ModelChoice, RowView,
                                                 columns, shipped_table, uploaded_table)
-from explorer.ui.audit_table_row import row_html
-from explorer.ui.step_cards import HELD
+from explorer.ui.audit_table_row import HELD, row_html
 
 PAGE = "pages/audit_model.py"
 ROOT = Path(__file__).resolve().parent.parent

@@ -99,10 +99,11 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             page.wait_for_timeout(SETTLE_MS + 500)  # and it stays so
             assert page.evaluate(card_says("Test digit #4")) and box.input_value() == "4"
             box.focus()
-            for n in range(5, 5 + HELD):  # past the held cards: #8 (3 short of their end) is sent and brings more
+            for n in range(5, 5 + HELD):  # past the held cards: the step HELD // 2 short of their end is sent and
+                # brings more
                 assert f"Test digit #{n}</figcaption>" in page.evaluate(step_js)[0]  # none waits for a rerun
                 page.wait_for_timeout(300)
-            # the Run's press sends the held #10 first (a press as long as a person's: Streamlit sends the changes
+            # the Run's press sends the held #(4 + HELD) first (a press as long as a person's: Streamlit sends the changes
             # of a few ms as one run, of the first one's fragment, and the button outside it is then not run)
             page.locator(".st-key-flip_run button").click(delay=100)
             page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
@@ -110,7 +111,7 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             assert any(f"Original: test digit #{4 + HELD}" in c for c in page.evaluate(_CAPTIONS_JS)), \
                 (page.evaluate(_CAPTIONS_JS), box.input_value(), page.url)
             box.focus()
-            box.press("ArrowUp")  # the answers are for #10: the whole page reruns to say so, at once
+            box.press("ArrowUp")  # the answers are for #(4 + HELD): the whole page reruns to say so, at once
             page.get_by_text("The settings changed since the last run").wait_for(timeout=30_000)
             page.wait_for_function(card_says(f"Test digit #{5 + HELD}"), timeout=30_000)
             assert not [c for c in page.evaluate(_CAPTIONS_JS) if c.endswith("answer")]

@@ -22,6 +22,9 @@ from explorer.ui.step_cards import step_cards
 
 _FULL = "_at_row_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
 _VALUES = "at_row_values"  # the row's values' expander
+HELD = 24  # rows held each side while steps are held: twice step_cards.HELD, so half the reruns in a long series. A
+# row's card is ~0.6 kB of text (0.2 ms of server work), and a rerun of the tab costs the browser ~300 ms (Streamlit
+# re-renders the whole page), where a no-model page's whole step costs ~50: 14 kB more a rerun is the cheaper side
 
 
 def one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
@@ -65,7 +68,8 @@ def row_tab(view: AuditView, row: Callable[[int], RowView],
         return row_html(r, f"row {r.n}" if said is None else said)  # an answer of its own: never held to or from
 
     step_cards("audit_row", "at_row", n, lambda near: {i: card(shown if i == n else row(i)) for i in near}, count,
-               hold=rest is not None and rest(shown) is not None, param="row", busy=f".st-key-{_VALUES} details[open]")
+               hold=rest is not None and rest(shown) is not None, param="row", busy=f".st-key-{_VALUES} details[open]",
+               held=HELD)
     with st.expander("This row's values", key=_VALUES):  # open: each step reruns, so that they follow
         st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
     return shown

@@ -33,7 +33,8 @@ from streamlit.components.v2 import component
 from explorer.ui.quick_sliders import settle_ms
 
 NEAR = 3  # values each side of the current one whose cards the browser holds
-HELD = 6  # the same where steps are held: a step HELD // 2 short of their end is sent, for the next ones
+HELD = 12  # the same where steps are held (by default): a step HELD // 2 short of their end is sent, for the next
+# ones; so a long series costs a rerun every HELD // 2 + 1 steps, each drawing 2 * HELD + 1 cards
 
 _ASSETS = Path(__file__).resolve().parents[2] / "assets"
 _COMPONENT = component("explorer_step_cards", html="<span class='sc-root' hidden></span>",
@@ -49,26 +50,27 @@ def window(value: int, count: int, near: int = NEAR) -> range:
 
 
 def step_cards(name: str, box_key: str, value: int, cards: Callable[[Sequence[int]], dict[int, str]],
-               count: int, hold: bool = False, param: str | None = None, busy: str | None = None) -> None:
+               count: int, hold: bool = False, param: str | None = None, busy: str | None = None,
+               held: int = HELD) -> None:
     """The card of `value` (in the current container) and, hidden, its neighbours' (`cards(values)` -> {value: HTML
     whose root has data-step}); the component that swaps them on a step of the number box keyed `box_key` (values
-    0..count-1), NEAR values each side. `hold`: HELD each side, and steps within them wait for a pause before they
-    reach Python (a step HELD // 2 short of the held cards' end goes at once, for the next cards); the browser writes
+    0..count-1), NEAR values each side. `hold`: `held` each side, and steps within them wait for a pause before they
+    reach Python (a step `held` // 2 short of the held cards' end goes at once, for the next cards); the browser writes
     the link's `param` meanwhile (see the module docstring), unless an element matching the selector `busy` is on
     the page (something else that follows the value is open). `name` keys the containers: `<name>_card`,
     `<name>_held_cards`, `<name>_step_cards`."""
     hold = hold and settle_ms() > 0  # (EXPLORER_QUICK_SETTLE=0: every step goes at once, as before held steps)
-    shown = list(window(value, count, HELD if hold else NEAR))
-    held = cards(shown)
+    shown = list(window(value, count, held if hold else NEAR))
+    drawn = cards(shown)
     with st.container(key=f"{name}_card"):
-        st.html(held[value])
+        st.html(drawn[value])
     with st.container(key=f"{name}_held_cards"):  # hidden; the current card too: a step back swaps it in
-        st.html(f"<div data-drawn='{value}'>{''.join(held[v] for v in shown)}</div>")  # the value drawn (`hold`)
-    _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, busy))  # redrawn
+        st.html(f"<div data-drawn='{value}'>{''.join(drawn[v] for v in shown)}</div>")  # the value drawn (`hold`)
+    _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, busy, held))  # redrawn
     # only when these change
 
 
-def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, busy: str | None) -> dict:
+def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, busy: str | None, held: int) -> dict:
     return {"box": f".st-key-{box_key}", "card": f".st-key-{name}_card", "held": f".st-key-{name}_held_cards",
             "min": 0, "max": count - 1, "hold": hold, "settle": settle_ms() if hold else 0, "param": param,
-            "edge": HELD // 2, "busy": busy}
+            "edge": held // 2, "busy": busy}
