@@ -4,8 +4,8 @@ against a no-model page.
 After an audit, the One row tab shows one audited person: the model's decision, how often it would change had the
 person another sex or race (the counterfactual draws), a link into the Table lab, the row's values and the recourse
 controls. Stepping the row number is the tab's everyday move: a step card the browser swaps in from the neighbours it
-holds, and a held step between rows whose recourse part reads the same (explorer/ui/audit_table_row.py; the number
-reaches Python after the quick sliders' pause or at the visitor's next action). Each move presses ArrowUp in the row
+holds, and a held step while no recourse answer is on screen (explorer/ui/audit_table_row.py; the number reaches
+Python after the quick sliders' pause or at the visitor's next action). Each move presses ArrowUp in the row
 box; timed in the page from the key press until the decision's line changed ("answer shown") and until the last
 change to the page (read once the page has been still for --gap s). After the series, until it has settled (the
 last number's rerun drawn). Per step: the server's CPU ms and the browser's main-thread ms over the whole series, the

@@ -149,8 +149,8 @@ def browser_ms(cdp) -> dict[str, float]:
 
 def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict[str, str] | None = None) -> dict:
     """A fresh `streamlit run app` (with `env` added) and one Chromium page at `path`, once `ready` (a selector) shows
-    and nothing is stale: `warm(page)` untimed, then `timed(page)`, whose samples are returned with the server's CPU and the
-    browser's main-thread milliseconds per move (over `n` moves):
+    and nothing is stale: `warm(page)` untimed, then `timed(page)`, whose samples are returned with the server's CPU
+    and the browser's main-thread milliseconds per move (over `n` moves):
     {"samples", "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
     from playwright.sync_api import sync_playwright
 
@@ -171,7 +171,8 @@ def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict
             browser.close()
     finally:
         stop(proc)
-    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / n, "browser_task_ms": (seen1["task"] - seen0["task"]) / n,
+    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / n,
+            "browser_task_ms": (seen1["task"] - seen0["task"]) / n,
             "browser_script_ms": (seen1["script"] - seen0["script"]) / n}
 
 
@@ -201,9 +202,9 @@ def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
 
 
 def take_turns(apps: dict[str, tuple], ready: str, step, moves: int, warmup: int, rounds: int) -> dict:
-    """`measured_run` of each app ({name: (app, path)} or {name: (app, path, env)}) `rounds` times, the apps taking turns within each round so
-    that drifting load hits them alike: `step(page, n)` makes n moves (warmup, then the timed ones) and returns
-    their samples. Returns {name: [run, ...]}."""
+    """`measured_run` of each app ({name: (app, path)} or {name: (app, path, env)}) `rounds` times, the apps taking
+    turns within each round so that drifting load hits them alike: `step(page, n)` makes n moves (warmup, then the
+    timed ones) and returns their samples. Returns {name: [run, ...]}."""
     out = {name: [] for name in apps}
     for _ in range(rounds):
         for name, (app, path, *env) in apps.items():

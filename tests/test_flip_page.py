@@ -1,4 +1,5 @@
-"""The Flip-a-classifier page in AppTest: Run, target, locks, the link, uploads (in Chromium: test_flip_page_browser.py).
+"""The Flip-a-classifier page in AppTest: Run, target, locks, the link, uploads (in Chromium:
+test_flip_page_browser.py).
 
 The searches run with a small step budget (EXPLORER_SEARCH_STEPS) so that the file stays quick on 2 cores; the
 page's answers are checked against the service that produced them.

@@ -103,8 +103,8 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
                 # brings more
                 assert f"Test digit #{n}</figcaption>" in page.evaluate(step_js)[0]  # none waits for a rerun
                 page.wait_for_timeout(300)
-            # the Run's press sends the held #(4 + HELD) first (a press as long as a person's: Streamlit sends the changes
-            # of a few ms as one run, of the first one's fragment, and the button outside it is then not run)
+            # the Run's press sends the held #(4 + HELD) first (a press as long as a person's: Streamlit sends the
+            # changes of a few ms as one run, of the first one's fragment, and the button outside it is then not run)
             page.locator(".st-key-flip_run button").click(delay=100)
             page.wait_for_function(f"() => ({_CAPTIONS_JS})().filter(t => t.endsWith(\"answer\")).length >= 4",
                                    timeout=60_000)
