@@ -28,7 +28,7 @@ from serve import IDLE_JS, cpu_busy, page_args, per_move, print_per_move, series
 
 BOX = ".st-key-at_row input"
 LINK = "/audit_model?data=adult&model=adult-logreg&protected=sex,race&rows=500&cf=1&audit=1&row=20"
-HELD = ".st-key-audit_row_held_cards"  # the rows' cards the page holds (explorer/ui/step_cards.py)
+CARD = ".st-key-audit_row_card"  # the shown card, with the value a rerun drew it for (explorer/ui/step_cards.py)
 READY = "[role=tab]:has-text('One row'), .st-key-at_row input"  # the audit drawn (or the no-model page)
 # t0 in the window's capture phase (before any page listener); `shown`: the first change that leaves the element
 # holding "Decision:" (a Markdown element, or the row's step card) with another text; `last`: the last change
@@ -69,7 +69,7 @@ def _steps(page, moves: int, gap: float) -> list[dict]:
         page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)  # not by frames (serve.all_sent says why)
         time.sleep(gap)  # a person reads the row before the next step
         out.append(page.evaluate(READ_JS))
-    out[-1]["settled"] = series_settled(page, BOX, HELD)  # the series' number reached Python and was drawn
+    out[-1]["settled"] = series_settled(page, BOX, CARD)  # the series' number reached Python and was drawn
     return out
 
 

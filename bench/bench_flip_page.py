@@ -31,7 +31,7 @@ from serve import (ARM_JS, IDLE_JS, cpu_busy, drawn_selector, page_args, per_mov
 
 CAPTION = "Test digit #"  # the picked digit's picture (the no-model page's picture has the same caption)
 BOX = ".st-key-flip_index input"
-HELD = ".st-key-flip_digit_held_cards"  # the digits' cards the page holds (explorer/ui/step_cards.py)
+CARD = ".st-key-flip_digit_card"  # the shown card, with the value a rerun drew it for (explorer/ui/step_cards.py)
 
 
 # The step's rerun done: the last change to the page after the key press (read once the page has been still and
@@ -58,7 +58,7 @@ def _steps(page, moves: int, gap: float) -> list[dict]:
         page.wait_for_function(IDLE_JS, timeout=60_000, polling=100)  # not by frames (serve.all_sent says why)
         time.sleep(gap)  # a person looks at the new digit before the next step
         out.append(sample | {"rerun": page.evaluate(LAST_CHANGE_READ_JS)})
-    out[-1]["settled"] = series_settled(page, BOX, HELD)  # the series' number reached Python and was drawn
+    out[-1]["settled"] = series_settled(page, BOX, CARD)  # the series' number reached Python and was drawn
     return out
 
 

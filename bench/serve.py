@@ -111,13 +111,13 @@ def all_sent(page, timeout: int = 60_000) -> None:
 
 
 # A series of steps of a step-card box settled (explorer/ui/step_cards.py): the box's number reached Python and its
-# rerun is drawn: no step held, nothing stale, and the cards the page holds (in `held`) drawn for the box's number
-# (their `data-drawn`). A page with no held cards (a no-model page): nothing stale is enough. Resolves with the ms
+# rerun is drawn: no step held, nothing stale, and the shown card (in `card`) drawn by a rerun for the box's number
+# (its `data-drawn`). A page with no step cards (a no-model page): nothing stale is enough. Resolves with the ms
 # since the last key press (window.__last.t0, set by the bench).
-SETTLED_JS = """([box, held]) => new Promise((resolve) => {
+SETTLED_JS = """([box, card]) => new Promise((resolve) => {
   const done = () => {
     if (document.querySelectorAll('[data-stale=true], [data-sc-held]').length) return false;
-    const drawn = document.querySelector(`${held} [data-drawn]`);  // the value the last rerun drew the cards for
+    const drawn = document.querySelector(`${card} [data-drawn]`);  // the value the last rerun drew the card for
     return !drawn || Number(drawn.dataset.drawn) === Number(document.querySelector(box).value);
   };
   // checked on the page's own changes, not by a timer: a poll every 20 ms through a held series' 8 s pause was
@@ -129,9 +129,9 @@ SETTLED_JS = """([box, held]) => new Promise((resolve) => {
 })"""
 
 
-def series_settled(page, box: str, held: str) -> float:
+def series_settled(page, box: str, card: str) -> float:
     """ms from the series' last key press until it settled (SETTLED_JS)."""
-    return page.evaluate(SETTLED_JS, [box, held])
+    return page.evaluate(SETTLED_JS, [box, card])
 
 
 def cpu_ms(pid: int) -> float:

@@ -74,7 +74,7 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     page.wait_for_selector(".st-key-audit_row_step_cards .sc-root[data-ready]", state="attached")  # listening
     box = page.locator(".st-key-at_row input")
     box.focus()
-    drawn = "() => document.querySelector('.st-key-audit_row_held_cards [data-drawn]').dataset.drawn"
+    drawn = "() => document.querySelector('.st-key-audit_row_card [data-drawn]').dataset.drawn"
     box.press("ArrowUp")
     swapped = page.evaluate(_DECISION_JS)  # the held card of row 29, swapped in by the key press (step_cards.js)
     assert page.evaluate("() => location.search").count("row=29") == 1  # written by the browser, at once

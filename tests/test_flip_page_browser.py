@@ -63,7 +63,9 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
 
     def card_says(text: str) -> str:
         return f"() => ({_CARD_JS})()?.innerText.includes({text!r})"
-    held = ".st-key-flip_digit_held_cards .fd-card[data-step='{}']".format
+    def held(n: int) -> bool:  # whether the page holds #n's card (in the held cards' template)
+        return page.evaluate(f"""() => !!document.querySelector('.st-key-flip_digit_held_cards template')
+            ?.content.querySelector(".fd-card[data-step='{n}']")""")
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
@@ -71,7 +73,8 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
             page.goto(f"{server}/flip_classifier?index=3")
             page.wait_for_function(card_says("Test digit #3"), timeout=READY)
-            page.wait_for_selector(held(4), state="attached")
+            page.wait_for_function("() => document.querySelector('.st-key-flip_digit_held_cards template')")
+            assert held(4) and not held(4 + HELD)
             page.wait_for_selector(".st-key-flip_digit_step_cards .sc-root[data-ready]", state="attached")  # listening
             box = page.locator(".st-key-flip_index input")
             box.focus()
@@ -85,11 +88,13 @@ def test_in_chromium_a_new_digit_redraws_its_card_and_link_and_outdates_a_kept_r
             assert "Test digit #4</figcaption>" in swapped and "data-step=\"4\"" in swapped
             assert "index=4" in search and "classifier=morpho-cnn" in search
             assert box.input_value() == "4"
-            page.wait_for_timeout(SETTLE_MS // 2)  # held: no rerun yet, so no new neighbours
-            assert page.locator(held(4 + HELD)).count() == 0
-            page.wait_for_selector(held(4 + HELD), state="attached", timeout=30_000)  # after the pause: #4's rerun
+            drawn = "() => document.querySelector('.st-key-flip_digit_card [data-drawn]').dataset.drawn"
+            page.wait_for_timeout(SETTLE_MS // 2)  # held: no rerun yet
+            assert page.evaluate(drawn) == "3"
+            page.wait_for_function(f"() => ({drawn})() === '4'", timeout=30_000)  # after the pause: #4's rerun
             page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=30_000)
             assert page.evaluate(f"() => ({_CARD_JS})().outerHTML") == swapped  # the rerun drew the same card
+            assert not held(4 + HELD)  # and the same held cards (centred on #3: one away)
             box.focus()
             box.press("ArrowUp")  # #5, held
             page.wait_for_function("() => location.search.includes('index=5')", timeout=5_000)

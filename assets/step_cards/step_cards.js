@@ -6,34 +6,39 @@
 // as before. Each card is markup the page made and Streamlit set (sanitised) in an st.html element: this script
 // only moves copies of those nodes, it parses nothing. Used by the Flip page's digit and the Audit page's row.
 //
-// Held steps (`hold`, on a page where the card is all that a new value changes but the link): an arrow key or a
-// +/- click whose card is held, and whose card says the rest of the page shows what it shows for the value drawn
-// (`data-hold` equal to that of the card of the held set's `data-drawn` value; none: equal), is kept from
-// Streamlit's box, which would send it at once. The box shows the number as if typed (Streamlit's own not-yet-sent
-// state), the card is swapped, the address bar takes the link (assets/common/address.js), and the number goes to
-// Python after `settle` ms without another step, or as soon as the visitor does anything else (presses another key
-// there, leaves the box, moves or presses the pointer elsewhere, hides the tab): by Enter on the box, as a visitor
-// would send a typed number. A step `edge` short of the held cards' end is
-// sent at once (still held in the browser), so that its rerun brings the next cards before the visitor needs them.
-// A series of steps then costs one rerun every `edge` steps and one at its end, not one each (issue 22: the rerun
-// behind a swapped card was 2.8x a no-model page's). A step past the held cards goes to Streamlit as before, from
-// the number the box shows.
+// Held steps (`hold`, on a page where the card is all that a new value changes but the link): an arrow key or a +/-
+// click whose card is held, and whose card says the rest of the page shows what it shows for the value drawn
+// (`data-hold` equal to that of the held card of the value drawn, the shown card's `data-drawn`; none: equal), is kept
+// from Streamlit's box, which would send it at once. The box shows the number as if typed (Streamlit's own not-yet-sent
+// state), the card is swapped, the address bar takes the link (assets/common/address.js), and the number goes to Python
+// after `settle` ms without another step, or as soon as the visitor does anything else (presses another key there,
+// leaves the box, moves or presses the pointer elsewhere, hides the tab): by Enter on the box, as a visitor would send
+// a typed number. A step `edge` short of the held cards' end is sent at once (still held in the browser), so that its
+// rerun brings the next cards before the visitor needs them. A series of steps then costs one rerun every `edge` steps
+// and one at its end, not one each (issue 22: the rerun behind a swapped card was 2.8x a no-model page's). A step past
+// the held cards goes to Streamlit as before, from the number the box shows.
 //
 // The swap shows the value the box now holds, which is the value Streamlit sends; a value the server changes (one
 // past the last) has no held card, so nothing is swapped for it. A rerun that draws another card replaces the
 // swapped one (the element's HTML is set anew); one that draws the card it drew before leaves the swapped one,
 // which then is that same card (a step and a step back); while a step is held, a rerun's card (one sent before it)
 // is replaced by the held step's again. The component's data changes only with `hold`: it is not redrawn on the
-// reruns, which the step's own rerun would otherwise end with; what the page drew comes with the held cards
-// (`data-drawn`, the value whose card and rest of the page the rerun drew).
+// reruns, which the step's own rerun would otherwise end with; what the page drew comes with the shown card (its
+// element's `data-drawn`, the value whose card and rest of the page the rerun drew: the held cards stay the same
+// over reruns near where they were drawn, explorer/ui/step_cards.py `_centre`).
+
+function heldCard(root, value) {  // the held card of `value`, or null: in a <template>, inert (not in the page's
+  // tree, so neither styled nor walked by the page's own scripts on each rerun: ~650 elements on the Audit page)
+  const template = document.querySelector(`${root.__sc.held} template`);
+  return template ? template.content.querySelector(`[data-step="${value}"]`) : null;
+}
 
 function show(root, value) {  // the held card of `value` in place of the shown one; false when none is held
-  const sc = root.__sc;
-  const card = document.querySelector(`${sc.card} [data-step]`);
-  const held = document.querySelector(`${sc.held} [data-step="${value}"]`);
+  const card = document.querySelector(`${root.__sc.card} [data-step]`);
+  const held = heldCard(root, value);
   if (!card || !held) return false;
   if (card.dataset.step === String(value)) return true;
-  card.replaceWith(held.cloneNode(true));
+  card.replaceWith(document.importNode(held, true));
   root.dataset.swaps = String(Number(root.dataset.swaps || 0) + 1);  // tests and benchmarks read it
   return true;
 }
@@ -51,12 +56,12 @@ function typeIn(box, value) {  // the box shows `value` as if typed: Streamlit's
 }
 
 function rest(root, value) {  // what the rest of the page shows for `value` (its held card's data-hold), or null
-  const card = document.querySelector(`${root.__sc.held} [data-step="${value}"]`);
+  const card = heldCard(root, value);
   return card ? card.dataset.hold ?? "" : null;
 }
 
 function same(root, value) {  // whether the rest of the page, as drawn, is what it would show for `value`
-  const drawn = document.querySelector(`${root.__sc.held} [data-drawn]`)?.dataset.drawn;
+  const drawn = document.querySelector(`${root.__sc.card} [data-drawn]`)?.dataset.drawn;
   const base = drawn === undefined ? null : rest(root, drawn), wanted = rest(root, value);
   return base !== null && base === wanted && (root.__expect === null || root.__expect === wanted);
 }
@@ -74,7 +79,7 @@ function hold(root, value, by) {  // a step by `by` to `value` kept in the brows
   // Half way to the held cards' end the number goes now, so that its rerun brings the next ones before the
   // visitor gets there (one rerun every `edge` steps of a long series, none the visitor waits for).
   const ahead = value + by * sc.edge;
-  if (ahead >= sc.min && ahead <= sc.max && !document.querySelector(`${sc.held} [data-step="${ahead}"]`)) send(root);
+  if (ahead >= sc.min && ahead <= sc.max && !heldCard(root, ahead)) send(root);
   return true;
 }
 
@@ -156,11 +161,13 @@ function listen(root) {  // once per mount; a listener whose component left the 
     send(root, Number.isInteger(linked) && linked >= root.__sc.min && linked <= root.__sc.max ? linked
       : root.__held);
   });
-  // A rerun sent before the held step draws its own card: the held step's goes back in. A rerun's new held cards
-  // say what the page now shows (`data-drawn`).
-  const watch = new MutationObserver((records) => {
+  // A rerun sent before the held step draws its own card: the held step's goes back in. A rerun's new card says
+  // what the page now shows (`data-drawn`, on the element Streamlit sets; a swap replaces the card inside it).
+  root.__drawn = document.querySelector(`${root.__sc.card} [data-drawn]`);
+  const watch = new MutationObserver(() => {
     if (gone()) { watch.disconnect(); return; }
-    if (records.some((r) => r.target instanceof Element && r.target.closest(root.__sc.held))) root.__expect = null;
+    const drawn = document.querySelector(`${root.__sc.card} [data-drawn]`);
+    if (drawn !== root.__drawn) { root.__drawn = drawn; root.__expect = null; }
     if (root.__held !== null && root.__held !== undefined) show(root, root.__held);
   });
   for (const where of [root.__sc.card, root.__sc.held]) {

@@ -3,11 +3,13 @@ drew ahead (assets/step_cards/).
 
 Why: a Streamlit rerun per step of a number box costs 2.5-5x a page with no model (docs/performance.md, "Flip a
 classifier", "Audit a model"), most of it the round trip and the browser's redraw. So the page draws the value's
-card as one st.html element and, hidden, the cards of the values NEAR steps away; a small component (no data that
-changes, so never redrawn) swaps the held card of the new value in, in the step's own event (an arrow key, the box's
-+/- buttons, Enter or leaving the box on a typed number); the rerun then draws the same card and the next
-neighbours. A card is the page's own markup, set by Streamlit's st.html (sanitised): the component copies nodes and
-parses nothing. A card's root element carries `data-step="<value>"`; the page escapes any text it puts in one.
+card as one st.html element and the cards of the values NEAR steps away in another, inside a <template> (inert: a
+rerun's cost in the browser grows with the elements on the page, hidden or not, and these are not on it); a small
+component (no data that changes, so never redrawn) swaps the held card of the new value in, in the step's own event
+(an arrow key, the box's +/- buttons, Enter or leaving the box on a typed number); the rerun then draws the same
+card (and the next neighbours, once the value is half the held ones from their centre). A card is the page's own
+markup, set by Streamlit's st.html (sanitised, the template's content too): the component copies nodes and parses
+nothing. A card's root element carries `data-step="<value>"`; the page escapes any text it puts in one.
 Used by the Flip page's digit (explorer/ui/flip_digit.py) and the Audit page's row (explorer/ui/audit_table_row.py).
 
 Held steps: where the card is all that a new value changes on the page but the link (`hold`: the Flip page before
@@ -60,14 +62,27 @@ def step_cards(name: str, box_key: str, value: int, cards: Callable[[Sequence[in
     the page (something else that follows the value is open). `name` keys the containers: `<name>_card`,
     `<name>_held_cards`, `<name>_step_cards`."""
     hold = hold and settle_ms() > 0  # (EXPLORER_QUICK_SETTLE=0: every step goes at once, as before held steps)
-    shown = list(window(value, count, held if hold else NEAR))
+    shown = list(window(_centre(name, value, count, held) if hold else value, count, held if hold else NEAR))
     drawn = cards(shown)
-    with st.container(key=f"{name}_card"):
-        st.html(drawn[value])
-    with st.container(key=f"{name}_held_cards"):  # hidden; the current card too: a step back swaps it in
-        st.html(f"<div data-drawn='{value}'>{''.join(drawn[v] for v in shown)}</div>")  # the value drawn (`hold`)
+    with st.container(key=f"{name}_card"):  # with the value it was drawn for, which the rest of the page shows
+        st.html(f"<div data-drawn='{value}'>{drawn[value]}</div>")  # (the script swaps the card inside)
+    with st.container(key=f"{name}_held_cards"):  # the current card too: a step back swaps it in. In a template:
+        st.html(f"<template>{''.join(drawn[v] for v in shown)}</template>")  # inert, so no cost to each rerun
     _COMPONENT(key=f"{name}_step_cards", data=_data(name, box_key, count, hold, param, busy, held))  # redrawn
     # only when these change
+
+
+def _centre(name: str, value: int, count: int, held: int) -> int:
+    """The value the held cards are centred on: the last rerun's while `value` is less than half of them away
+    (`held` // 2, the script's `edge`: a step that far goes at once, and its rerun centres them anew), else `value`.
+    Why: the same cards are the same HTML, which the browser then neither sanitises nor parses again (sanitising
+    the Audit page's 49 held rows took ~15 ms of each rerun, in a CPU profile of Chromium's main thread)."""
+    key = f"_{name}_held_at"  # session only
+    at = st.session_state.get(key)
+    if at is None or not 0 <= at < count or abs(value - at) >= max(held // 2, 1):
+        at = value
+    st.session_state[key] = at
+    return at
 
 
 def _data(name: str, box_key: str, count: int, hold: bool, param: str | None, busy: str | None, held: int) -> dict:
