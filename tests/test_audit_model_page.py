@@ -217,6 +217,7 @@ def test_find_recourse_on_a_rejected_row_side_by_side_and_all_locked(service):
     from explorer.counterfactual.search.recourse import RecourseConfig
     from explorer.evaluate.audit_table_recourse import table_recourse
     from explorer.services.audit_table_recourse import RecourseService
+    from explorer.ui.audit_table_recourse import SETTINGS
 
     link = {"data": "adult", "model": "adult-logreg", "protected": "sex", "rows": "300", "cf": "0", "audit": "1",
             "row": "28"}
@@ -245,13 +246,22 @@ def test_find_recourse_on_a_rejected_row_side_by_side_and_all_locked(service):
     assert refused.note.startswith("These settings cannot be searched: sex can never be part of a recourse")
     accepted = int(np.flatnonzero(view.rows["prediction"].to_numpy() == 1)[0])
     assert "already gives this row the positive decision" in recourse.find(view, accepted, {}).note
+    assert not [c for c in at.checkbox if c.key.startswith("at_rc_")]  # drawn only while their expander is open
+    at.session_state[SETTINGS] = True
+    at.run()
     for name in spec:
         if name.startswith("act_"):
             at.checkbox(key=f"at_rc_{name}").uncheck()
     at.run()
+    at.session_state[SETTINGS] = False  # closed again: the ticks are kept
+    at.run()
+    assert not [c for c in at.checkbox if c.key.startswith("at_rc_")]
     at.button(key="audit_model_recourse").click().run(timeout=FIRST_LOAD)
     no_exceptions(at)
     assert sum("every column is locked" in w.value for w in at.warning) == 2  # both searches say it
+    at.session_state[SETTINGS] = True
+    at.run()
+    assert not any(at.checkbox(key=f"at_rc_{name}").value for name in spec if name.startswith("act_"))
 
 
 def test_bad_link_values_are_named_not_raised():

@@ -25,6 +25,8 @@ _REPORT = "_at_recourse_report"  # ((audit, answers' keys), AuditView): the repo
 MAX_FOUND = 50  # answers kept for the report (the oldest dropped beyond it)
 _ASKED = "_at_recourse_asked"  # the button's click, recorded by its callback (a rerun in between keeps it)
 SHOWN_SETTINGS = ("max_changes", "min_share", "draws")  # threshold is the audit's; the seed stays at its default
+SETTINGS = "at_rc_settings"  # the controls' expander (its open state)
+_SET = "_at_rc_values"  # the controls' values by spec name, kept while their expander is closed, session only
 
 
 def _asked() -> None:
@@ -34,10 +36,15 @@ def _asked() -> None:
 
 
 def controls(spec: Mapping[str, VarSpec]) -> dict[str, float]:
-    """Ticks and cost weights per column, and the search's settings, in an expander; their values by spec name."""
-    values = {name: s.default for name, s in spec.items() if name not in SHOWN_SETTINGS}
+    """Ticks and cost weights per column, and the search's settings, in an expander; their values by spec name.
+    The widgets are drawn only while it is open (a rerun's work, the server's and the browser's, grows with what the
+    page holds: ~20 widgets on every step of the row number otherwise); their values are kept while it is closed."""
+    values = {name: s.default for name, s in spec.items()} | st.session_state.get(_SET, {})
     columns = [name[4:] for name in spec if name.startswith("act_")]
-    with st.expander("What may change, and what it costs"):
+    box = st.expander("What may change, and what it costs", key=SETTINGS, on_change=acted_in, args=("One row",))
+    with box:
+        if not box.open:
+            return values
         st.caption("Sex, race and native country are never offered (who a person is); age only upward, off by "
                    "default (waiting is not an action); marital status and relationship off by default (telling "
                    "someone to marry or divorce is no acceptable recourse). Untick every column to see the search "
@@ -45,19 +52,20 @@ def controls(spec: Mapping[str, VarSpec]) -> dict[str, float]:
         for col in columns:
             act, cost = spec[f"act_{col}"], spec[f"cost_{col}"]
             left, right = st.columns([2, 1], vertical_alignment="bottom")
-            values[act.name] = float(left.checkbox(act.label, value=bool(act.default), key=f"at_rc_{act.name}",
+            values[act.name] = float(left.checkbox(act.label, value=bool(values[act.name]), key=f"at_rc_{act.name}",
                                                     on_change=acted_in, args=("One row",)))
             values[cost.name] = right.number_input(cost.label, min_value=cost.low, max_value=cost.high,
-                                                   value=cost.default, step=cost.step, key=f"at_rc_{cost.name}",
+                                                   value=values[cost.name], step=cost.step, key=f"at_rc_{cost.name}",
                                                    on_change=acted_in, args=("One row",))
         for col, name in zip(st.columns(len(SHOWN_SETTINGS)), SHOWN_SETTINGS):
             s = spec[name]
             whole = float(s.step).is_integer()
             values[name] = col.number_input(s.label, min_value=int(s.low) if whole else s.low,
                                             max_value=int(s.high) if whole else s.high,
-                                            value=int(s.default) if whole else s.default,
+                                            value=int(values[name]) if whole else values[name],
                                             step=int(s.step) if whole else s.step, key=f"at_rc_{name}",
                                             on_change=acted_in, args=("One row",))
+    st.session_state[_SET] = values
     return values
 
 

@@ -70,8 +70,10 @@ def row_tab(view: AuditView, row: Callable[[int], RowView],
     step_cards("audit_row", "at_row", n, lambda near: {i: card(shown if i == n else row(i)) for i in near}, count,
                hold=rest is not None and rest(shown) is not None, param="row", busy=f".st-key-{_VALUES} details[open]",
                held=HELD)
-    with st.expander("This row's values", key=_VALUES):  # open: each step reruns, so that they follow
-        st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
+    values = st.expander("This row's values", key=_VALUES, on_change=acted_in, args=("One row",))
+    with values:  # drawn only while open (a rerun's work grows with what the page holds), and then each step reruns
+        if values.open:  # so that they follow
+            st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
     return shown
 
 
