@@ -24,7 +24,8 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import IDLE_JS, cpu_busy, page_args, per_move, print_per_move, series_settled, take_turns, training_running
+from serve import (IDLE_JS, cpu_busy, page_args, per_move, print_per_move, series_settled, series_window, take_turns,
+                   training_running)
 
 BOX = ".st-key-at_row input"
 LINK = "/audit_model?data=adult&model=adult-logreg&protected=sex,race&rows=500&cf=1&audit=1&row=20"
@@ -83,7 +84,8 @@ def main() -> int:
     if args.compare:
         apps["compared page"] = (str(Path(args.compare).resolve()), LINK)
     apps["no-model page"] = ("bench/baseline_row_app.py", "/")
-    runs = take_turns(apps, READY, lambda page, n: _steps(page, n, args.gap), args.moves, args.warmup, args.rounds)
+    runs = take_turns(apps, READY, lambda page, n: _steps(page, n, args.gap), args.moves, args.warmup, args.rounds,
+                      series_window(args.moves, args.gap))
     rows, moves = {}, {}
     for name in apps:
         samples = [s for run in runs[name] for s in run["samples"]]
@@ -111,6 +113,7 @@ def main() -> int:
         "gap_s": args.gap,
         "link": LINK, "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
         "loadavg_before_after": [load_before, os.getloadavg()],
+        "counted_over_s": {name: [round(r["window_s"], 2) for r in runs[name]] for name in apps},
         "raw_ms": {name: [r["samples"] for r in runs[name]] for name in apps},
     })
     print(f"wrote {path}")

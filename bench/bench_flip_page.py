@@ -27,7 +27,7 @@ from pathlib import Path
 
 from common import print_table, stats, write
 from serve import (ARM_JS, IDLE_JS, cpu_busy, drawn_selector, page_args, per_move, print_per_move, series_settled,
-                   take_turns, training_running)
+                   series_window, take_turns, training_running)
 
 CAPTION = "Test digit #"  # the picked digit's picture (the no-model page's picture has the same caption)
 BOX = ".st-key-flip_index input"
@@ -75,7 +75,7 @@ def main() -> int:
         apps["compared page"] = (str(Path(args.compare).resolve()), link)
     apps["no-model page"] = ("bench/baseline_number_app.py", "/")
     runs = take_turns(apps, drawn_selector(CAPTION), lambda page, n: _steps(page, n, args.gap), args.moves,
-                      args.warmup, args.rounds)
+                      args.warmup, args.rounds, series_window(args.moves, args.gap))
     rows, moves = {}, {}
     for name in apps:
         samples = [s for run in runs[name] for s in run["samples"]]
@@ -104,6 +104,7 @@ def main() -> int:
         "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,
         "gap_s": args.gap, "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
         "loadavg_before_after": [load_before, os.getloadavg()],
+        "counted_over_s": {name: [round(r["window_s"], 2) for r in runs[name]] for name in apps},
         "raw_ms": {name: [r["samples"] for r in runs[name]] for name in apps},
     })
     print(f"wrote {path}")

@@ -147,11 +147,14 @@ def browser_ms(cdp) -> dict[str, float]:
     return {"task": metrics["TaskDuration"] * 1000, "script": metrics["ScriptDuration"] * 1000}
 
 
-def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict[str, str] | None = None) -> dict:
+def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict[str, str] | None = None,
+                 window: float = 0.0) -> dict:
     """A fresh `streamlit run app` (with `env` added) and one Chromium page at `path`, once `ready` (a selector) shows
     and nothing is stale: `warm(page)` untimed, then `timed(page)`, whose samples are returned with the server's CPU
-    and the browser's main-thread milliseconds per move (over `n` moves):
-    {"samples", "server_cpu_ms", "browser_task_ms", "browser_script_ms"}."""
+    and the browser's main-thread milliseconds per move (over `n` moves), counted over at least `window` seconds
+    from the first move (apps compared over the same wall time: a server does some work while idle, e.g. Streamlit
+    polls its config files every 0.2 s, ~3 ms a second, which a page whose series ends with a pause would otherwise
+    pay alone): {"samples", "server_cpu_ms", "browser_task_ms", "browser_script_ms", "window_s"}."""
     from playwright.sync_api import sync_playwright
 
     proc, url = start(app, env=env)
@@ -165,15 +168,16 @@ def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict
             page.wait_for_selector(ready, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
             warm(page)
-            cpu0, seen0 = cpu_ms(proc.pid), browser_ms(cdp)
+            cpu0, seen0, t0 = cpu_ms(proc.pid), browser_ms(cdp), time.monotonic()
             samples = timed(page)
-            cpu1, seen1 = cpu_ms(proc.pid), browser_ms(cdp)
+            time.sleep(max(0.0, t0 + window - time.monotonic()))
+            cpu1, seen1, t1 = cpu_ms(proc.pid), browser_ms(cdp), time.monotonic()
             browser.close()
     finally:
         stop(proc)
     return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / n,
             "browser_task_ms": (seen1["task"] - seen0["task"]) / n,
-            "browser_script_ms": (seen1["script"] - seen0["script"]) / n}
+            "browser_script_ms": (seen1["script"] - seen0["script"]) / n, "window_s": t1 - t0}
 
 
 def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
@@ -201,16 +205,23 @@ def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
     return args
 
 
-def take_turns(apps: dict[str, tuple], ready: str, step, moves: int, warmup: int, rounds: int) -> dict:
+def take_turns(apps: dict[str, tuple], ready: str, step, moves: int, warmup: int, rounds: int,
+               window: float = 0.0) -> dict:
     """`measured_run` of each app ({name: (app, path)} or {name: (app, path, env)}) `rounds` times, the apps taking
     turns within each round so that drifting load hits them alike: `step(page, n)` makes n moves (warmup, then the
-    timed ones) and returns their samples. Returns {name: [run, ...]}."""
+    timed ones) and returns their samples; each app's counters over at least `window` s. Returns {name: [run, ...]}."""
     out = {name: [] for name in apps}
     for _ in range(rounds):
         for name, (app, path, *env) in apps.items():
             out[name].append(measured_run(app, path, ready, lambda page: step(page, warmup),
-                                          lambda page: step(page, moves), moves, *env))
+                                          lambda page: step(page, moves), moves, *env, window=window))
     return out
+
+
+def series_window(moves: int, gap: float) -> float:
+    """Seconds over which a series of `moves` steps `gap` s apart is counted, for every app alike: about what the
+    held steps' series takes, its settling pause included (`quick_sliders.settle_ms`, 8 s by default)."""
+    return moves * (gap + 0.5) + 10.0
 
 
 def per_move(runs: list[dict]) -> dict[str, float]:
