@@ -25,8 +25,8 @@ _VALUES = "at_row_values"  # the row's values' expander
 _ROWS = "_at_row_rows"  # (audit's view, {n: RowView}): the rows' answers made so far, session only
 MAX_KEPT = 1000
 HELD = 24  # rows held each side while steps are held: twice step_cards.HELD, so half the reruns in a long series. A
-# row's card is ~0.6 kB of text (0.2 ms of server work), and a rerun of the tab costs the browser ~300 ms (Streamlit
-# re-renders the whole page), where a no-model page's whole step costs ~50: 14 kB more a rerun is the cheaper side
+# row's card is ~0.6 kB of text (made once per audit; in an inert template in the browser), and a rerun of the tab
+# costs the browser ~100 ms (Streamlit re-renders the whole page), where a no-model page's step costs ~40-50
 
 
 def one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
