@@ -171,8 +171,8 @@ def test_the_components_scripts_set_text_never_html():
     """The custom components (assets/*/ : the quick sliders, the Image page's answer panel, the Text page's drafts,
     the step cards of the Flip and Audit pages) draw names a visitor chose (an uploaded model's), a link's values
     and a visitor's text: their scripts set text and attributes only, never markup. The drafts and the step cards
-    draw none of their own: they copy nodes Streamlit's st.html already sanitised and drew (hidden) on the page;
-    assets/common/ (the link a component writes) draws nothing."""
+    draw none of their own: they copy nodes Streamlit's st.html already sanitised and drew (the drafts' hidden on the
+    page, the step cards' in an inert template there); assets/common/ (the link a component writes) draws nothing."""
     scripts = sorted((ROOT / "assets").glob("*/*.js"))
     assert {p.parent.name for p in scripts} >= {"quick_sliders", "image_panel", "text_drafts", "step_cards"}
     for path in scripts:
@@ -180,5 +180,5 @@ def test_the_components_scripts_set_text_never_html():
         for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "DOMParser", "eval(",
                      "new Function", "createContextualFragment", "setHTML"):
             assert sink not in code, f"{path.name} uses {sink}"
-        assert {"text_drafts": "cloneNode", "step_cards": "cloneNode", "common": ""}.get(path.parent.name,
+        assert {"text_drafts": "cloneNode", "step_cards": "importNode", "common": ""}.get(path.parent.name,
                                                                                    "textContent") in code
