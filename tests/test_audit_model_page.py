@@ -183,6 +183,7 @@ def test_a_link_to_shipped_data_and_model_shows_groups_and_cf_fairness(service):
         return row_html(service.row(view, n))
 
     assert card == f"<div data-drawn='4'>{html(4)}</div>" and "href='/table_lab?source=adult&amp;row=4'" in card
+    assert service.row(view, 4) is service.row(view, 4) and 4 in view.made_rows  # made once per audit
     assert held == f"<template>{''.join(html(i) for i in range(0, 5 + HELD))}</template>"
     assert at.query_params["audit"] == "1" and at.query_params["data"] == "adult"
     assert at.number_input(key="at_row").value == 4

@@ -2,8 +2,6 @@
 (the browser side is tested in Chromium on the Flip page, test_flip_page_browser.py, and the Audit page's One row tab,
 test_audit_page_browser.py)."""
 
-from types import SimpleNamespace
-
 from streamlit.testing.v1 import AppTest
 
 from explorer.ui.step_cards import HELD, NEAR, _data, window
@@ -54,33 +52,3 @@ def test_held_cards_stay_the_same_html_while_the_value_is_near_where_they_were_c
     monkeypatch.setenv("EXPLORER_QUICK_SETTLE", "0")  # every step sent: the near ones only, centred on the value
     at.number_input(key="n").set_value(33).run()
     assert [f"data-step='{i}'" in held() for i in (29, 30, 36, 37)] == [False, True, True, False]
-
-
-def _row_tab():  # the Audit page's row tab on a made-up audit of 100 rows, counting the rows' answers made
-    from types import SimpleNamespace
-
-    import streamlit as st
-
-    from explorer.services.audit_table_page import RowView
-    from explorer.ui.audit_table_row import row_tab
-    view = st.session_state.setdefault("view", SimpleNamespace(rows=list(range(100))))
-    made = st.session_state.setdefault("made", [])
-
-    def row(n: int) -> RowView:
-        made.append(n)
-        return RowView(n, {"age": n}, "yes", 0.5, "no", {}, "", True)
-    row_tab(view, row, lambda r: "")
-
-
-def test_the_audit_row_tab_makes_each_rows_answers_once_per_audit(monkeypatch):
-    """A rerun holds up to 49 rows' cards: each row's answers are made once per audit, not on every rerun."""
-    monkeypatch.setenv("EXPLORER_QUICK_SETTLE", "1000")
-    at = AppTest.from_function(_row_tab).run()
-    assert sorted(at.session_state["made"]) == list(range(0, 25))  # row 0 and the 24 held after it
-    at.number_input(key="at_row").set_value(30).run()  # centred anew on 30: only rows 25-54 are new
-    assert sorted(at.session_state["made"]) == list(range(0, 55))
-    at.number_input(key="at_row").set_value(3).run()
-    assert sorted(at.session_state["made"]) == list(range(0, 55))
-    at.session_state["view"] = SimpleNamespace(rows=list(range(100)))  # another audit: made anew
-    at.run()
-    assert len(at.session_state["made"]) == 55 + 28  # row 3 and the held 0-27 (centred on 3)

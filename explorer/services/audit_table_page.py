@@ -134,6 +134,7 @@ class AuditView:
     card: dict | None = None  # a shipped model's card metrics, which the reports show (rebuilt with recourse)
     column_map: dict[str, str] = field(default_factory=dict)  # {column: census variable} confirmed, for recourse
     classes: dict[str, tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]] = field(default_factory=dict)
+    made_rows: dict[int, RowView] = field(default_factory=dict, repr=False, compare=False)  # `row`'s, each made once
 
     @property
     def multiclass(self) -> bool:
@@ -350,9 +351,15 @@ class AuditTableService:
                          pdf=to_pdf(report, plan.card), card=plan.card, classes=classes)
 
     def row(self, view: AuditView, n: int) -> RowView:
-        """Row `n` of the audited rows: its values, label, probability, decision and counterfactual flip rates."""
+        """Row `n` of the audited rows: its values, label, probability, decision and counterfactual flip rates; made
+        once per audit (the page's rerun draws up to 49 rows' cards: ~7 ms of pandas lookups each time otherwise)."""
         if not 0 <= n < len(view.rows):
             raise AuditTableError(f"Row {n:,} is not among the {len(view.rows):,} audited rows (0–{len(view.rows) - 1}).")
+        if n not in view.made_rows:
+            view.made_rows[n] = self._row(view, n)
+        return view.made_rows[n]
+
+    def _row(self, view: AuditView, n: int) -> RowView:
         r = view.rows.iloc[n]
         d = view.report["data"]
         proba = float(r["probability"]) if "probability" in r else None

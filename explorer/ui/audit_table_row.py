@@ -22,11 +22,9 @@ from explorer.ui.step_cards import step_cards
 
 _FULL = "_at_row_full_run"  # True while the whole page runs the fragment; False in the fragment's own reruns
 _VALUES = "at_row_values"  # the row's values' expander
-_ROWS = "_at_row_rows"  # (audit's view, {n: RowView}): the rows' answers made so far, session only
-MAX_KEPT = 1000
 HELD = 24  # rows held each side while steps are held: twice step_cards.HELD, so half the reruns in a long series. A
-# row's card is ~0.6 kB of text (made once per audit; in an inert template in the browser), and a rerun of the tab
-# costs the browser ~100 ms (Streamlit re-renders the whole page), where a no-model page's step costs ~40-50
+# row's card is ~0.6 kB of text (its row made once per audit; in an inert template in the browser), and a rerun of
+# the tab costs the browser ~100 ms (Streamlit re-renders the whole page), where a no-model page's step costs ~40-50
 
 
 def one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
@@ -61,7 +59,6 @@ def row_tab(view: AuditView, row: Callable[[int], RowView],
     its recourse below: explorer/ui/audit_table_recourse.py). Steps are held while the row's values are closed and
     `rest` says the recourse part stays (see `one_row`)."""
     count = len(view.rows)
-    row = _kept(view, row)
     n = int(st.number_input(f"Row (0–{count - 1})", min_value=0, max_value=count - 1, step=1, key="at_row",
                             on_change=acted_in, args=("One row",)))
     shown = row(n)
@@ -78,23 +75,6 @@ def row_tab(view: AuditView, row: Callable[[int], RowView],
         if values.open:  # so that they follow
             st.dataframe([{"column": k, "value": str(v)} for k, v in shown.values.items()], hide_index=True)
     return shown
-
-
-def _kept(view: AuditView, row: Callable[[int], RowView]) -> Callable[[int], RowView]:
-    """`row`, each row's answers made once per audit in this session (a rerun holds up to 49 rows' cards: ~7 ms of
-    pandas lookups each time otherwise); up to MAX_KEPT rows, the oldest dropped."""
-    kept = st.session_state.get(_ROWS)
-    if kept is None or kept[0] is not view:  # another audit
-        kept = st.session_state[_ROWS] = (view, {})
-    rows = kept[1]
-
-    def get(n: int) -> RowView:
-        if n not in rows:
-            rows[n] = row(n)
-            if len(rows) > MAX_KEPT:
-                rows.pop(next(iter(rows)))
-        return rows[n]
-    return get
 
 
 def row_html(shown: RowView, rest: str = "") -> str:
