@@ -32,17 +32,20 @@ LINK = "/audit_model?data=adult&model=adult-logreg&protected=sex,race&rows=500&c
 CARD = ".st-key-audit_row_card"  # the shown card, with the value a rerun drew it for (explorer/ui/step_cards.py)
 READY = "[role=tab]:has-text('One row'), .st-key-at_row input"  # the audit drawn (or the no-model page)
 # t0 in the window's capture phase (before any page listener); `shown`: the first change that leaves the element
-# holding "Decision:" (a Markdown element, or the row's step card) with another text; `last`: the last change
+# holding "Decision:" (a Markdown element, or the row's step card) with another text; `last`: the last change. The
+# text is read as textContent: innerText lays the page out on every change, so a probe reading it cost the Audit
+# page ~10 ms a step and the no-model page ~2 (series of 5, with and without the probe, scratch): the probe's work
 ARM_JS = """() => {
   const s = window.__row = window.__last = {t0: null, shown: null, last: null};
+  const text = (e) => e.textContent.trimStart();
   const decision = () => [...document.querySelectorAll('[data-testid=stMarkdownContainer], .st-key-audit_row_card')]
-      .find(e => e.innerText.startsWith('Decision:'));
-  const before = decision() ? decision().innerText : null;
+      .find(e => text(e).startsWith('Decision:'));
+  const before = decision() ? text(decision()) : null;
   window.addEventListener('keydown', () => { s.t0 = performance.now(); }, {capture: true, once: true});
   s.obs = new MutationObserver(() => {
     if (s.t0 === null) return;
     const t = performance.now() - s.t0, d = decision();
-    if (s.shown === null && d && d.innerText !== before) s.shown = t;
+    if (s.shown === null && d && text(d) !== before) s.shown = t;
     s.last = t;
   });
   s.obs.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
