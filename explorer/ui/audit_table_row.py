@@ -24,7 +24,7 @@ _FULL = "_at_row_full_run"  # True while the whole page runs the fragment; False
 _VALUES = "at_row_values"  # the row's values' expander
 HELD = 24  # rows held each side while steps are held: twice step_cards.HELD, so half the reruns in a long series. A
 # row's card is ~0.6 kB of text (its row made once per audit; in an inert template in the browser), and a rerun of
-# the tab costs the browser ~100 ms (Streamlit re-renders the whole page), where a no-model page's step costs ~40-50
+# the tab costs the browser ~110-200 ms (Streamlit re-renders the whole page), where a no-model page's step ~40-60
 
 
 def one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[[RowView], bool],
