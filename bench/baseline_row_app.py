@@ -7,7 +7,7 @@ cost for the same step.
 
 import streamlit as st
 
-n = st.number_input("Row (0–49)", min_value=0, max_value=49, step=1, key="at_row")
+n = st.number_input("Row (0–499)", min_value=0, max_value=499, step=1, key="at_row")
 st.markdown(f"**Decision:** >50K (probability {(n * 37 % 100) / 100:.1%})  \n**True outcome:** <=50K")
 for col in ("sex", "race"):
     st.markdown(f"Had this person had another **{col}** (everything downstream following), the decision would change "

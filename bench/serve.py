@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -148,13 +149,15 @@ def browser_ms(cdp) -> dict[str, float]:
 
 
 def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict[str, str] | None = None,
-                 window: float = 0.0) -> dict:
+                 window: float = 0.0, quiet=None) -> dict:
     """A fresh `streamlit run app` (with `env` added) and one Chromium page at `path`, once `ready` (a selector) shows
     and nothing is stale: `warm(page)` untimed, then `timed(page)`, whose samples are returned with the server's CPU
     and the browser's main-thread milliseconds per move (over `n` moves), counted over at least `window` seconds
     from the first move (apps compared over the same wall time: a server does some work while idle, e.g. Streamlit
     polls its config files every 0.2 s, ~3 ms a second, which a page whose series ends with a pause would otherwise
-    pay alone): {"samples", "server_cpu_ms", "browser_task_ms", "browser_script_ms", "window_s"}."""
+    pay alone): {"samples", "server_cpu_ms", "browser_task_ms", "browser_script_ms", "window_s"}. `quiet`: a
+    (moves, check, series) triple (`quiet_series`): after it, `series` times the same moves made with no probe in the
+    page, each counted the same way, under "quiet" (a list), each with its check's result as its "samples"."""
     from playwright.sync_api import sync_playwright
 
     proc, url = start(app, env=env)
@@ -168,16 +171,69 @@ def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict
             page.wait_for_selector(ready, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
             warm(page)
-            cpu0, seen0, t0 = cpu_ms(proc.pid), browser_ms(cdp), time.monotonic()
-            samples = timed(page)
-            time.sleep(max(0.0, t0 + window - time.monotonic()))
-            cpu1, seen1, t1 = cpu_ms(proc.pid), browser_ms(cdp), time.monotonic()
+            out = _counted(proc.pid, cdp, lambda: timed(page), n, window)
+            if quiet is not None:  # series after series, each counted on its own
+                moves, check, series = quiet
+                out["quiet"] = [_counted(proc.pid, cdp, lambda: moves(page), n, window, lambda: check(page))
+                                for _ in range(series)]
             browser.close()
     finally:
         stop(proc)
-    return {"samples": samples, "server_cpu_ms": (cpu1 - cpu0) / n,
+    return out
+
+
+def _counted(pid: int, cdp, run, n: int, window: float, after=None) -> dict:
+    """`run()`'s samples, with the server's and the browser's ms per move over at least `window` s; `after()`, if
+    given, once the counters are read, and its result as the samples."""
+    cpu0, seen0, t0 = cpu_ms(pid), browser_ms(cdp), time.monotonic()
+    samples = run()
+    time.sleep(max(0.0, t0 + window - time.monotonic()))
+    cpu1, seen1, t1 = cpu_ms(pid), browser_ms(cdp), time.monotonic()
+    return {"samples": after() if after is not None else samples, "server_cpu_ms": (cpu1 - cpu0) / n,
             "browser_task_ms": (seen1["task"] - seen0["task"]) / n,
             "browser_script_ms": (seen1["script"] - seen0["script"]) / n, "window_s": t1 - t0}
+
+
+PACE = 0.3  # s added to a bench's --gap between the no-probe pass's key presses: about a step's own time before
+
+
+def quiet_checks(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The no-probe passes' checks ({app: [check, ...]}), a warning printed for each that lost a step or had not
+    settled within the window (its counters then miss part of the series)."""
+    checks = {name: [q["samples"] for r in app_runs for q in r["quiet"]] for name, app_runs in runs.items()}
+    for name, seen in checks.items():
+        for c in seen:
+            if not c["settled"] or c["stepped"] != c["moves"]:
+                print(f"WARNING {name}: no-probe series stepped {c['stepped']:g} of {c['moves']}, settled "
+                      f"{c['late_ms']:.0f} ms after the window", file=sys.stderr)
+    return checks
+
+
+def quiet_series(box: str, card: str, moves: int, pace: float, series: int = 3) -> tuple:
+    """`measured_run`'s `quiet` triple: `series` series of `moves` ArrowUp presses in the number box `box`, `pace` s
+    apart, with nothing of the bench's in the page while counted: no observer, no probe, no polling. Why: the timed
+    pass's observers, probes and waits run in the page, and Chrome's counters charge them to it, by how much depends
+    on what each step changes there (docs/performance.md, "Audit a model"). Checked once the counters are read: the
+    box holds the first value plus `moves` (no step lost) and the series settled within the window (`settled`:
+    SETTLED_JS answered at once)."""
+    start: list[float] = []
+
+    def press(page) -> None:
+        field = page.locator(box)
+        field.focus()
+        start.append(float(field.input_value()))
+        for i in range(moves):
+            field.press("ArrowUp")
+            if i < moves - 1:
+                time.sleep(pace)
+
+    def check(page) -> dict:
+        page.evaluate("() => { window.__last = {t0: performance.now()}; }")
+        late = page.evaluate(SETTLED_JS, [box, card])  # ms it still took: ~0 when settled within the window
+        value = float(page.locator(box).input_value())
+        return {"settled": late < 200, "late_ms": late, "stepped": value - start[-1], "moves": moves}
+
+    return press, check, series
 
 
 def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
@@ -206,15 +262,16 @@ def page_args(doc: str, prog: str, page: str, out: str, least_warmup: int = 0):
 
 
 def take_turns(apps: dict[str, tuple], ready: str, step, moves: int, warmup: int, rounds: int,
-               window: float = 0.0) -> dict:
+               window: float = 0.0, quiet=None) -> dict:
     """`measured_run` of each app ({name: (app, path)} or {name: (app, path, env)}) `rounds` times, the apps taking
     turns within each round so that drifting load hits them alike: `step(page, n)` makes n moves (warmup, then the
-    timed ones) and returns their samples; each app's counters over at least `window` s. Returns {name: [run, ...]}."""
+    timed ones) and returns their samples; each app's counters over at least `window` s; `quiet`: `measured_run`'s.
+    Returns {name: [run, ...]}."""
     out = {name: [] for name in apps}
     for _ in range(rounds):
         for name, (app, path, *env) in apps.items():
             out[name].append(measured_run(app, path, ready, lambda page: step(page, warmup),
-                                          lambda page: step(page, moves), moves, *env, window=window))
+                                          lambda page: step(page, moves), moves, *env, window=window, quiet=quiet))
     return out
 
 
@@ -226,7 +283,17 @@ def series_window(moves: int, gap: float) -> float:
 
 def per_move(runs: list[dict]) -> dict[str, float]:
     """The server's CPU and the browser's main-thread milliseconds per move, averaged over `measured_run` runs."""
-    return {k: sum(r[k] for r in runs) / len(runs) for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")}
+    return {k: sum(r[k] for r in runs) / len(runs) for k in _COUNTERS}
+
+
+def per_move_quiet(runs: list[dict]) -> dict[str, float]:
+    """The same over every no-probe series of `measured_run` runs (`quiet`): the median, and the p95 of each."""
+    series = [q for r in runs for q in r["quiet"]]
+    return {k: statistics.median(q[k] for q in series) for k in _COUNTERS} | {
+        f"{k}_p95": statistics.quantiles([q[k] for q in series], n=20, method="inclusive")[-1] for k in _COUNTERS}
+
+
+_COUNTERS = ("server_cpu_ms", "browser_task_ms", "browser_script_ms")
 
 
 def print_per_move(moves: dict[str, dict[str, float]]) -> None:

@@ -46,6 +46,22 @@ def test_in_chromium_recourse_found_on_a_row_is_in_the_downloaded_report(server,
         page.get_by_role("button", name="Download the report (HTML)").click()
     html = Path(got.value.path()).read_text(encoding="utf-8")
     assert "<h2>Recourse</h2>" in html and "<h3>Row 28</h3>" in html and "inconsistent</td>" in html
+    # a step away from the row whose answer is on screen, and back: the recourse part follows the row (the row's own
+    # fragment cannot redraw it, so the whole page reruns: explorer/ui/audit_table_row.py)
+    page.get_by_role("tab", name="One row").click()
+    answer = page.get_by_text("Inconsistent with the graph").first
+    box = page.locator(".st-key-at_row input")
+    box.focus()
+    box.press("ArrowUp")
+    answer.wait_for(state="hidden", timeout=STEP)
+    page.get_by_text("Press Find recourse to search both ways").first.wait_for(timeout=STEP)
+    _run_done(page)
+    assert box.input_value() == "29" and "row=29" in page.url
+    box.focus()
+    box.press("ArrowDown")
+    answer.wait_for(timeout=STEP)  # row 28's answer, kept for the session
+    _run_done(page)
+    assert box.input_value() == "28" and "row=28" in page.url
     page.context.close()
 
 
@@ -54,10 +70,10 @@ _DECISION_JS = "() => document.querySelector('.st-key-audit_row_card .ar-card')?
 
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
-def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(server, browser):  # noqa: F811
+def test_in_chromium_a_row_step_reruns_only_the_row_s_fragment_and_writes_the_link(server, browser):  # noqa: F811
     """explorer/ui/audit_table_row.py: the row's card is swapped in on the key press and the rerun draws the same
-    (AppTest checks that card against the service's row), the page around is not run again (its title's element
-    is never marked stale), and the link carries the row."""
+    (AppTest checks that card against the service's row), neither the page around nor the rest of the tab is run
+    again (its title's and the recourse heading's elements are never marked stale), and the link carries the row."""
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(f"{server}/audit_model?data=adult&model=adult-logreg&protected=sex&rows=300&cf=0&audit=1&row=28")
     page.get_by_text("got the positive decision").first.wait_for(timeout=READY)
@@ -66,10 +82,14 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     page.wait_for_function(f"() => ({_DECISION_JS})() !== null", timeout=STEP)  # the tab's panel drawn
     _run_done(page)
     before = page.evaluate(_DECISION_JS)
-    page.evaluate("""() => {  // any stale mark on the title's element: a whole-page run
-      const title = document.querySelector('h1').closest('[data-testid=stElementContainer]');
+    page.evaluate("""() => {  // any stale mark on the title's element: a whole-page run; on the recourse part's
+      const title = document.querySelector('h1').closest('[data-testid=stElementContainer]');  // heading: the tab's
+      const heading = [...document.querySelectorAll('h4')].find(h => h.textContent.startsWith('Recourse'))
+          .closest('[data-testid=stElementContainer]');
       window.__whole = 0;
+      window.__tab = 0;
       new MutationObserver(() => { window.__whole += 1; }).observe(title, {attributes: true});
+      new MutationObserver(() => { window.__tab += 1; }).observe(heading, {attributes: true});
     }""")
     page.wait_for_selector(".st-key-audit_row_step_cards .sc-root[data-ready]", state="attached")  # listening
     box = page.locator(".st-key-at_row input")
@@ -84,6 +104,7 @@ def test_in_chromium_a_row_step_reruns_only_the_one_row_tab_and_writes_the_link(
     _run_done(page)
     after = page.evaluate(_DECISION_JS)
     assert page.evaluate("() => window.__whole") == 0
+    assert page.evaluate("() => window.__tab") == 0  # the row's own fragment ran, not the tab's
     assert box.input_value() == "29"
     assert after == swapped != before and "Open row 29 in the Table lab" in after  # the card AppTest checks
     find, accepted = page.get_by_role("button", name="Find recourse"), page.get_by_text("already gives this row")
