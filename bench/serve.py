@@ -194,7 +194,8 @@ def _counted(pid: int, cdp, run, n: int, window: float, after=None) -> dict:
             "browser_script_ms": (seen1["script"] - seen0["script"]) / n, "window_s": t1 - t0}
 
 
-PACE = 0.3  # s added to a bench's --gap between the no-probe pass's key presses: about a step's own time before
+PACE = 0.3  # s added to a bench's --gap between the no-probe pass's key presses (the timed pass waits for each
+# step's page to be still before its gap)
 
 
 def quiet_checks(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:

@@ -57,7 +57,7 @@ def _one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[
         st.session_state[_TAB] = False
     found = recourse(shown)
     st.session_state[_DRAWN] = rest(shown)
-    if not st.session_state.get(_FULL):  # the tab's own rerun: a recourse setting or search, or the row's values
+    if not st.session_state.get(_FULL):  # the tab's own rerun: a recourse setting, or Find recourse
         if found:  # the report's downloads hold each recourse found: the whole page redraws them
             st.rerun(scope="app")
         link()
@@ -66,9 +66,10 @@ def _one_row(view: AuditView, row: Callable[[int], RowView], recourse: Callable[
 @st.fragment
 def _row(view: AuditView, row: Callable[[int], RowView], rest: Callable[[RowView], str | None],
          link: Callable[[], None]) -> RowView:
-    """The row box, card and values in a fragment of their own inside the tab's: a new row reruns only them (a rerun
-    costs the browser in proportion to what the page holds, and this is the step's everyday rerun), unless the
-    recourse part drawn below no longer fits the new row (an answer on screen for either): then the whole page."""
+    """The row box, card and values in a fragment of their own inside the tab's: a new row reruns only them (the
+    step's everyday rerun: a fifth less of the server's work than the tab's, docs/performance.md "Audit a model"),
+    unless the recourse part drawn below no longer fits the new row (an answer on screen for either): then the whole
+    page."""
     shown = row_tab(view, row, rest)
     if not st.session_state.get(_TAB):  # the row's own rerun
         if rest(shown) is None or st.session_state.get(_DRAWN, "") is None:
