@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import (IDLE_JS, PACE, cpu_busy, page_args, per_move, per_move_quiet, print_per_move, quiet_checks,
+from serve import (IDLE_JS, PACE, cpu_busy, page_args, no_probe_figures, per_move, print_per_move,
                    quiet_series, series_settled, series_window, take_turns, training_running)
 
 BOX = ".st-key-at_row input"
@@ -89,7 +89,7 @@ def main() -> int:
     apps["no-model page"] = ("bench/baseline_row_app.py", "/")
     runs = take_turns(apps, READY, lambda page, n: _steps(page, n, args.gap), args.moves, args.warmup, args.rounds,
                       series_window(args.moves, args.gap), quiet_series(BOX, CARD, args.moves, args.gap + PACE))
-    rows, moves, quiet = {}, {}, {}
+    rows, moves = {}, {}
     for name in apps:
         samples = [s for run in runs[name] for s in run["samples"]]
         rows[f"{name}: step -> answer shown"] = stats([s["shown"] / 1000 for s in samples])
@@ -97,7 +97,8 @@ def main() -> int:
         rows[f"{name}: last step of a series -> its number's rerun drawn"] = stats(
             [s["settled"] / 1000 for s in samples if "settled" in s])
         moves[name] = per_move(runs[name])
-        quiet[name] = per_move_quiet(runs[name])
+    no_probe = no_probe_figures(runs)  # (printed as it is read)
+    quiet = no_probe["per_move_ms_no_probe"]
     base, quiet_base = moves["no-model page"], quiet["no-model page"]
     ratios = {name: {f"shown {q}": rows[f"{name}: step -> answer shown"][q]
                      / rows["no-model page: step -> answer shown"][q] for q in ("median", "p95")}
@@ -111,16 +112,11 @@ def main() -> int:
     for name, ratio in ratios.items():
         print(f"ratio {name} / no-model page: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items()))
     print_per_move(moves)
-    print("the same series with no probe in the page:")
-    print_per_move(quiet)
-    checks = quiet_checks(runs)
     path = write(args.out, {
         "what": "Audit a model, One row tab: steps of the row number -> the row's answers, and a series' cost "
                 "(headless Chromium)",
         "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,
-        "per_move_ms_no_probe": quiet, "no_probe_checks": checks, "no_probe_series_ms": {
-            name: [{k: q[k] for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")} for r in runs[name]
-                   for q in r["quiet"]] for name in apps},
+        **no_probe,
         "gap_s": args.gap,
         "link": LINK, "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
         "loadavg_before_after": [load_before, os.getloadavg()],

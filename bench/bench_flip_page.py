@@ -26,9 +26,8 @@ import time
 from pathlib import Path
 
 from common import print_table, stats, write
-from serve import (ARM_JS, IDLE_JS, PACE, cpu_busy, drawn_selector, page_args, per_move, per_move_quiet,
-                   print_per_move, quiet_checks, quiet_series, series_settled, series_window, take_turns,
-                   training_running)
+from serve import (ARM_JS, IDLE_JS, PACE, cpu_busy, drawn_selector, page_args, no_probe_figures, per_move,
+                   print_per_move, quiet_series, series_settled, series_window, take_turns, training_running)
 
 CAPTION = "Test digit #"  # the picked digit's picture (the no-model page's picture has the same caption)
 BOX = ".st-key-flip_index input"
@@ -78,7 +77,7 @@ def main() -> int:
     runs = take_turns(apps, drawn_selector(CAPTION), lambda page, n: _steps(page, n, args.gap), args.moves,
                       args.warmup, args.rounds, series_window(args.moves, args.gap),
                       quiet_series(BOX, CARD, args.moves, args.gap + PACE))
-    rows, moves, quiet = {}, {}, {}
+    rows, moves = {}, {}
     for name in apps:
         samples = [s for run in runs[name] for s in run["samples"]]
         rows[f"{name}: step -> picture set"] = stats([s["src"] / 1000 for s in samples])
@@ -87,7 +86,8 @@ def main() -> int:
         rows[f"{name}: last step of a series -> its number's rerun drawn"] = stats(
             [s["settled"] / 1000 for s in samples if "settled" in s])
         moves[name] = per_move(runs[name])
-        quiet[name] = per_move_quiet(runs[name])
+    no_probe = no_probe_figures(runs)  # (printed as it is read)
+    quiet = no_probe["per_move_ms_no_probe"]
     base, quiet_base = moves["no-model page"], quiet["no-model page"]
     ratios = {name: {"picture set " + q: rows[f"{name}: step -> picture set"][q]
                      / rows["no-model page: step -> picture set"][q] for q in ("median", "p95")}
@@ -104,16 +104,11 @@ def main() -> int:
               f"no probe: server CPU {r['per step, no probe, server_cpu_ms']:.2f}x, browser main thread "
               f"{r['per step, no probe, browser_task_ms']:.2f}x")
     print_per_move(moves)
-    print("the same series with no probe in the page:")
-    print_per_move(quiet)
-    checks = quiet_checks(runs)
     path = write(args.out, {
         "what": "Flip page: steps of the digit number -> the picked digit's picture, and a series' cost "
                 "(headless Chromium)",
         "seconds": rows, "ratios": ratios, "per_move_ms": moves, "moves": args.moves, "rounds": args.rounds,
-        "per_move_ms_no_probe": quiet, "no_probe_checks": checks, "no_probe_series_ms": {
-            name: [{k: q[k] for k in ("server_cpu_ms", "browser_task_ms", "browser_script_ms")} for r in runs[name]
-                   for q in r["quiet"]] for name in apps},
+        **no_probe,
         "gap_s": args.gap, "compare": args.compare, "training_job_running": contended, "cpu_busy_before_run": busy,
         "loadavg_before_after": [load_before, os.getloadavg()],
         "counted_over_s": {name: [round(r["window_s"], 2) for r in runs[name]] for name in apps},

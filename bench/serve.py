@@ -198,16 +198,23 @@ PACE = 0.3  # s added to a bench's --gap between the no-probe pass's key presses
 # step's page to be still before its gap)
 
 
-def quiet_checks(runs: dict[str, list[dict]]) -> dict[str, list[dict]]:
-    """The no-probe passes' checks ({app: [check, ...]}), a warning printed for each that lost a step or had not
-    settled within the window (its counters then miss part of the series)."""
-    checks = {name: [q["samples"] for r in app_runs for q in r["quiet"]] for name, app_runs in runs.items()}
-    for name, seen in checks.items():
-        for c in seen:
+def no_probe_figures(runs: dict[str, list[dict]]) -> dict:
+    """What `take_turns`'s no-probe series measured ({app: [run, ...]}), printed and for the results file:
+    {"per_move_ms_no_probe": {app: per_move_quiet}, "no_probe_series_ms": {app: [each series' counters]},
+    "no_probe_checks": {app: [each series' check]}}; a warning on stderr for each series that lost a step or had
+    not settled within the window (its counters then miss part of the series)."""
+    series = {name: [q for r in app_runs for q in r["quiet"]] for name, app_runs in runs.items()}
+    figures = {"per_move_ms_no_probe": {name: per_move_quiet(app_runs) for name, app_runs in runs.items()},
+               "no_probe_series_ms": {name: [{k: q[k] for k in _COUNTERS} for q in s] for name, s in series.items()},
+               "no_probe_checks": {name: [q["samples"] for q in s] for name, s in series.items()}}
+    print("per move over the series with no probe in the page:")
+    print_per_move(figures["per_move_ms_no_probe"])
+    for name, checks in figures["no_probe_checks"].items():
+        for c in checks:
             if not c["settled"] or c["stepped"] != c["moves"]:
                 print(f"WARNING {name}: no-probe series stepped {c['stepped']:g} of {c['moves']}, settled "
                       f"{c['late_ms']:.0f} ms after the window", file=sys.stderr)
-    return checks
+    return figures
 
 
 def quiet_series(box: str, card: str, moves: int, pace: float, series: int = 3) -> tuple:
