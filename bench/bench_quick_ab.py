@@ -13,9 +13,15 @@ models do not load beside the moves) and headless Chromium:
 2. a held key: `--hold` key repeats 33 ms apart (Playwright's repeated keyboard.down sends `repeat` keydowns), then
    the release: how many messages the browser sent, the bytes back, the server's CPU, the time from the release
    until the page settled, and whether it settled at the slider's last value (the address bar's);
-3. a burst: 5 presses 40 ms apart (faster than the server answers), then the same counts and check.
+3. a burst: 5 presses 40 ms apart (faster than the server answers), then the same counts and check;
+4. with no probe (`--no-probe N` series, 3 by default): the moves again, `--gap` + 0.3 s apart, with nothing of the
+   bench's in the page while the server's CPU and the browser's main thread are counted, over the same wall time on
+   every page (the 8 s pause and its run included), then checked (no step lost, settled). The timed moves' probes
+   (an observer reading the page on every change, polls) are charged to the page by Chrome's counters, and not
+   alike on every page: this is the figure to read against the no-model page.
 
-The no-model page (bench/baseline_app.py) runs the moves in each round. Modes alternate within a round.
+The no-model page (bench/baseline_app.py) runs the moves and the no-probe series in each round. Modes alternate
+within a round (`--modes new` runs the current code alone).
 Usage: `python bench/bench_quick_ab.py [--rounds 2] [--moves 16] [--pages image,lab,table]`; writes
 bench/results/quick_ab.json. `--old-app PATH` makes "old" another app script instead (e.g. a copy of app.py that swaps
 in saved copies of the files a change touched), served the same way as app.py (EXPLORER_QUICK_RESEND=0, the
@@ -34,8 +40,8 @@ from bench_latency import _cpu_seconds
 from bench_table_lab import ARM_TEXT_JS
 from bench_table_lab import PATH as TABLE_PATH
 from common import stats, write
-from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, ROOT, all_sent, cpu_busy, drawn_selector, start,
-                   stop)
+from serve import (ARM_JS, CHROMIUM, CHROMIUM_ARGS, IDLE_JS, PACE, ROOT, all_sent, counted, cpu_busy, drawn_selector,
+                   no_probe_figures, series_window, start, stop)
 
 # page -> (path, caption of the rerun's picture, slider, key, arm, what is on screen once drawn)
 PAGES = {
@@ -124,9 +130,45 @@ def _series(page, wire: Wire, pid: int, what: str, presses: int, gap: float, hol
             "value": page.locator(f".st-key-value_{name} input[type=range]").input_value()}
 
 
-def session(what: str, mode: str, moves: int, warmup: int, hold: int, old_app: str = "", gap: float = 0.2) -> dict:
+def _quiet(page, pid: int, what: str, moves: int, gap: float, series: int) -> list[dict]:
+    """`series` series of `moves` key presses `gap` + PACE s apart on the page's slider, with nothing of the bench's
+    in the page while counted (no observer, probe or polling: Chrome's counters charge those to the page, and not
+    alike on every page; docs/performance.md, "Counted with no probe in the page"), each over the same wall time on
+    every page (the quick sliders' 8 s pause included), back and forth so the value stays in range. Each checked
+    once its counters are read: stepped by `moves` (none lost) and settled at once (`late_ms`: the time it took)."""
+    _, _, name, key, _, _ = PAGES[what]
+    back = {"ArrowRight": "ArrowLeft", "ArrowLeft": "ArrowRight"}[key]
+    slider = page.locator(f".st-key-value_{name} input[type=range]" if name else ".st-key-value input[type=range]")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    out = []
+    for i in range(series):
+        slider.focus()
+        start_value, step = float(slider.input_value()), float(slider.get_attribute("step"))
+
+        def press(pressed: str = key if i % 2 == 0 else back) -> None:
+            for j in range(moves):
+                page.keyboard.press(pressed)
+                if j < moves - 1:
+                    time.sleep(gap + PACE)
+
+        def check() -> dict:
+            t = time.perf_counter()
+            all_sent(page)
+            if name:
+                page.wait_for_function(SETTLED_JS, arg=name, timeout=60_000, polling=100)
+            late = (time.perf_counter() - t) * 1000
+            return {"settled": late < 300, "late_ms": late, "moves": moves,
+                    "stepped": round(abs(float(slider.input_value()) - start_value) / step)}
+
+        out.append(counted(pid, cdp, press, moves, series_window(moves, gap + PACE), check))
+    return out
+
+
+def session(what: str, mode: str, moves: int, warmup: int, hold: int, old_app: str = "", gap: float = 0.2,
+            no_probe: int = 0) -> dict:
     """One fresh server in `mode` ("old": EXPLORER_QUICK_RESEND=1, or `old_app` when given; "new"), one browser:
-    moves, hold, burst."""
+    moves, hold, burst, then `no_probe` series of the moves with no probe (`_quiet`, under "quiet")."""
     from playwright.sync_api import sync_playwright
 
     path, caption, name, key, _, ready = PAGES[what]
@@ -153,6 +195,8 @@ def session(what: str, mode: str, moves: int, warmup: int, hold: int, old_app: s
             if name:
                 out["hold"] = _series(page, wire, proc.pid, what, hold, 0.033, hold=True)
                 out["burst"] = _series(page, wire, proc.pid, what, 5, 0.040, hold=False)
+            if no_probe:
+                out["quiet"] = _quiet(page, proc.pid, what, moves, gap, no_probe)
             browser.close()
     finally:
         stop(proc)
@@ -190,6 +234,12 @@ def _line(what: str, mode: str, r: dict, base: float) -> str:
     return text
 
 
+def _over_baseline(per_move: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each page's no-probe figures over the no-model page's of the same runs: medians over medians, p95 over p95."""
+    base = per_move["baseline"]
+    return {name: {k: ms[k] / base[k] for k in ms if base[k]} for name, ms in per_move.items() if name != "baseline"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2)
@@ -202,13 +252,17 @@ def main() -> int:
     parser.add_argument("--old-app", default="", help="serve this app script as \"old\" (default: app.py with "
                         "EXPLORER_QUICK_RESEND=1)")
     parser.add_argument("--image-link", default=PAGES["image"][0], help="the Image page's address, from /")
+    parser.add_argument("--modes", default="old,new", help="old,new (both, taking turns) or one of them (the "
+                        "no-model page runs in every round)")
+    parser.add_argument("--no-probe", type=int, default=3, metavar="N", help="series of the moves counted again with "
+                        "no probe in the page, after the timed ones, on every page (0: none)")
     parser.add_argument("--out", default="quick_ab", help="bench/results/<out>.json")
     args = parser.parse_args()
-    pages = args.pages.split(",")
+    pages, modes = args.pages.split(","), args.modes.split(",")
     if (args.rounds < 1 or args.moves < 1 or args.warmup < 0 or args.hold < 2 or not set(pages) <= set(PAGES)
-            or not 0 <= args.gap <= 30):
-        print("error: --rounds, --moves at least 1, --warmup at least 0, --hold at least 2, --gap 0-30 s, --pages from "
-              + ",".join(p for p in PAGES if p != "baseline"), file=sys.stderr)
+            or not 0 <= args.gap <= 30 or not modes or not set(modes) <= {"old", "new"} or args.no_probe < 0):
+        print("error: --rounds, --moves at least 1, --warmup, --no-probe at least 0, --hold at least 2, --gap 0-30 s, "
+              "--modes from old,new, --pages from " + ",".join(p for p in PAGES if p != "baseline"), file=sys.stderr)
         return 2
     if args.old_app and not Path(args.old_app).is_file():
         print(f"error: --old-app {args.old_app}: no such file", file=sys.stderr)
@@ -223,23 +277,34 @@ def main() -> int:
     old_app = str(Path(args.old_app).resolve()) if args.old_app else ""
     busy, load_before = cpu_busy(), os.getloadavg()
     results: list[dict] = []
+    quiet: dict[str, list[dict]] = {}  # "baseline" or "<page> <mode>" -> its sessions (for no_probe_figures)
     for r in range(args.rounds):
-        base = summary(session("baseline", "new", args.moves, args.warmup, args.hold, gap=args.gap))
+        run = session("baseline", "new", args.moves, args.warmup, args.hold, gap=args.gap, no_probe=args.no_probe)
+        quiet.setdefault("baseline", []).append(run)
+        base = summary(run)
         results.append({"round": r, "page": "baseline", "mode": "-", **base})
         base_ms = base["rerun"]["median"]
         print(f"\nround {r + 1}, load average {os.getloadavg()[0]:.2f}\n" + _line("baseline", "-", base, base_ms),
               flush=True)
         for what in pages:
-            for mode in (("old", "new") if r % 2 == 0 else ("new", "old")):
-                row = summary(session(what, mode, args.moves, args.warmup, args.hold, old_app, args.gap))
+            for mode in (modes if r % 2 == 0 else modes[::-1]):
+                run = session(what, mode, args.moves, args.warmup, args.hold, old_app, args.gap, args.no_probe)
+                quiet.setdefault(f"{what} {mode}", []).append(run)
+                row = summary(run)
                 results.append({"round": r, "page": what, "mode": mode, **row, "over_baseline": {
                     k: row[k]["median"] / base_ms for k in ("quick", "rerun") if k in row} | {
                     "exact": row["exact"]["median"] / base["exact"]["median"]}})
                 print(_line(what, mode, row, base_ms), flush=True)
     what = (f"the app (new) vs {args.old_app} (old)" if args.old_app else
             "quick sliders: sweeps sent once + coalesced moves (new) vs the old traffic")
-    path = write(args.out, {"what": what, "image_link": args.image_link, "gap_s": args.gap,
+    no_probe = no_probe_figures(quiet) if args.no_probe else {}  # (printed as it is read)
+    if no_probe:
+        no_probe["over_baseline_no_probe"] = _over_baseline(no_probe["per_move_ms_no_probe"])
+        for name, ratios in no_probe["over_baseline_no_probe"].items():
+            print(f"{name}: over the no-model page, no probe: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    path = write(args.out, {"what": what, "image_link": args.image_link, "gap_s": args.gap, "modes": modes,
                               "moves": args.moves, "hold": args.hold, "rounds": args.rounds, "results": results,
+                              "no_probe_series": args.no_probe, **no_probe,
                               "cpu_busy_before_run": busy, "loadavg_before": load_before,
                               "loadavg_after": os.getloadavg()})
     print(f"wrote {path}")

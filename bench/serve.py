@@ -171,10 +171,10 @@ def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict
             page.wait_for_selector(ready, timeout=300_000)
             page.wait_for_function(IDLE_JS, timeout=60_000)
             warm(page)
-            out = _counted(proc.pid, cdp, lambda: timed(page), n, window)
+            out = counted(proc.pid, cdp, lambda: timed(page), n, window)
             if quiet is not None:  # series after series, each counted on its own
                 moves, check, series = quiet
-                out["quiet"] = [_counted(proc.pid, cdp, lambda: moves(page), n, window, lambda: check(page))
+                out["quiet"] = [counted(proc.pid, cdp, lambda: moves(page), n, window, lambda: check(page))
                                 for _ in range(series)]
             browser.close()
     finally:
@@ -182,7 +182,7 @@ def measured_run(app: str, path: str, ready: str, warm, timed, n: int, env: dict
     return out
 
 
-def _counted(pid: int, cdp, run, n: int, window: float, after=None) -> dict:
+def counted(pid: int, cdp, run, n: int, window: float, after=None) -> dict:
     """`run()`'s samples, with the server's and the browser's ms per move over at least `window` s; `after()`, if
     given, once the counters are read, and its result as the samples."""
     cpu0, seen0, t0 = cpu_ms(pid), browser_ms(cdp), time.monotonic()
